@@ -1,0 +1,294 @@
+//! Cloud Run Admin API v2 (services, IAM, operations) and v1 (locations,
+//! Knative services, the all-regions list gcloud uses).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use reqwest::Method;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use url::Url;
+
+use super::{is_false, set_policy_body};
+use crate::config::Api;
+use crate::http::{ApiError, Http, api_url};
+use crate::model::{Policy, ServiceRef};
+
+/// `GoogleCloudRunV2Service`, the fields runiam reads; the rest in `extra`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Service {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_audiences: Vec<String>,
+    /// `INGRESS_TRAFFIC_ALL`, `INGRESS_TRAFFIC_INTERNAL_ONLY`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub invoker_iam_disabled: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub default_uri_disabled: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub iap_enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<RevisionTemplate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub extra: Map<String, Value>,
+}
+
+/// `GoogleCloudRunV2RevisionTemplate`: only the runtime identity matters here.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RevisionTemplate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub extra: Map<String, Value>,
+}
+
+/// `GoogleLongrunningOperation`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Operation {
+    pub name: String,
+    #[serde(default)]
+    pub done: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<Value>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListServicesResponse {
+    #[serde(default)]
+    services: Vec<Service>,
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
+
+/// Cloud Run Admin API v2.
+#[derive(Clone)]
+pub struct RunV2 {
+    pub(crate) http: Arc<Http>,
+    pub(crate) base: Url,
+}
+
+impl RunV2 {
+    fn url(&self, path: &str) -> Url {
+        api_url(&self.base, &["v2", path])
+    }
+
+    pub async fn get_service(&self, s: &ServiceRef) -> Result<Service, ApiError> {
+        self.http.json(Api::Run, Method::GET, self.url(&s.full_name()), None).await
+    }
+
+    /// Every service of one region, across pages.
+    pub async fn list_services(&self, project: &str, region: &str) -> Result<Vec<Service>, ApiError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut url = self.url(&format!("projects/{project}/locations/{region}/services"));
+            url.query_pairs_mut().append_pair("pageSize", "500");
+            if let Some(t) = &token {
+                url.query_pairs_mut().append_pair("pageToken", t);
+            }
+            let page: ListServicesResponse = self.http.json(Api::Run, Method::GET, url, None).await?;
+            out.extend(page.services);
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = Some(t),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// The service's allow policy, at version 3 so conditions come back whole.
+    pub async fn get_iam_policy(&self, s: &ServiceRef) -> Result<Policy, ApiError> {
+        let mut url = self.url(&format!("{}:getIamPolicy", s.full_name()));
+        url.query_pairs_mut().append_pair("options.requestedPolicyVersion", "3");
+        self.http.json(Api::Run, Method::GET, url, None).await
+    }
+
+    /// Writes `policy` as is: its etag guards against concurrent writers.
+    pub async fn set_iam_policy(&self, s: &ServiceRef, policy: &Policy) -> Result<Policy, ApiError> {
+        let url = self.url(&format!("{}:setIamPolicy", s.full_name()));
+        self.http.json(Api::Run, Method::POST, url, Some(&set_policy_body(policy))).await
+    }
+
+    /// The subset of `permissions` the caller of this API holds on the service.
+    pub async fn test_iam_permissions(&self, s: &ServiceRef, permissions: &[&str]) -> Result<Vec<String>, ApiError> {
+        let url = self.url(&format!("{}:testIamPermissions", s.full_name()));
+        let body = serde_json::json!({ "permissions": permissions });
+        let v: Value = self.http.json(Api::Run, Method::POST, url, Some(&body)).await?;
+        Ok(v.get("permissions")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default())
+    }
+
+    /// Patches the fields named in `update_mask` (comma-separated camelCase).
+    pub async fn patch_service(&self, service: &Service, update_mask: &str) -> Result<Operation, ApiError> {
+        let mut url = self.url(&service.name);
+        url.query_pairs_mut().append_pair("updateMask", update_mask);
+        let body = serde_json::to_value(service).expect("services serialize");
+        self.http.json(Api::Run, Method::PATCH, url, Some(&body)).await
+    }
+
+    pub async fn get_operation(&self, name: &str) -> Result<Operation, ApiError> {
+        self.http.json(Api::Run, Method::GET, self.url(name), None).await
+    }
+}
+
+/// A Knative `Service` from Run v1: metadata, spec and status.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KnativeService {
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: Value,
+    #[serde(default)]
+    pub status: Value,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Kubernetes `ObjectMeta` as Run v1 fills it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectMeta {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl KnativeService {
+    /// The region, from the `cloud.googleapis.com/location` label Run sets.
+    pub fn region(&self) -> Option<&str> {
+        self.metadata.labels.get("cloud.googleapis.com/location").map(String::as_str)
+    }
+}
+
+/// `{locations: [{name, locationId, ...}], nextPageToken}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Location {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub location_id: String,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListLocationsResponse {
+    #[serde(default)]
+    locations: Vec<Location>,
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct KnativeList {
+    #[serde(default)]
+    items: Vec<KnativeService>,
+    #[serde(default)]
+    metadata: KnativeListMeta,
+    #[serde(default)]
+    unreachable: Vec<String>,
+}
+
+#[derive(Default, Deserialize)]
+struct KnativeListMeta {
+    #[serde(default, rename = "continue")]
+    continue_token: Option<String>,
+}
+
+/// Services listed across regions, with the regions that did not answer.
+#[derive(Clone, Debug, Default)]
+pub struct KnativeListing {
+    pub services: Vec<KnativeService>,
+    pub unreachable: Vec<String>,
+}
+
+/// Cloud Run Admin API v1.
+#[derive(Clone)]
+pub struct RunV1 {
+    pub(crate) http: Arc<Http>,
+    pub(crate) base: Url,
+}
+
+impl RunV1 {
+    /// The regions Cloud Run serves for this project.
+    pub async fn list_locations(&self, project: &str) -> Result<Vec<Location>, ApiError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut url = api_url(&self.base, &["v1", "projects", project, "locations"]);
+            if let Some(t) = &token {
+                url.query_pairs_mut().append_pair("pageToken", t);
+            }
+            let page: ListLocationsResponse = self.http.json(Api::Run, Method::GET, url, None).await?;
+            out.extend(page.locations);
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = Some(t),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// `v1/projects/P/locations/-/services`: every region in one listing,
+    /// as gcloud does for `run services list` without `--region`.
+    pub async fn list_services_all_regions(&self, project: &str) -> Result<KnativeListing, ApiError> {
+        self.list_knative(api_url(&self.base, &["v1", "projects", project, "locations", "-", "services"])).await
+    }
+
+    /// `apis/serving.knative.dev/v1/namespaces/P/services` on this client's
+    /// endpoint (the global endpoint lists across regions).
+    pub async fn list_namespace_services(&self, project: &str) -> Result<KnativeListing, ApiError> {
+        self.list_knative(api_url(&self.base, &["apis", "serving.knative.dev", "v1", "namespaces", project, "services"]))
+            .await
+    }
+
+    async fn list_knative(&self, base: Url) -> Result<KnativeListing, ApiError> {
+        let mut out = KnativeListing::default();
+        let mut token: Option<String> = None;
+        loop {
+            let mut url = base.clone();
+            url.query_pairs_mut().append_pair("limit", "500");
+            if let Some(t) = &token {
+                url.query_pairs_mut().append_pair("continue", t);
+            }
+            let page: KnativeList = self.http.json(Api::Run, Method::GET, url, None).await?;
+            out.services.extend(page.items);
+            out.unreachable.extend(page.unreachable);
+            match page.metadata.continue_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = Some(t),
+                None => return Ok(out),
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! What every runiam binary does around its command: the common flags,
+//! tracing for `--verbose`, the async runtime, error printing and exit
+//! codes, and the table entry the front binary dispatches through.
+
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::api::Clients;
+use crate::auth::TokenSource;
+use crate::config::{Config, Env, Flags};
+use crate::error::{CommandError, Exit};
+use crate::http::{Http, HttpOptions};
+
+/// Flags every command takes (DESIGN §9).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct CommonArgs {
+    /// Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud's core/project].
+    #[arg(long, global = true, value_name = "PROJECT_ID")]
+    pub project: Option<String>,
+    /// Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud's run/region].
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Account for `gcloud auth print-access-token` [default: CLOUDSDK_CORE_ACCOUNT, or gcloud's core/account].
+    #[arg(long, global = true, value_name = "EMAIL")]
+    pub account: Option<String>,
+    /// Make API calls as this service account (IAM Credentials generateAccessToken).
+    #[arg(long, global = true, value_name = "EMAIL")]
+    pub impersonate_service_account: Option<String>,
+    /// Read the access token for API calls from FILE.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub access_token_file: Option<PathBuf>,
+    /// Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown.
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
+    /// Print nothing on stderr but errors.
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+    /// Never colour output.
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+impl CommonArgs {
+    pub fn flags(&self) -> Flags {
+        Flags {
+            project: self.project.clone(),
+            region: self.region.clone(),
+            account: self.account.clone(),
+            impersonate_service_account: self.impersonate_service_account.clone(),
+            access_token_file: self.access_token_file.clone(),
+        }
+    }
+
+    /// Resolves configuration and credentials and builds the API clients.
+    pub fn context(&self, options: HttpOptions) -> Result<Context, CommandError> {
+        let env = Env::from_process();
+        let props = crate::config::GcloudProperties::load(&env);
+        let config = Config::resolve(&self.flags(), &env, &props)?;
+        let source = TokenSource::from_config(&config, &env).map_err(|e| {
+            let hint = e.hint();
+            CommandError::new(Exit::Api, e).hinted(hint)
+        })?;
+        let http = Http::new(&config, source, options);
+        let clients = Clients::new(&config, http.clone());
+        Ok(Context { config, clients, http })
+    }
+}
+
+/// Resolved configuration and ready API clients.
+pub struct Context {
+    pub config: Config,
+    pub clients: Clients,
+    pub http: Arc<Http>,
+}
+
+/// An entry of the front binary's table of built-in commands.
+pub struct Builtin {
+    /// `export` for `runiam export` / `runiam-export`.
+    pub name: &'static str,
+    /// The command's clap definition (help, man page, completions).
+    pub command: fn() -> clap::Command,
+    /// Runs the command on full argv (argv[0] included); returns the exit code.
+    pub run: fn(Vec<OsString>) -> Exit,
+}
+
+/// Sends `--verbose` traces to stderr (only runiam's own, at debug level).
+fn init_tracing(verbose: bool, no_color: bool) {
+    if !verbose {
+        return;
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(!no_color && std::io::stderr().is_terminal())
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn,runiam=debug"))
+        .with_target(false)
+        .try_init();
+}
+
+/// The body of every command binary: parse `args`, run `body` on a Tokio
+/// runtime, print any error as `PROGRAM: error: ...`, and return the exit
+/// code. Help and version go to stdout with exit 0; usage errors exit 2.
+pub fn run_command<A, F>(program: &str, args: Vec<OsString>, common: fn(&A) -> &CommonArgs, body: F) -> Exit
+where
+    A: clap::Parser,
+    F: AsyncFnOnce(A) -> Result<Exit, CommandError>,
+{
+    let parsed = match A::try_parse_from(args) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { Exit::Usage } else { Exit::Ok };
+        }
+    };
+    let c = common(&parsed);
+    init_tracing(c.verbose, c.no_color);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime starts");
+    match runtime.block_on(body(parsed)) {
+        Ok(exit) => exit,
+        Err(e) => e.report(program),
+    }
+}

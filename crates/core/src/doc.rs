@@ -1,0 +1,741 @@
+//! The documents runiam commands exchange on pipes (DESIGN §4).
+//!
+//! Every document is a mapping with `apiVersion: runiam/v1` and a `kind`.
+//! Writers emit YAML streams (`---` between documents) or JSON lines;
+//! readers take either. A reader checks the envelope first, so a wrong
+//! `apiVersion` or a kind the command does not read is named as such, and
+//! a malformed body is reported with the path of the offending field.
+
+use std::io::{self, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::CommandError;
+use crate::model::{Binding, Expr, Policy, Principal, ServiceRef};
+
+/// The document schema version this runiam reads and writes.
+pub const API_VERSION: &str = "runiam/v1";
+
+/// The four document kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum Kind {
+    ServiceSnapshot,
+    Diagnosis,
+    ChangeRecord,
+    VerifyReport,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [Kind::ServiceSnapshot, Kind::Diagnosis, Kind::ChangeRecord, Kind::VerifyReport];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::ServiceSnapshot => "ServiceSnapshot",
+            Kind::Diagnosis => "Diagnosis",
+            Kind::ChangeRecord => "ChangeRecord",
+            Kind::VerifyReport => "VerifyReport",
+        }
+    }
+
+    fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    /// The commands that read this kind (DESIGN §9).
+    pub fn readers(self) -> &'static [&'static str] {
+        match self {
+            Kind::ServiceSnapshot => &["runiam troubleshoot", "runiam rollback"],
+            Kind::Diagnosis => &["runiam grant-invoker"],
+            Kind::ChangeRecord => &["runiam grant-invoker", "runiam verify", "runiam rollback"],
+            Kind::VerifyReport => &[],
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A service and its invoker-relevant settings and IAM policy, as exported.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceSnapshot {
+    pub service: ServiceRef,
+    /// The main run.app URL (`https://NAME-NUMBER.REGION.run.app`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    /// Every serving URL, both run.app forms.
+    #[serde(default)]
+    pub urls: Vec<String>,
+    /// Run v2 enum name (`INGRESS_TRAFFIC_ALL`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<String>,
+    #[serde(default)]
+    pub invoker_iam_disabled: bool,
+    #[serde(default)]
+    pub default_uri_disabled: bool,
+    #[serde(default)]
+    pub iap_enabled: bool,
+    #[serde(default)]
+    pub custom_audiences: Vec<String>,
+    /// The runtime service account (who the service runs as, not who calls it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
+    /// The service's own etag (guards `patch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// The service's full allow policy, exactly as getIamPolicy returned it.
+    pub iam_policy: Policy,
+    /// Parents above the project, nearest first (`folders/N`, `organizations/N`).
+    #[serde(default)]
+    pub ancestry: Vec<String>,
+    pub captured_at: DateTime<Utc>,
+}
+
+/// `ALLOWED`, `DENIED` or `UNKNOWN`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Verdict {
+    Allowed,
+    Denied,
+    Unknown,
+}
+
+/// The triage bucket of a finding (DESIGN §7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Bucket {
+    Iam,
+    Token,
+    Network,
+    Quota,
+    App,
+    Config,
+}
+
+/// `cause` explains a denial, `risk` will cause or widen one, `info` rules something out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Cause,
+    Risk,
+    Info,
+}
+
+/// What was read, from where, that supports a finding or a check.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Evidence {
+    /// The API method or log the fact came from (`run.googleapis.com getIamPolicy`).
+    pub source: String,
+    pub detail: String,
+    /// The raw record (a binding, a LogEntry), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+/// The structured fix of a Diagnosis or a finding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum FixAction {
+    Grant,
+    DisableInvokerCheck,
+    Manual,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Fix {
+    pub action: FixAction,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<Principal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<Expr>,
+    /// The runnable command line, or the manual step in words.
+    pub command: String,
+}
+
+/// One finding of troubleshoot; `id` is stable (DESIGN §7).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    pub id: String,
+    pub bucket: Bucket,
+    pub severity: Severity,
+    pub explanation: String,
+    #[serde(default)]
+    pub evidence: Vec<Evidence>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<Fix>,
+}
+
+/// Why one caller can or cannot invoke one service.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Diagnosis {
+    pub service: ServiceRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<Principal>,
+    pub verdict: Verdict,
+    #[serde(default)]
+    pub findings: Vec<Finding>,
+    /// Request-log and audit-log entries quoted as evidence (LogEntry JSON).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_evidence: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<Fix>,
+    pub diagnosed_at: DateTime<Utc>,
+}
+
+/// What a change was asked to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ChangeAction {
+    Grant,
+    Revoke,
+    DisableInvokerCheck,
+    EnableInvokerCheck,
+    Restore,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Intent {
+    pub action: ChangeAction,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<Principal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<Expr>,
+    /// The change ticket or reason given with `--reason`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One change to one service: a plan when `applied` is false.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeRecord {
+    pub service: ServiceRef,
+    pub intent: Intent,
+    #[serde(default)]
+    pub added: Vec<Binding>,
+    #[serde(default)]
+    pub removed: Vec<Binding>,
+    /// The policy read before the change (its etag is what a plan checks).
+    pub policy_before: Policy,
+    /// The policy written (or to be written, for a plan).
+    pub policy_after: Policy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_etag_before: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_etag_after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoker_iam_disabled_before: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoker_iam_disabled_after: Option<bool>,
+    pub applied: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_path: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// `pass`, `fail`, or `error` (the check could not be made).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckResult {
+    Pass,
+    Fail,
+    Error,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Check {
+    pub name: String,
+    pub result: CheckResult,
+    pub detail: String,
+    #[serde(default)]
+    pub evidence: Vec<Evidence>,
+}
+
+/// What `verify` proved about one service.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyReport {
+    pub service: ServiceRef,
+    /// Whom the calls were made as.
+    #[serde(rename = "as", default, skip_serializing_if = "Option::is_none")]
+    pub as_principal: Option<Principal>,
+    pub passed: bool,
+    #[serde(default)]
+    pub checks: Vec<Check>,
+    pub verified_at: DateTime<Utc>,
+}
+
+/// Any runiam document.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Document {
+    ServiceSnapshot(Box<ServiceSnapshot>),
+    Diagnosis(Box<Diagnosis>),
+    ChangeRecord(Box<ChangeRecord>),
+    VerifyReport(Box<VerifyReport>),
+}
+
+impl Document {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Document::ServiceSnapshot(_) => Kind::ServiceSnapshot,
+            Document::Diagnosis(_) => Kind::Diagnosis,
+            Document::ChangeRecord(_) => Kind::ChangeRecord,
+            Document::VerifyReport(_) => Kind::VerifyReport,
+        }
+    }
+
+    /// The service the document is about.
+    pub fn service(&self) -> &ServiceRef {
+        match self {
+            Document::ServiceSnapshot(d) => &d.service,
+            Document::Diagnosis(d) => &d.service,
+            Document::ChangeRecord(d) => &d.service,
+            Document::VerifyReport(d) => &d.service,
+        }
+    }
+
+    /// The document as JSON: `apiVersion` and `kind` first, then the body.
+    pub fn to_value(&self) -> Value {
+        let body = match self {
+            Document::ServiceSnapshot(d) => serde_json::to_value(d),
+            Document::Diagnosis(d) => serde_json::to_value(d),
+            Document::ChangeRecord(d) => serde_json::to_value(d),
+            Document::VerifyReport(d) => serde_json::to_value(d),
+        }
+        .expect("documents serialize");
+        let mut m = Map::new();
+        m.insert("apiVersion".into(), API_VERSION.into());
+        m.insert("kind".into(), self.kind().name().into());
+        if let Value::Object(fields) = body {
+            m.extend(fields);
+        }
+        Value::Object(m)
+    }
+
+    /// Reads one document from its JSON value, checking the envelope first.
+    pub fn from_value(v: Value) -> Result<Self, DocError> {
+        let Value::Object(mut m) = v else {
+            return Err(DocError::new(None, "a document must be a mapping with apiVersion and kind"));
+        };
+        match m.remove("apiVersion") {
+            Some(Value::String(s)) if s == API_VERSION => {}
+            Some(Value::String(s)) => {
+                return Err(DocError::new(
+                    Some("apiVersion"),
+                    format!("'{s}' is not supported; this runiam reads apiVersion: {API_VERSION}"),
+                ));
+            }
+            Some(_) => return Err(DocError::new(Some("apiVersion"), format!("must be the string {API_VERSION}"))),
+            None => {
+                return Err(DocError::new(
+                    Some("apiVersion"),
+                    format!("is missing; every runiam document starts with apiVersion: {API_VERSION} and a kind"),
+                ));
+            }
+        }
+        let kind = match m.remove("kind") {
+            Some(Value::String(s)) => Kind::from_name(&s).ok_or_else(|| {
+                DocError::new(
+                    Some("kind"),
+                    format!("'{s}' is not a runiam document kind (ServiceSnapshot, Diagnosis, ChangeRecord, VerifyReport)"),
+                )
+            })?,
+            _ => {
+                return Err(DocError::new(
+                    Some("kind"),
+                    "is missing or not a string; use ServiceSnapshot, Diagnosis, ChangeRecord or VerifyReport",
+                ));
+            }
+        };
+        let body = Value::Object(m);
+        fn typed<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, DocError> {
+            serde_path_to_error::deserialize(v).map_err(|e| {
+                let path = e.path().to_string();
+                let field = (path != ".").then_some(path);
+                DocError { field, message: e.into_inner().to_string(), kind: None, index: 0 }
+            })
+        }
+        let doc = match kind {
+            Kind::ServiceSnapshot => Document::ServiceSnapshot(typed(body)?),
+            Kind::Diagnosis => Document::Diagnosis(typed(body)?),
+            Kind::ChangeRecord => Document::ChangeRecord(typed(body)?),
+            Kind::VerifyReport => Document::VerifyReport(typed(body)?),
+        };
+        Ok(doc)
+    }
+}
+
+/// A document that cannot be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct DocError {
+    /// 1-based position in the stream (0 when not known).
+    pub index: usize,
+    /// The kind, when the envelope was readable.
+    pub kind: Option<Kind>,
+    /// The dotted path of the field at fault (`service.region`).
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl DocError {
+    fn new(field: Option<&str>, message: impl Into<String>) -> Self {
+        Self { index: 0, kind: None, field: field.map(str::to_owned), message: message.into() }
+    }
+}
+
+impl std::fmt::Display for DocError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.index > 0 {
+            write!(f, "document {}: ", self.index)?;
+        }
+        match &self.field {
+            Some(field) => write!(f, "field '{field}' {}", self.message.trim_start_matches(&format!("{field}: "))),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+/// Splits a stream into JSON values: JSON lines (or concatenated JSON)
+/// when it starts with `{`, else a YAML stream.
+fn values(text: &str) -> Result<Vec<Value>, DocError> {
+    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+    if trimmed.starts_with('{') {
+        let mut out = Vec::new();
+        for (i, v) in serde_json::Deserializer::from_str(trimmed).into_iter::<Value>().enumerate() {
+            let v = v.map_err(|e| DocError {
+                index: i + 1,
+                kind: None,
+                field: None,
+                message: format!("not valid JSON: {e}"),
+            })?;
+            out.push(v);
+        }
+        return Ok(out);
+    }
+    let options = serde_saphyr::options! { strict_booleans: true };
+    let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(trimmed, options)
+        .map_err(|e| DocError::new(None, format!("not a valid YAML stream: {e}")))?;
+    Ok(docs.into_iter().filter(|v| !v.is_null()).collect())
+}
+
+/// Reads every document of a YAML stream or JSON lines.
+pub fn parse_stream(text: &str) -> Result<Vec<Document>, DocError> {
+    values(text)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let kind = v.get("kind").and_then(Value::as_str).and_then(Kind::from_name);
+            Document::from_value(v).map_err(|mut e| {
+                e.index = i + 1;
+                e.kind = e.kind.or(kind);
+                e
+            })
+        })
+        .collect()
+}
+
+/// Reads the documents `program` accepts, or the exit-2 error that names
+/// the field at fault or the command that reads the kind given.
+pub fn read_for(program: &str, accepts: &[Kind], text: &str) -> Result<Vec<Document>, CommandError> {
+    let docs = parse_stream(text).map_err(|e| {
+        let err = CommandError::usage(format!("cannot read the input documents: {e}"));
+        match e.kind {
+            Some(k) => err.hinted(format!("see `cargo xtask schemas` output schemas/{k}.schema.json for the shape of a {k}")),
+            None => err,
+        }
+    })?;
+    let wanted = accepts.iter().map(|k| k.name()).collect::<Vec<_>>().join(" or ");
+    for (i, d) in docs.iter().enumerate() {
+        let kind = d.kind();
+        if !accepts.contains(&kind) {
+            let readers = kind.readers();
+            let hint = if readers.is_empty() {
+                format!("{kind} documents are final reports; no runiam command reads them")
+            } else {
+                format!("{kind} documents are read by {}", readers.join(", "))
+            };
+            return Err(CommandError::usage(format!(
+                "document {} is a {kind}, which {program} does not read; {program} reads {wanted} documents",
+                i + 1
+            ))
+            .hinted(hint));
+        }
+    }
+    Ok(docs)
+}
+
+/// Where a command's input documents come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    Stdin,
+    File(PathBuf),
+}
+
+/// The stdin rule (DESIGN §4): `-f -` or `-f FILE` when given; otherwise
+/// stdin only when no SERVICE argument was given and stdin is not a terminal.
+pub fn input(file: Option<&Path>, have_service_args: bool) -> Option<Input> {
+    match file {
+        Some(p) if p == Path::new("-") => Some(Input::Stdin),
+        Some(p) => Some(Input::File(p.to_owned())),
+        None if !have_service_args && !io::stdin().is_terminal() => Some(Input::Stdin),
+        None => None,
+    }
+}
+
+/// Reads an input's text; a missing file is exit 2 naming it.
+pub fn read_input(input: &Input) -> Result<String, CommandError> {
+    match input {
+        Input::Stdin => {
+            let mut s = String::new();
+            io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|e| CommandError::usage(format!("cannot read documents from stdin: {e}")))?;
+            Ok(s)
+        }
+        Input::File(p) => std::fs::read_to_string(p)
+            .map_err(|e| CommandError::usage(format!("cannot read -f {}: {e}", p.display()))),
+    }
+}
+
+/// YAML streams or JSON lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DocFormat {
+    Yaml,
+    Json,
+}
+
+/// Renders one document in `format`, with its trailing newline.
+pub fn render(doc: &Document, format: DocFormat) -> String {
+    let v = doc.to_value();
+    match format {
+        DocFormat::Json => format!("{}\n", serde_json::to_string(&v).expect("JSON values serialize")),
+        DocFormat::Yaml => {
+            let s = serde_saphyr::to_string(&v).expect("JSON values serialize as YAML");
+            if s.ends_with('\n') { s } else { format!("{s}\n") }
+        }
+    }
+}
+
+/// Writes documents as a stream, flushing each so pipes see them at once.
+pub struct DocWriter<W: Write> {
+    out: W,
+    format: DocFormat,
+    written: usize,
+}
+
+impl<W: Write> DocWriter<W> {
+    pub fn new(out: W, format: DocFormat) -> Self {
+        Self { out, format, written: 0 }
+    }
+
+    pub fn write(&mut self, doc: &Document) -> io::Result<()> {
+        if self.format == DocFormat::Yaml && self.written > 0 {
+            self.out.write_all(b"---\n")?;
+        }
+        self.out.write_all(render(doc, self.format).as_bytes())?;
+        self.out.flush()?;
+        self.written += 1;
+        Ok(())
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn samples() -> Vec<Document> {
+        let at = DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z").unwrap().with_timezone(&Utc);
+        let svc = ServiceRef {
+            project: "acme-prod".into(),
+            project_number: Some("100000000001".into()),
+            region: "europe-west1".into(),
+            name: "hello".into(),
+        };
+        let policy = Policy {
+            version: 3,
+            etag: Some("BwYP8nVd7kE=".into()),
+            bindings: vec![Binding {
+                role: "roles/run.invoker".into(),
+                members: vec!["serviceAccount:sched@acme-prod.iam.gserviceaccount.com".into()],
+                condition: Some(Expr {
+                    expression: "request.time < timestamp(\"2027-01-01T00:00:00Z\")".into(),
+                    title: Some("no".into()),
+                    ..Expr::default()
+                }),
+                ..Binding::default()
+            }],
+            ..Policy::default()
+        };
+        let caller = Principal::parse("serviceAccount:sched@acme-prod.iam.gserviceaccount.com").unwrap();
+        let fix = Fix {
+            action: FixAction::Grant,
+            member: Some(caller.clone()),
+            role: Some("roles/run.invoker".into()),
+            condition: None,
+            command: "runiam grant-invoker hello --member serviceAccount:sched@acme-prod.iam.gserviceaccount.com --apply".into(),
+        };
+        vec![
+            Document::ServiceSnapshot(Box::new(ServiceSnapshot {
+                service: svc.clone(),
+                uri: Some("https://hello-100000000001.europe-west1.run.app".into()),
+                urls: vec!["https://hello-100000000001.europe-west1.run.app".into()],
+                ingress: Some("INGRESS_TRAFFIC_ALL".into()),
+                invoker_iam_disabled: false,
+                default_uri_disabled: false,
+                iap_enabled: false,
+                custom_audiences: vec![],
+                service_account: Some("100000000001-compute@developer.gserviceaccount.com".into()),
+                etag: Some("\"abc\"".into()),
+                iam_policy: policy.clone(),
+                ancestry: vec!["folders/200000000001".into(), "organizations/123456789012".into()],
+                captured_at: at,
+            })),
+            Document::Diagnosis(Box::new(Diagnosis {
+                service: svc.clone(),
+                caller: Some(caller.clone()),
+                verdict: Verdict::Denied,
+                findings: vec![Finding {
+                    id: "iam.no-grant".into(),
+                    bucket: Bucket::Iam,
+                    severity: Severity::Cause,
+                    explanation: "nothing grants run.routes.invoke".into(),
+                    evidence: vec![Evidence { source: "run.googleapis.com getIamPolicy".into(), detail: "no binding".into(), data: None }],
+                    fix: Some(fix.clone()),
+                }],
+                log_evidence: vec![],
+                fix: Some(fix),
+                diagnosed_at: at,
+            })),
+            Document::ChangeRecord(Box::new(ChangeRecord {
+                service: svc.clone(),
+                intent: Intent {
+                    action: ChangeAction::Grant,
+                    member: Some(caller.clone()),
+                    role: Some("roles/run.invoker".into()),
+                    condition: None,
+                    reason: Some("CHG-42".into()),
+                },
+                added: policy.bindings.clone(),
+                removed: vec![],
+                policy_before: Policy { etag: Some("ACAB".into()), ..Policy::default() },
+                policy_after: policy,
+                service_etag_before: None,
+                service_etag_after: None,
+                invoker_iam_disabled_before: None,
+                invoker_iam_disabled_after: None,
+                applied: true,
+                applied_at: Some(at),
+                backup_path: Some("backups/acme-prod/europe-west1/hello.yaml".into()),
+                recorded_at: at,
+            })),
+            Document::VerifyReport(Box::new(VerifyReport {
+                service: svc,
+                as_principal: Some(caller),
+                passed: true,
+                checks: vec![Check {
+                    name: "invoke".into(),
+                    result: CheckResult::Pass,
+                    detail: "200 in 12 ms".into(),
+                    evidence: vec![],
+                }],
+                verified_at: at,
+            })),
+        ]
+    }
+
+    #[test]
+    fn every_kind_round_trips_in_yaml_and_json() {
+        let docs = samples();
+        for format in [DocFormat::Yaml, DocFormat::Json] {
+            let mut w = DocWriter::new(Vec::new(), format);
+            for d in &docs {
+                w.write(d).unwrap();
+            }
+            let text = String::from_utf8(w.into_inner()).unwrap();
+            assert_eq!(parse_stream(&text).unwrap(), docs, "{format:?}:\n{text}");
+        }
+    }
+
+    #[test]
+    fn yaml_quotes_yaml11_booleans() {
+        let text = render(&samples()[0], DocFormat::Yaml);
+        assert!(text.contains("title: \"no\""), "{text}");
+        assert!(text.starts_with("apiVersion: runiam/v1\nkind: ServiceSnapshot\n"), "{text}");
+    }
+
+    #[test]
+    fn envelope_errors_name_the_field() {
+        let e = parse_stream("apiVersion: runiam/v2\nkind: Diagnosis\n").unwrap_err();
+        assert_eq!(e.to_string(), "document 1: field 'apiVersion' 'runiam/v2' is not supported; this runiam reads apiVersion: runiam/v1");
+        let e = parse_stream("kind: Diagnosis\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("apiVersion"));
+        let e = parse_stream("apiVersion: runiam/v1\nkind: Nope\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("kind"));
+        let mut text = render(&samples()[1], DocFormat::Yaml);
+        text = text.replace("region: europe-west1", "region: 42");
+        let e = parse_stream(&format!("{}---\n{text}", render(&samples()[0], DocFormat::Yaml))).unwrap_err();
+        assert_eq!(e.index, 2);
+        assert_eq!(e.kind, Some(Kind::Diagnosis));
+        assert!(e.to_string().starts_with("document 2: field 'service"), "{e}");
+    }
+
+    #[test]
+    fn wrong_kind_names_the_reader() {
+        let text = render(&samples()[1], DocFormat::Json);
+        let e = read_for("runiam-verify", &[Kind::ChangeRecord], &text).unwrap_err();
+        assert_eq!(e.exit, crate::Exit::Usage);
+        assert_eq!(
+            e.render("runiam-verify"),
+            "runiam-verify: error: document 1 is a Diagnosis, which runiam-verify does not read; runiam-verify reads ChangeRecord documents\n\nhint: Diagnosis documents are read by runiam grant-invoker\n"
+        );
+    }
+
+    #[test]
+    fn malformed_streams_are_usage_errors() {
+        for bad in ["{\"apiVersion\": ", "key: [unclosed\n", "- a\n- b\n", "just text"] {
+            let e = read_for("runiam-rollback", &[Kind::ChangeRecord], bad).unwrap_err();
+            assert_eq!(e.exit, crate::Exit::Usage, "{bad}");
+        }
+        assert!(parse_stream("").unwrap().is_empty());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn readers_never_panic(text in ".{0,300}") {
+            let _ = parse_stream(&text);
+        }
+
+        #[test]
+        fn readers_never_panic_on_near_documents(i in 0usize..4, cut in 0usize..2000, junk in ".{0,10}") {
+            for format in [DocFormat::Yaml, DocFormat::Json] {
+                let text = render(&samples()[i], format);
+                let cut = cut.min(text.len());
+                let cut = (0..=cut).rev().find(|c| text.is_char_boundary(*c)).unwrap_or(0);
+                let _ = parse_stream(&format!("{}{junk}{}", &text[..cut], &text[cut..]));
+            }
+        }
+    }
+}

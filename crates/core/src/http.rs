@@ -1,0 +1,536 @@
+//! The one HTTP layer every Google API call goes through.
+//!
+//! It adds the access token (and impersonates when asked), bounds
+//! concurrency, spaces calls per API, retries 429/500/502/503/504 with
+//! jittered exponential backoff honouring `Retry-After` (and
+//! `google.rpc.RetryInfo`), and turns `google.rpc.Status` envelopes into
+//! `ApiError::Status`. `--verbose` traces each call (method, URL, status,
+//! latency, request id) at debug level; headers and bodies are never traced,
+//! and every server text is redacted before it is shown.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::sync::{Mutex, Semaphore};
+use url::Url;
+
+use crate::auth::{AuthError, Secret, TokenSource};
+use crate::config::{Api, Config};
+use crate::error::{CommandError, Exit};
+use crate::redact::redact;
+
+/// Tuning of retries, concurrency and pacing.
+#[derive(Clone, Debug)]
+pub struct HttpOptions {
+    /// Attempts per call, the first included.
+    pub max_attempts: u32,
+    /// Backoff before the second attempt; doubles each time.
+    pub base_delay: Duration,
+    /// Cap on one backoff sleep, and on a server's Retry-After.
+    pub max_delay: Duration,
+    /// Calls in flight at once, across all APIs.
+    pub concurrency: usize,
+    /// Calls started per second per API.
+    pub rate_per_api: f64,
+    pub timeout: Duration,
+    /// Seed for the backoff jitter (tests pin it).
+    pub seed: Option<u64>,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            // Sized so a 30% injected failure rate still completes every call
+            // of a 500-service export: P(8 failures in a row) = 0.3^8 ≈ 6.6e-5
+            // per call, about 0.07 expected failed calls in 1,000.
+            max_attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(30),
+            concurrency: 16,
+            rate_per_api: 100.0,
+            timeout: Duration::from_secs(60),
+            seed: None,
+        }
+    }
+}
+
+/// A failed API call.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The API answered with a google.rpc.Status error.
+    #[error(transparent)]
+    Status(Box<Status>),
+    /// The request never got an HTTP answer.
+    #[error("cannot reach {api} at {url}")]
+    Transport {
+        api: Api,
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The answer was not the JSON the method promises.
+    #[error("{api} answered {method} {url} with a body runiam cannot read: {detail}")]
+    Decode { api: Api, method: String, url: String, detail: String },
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+/// A google.rpc.Status error, with what a user needs to act on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    pub api: Api,
+    pub method: String,
+    pub url: String,
+    /// The HTTP status code.
+    pub http: u16,
+    /// The google.rpc.Code name (`PERMISSION_DENIED`, `ABORTED`, ...).
+    pub status: String,
+    pub message: String,
+    /// `ErrorInfo.reason` (`IAM_PERMISSION_DENIED`, `SERVICE_DISABLED`, ...).
+    pub reason: Option<String>,
+    pub domain: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub request_id: Option<String>,
+    /// Every detail, verbatim (`PreconditionFailure`, `BadRequest`, ...).
+    pub details: Vec<Value>,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} answered {} {}: {}", self.method, self.url, self.http, self.status, redact(&self.message))?;
+        if let Some(id) = &self.request_id {
+            write!(f, " (request id {id})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Status {}
+
+/// google.rpc.Code names by HTTP status, for bodies that carry none.
+fn code_name(http: u16) -> &'static str {
+    match http {
+        400 => "INVALID_ARGUMENT",
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        409 => "ABORTED",
+        429 => "RESOURCE_EXHAUSTED",
+        499 => "CANCELLED",
+        501 => "UNIMPLEMENTED",
+        503 => "UNAVAILABLE",
+        504 => "DEADLINE_EXCEEDED",
+        _ => "UNKNOWN",
+    }
+}
+
+impl Status {
+    /// Reads a google.rpc.Status envelope; falls back to the raw text for
+    /// bodies that are not one (an HTML page from a proxy).
+    pub fn parse(api: Api, method: &str, url: &str, http: u16, header_request_id: Option<String>, body: &[u8]) -> Self {
+        let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let err = v.get("error").filter(|e| e.is_object());
+        let text = |k: &str| err.and_then(|e| e.get(k)).and_then(Value::as_str).map(str::to_owned);
+        let details: Vec<Value> =
+            err.and_then(|e| e.get("details")).and_then(Value::as_array).cloned().unwrap_or_default();
+        let detail_of = |ty: &str| {
+            details.iter().find(|d| d.get("@type").and_then(Value::as_str) == Some(ty))
+        };
+        let info = detail_of("type.googleapis.com/google.rpc.ErrorInfo");
+        let metadata = info
+            .and_then(|i| i.get("metadata"))
+            .and_then(Value::as_object)
+            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+            .unwrap_or_default();
+        let request_id = header_request_id.or_else(|| {
+            detail_of("type.googleapis.com/google.rpc.RequestInfo")
+                .and_then(|d| d.get("requestId"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+        let message = text("message").unwrap_or_else(|| {
+            let raw = String::from_utf8_lossy(body);
+            let raw = raw.trim();
+            if raw.is_empty() { format!("HTTP {http} with an empty body") } else { raw.chars().take(300).collect() }
+        });
+        Self {
+            api,
+            method: method.to_owned(),
+            url: url.to_owned(),
+            http,
+            status: text("status").unwrap_or_else(|| code_name(http).to_owned()),
+            message,
+            reason: info.and_then(|i| i.get("reason")).and_then(Value::as_str).map(str::to_owned),
+            domain: info.and_then(|i| i.get("domain")).and_then(Value::as_str).map(str::to_owned),
+            metadata,
+            request_id,
+            details,
+        }
+    }
+
+    /// What the user can do about it.
+    pub fn hints(&self) -> Vec<String> {
+        let mut hints = Vec::new();
+        match self.reason.as_deref() {
+            Some("SERVICE_DISABLED") => {
+                let service = self.metadata.get("service").cloned().unwrap_or_else(|| self.api.service_name());
+                let project = self
+                    .metadata
+                    .get("consumer")
+                    .map(|c| c.trim_start_matches("projects/").to_owned())
+                    .unwrap_or_else(|| "PROJECT".to_owned());
+                hints.push(format!("enable the API: gcloud services enable {service} --project {project}"));
+            }
+            Some("IAM_PERMISSION_DENIED") | None if self.http == 403 => {
+                if let Some(permission) = self.denied_permission() {
+                    let role = crate::roles::smallest_role_with(&permission)
+                        .map(|r| format!("; the predefined role {r} carries it"))
+                        .unwrap_or_default();
+                    hints.push(format!("the credentials in use lack {permission}{role}"));
+                }
+            }
+            _ => {}
+        }
+        if self.http == 401 {
+            hints.push("the access token was refused: run `gcloud auth login`, or refresh the token you passed".to_owned());
+        }
+        hints
+    }
+
+    /// The permission an IAM denial names, from ErrorInfo or the message.
+    pub fn denied_permission(&self) -> Option<String> {
+        if let Some(p) = self.metadata.get("permission") {
+            return Some(p.clone());
+        }
+        let rest = self.message.split("Permission '").nth(1)?;
+        Some(rest.split('\'').next()?.to_owned())
+    }
+
+    pub fn is(&self, status: &str) -> bool {
+        self.status == status
+    }
+}
+
+impl ApiError {
+    /// The Status, when the API answered with one.
+    pub fn status(&self) -> Option<&Status> {
+        match self {
+            ApiError::Status(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// True for 404 NOT_FOUND.
+    pub fn is_not_found(&self) -> bool {
+        self.status().is_some_and(|s| s.http == 404)
+    }
+}
+
+impl From<ApiError> for CommandError {
+    fn from(e: ApiError) -> Self {
+        let hints = match &e {
+            ApiError::Status(s) => s.hints(),
+            ApiError::Auth(a) => vec![a.hint()],
+            ApiError::Transport { .. } | ApiError::Decode { .. } => Vec::new(),
+        };
+        let mut err = CommandError::new(Exit::Api, e);
+        err.hints = hints;
+        err
+    }
+}
+
+/// Whether a status is worth another attempt.
+fn retryable(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let delta = when.signed_duration_since(chrono::Utc::now());
+    Some(delta.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// `google.rpc.RetryInfo.retryDelay` ("1.5s") from an error body.
+fn retry_info(body: &[u8]) -> Option<Duration> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let details = v.get("error")?.get("details")?.as_array()?;
+    let d = details
+        .iter()
+        .find(|d| d.get("@type").and_then(Value::as_str) == Some("type.googleapis.com/google.rpc.RetryInfo"))?;
+    let secs: f64 = d.get("retryDelay")?.as_str()?.strip_suffix('s')?.parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
+}
+
+/// The client shared by every typed API client of a command.
+pub struct Http {
+    client: reqwest::Client,
+    source: TokenSource,
+    impersonate: Option<String>,
+    impersonated: Mutex<Option<(Secret, Instant)>>,
+    quota_project: Option<String>,
+    iamcredentials: Url,
+    options: HttpOptions,
+    permits: Semaphore,
+    next_slot: Mutex<HashMap<Api, Instant>>,
+    rng: std::sync::Mutex<StdRng>,
+    calls: AtomicU64,
+}
+
+impl Http {
+    pub fn new(config: &Config, source: TokenSource, options: HttpOptions) -> Arc<Self> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("runiam/", env!("CARGO_PKG_VERSION")))
+            .timeout(options.timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .expect("the TLS backend is compiled in");
+        let rng = match options.seed {
+            Some(s) => StdRng::seed_from_u64(s),
+            None => StdRng::from_os_rng(),
+        };
+        Arc::new(Self {
+            client,
+            // Impersonation is meaningless against the emulator, which takes no credentials.
+            impersonate: config
+                .impersonate_service_account
+                .as_ref()
+                .filter(|_| config.emulator.is_none())
+                .map(|r| r.value.clone()),
+            impersonated: Mutex::new(None),
+            quota_project: config.quota_project.as_ref().map(|r| r.value.clone()),
+            iamcredentials: config.endpoint(Api::IamCredentials).clone(),
+            permits: Semaphore::new(options.concurrency.max(1)),
+            next_slot: Mutex::new(HashMap::new()),
+            rng: std::sync::Mutex::new(rng),
+            calls: AtomicU64::new(0),
+            source,
+            options,
+        })
+    }
+
+    /// HTTP requests sent so far, retries included (for benchmarks).
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Sends a JSON request and decodes the JSON answer.
+    pub async fn json<T: DeserializeOwned>(&self, api: Api, method: Method, url: Url, body: Option<&Value>) -> Result<T, ApiError> {
+        let token = self.token().await?;
+        let bytes = self.send(api, method.clone(), &url, body, token.as_ref()).await?;
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        serde_json::from_slice(bytes).map_err(|e| ApiError::Decode {
+            api,
+            method: method.to_string(),
+            url: url.to_string(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// The token for API calls: the base credential, or the impersonated one.
+    async fn token(&self) -> Result<Option<Secret>, ApiError> {
+        let base = self.source.token().await?;
+        let Some(account) = &self.impersonate else { return Ok(base) };
+        let mut cached = self.impersonated.lock().await;
+        if let Some((tok, until)) = cached.as_ref()
+            && Instant::now() < *until
+        {
+            return Ok(Some(tok.clone()));
+        }
+        let mut url = self.iamcredentials.clone();
+        url.path_segments_mut()
+            .expect("http(s) base")
+            .pop_if_empty()
+            .extend(["v1", "projects", "-", "serviceAccounts", &format!("{account}:generateAccessToken")]);
+        let body = serde_json::json!({
+            "scope": ["https://www.googleapis.com/auth/cloud-platform"],
+            "lifetime": "3600s",
+        });
+        let bytes = self.send(Api::IamCredentials, Method::POST, &url, Some(&body), base.as_ref()).await.map_err(|e| {
+            ApiError::Auth(AuthError::Impersonation { account: account.clone(), reason: e.to_string() })
+        })?;
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let tok = v.get("accessToken").and_then(Value::as_str).ok_or_else(|| AuthError::Impersonation {
+            account: account.clone(),
+            reason: "the answer carried no accessToken".to_owned(),
+        })?;
+        let secret = Secret::new(tok);
+        // Refresh well before Google's one-hour lifetime ends.
+        *cached = Some((secret.clone(), Instant::now() + Duration::from_secs(45 * 60)));
+        Ok(Some(secret))
+    }
+
+    /// Waits for this API's next slot under the per-API rate.
+    async fn pace(&self, api: Api) {
+        if self.options.rate_per_api <= 0.0 {
+            return;
+        }
+        let gap = Duration::from_secs_f64(1.0 / self.options.rate_per_api);
+        let wait = {
+            let mut slots = self.next_slot.lock().await;
+            let now = Instant::now();
+            let slot = slots.get(&api).copied().unwrap_or(now).max(now);
+            slots.insert(api, slot + gap);
+            slot - now
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Jittered exponential backoff before attempt `attempt + 1`.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self.options.base_delay.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let cap = exp.min(self.options.max_delay);
+        let half = cap / 2;
+        let jitter = self.rng.lock().expect("rng lock").random_range(0.0..=1.0);
+        half + half.mul_f64(jitter)
+    }
+
+    /// Sends with retries; returns the body of a 2xx answer.
+    async fn send(&self, api: Api, method: Method, url: &Url, body: Option<&Value>, token: Option<&Secret>) -> Result<Vec<u8>, ApiError> {
+        let _permit = self.permits.acquire().await.expect("semaphore never closed");
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.pace(api).await;
+            let mut req = self.client.request(method.clone(), url.clone());
+            if let Some(t) = token {
+                req = req.bearer_auth(t.expose());
+                if let Some(q) = &self.quota_project {
+                    req = req.header("x-goog-user-project", q);
+                }
+            }
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let started = Instant::now();
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            let resp = req.send().await;
+            let latency = started.elapsed();
+            let resp = match resp {
+                Ok(r) => r,
+                Err(source) => {
+                    tracing::debug!(%api, %method, %url, attempt, latency_ms = latency.as_millis() as u64, error = %redact(&source.to_string()), "call failed");
+                    if source.is_timeout() && attempt < self.options.max_attempts {
+                        tokio::time::sleep(self.backoff(attempt)).await;
+                        continue;
+                    }
+                    return Err(ApiError::Transport { api, url: url.to_string(), source });
+                }
+            };
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let request_id = headers
+                .get("x-goog-request-id")
+                .or_else(|| headers.get("x-request-id"))
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let bytes = match resp.bytes().await {
+                Ok(b) => b.to_vec(),
+                Err(source) => return Err(ApiError::Transport { api, url: url.to_string(), source }),
+            };
+            tracing::debug!(
+                %api, %method, %url, status = status.as_u16(), attempt,
+                latency_ms = latency.as_millis() as u64,
+                request_id = request_id.as_deref().unwrap_or("-"),
+                "call"
+            );
+            if status.is_success() {
+                return Ok(bytes);
+            }
+            if retryable(status) && attempt < self.options.max_attempts {
+                let wait = retry_after(&headers)
+                    .or_else(|| retry_info(&bytes))
+                    .map(|d| d.min(self.options.max_delay))
+                    .unwrap_or_else(|| self.backoff(attempt));
+                tracing::debug!(%api, %url, status = status.as_u16(), wait_ms = wait.as_millis() as u64, "retrying");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            return Err(ApiError::Status(Box::new(Status::parse(
+                api,
+                method.as_str(),
+                url.as_str(),
+                status.as_u16(),
+                request_id,
+                &bytes,
+            ))));
+        }
+    }
+}
+
+/// Appends `segments` (each one path segment, `:` kept as is) to a base URL.
+///
+/// `Url::join("svc:getIamPolicy")` would read `svc:` as a scheme, so paths
+/// are always built segment by segment.
+pub fn api_url(base: &Url, segments: &[&str]) -> Url {
+    let mut url = base.clone();
+    url.path_segments_mut().expect("http(s) base").pop_if_empty().extend(segments.iter().flat_map(|s| s.split('/')));
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_status_with_error_info() {
+        let body = br#"{"error":{"code":403,"message":"Permission 'run.services.getIamPolicy' denied on resource 'projects/p/locations/r/services/s' (or resource may not exist).","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"IAM_PERMISSION_DENIED","domain":"iam.googleapis.com","metadata":{"permission":"run.services.getIamPolicy"}},{"@type":"type.googleapis.com/google.rpc.RequestInfo","requestId":"abc123"}]}}"#;
+        let s = Status::parse(Api::Run, "GET", "https://run.googleapis.com/x", 403, None, body);
+        assert_eq!(s.status, "PERMISSION_DENIED");
+        assert_eq!(s.reason.as_deref(), Some("IAM_PERMISSION_DENIED"));
+        assert_eq!(s.request_id.as_deref(), Some("abc123"));
+        assert_eq!(s.denied_permission().as_deref(), Some("run.services.getIamPolicy"));
+        let hints = s.hints();
+        assert_eq!(hints.len(), 1);
+        assert!(hints[0].starts_with("the credentials in use lack run.services.getIamPolicy; the predefined role roles/"), "{hints:?}");
+    }
+
+    #[test]
+    fn service_disabled_hint_names_the_api() {
+        let body = br#"{"error":{"code":403,"message":"Cloud Run Admin API has not been used in project 123 before or it is disabled.","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"SERVICE_DISABLED","domain":"googleapis.com","metadata":{"service":"run.googleapis.com","consumer":"projects/123"}}]}}"#;
+        let s = Status::parse(Api::Run, "GET", "u", 403, None, body);
+        assert_eq!(s.hints(), vec!["enable the API: gcloud services enable run.googleapis.com --project 123".to_owned()]);
+    }
+
+    #[test]
+    fn non_json_bodies_still_make_a_status() {
+        let s = Status::parse(Api::Run, "GET", "u", 502, None, b"<html>Bad Gateway</html>");
+        assert_eq!(s.status, "UNKNOWN");
+        assert_eq!(s.message, "<html>Bad Gateway</html>");
+        let s = Status::parse(Api::Run, "GET", "u", 404, None, b"");
+        assert_eq!((s.status.as_str(), s.message.as_str()), ("NOT_FOUND", "HTTP 404 with an empty body"));
+    }
+
+    #[test]
+    fn urls_keep_verbs() {
+        let base = Url::parse("http://127.0.0.1:9/").unwrap();
+        let u = api_url(&base, &["v2", "projects/p/locations/r/services/s:getIamPolicy"]);
+        assert_eq!(u.as_str(), "http://127.0.0.1:9/v2/projects/p/locations/r/services/s:getIamPolicy");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn status_parse_never_panics(body in proptest::collection::vec(proptest::num::u8::ANY, 0..400), http in 400u16..600) {
+            let _ = Status::parse(Api::Run, "GET", "u", http, None, &body);
+        }
+
+        #[test]
+        fn status_parse_never_panics_on_json(msg in ".*", reason in proptest::option::of("[A-Z_]{0,20}")) {
+            let body = serde_json::json!({"error": {"code": 403, "message": msg, "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason, "metadata": {"permission": 5}}]}});
+            let s = Status::parse(Api::Run, "GET", "u", 403, None, body.to_string().as_bytes());
+            let _ = s.hints();
+        }
+    }
+}

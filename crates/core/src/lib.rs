@@ -1,0 +1,22 @@
+//! runiam-core: what every runiam command shares.
+//!
+//! - `config`: project, region, account and endpoints, flags > env > gcloud;
+//! - `auth` and `http`: credentials and the one retrying HTTP layer;
+//! - `api`: typed Google API clients; `roles`: the offline role table;
+//! - `model`: services, principals, policies; `doc`: the pipe documents;
+//! - `error`: the exit codes and the command error; `output` and `cli`:
+//!   how commands talk to the user.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod doc;
+pub mod error;
+pub mod http;
+pub mod model;
+pub mod output;
+pub mod redact;
+pub mod roles;
+
+pub use error::{CommandError, Exit};

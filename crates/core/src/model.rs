@@ -1,0 +1,434 @@
+//! The shared vocabulary: service references, principals and IAM policies.
+//!
+//! Policies keep Google's exact JSON: every field Google may add that runiam
+//! does not name (`auditConfigs`, future fields) lands in `extra` and is
+//! written back untouched on a read-modify-write.
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The permission every invoker question is about.
+pub const INVOKE_PERMISSION: &str = "run.routes.invoke";
+
+/// An IAM allow policy (`google.iam.v1.Policy`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Policy {
+    /// 0, 1 or 3; 3 whenever a binding carries a condition.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub version: i32,
+    /// Base64 read-modify-write token; always sent back on write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bindings: Vec<Binding>,
+    /// Fields runiam does not interpret (auditConfigs, ...), kept verbatim.
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub extra: Map<String, Value>,
+}
+
+/// One role granted to members, optionally under a condition.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Binding {
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<Expr>,
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub extra: Map<String, Value>,
+}
+
+/// An IAM Condition (`google.type.Expr`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Expr {
+    pub expression: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+fn is_zero(v: &i32) -> bool {
+    *v == 0
+}
+
+impl Policy {
+    /// True when any binding is conditional, which forces policy version 3.
+    pub fn has_conditions(&self) -> bool {
+        self.bindings.iter().any(|b| b.condition.is_some())
+    }
+
+    /// The version a write of this policy must carry (Google: "Any operation
+    /// that affects conditional role bindings must specify version 3").
+    pub fn required_version(&self) -> i32 {
+        if self.has_conditions() { 3 } else { self.version.max(1) }
+    }
+
+    /// Members granted `role` without a condition, or with exactly `condition`.
+    pub fn members_of(&self, role: &str, condition: Option<&Expr>) -> Vec<&str> {
+        self.bindings
+            .iter()
+            .filter(|b| b.role == role && b.condition.as_ref() == condition)
+            .flat_map(|b| b.members.iter().map(String::as_str))
+            .collect()
+    }
+}
+
+/// A Cloud Run service, named the one way every document names it:
+/// `{project, projectNumber, region, name, fullName}`, where `fullName` is
+/// `projects/ID/locations/R/services/S` and is checked against the parts
+/// when read.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "ServiceRefWire", try_from = "ServiceRefWire")]
+pub struct ServiceRef {
+    /// Project id (never the number).
+    pub project: String,
+    /// Project number, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_number: Option<String>,
+    pub region: String,
+    pub name: String,
+}
+
+impl ServiceRef {
+    pub fn new(project: &str, region: &str, name: &str) -> Self {
+        Self {
+            project: project.to_owned(),
+            project_number: None,
+            region: region.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// `projects/ID/locations/R/services/S`.
+    pub fn full_name(&self) -> String {
+        format!("projects/{}/locations/{}/services/{}", self.project, self.region, self.name)
+    }
+
+    /// Parses `projects/P/locations/R/services/S`.
+    pub fn parse_full_name(s: &str) -> Result<Self, NameError> {
+        let parts: Vec<&str> = s.split('/').collect();
+        match parts.as_slice() {
+            ["projects", p, "locations", r, "services", n] => {
+                check_project_id(p).map_err(|why| NameError::new(s, why))?;
+                check_region(r).map_err(|why| NameError::new(s, why))?;
+                check_service_name(n).map_err(|why| NameError::new(s, why))?;
+                Ok(Self::new(p, r, n))
+            }
+            _ => Err(NameError::new(
+                s,
+                "expected projects/PROJECT/locations/REGION/services/SERVICE".into(),
+            )),
+        }
+    }
+}
+
+/// The document form of a `ServiceRef`.
+#[derive(Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "ServiceRef")]
+struct ServiceRefWire {
+    /// Project id (not the number).
+    project: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    project_number: Option<String>,
+    region: String,
+    name: String,
+    /// `projects/ID/locations/REGION/services/NAME`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    full_name: Option<String>,
+}
+
+impl From<ServiceRef> for ServiceRefWire {
+    fn from(s: ServiceRef) -> Self {
+        let full_name = Some(s.full_name());
+        Self { project: s.project, project_number: s.project_number, region: s.region, name: s.name, full_name }
+    }
+}
+
+impl TryFrom<ServiceRefWire> for ServiceRef {
+    type Error = String;
+    fn try_from(w: ServiceRefWire) -> Result<Self, String> {
+        check_project_id(&w.project)?;
+        check_region(&w.region)?;
+        check_service_name(&w.name)?;
+        if let Some(n) = &w.project_number
+            && !(n.chars().all(|c| c.is_ascii_digit()) && !n.is_empty())
+        {
+            return Err(format!("projectNumber '{n}' must be digits only"));
+        }
+        let s = Self { project: w.project, project_number: w.project_number, region: w.region, name: w.name };
+        match w.full_name {
+            Some(f) if f != s.full_name() => Err(format!(
+                "fullName '{f}' does not match project, region and name ({}); fix one or drop fullName",
+                s.full_name()
+            )),
+            _ => Ok(s),
+        }
+    }
+}
+
+impl JsonSchema for ServiceRef {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ServiceRef".into()
+    }
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        ServiceRefWire::json_schema(g)
+    }
+}
+
+impl fmt::Display for ServiceRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.full_name())
+    }
+}
+
+/// A resource or principal name that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{input}' is not a valid name: {why}")]
+pub struct NameError {
+    pub input: String,
+    pub why: String,
+}
+
+impl NameError {
+    fn new(input: &str, why: String) -> Self {
+        Self { input: input.to_owned(), why }
+    }
+}
+
+/// Cloud Run service names: lowercase letters, digits and hyphens, starting
+/// with a letter, not ending with a hyphen, at most 49 characters.
+pub fn check_service_name(n: &str) -> Result<(), String> {
+    let ok = !n.is_empty()
+        && n.len() <= 49
+        && n.starts_with(|c: char| c.is_ascii_lowercase())
+        && !n.ends_with('-')
+        && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "service name '{n}' must be 1-49 lowercase letters, digits or hyphens, start with a letter and not end with a hyphen"
+        ))
+    }
+}
+
+/// Project ids: 6-30 lowercase letters, digits or hyphens, starting with a
+/// letter. Numbers are accepted too, as every Google API does.
+pub fn check_project_id(p: &str) -> Result<(), String> {
+    let id = (6..=30).contains(&p.len())
+        && p.starts_with(|c: char| c.is_ascii_lowercase())
+        && !p.ends_with('-')
+        && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let number = !p.is_empty() && p.len() <= 20 && p.chars().all(|c| c.is_ascii_digit());
+    if id || number {
+        Ok(())
+    } else {
+        Err(format!(
+            "project '{p}' must be a project id (6-30 lowercase letters, digits or hyphens, starting with a letter) or a project number"
+        ))
+    }
+}
+
+/// Regions look like `europe-west1`: lowercase words and a trailing digit.
+pub fn check_region(r: &str) -> Result<(), String> {
+    let ok = r.contains('-')
+        && r.ends_with(|c: char| c.is_ascii_digit())
+        && r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok { Ok(()) } else { Err(format!("region '{r}' is not a region name such as europe-west1")) }
+}
+
+/// An IAM principal, as written in allow-policy members.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Principal {
+    User(String),
+    ServiceAccount(String),
+    Group(String),
+    Domain(String),
+    /// `principal://...` (workforce/workload identities, `goog/subject`).
+    Principal(String),
+    /// `principalSet://...`.
+    PrincipalSet(String),
+    AllUsers,
+    AllAuthenticatedUsers,
+    /// `deleted:user:x?uid=N` and friends: the kind and the rest, verbatim.
+    Deleted(String),
+}
+
+impl Principal {
+    /// Parses a member string, refusing what Google's setIamPolicy refuses.
+    pub fn parse(s: &str) -> Result<Self, NameError> {
+        let err = |why: &str| NameError::new(s, why.to_owned());
+        let email = |e: &str| -> Result<String, NameError> {
+            let (local, domain) = e.split_once('@').ok_or_else(|| err("expected an email after the prefix"))?;
+            if local.is_empty() || domain.is_empty() || !domain.contains('.') || e.contains(char::is_whitespace) {
+                return Err(err("expected an email such as name@example.com after the prefix"));
+            }
+            Ok(e.to_owned())
+        };
+        match s {
+            "allUsers" => return Ok(Self::AllUsers),
+            "allAuthenticatedUsers" => return Ok(Self::AllAuthenticatedUsers),
+            _ => {}
+        }
+        let Some((kind, rest)) = s.split_once(':') else {
+            return Err(err(
+                "members look like user:EMAIL, serviceAccount:EMAIL, group:EMAIL, domain:DOMAIN, principal://..., principalSet://..., allUsers or allAuthenticatedUsers",
+            ));
+        };
+        match kind {
+            "user" => Ok(Self::User(email(rest)?)),
+            "serviceAccount" => {
+                // Workload Identity members (`P.svc.id.goog[ns/ksa]`) carry no '@'.
+                if rest.contains(".svc.id.goog[") && rest.ends_with(']') {
+                    Ok(Self::ServiceAccount(rest.to_owned()))
+                } else {
+                    Ok(Self::ServiceAccount(email(rest)?))
+                }
+            }
+            "group" => Ok(Self::Group(email(rest)?)),
+            "domain" if !rest.is_empty() && rest.contains('.') && !rest.contains('@') => {
+                Ok(Self::Domain(rest.to_owned()))
+            }
+            "domain" => Err(err("expected a domain such as example.com after domain:")),
+            "principal" if rest.starts_with("//") && rest.len() > 2 => Ok(Self::Principal(rest[2..].to_owned())),
+            "principalSet" if rest.starts_with("//") && rest.len() > 2 => {
+                Ok(Self::PrincipalSet(rest[2..].to_owned()))
+            }
+            "principal" | "principalSet" => Err(err("expected principal://... or principalSet://...")),
+            "deleted" => {
+                let inner = rest.split('?').next().unwrap_or_default();
+                match Self::parse(inner)? {
+                    Self::User(_) | Self::ServiceAccount(_) | Self::Group(_) => Ok(Self::Deleted(rest.to_owned())),
+                    _ => Err(err("deleted: applies to user:, serviceAccount: and group: members")),
+                }
+            }
+            other => Err(NameError::new(
+                s,
+                format!(
+                    "unknown member type '{other}:'; use user:, serviceAccount:, group:, domain:, principal://, principalSet://, allUsers or allAuthenticatedUsers"
+                ),
+            )),
+        }
+    }
+
+    /// True for `allUsers` and `allAuthenticatedUsers`.
+    pub fn is_public(&self) -> bool {
+        matches!(self, Self::AllUsers | Self::AllAuthenticatedUsers)
+    }
+
+    /// The email of a user, service account or group.
+    pub fn email(&self) -> Option<&str> {
+        match self {
+            Self::User(e) | Self::ServiceAccount(e) | Self::Group(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::User(e) => write!(f, "user:{e}"),
+            Self::ServiceAccount(e) => write!(f, "serviceAccount:{e}"),
+            Self::Group(e) => write!(f, "group:{e}"),
+            Self::Domain(d) => write!(f, "domain:{d}"),
+            Self::Principal(p) => write!(f, "principal://{p}"),
+            Self::PrincipalSet(p) => write!(f, "principalSet://{p}"),
+            Self::AllUsers => f.write_str("allUsers"),
+            Self::AllAuthenticatedUsers => f.write_str("allAuthenticatedUsers"),
+            Self::Deleted(rest) => write!(f, "deleted:{rest}"),
+        }
+    }
+}
+
+impl Serialize for Principal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Principal {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for Principal {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Principal".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "An IAM member: user:EMAIL, serviceAccount:EMAIL, group:EMAIL, domain:DOMAIN, principal://..., principalSet://..., allUsers, allAuthenticatedUsers or deleted:...",
+        })
+    }
+}
+
+impl std::str::FromStr for Principal {
+    type Err = NameError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn principals_round_trip() {
+        for m in [
+            "user:alice@acme.example",
+            "serviceAccount:sched@acme-prod.iam.gserviceaccount.com",
+            "serviceAccount:acme-prod.svc.id.goog[ns/ksa]",
+            "group:devs@acme.example",
+            "domain:acme.example",
+            "principal://goog/subject/alice@acme.example",
+            "principalSet://goog/public:all",
+            "allUsers",
+            "allAuthenticatedUsers",
+            "deleted:serviceAccount:old@acme-prod.iam.gserviceaccount.com?uid=123",
+        ] {
+            assert_eq!(Principal::parse(m).unwrap().to_string(), m);
+        }
+    }
+
+    #[test]
+    fn malformed_principals_name_the_fix() {
+        for m in ["alice@acme.example", "user:alice", "robot:x@y.z", "domain:", "principal:x", "deleted:domain:a.b"] {
+            let e = Principal::parse(m).unwrap_err();
+            assert_eq!(e.input, m);
+        }
+        assert!(Principal::parse("alice@acme.example").unwrap_err().why.contains("user:EMAIL"));
+    }
+
+    #[test]
+    fn service_full_names() {
+        let s = ServiceRef::parse_full_name("projects/acme-prod/locations/europe-west1/services/hello").unwrap();
+        assert_eq!(s, ServiceRef::new("acme-prod", "europe-west1", "hello"));
+        assert_eq!(s.full_name(), "projects/acme-prod/locations/europe-west1/services/hello");
+        assert!(ServiceRef::parse_full_name("projects/acme-prod/services/hello").is_err());
+        assert!(ServiceRef::parse_full_name("projects/acme-prod/locations/europe-west1/services/Hello").is_err());
+    }
+
+    #[test]
+    fn unknown_policy_fields_survive() {
+        let json = r#"{"version":3,"etag":"BwY=","bindings":[{"role":"roles/run.invoker","members":["allUsers"],"futureField":1}],"auditConfigs":[{"service":"allServices"}]}"#;
+        let p: Policy = serde_json::from_str(json).unwrap();
+        assert_eq!(serde_json::to_string(&p).unwrap(), json);
+    }
+}
