@@ -158,9 +158,7 @@ impl TokenSource {
 }
 
 fn gcloud_on_path(env: &Env) -> bool {
-    env.get("PATH")
-        .map(|p| std::env::split_paths(p).any(|d| d.join("gcloud").is_file()))
-        .unwrap_or(false)
+    env.get("PATH").map(|p| std::env::split_paths(p).any(|d| d.join("gcloud").is_file())).unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -176,7 +174,8 @@ mod tests {
 
     #[test]
     fn emulator_needs_no_credentials() {
-        let s = source(&[("RUNIAM_EMULATOR_HOST", "127.0.0.1:1"), ("CLOUDSDK_AUTH_ACCESS_TOKEN", "x")], Flags::default());
+        let s =
+            source(&[("RUNIAM_EMULATOR_HOST", "127.0.0.1:1"), ("CLOUDSDK_AUTH_ACCESS_TOKEN", "x")], Flags::default());
         assert!(matches!(s, TokenSource::None));
     }
 
@@ -202,7 +201,10 @@ mod tests {
         std::fs::set_permissions(&gcloud, std::fs::Permissions::from_mode(0o755)).unwrap();
         let path = dir.path().display().to_string();
         let home = dir.path().join("home").display().to_string();
-        let s = source(&[("PATH", &path), ("HOME", &home), ("CLOUDSDK_CORE_ACCOUNT", "ops@acme.example")], Flags::default());
+        let s = source(
+            &[("PATH", &path), ("HOME", &home), ("CLOUDSDK_CORE_ACCOUNT", "ops@acme.example")],
+            Flags::default(),
+        );
         let TokenSource::Gcloud { account } = &s else { panic!("expected gcloud, got {s:?}") };
         assert_eq!(account.as_deref(), Some("ops@acme.example"));
         // Run our fake gcloud through the real code path.

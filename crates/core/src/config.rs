@@ -238,16 +238,12 @@ fn resolve_one(rung: Rung, env: &Env, props: &GcloudProperties) -> Option<Resolv
     }
     let (section, key) = rung.gcloud?;
     let v = props.get(section, key)?;
-    Some(Resolved {
-        value: v.to_owned(),
-        source: Source::Gcloud(props.path.clone().unwrap_or_default()),
-    })
+    Some(Resolved { value: v.to_owned(), source: Source::Gcloud(props.path.clone().unwrap_or_default()) })
 }
 
 /// Parses `RUNIAM_EMULATOR_HOST`: `host:port` or `http://host:port`.
 pub fn parse_emulator_host(value: &str) -> Result<Url, CommandError> {
-    let with_scheme =
-        if value.contains("://") { value.to_owned() } else { format!("http://{value}") };
+    let with_scheme = if value.contains("://") { value.to_owned() } else { format!("http://{value}") };
     let url = Url::parse(&with_scheme).map_err(|e| {
         CommandError::usage(format!(
             "RUNIAM_EMULATOR_HOST='{value}' is not host:port or a URL ({e}); set it to what runiam-emulator printed, e.g. 127.0.0.1:8785"
@@ -318,10 +314,7 @@ impl Config {
         );
         let access_token_file = resolve_one(
             Rung {
-                flag: Some((
-                    "--access-token-file",
-                    flags.access_token_file.as_ref().map(|p| p.display().to_string()),
-                )),
+                flag: Some(("--access-token-file", flags.access_token_file.as_ref().map(|p| p.display().to_string()))),
                 env: &["CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"],
                 gcloud: Some(("auth", "access_token_file")),
             },
@@ -385,8 +378,9 @@ impl Config {
     /// The project, or the error that says how to set one.
     pub fn project(&self) -> Result<&str, CommandError> {
         self.project.as_ref().map(|r| r.value.as_str()).ok_or_else(|| {
-            CommandError::usage("no project is set")
-                .hinted("pass --project PROJECT_ID, set CLOUDSDK_CORE_PROJECT, or run `gcloud config set project PROJECT_ID`")
+            CommandError::usage("no project is set").hinted(
+                "pass --project PROJECT_ID, set CLOUDSDK_CORE_PROJECT, or run `gcloud config set project PROJECT_ID`",
+            )
         })
     }
 

@@ -356,7 +356,9 @@ impl Document {
             Some(Value::String(s)) => Kind::from_name(&s).ok_or_else(|| {
                 DocError::new(
                     Some("kind"),
-                    format!("'{s}' is not a runiam document kind (ServiceSnapshot, Diagnosis, ChangeRecord, VerifyReport)"),
+                    format!(
+                        "'{s}' is not a runiam document kind (ServiceSnapshot, Diagnosis, ChangeRecord, VerifyReport)"
+                    ),
                 )
             })?,
             _ => {
@@ -459,7 +461,9 @@ pub fn read_for(program: &str, accepts: &[Kind], text: &str) -> Result<Vec<Docum
     let docs = parse_stream(text).map_err(|e| {
         let err = CommandError::usage(format!("cannot read the input documents: {e}"));
         match e.kind {
-            Some(k) => err.hinted(format!("see `cargo xtask schemas` output schemas/{k}.schema.json for the shape of a {k}")),
+            Some(k) => {
+                err.hinted(format!("see `cargo xtask schemas` output schemas/{k}.schema.json for the shape of a {k}"))
+            }
             None => err,
         }
     })?;
@@ -511,8 +515,9 @@ pub fn read_input(input: &Input) -> Result<String, CommandError> {
                 .map_err(|e| CommandError::usage(format!("cannot read documents from stdin: {e}")))?;
             Ok(s)
         }
-        Input::File(p) => std::fs::read_to_string(p)
-            .map_err(|e| CommandError::usage(format!("cannot read -f {}: {e}", p.display()))),
+        Input::File(p) => {
+            std::fs::read_to_string(p).map_err(|e| CommandError::usage(format!("cannot read -f {}: {e}", p.display())))
+        }
     }
 }
 
@@ -595,7 +600,9 @@ mod tests {
             member: Some(caller.clone()),
             role: Some("roles/run.invoker".into()),
             condition: None,
-            command: "runiam grant-invoker hello --member serviceAccount:sched@acme-prod.iam.gserviceaccount.com --apply".into(),
+            command:
+                "runiam grant-invoker hello --member serviceAccount:sched@acme-prod.iam.gserviceaccount.com --apply"
+                    .into(),
         };
         vec![
             Document::ServiceSnapshot(Box::new(ServiceSnapshot {
@@ -622,7 +629,11 @@ mod tests {
                     bucket: Bucket::Iam,
                     severity: Severity::Cause,
                     explanation: "nothing grants run.routes.invoke".into(),
-                    evidence: vec![Evidence { source: "run.googleapis.com getIamPolicy".into(), detail: "no binding".into(), data: None }],
+                    evidence: vec![Evidence {
+                        source: "run.googleapis.com getIamPolicy".into(),
+                        detail: "no binding".into(),
+                        data: None,
+                    }],
                     fix: Some(fix.clone()),
                 }],
                 log_evidence: vec![],
@@ -689,7 +700,10 @@ mod tests {
     #[test]
     fn envelope_errors_name_the_field() {
         let e = parse_stream("apiVersion: runiam/v2\nkind: Diagnosis\n").unwrap_err();
-        assert_eq!(e.to_string(), "document 1: field 'apiVersion' 'runiam/v2' is not supported; this runiam reads apiVersion: runiam/v1");
+        assert_eq!(
+            e.to_string(),
+            "document 1: field 'apiVersion' 'runiam/v2' is not supported; this runiam reads apiVersion: runiam/v1"
+        );
         let e = parse_stream("kind: Diagnosis\n").unwrap_err();
         assert_eq!(e.field.as_deref(), Some("apiVersion"));
         let e = parse_stream("apiVersion: runiam/v1\nkind: Nope\n").unwrap_err();

@@ -46,9 +46,10 @@ pub struct HttpOptions {
 impl Default for HttpOptions {
     fn default() -> Self {
         Self {
-            // Sized so a 30% injected failure rate still completes every call
-            // of a 500-service export: P(8 failures in a row) = 0.3^8 ≈ 6.6e-5
-            // per call, about 0.07 expected failed calls in 1,000.
+            // Sized so a 30% failure rate (the emulator's fault injection in
+            // CI) still completes every call: a call fails for good with
+            // probability 0.3^10 ≈ 5.9e-6, so a 20-call export flakes about
+            // once in 8,000 runs and a 1,000-call one once in 170.
             max_attempts: 10,
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(30),
@@ -139,9 +140,7 @@ impl Status {
         let text = |k: &str| err.and_then(|e| e.get(k)).and_then(Value::as_str).map(str::to_owned);
         let details: Vec<Value> =
             err.and_then(|e| e.get("details")).and_then(Value::as_array).cloned().unwrap_or_default();
-        let detail_of = |ty: &str| {
-            details.iter().find(|d| d.get("@type").and_then(Value::as_str) == Some(ty))
-        };
+        let detail_of = |ty: &str| details.iter().find(|d| d.get("@type").and_then(Value::as_str) == Some(ty));
         let info = detail_of("type.googleapis.com/google.rpc.ErrorInfo");
         let metadata = info
             .and_then(|i| i.get("metadata"))
@@ -198,7 +197,9 @@ impl Status {
             _ => {}
         }
         if self.http == 401 {
-            hints.push("the access token was refused: run `gcloud auth login`, or refresh the token you passed".to_owned());
+            hints.push(
+                "the access token was refused: run `gcloud auth login`, or refresh the token you passed".to_owned(),
+            );
         }
         hints
     }
@@ -237,7 +238,13 @@ impl From<ApiError> for CommandError {
         let hints = match &e {
             ApiError::Status(s) => s.hints(),
             ApiError::Auth(a) => vec![a.hint()],
-            ApiError::Transport { .. } | ApiError::Decode { .. } => Vec::new(),
+            ApiError::Transport { url, .. } => {
+                let host = Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+                vec![format!(
+                    "nothing answered at {host}: check the network, CLOUDSDK_API_ENDPOINT_OVERRIDES_*, or, for runiam-emulator, that it runs where RUNIAM_EMULATOR_HOST says"
+                )]
+            }
+            ApiError::Decode { .. } => Vec::new(),
         };
         let mut err = CommandError::new(Exit::Api, e);
         err.hints = hints;
@@ -288,7 +295,11 @@ pub struct Http {
 }
 
 impl Http {
-    pub fn new(config: &Config, source: TokenSource, options: HttpOptions) -> Arc<Self> {
+    pub fn new(config: &Config, source: TokenSource, mut options: HttpOptions) -> Arc<Self> {
+        // Pacing protects Google's quotas; the emulator has none to protect.
+        if config.emulator.is_some() {
+            options.rate_per_api = 0.0;
+        }
         let client = reqwest::Client::builder()
             .user_agent(concat!("runiam/", env!("CARGO_PKG_VERSION")))
             .timeout(options.timeout)
@@ -325,7 +336,13 @@ impl Http {
     }
 
     /// Sends a JSON request and decodes the JSON answer.
-    pub async fn json<T: DeserializeOwned>(&self, api: Api, method: Method, url: Url, body: Option<&Value>) -> Result<T, ApiError> {
+    pub async fn json<T: DeserializeOwned>(
+        &self,
+        api: Api,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<T, ApiError> {
         let token = self.token().await?;
         let bytes = self.send(api, method.clone(), &url, body, token.as_ref()).await?;
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
@@ -348,17 +365,21 @@ impl Http {
             return Ok(Some(tok.clone()));
         }
         let mut url = self.iamcredentials.clone();
-        url.path_segments_mut()
-            .expect("http(s) base")
-            .pop_if_empty()
-            .extend(["v1", "projects", "-", "serviceAccounts", &format!("{account}:generateAccessToken")]);
+        url.path_segments_mut().expect("http(s) base").pop_if_empty().extend([
+            "v1",
+            "projects",
+            "-",
+            "serviceAccounts",
+            &format!("{account}:generateAccessToken"),
+        ]);
         let body = serde_json::json!({
             "scope": ["https://www.googleapis.com/auth/cloud-platform"],
             "lifetime": "3600s",
         });
-        let bytes = self.send(Api::IamCredentials, Method::POST, &url, Some(&body), base.as_ref()).await.map_err(|e| {
-            ApiError::Auth(AuthError::Impersonation { account: account.clone(), reason: e.to_string() })
-        })?;
+        let bytes =
+            self.send(Api::IamCredentials, Method::POST, &url, Some(&body), base.as_ref()).await.map_err(|e| {
+                ApiError::Auth(AuthError::Impersonation { account: account.clone(), reason: e.to_string() })
+            })?;
         let v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
         let tok = v.get("accessToken").and_then(Value::as_str).ok_or_else(|| AuthError::Impersonation {
             account: account.clone(),
@@ -398,7 +419,14 @@ impl Http {
     }
 
     /// Sends with retries; returns the body of a 2xx answer.
-    async fn send(&self, api: Api, method: Method, url: &Url, body: Option<&Value>, token: Option<&Secret>) -> Result<Vec<u8>, ApiError> {
+    async fn send(
+        &self,
+        api: Api,
+        method: Method,
+        url: &Url,
+        body: Option<&Value>,
+        token: Option<&Secret>,
+    ) -> Result<Vec<u8>, ApiError> {
         let _permit = self.permits.acquire().await.expect("semaphore never closed");
         let mut attempt = 0;
         loop {
@@ -494,14 +522,20 @@ mod tests {
         assert_eq!(s.denied_permission().as_deref(), Some("run.services.getIamPolicy"));
         let hints = s.hints();
         assert_eq!(hints.len(), 1);
-        assert!(hints[0].starts_with("the credentials in use lack run.services.getIamPolicy; the predefined role roles/"), "{hints:?}");
+        assert!(
+            hints[0].starts_with("the credentials in use lack run.services.getIamPolicy; the predefined role roles/"),
+            "{hints:?}"
+        );
     }
 
     #[test]
     fn service_disabled_hint_names_the_api() {
         let body = br#"{"error":{"code":403,"message":"Cloud Run Admin API has not been used in project 123 before or it is disabled.","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"SERVICE_DISABLED","domain":"googleapis.com","metadata":{"service":"run.googleapis.com","consumer":"projects/123"}}]}}"#;
         let s = Status::parse(Api::Run, "GET", "u", 403, None, body);
-        assert_eq!(s.hints(), vec!["enable the API: gcloud services enable run.googleapis.com --project 123".to_owned()]);
+        assert_eq!(
+            s.hints(),
+            vec!["enable the API: gcloud services enable run.googleapis.com --project 123".to_owned()]
+        );
     }
 
     #[test]

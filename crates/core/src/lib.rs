@@ -13,10 +13,12 @@ pub mod cli;
 pub mod config;
 pub mod doc;
 pub mod error;
+pub mod eval;
 pub mod http;
 pub mod model;
 pub mod output;
 pub mod redact;
 pub mod roles;
+pub mod target;
 
 pub use error::{CommandError, Exit};

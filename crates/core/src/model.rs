@@ -102,12 +102,7 @@ pub struct ServiceRef {
 
 impl ServiceRef {
     pub fn new(project: &str, region: &str, name: &str) -> Self {
-        Self {
-            project: project.to_owned(),
-            project_number: None,
-            region: region.to_owned(),
-            name: name.to_owned(),
-        }
+        Self { project: project.to_owned(), project_number: None, region: region.to_owned(), name: name.to_owned() }
     }
 
     /// `projects/ID/locations/R/services/S`.
@@ -125,10 +120,7 @@ impl ServiceRef {
                 check_service_name(n).map_err(|why| NameError::new(s, why))?;
                 Ok(Self::new(p, r, n))
             }
-            _ => Err(NameError::new(
-                s,
-                "expected projects/PROJECT/locations/REGION/services/SERVICE".into(),
-            )),
+            _ => Err(NameError::new(s, "expected projects/PROJECT/locations/REGION/services/SERVICE".into())),
         }
     }
 }
@@ -303,9 +295,7 @@ impl Principal {
             }
             "domain" => Err(err("expected a domain such as example.com after domain:")),
             "principal" if rest.starts_with("//") && rest.len() > 2 => Ok(Self::Principal(rest[2..].to_owned())),
-            "principalSet" if rest.starts_with("//") && rest.len() > 2 => {
-                Ok(Self::PrincipalSet(rest[2..].to_owned()))
-            }
+            "principalSet" if rest.starts_with("//") && rest.len() > 2 => Ok(Self::PrincipalSet(rest[2..].to_owned())),
             "principal" | "principalSet" => Err(err("expected principal://... or principalSet://...")),
             "deleted" => {
                 let inner = rest.split('?').next().unwrap_or_default();

@@ -41,9 +41,7 @@ pub fn progress(len: u64, message: &str, quiet: bool) -> ProgressBar {
     }
     let bar = ProgressBar::new(len);
     bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len}")
-            .expect("static template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len}").expect("static template").progress_chars("=> "),
     );
     bar.set_message(message.to_owned());
     bar

@@ -67,7 +67,8 @@ impl Iam {
 
     /// Who may act as, or mint tokens for, the service account.
     pub async fn get_service_account_iam_policy(&self, email: &str) -> Result<Policy, ApiError> {
-        let mut url = api_url(&self.base, &["v1", "projects", "-", "serviceAccounts", &format!("{email}:getIamPolicy")]);
+        let mut url =
+            api_url(&self.base, &["v1", "projects", "-", "serviceAccounts", &format!("{email}:getIamPolicy")]);
         url.query_pairs_mut().append_pair("options.requestedPolicyVersion", "3");
         self.http.json(Api::Iam, Method::POST, url, None).await
     }

@@ -269,8 +269,11 @@ impl RunV1 {
     /// `apis/serving.knative.dev/v1/namespaces/P/services` on this client's
     /// endpoint (the global endpoint lists across regions).
     pub async fn list_namespace_services(&self, project: &str) -> Result<KnativeListing, ApiError> {
-        self.list_knative(api_url(&self.base, &["apis", "serving.knative.dev", "v1", "namespaces", project, "services"]))
-            .await
+        self.list_knative(api_url(
+            &self.base,
+            &["apis", "serving.knative.dev", "v1", "namespaces", project, "services"],
+        ))
+        .await
     }
 
     async fn list_knative(&self, base: Url) -> Result<KnativeListing, ApiError> {

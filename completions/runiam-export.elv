@@ -1,0 +1,42 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[runiam-export] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'runiam-export'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'runiam-export'= {
+            cand -o 'Output format [default: text on a terminal, yaml otherwise]'
+            cand --output 'Output format [default: text on a terminal, yaml otherwise]'
+            cand --out-dir 'Write one YAML file per service to DIR/PROJECT/REGION/SERVICE.yaml, ready for git'
+            cand --project 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud''s core/project]'
+            cand --region 'Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud''s run/region]'
+            cand --account 'Account for `gcloud auth print-access-token` [default: CLOUDSDK_CORE_ACCOUNT, or gcloud''s core/account]'
+            cand --impersonate-service-account 'Make API calls as this service account (IAM Credentials generateAccessToken)'
+            cand --access-token-file 'Read the access token for API calls from FILE'
+            cand --all 'Export every service of the project, in every region'
+            cand -v 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
+            cand --verbose 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
+            cand -q 'Print nothing on stderr but errors'
+            cand --quiet 'Print nothing on stderr but errors'
+            cand --no-color 'Never colour output'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+    ]
+    $completions[$command]
+}

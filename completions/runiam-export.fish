@@ -1,0 +1,16 @@
+complete -c runiam-export -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'A table for people'
+yaml\t'A YAML stream of ServiceSnapshot documents'
+json\t'One ServiceSnapshot per line, as JSON'
+terraform\t'Terraform `import {}` blocks and google_cloud_run_v2_service_iam_member resources'"
+complete -c runiam-export -l out-dir -d 'Write one YAML file per service to DIR/PROJECT/REGION/SERVICE.yaml, ready for git' -r -F
+complete -c runiam-export -l project -d 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud\'s core/project]' -r
+complete -c runiam-export -l region -d 'Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud\'s run/region]' -r
+complete -c runiam-export -l account -d 'Account for `gcloud auth print-access-token` [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r
+complete -c runiam-export -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken)' -r
+complete -c runiam-export -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
+complete -c runiam-export -l all -d 'Export every service of the project, in every region'
+complete -c runiam-export -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
+complete -c runiam-export -s q -l quiet -d 'Print nothing on stderr but errors'
+complete -c runiam-export -l no-color -d 'Never colour output'
+complete -c runiam-export -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c runiam-export -s V -l version -d 'Print version'

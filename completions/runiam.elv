@@ -1,0 +1,48 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[runiam] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'runiam'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'runiam'= {
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand plugins 'List the runiam-* plugins found on PATH'
+            cand export 'Snapshot Cloud Run services and their IAM policies'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'runiam;plugins'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'runiam;export'= {
+        }
+        &'runiam;help'= {
+            cand plugins 'List the runiam-* plugins found on PATH'
+            cand export 'Snapshot Cloud Run services and their IAM policies'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'runiam;help;plugins'= {
+        }
+        &'runiam;help;export'= {
+        }
+        &'runiam;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

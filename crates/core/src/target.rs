@@ -1,0 +1,176 @@
+//! Turning what a user typed into a `ServiceRef` (DESIGN §9): `NAME` with
+//! `--project`/`--region`, `projects/P/locations/R/services/S`, or one of
+//! the service's URLs.
+//!
+//! `NAME` without any region is looked up across regions with one Run v1
+//! all-regions listing; more than one match is an error listing them.
+
+use std::collections::BTreeSet;
+
+use url::Url;
+
+use crate::api::Clients;
+use crate::config::Config;
+use crate::error::{CommandError, Exit};
+use crate::http::ApiError;
+use crate::model::{ServiceRef, check_service_name};
+
+/// What a SERVICE argument names, before any API call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServiceArg {
+    /// `projects/P/locations/R/services/S`.
+    Full(ServiceRef),
+    /// A bare name, with the region when one is configured.
+    Name { name: String, region: Option<String> },
+    /// `https://NAME-NUMBER.REGION.run.app` (or a tag URL of it).
+    DeterministicUrl { name: String, project_number: String, region: String },
+    /// Any other URL: the hash form `https://NAME-HASH-CODE.a.run.app`.
+    OtherUrl(Url),
+}
+
+/// Parses a SERVICE argument; malformed input is exit 2 naming the fix.
+pub fn parse_service_arg(arg: &str, region: Option<&str>) -> Result<ServiceArg, CommandError> {
+    if arg.starts_with("projects/") {
+        return ServiceRef::parse_full_name(arg)
+            .map(ServiceArg::Full)
+            .map_err(|e| CommandError::usage(format!("SERVICE {e}")));
+    }
+    if arg.starts_with("https://") || arg.starts_with("http://") {
+        let url = Url::parse(arg).map_err(|e| CommandError::usage(format!("SERVICE '{arg}' is not a URL: {e}")))?;
+        let host = url.host_str().unwrap_or_default().to_owned();
+        if let Some(prefix) = host.strip_suffix(".run.app")
+            && let Some((label, region)) = prefix.split_once('.')
+            && region != "a"
+        {
+            // Tag URLs are TAG---NAME-NUMBER.
+            let label = label.rsplit("---").next().unwrap_or(label);
+            if let Some((name, number)) = label.rsplit_once('-')
+                && !number.is_empty()
+                && number.chars().all(|c| c.is_ascii_digit())
+            {
+                return Ok(ServiceArg::DeterministicUrl {
+                    name: name.to_owned(),
+                    project_number: number.to_owned(),
+                    region: region.to_owned(),
+                });
+            }
+        }
+        return Ok(ServiceArg::OtherUrl(url));
+    }
+    check_service_name(arg).map_err(|why| {
+        CommandError::usage(format!("SERVICE '{arg}' is not a service name: {why}")).hinted(
+            "name a service as NAME (with --region), projects/PROJECT/locations/REGION/services/NAME, or by its URL",
+        )
+    })?;
+    Ok(ServiceArg::Name { name: arg.to_owned(), region: region.map(str::to_owned) })
+}
+
+/// Maps a NOT_FOUND or INVALID_ARGUMENT answer about something the user
+/// named to exit 2; anything else stays an API error.
+pub fn user_named(e: ApiError, what: impl Into<String>) -> CommandError {
+    let bad_input = e.status().is_some_and(|s| s.http == 404 || s.status == "INVALID_ARGUMENT");
+    let mut err = CommandError::from(e).context(what.into());
+    if bad_input {
+        err.exit = Exit::Usage;
+    }
+    err
+}
+
+/// Resolves a SERVICE argument to a service that exists.
+pub async fn resolve_service(arg: &str, config: &Config, clients: &Clients) -> Result<ServiceRef, CommandError> {
+    let region = config.region.as_ref().map(|r| r.value.as_str());
+    match parse_service_arg(arg, region)? {
+        ServiceArg::Full(s) => Ok(s),
+        ServiceArg::Name { name, region: Some(region) } => Ok(ServiceRef::new(config.project()?, &region, &name)),
+        ServiceArg::Name { name, region: None } => {
+            let project = config.project()?;
+            let listing = clients
+                .run_v1
+                .list_services_all_regions(project)
+                .await
+                .map_err(|e| user_named(e, format!("cannot list the services of project {project}")))?;
+            let regions: BTreeSet<&str> =
+                listing.services.iter().filter(|s| s.metadata.name == name).filter_map(|s| s.region()).collect();
+            match regions.len() {
+                1 => Ok(ServiceRef::new(project, regions.first().expect("one region"), &name)),
+                0 => Err(CommandError::usage(format!("no service named {name} in any region of project {project}"))
+                    .hinted("check the name with `gcloud run services list`, or pass --project")),
+                _ => Err(CommandError::usage(format!(
+                    "service {name} exists in several regions of project {project}: {}",
+                    regions.iter().copied().collect::<Vec<_>>().join(", ")
+                ))
+                .hinted("pick one with --region REGION")),
+            }
+        }
+        ServiceArg::DeterministicUrl { name, project_number, region } => {
+            let project = clients
+                .resource_manager
+                .get_project(&project_number)
+                .await
+                .map_err(|e| user_named(e, format!("cannot find project number {project_number} of {arg}")))?;
+            let mut s = ServiceRef::new(&project.project_id, &region, &name);
+            s.project_number = Some(project_number);
+            Ok(s)
+        }
+        ServiceArg::OtherUrl(url) => {
+            let project = config.project()?;
+            let wanted = url.as_str().trim_end_matches('/');
+            let listing = clients
+                .run_v1
+                .list_services_all_regions(project)
+                .await
+                .map_err(|e| user_named(e, format!("cannot list the services of project {project}")))?;
+            for region in listing.services.iter().filter_map(|s| s.region()).collect::<BTreeSet<_>>() {
+                let services = clients.run_v2.list_services(project, region).await?;
+                if let Some(s) = services.into_iter().find(|s| {
+                    s.urls
+                        .iter()
+                        .chain(s.uri.iter())
+                        .chain(s.custom_audiences.iter())
+                        .any(|u| u.trim_end_matches('/') == wanted)
+                }) {
+                    return ServiceRef::parse_full_name(&s.name).map_err(|e| CommandError::api(e.to_string()));
+                }
+            }
+            Err(CommandError::usage(format!("no service of project {project} answers at {url}"))
+                .hinted("pass the service's name, or the project that owns the URL with --project"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argument_forms() {
+        assert_eq!(
+            parse_service_arg("hello", Some("europe-west1")).unwrap(),
+            ServiceArg::Name { name: "hello".into(), region: Some("europe-west1".into()) }
+        );
+        assert_eq!(
+            parse_service_arg("https://hello-100000000001.europe-west1.run.app/path", None).unwrap(),
+            ServiceArg::DeterministicUrl {
+                name: "hello".into(),
+                project_number: "100000000001".into(),
+                region: "europe-west1".into()
+            }
+        );
+        assert_eq!(
+            parse_service_arg("https://blue---my-svc-100000000001.us-central1.run.app", None).unwrap(),
+            ServiceArg::DeterministicUrl {
+                name: "my-svc".into(),
+                project_number: "100000000001".into(),
+                region: "us-central1".into()
+            }
+        );
+        assert!(matches!(
+            parse_service_arg("https://hello-abcdefghij-ew.a.run.app", None).unwrap(),
+            ServiceArg::OtherUrl(_)
+        ));
+        let e = parse_service_arg("Hello_World", None).unwrap_err();
+        assert_eq!(e.exit, Exit::Usage);
+        assert!(e.to_string().starts_with("SERVICE 'Hello_World' is not a service name"), "{e}");
+        assert_eq!(parse_service_arg("projects/p/services/x", None).unwrap_err().exit, Exit::Usage);
+    }
+}

@@ -1,0 +1,291 @@
+//! `runiam export`: snapshot services and their IAM policies.
+//!
+//! Gather (resolve the services, read each service, its policy and its
+//! project's ancestry, concurrently) → decide (build ServiceSnapshots) →
+//! act (nothing: export only reads) → report (YAML/JSON documents, an
+//! `--out-dir` tree, or Terraform). Everything is gathered before anything
+//! is written, so a failure leaves `--out-dir` untouched.
+
+mod terraform;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use clap::{CommandFactory, Parser};
+use runiam_core::api::Clients;
+use runiam_core::api::run::Service;
+use runiam_core::cli::{CommonArgs, Context, run_command};
+use runiam_core::doc::{DocFormat, DocWriter, Document, ServiceSnapshot, render};
+use runiam_core::http::HttpOptions;
+use runiam_core::model::{Policy, ServiceRef};
+use runiam_core::target::{resolve_service, user_named};
+use runiam_core::{CommandError, Exit};
+use tokio::task::JoinSet;
+
+/// Snapshot Cloud Run services and their IAM policies.
+///
+/// Writes one ServiceSnapshot document per service: its URLs, ingress,
+/// invoker check, custom audiences, runtime service account, its full IAM
+/// policy with etag, and its project's ancestry. Snapshots are what
+/// `runiam troubleshoot` and `runiam rollback` read, and what belongs in git
+/// before a change.
+#[derive(Parser, Debug)]
+#[command(name = "runiam-export", version)]
+pub struct Args {
+    /// Services to export: NAME (with --region), projects/P/locations/R/services/S, or a service URL.
+    #[arg(value_name = "SERVICE", required_unless_present = "all")]
+    pub services: Vec<String>,
+    /// Export every service of the project, in every region.
+    #[arg(long, conflicts_with = "services")]
+    pub all: bool,
+    /// Output format [default: text on a terminal, yaml otherwise].
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<ExportFormat>,
+    /// Write one YAML file per service to DIR/PROJECT/REGION/SERVICE.yaml, ready for git.
+    #[arg(long, value_name = "DIR", conflicts_with = "output")]
+    pub out_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// What `-o` accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// A table for people.
+    Text,
+    /// A YAML stream of ServiceSnapshot documents.
+    Yaml,
+    /// One ServiceSnapshot per line, as JSON.
+    Json,
+    /// Terraform `import {}` blocks and google_cloud_run_v2_service_iam_member resources.
+    Terraform,
+}
+
+/// The clap definition (for the front binary, man pages and completions).
+pub fn command() -> clap::Command {
+    Args::command()
+}
+
+/// Runs `runiam-export` on full argv.
+pub fn run(args: Vec<OsString>) -> Exit {
+    run_command("runiam-export", args, |a: &Args| &a.common, export)
+}
+
+async fn export(args: Args) -> Result<Exit, CommandError> {
+    let format = match args.output {
+        Some(f) => f,
+        None if args.out_dir.is_some() => ExportFormat::Yaml,
+        None => match runiam_core::output::Format::resolve(None) {
+            runiam_core::output::Format::Text => ExportFormat::Text,
+            _ => ExportFormat::Yaml,
+        },
+    };
+    let ctx = args.common.context(HttpOptions::default())?;
+    let targets = gather_targets(&args, &ctx).await?;
+    let snapshots = gather_snapshots(&ctx.clients, targets, args.common.quiet).await?;
+    match &args.out_dir {
+        Some(dir) => write_tree(dir, &snapshots)?,
+        None => report(&snapshots, format)?,
+    }
+    Ok(Exit::Ok)
+}
+
+/// The services to export, deduplicated, in a stable order.
+async fn gather_targets(args: &Args, ctx: &Context) -> Result<Vec<ServiceRef>, CommandError> {
+    if args.all {
+        return list_all(&ctx.clients, ctx.config.project()?).await;
+    }
+    let mut out = BTreeSet::new();
+    for s in &args.services {
+        out.insert(resolve_service(s, &ctx.config, &ctx.clients).await?);
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// Every service of a project. One Run v1 all-regions listing finds the
+/// regions in use; one v2 list per such region then gives full services.
+/// That is 1 + R calls for R regions in use, against 1 + 40-odd for a v2
+/// list of every Cloud Run region (`cargo xtask bench export` measures it).
+async fn list_all(clients: &Clients, project: &str) -> Result<Vec<ServiceRef>, CommandError> {
+    let listing = clients
+        .run_v1
+        .list_services_all_regions(project)
+        .await
+        .map_err(|e| user_named(e, format!("cannot list the services of project {project}")))?;
+    if !listing.unreachable.is_empty() {
+        return Err(CommandError::api(format!(
+            "Cloud Run could not list regions {} of project {project}; the export would be incomplete",
+            listing.unreachable.join(", ")
+        ))
+        .hinted("retry later, or export the other regions' services by name"));
+    }
+    let mut out: Vec<ServiceRef> =
+        listing.services.iter().filter_map(|s| Some(ServiceRef::new(project, s.region()?, &s.metadata.name))).collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// What one service contributes: the v2 service and its allow policy.
+struct Gathered {
+    service: Service,
+    policy: Policy,
+}
+
+/// Reads every service and policy, and each project's number and ancestry,
+/// with bounded concurrency (the HTTP layer caps calls in flight).
+async fn gather_snapshots(
+    clients: &Clients,
+    targets: Vec<ServiceRef>,
+    quiet: bool,
+) -> Result<Vec<ServiceSnapshot>, CommandError> {
+    let bar = runiam_core::output::progress(targets.len() as u64, "exporting", quiet);
+    let mut tasks = JoinSet::new();
+    for (i, target) in targets.iter().cloned().enumerate() {
+        let c = clients.clone();
+        tasks.spawn(async move {
+            let name = target.full_name();
+            let (service, policy) = tokio::join!(c.run_v2.get_service(&target), c.run_v2.get_iam_policy(&target));
+            let service = service.map_err(|e| user_named(e, format!("cannot read service {name}")))?;
+            let policy = policy.map_err(|e| user_named(e, format!("cannot read the IAM policy of {name}")))?;
+            Ok::<_, CommandError>((i, Gathered { service, policy }))
+        });
+    }
+    let projects: BTreeSet<String> = targets.iter().map(|t| t.project.clone()).collect();
+    let mut project_tasks = JoinSet::new();
+    for p in projects {
+        let c = clients.clone();
+        project_tasks.spawn(async move {
+            let (project, ancestry) =
+                tokio::join!(c.resource_manager.get_project(&p), c.resource_manager.get_ancestry(&p));
+            let project = project.map_err(|e| user_named(e, format!("cannot read project {p}")))?;
+            let ancestry = ancestry.map_err(|e| user_named(e, format!("cannot read the ancestry of project {p}")))?;
+            let parents: Vec<String> = ancestry.iter().filter(|a| a.kind != "project").map(|a| a.resource()).collect();
+            Ok::<_, CommandError>((p, (project.number().to_owned(), parents)))
+        });
+    }
+    let mut gathered: Vec<Option<Gathered>> = (0..targets.len()).map(|_| None).collect();
+    while let Some(r) = tasks.join_next().await {
+        let (i, g) = r.map_err(|e| CommandError::api(format!("an export task failed: {e}")))??;
+        gathered[i] = Some(g);
+        bar.inc(1);
+    }
+    let mut project_info = BTreeMap::new();
+    while let Some(r) = project_tasks.join_next().await {
+        let (p, info) = r.map_err(|e| CommandError::api(format!("an export task failed: {e}")))??;
+        project_info.insert(p, info);
+    }
+    bar.finish_and_clear();
+    let captured_at = Utc::now();
+    Ok(targets
+        .into_iter()
+        .zip(gathered)
+        .filter_map(|(t, g)| {
+            let (number, parents) = project_info.get(&t.project)?;
+            Some(snapshot(t, number, parents, g?, captured_at))
+        })
+        .collect())
+}
+
+/// Builds one ServiceSnapshot from what was read.
+fn snapshot(
+    mut target: ServiceRef,
+    number: &str,
+    parents: &[String],
+    g: Gathered,
+    captured_at: chrono::DateTime<Utc>,
+) -> ServiceSnapshot {
+    target.project_number = Some(number.to_owned());
+    let s = g.service;
+    ServiceSnapshot {
+        service: target,
+        uri: s.uri,
+        urls: s.urls,
+        ingress: s.ingress,
+        invoker_iam_disabled: s.invoker_iam_disabled,
+        default_uri_disabled: s.default_uri_disabled,
+        iap_enabled: s.iap_enabled,
+        custom_audiences: s.custom_audiences,
+        service_account: s.template.and_then(|t| t.service_account),
+        etag: s.etag,
+        iam_policy: g.policy,
+        ancestry: parents.to_vec(),
+        captured_at,
+    }
+}
+
+/// `DIR/PROJECT/REGION/SERVICE.yaml`, one document each.
+fn write_tree(dir: &Path, snapshots: &[ServiceSnapshot]) -> Result<(), CommandError> {
+    for s in snapshots {
+        let path = dir.join(&s.service.project).join(&s.service.region).join(format!("{}.yaml", s.service.name));
+        let text = render(&Document::ServiceSnapshot(Box::new(s.clone())), DocFormat::Yaml);
+        let parent = path.parent().expect("a joined path has a parent");
+        std::fs::create_dir_all(parent)
+            .and_then(|_| std::fs::write(&path, text))
+            .map_err(|e| CommandError::new(Exit::Api, e).context(format!("cannot write {}", path.display())))?;
+    }
+    Ok(())
+}
+
+fn report(snapshots: &[ServiceSnapshot], format: ExportFormat) -> Result<(), CommandError> {
+    let stdout = std::io::stdout().lock();
+    match format {
+        ExportFormat::Yaml | ExportFormat::Json => {
+            let f = if format == ExportFormat::Yaml { DocFormat::Yaml } else { DocFormat::Json };
+            let mut w = DocWriter::new(stdout, f);
+            for s in snapshots {
+                w.write(&Document::ServiceSnapshot(Box::new(s.clone())))?;
+            }
+        }
+        ExportFormat::Terraform => {
+            let mut out = stdout;
+            out.write_all(terraform::render(snapshots).as_bytes())?;
+        }
+        ExportFormat::Text => {
+            let mut out = stdout;
+            out.write_all(text_table(snapshots).as_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+/// Ingress as gcloud spells it (`--ingress`).
+fn gcloud_ingress(v2: Option<&str>) -> &str {
+    match v2 {
+        Some("INGRESS_TRAFFIC_ALL") | None => "all",
+        Some("INGRESS_TRAFFIC_INTERNAL_ONLY") => "internal",
+        Some("INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER") => "internal-and-cloud-load-balancing",
+        Some("INGRESS_TRAFFIC_NONE") => "none",
+        Some(other) => other,
+    }
+}
+
+/// One line per service, for a terminal.
+fn text_table(snapshots: &[ServiceSnapshot]) -> String {
+    let rows: Vec<[String; 6]> = snapshots
+        .iter()
+        .map(|s| {
+            [
+                s.service.name.clone(),
+                s.service.project.clone(),
+                s.service.region.clone(),
+                gcloud_ingress(s.ingress.as_deref()).to_owned(),
+                if s.invoker_iam_disabled { "off".into() } else { "on".into() },
+                s.iam_policy.bindings.iter().map(|b| b.members.len()).sum::<usize>().to_string(),
+            ]
+        })
+        .collect();
+    let header = ["SERVICE", "PROJECT", "REGION", "INGRESS", "INVOKER CHECK", "MEMBERS"].map(String::from);
+    let widths: Vec<usize> =
+        (0..6).map(|i| rows.iter().chain([&header]).map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for r in [&header].into_iter().chain(rows.iter()) {
+        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,122 @@
+//! Running the built binaries and normalizing what they print.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+/// The path of one of this package's binaries.
+pub fn bin(name: &str) -> std::path::PathBuf {
+    match name {
+        "runiam" => env!("CARGO_BIN_EXE_runiam").into(),
+        "runiam-export" => env!("CARGO_BIN_EXE_runiam-export").into(),
+        "runiam-emulator" => env!("CARGO_BIN_EXE_runiam-emulator").into(),
+        other => panic!("no binary {other} in this package"),
+    }
+}
+
+/// A command with a clean environment: no gcloud configuration, no
+/// credentials, no emulator unless the test sets one.
+pub fn cmd(name: &str, home: &Path) -> Command {
+    let mut c = Command::new(bin(name));
+    c.env_clear()
+        .env("HOME", home)
+        .env("CLOUDSDK_CONFIG", home.join("gcloud"))
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::null());
+    c
+}
+
+/// Runs with `stdin` and renders stdout, stderr and the exit status the way
+/// jj's tests do, for snapshots.
+pub fn run(mut c: Command, stdin: &str) -> (Output, String) {
+    use std::io::Write;
+    c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().expect("binary starts");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}[stderr]\n{}[exit status: {}]",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        out.status.code().map_or("signal".into(), |c| c.to_string())
+    );
+    (out, text)
+}
+
+/// PATH with `dir` first.
+pub fn path_with(dir: &Path) -> std::ffi::OsString {
+    let mut parts = vec![dir.to_owned()];
+    parts.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    std::env::join_paths(parts).unwrap()
+}
+
+/// Writes an executable shell script.
+pub fn script(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, body).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// The repository root (worlds and examples live there).
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A running `runiam-emulator` on a loopback port, stopped on drop.
+pub struct Emulator {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`, as the emulator printed it.
+    pub url: String,
+}
+
+impl Emulator {
+    pub fn start(world: &Path, extra: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new(bin("runiam-emulator"))
+            .arg("--world")
+            .arg(world)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("runiam-emulator starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.trim().to_owned();
+        assert!(url.starts_with("http://127.0.0.1:"), "emulator printed {url:?}");
+        Self { child, url }
+    }
+
+    /// `host:port`, the short form of RUNIAM_EMULATOR_HOST.
+    pub fn host(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Replaces what changes from run to run (ports, capture times) for snapshots.
+pub fn normalize(text: &str, emulator: &Emulator) -> String {
+    let text = text.replace(&emulator.url, "http://[EMULATOR]").replace(emulator.host(), "[EMULATOR]");
+    let re_time = |s: &str| -> String {
+        // capturedAt: "2026-11-28T22:23:06.123456Z" and the like.
+        let mut out = String::new();
+        for line in s.lines() {
+            match line.split_once("capturedAt") {
+                Some((head, _)) => {
+                    out.push_str(head);
+                    out.push_str("capturedAt: [TIME]");
+                }
+                None => out.push_str(line),
+            }
+            out.push('\n');
+        }
+        out
+    };
+    re_time(&text)
+}
