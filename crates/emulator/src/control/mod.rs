@@ -1,0 +1,324 @@
+//! The REST control plane: one dispatcher for every Google path the
+//! emulator serves, over the shared state.
+//!
+//! axum cannot route Google's `name:verb` segments, so the dispatcher
+//! splits the path itself: segments are percent-decoded one by one and the
+//! last one's `:verb` is taken off. Paths of the APIs served here never
+//! collide, so the path alone picks the API; the Host matters only for
+//! the region of Run v1's Knative paths.
+
+pub mod iam;
+pub mod resourcemanager;
+pub mod run_v1;
+pub mod run_v2;
+
+use std::sync::Mutex;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use percent_encoding::percent_decode_str;
+use runiam_core::model::Policy;
+use serde_json::{Map, Value, json};
+
+use crate::errors::ApiError;
+use crate::state::{SetPolicy, State, policy_from_json};
+
+/// An HTTP request as the dispatcher sees it.
+#[derive(Clone, Debug, Default)]
+pub struct ApiRequest {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// From the absolute-form target when present, else the Host header.
+    pub host: String,
+    /// The raw path, still percent-encoded.
+    pub path: String,
+    /// The raw query string.
+    pub query: String,
+    pub body: Vec<u8>,
+}
+
+/// The answer: a status and a JSON body (plus headers for faults).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    pub fn ok(body: Value) -> Self {
+        Self { status: 200, body, headers: Vec::new() }
+    }
+
+    pub fn error(e: &ApiError) -> Self {
+        Self { status: e.status(), body: e.body(), headers: Vec::new() }
+    }
+}
+
+/// One parsed call, handed to the API modules.
+pub(crate) struct Call<'a> {
+    pub method: &'a str,
+    pub host: &'a str,
+    /// Decoded path segments, the verb taken off the last one.
+    pub segments: Vec<String>,
+    pub verb: Option<String>,
+    query: Vec<(String, String)>,
+    pub body: Map<String, Value>,
+    /// `$alt=json;enum-encoding=int`: enums as numbers (GAPIC clients).
+    pub ints: bool,
+}
+
+type Answer = Result<Value, ApiError>;
+
+/// Serves one request against the state.
+pub fn dispatch(state: &Mutex<State>, request: &ApiRequest) -> Reply {
+    let call = match Call::parse(request) {
+        Ok(c) => c,
+        Err(e) => return Reply::error(&e),
+    };
+    let mut state = state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let segs: Vec<&str> = call.segments.iter().map(String::as_str).collect();
+    let answer = run_v2::route(&mut state, &call, &segs)
+        .or_else(|| run_v1::route(&mut state, &call, &segs))
+        .or_else(|| resourcemanager::route(&mut state, &call, &segs))
+        .or_else(|| iam::route(&mut state, &call, &segs))
+        .unwrap_or_else(|| Err(ApiError::no_such_method(call.method, &request.path)));
+    match answer {
+        Ok(body) => Reply::ok(body),
+        Err(e) => Reply::error(&e),
+    }
+}
+
+impl<'a> Call<'a> {
+    fn parse(r: &'a ApiRequest) -> Result<Self, ApiError> {
+        let mut segments = Vec::new();
+        for raw in r.path.trim_start_matches('/').split('/').filter(|s| !s.is_empty()) {
+            let s = percent_decode_str(raw)
+                .decode_utf8()
+                .map_err(|_| ApiError::invalid(format!("The path segment '{raw}' is not valid UTF-8.")))?;
+            segments.push(s.into_owned());
+        }
+        let verb = match segments
+            .last_mut()
+            .and_then(|last| last.split_once(':').map(|(n, v)| (n.to_owned(), v.to_owned())))
+        {
+            Some((name, verb)) => {
+                if let Some(last) = segments.last_mut() {
+                    *last = name;
+                }
+                Some(verb)
+            }
+            None => None,
+        };
+        let query: Vec<(String, String)> = url::form_urlencoded::parse(r.query.as_bytes()).into_owned().collect();
+        let ints = query.iter().any(|(k, v)| k == "$alt" && v.split(';').any(|p| p.trim() == "enum-encoding=int"));
+        let text =
+            std::str::from_utf8(&r.body).map_err(|_| ApiError::invalid("Invalid JSON payload received: not UTF-8."))?;
+        let body = if text.trim().is_empty() {
+            Map::new()
+        } else {
+            match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(o)) => o,
+                Ok(_) => {
+                    return Err(ApiError::invalid("Invalid JSON payload received. The body must be a JSON object."));
+                }
+                Err(e) => return Err(ApiError::invalid(format!("Invalid JSON payload received. {e}"))),
+            }
+        };
+        Ok(Self { method: &r.method, host: &r.host, segments, verb, query, body, ints })
+    }
+
+    /// A query parameter, by its camelCase or snake_case name.
+    pub fn param(&self, names: &[&str]) -> Option<&str> {
+        self.query.iter().find(|(k, _)| names.contains(&k.as_str())).map(|(_, v)| v.as_str())
+    }
+
+    /// A body field, by its camelCase or snake_case name.
+    pub fn field(&self, names: &[&str]) -> Option<&Value> {
+        names.iter().find_map(|n| self.body.get(*n))
+    }
+
+    pub fn is(&self, method: &str) -> bool {
+        self.method.eq_ignore_ascii_case(method)
+    }
+
+    /// A non-negative integer query parameter (page sizes, limits).
+    pub fn count_param(&self, names: &[&str]) -> Result<Option<usize>, ApiError> {
+        match self.param(names) {
+            None | Some("") => Ok(None),
+            Some(v) => v.parse::<usize>().map(Some).map_err(|_| {
+                ApiError::invalid_field(
+                    names[0],
+                    format!("Invalid value for {}: '{v}' is not a non-negative integer.", names[0]),
+                )
+            }),
+        }
+    }
+
+    /// `options.requestedPolicyVersion`, from the query (Run, IAM) or the
+    /// body (Resource Manager); 0 when absent.
+    pub fn requested_version(&self) -> Result<i32, ApiError> {
+        let from_body = self
+            .field(&["options"])
+            .and_then(|o| o.get("requestedPolicyVersion").or_else(|| o.get("requested_policy_version")));
+        let raw = match (self.param(&["options.requestedPolicyVersion", "options.requested_policy_version"]), from_body)
+        {
+            (Some(q), _) => Value::String(q.to_owned()),
+            (None, Some(b)) => b.clone(),
+            (None, None) => return Ok(0),
+        };
+        let parsed = match &raw {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.parse::<i64>().ok(),
+            _ => None,
+        };
+        parsed.and_then(|v| i32::try_from(v).ok()).ok_or_else(|| {
+            ApiError::invalid_field(
+                "options.requestedPolicyVersion",
+                format!("Invalid requested policy version {raw}."),
+            )
+        })
+    }
+
+    /// The body of a setIamPolicy: `{policy, updateMask}`.
+    pub fn set_policy_request(&self) -> Result<SetPolicy, ApiError> {
+        let policy =
+            self.field(&["policy"]).ok_or_else(|| ApiError::invalid_field("policy", "The request has no policy."))?;
+        let policy = policy_from_json(policy)?;
+        let update_mask = match self.field(&["updateMask", "update_mask"]) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            // The proto3 JSON form is a string; accept the object form too.
+            Some(Value::Object(o)) => o
+                .get("paths")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")),
+            Some(_) => {
+                return Err(ApiError::invalid_field("updateMask", "updateMask must be a string of field paths."));
+            }
+        };
+        Ok(SetPolicy { policy, update_mask })
+    }
+
+    /// The body of a testIamPermissions: `{permissions: [...]}`.
+    pub fn permissions(&self) -> Result<Vec<String>, ApiError> {
+        match self.field(&["permissions"]) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|p| {
+                    p.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| ApiError::invalid_field("permissions", "permissions must be strings."))
+                })
+                .collect(),
+            Some(_) => Err(ApiError::invalid_field("permissions", "permissions must be a list of strings.")),
+        }
+    }
+
+    /// An enum value: its name, or its number when the client asked.
+    pub fn enum_value(&self, table: &[(&str, i64)], name: &str) -> Value {
+        if self.ints
+            && let Some((_, n)) = table.iter().find(|(n, _)| *n == name)
+        {
+            return json!(n);
+        }
+        json!(name)
+    }
+}
+
+/// The shared getIamPolicy / setIamPolicy / testIamPermissions verbs on a
+/// policy key. Returns `None` for other verbs.
+pub(crate) fn iam_verbs(state: &mut State, call: &Call, key: &str, get_methods: &[&str]) -> Option<Answer> {
+    let verb = call.verb.as_deref()?;
+    let answer = match verb {
+        "getIamPolicy" if get_methods.iter().any(|m| call.is(m)) => {
+            call.requested_version().and_then(|v| state.get_policy(key, v)).and_then(policy_json)
+        }
+        "setIamPolicy" if call.is("POST") => {
+            call.set_policy_request().and_then(|req| state.set_policy(key, req)).and_then(policy_json)
+        }
+        "testIamPermissions" if call.is("POST") => {
+            // Without an operator every caller holds everything; the
+            // operator's permissions are the evaluator's to enforce.
+            call.permissions().and_then(|perms| {
+                state.get_policy(key, 3)?;
+                Ok(if perms.is_empty() { json!({}) } else { json!({ "permissions": perms }) })
+            })
+        }
+        _ => return None,
+    };
+    Some(answer)
+}
+
+fn policy_json(p: Policy) -> Answer {
+    serde_json::to_value(p).map_err(|e| ApiError::new(crate::errors::Code::Internal, e.to_string()))
+}
+
+/// One page of `items` from `token`, and the token of the next page.
+pub(crate) fn page<T: Clone>(
+    items: &[T],
+    size: usize,
+    token: Option<&str>,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
+    let start = match token.filter(|t| !t.is_empty()) {
+        None => 0,
+        Some(t) => URL_SAFE_NO_PAD
+            .decode(t)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.strip_prefix("offset:").and_then(|n| n.parse::<usize>().ok()))
+            .filter(|n| *n <= items.len())
+            .ok_or_else(|| ApiError::invalid_field("pageToken", format!("Invalid page token '{t}'.")))?,
+    };
+    let end = start.saturating_add(size.max(1)).min(items.len());
+    let next = (end < items.len()).then(|| URL_SAFE_NO_PAD.encode(format!("offset:{end}")));
+    Ok((items[start..end].to_vec(), next))
+}
+
+/// Timestamps of the world's resources: fixed, so answers are stable.
+pub(crate) const CREATE_TIME: &str = "2025-01-15T09:30:00.000000Z";
+pub(crate) const UPDATE_TIME: &str = "2025-01-15T09:31:12.000000Z";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::world::World;
+
+    #[test]
+    fn pages_walk_every_item_once() {
+        let items: Vec<u32> = (0..7).collect();
+        let (first, t1) = page(&items, 3, None).unwrap();
+        let (second, t2) = page(&items, 3, t1.as_deref()).unwrap();
+        let (third, t3) = page(&items, 3, t2.as_deref()).unwrap();
+        assert_eq!((first, second, third, t3), (vec![0, 1, 2], vec![3, 4, 5], vec![6], None));
+        assert!(page(&items, 3, Some("garbage")).is_err());
+        assert!(page(&items, 3, Some(&URL_SAFE_NO_PAD.encode("offset:99"))).is_err());
+        assert_eq!(page(&items, 100, None).unwrap(), (items.clone(), None));
+        assert_eq!(page::<u32>(&[], 10, None).unwrap(), (vec![], None));
+    }
+
+    #[test]
+    fn verbs_and_segments() {
+        let r = ApiRequest {
+            method: "GET".into(),
+            path: "/v1/projects/-/serviceAccounts/a%40b.example:getIamPolicy".into(),
+            query: "%24alt=json%3Benum-encoding%3Dint&options.requestedPolicyVersion=3".into(),
+            ..Default::default()
+        };
+        let c = Call::parse(&r).unwrap();
+        assert_eq!(c.segments, ["v1", "projects", "-", "serviceAccounts", "a@b.example"]);
+        assert_eq!(c.verb.as_deref(), Some("getIamPolicy"));
+        assert!(c.ints);
+        assert_eq!(c.requested_version().unwrap(), 3);
+        assert_eq!(c.enum_value(&[("GA", 4)], "GA"), json!(4));
+        let bad = ApiRequest { method: "POST".into(), path: "/x".into(), body: b"[1]".to_vec(), ..Default::default() };
+        assert!(Call::parse(&bad).is_err());
+        let state = Mutex::new(State::new(World::default()));
+        assert_eq!(
+            dispatch(&state, &ApiRequest { method: "GET".into(), path: "/nothing".into(), ..Default::default() })
+                .status,
+            404
+        );
+    }
+}

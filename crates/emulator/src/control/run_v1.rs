@@ -1,0 +1,237 @@
+//! Cloud Run Admin API v1, as gcloud uses it: locations, Knative services
+//! (`apis/serving.knative.dev/v1/namespaces/P/services[/S]`, the region
+//! coming from the Host prefix), the `v1/projects/P/locations/{R|-}/services`
+//! listings, and the IAM verbs over the same state as v2.
+
+use runiam_core::model::check_region;
+use serde_json::{Map, Value, json};
+
+use super::run_v2::{derived, find, project};
+use super::{Answer, CREATE_TIME, Call, iam_verbs, page};
+use crate::errors::ApiError;
+use crate::state::{State, service_key};
+use crate::world::{Project, REGION_CODES, Service, World};
+
+pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Answer> {
+    let world = &state.world;
+    match segs {
+        ["v1", "projects", p, "locations"] if call.verb.is_none() && call.is("GET") => Some(locations(world, call, p)),
+        ["v1", "projects", p, "locations", l, "services"] if call.verb.is_none() && call.is("GET") => {
+            let region = if *l == "-" { None } else { Some(*l) };
+            Some(list(world, call, p, region))
+        }
+        ["v1", "projects", p, "locations", l, "services", s] => match call.verb {
+            None if call.is("GET") => Some(find(world, p, l, s).map(|(proj, svc)| knative(proj, svc))),
+            None => None,
+            Some(_) => {
+                let key = match find(world, p, l, s) {
+                    Ok((proj, svc)) => service_key(&proj.id, &svc.region, &svc.name),
+                    Err(e) => return Some(Err(e)),
+                };
+                iam_verbs(state, call, &key, &["GET", "POST"])
+            }
+        },
+        ["apis", "serving.knative.dev", "v1", "namespaces", p, "services"] if call.verb.is_none() && call.is("GET") => {
+            Some(list(world, call, p, host_region(call.host)))
+        }
+        ["apis", "serving.knative.dev", "v1", "namespaces", p, "services", s]
+            if call.verb.is_none() && call.is("GET") =>
+        {
+            Some(namespaced_get(world, p, s, host_region(call.host)))
+        }
+        _ => None,
+    }
+}
+
+/// The region of a locational endpoint's host: `us-central1-runiam-emulator`,
+/// `europe-west1-run.googleapis.com`; `None` for the global endpoint.
+pub fn host_region(host: &str) -> Option<&str> {
+    let label = host.split(['.', ':']).next().unwrap_or_default();
+    label
+        .char_indices()
+        .filter(|(_, c)| *c == '-')
+        .map(|(i, _)| &label[..i])
+        .find(|prefix| prefix.contains('-') && check_region(prefix).is_ok())
+}
+
+fn locations(world: &World, call: &Call, p: &str) -> Answer {
+    let proj = project(world, p)?;
+    let mut regions: Vec<&str> = REGION_CODES.iter().map(|(r, _)| *r).collect();
+    regions.extend(world.regions());
+    regions.sort_unstable();
+    regions.dedup();
+    let size = call.count_param(&["pageSize", "page_size"])?.filter(|n| *n > 0).unwrap_or(usize::MAX);
+    let (shown, next) = page(&regions, size, call.param(&["pageToken", "page_token"]))?;
+    let items: Vec<Value> = shown
+        .iter()
+        .map(|r| {
+            json!({
+                "name": format!("projects/{}/locations/{r}", proj.id),
+                "locationId": r,
+                "displayName": r,
+                "labels": {"cloud.googleapis.com/region": r},
+            })
+        })
+        .collect();
+    let mut out = Map::new();
+    out.insert("locations".into(), Value::Array(items));
+    if let Some(t) = next {
+        out.insert("nextPageToken".into(), json!(t));
+    }
+    Ok(Value::Object(out))
+}
+
+/// A Knative ServiceList of one region, or of all regions when `None`.
+fn list(world: &World, call: &Call, p: &str, region: Option<&str>) -> Answer {
+    if let Some(r) = region {
+        check_region(r).map_err(|why| ApiError::invalid_field("parent", why))?;
+    }
+    let proj = project(world, p)?;
+    let services: Vec<&Service> = proj.services.iter().filter(|s| region.is_none_or(|r| s.region == r)).collect();
+    let size = call.count_param(&["limit"])?.filter(|n| *n > 0).unwrap_or(usize::MAX);
+    let (shown, next) = page(&services, size, call.param(&["continue"]))?;
+    let mut metadata = Map::new();
+    if let Some(t) = next {
+        metadata.insert("continue".into(), json!(t));
+    }
+    Ok(json!({
+        "apiVersion": "serving.knative.dev/v1",
+        "kind": "ServiceList",
+        "metadata": metadata,
+        "items": shown.iter().map(|s| knative(proj, s)).collect::<Vec<_>>(),
+    }))
+}
+
+/// A Knative get on a locational endpoint; on the global one, the service
+/// must exist in exactly one region.
+fn namespaced_get(world: &World, p: &str, name: &str, region: Option<&str>) -> Answer {
+    if let Some(r) = region {
+        return find(world, p, r, name).map(|(proj, svc)| knative(proj, svc));
+    }
+    let proj = project(world, p)?;
+    let found: Vec<&Service> = proj.services.iter().filter(|s| s.name == name).collect();
+    match found.as_slice() {
+        [only] => Ok(knative(proj, only)),
+        [] => Err(ApiError::not_found(format!("Resource '{name}' of kind 'SERVICE' in project '{p}' does not exist."))),
+        many => Err(ApiError::invalid(format!(
+            "Service '{name}' exists in several regions ({}); use a regional endpoint.",
+            many.iter().map(|s| s.region.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+/// The v1 annotation value of a v2 ingress enum.
+fn ingress_annotation(ingress: &str) -> &'static str {
+    match ingress {
+        "INGRESS_TRAFFIC_INTERNAL_ONLY" => "internal",
+        "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" => "internal-and-cloud-load-balancing",
+        "INGRESS_TRAFFIC_NONE" => "none",
+        _ => "all",
+    }
+}
+
+/// A service in the Knative shape Run v1 serves.
+fn knative(p: &Project, s: &Service) -> Value {
+    let d = derived(p, s);
+    let mut labels = Map::new();
+    for (k, v) in &s.labels {
+        labels.insert(k.clone(), json!(v));
+    }
+    labels.insert("cloud.googleapis.com/location".into(), json!(s.region));
+    let mut annotations = Map::new();
+    annotations.insert("run.googleapis.com/ingress".into(), json!(ingress_annotation(s.ingress())));
+    annotations.insert("run.googleapis.com/ingress-status".into(), json!(ingress_annotation(s.ingress())));
+    annotations
+        .insert("serving.knative.dev/creator".into(), json!(format!("deployer@{}.iam.gserviceaccount.com", p.id)));
+    annotations
+        .insert("serving.knative.dev/lastModifier".into(), json!(format!("deployer@{}.iam.gserviceaccount.com", p.id)));
+    if s.invoker_iam_disabled {
+        annotations.insert("run.googleapis.com/invoker-iam-disabled".into(), json!("true"));
+    }
+    if s.default_uri_disabled {
+        annotations.insert("run.googleapis.com/default-url-disabled".into(), json!("true"));
+    }
+    if !s.custom_audiences.is_empty() {
+        annotations.insert("run.googleapis.com/custom-audiences".into(), json!(json!(s.custom_audiences).to_string()));
+    }
+    let account = s.service_account.clone().unwrap_or_else(|| p.default_compute_account());
+    let traffic: Vec<Value> = if s.traffic.is_empty() {
+        vec![json!({"percent": 100, "latestRevision": true})]
+    } else {
+        s.traffic
+            .iter()
+            .map(|t| {
+                let mut o = Map::new();
+                if t.percent != 0 {
+                    o.insert("percent".into(), json!(t.percent));
+                }
+                match &t.revision {
+                    Some(r) => o.insert("revisionName".into(), json!(r)),
+                    None => o.insert("latestRevision".into(), json!(true)),
+                };
+                if let Some(tag) = &t.tag {
+                    o.insert("tag".into(), json!(tag));
+                }
+                Value::Object(o)
+            })
+            .collect()
+    };
+    let ready = |kind: &str| json!({"type": kind, "status": "True", "lastTransitionTime": CREATE_TIME});
+    json!({
+        "apiVersion": "serving.knative.dev/v1",
+        "kind": "Service",
+        "metadata": {
+            "name": s.name,
+            "namespace": p.number,
+            "selfLink": format!("/apis/serving.knative.dev/v1/namespaces/{}/services/{}", p.number, s.name),
+            "uid": d.uid,
+            "resourceVersion": d.etag.trim_matches('"'),
+            "generation": 1,
+            "creationTimestamp": CREATE_TIME,
+            "labels": labels,
+            "annotations": annotations,
+        },
+        "spec": {
+            "template": {
+                "metadata": {"annotations": {"autoscaling.knative.dev/maxScale": "100"}},
+                "spec": {
+                    "containerConcurrency": 80,
+                    "timeoutSeconds": 300,
+                    "serviceAccountName": account,
+                    "containers": [{
+                        "image": s.image(),
+                        "ports": [{"name": "http1", "containerPort": 8080}],
+                        "resources": {"limits": {"cpu": "1000m", "memory": "512Mi"}},
+                    }],
+                },
+            },
+            "traffic": traffic,
+        },
+        "status": {
+            "observedGeneration": 1,
+            "conditions": [ready("Ready"), ready("ConfigurationsReady"), ready("RoutesReady")],
+            "latestReadyRevisionName": d.revision,
+            "latestCreatedRevisionName": d.revision,
+            "traffic": [{"revisionName": d.revision, "percent": 100, "latestRevision": true}],
+            "url": d.uri,
+            "address": {"url": d.uri},
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_from_host() {
+        assert_eq!(host_region("us-central1-runiam-emulator"), Some("us-central1"));
+        assert_eq!(host_region("europe-west1-run.googleapis.com"), Some("europe-west1"));
+        assert_eq!(host_region("us-central1-localhost:8080"), Some("us-central1"));
+        assert_eq!(host_region("northamerica-northeast1-run.googleapis.com"), Some("northamerica-northeast1"));
+        assert_eq!(host_region("run.googleapis.com"), None);
+        assert_eq!(host_region("127.0.0.1:8785"), None);
+        assert_eq!(host_region("runiam-emulator"), None);
+        assert_eq!(host_region(""), None);
+    }
+}

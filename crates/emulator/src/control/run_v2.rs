@@ -1,0 +1,238 @@
+//! Cloud Run Admin API v2: services get/list and the IAM verbs, with
+//! services in the `GoogleCloudRunV2Service` shape, defaults omitted.
+
+use runiam_core::model::check_region;
+use serde_json::{Map, Value, json};
+
+use super::{Answer, CREATE_TIME, Call, UPDATE_TIME, iam_verbs, page};
+use crate::errors::ApiError;
+use crate::state::{State, service_key};
+use crate::world::{INGRESS_NAMES, Project, Service, World, deterministic_url, hash_url, sha256, tag_url};
+
+pub(crate) const LAUNCH_STAGE: [(&str, i64); 8] = [
+    ("LAUNCH_STAGE_UNSPECIFIED", 0),
+    ("EARLY_ACCESS", 1),
+    ("ALPHA", 2),
+    ("BETA", 3),
+    ("GA", 4),
+    ("DEPRECATED", 5),
+    ("UNIMPLEMENTED", 6),
+    ("PRELAUNCH", 7),
+];
+
+const CONDITION_STATE: [(&str, i64); 5] = [
+    ("STATE_UNSPECIFIED", 0),
+    ("CONDITION_PENDING", 1),
+    ("CONDITION_RECONCILING", 2),
+    ("CONDITION_FAILED", 3),
+    ("CONDITION_SUCCEEDED", 4),
+];
+
+const TRAFFIC_TYPE: [(&str, i64); 3] = [
+    ("TRAFFIC_TARGET_ALLOCATION_TYPE_UNSPECIFIED", 0),
+    ("TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", 1),
+    ("TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", 2),
+];
+
+/// Run v2's default and largest page sizes.
+const DEFAULT_PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
+
+pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Answer> {
+    match segs {
+        ["v2", "projects", p, "locations", l, "services"] if call.verb.is_none() && call.is("GET") => {
+            Some(list(&state.world, call, p, l))
+        }
+        ["v2", "projects", p, "locations", l, "services", s] => match call.verb {
+            None if call.is("GET") => {
+                Some(find(&state.world, p, l, s).map(|(proj, svc)| service_json(call, proj, svc)))
+            }
+            None => None,
+            Some(_) => {
+                let key = match find(&state.world, p, l, s) {
+                    Ok((proj, svc)) => service_key(&proj.id, &svc.region, &svc.name),
+                    Err(e) => return Some(Err(e)),
+                };
+                iam_verbs(state, call, &key, &["GET", "POST"])
+            }
+        },
+        _ => None,
+    }
+}
+
+/// The project, by id or number, or Run's 404.
+pub(crate) fn project<'w>(world: &'w World, p: &str) -> Result<&'w Project, ApiError> {
+    world.project(p).ok_or_else(|| ApiError::not_found(format!("Project '{p}' not found.")))
+}
+
+/// A service, or Cloud Run's own 404 text.
+pub(crate) fn find<'w>(
+    world: &'w World,
+    p: &str,
+    region: &str,
+    name: &str,
+) -> Result<(&'w Project, &'w Service), ApiError> {
+    check_region(region).map_err(|why| ApiError::invalid_field("name", why))?;
+    let proj = project(world, p)?;
+    let svc = proj.service(region, name).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "Resource '{name}' of kind 'SERVICE' in region '{region}' in project '{p}' does not exist."
+        ))
+    })?;
+    Ok((proj, svc))
+}
+
+fn list(world: &World, call: &Call, p: &str, region: &str) -> Answer {
+    if region == "-" {
+        return Err(ApiError::invalid_field(
+            "parent",
+            "Location must be a valid Google Cloud region, and cannot be the \"-\" wildcard.",
+        ));
+    }
+    check_region(region).map_err(|why| ApiError::invalid_field("parent", why))?;
+    let proj = project(world, p)?;
+    let services: Vec<&Service> = proj.services.iter().filter(|s| s.region == region).collect();
+    let size = call.count_param(&["pageSize", "page_size"])?.filter(|n| *n > 0).unwrap_or(DEFAULT_PAGE).min(MAX_PAGE);
+    let (shown, next) = page(&services, size, call.param(&["pageToken", "page_token"]))?;
+    let mut out = Map::new();
+    if !shown.is_empty() {
+        out.insert("services".into(), shown.iter().map(|s| service_json(call, proj, s)).collect());
+    }
+    if let Some(t) = next {
+        out.insert("nextPageToken".into(), json!(t));
+    }
+    Ok(Value::Object(out))
+}
+
+/// What Cloud Run derives for a service: URLs, ids, revision, etag.
+pub(crate) struct Derived {
+    pub uri: String,
+    pub urls: Vec<String>,
+    pub uid: String,
+    pub revision: String,
+    pub etag: String,
+}
+
+pub(crate) fn derived(p: &Project, s: &Service) -> Derived {
+    let uri = deterministic_url(&s.name, &p.number, &s.region);
+    let urls = vec![uri.clone(), hash_url(&p.id, &s.name, &s.region)];
+    let d = sha256(format!("service:{}/{}/{}", p.id, s.region, s.name).as_bytes());
+    let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
+    let uid = format!("{}-{}-4{}-8{}-{}", &hex[0..8], &hex[8..12], &hex[13..16], &hex[17..20], &hex[20..32]);
+    let revision = format!("{}-00001-{}", s.name, &hex[32..35]);
+    let etag = format!("\"{}\"", &hex[36..60]);
+    Derived { uri, urls, uid, revision, etag }
+}
+
+fn service_json(call: &Call, p: &Project, s: &Service) -> Value {
+    let d = derived(p, s);
+    let full = service_key(&p.id, &s.region, &s.name);
+    let mut out = Map::new();
+    out.insert("name".into(), json!(full));
+    out.insert("uid".into(), json!(d.uid));
+    out.insert("generation".into(), json!("1"));
+    if !s.labels.is_empty() {
+        out.insert("labels".into(), json!(s.labels));
+    }
+    out.insert("createTime".into(), json!(CREATE_TIME));
+    out.insert("updateTime".into(), json!(UPDATE_TIME));
+    out.insert("creator".into(), json!(format!("deployer@{}.iam.gserviceaccount.com", p.id)));
+    out.insert("lastModifier".into(), json!(format!("deployer@{}.iam.gserviceaccount.com", p.id)));
+    out.insert("ingress".into(), call.enum_value(&ingress_table(), s.ingress()));
+    out.insert("launchStage".into(), call.enum_value(&LAUNCH_STAGE, "GA"));
+    let account = s.service_account.clone().unwrap_or_else(|| p.default_compute_account());
+    out.insert(
+        "template".into(),
+        json!({
+            "serviceAccount": account,
+            "containers": [{
+                "image": s.image(),
+                "ports": [{"name": "http1", "containerPort": 8080}],
+                "resources": {"limits": {"cpu": "1000m", "memory": "512Mi"}, "cpuIdle": true, "startupCpuBoost": true},
+            }],
+            "scaling": {"maxInstanceCount": 100},
+            "timeout": "300s",
+            "maxInstanceRequestConcurrency": 80,
+        }),
+    );
+    let (traffic, statuses) = traffic(call, p, s, &d.revision);
+    out.insert("traffic".into(), Value::Array(traffic));
+    out.insert("observedGeneration".into(), json!("1"));
+    let succeeded = call.enum_value(&CONDITION_STATE, "CONDITION_SUCCEEDED");
+    out.insert(
+        "terminalCondition".into(),
+        json!({"type": "Ready", "state": succeeded, "lastTransitionTime": UPDATE_TIME}),
+    );
+    out.insert(
+        "conditions".into(),
+        json!([
+            {"type": "RoutesReady", "state": succeeded, "lastTransitionTime": UPDATE_TIME},
+            {"type": "ConfigurationsReady", "state": succeeded, "lastTransitionTime": CREATE_TIME},
+        ]),
+    );
+    out.insert("latestReadyRevision".into(), json!(format!("{full}/revisions/{}", d.revision)));
+    out.insert("latestCreatedRevision".into(), json!(format!("{full}/revisions/{}", d.revision)));
+    out.insert("trafficStatuses".into(), Value::Array(statuses));
+    out.insert("uri".into(), json!(d.uri));
+    out.insert("urls".into(), json!(d.urls));
+    if s.invoker_iam_disabled {
+        out.insert("invokerIamDisabled".into(), json!(true));
+    }
+    if s.default_uri_disabled {
+        out.insert("defaultUriDisabled".into(), json!(true));
+    }
+    if s.iap_enabled {
+        out.insert("iapEnabled".into(), json!(true));
+    }
+    if !s.custom_audiences.is_empty() {
+        out.insert("customAudiences".into(), json!(s.custom_audiences));
+    }
+    out.insert("etag".into(), json!(d.etag));
+    Value::Object(out)
+}
+
+fn ingress_table() -> [(&'static str, i64); 5] {
+    let mut t = [("", 0); 5];
+    for (i, name) in INGRESS_NAMES.iter().enumerate() {
+        t[i] = (name, i as i64);
+    }
+    t
+}
+
+/// `traffic` and `trafficStatuses`; tagged targets get their tag URL.
+fn traffic(call: &Call, p: &Project, s: &Service, revision: &str) -> (Vec<Value>, Vec<Value>) {
+    if s.traffic.is_empty() {
+        let t =
+            json!({"type": call.enum_value(&TRAFFIC_TYPE, "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST"), "percent": 100});
+        return (vec![t.clone()], vec![t]);
+    }
+    let mut targets = Vec::new();
+    let mut statuses = Vec::new();
+    for t in &s.traffic {
+        let kind = t.kind.clone().unwrap_or_else(|| {
+            if t.revision.is_some() {
+                "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
+            } else {
+                "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST"
+            }
+            .to_owned()
+        });
+        let mut target = Map::new();
+        target.insert("type".into(), call.enum_value(&TRAFFIC_TYPE, &kind));
+        if kind.ends_with("REVISION") {
+            target.insert("revision".into(), json!(t.revision.clone().unwrap_or_else(|| revision.to_owned())));
+        }
+        if t.percent != 0 {
+            target.insert("percent".into(), json!(t.percent));
+        }
+        let mut status = target.clone();
+        if let Some(tag) = &t.tag {
+            target.insert("tag".into(), json!(tag));
+            status.insert("tag".into(), json!(tag));
+            status.insert("uri".into(), json!(tag_url(tag, &s.name, &p.number, &s.region)));
+        }
+        targets.push(Value::Object(target));
+        statuses.push(Value::Object(status));
+    }
+    (targets, statuses)
+}

@@ -1,0 +1,352 @@
+//! runiam-emulator: a local stand-in for the Google APIs runiam calls
+//! (DESIGN §6), served over plain HTTP on loopback.
+//!
+//! - `world`: the world file (DESIGN §8), checked and completed at load;
+//! - `state`: policies, etags and the write counter behind one mutex;
+//! - `control`: the REST control plane (Run v2 and v1, Resource Manager
+//!   v3 and v1, IAM v1), dispatched by path;
+//! - `errors`: google.rpc.Status envelopes; `faults`: latency and seeded
+//!   failures.
+//!
+//! The binary prints its base URL as its only stdout line and logs each
+//! request to stderr. Tests and `runiam demo` embed it through [`start`].
+
+pub mod control;
+pub mod errors;
+pub mod faults;
+pub mod state;
+pub mod world;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, Response, StatusCode, header};
+use clap::Parser;
+use runiam_core::{CommandError, Exit};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use control::{ApiRequest, Reply, dispatch};
+pub use state::State;
+pub use world::{World, load_world};
+
+use crate::errors::ApiError;
+use crate::faults::{FAULT_CODES, Faults, RETRY_AFTER_SECONDS};
+
+const PROGRAM: &str = "runiam-emulator";
+
+/// The largest request body accepted (policies are far smaller).
+const MAX_BODY: usize = 4 << 20;
+
+/// Serve a local stand-in for the Google APIs runiam calls.
+///
+/// Prints exactly one line on stdout, the base URL (http://127.0.0.1:PORT),
+/// logs requests to stderr, and serves until SIGINT or SIGTERM. Point
+/// clients at it with RUNIAM_EMULATOR_HOST=127.0.0.1:PORT, or Google's
+/// Python clients with client_options={"api_endpoint": URL}.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "runiam-emulator", version)]
+pub struct EmulatorArgs {
+    /// The world file (YAML): organization, folders, projects, services, policies.
+    #[arg(long, value_name = "FILE")]
+    pub world: PathBuf,
+    /// Address to listen on; port 0 picks a free port (the printed URL shows it).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8785")]
+    pub listen: SocketAddr,
+    /// Seed of every random choice (fault injection), for reproducible runs.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+    /// Delay added to every control-plane answer, e.g. 50ms or 1s.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "0ms")]
+    pub latency: Duration,
+    /// Share of control-plane requests answered with one of --fail-codes (0 to 1).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate, default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// HTTP codes injected failures answer with: 409, 429, 500, 502, 503, 504.
+    #[arg(long, value_name = "CODES", value_delimiter = ',', value_parser = parse_fault_code, default_value = "503")]
+    pub fail_codes: Vec<u16>,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number.parse().map_err(|_| format!("'{s}' is not a duration such as 50ms or 2s"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "" if n == 0 => Ok(Duration::ZERO),
+        _ => Err(format!("'{s}' is not a duration such as 50ms or 2s (units: ms, s)")),
+    }
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("'{s}' is not a rate between 0 and 1")),
+    }
+}
+
+fn parse_fault_code(s: &str) -> Result<u16, String> {
+    let known = FAULT_CODES.iter().map(|(c, _)| c.to_string()).collect::<Vec<_>>().join(", ");
+    match s.trim().parse::<u16>() {
+        Ok(c) if faults::code_for(c).is_some() => Ok(c),
+        _ => Err(format!("'{s}' is not one of {known}")),
+    }
+}
+
+/// The emulator's clap definition (help, man page, completions).
+pub fn command() -> clap::Command {
+    <EmulatorArgs as clap::CommandFactory>::command()
+}
+
+/// Fault injection and determinism settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Options {
+    pub seed: u64,
+    /// Added to every control-plane answer.
+    pub latency: Duration,
+    /// Share of requests (0 to 1) answered with one of `fail_codes`.
+    pub fail_rate: f64,
+    pub fail_codes: Vec<u16>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { seed: 0, latency: Duration::ZERO, fail_rate: 0.0, fail_codes: vec![503] }
+    }
+}
+
+/// A running emulator. Dropping it stops the server; [`Emulator::shutdown`]
+/// also waits for it to finish.
+pub struct Emulator {
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Emulator {
+    /// `http://ADDR:PORT`, the base URL clients use.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state, for tests that look behind the API.
+    pub fn state(&self) -> Arc<Mutex<State>> {
+        Arc::clone(&self.state)
+    }
+
+    /// Stops accepting, lets requests in flight finish, and returns.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+struct App {
+    state: Arc<Mutex<State>>,
+    faults: Faults,
+}
+
+/// Binds `listen` and serves `world` on the current Tokio runtime.
+pub async fn start(world: World, options: Options, listen: SocketAddr) -> std::io::Result<Emulator> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(Mutex::new(State::new(world)));
+    let faults = Faults::new(options.seed, options.latency, options.fail_rate, &options.fail_codes);
+    let app = Arc::new(App { state: Arc::clone(&state), faults });
+    let router = axum::Router::new().fallback(move |req: Request<Body>| {
+        let app = Arc::clone(&app);
+        async move { handle(&app, req).await }
+    });
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+            let _ = stopped.await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!("server stopped: {e}");
+        }
+    });
+    Ok(Emulator { addr, state, stop: Some(stop), task: Some(task) })
+}
+
+async fn handle(app: &App, req: Request<Body>) -> Response<Body> {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    // gcloud's proxy mode sends absolute-form targets; their authority is the Host.
+    let host = parts
+        .uri
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .or_else(|| parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned))
+        .unwrap_or_default();
+    let request = ApiRequest {
+        method: parts.method.as_str().to_owned(),
+        host,
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or_default().to_owned(),
+        body: Vec::new(),
+    };
+    let reply = match axum::body::to_bytes(body, MAX_BODY).await {
+        Err(_) => {
+            Reply::error(&ApiError::invalid(format!("The request body is larger than {MAX_BODY} bytes or unreadable.")))
+        }
+        Ok(bytes) => {
+            if !app.faults.latency().is_zero() {
+                tokio::time::sleep(app.faults.latency()).await;
+            }
+            match app.faults.roll() {
+                Some(fault) => {
+                    let mut r = Reply::error(&fault);
+                    if matches!(r.status, 429 | 503) {
+                        r.headers.push(("retry-after", RETRY_AFTER_SECONDS.to_string()));
+                    }
+                    r
+                }
+                None => dispatch(&app.state, &ApiRequest { body: bytes.to_vec(), ..request.clone() }),
+            }
+        }
+    };
+    tracing::info!(
+        method = %request.method,
+        host = %request.host,
+        path = %request.path,
+        status = reply.status,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    to_response(reply)
+}
+
+fn to_response(reply: Reply) -> Response<Body> {
+    let mut body = serde_json::to_vec_pretty(&reply.body).unwrap_or_default();
+    body.push(b'\n');
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=UTF-8"));
+    for (name, value) in reply.headers {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    }
+    response
+}
+
+/// The binary's body: parse `args`, load the world, serve until a signal.
+pub fn run(args: Vec<OsString>) -> Exit {
+    let args = match EmulatorArgs::try_parse_from(args) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { Exit::Usage } else { Exit::Ok };
+        }
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RUNIAM_EMULATOR_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return CommandError::new(Exit::Api, e).context("cannot start the async runtime").report(PROGRAM),
+    };
+    match runtime.block_on(serve(args)) {
+        Ok(()) => Exit::Ok,
+        Err(e) => e.report(PROGRAM),
+    }
+}
+
+async fn serve(args: EmulatorArgs) -> Result<(), CommandError> {
+    let world = load_world(&args.world)?;
+    let options =
+        Options { seed: args.seed, latency: args.latency, fail_rate: args.fail_rate, fail_codes: args.fail_codes };
+    let emulator = start(world, options, args.listen)
+        .await
+        .map_err(|e| CommandError::new(Exit::Api, e).context(format!("cannot listen on {}", args.listen)))?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{}", emulator.url())?;
+    stdout.flush()?;
+    drop(stdout);
+    tracing::info!("serving {} from {}", emulator.url(), args.world.display());
+    wait_for_signal().await?;
+    tracing::info!("stopping");
+    emulator.shutdown().await;
+    Ok(())
+}
+
+/// SIGINT or SIGTERM.
+async fn wait_for_signal() -> Result<(), CommandError> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| CommandError::new(Exit::Api, e).context("cannot watch SIGTERM"))?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.map_err(|e| CommandError::new(Exit::Api, e).context("cannot watch SIGINT")),
+        _ = term.recv() => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_valid() {
+        command().debug_assert();
+        let a = EmulatorArgs::try_parse_from([
+            "e",
+            "--world",
+            "w.yaml",
+            "--latency",
+            "50ms",
+            "--fail-rate",
+            "0.2",
+            "--fail-codes",
+            "503,429",
+        ])
+        .unwrap();
+        assert_eq!((a.latency, a.fail_rate, a.fail_codes), (Duration::from_millis(50), 0.2, vec![503, 429]));
+        assert!(EmulatorArgs::try_parse_from(["e", "--world", "w", "--fail-codes", "404"]).is_err());
+        assert!(EmulatorArgs::try_parse_from(["e", "--world", "w", "--fail-rate", "2"]).is_err());
+        assert!(EmulatorArgs::try_parse_from(["e", "--world", "w", "--latency", "5h"]).is_err());
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn bad_world_is_exit_2() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.yaml");
+        std::fs::write(&path, "projects:\n  - id: acme-one\n    services: [{name: hello}]\n").unwrap();
+        let e = load_world(&path).unwrap_err();
+        assert_eq!(e.exit, Exit::Usage);
+        assert!(e.to_string().ends_with("projects[0].services[0].region: missing field `region`"), "{e}");
+        let code = run(vec!["runiam-emulator".into(), "--world".into(), path.into_os_string()]);
+        assert_eq!(code, Exit::Usage);
+    }
+}

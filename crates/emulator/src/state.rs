@@ -1,0 +1,462 @@
+//! The emulator's mutable state: the world as loaded, and the allow policy
+//! of every resource that has one, with its etag and a write counter.
+//!
+//! Policy rules are Google's: etags change on every write and a stale one
+//! is refused with 409 ABORTED; conditions need version 3 and are refused
+//! on public members and basic roles; a read below version 3 shows
+//! conditional roles as `ROLE_withcond_HASH`. Etags are derived from the
+//! policy's content and the write counter, so runs are reproducible.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use runiam_core::model::{Binding, Expr, Policy, Principal};
+use serde_json::{Map, Value};
+
+use crate::errors::ApiError;
+use crate::world::{World, sha256};
+
+/// The etag of a policy nobody has written and that has no bindings.
+const EMPTY_ETAG: [u8; 3] = [0x00, 0x20, 0x01];
+
+/// Roles that never take conditions (Google: basic roles).
+const BASIC_ROLES: [&str; 3] = ["roles/owner", "roles/editor", "roles/viewer"];
+
+#[derive(Clone, Debug)]
+struct Stored {
+    /// Bindings and extra fields; `version` and `etag` are not kept here.
+    policy: Policy,
+    etag: Vec<u8>,
+}
+
+/// Shared state, kept behind one mutex by the server.
+#[derive(Debug)]
+pub struct State {
+    pub world: World,
+    policies: BTreeMap<String, Stored>,
+    writes: u64,
+}
+
+/// What a setIamPolicy asks for.
+#[derive(Clone, Debug, Default)]
+pub struct SetPolicy {
+    pub policy: Policy,
+    /// `updateMask` paths; `bindings,etag` when none are given.
+    pub update_mask: Option<String>,
+}
+
+impl State {
+    /// Every resource's policy as the world declares it.
+    pub fn new(world: World) -> Self {
+        let mut policies = BTreeMap::new();
+        if let Some(o) = &world.organization {
+            policies.insert(format!("organizations/{}", o.id), initial(&o.iam_policy));
+        }
+        for f in &world.folders {
+            policies.insert(format!("folders/{}", f.id), initial(&f.iam_policy));
+        }
+        for p in &world.projects {
+            policies.insert(format!("projects/{}", p.id), initial(&p.iam_policy));
+            for a in &p.service_accounts {
+                policies.insert(format!("projects/{}/serviceAccounts/{}", p.id, a.email), initial(&a.iam_policy));
+            }
+            for s in &p.services {
+                policies.insert(service_key(&p.id, &s.region, &s.name), initial(&s.iam_policy));
+            }
+        }
+        Self { world, policies, writes: 0 }
+    }
+
+    /// How many policy writes have happened.
+    pub fn writes(&self) -> u64 {
+        self.writes
+    }
+
+    /// The policy of `key` (`projects/ID`, `folders/N`, a service's full
+    /// name with the project id...), formatted for `requested_version`.
+    pub fn get_policy(&self, key: &str, requested_version: i32) -> Result<Policy, ApiError> {
+        check_requested_version(requested_version)?;
+        let stored = self.policies.get(key).ok_or_else(|| missing(key))?;
+        Ok(render(stored, requested_version))
+    }
+
+    /// Google's setIamPolicy on `key`: checks, etag guard, write, and the
+    /// new policy (at version 3) as the answer.
+    pub fn set_policy(&mut self, key: &str, request: SetPolicy) -> Result<Policy, ApiError> {
+        let paths = update_paths(request.update_mask.as_deref())?;
+        let stored = self.policies.get(key).ok_or_else(|| missing(key))?;
+        let incoming = request.policy;
+        if let Some(etag) = &incoming.etag {
+            // Padding is optional on the way in; the bytes are what count (G5).
+            let sent = STANDARD_NO_PAD
+                .decode(etag.trim_end_matches('='))
+                .map_err(|_| ApiError::invalid_field("policy.etag", format!("etag '{etag}' is not base64")))?;
+            if sent != stored.etag {
+                return Err(ApiError::concurrent_policy_change());
+            }
+        }
+        check_policy(&incoming, &self.world)?;
+        let mut next = stored.policy.clone();
+        if paths.bindings {
+            next.bindings = normalize(&incoming.bindings);
+        }
+        if paths.audit_configs {
+            match incoming.extra.get("auditConfigs") {
+                Some(v) => next.extra.insert("auditConfigs".to_owned(), v.clone()),
+                None => next.extra.remove("auditConfigs"),
+            };
+        }
+        self.writes += 1;
+        let etag = etag_for(&next, self.writes);
+        let stored = Stored { policy: next, etag };
+        let answer = render(&stored, 3);
+        self.policies.insert(key.to_owned(), stored);
+        Ok(answer)
+    }
+}
+
+/// `projects/ID/locations/R/services/S`, the key of a service's policy.
+pub fn service_key(project_id: &str, region: &str, name: &str) -> String {
+    format!("projects/{project_id}/locations/{region}/services/{name}")
+}
+
+fn missing(key: &str) -> ApiError {
+    ApiError::not_found(format!("Resource '{key}' was not found."))
+}
+
+fn initial(policy: &Policy) -> Stored {
+    let policy = Policy { version: 0, etag: None, bindings: normalize(&policy.bindings), extra: policy.extra.clone() };
+    let etag =
+        if policy.bindings.is_empty() && policy.extra.is_empty() { EMPTY_ETAG.to_vec() } else { etag_for(&policy, 0) };
+    Stored { policy, etag }
+}
+
+/// Eight bytes like Google's (`BwY...`): two fixed, six from a digest of the
+/// content and the write counter, so every write moves the etag.
+fn etag_for(policy: &Policy, counter: u64) -> Vec<u8> {
+    let content = serde_json::to_string(policy).unwrap_or_default();
+    let digest = sha256(format!("{counter}\n{content}").as_bytes());
+    let mut etag = vec![0x07, 0x06];
+    etag.extend_from_slice(&digest[..6]);
+    etag
+}
+
+fn check_requested_version(v: i32) -> Result<(), ApiError> {
+    if matches!(v, 0 | 1 | 3) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_field(
+            "options.requestedPolicyVersion",
+            format!("Invalid requested policy version {v}; use 1 or 3."),
+        ))
+    }
+}
+
+/// `HASH` of `ROLE_withcond_HASH`: hex of a digest of the condition.
+pub fn withcond_hash(condition: &Expr) -> String {
+    let text = format!(
+        "{}\n{}\n{}",
+        condition.expression,
+        condition.title.as_deref().unwrap_or_default(),
+        condition.description.as_deref().unwrap_or_default()
+    );
+    sha256(text.as_bytes())[..10].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn render(stored: &Stored, requested_version: i32) -> Policy {
+    let etag = Some(STANDARD.encode(&stored.etag));
+    let p = &stored.policy;
+    if p.bindings.is_empty() && p.extra.is_empty() && stored.etag == EMPTY_ETAG {
+        return Policy { etag, ..Policy::default() };
+    }
+    let conditional = p.has_conditions();
+    let (version, bindings) = if conditional && requested_version < 3 {
+        let shown = p
+            .bindings
+            .iter()
+            .map(|b| match &b.condition {
+                Some(c) => Binding {
+                    role: format!("{}_withcond_{}", b.role, withcond_hash(c)),
+                    members: b.members.clone(),
+                    condition: None,
+                    extra: b.extra.clone(),
+                },
+                None => b.clone(),
+            })
+            .collect();
+        (1, shown)
+    } else {
+        (if conditional { 3 } else { 1 }, p.bindings.clone())
+    };
+    Policy { version, etag, bindings, extra: p.extra.clone() }
+}
+
+/// Drops empty bindings, removes duplicate members and merges bindings of
+/// the same role and condition, as IAM stores them.
+fn normalize(bindings: &[Binding]) -> Vec<Binding> {
+    let mut out: Vec<Binding> = Vec::new();
+    for b in bindings {
+        let target = match out.iter_mut().position(|o| o.role == b.role && o.condition == b.condition) {
+            Some(i) => i,
+            None => {
+                out.push(Binding {
+                    role: b.role.clone(),
+                    members: Vec::new(),
+                    condition: b.condition.clone(),
+                    extra: b.extra.clone(),
+                });
+                out.len() - 1
+            }
+        };
+        for m in &b.members {
+            if !out[target].members.contains(m) {
+                out[target].members.push(m.clone());
+            }
+        }
+    }
+    out.retain(|b| !b.members.is_empty());
+    out
+}
+
+struct Paths {
+    bindings: bool,
+    audit_configs: bool,
+}
+
+fn update_paths(mask: Option<&str>) -> Result<Paths, ApiError> {
+    let Some(mask) = mask.filter(|m| !m.trim().is_empty()) else {
+        return Ok(Paths { bindings: true, audit_configs: false });
+    };
+    let mut paths = Paths { bindings: false, audit_configs: false };
+    for p in mask.split(',').map(str::trim) {
+        match p {
+            "bindings" => paths.bindings = true,
+            "auditConfigs" | "audit_configs" => paths.audit_configs = true,
+            "etag" | "version" => {}
+            other => {
+                return Err(ApiError::invalid_field("updateMask", format!("Invalid update mask path '{other}'.")));
+            }
+        }
+    }
+    Ok(paths)
+}
+
+/// What setIamPolicy refuses before writing anything.
+fn check_policy(policy: &Policy, world: &World) -> Result<(), ApiError> {
+    if !matches!(policy.version, 0 | 1 | 3) {
+        return Err(ApiError::invalid_field(
+            "policy.version",
+            format!("Invalid policy version {}; use 1 or 3.", policy.version),
+        ));
+    }
+    if policy.has_conditions() && policy.version < 3 {
+        return Err(ApiError::invalid_field(
+            "policy.version",
+            "Policies with conditional role bindings must set version 3.",
+        ));
+    }
+    for (i, b) in policy.bindings.iter().enumerate() {
+        if !role_exists(&b.role, world) {
+            return Err(ApiError::invalid_field(
+                &format!("policy.bindings[{i}].role"),
+                format!("Role {} is not supported for this resource.", b.role),
+            ));
+        }
+        if let Some(c) = &b.condition {
+            if c.expression.trim().is_empty() {
+                return Err(ApiError::invalid_field(
+                    &format!("policy.bindings[{i}].condition.expression"),
+                    "A condition needs an expression.",
+                ));
+            }
+            if BASIC_ROLES.contains(&b.role.as_str()) {
+                return Err(ApiError::invalid_field(
+                    &format!("policy.bindings[{i}].condition"),
+                    format!("Conditions are not supported for the basic role {}.", b.role),
+                ));
+            }
+        }
+        for (j, m) in b.members.iter().enumerate() {
+            let principal = Principal::parse(m).map_err(|e| {
+                ApiError::invalid_field(
+                    &format!("policy.bindings[{i}].members[{j}]"),
+                    format!("Invalid principal: {m}. {}", e.why),
+                )
+            })?;
+            if b.condition.is_some() && principal.is_public() {
+                return Err(ApiError::invalid_field(
+                    &format!("policy.bindings[{i}].members[{j}]"),
+                    format!("Conditions are not supported for the principal {m}."),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Predefined roles from the table, custom roles from the world.
+fn role_exists(role: &str, world: &World) -> bool {
+    if role.starts_with("roles/") {
+        return runiam_core::roles::predefined(role).is_some();
+    }
+    let org_roles = world.organization.iter().flat_map(|o| o.custom_roles.iter());
+    let project_roles = world.projects.iter().flat_map(|p| p.custom_roles.iter());
+    org_roles.chain(project_roles).any(|r| r.name == role)
+}
+
+/// Reads a JSON policy from a request body, with the field named on error.
+pub fn policy_from_json(value: &Value) -> Result<Policy, ApiError> {
+    let object = match value {
+        Value::Null => Map::new(),
+        Value::Object(o) => o.clone(),
+        _ => return Err(ApiError::invalid_field("policy", "policy must be a JSON object")),
+    };
+    serde_path_to_error::deserialize(Value::Object(object)).map_err(|e| {
+        let field = e.path().to_string();
+        let field = if field == "." { "policy".to_owned() } else { format!("policy.{field}") };
+        let why = e.into_inner().to_string();
+        ApiError::invalid_field(&field, format!("Invalid JSON payload received at {field}: {why}"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::errors::{CONCURRENT_CHANGES, Code};
+    use serde_json::json;
+
+    fn world() -> World {
+        World::parse(
+            "projects:\n  - id: acme-one\n    services:\n      - name: hello\n        region: us-east1\n        iamPolicy:\n          bindings:\n            - role: roles/run.invoker\n              members: [user:a@acme.example]\n              condition: {title: t, expression: 'request.time < timestamp(\"2030-01-01T00:00:00Z\")'}\n            - role: roles/run.viewer\n              members: [user:b@acme.example]\n",
+            "w",
+        )
+        .unwrap()
+    }
+
+    const HELLO: &str = "projects/acme-one/locations/us-east1/services/hello";
+
+    fn policy(v: Value) -> Policy {
+        policy_from_json(&v).unwrap()
+    }
+
+    #[test]
+    fn empty_policy_reads_acab() {
+        let s = State::new(world());
+        assert_eq!(
+            serde_json::to_value(s.get_policy("projects/acme-one", 3).unwrap()).unwrap(),
+            json!({"etag": "ACAB"})
+        );
+        assert_eq!(s.get_policy("projects/nope", 3).unwrap_err().code, Code::NotFound);
+        assert_eq!(s.get_policy("projects/acme-one", 2).unwrap_err().code, Code::InvalidArgument);
+    }
+
+    #[test]
+    fn etags_are_deterministic_and_move_on_every_write() {
+        let (mut a, b) = (State::new(world()), State::new(world()));
+        let before = a.get_policy(HELLO, 3).unwrap();
+        assert_eq!(before, b.get_policy(HELLO, 3).unwrap());
+        let etag = before.etag.clone().unwrap();
+        assert_eq!(STANDARD.decode(&etag).unwrap().len(), 8);
+        let same = SetPolicy { policy: before.clone(), update_mask: None };
+        let first = a.set_policy(HELLO, same.clone()).unwrap();
+        assert_ne!(first.etag, before.etag);
+        assert_eq!(first.bindings, before.bindings);
+        // Writing the same content again still yields a new etag.
+        let again = SetPolicy { policy: first.clone(), update_mask: None };
+        let second = a.set_policy(HELLO, again).unwrap();
+        assert_ne!(second.etag, first.etag);
+        assert_eq!(a.writes(), 2);
+        // A second state fed the same writes agrees.
+        let mut c = State::new(world());
+        c.set_policy(HELLO, same).unwrap();
+        assert_eq!(c.get_policy(HELLO, 3).unwrap(), first);
+    }
+
+    #[test]
+    fn stale_etag_is_aborted_and_no_etag_overwrites() {
+        let mut s = State::new(world());
+        let read = s.get_policy(HELLO, 3).unwrap();
+        s.set_policy(HELLO, SetPolicy { policy: read.clone(), update_mask: None }).unwrap();
+        let e = s.set_policy(HELLO, SetPolicy { policy: read.clone(), update_mask: None }).unwrap_err();
+        assert_eq!((e.code, e.status(), e.message.as_str()), (Code::Aborted, 409, CONCURRENT_CHANGES));
+        assert_eq!(e.body()["error"]["status"], "ABORTED");
+        let blind = Policy { etag: None, ..read };
+        assert!(s.set_policy(HELLO, SetPolicy { policy: blind, update_mask: None }).is_ok());
+    }
+
+    #[test]
+    fn conditional_roles_render_withcond_below_version_3() {
+        let s = State::new(world());
+        let v1 = s.get_policy(HELLO, 1).unwrap();
+        assert_eq!(v1.version, 1);
+        let role = &v1.bindings[0].role;
+        assert!(role.starts_with("roles/run.invoker_withcond_"), "{role}");
+        let hash = role.trim_start_matches("roles/run.invoker_withcond_");
+        assert_eq!(hash.len(), 20);
+        assert!(hash.chars().all(|c| c.is_ascii_hexdigit()));
+        assert!(v1.bindings[0].condition.is_none());
+        assert_eq!(v1.bindings[1].role, "roles/run.viewer");
+        assert_eq!(s.get_policy(HELLO, 0).unwrap().bindings, v1.bindings);
+        let v3 = s.get_policy(HELLO, 3).unwrap();
+        assert_eq!(v3.version, 3);
+        assert!(v3.bindings[0].condition.is_some());
+        assert_eq!(v3.etag, v1.etag);
+    }
+
+    #[test]
+    fn conditions_need_version_3_and_are_refused_on_public_members_and_basic_roles() {
+        let mut s = State::new(world());
+        let cond = json!({"expression": "request.time < timestamp('2030-01-01T00:00:00Z')", "title": "t"});
+        let set = |s: &mut State, p: Value| s.set_policy(HELLO, SetPolicy { policy: policy(p), update_mask: None });
+        let v1 = set(
+            &mut s,
+            json!({"version": 1, "bindings": [{"role": "roles/run.invoker", "members": ["user:a@x.example"], "condition": cond}]}),
+        );
+        assert!(v1.unwrap_err().message.contains("version 3"));
+        for (role, member) in [
+            ("roles/run.invoker", "allUsers"),
+            ("roles/run.invoker", "allAuthenticatedUsers"),
+            ("roles/viewer", "user:a@x.example"),
+        ] {
+            let e = set(
+                &mut s,
+                json!({"version": 3, "bindings": [{"role": role, "members": [member], "condition": cond}]}),
+            )
+            .unwrap_err();
+            assert_eq!(e.code, Code::InvalidArgument, "{role} {member}");
+            assert!(e.message.contains("Conditions are not supported"), "{}", e.message);
+        }
+        let e = set(&mut s, json!({"bindings": [{"role": "roles/run.invoker", "members": ["alice@x.example"]}]}))
+            .unwrap_err();
+        assert_eq!(e.code, Code::InvalidArgument);
+        assert!(e.message.contains("alice@x.example"));
+        let e = set(&mut s, json!({"bindings": [{"role": "roles/no.such", "members": ["allUsers"]}]})).unwrap_err();
+        assert!(e.message.contains("roles/no.such"));
+        assert_eq!(s.writes(), 0);
+        let ok = set(
+            &mut s,
+            json!({"version": 3, "bindings": [{"role": "roles/run.invoker", "members": ["user:a@x.example", "user:a@x.example"], "condition": cond}, {"role": "roles/run.invoker", "members": []}]}),
+        );
+        let ok = ok.unwrap();
+        assert_eq!(ok.version, 3);
+        assert_eq!(ok.bindings.len(), 1);
+        assert_eq!(ok.bindings[0].members, ["user:a@x.example"]);
+    }
+
+    #[test]
+    fn update_mask_keeps_audit_configs_unless_named() {
+        let mut s = State::new(world());
+        let p = json!({"bindings": [{"role": "roles/run.viewer", "members": ["allUsers"]}], "auditConfigs": [{"service": "allServices"}]});
+        let got = s.set_policy(HELLO, SetPolicy { policy: policy(p.clone()), update_mask: None }).unwrap();
+        assert!(!got.extra.contains_key("auditConfigs"));
+        let got = s
+            .set_policy(HELLO, SetPolicy { policy: policy(p), update_mask: Some("bindings,auditConfigs".into()) })
+            .unwrap();
+        assert!(got.extra.contains_key("auditConfigs"));
+        let e = s
+            .set_policy(HELLO, SetPolicy { policy: Policy::default(), update_mask: Some("owners".into()) })
+            .unwrap_err();
+        assert_eq!(e.code, Code::InvalidArgument);
+    }
+}

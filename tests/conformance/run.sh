@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Conformance of runiam-emulator's control plane with Google's official
+# Python clients (REST transport, anonymous credentials).
+#
+#   tests/conformance/run.sh            # builds the emulator if needed
+#
+# Creates target/conformance-venv on first use (pip install from PyPI).
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+venv="target/conformance-venv"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import google.cloud.run_v2, google.cloud.resourcemanager_v3' 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check google-cloud-run google-cloud-resource-manager
+fi
+cargo build --quiet --bin runiam-emulator
+
+out="$(mktemp)"
+target/debug/runiam-emulator --world examples/acme-world.yaml --listen 127.0.0.1:0 >"$out" 2>target/conformance-emulator.log &
+pid=$!
+trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -f "$out"' EXIT
+for _ in $(seq 1 100); do
+  [ -s "$out" ] && break
+  kill -0 "$pid" 2>/dev/null || { cat target/conformance-emulator.log >&2; exit 1; }
+  sleep 0.1
+done
+url="$(head -n1 "$out")"
+[ -n "$url" ] || { echo "the emulator printed no URL" >&2; exit 1; }
+"$venv/bin/python" tests/conformance/control_plane.py "$url"
