@@ -26,6 +26,7 @@ Register-ArgumentCompleter -Native -CommandName 'runiam' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('plugins', 'plugins', [CompletionResultType]::ParameterValue, 'List the runiam-* plugins found on PATH')
+            [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Run the whole story offline, against the emulator on the example estate')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Snapshot Cloud Run services and their IAM policies')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -35,16 +36,25 @@ Register-ArgumentCompleter -Native -CommandName 'runiam' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'runiam;demo' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
         'runiam;export' {
             break
         }
         'runiam;help' {
             [CompletionResult]::new('plugins', 'plugins', [CompletionResultType]::ParameterValue, 'List the runiam-* plugins found on PATH')
+            [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Run the whole story offline, against the emulator on the example estate')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Snapshot Cloud Run services and their IAM policies')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'runiam;help;plugins' {
+            break
+        }
+        'runiam;help;demo' {
             break
         }
         'runiam;help;export' {

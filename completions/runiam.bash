@@ -16,6 +16,9 @@ _runiam() {
             ",$1")
                 cmd="runiam"
                 ;;
+            runiam,demo)
+                cmd="runiam__subcmd__demo"
+                ;;
             runiam,export)
                 cmd="runiam__subcmd__export"
                 ;;
@@ -24,6 +27,9 @@ _runiam() {
                 ;;
             runiam,plugins)
                 cmd="runiam__subcmd__plugins"
+                ;;
+            runiam__subcmd__help,demo)
+                cmd="runiam__subcmd__help__subcmd__demo"
                 ;;
             runiam__subcmd__help,export)
                 cmd="runiam__subcmd__help__subcmd__export"
@@ -41,8 +47,22 @@ _runiam() {
 
     case "${cmd}" in
         runiam)
-            opts="-h -V --help --version plugins export help"
+            opts="-h -V --help --version plugins demo export help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        runiam__subcmd__demo)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -69,8 +89,22 @@ _runiam() {
             return 0
             ;;
         runiam__subcmd__help)
-            opts="plugins export help"
+            opts="plugins demo export help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        runiam__subcmd__help__subcmd__demo)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

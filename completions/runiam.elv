@@ -23,6 +23,7 @@ set edit:completion:arg-completer[runiam] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand plugins 'List the runiam-* plugins found on PATH'
+            cand demo 'Run the whole story offline, against the emulator on the example estate'
             cand export 'Snapshot Cloud Run services and their IAM policies'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -30,14 +31,21 @@ set edit:completion:arg-completer[runiam] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'runiam;demo'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
         &'runiam;export'= {
         }
         &'runiam;help'= {
             cand plugins 'List the runiam-* plugins found on PATH'
+            cand demo 'Run the whole story offline, against the emulator on the example estate'
             cand export 'Snapshot Cloud Run services and their IAM policies'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'runiam;help;plugins'= {
+        }
+        &'runiam;help;demo'= {
         }
         &'runiam;help;export'= {
         }

@@ -13,6 +13,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 
+pub mod demo;
+
 use runiam_core::cli::Builtin;
 use runiam_core::{CommandError, Exit};
 
@@ -21,7 +23,7 @@ pub const BUILTINS: &[Builtin] =
     &[Builtin { name: "export", command: runiam_export::command, run: runiam_export::run }];
 
 /// Names the front binary answers itself.
-const OWN_COMMANDS: &[&str] = &["plugins", "help"];
+const OWN_COMMANDS: &[&str] = &["plugins", "demo", "help"];
 
 /// The `runiam` command as help, man pages and completions show it.
 pub fn command() -> clap::Command {
@@ -36,7 +38,8 @@ pub fn command() -> clap::Command {
         )
         .subcommand_required(true)
         .allow_external_subcommands(true)
-        .subcommand(clap::Command::new("plugins").about("List the runiam-* plugins found on PATH"));
+        .subcommand(clap::Command::new("plugins").about("List the runiam-* plugins found on PATH"))
+        .subcommand(clap::Command::new("demo").about(demo::command().get_about().cloned().unwrap_or_default()));
     for b in BUILTINS {
         let sub = (b.command)();
         let about = sub.get_about().cloned().unwrap_or_default();
@@ -55,6 +58,7 @@ pub fn binaries() -> Vec<clap::Command> {
             .iter()
             .map(|b| (b.command)().name(format!("runiam-{}", b.name)).bin_name(format!("runiam-{}", b.name))),
     );
+    all.push(runiam_emulator::command());
     all
 }
 
@@ -160,6 +164,11 @@ fn dispatch(args: Vec<OsString>, path: Option<&std::ffi::OsStr>) -> Result<i32, 
             return Ok(0);
         }
         "plugins" => return print_plugins(path),
+        "demo" => {
+            let mut argv = vec![OsString::from("runiam-demo")];
+            argv.extend(rest);
+            return Ok(demo::run(argv).code());
+        }
         _ => {}
     }
     if let Some(b) = BUILTINS.iter().find(|b| b.name == name) {

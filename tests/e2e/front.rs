@@ -100,3 +100,21 @@ fn closed_stdout_is_a_quiet_success() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+#[test]
+fn demo_tours_the_example_estate_offline() {
+    let home = tempfile::tempdir().unwrap();
+    let mut c = cmd("runiam", home.path());
+    c.arg("demo");
+    let (out, text) = run(c, "");
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for expected in [
+        "$ runiam export --all --project acme-prod -o text\n",
+        "hello        acme-prod  europe-west1  all ",
+        "kind: ServiceSnapshot\n",
+        "id = \"projects/acme-prod/locations/europe-west1/services/hello roles/run.invoker serviceAccount:sched@acme-prod.iam.gserviceaccount.com until-2027\"",
+    ] {
+        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+    }
+}

@@ -1,0 +1,34 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[runiam-emulator] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'runiam-emulator'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'runiam-emulator'= {
+            cand --world 'The world file (YAML): organization, folders, projects, services, policies'
+            cand --listen 'Address to listen on; port 0 picks a free port (the printed URL shows it)'
+            cand --seed 'Seed of every random choice (fault injection), for reproducible runs'
+            cand --latency 'Delay added to every control-plane answer, e.g. 50ms or 1s'
+            cand --fail-rate 'Share of control-plane requests answered with one of --fail-codes (0 to 1)'
+            cand --fail-codes 'HTTP codes injected failures answer with: 409, 429, 500, 502, 503, 504'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+    ]
+    $completions[$command]
+}

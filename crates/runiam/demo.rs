@@ -1,0 +1,106 @@
+//! `runiam demo`: the whole story on a fresh machine, offline.
+//!
+//! Starts the emulator in-process on the example estate
+//! (`examples/acme-world.yaml`, embedded at build time, or `--world FILE`),
+//! points this process at it with `RUNIAM_EMULATOR_HOST`, and runs the real
+//! commands in-process, printing each command line before its output.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Parser;
+use runiam_core::{CommandError, Exit};
+
+const EXAMPLE_WORLD: &str = include_str!("../../examples/acme-world.yaml");
+
+/// Run the whole story offline, against the emulator on the example estate.
+///
+/// Prints each runiam command line and what it answers. Nothing leaves this
+/// machine: the emulator runs inside this process on a loopback port.
+#[derive(Parser, Debug)]
+#[command(name = "runiam-demo", version)]
+pub struct DemoArgs {
+    /// A world file to use instead of the embedded examples/acme-world.yaml.
+    #[arg(long, value_name = "FILE")]
+    pub world: Option<PathBuf>,
+}
+
+pub fn command() -> clap::Command {
+    <DemoArgs as clap::CommandFactory>::command()
+}
+
+/// The steps of the tour: a command line, in the front binary's words.
+fn steps(project: &str) -> Vec<Vec<String>> {
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    vec![
+        s(&["export", "--all", "--project", project, "-o", "text"]),
+        s(&["export", "hello", "--project", project, "--region", "europe-west1", "-o", "yaml"]),
+        s(&["export", "hello", "--project", project, "--region", "europe-west1", "-o", "terraform"]),
+    ]
+}
+
+pub fn run(args: Vec<OsString>) -> Exit {
+    let parsed = match DemoArgs::try_parse_from(args) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { Exit::Usage } else { Exit::Ok };
+        }
+    };
+    match demo(parsed) {
+        Ok(exit) => exit,
+        Err(e) => e.report("runiam-demo"),
+    }
+}
+
+fn demo(args: DemoArgs) -> Result<Exit, CommandError> {
+    let (world, origin) = match &args.world {
+        Some(p) => (
+            std::fs::read_to_string(p)
+                .map_err(|e| CommandError::usage(format!("cannot read --world {}: {e}", p.display())))?,
+            p.display().to_string(),
+        ),
+        None => (EXAMPLE_WORLD.to_owned(), "examples/acme-world.yaml".to_owned()),
+    };
+    let world = runiam_emulator::World::parse(&world, &origin)?;
+    let project = world.projects.first().map(|p| p.id.clone()).ok_or_else(|| {
+        CommandError::usage(format!("{origin} declares no project; the demo needs one with services"))
+    })?;
+
+    // Pick the port first so the environment is set before any thread runs.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| CommandError::new(Exit::Api, e).context("cannot find a free loopback port"))?
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    // SAFETY: no other thread exists yet; the emulator and the commands start below.
+    unsafe { std::env::set_var("RUNIAM_EMULATOR_HOST", &url) };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CommandError::new(Exit::Api, e).context("cannot start the async runtime"))?;
+    let addr = ([127, 0, 0, 1], port).into();
+    let emulator = runtime
+        .block_on(runiam_emulator::start(world, runiam_emulator::Options::default(), addr))
+        .map_err(|e| CommandError::new(Exit::Api, e).context(format!("cannot start the emulator on {url}")))?;
+
+    let mut out = std::io::stdout();
+    writeln!(out, "runiam demo: an offline tour of {origin}")?;
+    writeln!(out, "emulator: {url} (RUNIAM_EMULATOR_HOST={url})")?;
+    let mut worst = Exit::Ok;
+    for step in steps(&project) {
+        writeln!(out, "\n$ runiam {}", step.join(" "))?;
+        out.flush()?;
+        let mut argv = vec![OsString::from("runiam")];
+        argv.extend(step.iter().map(OsString::from));
+        let code = crate::run(argv);
+        if code != 0 {
+            worst = worst.max(if code == 2 { Exit::Usage } else { Exit::Api });
+        }
+    }
+    runtime.block_on(emulator.shutdown());
+    Ok(worst)
+}
