@@ -155,7 +155,7 @@ impl TryFrom<ServiceRefWire> for ServiceRef {
         check_region(&w.region)?;
         check_service_name(&w.name)?;
         if let Some(n) = &w.project_number
-            && !(n.chars().all(|c| c.is_ascii_digit()) && !n.is_empty())
+            && (n.is_empty() || !n.chars().all(|c| c.is_ascii_digit()))
         {
             return Err(format!("projectNumber '{n}' must be digits only"));
         }

@@ -14,6 +14,9 @@ fn gcloud_dir(dir: &Path, active: &str, configs: &[(&str, &str)]) {
     }
 }
 
+/// One row: flags, environment, the project expected and where it came from.
+type Case<'a> = (&'a Flags, Vec<(&'a str, &'a str)>, &'a str, Source);
+
 fn resolve(flags: &Flags, env: &[(&str, &str)]) -> Config {
     let env = Env::from_pairs(env.iter().copied());
     let props = GcloudProperties::load(&env);
@@ -40,7 +43,7 @@ fn precedence_table() {
     let none = Flags::default();
 
     // (flags, env, expected project, expected source)
-    let cases: Vec<(&Flags, Vec<(&str, &str)>, &str, Source)> = vec![
+    let cases: Vec<Case> = vec![
         (
             &flags,
             vec![("CLOUDSDK_CONFIG", cfg_s), ("CLOUDSDK_CORE_PROJECT", "from-env")],
