@@ -338,6 +338,54 @@ mod tests {
         assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
     }
 
+    fn example() -> World {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/acme-world.yaml");
+        load_world(&path).unwrap()
+    }
+
+    /// One raw HTTP/1.1 exchange, so the exact request target is ours.
+    async fn raw(addr: SocketAddr, request: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        stream.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn absolute_form_targets_take_the_region_from_their_authority() {
+        let emu = start(example(), Options::default(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        assert!(emu.url().starts_with("http://127.0.0.1:") && !emu.url().ends_with(":0"));
+        let list = "/apis/serving.knative.dev/v1/namespaces/acme-prod/services";
+        let regional = raw(
+            emu.addr(),
+            &format!("GET http://us-central1-runiam-emulator{list} HTTP/1.1\r\nHost: runiam-emulator\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(regional.starts_with("HTTP/1.1 200"), "{regional}");
+        assert!(regional.contains("\"checkout\"") && !regional.contains("\"orders\""), "{regional}");
+        let global =
+            raw(emu.addr(), &format!("GET {list} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")).await;
+        assert!(global.contains("\"checkout\"") && global.contains("\"orders\""));
+        let state = emu.state();
+        emu.shutdown().await;
+        assert_eq!(state.lock().unwrap().writes(), 0);
+    }
+
+    #[tokio::test]
+    async fn faults_answer_with_retry_after_and_latency() {
+        let options = Options { seed: 3, latency: Duration::from_millis(30), fail_rate: 1.0, fail_codes: vec![429] };
+        let emu = start(example(), options, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let started = Instant::now();
+        let got = raw(emu.addr(), "GET /v3/projects/acme-prod HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+        assert!(started.elapsed() >= Duration::from_millis(30));
+        assert!(got.starts_with("HTTP/1.1 429"), "{got}");
+        assert!(got.to_ascii_lowercase().contains("retry-after: 1"), "{got}");
+        assert!(got.contains("RESOURCE_EXHAUSTED"));
+        drop(emu);
+    }
+
     #[test]
     fn bad_world_is_exit_2() {
         let dir = tempfile::tempdir().unwrap();

@@ -298,6 +298,64 @@ mod tests {
         assert_eq!(page::<u32>(&[], 10, None).unwrap(), (vec![], None));
     }
 
+    fn example() -> Mutex<State> {
+        let text = include_str!("../../../../examples/acme-world.yaml");
+        Mutex::new(State::new(World::parse(text, "acme-world.yaml").unwrap()))
+    }
+
+    fn get(state: &Mutex<State>, path: &str, query: &str) -> Reply {
+        dispatch(
+            state,
+            &ApiRequest { method: "GET".into(), path: path.into(), query: query.into(), ..Default::default() },
+        )
+    }
+
+    #[test]
+    fn enums_are_names_unless_ints_are_asked_for() {
+        let state = example();
+        let path = "/v2/projects/acme-prod/locations/us-central1/services/checkout";
+        let names = get(&state, path, "").body;
+        assert_eq!(names["ingress"], "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER");
+        assert_eq!(names["terminalCondition"]["state"], "CONDITION_SUCCEEDED");
+        assert_eq!(names["traffic"][1]["type"], "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION");
+        assert_eq!(names["trafficStatuses"][1]["uri"], "https://canary---checkout-100000000001.us-central1.run.app");
+        let ints = get(&state, path, "%24alt=json%3Benum-encoding%3Dint").body;
+        assert_eq!(ints["ingress"], 3);
+        assert_eq!(ints["launchStage"], 4);
+        assert_eq!(ints["terminalCondition"]["state"], 4);
+        assert_eq!(ints["traffic"][1]["type"], 2);
+        assert_eq!(ints["customAudiences"], json!(["https://checkout.acme.example"]));
+        // Defaults are omitted; int64 is a string.
+        assert!(names.get("invokerIamDisabled").is_none() && names.get("iapEnabled").is_none());
+        assert_eq!(names["generation"], "1");
+        let project = get(&state, "/v3/projects/acme-prod", "%24alt=json%3Benum-encoding%3Dint").body;
+        assert_eq!(project["state"], 1);
+        let role = get(&state, "/v1/roles/run.invoker", "").body;
+        assert_eq!(role["stage"], "GA");
+    }
+
+    #[test]
+    fn lists_paginate_in_both_styles() {
+        let state = example();
+        let v2 = "/v2/projects/acme-prod/locations/europe-west1/services";
+        let first = get(&state, v2, "pageSize=1").body;
+        let token = first["nextPageToken"].as_str().unwrap().to_owned();
+        let second = get(&state, v2, &format!("pageSize=1&pageToken={token}")).body;
+        assert_eq!(first["services"][0]["name"], "projects/acme-prod/locations/europe-west1/services/hello");
+        assert_eq!(second["services"][0]["name"], "projects/acme-prod/locations/europe-west1/services/orders");
+        assert!(second.get("nextPageToken").is_none());
+        assert_eq!(get(&state, v2, "pageToken=nope").status, 400);
+        assert_eq!(get(&state, "/v2/projects/acme-prod/locations/asia-east1/services", "").body, json!({}));
+        let v1 = "/v1/projects/acme-prod/locations/-/services";
+        let first = get(&state, v1, "limit=3").body;
+        assert_eq!(first["items"].as_array().unwrap().len(), 3);
+        let token = first["metadata"]["continue"].as_str().unwrap().to_owned();
+        let rest = get(&state, v1, &format!("limit=3&continue={token}")).body;
+        assert_eq!(rest["items"].as_array().unwrap().len(), 1);
+        assert!(rest["metadata"].get("continue").is_none());
+        assert_eq!(rest["items"][0]["metadata"]["labels"]["cloud.googleapis.com/location"], "us-central1");
+    }
+
     #[test]
     fn verbs_and_segments() {
         let r = ApiRequest {
