@@ -230,7 +230,7 @@ pub enum ReasonKind {
 }
 
 /// One thing the evaluator could not settle offline.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum Uncertainty {
     /// The caller's membership of this group (email) is unknown.
@@ -269,7 +269,6 @@ pub fn evaluate(facts: &Facts, permission: &str) -> Evaluation {
         };
         for binding in &policy.bindings {
             let role = role_has(facts, &binding.role, permission);
-            let condition = binding.condition.as_ref().map(|c| (c, conditions.eval(&c.expression)));
             for member in &binding.members {
                 let reason = |kind, uncertain: Vec<Uncertainty>, why: String| Reason {
                     kind,
@@ -313,7 +312,8 @@ pub fn evaluate(facts: &Facts, permission: &str) -> Evaluation {
                     }
                     RoleHas::Yes => {}
                 }
-                match &condition {
+                // Only now, as most bindings never name the caller.
+                match binding.condition.as_ref().map(|c| (c, conditions.eval(&c.expression))) {
                     Some((c, Truth::False)) => {
                         ev.near.push(reason(
                             ReasonKind::ConditionFalse,
@@ -326,7 +326,7 @@ pub fn evaluate(facts: &Facts, permission: &str) -> Evaluation {
                         continue;
                     }
                     Some((c, Truth::Unknown(why))) => {
-                        uncertain.push(Uncertainty::Condition { expression: c.expression.clone(), why: why.clone() })
+                        uncertain.push(Uncertainty::Condition { expression: c.expression.clone(), why })
                     }
                     Some((_, Truth::True)) | None => {}
                 }
