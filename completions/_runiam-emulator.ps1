@@ -27,6 +27,8 @@ Register-ArgumentCompleter -Native -CommandName 'runiam-emulator' -ScriptBlock {
             [CompletionResult]::new('--latency', '--latency', [CompletionResultType]::ParameterName, 'Delay added to every control-plane answer, e.g. 50ms or 1s')
             [CompletionResult]::new('--fail-rate', '--fail-rate', [CompletionResultType]::ParameterName, 'Share of control-plane requests answered with one of --fail-codes (0 to 1)')
             [CompletionResult]::new('--fail-codes', '--fail-codes', [CompletionResultType]::ParameterName, 'HTTP codes injected failures answer with: 409, 429, 500, 502, 503, 504')
+            [CompletionResult]::new('--race-rate', '--race-rate', [CompletionResultType]::ParameterName, 'Chance (0 to 1) that a concurrent writer adds a binding to a service''s policy right after a getIamPolicy, so the client''s etag goes stale')
+            [CompletionResult]::new('--commit-then-fail', '--commit-then-fail', [CompletionResultType]::ParameterName, 'Chance (0 to 1) that a setIamPolicy commits and then answers 503')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')

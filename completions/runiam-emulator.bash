@@ -23,7 +23,7 @@ _runiam__emulator() {
 
     case "${cmd}" in
         runiam__emulator)
-            opts="-h -V --world --listen --seed --latency --fail-rate --fail-codes --help --version"
+            opts="-h -V --world --listen --seed --latency --fail-rate --fail-codes --race-rate --commit-then-fail --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -50,6 +50,14 @@ _runiam__emulator() {
                     return 0
                     ;;
                 --fail-codes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --race-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --commit-then-fail)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -24,6 +24,8 @@ set edit:completion:arg-completer[runiam-emulator] = {|@words|
             cand --latency 'Delay added to every control-plane answer, e.g. 50ms or 1s'
             cand --fail-rate 'Share of control-plane requests answered with one of --fail-codes (0 to 1)'
             cand --fail-codes 'HTTP codes injected failures answer with: 409, 429, 500, 502, 503, 504'
+            cand --race-rate 'Chance (0 to 1) that a concurrent writer adds a binding to a service''s policy right after a getIamPolicy, so the client''s etag goes stale'
+            cand --commit-then-fail 'Chance (0 to 1) that a setIamPolicy commits and then answers 503'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'

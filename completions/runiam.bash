@@ -22,11 +22,17 @@ _runiam() {
             runiam,export)
                 cmd="runiam__subcmd__export"
                 ;;
+            runiam,grant-invoker)
+                cmd="runiam__subcmd__grant__subcmd__invoker"
+                ;;
             runiam,help)
                 cmd="runiam__subcmd__help"
                 ;;
             runiam,plugins)
                 cmd="runiam__subcmd__plugins"
+                ;;
+            runiam,rollback)
+                cmd="runiam__subcmd__rollback"
                 ;;
             runiam__subcmd__help,demo)
                 cmd="runiam__subcmd__help__subcmd__demo"
@@ -34,11 +40,17 @@ _runiam() {
             runiam__subcmd__help,export)
                 cmd="runiam__subcmd__help__subcmd__export"
                 ;;
+            runiam__subcmd__help,grant-invoker)
+                cmd="runiam__subcmd__help__subcmd__grant__subcmd__invoker"
+                ;;
             runiam__subcmd__help,help)
                 cmd="runiam__subcmd__help__subcmd__help"
                 ;;
             runiam__subcmd__help,plugins)
                 cmd="runiam__subcmd__help__subcmd__plugins"
+                ;;
+            runiam__subcmd__help,rollback)
+                cmd="runiam__subcmd__help__subcmd__rollback"
                 ;;
             *)
                 ;;
@@ -47,7 +59,7 @@ _runiam() {
 
     case "${cmd}" in
         runiam)
-            opts="-h -V --help --version plugins demo export help"
+            opts="-h -V --help --version plugins demo export grant-invoker rollback help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -88,8 +100,22 @@ _runiam() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        runiam__subcmd__grant__subcmd__invoker)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         runiam__subcmd__help)
-            opts="plugins demo export help"
+            opts="plugins demo export grant-invoker rollback help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -117,6 +143,20 @@ _runiam() {
             return 0
             ;;
         runiam__subcmd__help__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        runiam__subcmd__help__subcmd__grant__subcmd__invoker)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -158,8 +198,36 @@ _runiam() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        runiam__subcmd__help__subcmd__rollback)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         runiam__subcmd__plugins)
             opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        runiam__subcmd__rollback)
+            opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -25,6 +25,8 @@ set edit:completion:arg-completer[runiam] = {|@words|
             cand plugins 'List the runiam-* plugins found on PATH'
             cand demo 'Run the whole story offline, against the emulator on the example estate'
             cand export 'Snapshot Cloud Run services and their IAM policies'
+            cand grant-invoker 'Grant the least privilege that lets a caller invoke a Cloud Run service'
+            cand rollback 'Undo changes recorded by runiam, or restore services to a snapshot'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'runiam;plugins'= {
@@ -37,10 +39,16 @@ set edit:completion:arg-completer[runiam] = {|@words|
         }
         &'runiam;export'= {
         }
+        &'runiam;grant-invoker'= {
+        }
+        &'runiam;rollback'= {
+        }
         &'runiam;help'= {
             cand plugins 'List the runiam-* plugins found on PATH'
             cand demo 'Run the whole story offline, against the emulator on the example estate'
             cand export 'Snapshot Cloud Run services and their IAM policies'
+            cand grant-invoker 'Grant the least privilege that lets a caller invoke a Cloud Run service'
+            cand rollback 'Undo changes recorded by runiam, or restore services to a snapshot'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'runiam;help;plugins'= {
@@ -48,6 +56,10 @@ set edit:completion:arg-completer[runiam] = {|@words|
         &'runiam;help;demo'= {
         }
         &'runiam;help;export'= {
+        }
+        &'runiam;help;grant-invoker'= {
+        }
+        &'runiam;help;rollback'= {
         }
         &'runiam;help;help'= {
         }

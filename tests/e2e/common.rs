@@ -120,3 +120,35 @@ pub fn normalize(text: &str, emulator: &Emulator) -> String {
     };
     re_time(&text)
 }
+
+/// One JSON call to the emulator's control plane (for setting up and
+/// checking state behind the commands' backs).
+pub fn call(emu: &Emulator, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let mut req = client.request(method.parse().unwrap(), format!("{}/{path}", emu.url));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    })
+}
+
+/// The live allow policy of a service (`projects/P/locations/R/services/S`).
+pub fn policy(emu: &Emulator, service: &str) -> serde_json::Value {
+    let (status, p) = call(emu, "GET", &format!("v2/{service}:getIamPolicy?options.requestedPolicyVersion=3"), None);
+    assert_eq!(status, 200, "{p}");
+    p
+}
+
+/// Replaces a service's policy (no etag: an unconditional overwrite).
+pub fn put_policy(emu: &Emulator, service: &str, mut p: serde_json::Value) -> serde_json::Value {
+    p.as_object_mut().unwrap().remove("etag");
+    let (status, out) =
+        call(emu, "POST", &format!("v2/{service}:setIamPolicy"), Some(serde_json::json!({"policy": p})));
+    assert_eq!(status, 200, "{out}");
+    out
+}

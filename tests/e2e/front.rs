@@ -83,7 +83,7 @@ fn help_and_version() {
     c.arg("--help");
     let (out, _) = run(c, "");
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("plugins  List the runiam-* plugins found on PATH"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("List the runiam-* plugins found on PATH"));
 
     let (out, _) = run(cmd("runiam", home.path()), "");
     assert_eq!(out.status.code(), Some(2), "no command is a usage error");

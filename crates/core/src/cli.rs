@@ -68,6 +68,20 @@ impl CommonArgs {
     }
 }
 
+/// Flags of every command that writes.
+#[derive(clap::Args, Clone, Debug)]
+pub struct WriteArgs {
+    /// Write the change (otherwise only plan it).
+    #[arg(long)]
+    pub apply: bool,
+    /// Apply without asking for confirmation (needed when there is no terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Where --apply writes the backup (a ServiceSnapshot) of each service before changing it.
+    #[arg(long, value_name = "DIR", default_value = "runiam-backups")]
+    pub backup_dir: PathBuf,
+}
+
 /// Resolved configuration and ready API clients.
 pub struct Context {
     pub config: Config,

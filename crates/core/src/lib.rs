@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod change;
 pub mod cli;
 pub mod config;
 pub mod doc;
@@ -20,5 +21,6 @@ pub mod output;
 pub mod redact;
 pub mod roles;
 pub mod target;
+pub mod terraform;
 
 pub use error::{CommandError, Exit};

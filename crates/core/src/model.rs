@@ -74,6 +74,47 @@ impl Policy {
         if self.has_conditions() { 3 } else { self.version.max(1) }
     }
 
+    /// Every (role, member, condition) grant, one binding per grant.
+    fn grants(&self) -> Vec<(String, String, Option<Expr>)> {
+        self.bindings
+            .iter()
+            .flat_map(|b| b.members.iter().map(move |m| (b.role.clone(), m.clone(), b.condition.clone())))
+            .collect()
+    }
+
+    /// The grants of `self` that `other` lacks, grouped back into bindings
+    /// (one per role and condition, in `self`'s order).
+    pub fn grants_not_in(&self, other: &Policy) -> Vec<Binding> {
+        let theirs = other.grants();
+        let mut out: Vec<Binding> = Vec::new();
+        for (role, member, condition) in self.grants() {
+            if theirs.iter().any(|(r, m, c)| *r == role && *m == member && *c == condition) {
+                continue;
+            }
+            match out.iter_mut().find(|b| b.role == role && b.condition == condition) {
+                Some(b) => b.members.push(member),
+                None => out.push(Binding { role, members: vec![member], condition, ..Binding::default() }),
+            }
+        }
+        out
+    }
+
+    /// Same grants and same uninterpreted fields, whatever the etag,
+    /// version and binding order (Google reorders and renumbers freely).
+    pub fn same_grants(&self, other: &Policy) -> bool {
+        let mut a = self.grants();
+        let mut b = other.grants();
+        a.sort_by(|x, y| {
+            (&x.0, &x.1, x.2.as_ref().map(|c| &c.expression)).cmp(&(&y.0, &y.1, y.2.as_ref().map(|c| &c.expression)))
+        });
+        b.sort_by(|x, y| {
+            (&x.0, &x.1, x.2.as_ref().map(|c| &c.expression)).cmp(&(&y.0, &y.1, y.2.as_ref().map(|c| &c.expression)))
+        });
+        a.dedup();
+        b.dedup();
+        a == b && self.extra == other.extra
+    }
+
     /// Members granted `role` without a condition, or with exactly `condition`.
     pub fn members_of(&self, role: &str, condition: Option<&Expr>) -> Vec<&str> {
         self.bindings

@@ -6,8 +6,6 @@
 //! `--out-dir` tree, or Terraform). Everything is gathered before anything
 //! is written, so a failure leaves `--out-dir` untouched.
 
-mod terraform;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::io::Write;
@@ -17,6 +15,7 @@ use chrono::Utc;
 use clap::{CommandFactory, Parser};
 use runiam_core::api::Clients;
 use runiam_core::api::run::Service;
+use runiam_core::change::{project_facts, snapshot};
 use runiam_core::cli::{CommonArgs, Context, run_command};
 use runiam_core::doc::{DocFormat, DocWriter, Document, ServiceSnapshot, render};
 use runiam_core::http::HttpOptions;
@@ -158,14 +157,7 @@ async fn gather_snapshots(
     let mut project_tasks = JoinSet::new();
     for p in projects {
         let c = clients.clone();
-        project_tasks.spawn(async move {
-            let (project, ancestry) =
-                tokio::join!(c.resource_manager.get_project(&p), c.resource_manager.get_ancestry(&p));
-            let project = project.map_err(|e| user_named(e, format!("cannot read project {p}")))?;
-            let ancestry = ancestry.map_err(|e| user_named(e, format!("cannot read the ancestry of project {p}")))?;
-            let parents: Vec<String> = ancestry.iter().filter(|a| a.kind != "project").map(|a| a.resource()).collect();
-            Ok::<_, CommandError>((p, (project.number().to_owned(), parents)))
-        });
+        project_tasks.spawn(async move { Ok::<_, CommandError>((p.clone(), project_facts(&c, &p).await?)) });
     }
     let mut gathered: Vec<Option<Gathered>> = (0..targets.len()).map(|_| None).collect();
     while let Some(r) = tasks.join_next().await {
@@ -185,36 +177,10 @@ async fn gather_snapshots(
         .zip(gathered)
         .filter_map(|(t, g)| {
             let (number, parents) = project_info.get(&t.project)?;
-            Some(snapshot(t, number, parents, g?, captured_at))
+            let g = g?;
+            Some(snapshot(t, number, parents, g.service, g.policy, captured_at))
         })
         .collect())
-}
-
-/// Builds one ServiceSnapshot from what was read.
-fn snapshot(
-    mut target: ServiceRef,
-    number: &str,
-    parents: &[String],
-    g: Gathered,
-    captured_at: chrono::DateTime<Utc>,
-) -> ServiceSnapshot {
-    target.project_number = Some(number.to_owned());
-    let s = g.service;
-    ServiceSnapshot {
-        service: target,
-        uri: s.uri,
-        urls: s.urls,
-        ingress: s.ingress,
-        invoker_iam_disabled: s.invoker_iam_disabled,
-        default_uri_disabled: s.default_uri_disabled,
-        iap_enabled: s.iap_enabled,
-        custom_audiences: s.custom_audiences,
-        service_account: s.template.and_then(|t| t.service_account),
-        etag: s.etag,
-        iam_policy: g.policy,
-        ancestry: parents.to_vec(),
-        captured_at,
-    }
 }
 
 /// `DIR/PROJECT/REGION/SERVICE.yaml`, one document each.
@@ -242,7 +208,8 @@ fn report(snapshots: &[ServiceSnapshot], format: ExportFormat) -> Result<(), Com
         }
         ExportFormat::Terraform => {
             let mut out = stdout;
-            out.write_all(terraform::render(snapshots).as_bytes())?;
+            let grants = snapshots.iter().flat_map(|s| s.iam_policy.bindings.iter().map(move |b| (&s.service, b)));
+            out.write_all(runiam_core::terraform::render(grants, true).as_bytes())?;
         }
         ExportFormat::Text => {
             let mut out = stdout;

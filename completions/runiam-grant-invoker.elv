@@ -1,0 +1,52 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[runiam-grant-invoker] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'runiam-grant-invoker'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'runiam-grant-invoker'= {
+            cand --member 'Who may invoke: user:, serviceAccount:, group:, domain:, principal://, principalSet://, allUsers or allAuthenticatedUsers'
+            cand --role 'The role; another role than roles/run.invoker must carry no permission beyond it (roles/run.servicesInvoker, or a custom role)'
+            cand --expires 'Make the grant expire after this long (30m, 2h, 7d): a conditional, time-bound binding'
+            cand --until 'Make the grant expire at this time (RFC 3339, e.g. 2027-01-01T00:00:00Z)'
+            cand --reason 'The change ticket or reason, recorded in the ChangeRecord and in a time-bound grant''s description'
+            cand --backup-dir 'Where --apply writes the backup (a ServiceSnapshot) of each service before changing it'
+            cand -f 'Read Diagnosis documents or plans from FILE (- for stdin)'
+            cand --file 'Read Diagnosis documents or plans from FILE (- for stdin)'
+            cand -o 'Output format [default: text on a terminal, yaml otherwise]'
+            cand --output 'Output format [default: text on a terminal, yaml otherwise]'
+            cand --project 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud''s core/project]'
+            cand --region 'Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud''s run/region]'
+            cand --account 'Account for `gcloud auth print-access-token` [default: CLOUDSDK_CORE_ACCOUNT, or gcloud''s core/account]'
+            cand --impersonate-service-account 'Make API calls as this service account (IAM Credentials generateAccessToken)'
+            cand --access-token-file 'Read the access token for API calls from FILE'
+            cand --allow-public 'Allow granting allUsers or allAuthenticatedUsers (anyone on the internet, or any Google account)'
+            cand --apply 'Write the change (otherwise only plan it)'
+            cand -y 'Apply without asking for confirmation (needed when there is no terminal)'
+            cand --yes 'Apply without asking for confirmation (needed when there is no terminal)'
+            cand -v 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
+            cand --verbose 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
+            cand -q 'Print nothing on stderr but errors'
+            cand --quiet 'Print nothing on stderr but errors'
+            cand --no-color 'Never colour output'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+    ]
+    $completions[$command]
+}

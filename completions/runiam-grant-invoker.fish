@@ -1,0 +1,24 @@
+complete -c runiam-grant-invoker -l member -d 'Who may invoke: user:, serviceAccount:, group:, domain:, principal://, principalSet://, allUsers or allAuthenticatedUsers' -r
+complete -c runiam-grant-invoker -l role -d 'The role; another role than roles/run.invoker must carry no permission beyond it (roles/run.servicesInvoker, or a custom role)' -r
+complete -c runiam-grant-invoker -l expires -d 'Make the grant expire after this long (30m, 2h, 7d): a conditional, time-bound binding' -r
+complete -c runiam-grant-invoker -l until -d 'Make the grant expire at this time (RFC 3339, e.g. 2027-01-01T00:00:00Z)' -r
+complete -c runiam-grant-invoker -l reason -d 'The change ticket or reason, recorded in the ChangeRecord and in a time-bound grant\'s description' -r
+complete -c runiam-grant-invoker -l backup-dir -d 'Where --apply writes the backup (a ServiceSnapshot) of each service before changing it' -r -F
+complete -c runiam-grant-invoker -s f -l file -d 'Read Diagnosis documents or plans from FILE (- for stdin)' -r -F
+complete -c runiam-grant-invoker -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'The plan in words'
+yaml\t'ChangeRecord documents as YAML'
+json\t'ChangeRecord documents, one JSON object per line'
+terraform\t'The granted bindings as google_cloud_run_v2_service_iam_member resources'"
+complete -c runiam-grant-invoker -l project -d 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud\'s core/project]' -r
+complete -c runiam-grant-invoker -l region -d 'Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud\'s run/region]' -r
+complete -c runiam-grant-invoker -l account -d 'Account for `gcloud auth print-access-token` [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r
+complete -c runiam-grant-invoker -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken)' -r
+complete -c runiam-grant-invoker -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
+complete -c runiam-grant-invoker -l allow-public -d 'Allow granting allUsers or allAuthenticatedUsers (anyone on the internet, or any Google account)'
+complete -c runiam-grant-invoker -l apply -d 'Write the change (otherwise only plan it)'
+complete -c runiam-grant-invoker -s y -l yes -d 'Apply without asking for confirmation (needed when there is no terminal)'
+complete -c runiam-grant-invoker -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
+complete -c runiam-grant-invoker -s q -l quiet -d 'Print nothing on stderr but errors'
+complete -c runiam-grant-invoker -l no-color -d 'Never colour output'
+complete -c runiam-grant-invoker -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c runiam-grant-invoker -s V -l version -d 'Print version'

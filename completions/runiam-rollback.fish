@@ -1,0 +1,18 @@
+complete -c runiam-rollback -s f -l file -d 'Read ChangeRecord or ServiceSnapshot documents from FILE (- for stdin)' -r -F
+complete -c runiam-rollback -l backup-dir -d 'Where --apply writes the backup (a ServiceSnapshot) of each service before changing it' -r -F
+complete -c runiam-rollback -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'Human-readable text'
+yaml\t'A YAML stream of runiam documents'
+json\t'One runiam document per line, as JSON'"
+complete -c runiam-rollback -l project -d 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud\'s core/project]' -r
+complete -c runiam-rollback -l region -d 'Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud\'s run/region]' -r
+complete -c runiam-rollback -l account -d 'Account for `gcloud auth print-access-token` [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r
+complete -c runiam-rollback -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken)' -r
+complete -c runiam-rollback -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
+complete -c runiam-rollback -l merge -d 'When the policy changed since the record, undo only this change and keep the others\' edits'
+complete -c runiam-rollback -l apply -d 'Write the change (otherwise only plan it)'
+complete -c runiam-rollback -s y -l yes -d 'Apply without asking for confirmation (needed when there is no terminal)'
+complete -c runiam-rollback -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
+complete -c runiam-rollback -s q -l quiet -d 'Print nothing on stderr but errors'
+complete -c runiam-rollback -l no-color -d 'Never colour output'
+complete -c runiam-rollback -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c runiam-rollback -s V -l version -d 'Print version'

@@ -1,0 +1,226 @@
+//! What every command that writes shares: capturing a ServiceSnapshot (for
+//! export and for backups), the `--apply` confirmation, the backup file,
+//! the etag-guarded read-modify-write with retries on concurrent changes,
+//! and the policy diff shown in plans.
+//!
+//! The change itself is a pure function `&Policy -> Option<Policy>` (None:
+//! nothing to do), so commands keep their decisions testable and this
+//! module owns the I/O around them.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+
+use crate::api::Clients;
+use crate::api::run::Service;
+use crate::doc::{DocFormat, Document, ServiceSnapshot, render};
+use crate::error::{CommandError, Exit};
+use crate::model::{Policy, ServiceRef};
+use crate::target::user_named;
+
+/// Builds a snapshot from a service, its policy and its project's facts.
+pub fn snapshot(
+    mut target: ServiceRef,
+    project_number: &str,
+    parents: &[String],
+    service: Service,
+    policy: Policy,
+    captured_at: DateTime<Utc>,
+) -> ServiceSnapshot {
+    target.project_number = Some(project_number.to_owned());
+    ServiceSnapshot {
+        service: target,
+        uri: service.uri,
+        urls: service.urls,
+        ingress: service.ingress,
+        invoker_iam_disabled: service.invoker_iam_disabled,
+        default_uri_disabled: service.default_uri_disabled,
+        iap_enabled: service.iap_enabled,
+        custom_audiences: service.custom_audiences,
+        service_account: service.template.and_then(|t| t.service_account),
+        etag: service.etag,
+        iam_policy: policy,
+        ancestry: parents.to_vec(),
+        captured_at,
+    }
+}
+
+/// The project's number and its parents above it (`folders/N`, `organizations/N`).
+pub async fn project_facts(clients: &Clients, project: &str) -> Result<(String, Vec<String>), CommandError> {
+    let (p, ancestry) =
+        tokio::join!(clients.resource_manager.get_project(project), clients.resource_manager.get_ancestry(project));
+    let p = p.map_err(|e| user_named(e, format!("cannot read project {project}")))?;
+    let ancestry = ancestry.map_err(|e| user_named(e, format!("cannot read the ancestry of project {project}")))?;
+    let parents = ancestry.iter().filter(|a| a.kind != "project").map(|a| a.resource()).collect();
+    Ok((p.number().to_owned(), parents))
+}
+
+/// Reads one service whole, as a snapshot.
+pub async fn capture(clients: &Clients, target: &ServiceRef) -> Result<ServiceSnapshot, CommandError> {
+    let name = target.full_name();
+    let (service, policy, facts) = tokio::join!(
+        clients.run_v2.get_service(target),
+        clients.run_v2.get_iam_policy(target),
+        project_facts(clients, &target.project)
+    );
+    let service = service.map_err(|e| user_named(e, format!("cannot read service {name}")))?;
+    let policy = policy.map_err(|e| user_named(e, format!("cannot read the IAM policy of {name}")))?;
+    let (number, parents) = facts?;
+    Ok(snapshot(target.clone(), &number, &parents, service, policy, Utc::now()))
+}
+
+/// The confirmation `--apply` needs (DESIGN §5): none with `--yes`; a
+/// prompt on the terminal (even mid-pipe); exit 2 with no terminal at all.
+pub fn confirm(yes: bool, question: &str) -> Result<(), CommandError> {
+    if yes {
+        return Ok(());
+    }
+    let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").is_ok();
+    if !tty || !std::io::stderr().is_terminal() {
+        return Err(CommandError::usage("--apply needs confirmation and there is no terminal to ask on")
+            .hinted("add --yes to apply without asking (as terraform apply -auto-approve)"));
+    }
+    match dialoguer::Confirm::new().with_prompt(question).default(false).interact() {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(CommandError::usage("not applied: the change was declined")),
+        Err(e) => Err(CommandError::usage(format!("cannot ask for confirmation: {e}")).hinted("add --yes")),
+    }
+}
+
+/// Writes `snapshot` under `dir` as `PROJECT/REGION/SERVICE-TIME.yaml`,
+/// before any write, and returns the path.
+pub fn write_backup(dir: &Path, snapshot: &ServiceSnapshot) -> Result<PathBuf, CommandError> {
+    let s = &snapshot.service;
+    let stamp = snapshot.captured_at.format("%Y%m%dT%H%M%S%.6fZ");
+    let path = dir.join(&s.project).join(&s.region).join(format!("{}-{stamp}.yaml", s.name));
+    let text = render(&Document::ServiceSnapshot(Box::new(snapshot.clone())), DocFormat::Yaml);
+    std::fs::create_dir_all(path.parent().expect("a joined path has a parent"))
+        .and_then(|_| std::fs::write(&path, text))
+        .map_err(|e| CommandError::new(Exit::Api, e).context(format!("cannot write the backup {}", path.display())))?;
+    Ok(path)
+}
+
+/// How a read-modify-write ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Written {
+    /// The policy the successful cycle read.
+    pub before: Policy,
+    /// The policy as the API returned it after the write (or as read, when
+    /// nothing needed writing).
+    pub after: Policy,
+    /// False when the change was already in place.
+    pub wrote: bool,
+    /// Cycles that lost to a concurrent writer (409 ABORTED) and were redone.
+    pub conflicts: u32,
+}
+
+/// Cycles of read-modify-write before giving up on concurrent writers.
+///
+/// With the emulator's `raceRate 0.3` every cycle loses with probability
+/// 0.3, so 12 cycles all lose with probability 0.3^12 ≈ 5.3e-7: 200
+/// grants in a race test exhaust the budget about once in 9,400 runs.
+pub const RMW_CYCLES: u32 = 12;
+
+/// Reads the service's policy, applies `change`, and writes the result
+/// guarded by the etag read; on 409 ABORTED it redoes the whole cycle with
+/// jittered backoff. `change` returning None means nothing to do.
+///
+/// A write answered 5xx may have committed: the HTTP layer's retry of the
+/// same body then gets 409 (the etag moved), and the next cycle re-reads and
+/// finds the change in place, so nothing is ever applied twice.
+pub async fn read_modify_write(
+    clients: &Clients,
+    service: &ServiceRef,
+    change: impl Fn(&Policy) -> Option<Policy>,
+) -> Result<Written, CommandError> {
+    let name = service.full_name();
+    let mut conflicts = 0;
+    // Once a write was sent, "already in place" means it (or an identical
+    // concurrent change) committed.
+    let mut sent = false;
+    loop {
+        let before = clients
+            .run_v2
+            .get_iam_policy(service)
+            .await
+            .map_err(|e| user_named(e, format!("cannot read the IAM policy of {name}")))?;
+        let Some(mut after) = change(&before) else {
+            // A committed write whose answer was lost shows up here as "in place".
+            return Ok(Written { after: before.clone(), before, wrote: sent, conflicts });
+        };
+        after.etag = before.etag.clone();
+        sent = true;
+        match clients.run_v2.set_iam_policy(service, &after).await {
+            Ok(written) => return Ok(Written { before, after: written, wrote: true, conflicts }),
+            Err(e) if e.status().is_some_and(|s| s.status == "ABORTED") && conflicts + 1 < RMW_CYCLES => {
+                conflicts += 1;
+                let ceiling = 50u64 << conflicts.min(6);
+                let wait = rand::rng().random_range(ceiling / 2..=ceiling);
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+            }
+            Err(e) => {
+                let refused = e.status().is_some_and(|s| {
+                    s.status == "FAILED_PRECONDITION"
+                        && s.details.iter().any(|d| {
+                            d.pointer("/violations/0/type").and_then(|t| t.as_str())
+                                == Some("constraints/iam.allowedPolicyMemberDomains")
+                        })
+                });
+                let mut err = CommandError::from(e).context(format!("cannot write the IAM policy of {name}"));
+                if refused {
+                    err.exit = Exit::Refused;
+                    err = err.hinted(
+                        "an org policy (domain restricted sharing) forbids this member; to make a service public, use --disable-invoker-check",
+                    );
+                }
+                return Err(err);
+            }
+        }
+    }
+}
+
+/// A unified diff of two policies as YAML, for plans.
+pub fn policy_diff(before: &Policy, after: &Policy, label: &str) -> String {
+    let yaml = |p: &Policy| {
+        let mut p = p.clone();
+        // The etag always changes; showing it would hide the real diff.
+        p.etag = None;
+        serde_saphyr::to_string(&p).unwrap_or_default()
+    };
+    let (a, b) = (yaml(before), yaml(after));
+    similar::TextDiff::from_lines(&a, &b)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("{label} (live)"), &format!("{label} (planned)"))
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Binding;
+
+    #[test]
+    fn diff_shows_the_added_member() {
+        let before = Policy { etag: Some("A".into()), ..Policy::default() };
+        let mut after = before.clone();
+        after.version = 1;
+        after.bindings.push(Binding {
+            role: "roles/run.invoker".into(),
+            members: vec!["user:alice@acme.example".into()],
+            ..Binding::default()
+        });
+        let d = policy_diff(&before, &after, "hello");
+        assert!(
+            d.contains("+- role: roles/run.invoker")
+                || d.contains("+  role: roles/run.invoker")
+                || d.contains("+bindings:"),
+            "{d}"
+        );
+        assert!(d.contains("user:alice@acme.example"), "{d}");
+        assert!(!d.contains("etag"), "{d}");
+    }
+}

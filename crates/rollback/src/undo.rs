@@ -1,0 +1,175 @@
+//! The decisions of rollback, pure: what the policy must become to undo a
+//! record or restore a snapshot, or that it drifted and must not be touched.
+
+use chrono::{DateTime, Utc};
+use runiam_core::doc::{ChangeRecord, ServiceSnapshot};
+use runiam_core::model::Policy;
+
+/// What to undo or restore.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    Record(Box<ChangeRecord>),
+    Snapshot(Box<ServiceSnapshot>),
+}
+
+impl Source {
+    /// When the change was made or the snapshot taken (newest is undone first).
+    pub fn when(&self) -> DateTime<Utc> {
+        match self {
+            Source::Record(r) => r.applied_at.unwrap_or(r.recorded_at),
+            Source::Snapshot(s) => s.captured_at,
+        }
+    }
+
+    /// The policy before and after the change (a snapshot is both).
+    pub fn before_after(&self) -> (&Policy, &Policy) {
+        match self {
+            Source::Record(r) => (&r.policy_before, &r.policy_after),
+            Source::Snapshot(s) => (&s.iam_policy, &s.iam_policy),
+        }
+    }
+
+    /// For the rollback's own record.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Record(r) => format!(
+                "rollback of the {:?} recorded at {}",
+                r.intent.action,
+                r.recorded_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+            Source::Snapshot(s) => format!(
+                "restore of the snapshot taken at {}",
+                s.captured_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        }
+    }
+}
+
+/// What to do with the live policy.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    /// Already as it should be.
+    InPlace,
+    /// Write this (the etag is the caller's business).
+    Write(Policy),
+    /// Someone else changed the policy since the record: refuse.
+    Drifted,
+}
+
+/// Restores `want`'s grants and fields at the version they need.
+fn restore(want: &Policy) -> Policy {
+    let mut p = want.clone();
+    p.version = p.required_version();
+    p
+}
+
+/// The undo of a record or the restore of a snapshot against `live`.
+pub fn target(live: &Policy, source: &Source, merge: bool) -> Target {
+    match source {
+        Source::Snapshot(s) if live.same_grants(&s.iam_policy) => Target::InPlace,
+        Source::Snapshot(s) => Target::Write(restore(&s.iam_policy)),
+        Source::Record(r) if live.same_grants(&r.policy_before) => Target::InPlace,
+        Source::Record(r) if live.same_grants(&r.policy_after) => Target::Write(restore(&r.policy_before)),
+        Source::Record(r) if merge => {
+            let merged = merge_undo(live, r);
+            if merged.same_grants(live) { Target::InPlace } else { Target::Write(merged) }
+        }
+        Source::Record(_) => Target::Drifted,
+    }
+}
+
+/// `live` without what the record added and with what it removed; every
+/// other edit stays.
+pub fn merge_undo(live: &Policy, record: &ChangeRecord) -> Policy {
+    let added = record.policy_after.grants_not_in(&record.policy_before);
+    let removed = record.policy_before.grants_not_in(&record.policy_after);
+    let mut p = live.clone();
+    for a in &added {
+        for b in p.bindings.iter_mut().filter(|b| b.role == a.role && b.condition == a.condition) {
+            b.members.retain(|m| !a.members.contains(m));
+        }
+    }
+    p.bindings.retain(|b| !b.members.is_empty());
+    for r in removed {
+        match p.bindings.iter_mut().find(|b| b.role == r.role && b.condition == r.condition) {
+            Some(b) => {
+                for m in r.members {
+                    if !b.members.contains(&m) {
+                        b.members.push(m);
+                    }
+                }
+            }
+            None => p.bindings.push(r),
+        }
+    }
+    p.version = p.required_version();
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use runiam_core::doc::{ChangeAction, Intent};
+    use runiam_core::model::{Binding, ServiceRef};
+
+    fn policy(etag: &str, grants: &[(&str, &str)]) -> Policy {
+        let mut p = Policy { etag: Some(etag.into()), version: 1, ..Policy::default() };
+        for (role, member) in grants {
+            match p.bindings.iter_mut().find(|b| b.role == *role) {
+                Some(b) => b.members.push((*member).into()),
+                None => p.bindings.push(Binding {
+                    role: (*role).into(),
+                    members: vec![(*member).into()],
+                    ..Binding::default()
+                }),
+            }
+        }
+        p
+    }
+
+    fn record(before: Policy, after: Policy) -> Source {
+        Source::Record(Box::new(ChangeRecord {
+            service: ServiceRef::new("acme-prod", "europe-west1", "hello"),
+            intent: Intent { action: ChangeAction::Grant, member: None, role: None, condition: None, reason: None },
+            added: vec![],
+            removed: vec![],
+            policy_before: before,
+            policy_after: after,
+            service_etag_before: None,
+            service_etag_after: None,
+            invoker_iam_disabled_before: None,
+            invoker_iam_disabled_after: None,
+            applied: true,
+            applied_at: None,
+            backup_path: None,
+            recorded_at: Utc::now(),
+        }))
+    }
+
+    const INV: &str = "roles/run.invoker";
+
+    #[test]
+    fn exact_undo_drift_and_merge() {
+        let before = policy("A", &[(INV, "user:a@x.example")]);
+        let after = policy("B", &[(INV, "user:a@x.example"), (INV, "user:ours@x.example")]);
+        let r = record(before.clone(), after.clone());
+        assert_eq!(target(&after, &r, false), Target::Write(Policy { etag: Some("A".into()), ..before.clone() }));
+        assert_eq!(target(&before, &r, false), Target::InPlace);
+        let live =
+            policy("C", &[(INV, "user:a@x.example"), (INV, "user:ours@x.example"), (INV, "user:theirs@x.example")]);
+        assert_eq!(target(&live, &r, false), Target::Drifted);
+        let Target::Write(merged) = target(&live, &r, true) else { panic!("merge must write") };
+        assert!(merged.same_grants(&policy("", &[(INV, "user:a@x.example"), (INV, "user:theirs@x.example")])));
+    }
+
+    #[test]
+    fn merge_restores_what_the_change_removed() {
+        let before = policy("A", &[(INV, "user:gone@x.example")]);
+        let after = policy("B", &[]);
+        let live = policy("C", &[("roles/run.viewer", "user:v@x.example")]);
+        let Target::Write(merged) = target(&live, &record(before, after), true) else { panic!() };
+        assert!(
+            merged.same_grants(&policy("", &[("roles/run.viewer", "user:v@x.example"), (INV, "user:gone@x.example")]))
+        );
+    }
+}
