@@ -34,6 +34,9 @@ _runiam() {
             runiam,rollback)
                 cmd="runiam__subcmd__rollback"
                 ;;
+            runiam,troubleshoot)
+                cmd="runiam__subcmd__troubleshoot"
+                ;;
             runiam__subcmd__help,demo)
                 cmd="runiam__subcmd__help__subcmd__demo"
                 ;;
@@ -52,6 +55,9 @@ _runiam() {
             runiam__subcmd__help,rollback)
                 cmd="runiam__subcmd__help__subcmd__rollback"
                 ;;
+            runiam__subcmd__help,troubleshoot)
+                cmd="runiam__subcmd__help__subcmd__troubleshoot"
+                ;;
             *)
                 ;;
         esac
@@ -59,7 +65,7 @@ _runiam() {
 
     case "${cmd}" in
         runiam)
-            opts="-h -V --help --version plugins demo export grant-invoker rollback help"
+            opts="-h -V --help --version plugins demo export troubleshoot grant-invoker rollback help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -115,7 +121,7 @@ _runiam() {
             return 0
             ;;
         runiam__subcmd__help)
-            opts="plugins demo export grant-invoker rollback help"
+            opts="plugins demo export troubleshoot grant-invoker rollback help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -212,6 +218,20 @@ _runiam() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        runiam__subcmd__help__subcmd__troubleshoot)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         runiam__subcmd__plugins)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -227,6 +247,20 @@ _runiam() {
             return 0
             ;;
         runiam__subcmd__rollback)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        runiam__subcmd__troubleshoot)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

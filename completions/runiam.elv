@@ -25,6 +25,7 @@ set edit:completion:arg-completer[runiam] = {|@words|
             cand plugins 'List the runiam-* plugins found on PATH'
             cand demo 'Run the whole story offline, against the emulator on the example estate'
             cand export 'Snapshot Cloud Run services and their IAM policies'
+            cand troubleshoot 'Explain why a caller cannot invoke a Cloud Run service'
             cand grant-invoker 'Grant the least privilege that lets a caller invoke a Cloud Run service'
             cand rollback 'Undo changes recorded by runiam, or restore services to a snapshot'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -39,6 +40,8 @@ set edit:completion:arg-completer[runiam] = {|@words|
         }
         &'runiam;export'= {
         }
+        &'runiam;troubleshoot'= {
+        }
         &'runiam;grant-invoker'= {
         }
         &'runiam;rollback'= {
@@ -47,6 +50,7 @@ set edit:completion:arg-completer[runiam] = {|@words|
             cand plugins 'List the runiam-* plugins found on PATH'
             cand demo 'Run the whole story offline, against the emulator on the example estate'
             cand export 'Snapshot Cloud Run services and their IAM policies'
+            cand troubleshoot 'Explain why a caller cannot invoke a Cloud Run service'
             cand grant-invoker 'Grant the least privilege that lets a caller invoke a Cloud Run service'
             cand rollback 'Undo changes recorded by runiam, or restore services to a snapshot'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -56,6 +60,8 @@ set edit:completion:arg-completer[runiam] = {|@words|
         &'runiam;help;demo'= {
         }
         &'runiam;help;export'= {
+        }
+        &'runiam;help;troubleshoot'= {
         }
         &'runiam;help;grant-invoker'= {
         }

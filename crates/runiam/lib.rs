@@ -21,6 +21,7 @@ use runiam_core::{CommandError, Exit};
 /// The built-in commands, in the order `runiam --help` lists them.
 pub const BUILTINS: &[Builtin] = &[
     Builtin { name: "export", command: runiam_export::command, run: runiam_export::run },
+    Builtin { name: "troubleshoot", command: runiam_troubleshoot::command, run: runiam_troubleshoot::run },
     Builtin { name: "grant-invoker", command: runiam_grant_invoker::command, run: runiam_grant_invoker::run },
     Builtin { name: "rollback", command: runiam_rollback::command, run: runiam_rollback::run },
 ];

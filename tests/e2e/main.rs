@@ -4,3 +4,4 @@ mod changes;
 mod common;
 mod export;
 mod front;
+mod troubleshoot;

@@ -5,18 +5,26 @@
 //! fields it does not name in `extra`, so a read-modify-write never drops
 //! what Google added.
 
+pub mod cloudidentity;
 pub mod iam;
+pub mod iam_v2;
+pub mod orgpolicy;
 pub mod resourcemanager;
 pub mod run;
+pub mod troubleshooter;
 
 use std::sync::Arc;
 
 use crate::config::{Api, Config};
 use crate::http::Http;
 
+pub use cloudidentity::CloudIdentity;
 pub use iam::Iam;
+pub use iam_v2::IamV2;
+pub use orgpolicy::OrgPolicyApi;
 pub use resourcemanager::ResourceManager;
 pub use run::{RunV1, RunV2};
+pub use troubleshooter::Troubleshooter;
 
 /// One handle to every API client of a command, sharing one `Http`.
 #[derive(Clone)]
@@ -26,6 +34,10 @@ pub struct Clients {
     pub run_v1: RunV1,
     pub resource_manager: ResourceManager,
     pub iam: Iam,
+    pub iam_v2: IamV2,
+    pub org_policy: OrgPolicyApi,
+    pub cloud_identity: CloudIdentity,
+    pub troubleshooter: Troubleshooter,
 }
 
 impl Clients {
@@ -38,6 +50,13 @@ impl Clients {
                 base: config.endpoint(Api::CloudResourceManager).clone(),
             },
             iam: Iam { http: http.clone(), base: config.endpoint(Api::Iam).clone() },
+            iam_v2: IamV2 { http: http.clone(), base: config.endpoint(Api::Iam).clone() },
+            org_policy: OrgPolicyApi { http: http.clone(), base: config.endpoint(Api::OrgPolicy).clone() },
+            cloud_identity: CloudIdentity { http: http.clone(), base: config.endpoint(Api::CloudIdentity).clone() },
+            troubleshooter: Troubleshooter {
+                http: http.clone(),
+                base: config.endpoint(Api::PolicyTroubleshooter).clone(),
+            },
             http,
         }
     }

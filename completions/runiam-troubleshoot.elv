@@ -1,0 +1,45 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[runiam-troubleshoot] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'runiam-troubleshoot'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'runiam-troubleshoot'= {
+            cand --caller 'Who is denied: user:, serviceAccount:, group:, principal://..., allUsers'
+            cand --from 'Where the call comes from (same-project Pub/Sub, Scheduler, Eventarc and Tasks count as internal)'
+            cand -f 'Read ServiceSnapshot documents from FILE (- for stdin)'
+            cand --file 'Read ServiceSnapshot documents from FILE (- for stdin)'
+            cand -o 'Output format [default: text on a terminal, yaml otherwise]'
+            cand --output 'Output format [default: text on a terminal, yaml otherwise]'
+            cand --project 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud''s core/project]'
+            cand --region 'Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud''s run/region]'
+            cand --account 'Account for `gcloud auth print-access-token` [default: CLOUDSDK_CORE_ACCOUNT, or gcloud''s core/account]'
+            cand --impersonate-service-account 'Make API calls as this service account (IAM Credentials generateAccessToken)'
+            cand --access-token-file 'Read the access token for API calls from FILE'
+            cand --remote 'Also ask the Policy Troubleshooter API and report when it disagrees'
+            cand -v 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
+            cand --verbose 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
+            cand -q 'Print nothing on stderr but errors'
+            cand --quiet 'Print nothing on stderr but errors'
+            cand --no-color 'Never colour output'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+    ]
+    $completions[$command]
+}

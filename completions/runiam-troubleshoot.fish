@@ -1,0 +1,19 @@
+complete -c runiam-troubleshoot -l caller -d 'Who is denied: user:, serviceAccount:, group:, principal://..., allUsers' -r
+complete -c runiam-troubleshoot -l from -d 'Where the call comes from (same-project Pub/Sub, Scheduler, Eventarc and Tasks count as internal)' -r -f -a "external\t'The internet, or another project\'s network'
+internal\t'The project\'s VPC (and same-project Pub/Sub, Scheduler, Eventarc, Tasks)'
+load-balancer\t'An external Application Load Balancer'"
+complete -c runiam-troubleshoot -s f -l file -d 'Read ServiceSnapshot documents from FILE (- for stdin)' -r -F
+complete -c runiam-troubleshoot -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'Human-readable text'
+yaml\t'A YAML stream of runiam documents'
+json\t'One runiam document per line, as JSON'"
+complete -c runiam-troubleshoot -l project -d 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud\'s core/project]' -r
+complete -c runiam-troubleshoot -l region -d 'Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud\'s run/region]' -r
+complete -c runiam-troubleshoot -l account -d 'Account for `gcloud auth print-access-token` [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r
+complete -c runiam-troubleshoot -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken)' -r
+complete -c runiam-troubleshoot -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
+complete -c runiam-troubleshoot -l remote -d 'Also ask the Policy Troubleshooter API and report when it disagrees'
+complete -c runiam-troubleshoot -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
+complete -c runiam-troubleshoot -s q -l quiet -d 'Print nothing on stderr but errors'
+complete -c runiam-troubleshoot -l no-color -d 'Never colour output'
+complete -c runiam-troubleshoot -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c runiam-troubleshoot -s V -l version -d 'Print version'

@@ -1,0 +1,378 @@
+//! Decide: from gathered facts to a Diagnosis, with no I/O. The network
+//! and service settings come first (they act before IAM at Cloud Run's
+//! front end), then core's evaluator, then what the org policy means for
+//! the fix.
+
+use chrono::Utc;
+use runiam_core::doc::{Diagnosis, Evidence, Finding, Fix, FixAction, Severity, Verdict};
+use runiam_core::eval::{Evaluation, Reason, ReasonKind, Uncertainty, evaluate};
+use runiam_core::model::{INVOKE_PERMISSION, Policy, Principal, ServiceRef};
+use runiam_core::roles;
+use serde_json::json;
+
+use crate::findings as f;
+use crate::gather::{Drs, Gathered};
+
+/// Where the call comes from (`--from`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Origin {
+    /// The internet, or another project's network.
+    External,
+    /// The project's VPC (and same-project Pub/Sub, Scheduler, Eventarc, Tasks).
+    Internal,
+    /// An external Application Load Balancer.
+    LoadBalancer,
+}
+
+impl Origin {
+    fn name(self) -> &'static str {
+        match self {
+            Origin::External => "outside the project's network",
+            Origin::Internal => "inside the project's network",
+            Origin::LoadBalancer => "a load balancer",
+        }
+    }
+}
+
+/// What the user asked about.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub caller: Principal,
+    pub from: Origin,
+}
+
+/// Another service of the same name the caller may have meant.
+#[derive(Clone, Debug)]
+pub struct Elsewhere {
+    pub service: ServiceRef,
+    pub policy: Policy,
+}
+
+fn evidence(source: &str, detail: impl Into<String>, data: Option<serde_json::Value>) -> Evidence {
+    Evidence { source: source.to_owned(), detail: detail.into(), data }
+}
+
+fn policy_source(resource: &str) -> &'static str {
+    if resource.contains("/services/") {
+        "run.googleapis.com getIamPolicy"
+    } else {
+        "cloudresourcemanager.googleapis.com getIamPolicy"
+    }
+}
+
+fn reason_evidence(r: &Reason) -> Evidence {
+    let source = match r.kind {
+        ReasonKind::Deny | ReasonKind::DenyPolicyUnreadable => "iam.googleapis.com v2 deny policies",
+        _ => policy_source(&r.resource),
+    };
+    evidence(
+        source,
+        format!("{}: {}", r.resource, r.why),
+        Some(json!({"role": r.role, "member": r.member, "condition": r.condition, "policy": r.policy})),
+    )
+}
+
+/// The service-scoped grant that fixes an IAM cause.
+fn grant_fix(service: &ServiceRef, caller: &Principal) -> Fix {
+    Fix {
+        action: FixAction::Grant,
+        member: Some(caller.clone()),
+        role: Some("roles/run.invoker".to_owned()),
+        condition: None,
+        command: format!("runiam grant-invoker {} --member {caller} --apply", service.full_name()),
+    }
+}
+
+fn manual(command: String) -> Fix {
+    Fix { action: FixAction::Manual, member: None, role: None, condition: None, command }
+}
+
+/// Whether a role carries run.routes.invoke, as far as known.
+fn role_invokes(role: &str, g: &Gathered) -> bool {
+    match g.facts.roles.get(role) {
+        Some(Some(perms)) => perms.iter().any(|p| p == INVOKE_PERMISSION),
+        Some(None) => false,
+        None => roles::predefined(role).is_some_and(|r| r.included_permissions.iter().any(|p| p == INVOKE_PERMISSION)),
+    }
+}
+
+/// The full diagnosis of one (service, caller).
+pub fn diagnose(g: &Gathered, req: &Request, elsewhere: &[Elsewhere]) -> Diagnosis {
+    let service = &g.facts.service;
+    let gcloud_service = format!(
+        "gcloud run services update {} --region {} --project {}",
+        service.name, service.region, service.project
+    );
+    let caller = &req.caller;
+    let mut findings: Vec<Finding> = Vec::new();
+    let svc_ev = |detail: String| evidence("run.googleapis.com services.get", detail, None);
+
+    // The front end's checks before IAM.
+    let mut network_blocked = false;
+    if g.service.default_uri_disabled {
+        network_blocked = true;
+        findings.push(f::network_default_url_disabled(
+            vec![svc_ev(format!("{}: defaultUriDisabled is true", service.full_name()))],
+            manual(format!("call it through its custom domain or load balancer, or re-enable the URL: {gcloud_service} --default-url")),
+        ));
+    }
+    let ingress = g.service.ingress.as_deref().unwrap_or("INGRESS_TRAFFIC_ALL");
+    let admitted = match ingress {
+        "INGRESS_TRAFFIC_INTERNAL_ONLY" => req.from == Origin::Internal,
+        "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" => req.from != Origin::External,
+        "INGRESS_TRAFFIC_NONE" => false,
+        _ => true,
+    };
+    if !admitted {
+        network_blocked = true;
+        let gcloud_ingress = match ingress {
+            "INGRESS_TRAFFIC_INTERNAL_ONLY" => "internal",
+            "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" => "internal-and-cloud-load-balancing",
+            other => other,
+        };
+        findings.push(f::network_ingress(
+            gcloud_ingress,
+            req.from.name(),
+            vec![svc_ev(format!("{}: ingress is {ingress}", service.full_name()))],
+            manual(format!("call from an admitted network, or widen ingress: {gcloud_service} --ingress all")),
+        ));
+    }
+    if g.service.iap_enabled {
+        findings.push(f::network_iap(vec![svc_ev(format!("{}: iapEnabled is true", service.full_name()))]));
+    }
+    let caller_disabled = g.caller_account.as_ref().is_some_and(|a| a.disabled);
+    if let (true, Some(a)) = (caller_disabled, &g.caller_account) {
+        findings.push(f::iam_caller_disabled(
+            &a.email,
+            vec![evidence("iam.googleapis.com serviceAccounts.get", format!("{}: disabled is true", a.name), None)],
+            manual(format!("gcloud iam service-accounts enable {}", a.email)),
+        ));
+    }
+
+    let ev = evaluate(&g.facts, INVOKE_PERMISSION);
+    let verdict = if network_blocked || caller_disabled {
+        Verdict::Denied
+    } else if g.service.invoker_iam_disabled {
+        findings.push(f::config_invoker_check_disabled(vec![svc_ev(format!(
+            "{}: invokerIamDisabled is true",
+            service.full_name()
+        ))]));
+        Verdict::Allowed
+    } else {
+        iam_findings(g, req, &ev, elsewhere, &mut findings);
+        ev.verdict
+    };
+    if verdict != Verdict::Allowed {
+        org_findings(g, req, &gcloud_service, &mut findings);
+    }
+    // What could not be read matters only when it left the answer open.
+    if verdict == Verdict::Unknown && !g.unreadable.is_empty() {
+        findings.push(f::iam_unreadable(
+            g.unreadable
+                .iter()
+                .map(|u| {
+                    evidence(
+                        "gather",
+                        format!("could not read {}; {} would allow it ({})", u.what, u.permission, u.error),
+                        None,
+                    )
+                })
+                .collect(),
+        ));
+    }
+    // Causes first, then risks, then what was ruled out.
+    findings.sort_by_key(|f| match f.severity {
+        Severity::Cause => 0,
+        Severity::Risk => 1,
+        Severity::Info => 2,
+    });
+    // A public grant that the org policy would refuse is no fix: the
+    // invoker-check route is.
+    let drs_route = findings.iter().find(|f| f.id == "org.public-blocked").and_then(|f| f.fix.clone());
+    let fix =
+        drs_route.or_else(|| findings.iter().filter(|f| f.severity == Severity::Cause).find_map(|f| f.fix.clone()));
+    Diagnosis {
+        service: service.clone(),
+        caller: Some(caller.clone()),
+        verdict,
+        findings,
+        log_evidence: Vec::new(),
+        fix: if verdict == Verdict::Allowed { None } else { fix },
+        diagnosed_at: Utc::now(),
+    }
+}
+
+fn iam_findings(g: &Gathered, req: &Request, ev: &Evaluation, elsewhere: &[Elsewhere], out: &mut Vec<Finding>) {
+    let service = &g.facts.service;
+    let caller = &req.caller;
+    let caller_s = caller.to_string();
+    let fix = grant_fix(service, caller);
+    if ev.grants.iter().any(|r| r.member.as_deref() == Some("allUsers")) {
+        out.push(f::config_public(
+            ev.grants.iter().filter(|r| r.member.as_deref() == Some("allUsers")).map(reason_evidence).collect(),
+        ));
+    }
+    if !ev.denials.is_empty() {
+        let names: Vec<String> = ev.denials.iter().filter_map(|d| d.policy.clone()).collect();
+        out.push(f::iam_denied(
+            &caller_s,
+            ev.denials.iter().map(reason_evidence).collect(),
+            manual(format!(
+                "ask the owner of the deny policy {} to add {caller_s} to the rule's exceptionPrincipals; no allow grant can override a deny",
+                names.join(", ")
+            )),
+        ));
+    }
+    let mut unknown_groups = Vec::new();
+    let mut unknown_conditions = Vec::new();
+    for r in &ev.unknowns {
+        for u in &r.uncertain {
+            match u {
+                Uncertainty::Group { group } => unknown_groups.push((group.clone(), reason_evidence(r))),
+                Uncertainty::Condition { .. } => unknown_conditions.push(reason_evidence(r)),
+                Uncertainty::PrincipalSet { .. } | Uncertainty::Role { .. } => {}
+            }
+        }
+    }
+    if !unknown_groups.is_empty() {
+        let mut names: Vec<String> = unknown_groups.iter().map(|(g, _)| format!("group:{g}")).collect();
+        names.dedup();
+        out.push(f::iam_group_unknown(&names.join(", "), unknown_groups.into_iter().map(|(_, e)| e).collect()));
+    }
+    if !unknown_conditions.is_empty() {
+        out.push(f::iam_condition_unknown(unknown_conditions));
+    }
+    if ev.verdict != runiam_core::doc::Verdict::Denied || !ev.denials.is_empty() {
+        return;
+    }
+    let near = |k: ReasonKind| ev.near.iter().filter(move |r| r.kind == k);
+    let lacking: Vec<&Reason> = near(ReasonKind::RoleLacksPermission).collect();
+    let cond_false: Vec<&Reason> = near(ReasonKind::ConditionFalse).collect();
+    let deleted: Vec<&Reason> = near(ReasonKind::DeletedPrincipal).collect();
+    if !lacking.is_empty() {
+        let mut roles: Vec<String> = lacking.iter().filter_map(|r| r.role.clone()).collect();
+        roles.dedup();
+        out.push(f::iam_role_lacks_invoke(
+            &caller_s,
+            &roles.join(", "),
+            lacking.iter().map(|r| reason_evidence(r)).collect(),
+            fix.clone(),
+        ));
+    }
+    if !cond_false.is_empty() {
+        out.push(f::iam_condition_false(
+            &caller_s,
+            cond_false.iter().map(|r| reason_evidence(r)).collect(),
+            fix.clone(),
+        ));
+    }
+    if !deleted.is_empty() {
+        out.push(f::iam_deleted_principal(
+            &caller_s,
+            deleted.iter().map(|r| reason_evidence(r)).collect(),
+            fix.clone(),
+        ));
+    }
+    let misses = near_misses(g, caller, elsewhere);
+    if !misses.is_empty() {
+        let explanation = format!(
+            "a grant exists for a look-alike of {caller_s}: {}",
+            misses.iter().map(|(d, _)| d.as_str()).collect::<Vec<_>>().join("; ")
+        );
+        out.push(f::iam_near_miss(explanation, misses.into_iter().map(|(_, e)| e).collect(), fix.clone()));
+    }
+    if lacking.is_empty() && cond_false.is_empty() && deleted.is_empty() && ev.unknowns.is_empty() {
+        let searched: Vec<String> = g.facts.allow.iter().map(|a| a.resource.clone()).collect();
+        out.push(f::iam_no_grant(
+            &caller_s,
+            &service.full_name(),
+            vec![evidence("getIamPolicy", format!("searched the allow policies of {}", searched.join(", ")), None)],
+            fix,
+        ));
+    }
+}
+
+/// Grants with run.routes.invoke to a look-alike of the caller: another
+/// member type with the same email, an email within two edits, or the
+/// caller on a service of the same name elsewhere.
+fn near_misses(g: &Gathered, caller: &Principal, elsewhere: &[Elsewhere]) -> Vec<(String, Evidence)> {
+    let mut out = Vec::new();
+    let Some(email) = caller.email() else { return out };
+    let caller_s = caller.to_string();
+    for at in &g.facts.allow {
+        let Some(p) = &at.policy else { continue };
+        for b in p.bindings.iter().filter(|b| role_invokes(&b.role, g)) {
+            for m in &b.members {
+                let Ok(other) = Principal::parse(m) else { continue };
+                let Some(other_email) = other.email() else { continue };
+                let what = if other_email == email && other != *caller {
+                    format!("{m} (wrong member type) holds {} on {}", b.role, at.resource)
+                } else if other_email != email
+                    && std::mem::discriminant(&other) == std::mem::discriminant(caller)
+                    && strsim::levenshtein(other_email, email) <= 2
+                {
+                    format!("{m} (a typo?) holds {} on {}", b.role, at.resource)
+                } else {
+                    continue;
+                };
+                out.push((
+                    what.clone(),
+                    evidence(policy_source(&at.resource), what, Some(json!({"role": b.role, "member": m}))),
+                ));
+            }
+        }
+    }
+    for e in elsewhere {
+        let holds =
+            e.policy.bindings.iter().any(|b| role_invokes(&b.role, g) && b.members.contains(&caller_s));
+        if holds {
+            let what = format!(
+                "{caller_s} is granted invoke on {}, a service of the same name elsewhere",
+                e.service.full_name()
+            );
+            out.push((what.clone(), evidence("run.googleapis.com getIamPolicy", what, None)));
+        }
+    }
+    out
+}
+
+/// Domain restricted sharing: will the fix be refused?
+fn org_findings(g: &Gathered, req: &Request, gcloud_service: &str, out: &mut Vec<Finding>) {
+    let Drs::Allowed(customers) = &g.drs else { return };
+    let ev = vec![evidence(
+        "orgpolicy.googleapis.com getEffectivePolicy",
+        format!("iam.allowedPolicyMemberDomains allows only {}", customers.join(", ")),
+        None,
+    )];
+    if req.caller.is_public() {
+        out.push(f::org_public_blocked(
+            ev,
+            Fix {
+                action: FixAction::DisableInvokerCheck,
+                member: None,
+                role: None,
+                condition: None,
+                command: format!("{gcloud_service} --no-invoker-iam-check"),
+            },
+        ));
+        return;
+    }
+    let Some(email) = req.caller.email() else { return };
+    let domain = email.rsplit('@').next().unwrap_or_default();
+    let org_domain = g.organization.as_ref().and_then(|o| o.display_name.clone());
+    let org_customer = g.organization.as_ref().and_then(|o| o.directory_customer_id.clone());
+    let project_account = domain.ends_with(".iam.gserviceaccount.com") || domain.ends_with(".gserviceaccount.com");
+    if project_account {
+        // Service accounts belong to a project; those under this organization are allowed.
+        return;
+    }
+    match (org_domain, org_customer) {
+        (Some(d), Some(c)) if d == domain => {
+            if !customers.contains(&c) {
+                out.push(f::org_member_blocked(&req.caller.to_string(), true, ev));
+            }
+        }
+        (Some(_), Some(_)) => out.push(f::org_member_blocked(&req.caller.to_string(), domain == "gmail.com", ev)),
+        _ => out.push(f::org_member_blocked(&req.caller.to_string(), false, ev)),
+    }
+}

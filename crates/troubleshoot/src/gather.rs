@@ -1,0 +1,377 @@
+//! Gather: every fact the decision needs, read concurrently in dependent
+//! rounds. Round 1 needs only the service name; round 2 the ancestry;
+//! round 3 the policies read in round 2; round 4 group lookups. A read
+//! that fails is kept as "unreadable, and this permission would read it"
+//! rather than failing the command: the evaluator turns it into UNKNOWN
+//! where it matters.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::Utc;
+use futures::future::join_all;
+use runiam_core::api::Clients;
+use runiam_core::api::iam::ServiceAccount;
+use runiam_core::api::iam_v2::attachment_point;
+use runiam_core::api::orgpolicy::DRS;
+use runiam_core::api::resourcemanager::Organization;
+use runiam_core::api::run::Service;
+use runiam_core::eval::{AllowPolicyAt, DenyPolicy, DenyPolicyAt, Facts, GroupFacts, MAX_GROUP_DEPTH, Membership};
+use runiam_core::http::ApiError;
+use runiam_core::model::{Policy, Principal, ServiceRef};
+use runiam_core::target::user_named;
+use runiam_core::{CommandError, roles};
+
+/// Something that could not be read, and the permission that would read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unreadable {
+    pub what: String,
+    pub permission: &'static str,
+    pub error: String,
+}
+
+/// Domain restricted sharing, as far as it could be read.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Drs {
+    /// Not enforced on this project.
+    Off,
+    /// Only these customer ids may be granted.
+    Allowed(Vec<String>),
+    Unknown,
+}
+
+/// Everything gathered for one (service, caller).
+#[derive(Clone, Debug)]
+pub struct Gathered {
+    pub service: Service,
+    pub facts: Facts,
+    /// `folders/N`, `organizations/N` above the project, nearest first.
+    pub parents: Vec<String>,
+    pub organization: Option<Organization>,
+    /// The caller's service account, when the caller is one and it was readable.
+    pub caller_account: Option<ServiceAccount>,
+    pub drs: Drs,
+    pub unreadable: Vec<Unreadable>,
+    /// Dependent rounds of API calls it took.
+    pub rounds: u32,
+}
+
+fn unreadable(what: impl Into<String>, permission: &'static str, e: &ApiError) -> Unreadable {
+    Unreadable { what: what.into(), permission, error: e.to_string() }
+}
+
+/// A failed read that is bad input (404/400) on the service itself aborts;
+/// everything else becomes an Unreadable.
+pub async fn gather(
+    clients: &Clients,
+    target: &ServiceRef,
+    caller: Option<&Principal>,
+    known: Option<(Service, Policy)>,
+) -> Result<Gathered, CommandError> {
+    let project = target.project.clone();
+    let project_res = format!("projects/{project}");
+    let mut unread = Vec::new();
+    let mut rounds = 1;
+
+    // Round 1: what the service name alone gives.
+    let caller_sa = caller.and_then(|c| match c {
+        Principal::ServiceAccount(e) if e.contains('@') => Some(e.clone()),
+        _ => None,
+    });
+    let (service_and_policy, ancestry, sa, drs, project_deny) = tokio::join!(
+        async {
+            match known {
+                Some(k) => Ok((k.0, Ok(k.1))),
+                None => {
+                    let (s, p) =
+                        tokio::join!(clients.run_v2.get_service(target), clients.run_v2.get_iam_policy(target));
+                    s.map(|s| (s, p))
+                }
+            }
+        },
+        clients.resource_manager.get_ancestry(&project),
+        async {
+            match &caller_sa {
+                Some(e) => Some(clients.iam.get_service_account(e).await),
+                None => None,
+            }
+        },
+        clients.org_policy.get_effective_policy(&project_res, DRS),
+        list_deny(clients, &project_res),
+    );
+    let (service, service_policy) =
+        service_and_policy.map_err(|e| user_named(e, format!("cannot read service {}", target.full_name())))?;
+    let service_policy = service_policy
+        .map_err(|e| {
+            unread.push(unreadable(
+                format!("the IAM policy of {}", target.full_name()),
+                "run.services.getIamPolicy",
+                &e,
+            ))
+        })
+        .ok();
+    let parents: Vec<String> = match ancestry {
+        Ok(a) => a.iter().filter(|a| a.kind != "project").map(|a| a.resource()).collect(),
+        Err(e) => {
+            unread.push(unreadable(format!("the ancestry of project {project}"), "resourcemanager.projects.get", &e));
+            Vec::new()
+        }
+    };
+    let caller_account = match sa {
+        Some(Ok(a)) => Some(a),
+        Some(Err(e)) if e.is_not_found() => None,
+        Some(Err(e)) => {
+            unread.push(unreadable(
+                format!("the service account {}", caller_sa.unwrap_or_default()),
+                "iam.serviceAccounts.get",
+                &e,
+            ));
+            None
+        }
+        None => None,
+    };
+    let drs = match drs {
+        Ok(p) => p.allowed_customers().map(Drs::Allowed).unwrap_or(Drs::Off),
+        Err(e) if e.is_not_found() => Drs::Off,
+        Err(e) => {
+            unread.push(unreadable(format!("the org policy {DRS} of {project_res}"), "orgpolicy.policy.get", &e));
+            Drs::Unknown
+        }
+    };
+
+    // Round 2: the ancestors' allow policies and deny lists, the organization.
+    if !parents.is_empty() {
+        rounds += 1;
+    }
+    let org_name = parents.iter().find(|p| p.starts_with("organizations/")).cloned();
+    let (parent_policies, parent_denies, organization, project_policy, project_deny_rules) = tokio::join!(
+        join_all(parents.iter().map(|p| clients.resource_manager.get_iam_policy(p))),
+        join_all(parents.iter().map(|p| list_deny(clients, p))),
+        async {
+            match &org_name {
+                Some(o) => clients.resource_manager.get_organization(o).await.ok(),
+                None => None,
+            }
+        },
+        clients.resource_manager.get_iam_policy(&project_res),
+        get_rules(clients, project_deny),
+    );
+    let mut allow = vec![AllowPolicyAt { resource: target.full_name(), policy: service_policy }];
+    match project_policy {
+        Ok(p) => allow.push(AllowPolicyAt { resource: project_res.clone(), policy: Some(p) }),
+        Err(e) => {
+            unread.push(unreadable(
+                format!("the IAM policy of {project_res}"),
+                "resourcemanager.projects.getIamPolicy",
+                &e,
+            ));
+            allow.push(AllowPolicyAt { resource: project_res.clone(), policy: None });
+        }
+    }
+    for (p, r) in parents.iter().zip(parent_policies) {
+        let permission = if p.starts_with("folders/") {
+            "resourcemanager.folders.getIamPolicy"
+        } else {
+            "resourcemanager.organizations.getIamPolicy"
+        };
+        match r {
+            Ok(policy) => allow.push(AllowPolicyAt { resource: p.clone(), policy: Some(policy) }),
+            Err(e) => {
+                unread.push(unreadable(format!("the IAM policy of {p}"), permission, &e));
+                allow.push(AllowPolicyAt { resource: p.clone(), policy: None });
+            }
+        }
+    }
+
+    // Round 3: deny rules above the project; custom roles; group membership.
+    rounds += 1;
+    let roles_to_read: BTreeSet<String> = allow
+        .iter()
+        .filter_map(|a| a.policy.as_ref())
+        .flat_map(|p| p.bindings.iter().map(|b| b.role.clone()))
+        .filter(|r| roles::predefined(r).is_none())
+        .collect();
+    let groups_to_check: BTreeSet<String> = allow
+        .iter()
+        .filter_map(|a| a.policy.as_ref())
+        .flat_map(|p| p.bindings.iter().flat_map(|b| b.members.iter()))
+        .filter_map(|m| m.strip_prefix("group:").map(str::to_owned))
+        .collect();
+    let (parent_rules, role_reads, group_facts) = tokio::join!(
+        join_all(parent_denies.into_iter().map(|d| get_rules(clients, d))),
+        join_all(roles_to_read.iter().map(|r| clients.iam.get_role(r))),
+        groups(clients, caller, &groups_to_check),
+    );
+    if !groups_to_check.is_empty() && caller.and_then(Principal::email).is_some() {
+        rounds += 1;
+    }
+    let mut deny = vec![deny_at(&project_res, project_deny_rules, &mut unread)];
+    for (p, r) in parents.iter().zip(parent_rules) {
+        deny.push(deny_at(p, r, &mut unread));
+    }
+    let mut role_map = BTreeMap::new();
+    for (name, r) in roles_to_read.iter().zip(role_reads) {
+        match r {
+            Ok(role) => {
+                role_map.insert(name.clone(), Some(role.included_permissions));
+            }
+            Err(e) => {
+                unread.push(unreadable(format!("the role {name}"), "iam.roles.get", &e));
+                role_map.insert(name.clone(), None);
+            }
+        }
+    }
+    let (mut group_map, group_unread) = group_facts;
+    unread.extend(group_unread);
+    // Groups named by deny rules are known only now.
+    let deny_groups: BTreeSet<String> = deny
+        .iter()
+        .filter_map(|d| d.policies.as_ref())
+        .flatten()
+        .flat_map(|p| p.rules.iter().filter_map(|r| r.deny_rule.as_ref()))
+        .flat_map(|r| r.denied_principals.iter().chain(r.exception_principals.iter()))
+        .filter_map(|p| p.strip_prefix("principalSet://goog/group/").map(str::to_owned))
+        .filter(|g| !group_map.contains_key(g) && !groups_to_check.contains(g))
+        .collect();
+    if !deny_groups.is_empty() && caller.and_then(Principal::email).is_some() {
+        rounds += 1;
+        let (more, more_unread) = groups(clients, caller, &deny_groups).await;
+        group_map.extend(more);
+        unread.extend(more_unread);
+    }
+
+    let mut service_ref = target.clone();
+    if service_ref.project_number.is_none() {
+        service_ref.project_number = service.uri.as_deref().and_then(number_from_uri);
+    }
+    Ok(Gathered {
+        facts: Facts {
+            service: service_ref,
+            caller: caller.cloned(),
+            allow,
+            deny,
+            roles: role_map,
+            groups: group_map,
+            now: Utc::now(),
+        },
+        service,
+        parents,
+        organization,
+        caller_account,
+        drs,
+        unreadable: unread,
+        rounds,
+    })
+}
+
+/// `https://NAME-NUMBER.REGION.run.app` → NUMBER.
+fn number_from_uri(uri: &str) -> Option<String> {
+    let host = uri.strip_prefix("https://")?.split('.').next()?;
+    let n = host.rsplit('-').next()?;
+    n.chars().all(|c| c.is_ascii_digit()).then(|| n.to_owned())
+}
+
+async fn list_deny(clients: &Clients, resource: &str) -> Result<Vec<DenyPolicy>, (String, ApiError)> {
+    let at = attachment_point(resource);
+    clients.iam_v2.list_deny_policies(&at).await.map_err(|e| (at, e))
+}
+
+/// Reads each listed deny policy for its rules (the list omits them).
+async fn get_rules(
+    clients: &Clients,
+    listed: Result<Vec<DenyPolicy>, (String, ApiError)>,
+) -> Result<Vec<DenyPolicy>, (String, ApiError)> {
+    let listed = listed?;
+    let got = join_all(listed.iter().map(|p| async {
+        match &p.name {
+            Some(n) => clients.iam_v2.get_deny_policy(n).await.map_err(|e| (n.clone(), e)),
+            None => Ok(p.clone()),
+        }
+    }))
+    .await;
+    got.into_iter().collect()
+}
+
+fn deny_at(
+    resource: &str,
+    r: Result<Vec<DenyPolicy>, (String, ApiError)>,
+    unread: &mut Vec<Unreadable>,
+) -> DenyPolicyAt {
+    let attachment = attachment_point(resource);
+    match r {
+        Ok(policies) => DenyPolicyAt { attachment, policies: Some(policies) },
+        Err((what, e)) if e.is_not_found() => {
+            let _ = what;
+            DenyPolicyAt { attachment, policies: Some(Vec::new()) }
+        }
+        Err((what, e)) => {
+            unread.push(unreadable(format!("the deny policies at {what}"), "iam.denypolicies.get", &e));
+            DenyPolicyAt { attachment, policies: None }
+        }
+    }
+}
+
+/// Membership of the caller in each group: Cloud Identity's transitive
+/// check; when the edition refuses it (403), a walk of direct members,
+/// nested groups included up to `MAX_GROUP_DEPTH` levels, which the
+/// evaluator then follows.
+async fn groups(
+    clients: &Clients,
+    caller: Option<&Principal>,
+    emails: &BTreeSet<String>,
+) -> (BTreeMap<String, GroupFacts>, Vec<Unreadable>) {
+    let mut map = BTreeMap::new();
+    let mut unread = Vec::new();
+    let Some(member) = caller.and_then(Principal::email) else { return (map, unread) };
+    let checks = join_all(emails.iter().map(|g| async move {
+        let name = clients.cloud_identity.lookup_group(g).await?;
+        match clients.cloud_identity.check_transitive_membership(&name, member).await {
+            Ok(is) => Ok(Some(if is { Membership::Member } else { Membership::NotMember })),
+            // Editions without the transitive check answer 403: walk instead.
+            Err(e) if e.status().is_some_and(|s| s.http == 403) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }))
+    .await;
+    let mut frontier = Vec::new();
+    for (g, r) in emails.iter().zip(checks) {
+        match r {
+            Ok(Some(m)) => {
+                map.insert(g.clone(), GroupFacts { caller: Some(m), members: None });
+            }
+            Ok(None) => frontier.push(g.clone()),
+            Err(e) => unread.push(unreadable(format!("the members of group {g}"), "cloudidentity.groups.get", &e)),
+        }
+    }
+    for _ in 0..MAX_GROUP_DEPTH {
+        if frontier.is_empty() {
+            break;
+        }
+        let listed = join_all(frontier.iter().map(|g| async move {
+            let name = clients.cloud_identity.lookup_group(g).await?;
+            clients.cloud_identity.list_members(&name).await
+        }))
+        .await;
+        let mut next = Vec::new();
+        for (g, r) in frontier.iter().zip(listed) {
+            match r {
+                Ok(members) => {
+                    next.extend(
+                        members
+                            .iter()
+                            .filter_map(|m| m.strip_prefix("group:"))
+                            .filter(|n| !map.contains_key(*n) && !frontier.iter().any(|f| f == n))
+                            .map(str::to_owned),
+                    );
+                    map.insert(g.clone(), GroupFacts { caller: None, members: Some(members) });
+                }
+                Err(e) => {
+                    unread.push(unreadable(format!("the members of group {g}"), "cloudidentity.memberships.list", &e))
+                }
+            }
+        }
+        next.sort();
+        next.dedup();
+        frontier = next;
+    }
+    (map, unread)
+}

@@ -1,0 +1,185 @@
+//! `runiam troubleshoot` scenarios: for every finding id it owns, a world
+//! and an invocation where it is reported with its bucket, severity and
+//! verdict; healthy callers with no cause; group membership resolved by the
+//! transitive check, by a walk, and not at all. Ids, verdicts and exit
+//! codes are asserted, never prose.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::common::{Emulator, cmd, root, run};
+
+const WORLD: &str = "tests/e2e/data/troubleshoot-world.yaml";
+const SA: &str = "serviceAccount:caller@tsh-proj.iam.gserviceaccount.com";
+
+/// Runs troubleshoot and returns (exit, the Diagnosis).
+fn diagnose(emu: &Emulator, home: &Path, service: &str, caller: &str, extra: &[&str]) -> (i32, Value) {
+    let mut c = cmd("runiam", home);
+    c.env("RUNIAM_EMULATOR_HOST", emu.host())
+        .args([
+            "troubleshoot",
+            service,
+            "--project",
+            "tsh-proj",
+            "--region",
+            "europe-west1",
+            "--caller",
+            caller,
+            "-o",
+            "json",
+        ])
+        .args(extra);
+    let (out, text) = run(c, "");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let d: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{service} {caller}: {e}\n{text}"));
+    (out.status.code().unwrap_or(-1), d)
+}
+
+/// (id, bucket, severity) of every finding.
+fn ids(d: &Value) -> Vec<(String, String, String)> {
+    d["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["id"].as_str().unwrap().into(),
+                f["bucket"].as_str().unwrap().into(),
+                f["severity"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
+/// (service, caller, extra flags, verdict, exit, the (id, bucket, severity) expected).
+type Scenario<'a> = (&'a str, &'a str, &'a [&'a str], &'a str, i32, (&'a str, &'a str, &'a str));
+
+#[test]
+fn every_finding_id_has_a_scenario() {
+    let emu = Emulator::start(&root().join(WORLD), &[]);
+    let home = tempfile::tempdir().unwrap();
+    // (service, caller, extra flags, verdict, exit, (id, bucket, severity))
+    let cases: &[Scenario] = &[
+        ("nogrant", "user:kim@acme.example", &[], "DENIED", 1, ("iam.no-grant", "iam", "cause")),
+        ("viewer-only", "user:carol@acme.example", &[], "DENIED", 1, ("iam.role-lacks-invoke", "iam", "cause")),
+        ("expired", "user:dave@acme.example", &[], "DENIED", 1, ("iam.condition-false", "iam", "cause")),
+        ("fancy", "user:erin@acme.example", &[], "UNKNOWN", 1, ("iam.condition-unknown", "iam", "risk")),
+        ("denied", "user:henry@acme.example", &[], "DENIED", 1, ("iam.denied", "iam", "cause")),
+        ("typo", "user:frank@acme.example", &[], "DENIED", 1, ("iam.near-miss", "iam", "cause")),
+        (
+            "typo",
+            "serviceAccount:robot@tsh-proj.iam.gserviceaccount.com",
+            &[],
+            "DENIED",
+            1,
+            ("iam.near-miss", "iam", "cause"),
+        ),
+        ("twin", SA, &[], "DENIED", 1, ("iam.near-miss", "iam", "cause")),
+        ("deleted", "user:gina@acme.example", &[], "DENIED", 1, ("iam.deleted-principal", "iam", "cause")),
+        (
+            "svcgrant",
+            "serviceAccount:old@tsh-proj.iam.gserviceaccount.com",
+            &[],
+            "DENIED",
+            1,
+            ("iam.caller-disabled", "iam", "cause"),
+        ),
+        ("partner", "user:lee@partner.example", &[], "UNKNOWN", 1, ("iam.group-unknown", "iam", "risk")),
+        ("nogrant", "allUsers", &[], "DENIED", 1, ("org.public-blocked", "iam", "risk")),
+        ("nogrant", "user:mallory@gmail.com", &[], "DENIED", 1, ("org.member-blocked", "iam", "risk")),
+        ("internal", SA, &[], "DENIED", 1, ("network.ingress", "network", "cause")),
+        ("nourl", SA, &[], "DENIED", 1, ("network.default-url-disabled", "network", "cause")),
+        ("iap", SA, &[], "ALLOWED", 0, ("network.iap", "network", "risk")),
+        ("nocheck", "user:kim@acme.example", &[], "ALLOWED", 0, ("config.invoker-check-disabled", "config", "info")),
+        ("open", "user:kim@acme.example", &[], "ALLOWED", 0, ("config.public", "config", "info")),
+    ];
+    for (service, caller, extra, verdict, exit, finding) in cases {
+        let (code, d) = diagnose(&emu, home.path(), service, caller, extra);
+        let got = ids(&d);
+        assert_eq!(d["verdict"], *verdict, "{service} {caller}: {got:?}");
+        assert_eq!(code, *exit, "{service} {caller}");
+        let want = (finding.0.to_owned(), finding.1.to_owned(), finding.2.to_owned());
+        assert!(got.contains(&want), "{service} {caller}: {want:?} not in {got:?}");
+        if finding.0 == "org.public-blocked" {
+            assert_eq!(d["fix"]["action"], "disableInvokerCheck", "{service} {caller}");
+        }
+        if *verdict == "DENIED" && finding.2 == "cause" {
+            assert!(d["fix"]["command"].as_str().is_some(), "{service} {caller}: a cause without a fix");
+        }
+    }
+}
+
+#[test]
+fn healthy_callers_get_no_cause() {
+    let emu = Emulator::start(&root().join(WORLD), &[]);
+    let home = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("svcgrant", SA, &[]),
+        ("internal", SA, &["--from", "internal"]),
+        ("nogrant", "user:ivy@acme.example", &[]),
+        ("nogrant", "user:jack@acme.example", &[]),
+        ("denied", "user:kim@acme.example", &[]),
+        ("open", "allUsers", &[]),
+    ];
+    for (service, caller, extra) in cases {
+        let (code, d) = diagnose(&emu, home.path(), service, caller, extra);
+        assert_eq!((code, d["verdict"].as_str().unwrap()), (0, "ALLOWED"), "{service} {caller}: {:?}", ids(&d));
+        assert!(ids(&d).iter().all(|(_, _, s)| s != "cause"), "{service} {caller}: {:?}", ids(&d));
+        assert!(d.get("fix").is_none(), "{service} {caller}");
+    }
+}
+
+#[test]
+fn org_group_membership_by_check_by_walk_and_unknown() {
+    // The same org-level nested-group grant, resolved by Cloud Identity's
+    // transitive check, then by a walk of memberships when the edition
+    // refuses the check (403).
+    let text = std::fs::read_to_string(root().join(WORLD)).unwrap();
+    let walk = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        walk.path(),
+        text.replace("cloudIdentity: {transitiveMembership: true}", "cloudIdentity: {transitiveMembership: false}"),
+    )
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    for world in [root().join(WORLD), walk.path().to_owned()] {
+        let emu = Emulator::start(&world, &[]);
+        let (code, d) = diagnose(&emu, home.path(), "nogrant", "user:jack@acme.example", &[]);
+        assert_eq!((code, d["verdict"].as_str().unwrap()), (0, "ALLOWED"), "{}: {:?}", world.display(), ids(&d));
+        let (code, d) = diagnose(&emu, home.path(), "nogrant", "user:kim@acme.example", &[]);
+        assert_eq!((code, d["verdict"].as_str().unwrap()), (1, "DENIED"), "{}: {:?}", world.display(), ids(&d));
+    }
+}
+
+#[test]
+fn export_pipes_into_troubleshoot() {
+    let emu = Emulator::start(&root().join(WORLD), &[]);
+    let home = tempfile::tempdir().unwrap();
+    let mut c = cmd("runiam", home.path());
+    c.env("RUNIAM_EMULATOR_HOST", emu.host()).args([
+        "export",
+        "projects/tsh-proj/locations/europe-west1/services/svcgrant",
+        "projects/tsh-proj/locations/europe-west1/services/nogrant",
+        "projects/tsh-proj/locations/europe-west1/services/open",
+        "-o",
+        "yaml",
+    ]);
+    let (out, text) = run(c, "");
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let mut c = cmd("runiam", home.path());
+    c.env("RUNIAM_EMULATOR_HOST", emu.host()).args(["troubleshoot", "--caller", SA, "-o", "json"]);
+    let (out, text) = run(c, &String::from_utf8_lossy(&out.stdout));
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let verdicts: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let d: Value = serde_json::from_str(l).unwrap();
+            (d["service"]["name"].as_str().unwrap().to_owned(), d["verdict"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        [("nogrant".into(), "DENIED".into()), ("open".into(), "ALLOWED".into()), ("svcgrant".into(), "ALLOWED".into())]
+    );
+}
