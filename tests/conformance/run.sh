@@ -14,6 +14,10 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import google.cloud.r
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check google-cloud-run google-cloud-resource-manager
 fi
+# The diagnosis checks: Logging, IAM v2 deny policies, Org Policy v2, Policy Troubleshooter v3.
+if ! "$venv/bin/python" -c 'import google.cloud.logging, google.cloud.iam_v2, google.cloud.orgpolicy_v2, google.cloud.policytroubleshooter_iam_v3' 2>/dev/null; then
+  "$venv/bin/pip" install --quiet --disable-pip-version-check google-cloud-logging google-cloud-iam google-cloud-org-policy google-cloud-policytroubleshooter-iam
+fi
 cargo build --quiet --bin runiam-emulator
 
 out="$(mktemp)"
@@ -28,3 +32,5 @@ done
 url="$(head -n1 "$out")"
 [ -n "$url" ] || { echo "the emulator printed no URL" >&2; exit 1; }
 "$venv/bin/python" tests/conformance/control_plane.py "$url"
+# Logging, deny policies, org policy and the troubleshooter; the script resets the world first.
+"$venv/bin/python" tests/conformance/diagnosis_apis.py "$url"

@@ -5,15 +5,30 @@
 //! - `state`: policies, etags and the write counter behind one mutex;
 //! - `control`: the REST control plane (Run v2 and v1, Resource Manager
 //!   v3 and v1, IAM v1), dispatched by path;
-//! - `errors`: google.rpc.Status envelopes; `faults`: latency and seeded
-//!   failures.
+//! - `errors`: google.rpc.Status envelopes; `faults`: latency, seeded
+//!   failures, the concurrent writer and commit-then-fail;
+//! - `authz`: the operator's permissions, checked through runiam-core's
+//!   evaluator; `logging`: the log store's `entries.list` and its filters.
+//!
+//! Test knobs Google does not have live under `/emulator/`:
+//!
+//! - `GET /emulator/v1/faults` shows the fault settings;
+//!   `POST /emulator/v1/faults` with `{"latencyMs", "failRate",
+//!   "failCodes", "raceRate", "commitThenFail"}` changes the fields given
+//!   (the flags of the same names set them at start);
+//! - `POST /emulator/v1/reset` puts policies, etags, the write counter and
+//!   the log store back as the world file declares them.
+//!
+//! Knobs are never subject to latency or injected failures.
 //!
 //! The binary prints its base URL as its only stdout line and logs each
 //! request to stderr. Tests and `runiam demo` embed it through [`start`].
 
+pub mod authz;
 pub mod control;
 pub mod errors;
 pub mod faults;
+pub mod logging;
 pub mod state;
 pub mod world;
 
@@ -36,7 +51,7 @@ pub use state::State;
 pub use world::{World, load_world};
 
 use crate::errors::ApiError;
-use crate::faults::{FAULT_CODES, Faults, RETRY_AFTER_SECONDS};
+use crate::faults::{FAULT_CODES, FaultSettings, Faults, RETRY_AFTER_SECONDS};
 
 const PROGRAM: &str = "runiam-emulator";
 
@@ -70,6 +85,13 @@ pub struct EmulatorArgs {
     /// HTTP codes injected failures answer with: 409, 429, 500, 502, 503, 504.
     #[arg(long, value_name = "CODES", value_delimiter = ',', value_parser = parse_fault_code, default_value = "503")]
     pub fail_codes: Vec<u16>,
+    /// Chance (0 to 1) that a concurrent writer adds a binding to a service's
+    /// policy right after a getIamPolicy, so the client's etag goes stale.
+    #[arg(long, value_name = "RATE", value_parser = parse_rate, default_value_t = 0.0)]
+    pub race_rate: f64,
+    /// Chance (0 to 1) that a setIamPolicy commits and then answers 503.
+    #[arg(long, value_name = "RATE", value_parser = parse_rate, default_value_t = 0.0)]
+    pub commit_then_fail: f64,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -114,11 +136,34 @@ pub struct Options {
     /// Share of requests (0 to 1) answered with one of `fail_codes`.
     pub fail_rate: f64,
     pub fail_codes: Vec<u16>,
+    /// Chance that a concurrent writer strikes after a service getIamPolicy.
+    pub race_rate: f64,
+    /// Chance that a setIamPolicy commits and then answers 503.
+    pub commit_then_fail: f64,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { seed: 0, latency: Duration::ZERO, fail_rate: 0.0, fail_codes: vec![503] }
+        Self {
+            seed: 0,
+            latency: Duration::ZERO,
+            fail_rate: 0.0,
+            fail_codes: vec![503],
+            race_rate: 0.0,
+            commit_then_fail: 0.0,
+        }
+    }
+}
+
+impl Options {
+    fn fault_settings(&self) -> FaultSettings {
+        FaultSettings {
+            latency_ms: u64::try_from(self.latency.as_millis()).unwrap_or(u64::MAX),
+            fail_rate: self.fail_rate,
+            fail_codes: self.fail_codes.clone(),
+            race_rate: self.race_rate,
+            commit_then_fail: self.commit_then_fail,
+        }
     }
 }
 
@@ -167,16 +212,16 @@ impl Drop for Emulator {
 
 struct App {
     state: Arc<Mutex<State>>,
-    faults: Faults,
 }
 
 /// Binds `listen` and serves `world` on the current Tokio runtime.
 pub async fn start(world: World, options: Options, listen: SocketAddr) -> std::io::Result<Emulator> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let state = Arc::new(Mutex::new(State::new(world)));
-    let faults = Faults::new(options.seed, options.latency, options.fail_rate, &options.fail_codes);
-    let app = Arc::new(App { state: Arc::clone(&state), faults });
+    let mut initial = State::new(world);
+    initial.faults = Faults::new(options.seed, options.fault_settings());
+    let state = Arc::new(Mutex::new(initial));
+    let app = Arc::new(App { state: Arc::clone(&state) });
     let router = axum::Router::new().fallback(move |req: Request<Body>| {
         let app = Arc::clone(&app);
         async move { handle(&app, req).await }
@@ -215,10 +260,13 @@ async fn handle(app: &App, req: Request<Body>) -> Response<Body> {
             Reply::error(&ApiError::invalid(format!("The request body is larger than {MAX_BODY} bytes or unreadable.")))
         }
         Ok(bytes) => {
-            if !app.faults.latency().is_zero() {
-                tokio::time::sleep(app.faults.latency()).await;
+            let knob = request.path.starts_with("/emulator/");
+            let latency = lock(&app.state).faults.latency();
+            if !knob && !latency.is_zero() {
+                tokio::time::sleep(latency).await;
             }
-            match app.faults.roll() {
+            let fault = if knob { None } else { lock(&app.state).faults.roll() };
+            match fault {
                 Some(fault) => {
                     let mut r = Reply::error(&fault);
                     if matches!(r.status, 429 | 503) {
@@ -239,6 +287,10 @@ async fn handle(app: &App, req: Request<Body>) -> Response<Body> {
         "request"
     );
     to_response(reply)
+}
+
+fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn to_response(reply: Reply) -> Response<Body> {
@@ -286,8 +338,14 @@ pub fn run(args: Vec<OsString>) -> Exit {
 
 async fn serve(args: EmulatorArgs) -> Result<(), CommandError> {
     let world = load_world(&args.world)?;
-    let options =
-        Options { seed: args.seed, latency: args.latency, fail_rate: args.fail_rate, fail_codes: args.fail_codes };
+    let options = Options {
+        seed: args.seed,
+        latency: args.latency,
+        fail_rate: args.fail_rate,
+        fail_codes: args.fail_codes,
+        race_rate: args.race_rate,
+        commit_then_fail: args.commit_then_fail,
+    };
     let emulator = start(world, options, args.listen)
         .await
         .map_err(|e| CommandError::new(Exit::Api, e).context(format!("cannot listen on {}", args.listen)))?;
@@ -375,7 +433,13 @@ mod tests {
 
     #[tokio::test]
     async fn faults_answer_with_retry_after_and_latency() {
-        let options = Options { seed: 3, latency: Duration::from_millis(30), fail_rate: 1.0, fail_codes: vec![429] };
+        let options = Options {
+            seed: 3,
+            latency: Duration::from_millis(30),
+            fail_rate: 1.0,
+            fail_codes: vec![429],
+            ..Options::default()
+        };
         let emu = start(example(), options, "127.0.0.1:0".parse().unwrap()).await.unwrap();
         let started = Instant::now();
         let got = raw(emu.addr(), "GET /v3/projects/acme-prod HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;

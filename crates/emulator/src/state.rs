@@ -1,6 +1,10 @@
 //! The emulator's mutable state: the world as loaded, and the allow policy
 //! of every resource that has one, with its etag and a write counter.
 //!
+//! It also holds the log store (LogEntry JSON that `entries.list` serves:
+//! the world's `logEntries`, then what the emulator itself logs) and the
+//! fault-injection knobs, so one lock covers a write and what it logs.
+//!
 //! Policy rules are Google's: etags change on every write and a stale one
 //! is refused with 409 ABORTED; conditions need version 3 and are refused
 //! on public members and basic roles; a read below version 3 shows
@@ -15,6 +19,7 @@ use runiam_core::model::{Binding, Expr, Policy, Principal};
 use serde_json::{Map, Value};
 
 use crate::errors::ApiError;
+use crate::faults::Faults;
 use crate::world::{World, sha256};
 
 /// The etag of a policy nobody has written and that has no bindings.
@@ -36,6 +41,10 @@ pub struct State {
     pub world: World,
     policies: BTreeMap<String, Stored>,
     writes: u64,
+    /// LogEntry JSON, oldest first as written.
+    pub logs: Vec<Value>,
+    /// Latency, failures, the concurrent writer, commit-then-fail.
+    pub faults: Faults,
 }
 
 /// What a setIamPolicy asks for.
@@ -49,30 +58,52 @@ pub struct SetPolicy {
 impl State {
     /// Every resource's policy as the world declares it.
     pub fn new(world: World) -> Self {
-        let mut policies = BTreeMap::new();
-        if let Some(o) = &world.organization {
-            policies.insert(format!("organizations/{}", o.id), initial(&o.iam_policy));
-        }
-        for f in &world.folders {
-            policies.insert(format!("folders/{}", f.id), initial(&f.iam_policy));
-        }
-        for p in &world.projects {
-            policies.insert(format!("projects/{}", p.id), initial(&p.iam_policy));
-            for a in &p.service_accounts {
-                policies.insert(format!("projects/{}/serviceAccounts/{}", p.id, a.email), initial(&a.iam_policy));
-            }
-            for s in &p.services {
-                policies.insert(service_key(&p.id, &s.region, &s.name), initial(&s.iam_policy));
-            }
-        }
-        Self { world, policies, writes: 0 }
+        let policies = initial_policies(&world);
+        let logs = world.log_entries.clone();
+        Self { world, policies, writes: 0, logs, faults: Faults::default() }
+    }
+
+    /// Appends one LogEntry to the log store.
+    pub fn push_log(&mut self, entry: Value) {
+        self.logs.push(entry);
+    }
+
+    /// Back to the world as loaded: policies, etags, the write counter and
+    /// the log store. Fault settings stay as they are.
+    pub fn reset(&mut self) {
+        self.policies = initial_policies(&self.world);
+        self.logs = self.world.log_entries.clone();
+        self.writes = 0;
     }
 
     /// How many policy writes have happened.
     pub fn writes(&self) -> u64 {
         self.writes
     }
+}
 
+/// Every resource's policy as the world declares it.
+fn initial_policies(world: &World) -> BTreeMap<String, Stored> {
+    let mut policies = BTreeMap::new();
+    if let Some(o) = &world.organization {
+        policies.insert(format!("organizations/{}", o.id), initial(&o.iam_policy));
+    }
+    for f in &world.folders {
+        policies.insert(format!("folders/{}", f.id), initial(&f.iam_policy));
+    }
+    for p in &world.projects {
+        policies.insert(format!("projects/{}", p.id), initial(&p.iam_policy));
+        for a in &p.service_accounts {
+            policies.insert(format!("projects/{}/serviceAccounts/{}", p.id, a.email), initial(&a.iam_policy));
+        }
+        for s in &p.services {
+            policies.insert(service_key(&p.id, &s.region, &s.name), initial(&s.iam_policy));
+        }
+    }
+    policies
+}
+
+impl State {
     /// The policy of `key` (`projects/ID`, `folders/N`, a service's full
     /// name with the project id...), formatted for `requested_version`.
     pub fn get_policy(&self, key: &str, requested_version: i32) -> Result<Policy, ApiError> {

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Answer, Call, iam_verbs};
+use super::{Answer, Call, Target, iam_verbs};
 use crate::errors::ApiError;
 use crate::state::State;
 use crate::world::{CustomRole, Project, ServiceAccount, World};
@@ -36,7 +36,15 @@ pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Ans
                 None => None,
                 Some(_) => {
                     let key = format!("projects/{}/serviceAccounts/{}", proj.id, account.email);
-                    iam_verbs(state, call, &key, &["POST", "GET"])
+                    let target = Target {
+                        key: &key,
+                        shown: &key,
+                        permissions: "iam.serviceAccounts",
+                        enforced: false,
+                        service_name: "iam.googleapis.com",
+                        set_method: "google.iam.admin.v1.SetIAMPolicy",
+                    };
+                    iam_verbs(state, call, &target, &["POST", "GET"])
                 }
             }
         }

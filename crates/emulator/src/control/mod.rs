@@ -6,21 +6,42 @@
 //! last one's `:verb` is taken off. Paths of the APIs served here never
 //! collide, so the path alone picks the API; the Host matters only for
 //! the region of Run v1's Knative paths.
+//!
+//! APIs: Run v2 and v1, Resource Manager v3 and v1, IAM v1 (roles, service
+//! accounts) and v2 (deny policies), Logging v2 (`crate::logging`), Org
+//! Policy v2, Policy Troubleshooter v3, Cloud Identity Groups v1, Pub/Sub, Cloud Scheduler and
+//! Eventarc reads; and the `/emulator/` test knobs (`knobs`).
+//!
+//! When the world names an `operator`, every method checks the operator's
+//! permission on its resource through runiam-core's evaluator
+//! (`crate::authz`) and answers Google's 403 when it is missing. Every
+//! successful setIamPolicy is checked against domain restricted sharing
+//! first and leaves an AuditLog entry in the log store after.
 
+pub mod callers;
+pub mod cloudidentity;
 pub mod iam;
+pub mod iam_v2;
+pub mod knobs;
+pub mod orgpolicy;
 pub mod resourcemanager;
 pub mod run_v1;
 pub mod run_v2;
+pub mod troubleshooter;
 
 use std::sync::Mutex;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Utc;
 use percent_encoding::percent_decode_str;
-use runiam_core::model::Policy;
+use runiam_core::model::{Binding, Policy};
 use serde_json::{Map, Value, json};
 
+use crate::authz;
 use crate::errors::ApiError;
+use crate::faults::commit_then_fail_error;
+use crate::logging::{self, Audit, binding_deltas};
 use crate::state::{SetPolicy, State, policy_from_json};
 
 /// An HTTP request as the dispatcher sees it.
@@ -68,7 +89,7 @@ pub(crate) struct Call<'a> {
     pub ints: bool,
 }
 
-type Answer = Result<Value, ApiError>;
+pub(crate) type Answer = Result<Value, ApiError>;
 
 /// Serves one request against the state.
 pub fn dispatch(state: &Mutex<State>, request: &ApiRequest) -> Reply {
@@ -82,6 +103,13 @@ pub fn dispatch(state: &Mutex<State>, request: &ApiRequest) -> Reply {
         .or_else(|| run_v1::route(&mut state, &call, &segs))
         .or_else(|| resourcemanager::route(&mut state, &call, &segs))
         .or_else(|| iam::route(&mut state, &call, &segs))
+        .or_else(|| iam_v2::route(&mut state, &call, &segs))
+        .or_else(|| logging::route(&mut state, &call, &segs))
+        .or_else(|| orgpolicy::route(&mut state, &call, &segs))
+        .or_else(|| cloudidentity::route(&mut state, &call, &segs))
+        .or_else(|| callers::route(&mut state, &call, &segs))
+        .or_else(|| troubleshooter::route(&mut state, &call, &segs))
+        .or_else(|| knobs::route(&mut state, &call, &segs))
         .unwrap_or_else(|| Err(ApiError::no_such_method(call.method, &request.path)));
     match answer {
         Ok(body) => Reply::ok(body),
@@ -227,28 +255,121 @@ impl<'a> Call<'a> {
     }
 }
 
+/// A resource whose allow policy the IAM verbs act on.
+pub(crate) struct Target<'a> {
+    /// The policy's key in the state.
+    pub key: &'a str,
+    /// The resource as the API names it, for permission errors.
+    pub shown: &'a str,
+    /// The permissions' prefix (`run.services` → `run.services.getIamPolicy`).
+    pub permissions: &'a str,
+    /// False where the offline role table does not carry the permissions
+    /// (service accounts), so no operator could be granted them.
+    pub enforced: bool,
+    /// The audit entry's `serviceName` and `methodName` for a write.
+    pub service_name: &'a str,
+    pub set_method: &'a str,
+}
+
 /// The shared getIamPolicy / setIamPolicy / testIamPermissions verbs on a
-/// policy key. Returns `None` for other verbs.
-pub(crate) fn iam_verbs(state: &mut State, call: &Call, key: &str, get_methods: &[&str]) -> Option<Answer> {
+/// policy. Returns `None` for other verbs.
+pub(crate) fn iam_verbs(state: &mut State, call: &Call, target: &Target, get_methods: &[&str]) -> Option<Answer> {
     let verb = call.verb.as_deref()?;
     let answer = match verb {
-        "getIamPolicy" if get_methods.iter().any(|m| call.is(m)) => {
-            call.requested_version().and_then(|v| state.get_policy(key, v)).and_then(policy_json)
-        }
-        "setIamPolicy" if call.is("POST") => {
-            call.set_policy_request().and_then(|req| state.set_policy(key, req)).and_then(policy_json)
-        }
-        "testIamPermissions" if call.is("POST") => {
-            // Without an operator every caller holds everything; the
-            // operator's permissions are the evaluator's to enforce.
-            call.permissions().and_then(|perms| {
-                state.get_policy(key, 3)?;
-                Ok(if perms.is_empty() { json!({}) } else { json!({ "permissions": perms }) })
-            })
-        }
+        "getIamPolicy" if get_methods.iter().any(|m| call.is(m)) => get_policy(state, call, target),
+        "setIamPolicy" if call.is("POST") => set_policy(state, call, target),
+        "testIamPermissions" if call.is("POST") => call.permissions().and_then(|perms| {
+            state.get_policy(target.key, 3)?;
+            let held = if target.enforced { authz::held(state, target.key, &perms) } else { perms };
+            Ok(if held.is_empty() { json!({}) } else { json!({ "permissions": held }) })
+        }),
         _ => return None,
     };
     Some(answer)
+}
+
+fn check(state: &State, target: &Target, verb: &str) -> Result<(), ApiError> {
+    if !target.enforced {
+        return Ok(());
+    }
+    authz::require(state, target.key, &format!("{}.{verb}", target.permissions), target.shown)
+}
+
+fn get_policy(state: &mut State, call: &Call, target: &Target) -> Answer {
+    check(state, target, "getIamPolicy")?;
+    let policy = state.get_policy(target.key, call.requested_version()?)?;
+    // The concurrent writer strikes after the read, so the etag the client
+    // now holds is stale by its next write.
+    if target.key.contains("/services/") && state.faults.race() {
+        racer_write(state, target)?;
+    }
+    policy_json(policy)
+}
+
+fn set_policy(state: &mut State, call: &Call, target: &Target) -> Answer {
+    check(state, target, "setIamPolicy")?;
+    let request = call.set_policy_request()?;
+    let operator = state.world.operator.clone();
+    let written = write(state, target, request, operator.as_deref())?;
+    if state.faults.commit_then_fail() {
+        return Err(commit_then_fail_error());
+    }
+    policy_json(written)
+}
+
+/// Does a write with this update mask replace the bindings?
+fn touches_bindings(mask: Option<&str>) -> bool {
+    mask.is_none_or(|m| m.trim().is_empty() || m.split(',').any(|p| p.trim() == "bindings"))
+}
+
+/// Domain restricted sharing on what the write adds, the write, and its
+/// audit entry.
+fn write(state: &mut State, target: &Target, request: SetPolicy, principal: Option<&str>) -> Result<Policy, ApiError> {
+    let before = state.get_policy(target.key, 3)?;
+    if touches_bindings(request.update_mask.as_deref()) {
+        let wanted = binding_deltas(&before, &request.policy);
+        let added: Vec<&str> = wanted.iter().filter(|d| d.add).map(|d| d.member.as_str()).collect();
+        orgpolicy::check_added_members(&state.world, target.key, &added)?;
+    }
+    let asked = request.policy.clone();
+    let after = state.set_policy(target.key, request)?;
+    let deltas = binding_deltas(&before, &after);
+    let audit = Audit {
+        key: target.key,
+        service_name: target.service_name,
+        method_name: target.set_method,
+        permission: &format!("{}.setIamPolicy", target.permissions),
+        principal,
+        request: &asked,
+        response: &after,
+        deltas: &deltas,
+        sequence: state.writes(),
+    };
+    let entry = logging::audit_entry(&state.world, &audit, Utc::now());
+    state.push_log(entry);
+    Ok(after)
+}
+
+/// The concurrent writer: grants `roles/run.invoker` to a `racer-N` user of
+/// the organization's domain (example.com without one).
+fn racer_write(state: &mut State, target: &Target) -> Result<(), ApiError> {
+    let domain = state
+        .world
+        .organization
+        .as_ref()
+        .map(|o| o.domain.clone())
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "example.com".to_owned());
+    let member = format!("user:racer-{}@{domain}", state.writes() + 1);
+    let mut policy = state.get_policy(target.key, 3)?;
+    policy.etag = None;
+    policy.bindings.push(Binding {
+        role: "roles/run.invoker".into(),
+        members: vec![member.clone()],
+        condition: None,
+        extra: Map::new(),
+    });
+    write(state, target, SetPolicy { policy, update_mask: None }, Some(&member)).map(|_| ())
 }
 
 fn policy_json(p: Policy) -> Answer {

@@ -4,7 +4,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Answer, CREATE_TIME, Call, iam_verbs};
+use super::{Answer, CREATE_TIME, Call, Target, iam_verbs};
+use crate::authz::require;
 use crate::errors::ApiError;
 use crate::state::State;
 use crate::world::{Folder, Organization, Project, World, sha256};
@@ -25,6 +26,13 @@ pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Ans
         Ok(k) => k,
         Err(e) => return Some(Err(e)),
     };
+    // `resourcemanager.projects`, `.folders`, `.organizations`.
+    let permissions = format!("resourcemanager.{kind}");
+    let shown = format!("{kind}/{id}");
+    let reads = matches!(call.verb.as_deref(), None | Some("getAncestry"));
+    if reads && let Err(e) = require(state, &key, &format!("{permissions}.get"), &shown) {
+        return Some(Err(e));
+    }
     let world = &state.world;
     let gone = || ApiError::not_found(format!("Resource '{kind}/{id}' was not found."));
     match call.verb.as_deref() {
@@ -41,7 +49,17 @@ pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Ans
         Some("getAncestry") if version == "v1" && call.is("POST") => {
             Some(world.project(id).map(|p| ancestry(world, p)).ok_or_else(gone))
         }
-        Some(_) => iam_verbs(state, call, &key, &["POST", "GET"]),
+        Some(_) => {
+            let target = Target {
+                key: &key,
+                shown: &shown,
+                permissions: &permissions,
+                enforced: true,
+                service_name: "cloudresourcemanager.googleapis.com",
+                set_method: "SetIamPolicy",
+            };
+            iam_verbs(state, call, &target, &["POST", "GET"])
+        }
     }
 }
 

@@ -7,12 +7,16 @@ use runiam_core::model::check_region;
 use serde_json::{Map, Value, json};
 
 use super::run_v2::{derived, find, project};
-use super::{Answer, CREATE_TIME, Call, iam_verbs, page};
+use super::{Answer, CREATE_TIME, Call, Target, iam_verbs, page};
+use crate::authz::require;
 use crate::errors::ApiError;
 use crate::state::{State, service_key};
 use crate::world::{Project, REGION_CODES, Service, World};
 
 pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Answer> {
+    if let Err(e) = check(state, call, segs) {
+        return Some(Err(e));
+    }
     let world = &state.world;
     match segs {
         ["v1", "projects", p, "locations"] if call.verb.is_none() && call.is("GET") => Some(locations(world, call, p)),
@@ -28,7 +32,15 @@ pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Ans
                     Ok((proj, svc)) => service_key(&proj.id, &svc.region, &svc.name),
                     Err(e) => return Some(Err(e)),
                 };
-                iam_verbs(state, call, &key, &["GET", "POST"])
+                let target = Target {
+                    key: &key,
+                    shown: &key,
+                    permissions: "run.services",
+                    enforced: true,
+                    service_name: "run.googleapis.com",
+                    set_method: "google.cloud.run.v1.Services.SetIamPolicy",
+                };
+                iam_verbs(state, call, &target, &["GET", "POST"])
             }
         },
         ["apis", "serving.knative.dev", "v1", "namespaces", p, "services"] if call.verb.is_none() && call.is("GET") => {
@@ -40,6 +52,51 @@ pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Ans
             Some(namespaced_get(world, p, s, host_region(call.host)))
         }
         _ => None,
+    }
+}
+
+/// The operator's permission for the reads served here (the IAM verbs
+/// check their own); an unknown project or service is left to the route's 404.
+fn check(state: &State, call: &Call, segs: &[&str]) -> Result<(), ApiError> {
+    if call.verb.is_some() || !call.is("GET") {
+        return Ok(());
+    }
+    let world = &state.world;
+    let (p, permission, shown) = match segs {
+        ["v1", "projects", p, "locations"] => (*p, "run.locations.list", format!("projects/{p}")),
+        ["v1", "projects", p, "locations", l, "services"] => {
+            (*p, "run.services.list", format!("projects/{p}/locations/{l}"))
+        }
+        ["apis", "serving.knative.dev", "v1", "namespaces", p, "services"] => {
+            (*p, "run.services.list", format!("namespaces/{p}"))
+        }
+        ["v1", "projects", p, "locations", l, "services", s] => {
+            return match find(world, p, l, s) {
+                Ok((proj, svc)) => {
+                    let key = service_key(&proj.id, &svc.region, &svc.name);
+                    require(state, &key, "run.services.get", &key)
+                }
+                Err(_) => Ok(()),
+            };
+        }
+        ["apis", "serving.knative.dev", "v1", "namespaces", p, "services", s] => {
+            let region = host_region(call.host);
+            let found = world.project(p).and_then(|proj| {
+                proj.services.iter().find(|x| x.name == *s && region.is_none_or(|r| x.region == r)).map(|x| (proj, x))
+            });
+            return match found {
+                Some((proj, svc)) => {
+                    let key = service_key(&proj.id, &svc.region, &svc.name);
+                    require(state, &key, "run.services.get", &format!("namespaces/{p}/services/{s}"))
+                }
+                None => Ok(()),
+            };
+        }
+        _ => return Ok(()),
+    };
+    match world.project(p) {
+        Some(proj) => require(state, &format!("projects/{}", proj.id), permission, &shown),
+        None => Ok(()),
     }
 }
 

@@ -4,7 +4,8 @@
 use runiam_core::model::check_region;
 use serde_json::{Map, Value, json};
 
-use super::{Answer, CREATE_TIME, Call, UPDATE_TIME, iam_verbs, page};
+use super::{Answer, CREATE_TIME, Call, Target, UPDATE_TIME, iam_verbs, page};
+use crate::authz::require;
 use crate::errors::ApiError;
 use crate::state::{State, service_key};
 use crate::world::{INGRESS_NAMES, Project, Service, World, deterministic_url, hash_url, sha256, tag_url};
@@ -41,19 +42,32 @@ const MAX_PAGE: usize = 1000;
 pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Answer> {
     match segs {
         ["v2", "projects", p, "locations", l, "services"] if call.verb.is_none() && call.is("GET") => {
-            Some(list(&state.world, call, p, l))
+            let parent = format!("projects/{p}/locations/{l}");
+            let checked = project(&state.world, p)
+                .and_then(|proj| require(state, &format!("projects/{}", proj.id), "run.services.list", &parent));
+            Some(checked.and_then(|()| list(&state.world, call, p, l)))
         }
         ["v2", "projects", p, "locations", l, "services", s] => match call.verb {
-            None if call.is("GET") => {
-                Some(find(&state.world, p, l, s).map(|(proj, svc)| service_json(call, proj, svc)))
-            }
+            None if call.is("GET") => Some(find(&state.world, p, l, s).and_then(|(proj, svc)| {
+                let key = service_key(&proj.id, &svc.region, &svc.name);
+                require(state, &key, "run.services.get", &key)?;
+                Ok(service_json(call, proj, svc))
+            })),
             None => None,
             Some(_) => {
                 let key = match find(&state.world, p, l, s) {
                     Ok((proj, svc)) => service_key(&proj.id, &svc.region, &svc.name),
                     Err(e) => return Some(Err(e)),
                 };
-                iam_verbs(state, call, &key, &["GET", "POST"])
+                let target = Target {
+                    key: &key,
+                    shown: &key,
+                    permissions: "run.services",
+                    enforced: true,
+                    service_name: "run.googleapis.com",
+                    set_method: "google.cloud.run.v2.Services.SetIamPolicy",
+                };
+                iam_verbs(state, call, &target, &["GET", "POST"])
             }
         },
         _ => None,

@@ -1,0 +1,151 @@
+//! The callers of Cloud Run that carry OIDC settings, read-only from the
+//! world: Pub/Sub push subscriptions, Cloud Scheduler HTTP jobs and
+//! Eventarc triggers with a Cloud Run destination.
+
+use serde_json::{Map, Value, json};
+
+use super::{Answer, CREATE_TIME, Call, UPDATE_TIME, page};
+use crate::authz::require;
+use crate::errors::ApiError;
+use crate::state::State;
+use crate::world::{EventarcTrigger, OidcToken, Project, PubsubSubscription, SchedulerJob, World, sha256};
+
+/// The page size when the client gives none.
+const DEFAULT_PAGE: usize = 100;
+
+pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Answer> {
+    if call.verb.is_some() || !call.is("GET") {
+        return None;
+    }
+    let answer = match segs {
+        ["v1", "projects", p, "subscriptions"] => read(state, p, "pubsub.subscriptions.list", |proj| {
+            listing(call, "subscriptions", proj.pubsub_subscriptions.iter().map(|s| subscription(proj, s)).collect())
+        }),
+        ["v1", "projects", p, "subscriptions", s] => read(state, p, "pubsub.subscriptions.get", |proj| {
+            let sub = proj.pubsub_subscriptions.iter().find(|x| x.name == *s);
+            sub.map(|x| subscription(proj, x))
+                .ok_or_else(|| ApiError::not_found("Resource not found (resource=".to_owned() + s + ")."))
+        }),
+        ["v1", "projects", p, "locations", l, "jobs"] => read(state, p, "cloudscheduler.jobs.list", |proj| {
+            let jobs = proj.scheduler_jobs.iter().filter(|j| j.region == *l).map(|j| job(proj, j)).collect();
+            listing(call, "jobs", jobs)
+        }),
+        ["v1", "projects", p, "locations", l, "jobs", j] => read(state, p, "cloudscheduler.jobs.get", |proj| {
+            let found = proj.scheduler_jobs.iter().find(|x| x.region == *l && x.name == *j);
+            found
+                .map(|x| job(proj, x))
+                .ok_or_else(|| ApiError::not_found(format!("Job not found: projects/{p}/locations/{l}/jobs/{j}.")))
+        }),
+        ["v1", "projects", p, "locations", l, "triggers"] => read(state, p, "eventarc.triggers.list", |proj| {
+            let triggers = proj.eventarc_triggers.iter().filter(|t| t.region == *l).map(|t| trigger(proj, t)).collect();
+            listing(call, "triggers", triggers)
+        }),
+        ["v1", "projects", p, "locations", l, "triggers", t] => read(state, p, "eventarc.triggers.get", |proj| {
+            let found = proj.eventarc_triggers.iter().find(|x| x.region == *l && x.name == *t);
+            found.map(|x| trigger(proj, x)).ok_or_else(|| {
+                ApiError::not_found(format!("Resource 'projects/{p}/locations/{l}/triggers/{t}' was not found"))
+            })
+        }),
+        _ => return None,
+    };
+    Some(answer)
+}
+
+/// Finds the project, checks the operator's `permission` on it, answers.
+fn read(state: &State, p: &str, permission: &str, answer: impl FnOnce(&Project) -> Answer) -> Answer {
+    let world: &World = &state.world;
+    let proj = world.project(p).ok_or_else(|| ApiError::not_found(format!("Project '{p}' not found.")))?;
+    require(state, &format!("projects/{}", proj.id), permission, &format!("projects/{p}"))?;
+    answer(proj)
+}
+
+fn listing(call: &Call, field: &str, items: Vec<Value>) -> Answer {
+    let size = call.count_param(&["pageSize", "page_size"])?.filter(|n| *n > 0).unwrap_or(DEFAULT_PAGE);
+    let (shown, next) = page(&items, size, call.param(&["pageToken", "page_token"]))?;
+    let mut out = Map::new();
+    if !shown.is_empty() {
+        out.insert(field.into(), Value::Array(shown));
+    }
+    if let Some(t) = next {
+        out.insert("nextPageToken".into(), json!(t));
+    }
+    Ok(Value::Object(out))
+}
+
+fn oidc(t: &OidcToken) -> Value {
+    let mut out = Map::new();
+    out.insert("serviceAccountEmail".into(), json!(t.service_account_email));
+    // Proto3 JSON leaves an empty string out.
+    if !t.audience.is_empty() {
+        out.insert("audience".into(), json!(t.audience));
+    }
+    Value::Object(out)
+}
+
+fn subscription(p: &Project, s: &PubsubSubscription) -> Value {
+    let mut out = Map::new();
+    out.insert("name".into(), json!(format!("projects/{}/subscriptions/{}", p.id, s.name)));
+    let topic = if s.topic.starts_with("projects/") {
+        s.topic.clone()
+    } else {
+        format!("projects/{}/topics/{}", p.id, s.topic)
+    };
+    out.insert("topic".into(), json!(topic));
+    if let Some(push) = &s.push_config {
+        let mut config = Map::new();
+        config.insert("pushEndpoint".into(), json!(push.push_endpoint));
+        if let Some(t) = &push.oidc_token {
+            config.insert("oidcToken".into(), oidc(t));
+        }
+        out.insert("pushConfig".into(), Value::Object(config));
+    }
+    out.insert("ackDeadlineSeconds".into(), json!(10));
+    out.insert("messageRetentionDuration".into(), json!("604800s"));
+    out.insert("expirationPolicy".into(), json!({"ttl": "2678400s"}));
+    out.insert("state".into(), json!("ACTIVE"));
+    Value::Object(out)
+}
+
+fn job(p: &Project, j: &SchedulerJob) -> Value {
+    let mut target = Map::new();
+    target.insert("uri".into(), json!(j.http_target.uri));
+    target.insert("httpMethod".into(), json!(j.http_target.http_method.as_deref().unwrap_or("POST")));
+    if let Some(t) = &j.http_target.oidc_token {
+        target.insert("oidcToken".into(), oidc(t));
+    }
+    json!({
+        "name": format!("projects/{}/locations/{}/jobs/{}", p.id, j.region, j.name),
+        "httpTarget": target,
+        "userUpdateTime": UPDATE_TIME,
+        "state": "ENABLED",
+        "schedule": "0 3 * * *",
+        "timeZone": "Etc/UTC",
+        "attemptDeadline": "180s",
+    })
+}
+
+fn trigger(p: &Project, t: &EventarcTrigger) -> Value {
+    let name = format!("projects/{}/locations/{}/triggers/{}", p.id, t.region, t.name);
+    let d = sha256(format!("trigger:{name}").as_bytes());
+    let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
+    let mut run = Map::new();
+    run.insert("service".into(), json!(t.destination.cloud_run.service));
+    run.insert("region".into(), json!(t.destination.cloud_run.region));
+    if let Some(path) = &t.destination.cloud_run.path {
+        run.insert("path".into(), json!(path));
+    }
+    let mut out = Map::new();
+    out.insert("name".into(), json!(name));
+    out.insert(
+        "uid".into(),
+        json!(format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])),
+    );
+    out.insert("createTime".into(), json!(CREATE_TIME));
+    out.insert("updateTime".into(), json!(UPDATE_TIME));
+    if let Some(sa) = &t.service_account {
+        out.insert("serviceAccount".into(), json!(sa));
+    }
+    out.insert("destination".into(), json!({ "cloudRun": run }));
+    out.insert("etag".into(), json!(&hex[32..48]));
+    Value::Object(out)
+}
