@@ -183,3 +183,55 @@ fn export_pipes_into_troubleshoot() {
         [("nogrant".into(), "DENIED".into()), ("open".into(), "ALLOWED".into()), ("svcgrant".into(), "ALLOWED".into())]
     );
 }
+
+#[test]
+fn partial_reads_are_unknown_only_where_they_matter() {
+    // An operator who can read the project but not its folder or org.
+    let text = std::fs::read_to_string(root().join(WORLD)).unwrap();
+    let text = text
+        .replace(
+            "      - role: roles/run.invoker\n        members: [group:org-callers@acme.example]\n",
+            "      - role: roles/run.invoker\n        members: [group:org-callers@acme.example]\n      - role: roles/iam.denyReviewer\n        members: [user:limited@acme.example]\n      - role: roles/orgpolicy.policyViewer\n        members: [user:limited@acme.example]\n",
+        )
+        .replace(
+            "    parent: folders/710000000001\n",
+            "    parent: folders/710000000001\n    iamPolicy:\n      bindings:\n        - role: roles/viewer\n          members: [user:limited@acme.example]\n",
+        )
+        + "operator: user:limited@acme.example\n";
+    let world = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(world.path(), text).unwrap();
+    let emu = Emulator::start(world.path(), &[]);
+    let home = tempfile::tempdir().unwrap();
+
+    // Only the folder could grant ivy: the answer is open, and says why.
+    let (code, d) = diagnose(&emu, home.path(), "nogrant", "user:ivy@acme.example", &["--remote"]);
+    assert_eq!((code, d["verdict"].as_str().unwrap()), (1, "UNKNOWN"), "{:?}", ids(&d));
+    let unreadable =
+        d["findings"].as_array().unwrap().iter().find(|f| f["id"] == "iam.unreadable").expect("iam.unreadable");
+    assert!(unreadable.to_string().contains("resourcemanager.folders.getIamPolicy"), "{unreadable}");
+    // Google's Troubleshooter sees every policy and answers CAN_ACCESS.
+    assert!(ids(&d).contains(&("iam.remote-disagrees".into(), "iam".into(), "risk".into())), "{:?}", ids(&d));
+
+    // A grant on the service itself settles it: the folder cannot matter.
+    let (code, d) = diagnose(&emu, home.path(), "svcgrant", SA, &[]);
+    assert_eq!((code, d["verdict"].as_str().unwrap()), (0, "ALLOWED"), "{:?}", ids(&d));
+    assert!(ids(&d).iter().all(|(id, _, _)| id != "iam.unreadable"));
+}
+
+#[test]
+fn services_are_named_by_their_urls_too() {
+    let emu = Emulator::start(&root().join(WORLD), &[]);
+    let home = tempfile::tempdir().unwrap();
+    for url in [
+        "https://svcgrant-600000000001.europe-west1.run.app",
+        "https://svcgrant-600000000001.europe-west1.run.app/some/path",
+        "projects/tsh-proj/locations/europe-west1/services/svcgrant",
+    ] {
+        let mut c = cmd("runiam", home.path());
+        c.env("RUNIAM_EMULATOR_HOST", emu.host()).args(["troubleshoot", url, "--caller", SA, "-o", "json"]);
+        let (out, text) = run(c, "");
+        assert_eq!(out.status.code(), Some(0), "{url}: {text}");
+        let d: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(d["service"]["fullName"], "projects/tsh-proj/locations/europe-west1/services/svcgrant", "{url}");
+    }
+}

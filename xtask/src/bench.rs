@@ -1,5 +1,7 @@
-//! `cargo xtask bench export`: figures, not pass/fail.
+//! `cargo xtask bench export` and `cargo xtask bench emulator`: figures,
+//! not pass/fail.
 //!
+//! `export`:
 //! Builds the release binaries, starts `runiam-emulator` on a generated
 //! world of 500 services in two regions with `--latency 50ms`, and
 //! measures (1) how to enumerate the services: one Run v1 all-regions
@@ -39,9 +41,10 @@ impl Drop for Emulator {
     }
 }
 
-fn start_emulator(bin: &Path, world: &Path) -> anyhow::Result<Emulator> {
+fn start_emulator(bin: &Path, world: &Path, extra: &[&str]) -> anyhow::Result<Emulator> {
     let mut child = Command::new(bin.join("runiam-emulator"))
-        .args(["--world", world.to_str().context("utf-8 path")?, "--listen", "127.0.0.1:0", "--latency", "50ms"])
+        .args(["--world", world.to_str().context("utf-8 path")?, "--listen", "127.0.0.1:0"])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -108,7 +111,7 @@ pub fn export_bench(root: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let world_path = dir.join("world.yaml");
     std::fs::write(&world_path, world())?;
-    let emu = start_emulator(&bin, &world_path)?;
+    let emu = start_emulator(&bin, &world_path, &["--latency", "50ms"])?;
 
     // The regions a v2-per-region enumeration must ask: every Cloud Run region.
     let locations = fetch(&format!("{}/v1/projects/bench-proj/locations", emu.1))?;
@@ -128,5 +131,237 @@ pub fn export_bench(root: &Path) -> anyhow::Result<()> {
     let (secs, calls, docs) = export(&bin, &emu.1, &["--all"])?;
     println!("runiam export --all ({SERVICES} services, 50 ms latency):");
     println!("  wall {secs:.2} s, {calls} API calls, {docs} snapshots, {:.1} services/s", docs as f64 / secs);
+    Ok(())
+}
+
+/// The service and caller of the front-end bench.
+const FRONT_HOST: &str = "hello-300000000001.europe-west1.run.app";
+const FRONT_CALLER: &str = "caller@bench-proj.iam.gserviceaccount.com";
+/// wrk settings, the same for the emulator and nginx.
+const WRK: [&str; 6] = ["-t2", "-c64", "-d10s", "--latency", "--timeout", "5s"];
+
+fn front_world() -> String {
+    format!(
+        "projects:\n  - id: bench-proj\n    number: \"300000000001\"\n    serviceAccounts: [{{email: {FRONT_CALLER}}}]\n    services:\n      - name: hello\n        region: europe-west1\n        iamPolicy:\n          bindings:\n            - role: roles/run.invoker\n              members: [\"serviceAccount:{FRONT_CALLER}\"]\n"
+    )
+}
+
+/// Installs wrk and nginx with apt when either is missing.
+fn ensure_tools() -> anyhow::Result<()> {
+    let present =
+        |tool: &str| Command::new("which").arg(tool).stdout(Stdio::null()).status().is_ok_and(|s| s.success());
+    if present("wrk") && present("nginx") {
+        return Ok(());
+    }
+    let status = Command::new("apt-get").args(["install", "-y", "wrk", "nginx"]).status().context("running apt-get")?;
+    if !status.success() {
+        bail!("apt-get install -y wrk nginx failed");
+    }
+    Ok(())
+}
+
+/// nginx with as many workers as the emulator has runtime threads (2),
+/// answering a static 200 on `port`.
+struct Nginx(Child);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_nginx(dir: &Path, port: u16) -> anyhow::Result<Nginx> {
+    let prefix = dir.join("nginx");
+    std::fs::create_dir_all(prefix.join("logs"))?;
+    let conf = prefix.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "worker_processes 2;\ndaemon off;\npid {p}/nginx.pid;\nerror_log {p}/logs/error.log;\nevents {{ worker_connections 1024; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {p}/body;\n  proxy_temp_path {p}/proxy;\n  fastcgi_temp_path {p}/fastcgi;\n  uwsgi_temp_path {p}/uwsgi;\n  scgi_temp_path {p}/scgi;\n  server {{\n    listen 127.0.0.1:{port};\n    location / {{ default_type application/json; return 200 '{{\"service\":\"hello\"}}'; }}\n  }}\n}}\n",
+            p = prefix.display()
+        ),
+    )?;
+    let child = Command::new("nginx")
+        .args(["-p", prefix.to_str().context("utf-8 path")?, "-c", conf.to_str().context("utf-8 path")?])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting nginx")?;
+    let nginx = Nginx(child);
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(nginx);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    bail!("nginx did not start on port {port} (see {})", prefix.join("logs/error.log").display())
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Runs wrk and returns requests per second; any non-2xx answer fails.
+fn wrk(url: &str, headers: &[String]) -> anyhow::Result<f64> {
+    let mut cmd = Command::new("wrk");
+    cmd.args(WRK);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    let out = cmd.arg(url).output().context("running wrk")?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() || text.contains("Non-2xx") {
+        bail!("wrk against {url} failed or saw non-2xx answers:\n{text}{}", String::from_utf8_lossy(&out.stderr));
+    }
+    text.lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:").and_then(|n| n.trim().parse::<f64>().ok()))
+        .with_context(|| format!("no Requests/sec in wrk output:\n{text}"))
+}
+
+/// The Cloud Run front end's hot path: an allowed request with a valid
+/// token, beside nginx answering a static 200 under the same wrk settings.
+pub fn emulator_bench(root: &Path) -> anyhow::Result<()> {
+    ensure_tools()?;
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--bin", "runiam-emulator"])
+        .current_dir(root)
+        .status()?;
+    if !status.success() {
+        bail!("release build failed");
+    }
+    let bin = root.join("target/release");
+    let dir = std::env::temp_dir().join("runiam-bench-front");
+    std::fs::create_dir_all(&dir)?;
+    let world_path = dir.join("world.yaml");
+    std::fs::write(&world_path, front_world())?;
+    let emu = start_emulator(&bin, &world_path, &[])?;
+    let audience = format!("https://{FRONT_HOST}");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let token = runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let minted: serde_json::Value = http
+            .post(format!("{}/emulator/v1/idTokens", emu.1))
+            .json(&serde_json::json!({"email": FRONT_CALLER, "audience": audience}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let token = minted["token"].as_str().context("the knob minted no token")?.to_owned();
+        let probe = http
+            .get(format!("{}/bench", emu.1))
+            .header("host", FRONT_HOST)
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+            .await?;
+        if probe.status() != 200 {
+            bail!("the front end answered {} to the bench request", probe.status());
+        }
+        anyhow::Ok(token)
+    })?;
+    let port = free_port()?;
+    let nginx = start_nginx(&dir, port)?;
+    let headers = [format!("Host: {FRONT_HOST}"), format!("Authorization: Bearer {token}")];
+    let front = wrk(&format!("{}/bench", emu.1), &headers)?;
+    let static_200 = wrk(&format!("http://127.0.0.1:{port}/bench"), &headers)?;
+    drop(nginx);
+    println!("front end, allowed request with a valid ID token (wrk {}):", WRK.join(" "));
+    println!("  runiam-emulator   {front:>10.0} req/s");
+    println!("  nginx static 200  {static_200:>10.0} req/s");
+    println!("  ratio             {:>10.2}", front / static_200.max(1e-9));
+    Ok(())
+}
+
+/// A three-level ancestry with deny policies and a group grant.
+const TROUBLESHOOT_WORLD: &str = r#"
+organization:
+  id: "800000000001"
+  domain: bench.example
+  customerId: C0bench01
+  iamPolicy: {bindings: [{role: roles/run.viewer, members: [group:auditors@bench.example]}]}
+folders:
+  - id: "810000000001"
+    parent: organizations/800000000001
+    iamPolicy: {bindings: [{role: roles/run.invoker, members: [group:callers@bench.example]}]}
+  - id: "810000000002"
+    parent: folders/810000000001
+    iamPolicy: {bindings: []}
+projects:
+  - id: bench-ts
+    number: "820000000001"
+    parent: folders/810000000002
+    services:
+      - name: api
+        region: europe-west1
+        iamPolicy: {bindings: [{role: roles/run.invoker, members: ["serviceAccount:other@bench-ts.iam.gserviceaccount.com"]}]}
+groups:
+  - email: callers@bench.example
+    members: [user:dev@bench.example]
+  - email: auditors@bench.example
+    members: [user:audit@bench.example]
+denyPolicies:
+  - attachmentPoint: organizations/800000000001
+    policyId: no-contractors
+    rules: [{deniedPrincipals: [principalSet://goog/group/contractors@bench.example], deniedPermissions: [run.googleapis.com/routes.invoke]}]
+  - attachmentPoint: projects/bench-ts
+    policyId: no-interns
+    rules: [{deniedPrincipals: ["principal://goog/subject/intern@bench.example"], deniedPermissions: [run.googleapis.com/routes.invoke]}]
+"#;
+
+pub fn troubleshoot_bench(root: &Path) -> anyhow::Result<()> {
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--bin", "runiam-emulator", "--bin", "runiam-troubleshoot"])
+        .current_dir(root)
+        .status()?;
+    if !status.success() {
+        bail!("release build failed");
+    }
+    let bin = root.join("target/release");
+    let dir = std::env::temp_dir().join("runiam-bench");
+    std::fs::create_dir_all(&dir)?;
+    let world_path = dir.join("troubleshoot-world.yaml");
+    std::fs::write(&world_path, TROUBLESHOOT_WORLD)?;
+    let mut child = Command::new(bin.join("runiam-emulator"))
+        .args(["--world", world_path.to_str().context("utf-8 path")?, "--listen", "127.0.0.1:0", "--latency", "100ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().context("emulator stdout")?).read_line(&mut line)?;
+    let emu = Emulator(child, line.trim().to_owned());
+    let started = Instant::now();
+    let out = Command::new(bin.join("runiam-troubleshoot"))
+        .args([
+            "projects/bench-ts/locations/europe-west1/services/api",
+            "--caller",
+            "user:dev@bench.example",
+            "-o",
+            "json",
+            "--verbose",
+            "--no-color",
+        ])
+        .env("RUNIAM_EMULATOR_HOST", &emu.1)
+        .env("HOME", "/nonexistent")
+        .output()?;
+    let secs = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let calls = stderr.lines().filter(|l| l.contains(" call ")).count();
+    let rounds = stderr
+        .lines()
+        .find_map(|l| {
+            l.split("rounds=").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|r| r.parse::<u32>().ok())
+        })
+        .unwrap_or(0);
+    let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    println!("runiam troubleshoot, 3-level ancestry, 2 deny policies, group grant, 100 ms latency:");
+    println!(
+        "  verdict {}, wall {secs:.2} s, {calls} API calls, {rounds} dependent rounds in the gather",
+        verdict["verdict"]
+    );
+    println!(
+        "  the same calls one after another would take {:.1} s: {:.1}x faster",
+        calls as f64 * 0.1,
+        calls as f64 * 0.1 / secs
+    );
     Ok(())
 }

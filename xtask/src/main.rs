@@ -47,6 +47,10 @@ enum Task {
 enum BenchTarget {
     /// `runiam export --all` on 500 services at 50 ms latency.
     Export,
+    /// `runiam troubleshoot` on a deep ancestry at 100 ms latency.
+    Troubleshoot,
+    /// The emulator's Cloud Run front end under wrk, beside nginx.
+    Emulator,
 }
 
 fn root() -> PathBuf {
@@ -81,6 +85,8 @@ fn main() -> ExitCode {
             .and_then(|_| write("completions", &generate::completions(&root)))
             .and_then(|_| write("schemas", &generate::schemas(&root))),
         Task::Bench { what: BenchTarget::Export } => bench::export_bench(&root),
+        Task::Bench { what: BenchTarget::Troubleshoot } => bench::troubleshoot_bench(&root),
+        Task::Bench { what: BenchTarget::Emulator } => bench::emulator_bench(&root),
         Task::Check => {
             let stale = generate::stale(&root);
             if stale.is_empty() {

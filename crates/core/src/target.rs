@@ -24,7 +24,10 @@ pub enum ServiceArg {
     Name { name: String, region: Option<String> },
     /// `https://NAME-NUMBER.REGION.run.app` (or a tag URL of it).
     DeterministicUrl { name: String, project_number: String, region: String },
-    /// Any other URL: the hash form `https://NAME-HASH-CODE.a.run.app`.
+    /// `https://REGION-PROJECT.cloudfunctions.net/NAME` (Cloud Run functions).
+    FunctionUrl { name: String, project: String, region: String },
+    /// Any other URL: the hash form `https://NAME-HASH-CODE.a.run.app`, or
+    /// a custom audience.
     OtherUrl(Url),
 }
 
@@ -52,6 +55,19 @@ pub fn parse_service_arg(arg: &str, region: Option<&str>) -> Result<ServiceArg, 
                     name: name.to_owned(),
                     project_number: number.to_owned(),
                     region: region.to_owned(),
+                });
+            }
+        }
+        if let Some(prefix) = host.strip_suffix(".cloudfunctions.net")
+            && let Some(name) = url.path_segments().and_then(|mut s| s.next()).filter(|n| !n.is_empty())
+        {
+            // REGION-PROJECT: regions have exactly one hyphen plus a digit suffix.
+            let parts: Vec<&str> = prefix.splitn(3, '-').collect();
+            if let [a, b, project] = parts.as_slice() {
+                return Ok(ServiceArg::FunctionUrl {
+                    name: name.to_owned(),
+                    project: (*project).to_owned(),
+                    region: format!("{a}-{b}"),
                 });
             }
         }
@@ -112,6 +128,7 @@ pub async fn resolve_service(arg: &str, config: &Config, clients: &Clients) -> R
             s.project_number = Some(project_number);
             Ok(s)
         }
+        ServiceArg::FunctionUrl { name, project, region } => Ok(ServiceRef::new(&project, &region, &name)),
         ServiceArg::OtherUrl(url) => {
             let project = config.project()?;
             let wanted = url.as_str().trim_end_matches('/');
