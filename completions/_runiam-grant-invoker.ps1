@@ -37,6 +37,7 @@ Register-ArgumentCompleter -Native -CommandName 'runiam-grant-invoker' -ScriptBl
             [CompletionResult]::new('--impersonate-service-account', '--impersonate-service-account', [CompletionResultType]::ParameterName, 'Make API calls as this service account (IAM Credentials generateAccessToken)')
             [CompletionResult]::new('--access-token-file', '--access-token-file', [CompletionResultType]::ParameterName, 'Read the access token for API calls from FILE')
             [CompletionResult]::new('--allow-public', '--allow-public', [CompletionResultType]::ParameterName, 'Allow granting allUsers or allAuthenticatedUsers (anyone on the internet, or any Google account)')
+            [CompletionResult]::new('--disable-invoker-check', '--disable-invoker-check', [CompletionResultType]::ParameterName, 'Make the service public by turning its invoker IAM check off instead of granting allUsers (the way that works under domain restricted sharing)')
             [CompletionResult]::new('--apply', '--apply', [CompletionResultType]::ParameterName, 'Write the change (otherwise only plan it)')
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Apply without asking for confirmation (needed when there is no terminal)')
             [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Apply without asking for confirmation (needed when there is no terminal)')

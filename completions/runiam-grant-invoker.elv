@@ -34,6 +34,7 @@ set edit:completion:arg-completer[runiam-grant-invoker] = {|@words|
             cand --impersonate-service-account 'Make API calls as this service account (IAM Credentials generateAccessToken)'
             cand --access-token-file 'Read the access token for API calls from FILE'
             cand --allow-public 'Allow granting allUsers or allAuthenticatedUsers (anyone on the internet, or any Google account)'
+            cand --disable-invoker-check 'Make the service public by turning its invoker IAM check off instead of granting allUsers (the way that works under domain restricted sharing)'
             cand --apply 'Write the change (otherwise only plan it)'
             cand -y 'Apply without asking for confirmation (needed when there is no terminal)'
             cand --yes 'Apply without asking for confirmation (needed when there is no terminal)'

@@ -15,6 +15,7 @@ complete -c runiam-grant-invoker -l account -d 'Account for `gcloud auth print-a
 complete -c runiam-grant-invoker -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken)' -r
 complete -c runiam-grant-invoker -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
 complete -c runiam-grant-invoker -l allow-public -d 'Allow granting allUsers or allAuthenticatedUsers (anyone on the internet, or any Google account)'
+complete -c runiam-grant-invoker -l disable-invoker-check -d 'Make the service public by turning its invoker IAM check off instead of granting allUsers (the way that works under domain restricted sharing)'
 complete -c runiam-grant-invoker -l apply -d 'Write the change (otherwise only plan it)'
 complete -c runiam-grant-invoker -s y -l yes -d 'Apply without asking for confirmation (needed when there is no terminal)'
 complete -c runiam-grant-invoker -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'

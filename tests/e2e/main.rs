@@ -3,5 +3,6 @@
 mod changes;
 mod common;
 mod export;
+mod faults;
 mod front;
 mod troubleshoot;

@@ -138,9 +138,10 @@ pub async fn read_modify_write(
 ) -> Result<Written, CommandError> {
     let name = service.full_name();
     let mut conflicts = 0;
-    // Once a write was sent, "already in place" means it (or an identical
-    // concurrent change) committed.
-    let mut sent = false;
+    // The policy read before the last write sent: once a write was sent,
+    // "already in place" means it committed (its answer was lost), and the
+    // true "before" is what that write replaced.
+    let mut sent: Option<Policy> = None;
     loop {
         let before = clients
             .run_v2
@@ -148,11 +149,13 @@ pub async fn read_modify_write(
             .await
             .map_err(|e| user_named(e, format!("cannot read the IAM policy of {name}")))?;
         let Some(mut after) = change(&before) else {
-            // A committed write whose answer was lost shows up here as "in place".
-            return Ok(Written { after: before.clone(), before, wrote: sent, conflicts });
+            return Ok(match sent {
+                Some(replaced) => Written { after: before, before: replaced, wrote: true, conflicts },
+                None => Written { after: before.clone(), before, wrote: false, conflicts },
+            });
         };
         after.etag = before.etag.clone();
-        sent = true;
+        sent = Some(before.clone());
         match clients.run_v2.set_iam_policy(service, &after).await {
             Ok(written) => return Ok(Written { before, after: written, wrote: true, conflicts }),
             Err(e) if e.status().is_some_and(|s| s.status == "ABORTED") && conflicts + 1 < RMW_CYCLES => {
@@ -178,6 +181,61 @@ pub async fn read_modify_write(
                 }
                 return Err(err);
             }
+        }
+    }
+}
+
+/// How a change of the invoker check ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InvokerCheck {
+    /// The service as read before (its etag guards the patch).
+    pub before: Service,
+    /// The service after the operation finished (or as read, when unchanged).
+    pub after: Service,
+    pub changed: bool,
+}
+
+/// Turns the invoker IAM check off (`disabled`) or on with services.patch
+/// (`updateMask=invokerIamDisabled`), guarded by the service's etag and
+/// redone when the service changed meanwhile; waits for the operation.
+pub async fn set_invoker_check(
+    clients: &Clients,
+    target: &ServiceRef,
+    disabled: bool,
+) -> Result<InvokerCheck, CommandError> {
+    let name = target.full_name();
+    let mut conflicts = 0;
+    loop {
+        let before = clients
+            .run_v2
+            .get_service(target)
+            .await
+            .map_err(|e| user_named(e, format!("cannot read service {name}")))?;
+        if before.invoker_iam_disabled == disabled {
+            return Ok(InvokerCheck { after: before.clone(), before, changed: false });
+        }
+        let mut wanted = before.clone();
+        wanted.invoker_iam_disabled = disabled;
+        match clients.run_v2.patch_service(&wanted, "invokerIamDisabled").await {
+            Ok(mut op) => {
+                for _ in 0..120 {
+                    if op.done {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    op = clients.run_v2.get_operation(&op.name).await?;
+                }
+                if let Some(err) = &op.error {
+                    return Err(CommandError::api(format!("the update of {name} failed: {err}")));
+                }
+                let after = clients.run_v2.get_service(target).await?;
+                return Ok(InvokerCheck { before, after, changed: true });
+            }
+            Err(e) if e.status().is_some_and(|s| s.status == "ABORTED") && conflicts + 1 < RMW_CYCLES => {
+                conflicts += 1;
+                tokio::time::sleep(Duration::from_millis(100 << conflicts.min(5))).await;
+            }
+            Err(e) => return Err(CommandError::from(e).context(format!("cannot update service {name}"))),
         }
     }
 }

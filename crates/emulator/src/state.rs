@@ -45,7 +45,19 @@ pub struct State {
     pub logs: Vec<Value>,
     /// Latency, failures, the concurrent writer, commit-then-fail.
     pub faults: Faults,
+    /// Bumped by every change that can alter an IAM decision (policy
+    /// writes, reset); unlike `writes` it never goes back, so the front
+    /// end's decision cache can key on it.
+    generation: u64,
+    /// The world as loaded, for `reset` (services.patch changes `world`).
+    pristine: World,
+    /// Long-running operations by name, as services.patch answered them.
+    pub operations: BTreeMap<String, Value>,
 }
+
+/// The log store keeps this many entries; the oldest half goes when it is
+/// full, so a load test cannot exhaust memory.
+pub const MAX_LOG_ENTRIES: usize = 200_000;
 
 /// What a setIamPolicy asks for.
 #[derive(Clone, Debug, Default)]
@@ -60,20 +72,47 @@ impl State {
     pub fn new(world: World) -> Self {
         let policies = initial_policies(&world);
         let logs = world.log_entries.clone();
-        Self { world, policies, writes: 0, logs, faults: Faults::default() }
+        let pristine = world.clone();
+        Self {
+            world,
+            policies,
+            writes: 0,
+            logs,
+            faults: Faults::default(),
+            generation: 0,
+            pristine,
+            operations: BTreeMap::new(),
+        }
     }
 
     /// Appends one LogEntry to the log store.
     pub fn push_log(&mut self, entry: Value) {
+        if self.logs.len() >= MAX_LOG_ENTRIES {
+            self.logs.drain(..MAX_LOG_ENTRIES / 2);
+        }
         self.logs.push(entry);
     }
 
     /// Back to the world as loaded: policies, etags, the write counter and
     /// the log store. Fault settings stay as they are.
     pub fn reset(&mut self) {
+        self.world = self.pristine.clone();
         self.policies = initial_policies(&self.world);
         self.logs = self.world.log_entries.clone();
+        self.operations.clear();
         self.writes = 0;
+        self.generation += 1;
+    }
+
+    /// See the `generation` field.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Records a change to a service's settings (invoker check, ingress),
+    /// which the front end must see as it sees policy writes.
+    pub fn service_changed(&mut self) {
+        self.generation += 1;
     }
 
     /// How many policy writes have happened.
@@ -139,6 +178,7 @@ impl State {
             };
         }
         self.writes += 1;
+        self.generation += 1;
         let etag = etag_for(&next, self.writes);
         let stored = Stored { policy: next, etag };
         let answer = render(&stored, 3);

@@ -248,6 +248,9 @@ pub struct Service {
     pub traffic: Vec<TrafficTarget>,
     #[serde(default)]
     pub iam_policy: Policy,
+    /// Bumped by each services.patch; it moves the service's etag.
+    #[serde(skip)]
+    pub generation: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use chrono::Utc;
 use clap::{CommandFactory, Parser};
-use runiam_core::change::{capture, confirm, policy_diff, read_modify_write, write_backup};
+use runiam_core::change::{capture, confirm, policy_diff, read_modify_write, set_invoker_check, write_backup};
 use runiam_core::cli::{CommonArgs, Context, WriteArgs, run_command};
 use runiam_core::doc::{
     ChangeAction, ChangeRecord, DocFormat, DocWriter, Document, FixAction, Intent, Kind, Verdict, input, read_for,
@@ -44,7 +44,7 @@ use crate::plan::{Grant, blast_radius, check_role, expiry_condition, parse_durat
 #[command(name = "runiam-grant-invoker", version)]
 pub struct Args {
     /// The service: NAME (with --region), projects/P/locations/R/services/S, or a service URL.
-    #[arg(value_name = "SERVICE", requires = "member")]
+    #[arg(value_name = "SERVICE")]
     pub service: Option<String>,
     /// Who may invoke: user:, serviceAccount:, group:, domain:, principal://, principalSet://, allUsers or allAuthenticatedUsers.
     #[arg(long, value_name = "PRINCIPAL")]
@@ -61,6 +61,9 @@ pub struct Args {
     /// Allow granting allUsers or allAuthenticatedUsers (anyone on the internet, or any Google account).
     #[arg(long)]
     pub allow_public: bool,
+    /// Make the service public by turning its invoker IAM check off instead of granting allUsers (the way that works under domain restricted sharing).
+    #[arg(long, conflicts_with_all = ["member", "expires", "until"])]
+    pub disable_invoker_check: bool,
     /// The change ticket or reason, recorded in the ChangeRecord and in a time-bound grant's description.
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
@@ -100,6 +103,7 @@ pub fn run(args: Vec<OsString>) -> Exit {
 /// One thing to do, from the flags, a Diagnosis or a plan.
 enum Work {
     Grant { service: String, grant: Grant },
+    DisableInvokerCheck { service: String },
     Plan(Box<ChangeRecord>),
 }
 
@@ -119,6 +123,10 @@ async fn grant_invoker(args: Args) -> Result<Exit, CommandError> {
                 check_role(&ctx.clients, &grant.role).await?;
                 do_grant(&args, &ctx, target, grant).await?
             }
+            Work::DisableInvokerCheck { service } => {
+                let target = resolve_service(&service, &ctx.config, &ctx.clients).await?;
+                do_disable(&args, &ctx, target).await?
+            }
             Work::Plan(plan) => do_plan(&args, &ctx, *plan).await?,
         };
         records.push(record);
@@ -130,6 +138,12 @@ async fn grant_invoker(args: Args) -> Result<Exit, CommandError> {
 /// The work from flags or documents; manual fixes are reported here (exit 1).
 fn gather_work(args: &Args) -> Result<(Vec<Work>, Exit), CommandError> {
     if let Some(service) = &args.service {
+        if args.disable_invoker_check {
+            return Ok((vec![Work::DisableInvokerCheck { service: service.clone() }], Exit::Ok));
+        }
+        if args.member.is_none() {
+            return Err(CommandError::usage("a SERVICE needs --member PRINCIPAL (or --disable-invoker-check)"));
+        }
         let grant = grant_from_flags(args)?;
         return Ok((vec![Work::Grant { service: service.clone(), grant }], Exit::Ok));
     }
@@ -161,6 +175,7 @@ fn gather_work(args: &Args) -> Result<(Vec<Work>, Exit), CommandError> {
                     continue;
                 };
                 match (fix.action, fix.member, fix.role) {
+                    (FixAction::DisableInvokerCheck, _, _) => work.push(Work::DisableInvokerCheck { service }),
                     (FixAction::Grant, Some(member), role) => {
                         let role = role.unwrap_or_else(|| plan::DEFAULT_ROLE.to_owned());
                         let public = member.is_public();
@@ -288,7 +303,7 @@ async fn do_grant(args: &Args, ctx: &Context, target: ServiceRef, grant: Grant) 
     if !args.write.apply {
         return Ok(record);
     }
-    precheck_write(ctx, &target).await?;
+    precheck(ctx, &target, "run.services.setIamPolicy").await?;
     confirm(args.write.yes, &format!("Grant {} {} on {name}?", grant.member, grant.role))?;
     let backup = write_backup(&args.write.backup_dir, &capture(&ctx.clients, &target).await?)?;
     let written = read_modify_write(&ctx.clients, &target, |p| plan::grant(p, &grant)).await?;
@@ -304,21 +319,78 @@ async fn do_grant(args: &Args, ctx: &Context, target: ServiceRef, grant: Grant) 
     Ok(record)
 }
 
+/// Turns the invoker check off: plans it, and with --apply backs up and
+/// patches the service guarded by its etag.
+async fn do_disable(args: &Args, ctx: &Context, target: ServiceRef) -> Result<ChangeRecord, CommandError> {
+    let name = target.full_name();
+    let (service, policy) =
+        tokio::join!(ctx.clients.run_v2.get_service(&target), ctx.clients.run_v2.get_iam_policy(&target));
+    let service = service.map_err(|e| user_named(e, format!("cannot read service {name}")))?;
+    let policy = policy.map_err(|e| user_named(e, format!("cannot read the IAM policy of {name}")))?;
+    let mut err = std::io::stderr();
+    let already = service.invoker_iam_disabled;
+    if already {
+        let _ = writeln!(err, "{name}: the invoker IAM check is already off; nothing to do");
+    } else if !args.common.quiet {
+        let _ = writeln!(err, "{name}: invoker IAM check on -> off");
+        let _ = writeln!(
+            err,
+            "blast radius: ANYONE on the internet can invoke {name}; its IAM policy is no longer checked"
+        );
+    }
+    let mut record = ChangeRecord {
+        service: target.clone(),
+        intent: Intent {
+            action: ChangeAction::DisableInvokerCheck,
+            member: None,
+            role: None,
+            condition: None,
+            reason: args.reason.clone(),
+        },
+        added: vec![],
+        removed: vec![],
+        policy_before: policy.clone(),
+        policy_after: policy,
+        service_etag_before: service.etag.clone(),
+        service_etag_after: service.etag.clone(),
+        invoker_iam_disabled_before: Some(service.invoker_iam_disabled),
+        invoker_iam_disabled_after: Some(true),
+        applied: already && args.write.apply,
+        applied_at: None,
+        backup_path: None,
+        recorded_at: Utc::now(),
+    };
+    if already || !args.write.apply {
+        return Ok(record);
+    }
+    precheck(ctx, &target, "run.services.update").await?;
+    confirm(args.write.yes, &format!("Turn the invoker IAM check off on {name}, making it public?"))?;
+    let backup = write_backup(&args.write.backup_dir, &capture(&ctx.clients, &target).await?)?;
+    let changed = set_invoker_check(&ctx.clients, &target, true).await?;
+    record.service_etag_before = changed.before.etag;
+    record.service_etag_after = changed.after.etag;
+    record.invoker_iam_disabled_before = Some(changed.before.invoker_iam_disabled);
+    record.invoker_iam_disabled_after = Some(changed.after.invoker_iam_disabled);
+    record.applied = true;
+    record.applied_at = Some(Utc::now());
+    record.backup_path = Some(backup.display().to_string());
+    Ok(record)
+}
+
 /// The operator must be able to write the policy: say which permission is
 /// missing before anything is backed up or written.
-async fn precheck_write(ctx: &Context, target: &ServiceRef) -> Result<(), CommandError> {
-    const SET: &str = "run.services.setIamPolicy";
+async fn precheck(ctx: &Context, target: &ServiceRef, permission: &str) -> Result<(), CommandError> {
     let held = ctx
         .clients
         .run_v2
-        .test_iam_permissions(target, &[SET])
+        .test_iam_permissions(target, &[permission])
         .await
         .map_err(|e| user_named(e, format!("cannot check permissions on {}", target.full_name())))?;
-    if held.iter().any(|p| p == SET) {
+    if held.iter().any(|p| p == permission) {
         return Ok(());
     }
-    let role = runiam_core::roles::smallest_role_with(SET).unwrap_or("roles/run.admin");
-    Err(CommandError::api(format!("the credentials in use lack {SET} on {}", target.full_name()))
+    let role = runiam_core::roles::smallest_role_with(permission).unwrap_or("roles/run.admin");
+    Err(CommandError::api(format!("the credentials in use lack {permission} on {}", target.full_name()))
         .hinted(format!("the predefined role {role} carries it")))
 }
 
@@ -343,7 +415,7 @@ async fn do_plan(args: &Args, ctx: &Context, mut plan: ChangeRecord) -> Result<C
     if !args.write.apply {
         return Ok(plan);
     }
-    precheck_write(ctx, &target).await?;
+    precheck(ctx, &target, "run.services.setIamPolicy").await?;
     confirm(args.write.yes, &format!("Apply the plan for {name}?"))?;
     let backup = write_backup(&args.write.backup_dir, &capture(&ctx.clients, &target).await?)?;
     let mut body = plan.policy_after.clone();
@@ -382,7 +454,8 @@ fn report(records: &[ChangeRecord], format: GrantFormat) -> Result<(), CommandEr
         GrantFormat::Text => {
             let mut out = stdout;
             for r in records {
-                let state = match (r.applied, r.added.is_empty()) {
+                let unchanged = r.added.is_empty() && r.invoker_iam_disabled_before == r.invoker_iam_disabled_after;
+                let state = match (r.applied, unchanged) {
                     (true, true) => "already in place",
                     (true, false) => "applied",
                     (false, true) => "nothing to do",

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use chrono::Utc;
 use clap::{CommandFactory, Parser};
-use runiam_core::change::{capture, confirm, policy_diff, read_modify_write, write_backup};
+use runiam_core::change::{capture, confirm, policy_diff, read_modify_write, set_invoker_check, write_backup};
 use runiam_core::cli::{CommonArgs, Context, WriteArgs, run_command};
 use runiam_core::doc::{ChangeAction, ChangeRecord, DocWriter, Document, Intent, Kind, input, read_for, read_input};
 use runiam_core::http::HttpOptions;
@@ -117,6 +117,12 @@ async fn undo_one(
     service: &ServiceRef,
     source: &Source,
 ) -> Result<ChangeRecord, CommandError> {
+    if let Source::Record(r) = source
+        && let (Some(before), Some(after)) = (r.invoker_iam_disabled_before, r.invoker_iam_disabled_after)
+        && before != after
+    {
+        return undo_invoker_check(args, ctx, service, r, before).await;
+    }
     let name = service.full_name();
     let live = ctx
         .clients
@@ -178,6 +184,66 @@ async fn undo_one(
     Ok(record)
 }
 
+/// Puts the invoker check back as it was before the recorded change,
+/// refusing (exit 4) when the service changed since, unless --merge.
+async fn undo_invoker_check(
+    args: &Args,
+    ctx: &Context,
+    service: &ServiceRef,
+    r: &ChangeRecord,
+    disabled_before: bool,
+) -> Result<ChangeRecord, CommandError> {
+    let name = service.full_name();
+    let live = ctx
+        .clients
+        .run_v2
+        .get_service(service)
+        .await
+        .map_err(|e| user_named(e, format!("cannot read service {name}")))?;
+    let in_place = live.invoker_iam_disabled == disabled_before;
+    if !in_place && live.etag != r.service_etag_after && !args.merge {
+        return Err(CommandError::refused(format!(
+            "service {name} changed since the record (etag {} now, {} after the change); refusing to overwrite",
+            live.etag.as_deref().unwrap_or("none"),
+            r.service_etag_after.as_deref().unwrap_or("none")
+        ))
+        .hinted("--merge puts the invoker check back and leaves the other changes"));
+    }
+    let mut record = record_for(service, &Source::Record(Box::new(r.clone())), &r.policy_after, &r.policy_after);
+    record.intent.action =
+        if disabled_before { ChangeAction::DisableInvokerCheck } else { ChangeAction::EnableInvokerCheck };
+    record.service_etag_before = live.etag.clone();
+    record.service_etag_after = live.etag.clone();
+    record.invoker_iam_disabled_before = Some(live.invoker_iam_disabled);
+    record.invoker_iam_disabled_after = Some(disabled_before);
+    let mut err = std::io::stderr();
+    if in_place {
+        let _ = writeln!(err, "{name}: the invoker IAM check is already as before the change; nothing to do");
+        record.invoker_iam_disabled_after = Some(live.invoker_iam_disabled);
+        record.applied = args.write.apply;
+        return Ok(record);
+    }
+    let _ =
+        writeln!(err, "{name}: invoker IAM check {} -> {}", on_off(live.invoker_iam_disabled), on_off(disabled_before));
+    if !args.write.apply {
+        return Ok(record);
+    }
+    confirm(args.write.yes, &format!("Turn the invoker IAM check {} on {name}?", on_off(disabled_before)))?;
+    let backup = write_backup(&args.write.backup_dir, &capture(&ctx.clients, service).await?)?;
+    let changed = set_invoker_check(&ctx.clients, service, disabled_before).await?;
+    record.service_etag_after = changed.after.etag;
+    record.invoker_iam_disabled_after = Some(changed.after.invoker_iam_disabled);
+    record.applied = true;
+    record.applied_at = Some(Utc::now());
+    record.backup_path = Some(backup.display().to_string());
+    Ok(record)
+}
+
+/// The check as users say it: disabled means off.
+fn on_off(disabled: bool) -> &'static str {
+    if disabled { "off" } else { "on" }
+}
+
 /// The rollback's own ChangeRecord: what it adds and removes, before and after.
 fn record_for(service: &ServiceRef, source: &Source, before: &Policy, after: &Policy) -> ChangeRecord {
     let (added, removed) = (after.grants_not_in(before), before.grants_not_in(after));
@@ -217,7 +283,8 @@ fn report(records: &[ChangeRecord], format: runiam_core::output::Format) -> Resu
         None => {
             let mut out = stdout;
             for r in records {
-                let changed = !r.policy_before.same_grants(&r.policy_after);
+                let changed = !r.policy_before.same_grants(&r.policy_after)
+                    || r.invoker_iam_disabled_before != r.invoker_iam_disabled_after;
                 let state = match (r.applied, changed) {
                     (true, true) => "rolled back",
                     (true, false) => "already as before",

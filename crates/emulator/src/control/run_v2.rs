@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Answer, CREATE_TIME, Call, Target, UPDATE_TIME, iam_verbs, page};
 use crate::authz::require;
-use crate::errors::ApiError;
+use crate::errors::{ApiError, Code};
 use crate::state::{State, service_key};
 use crate::world::{INGRESS_NAMES, Project, Service, World, deterministic_url, hash_url, sha256, tag_url};
 
@@ -53,6 +53,7 @@ pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Ans
                 require(state, &key, "run.services.get", &key)?;
                 Ok(service_json(call, proj, svc))
             })),
+            None if call.is("PATCH") => Some(patch(state, call, p, l, s)),
             None => None,
             Some(_) => {
                 let key = match find(&state.world, p, l, s) {
@@ -70,8 +71,130 @@ pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Ans
                 iam_verbs(state, call, &target, &["GET", "POST"])
             }
         },
+        ["v2", "projects", p, "locations", l, "operations", op] if call.verb.is_none() && call.is("GET") => {
+            let name = format!("projects/{p}/locations/{l}/operations/{op}");
+            Some(
+                state
+                    .operations
+                    .get(&name)
+                    .cloned()
+                    .ok_or_else(|| ApiError::not_found(format!("Operation '{name}' not found."))),
+            )
+        }
         _ => None,
     }
+}
+
+/// The settings `services.patch` may change here: the invoker-relevant ones.
+const PATCHABLE: [&str; 5] = ["invokerIamDisabled", "ingress", "defaultUriDisabled", "iapEnabled", "customAudiences"];
+
+/// `services.patch` of the invoker-relevant settings named in `updateMask`,
+/// guarded by the body's etag, answered as a finished long-running
+/// operation (Cloud Run's own finish in seconds; the emulator's at once).
+fn patch(state: &mut State, call: &Call, p: &str, l: &str, s: &str) -> Answer {
+    let (key, project_id) = {
+        let (proj, svc) = find(&state.world, p, l, s)?;
+        (service_key(&proj.id, &svc.region, &svc.name), proj.id.clone())
+    };
+    require(state, &key, "run.services.update", &key)?;
+    let mask: Vec<String> = call
+        .param(&["updateMask"])
+        .map(|m| m.split(',').map(|f| f.trim().to_owned()).filter(|f| !f.is_empty()).collect())
+        .unwrap_or_default();
+    if mask.is_empty() {
+        return Err(ApiError::invalid_field("update_mask", "the emulator patches only the fields an updateMask names"));
+    }
+    if let Some(bad) = mask.iter().find(|f| !PATCHABLE.contains(&f.as_str())) {
+        return Err(ApiError::invalid_field(
+            "update_mask",
+            format!("field '{bad}' cannot be patched here; patchable: {}", PATCHABLE.join(", ")),
+        ));
+    }
+    let body = &call.body;
+    let current = {
+        let (proj, svc) = find(&state.world, p, l, s)?;
+        derived(proj, svc).etag
+    };
+    if let Some(etag) = body.get("etag").and_then(Value::as_str)
+        && etag != current
+    {
+        return Err(ApiError::new(
+            Code::Aborted,
+            format!("Etag mismatch: the service changed since it was read (etag {current} now)."),
+        ));
+    }
+    let flag = |f: &str| body.get(f).and_then(Value::as_bool).unwrap_or(false);
+    let ingress = match body.get("ingress") {
+        None => None,
+        Some(v) => Some(parse_ingress(v)?),
+    };
+    let audiences: Vec<String> = body
+        .get("customAudiences")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let validate_only = call.param(&["validateOnly"]) == Some("true");
+    let project = state
+        .world
+        .projects
+        .iter_mut()
+        .find(|x| x.id == project_id)
+        .ok_or_else(|| ApiError::not_found(format!("Project '{p}' not found.")))?;
+    let svc = project.services.iter_mut().find(|x| x.region == l && x.name == s).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "Resource '{s}' of kind 'SERVICE' in region '{l}' in project '{p}' does not exist."
+        ))
+    })?;
+    if !validate_only {
+        for f in &mask {
+            match f.as_str() {
+                "invokerIamDisabled" => svc.invoker_iam_disabled = flag(f),
+                "defaultUriDisabled" => svc.default_uri_disabled = flag(f),
+                "iapEnabled" => svc.iap_enabled = flag(f),
+                "ingress" => svc.ingress = ingress.clone(),
+                "customAudiences" => svc.custom_audiences = audiences.clone(),
+                _ => {}
+            }
+        }
+        svc.generation += 1;
+    }
+    let generation = svc.generation;
+    if !validate_only {
+        state.service_changed();
+    }
+    let (proj, svc) = find(&state.world, p, l, s)?;
+    let mut service = service_json(call, proj, svc);
+    if let Some(o) = service.as_object_mut() {
+        let mut typed = Map::new();
+        typed.insert("@type".into(), json!("type.googleapis.com/google.cloud.run.v2.Service"));
+        typed.extend(std::mem::take(o));
+        *o = typed;
+    }
+    let name = format!("projects/{project_id}/locations/{l}/operations/{}", operation_id(&key, generation));
+    let op = json!({"name": name, "metadata": service, "done": true, "response": service});
+    if !validate_only {
+        state.operations.insert(name, op.clone());
+    }
+    Ok(op)
+}
+
+/// Ingress from its enum name or number.
+fn parse_ingress(v: &Value) -> Result<String, ApiError> {
+    let named = match v {
+        Value::String(s) => INGRESS_NAMES.iter().find(|n| **n == s.as_str()).copied(),
+        Value::Number(n) => n.as_u64().and_then(|i| INGRESS_NAMES.get(i as usize).copied()),
+        _ => None,
+    };
+    named
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::invalid_field("service.ingress", format!("{v} is not an IngressTraffic value")))
+}
+
+/// A stable operation id from the service and its generation.
+fn operation_id(key: &str, generation: u64) -> String {
+    let d = sha256(format!("op:{key}:{generation}").as_bytes());
+    let h: String = d.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
 /// The project, by id or number, or Run's 404.
@@ -134,7 +257,9 @@ pub(crate) fn derived(p: &Project, s: &Service) -> Derived {
     let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
     let uid = format!("{}-{}-4{}-8{}-{}", &hex[0..8], &hex[8..12], &hex[13..16], &hex[17..20], &hex[20..32]);
     let revision = format!("{}-00001-{}", s.name, &hex[32..35]);
-    let etag = format!("\"{}\"", &hex[36..60]);
+    // The etag moves with every patch; the ids above never do.
+    let e = sha256(format!("service:{}/{}/{}:{}", p.id, s.region, s.name, s.generation).as_bytes());
+    let etag = format!("\"{}\"", e.iter().take(12).map(|b| format!("{b:02x}")).collect::<String>());
     Derived { uri, urls, uid, revision, etag }
 }
 
@@ -144,7 +269,8 @@ fn service_json(call: &Call, p: &Project, s: &Service) -> Value {
     let mut out = Map::new();
     out.insert("name".into(), json!(full));
     out.insert("uid".into(), json!(d.uid));
-    out.insert("generation".into(), json!("1"));
+    let generation = (s.generation + 1).to_string();
+    out.insert("generation".into(), json!(generation));
     if !s.labels.is_empty() {
         out.insert("labels".into(), json!(s.labels));
     }
@@ -171,7 +297,7 @@ fn service_json(call: &Call, p: &Project, s: &Service) -> Value {
     );
     let (traffic, statuses) = traffic(call, p, s, &d.revision);
     out.insert("traffic".into(), Value::Array(traffic));
-    out.insert("observedGeneration".into(), json!("1"));
+    out.insert("observedGeneration".into(), json!(generation));
     let succeeded = call.enum_value(&CONDITION_STATE, "CONDITION_SUCCEEDED");
     out.insert(
         "terminalCondition".into(),
