@@ -304,6 +304,9 @@ async fn do_grant(args: &Args, ctx: &Context, target: ServiceRef, grant: Grant) 
         return Ok(record);
     }
     precheck(ctx, &target, "run.services.setIamPolicy").await?;
+    if grant.member.is_public() {
+        precheck_public(ctx, &target).await?;
+    }
     confirm(args.write.yes, &format!("Grant {} {} on {name}?", grant.member, grant.role))?;
     let backup = write_backup(&args.write.backup_dir, &capture(&ctx.clients, &target).await?)?;
     let written = read_modify_write(&ctx.clients, &target, |p| plan::grant(p, &grant)).await?;
@@ -392,6 +395,24 @@ async fn precheck(ctx: &Context, target: &ServiceRef, permission: &str) -> Resul
     let role = runiam_core::roles::smallest_role_with(permission).unwrap_or("roles/run.admin");
     Err(CommandError::api(format!("the credentials in use lack {permission} on {}", target.full_name()))
         .hinted(format!("the predefined role {role} carries it")))
+}
+
+/// Domain restricted sharing refuses allUsers and allAuthenticatedUsers:
+/// say so before anything is backed up or written. (Other members are
+/// checked by IAM itself on the write, which answers FAILED_PRECONDITION.)
+async fn precheck_public(ctx: &Context, target: &ServiceRef) -> Result<(), CommandError> {
+    let resource = format!("projects/{}", target.project);
+    match ctx.clients.org_policy.get_effective_policy(&resource, runiam_core::api::orgpolicy::DRS).await {
+        Ok(p) if p.allowed_customers().is_some() => Err(CommandError::refused(format!(
+            "domain restricted sharing (iam.allowedPolicyMemberDomains) on {resource} forbids public members"
+        ))
+        .hinted(format!(
+            "make the service public the supported way: runiam grant-invoker {} --disable-invoker-check --apply",
+            target.full_name()
+        ))),
+        // Unreadable or unset: IAM itself refuses on the write if it must.
+        _ => Ok(()),
+    }
 }
 
 /// Applies a plan exactly, or re-checks it in a dry run.

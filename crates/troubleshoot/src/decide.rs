@@ -323,8 +323,7 @@ fn near_misses(g: &Gathered, caller: &Principal, elsewhere: &[Elsewhere]) -> Vec
         }
     }
     for e in elsewhere {
-        let holds =
-            e.policy.bindings.iter().any(|b| role_invokes(&b.role, g) && b.members.contains(&caller_s));
+        let holds = e.policy.bindings.iter().any(|b| role_invokes(&b.role, g) && b.members.contains(&caller_s));
         if holds {
             let what = format!(
                 "{caller_s} is granted invoke on {}, a service of the same name elsewhere",

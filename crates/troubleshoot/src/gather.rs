@@ -77,7 +77,8 @@ pub async fn gather(
         Principal::ServiceAccount(e) if e.contains('@') => Some(e.clone()),
         _ => None,
     });
-    let (service_and_policy, ancestry, sa, drs, project_deny) = tokio::join!(
+    let caller_email = caller.and_then(Principal::email).map(str::to_owned);
+    let (service_and_policy, ancestry, sa, drs, project_deny, caller_groups) = tokio::join!(
         async {
             match known {
                 Some(k) => Ok((k.0, Ok(k.1))),
@@ -97,6 +98,12 @@ pub async fn gather(
         },
         clients.org_policy.get_effective_policy(&project_res, DRS),
         list_deny(clients, &project_res),
+        async {
+            match &caller_email {
+                Some(e) => clients.cloud_identity.search_transitive_groups(e).await.ok(),
+                None => None,
+            }
+        },
     );
     let (service, service_policy) =
         service_and_policy.map_err(|e| user_named(e, format!("cannot read service {}", target.full_name())))?;
@@ -199,9 +206,9 @@ pub async fn gather(
     let (parent_rules, role_reads, group_facts) = tokio::join!(
         join_all(parent_denies.into_iter().map(|d| get_rules(clients, d))),
         join_all(roles_to_read.iter().map(|r| clients.iam.get_role(r))),
-        groups(clients, caller, &groups_to_check),
+        groups(clients, caller, caller_groups.as_deref(), org_domain(&organization), &groups_to_check),
     );
-    if !groups_to_check.is_empty() && caller.and_then(Principal::email).is_some() {
+    if group_facts.2 {
         rounds += 1;
     }
     let mut deny = vec![deny_at(&project_res, project_deny_rules, &mut unread)];
@@ -220,7 +227,7 @@ pub async fn gather(
             }
         }
     }
-    let (mut group_map, group_unread) = group_facts;
+    let (mut group_map, group_unread, _) = group_facts;
     unread.extend(group_unread);
     // Groups named by deny rules are known only now.
     let deny_groups: BTreeSet<String> = deny
@@ -232,9 +239,12 @@ pub async fn gather(
         .filter_map(|p| p.strip_prefix("principalSet://goog/group/").map(str::to_owned))
         .filter(|g| !group_map.contains_key(g) && !groups_to_check.contains(g))
         .collect();
-    if !deny_groups.is_empty() && caller.and_then(Principal::email).is_some() {
-        rounds += 1;
-        let (more, more_unread) = groups(clients, caller, &deny_groups).await;
+    if !deny_groups.is_empty() {
+        let (more, more_unread, called) =
+            groups(clients, caller, caller_groups.as_deref(), org_domain(&organization), &deny_groups).await;
+        if called {
+            rounds += 1;
+        }
         group_map.extend(more);
         unread.extend(more_unread);
     }
@@ -310,18 +320,47 @@ fn deny_at(
     }
 }
 
-/// Membership of the caller in each group: Cloud Identity's transitive
-/// check; when the edition refuses it (403), a walk of direct members,
-/// nested groups included up to `MAX_GROUP_DEPTH` levels, which the
-/// evaluator then follows.
+/// The organization's primary domain, when known.
+fn org_domain(org: &Option<Organization>) -> Option<String> {
+    org.as_ref().and_then(|o| o.display_name.clone())
+}
+
+/// Membership of the caller in each group. Best: the caller's transitive
+/// groups from one `searchTransitiveGroups` in round 1, which settles every
+/// group of the organization's own domain. Else Cloud Identity's transitive
+/// check per group; when the edition refuses it (403), a walk of direct
+/// members, nested groups included up to `MAX_GROUP_DEPTH` levels, which
+/// the evaluator then follows. The flag says whether calls were needed.
 async fn groups(
     clients: &Clients,
     caller: Option<&Principal>,
+    caller_groups: Option<&[String]>,
+    org_domain: Option<String>,
     emails: &BTreeSet<String>,
-) -> (BTreeMap<String, GroupFacts>, Vec<Unreadable>) {
+) -> (BTreeMap<String, GroupFacts>, Vec<Unreadable>, bool) {
     let mut map = BTreeMap::new();
     let mut unread = Vec::new();
-    let Some(member) = caller.and_then(Principal::email) else { return (map, unread) };
+    let Some(member) = caller.and_then(Principal::email) else { return (map, unread, false) };
+    let mut rest = BTreeSet::new();
+    for g in emails {
+        let in_org = org_domain.as_deref().is_some_and(|d| g.rsplit('@').next() == Some(d));
+        match caller_groups {
+            Some(all) if all.iter().any(|x| x.eq_ignore_ascii_case(g)) => {
+                map.insert(g.clone(), GroupFacts { caller: Some(Membership::Member), members: None });
+            }
+            // The search covers the organization's directory, not others'.
+            Some(_) if in_org => {
+                map.insert(g.clone(), GroupFacts { caller: Some(Membership::NotMember), members: None });
+            }
+            _ => {
+                rest.insert(g.clone());
+            }
+        }
+    }
+    if rest.is_empty() {
+        return (map, unread, false);
+    }
+    let emails = &rest;
     let checks = join_all(emails.iter().map(|g| async move {
         let name = clients.cloud_identity.lookup_group(g).await?;
         match clients.cloud_identity.check_transitive_membership(&name, member).await {
@@ -373,5 +412,5 @@ async fn groups(
         next.dedup();
         frontier = next;
     }
-    (map, unread)
+    (map, unread, true)
 }

@@ -44,6 +44,34 @@ impl CloudIdentity {
         Ok(v.get("hasMembership").and_then(Value::as_bool).unwrap_or(false))
     }
 
+    /// Every group `member_email` belongs to, directly or not (emails), in
+    /// one call: where the edition has it, no per-group lookups are needed.
+    pub async fn search_transitive_groups(&self, member_email: &str) -> Result<Vec<String>, ApiError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut url = api_url(&self.base, &["v1", "groups", "-", "memberships:searchTransitiveGroups"]);
+            url.query_pairs_mut().append_pair(
+                "query",
+                &format!("member_key_id == '{member_email}' && 'cloudidentity.googleapis.com/groups.discussion_forum' in labels"),
+            );
+            if let Some(t) = &token {
+                url.query_pairs_mut().append_pair("pageToken", t);
+            }
+            let page: MembershipsPage = self.http.json(Api::CloudIdentity, Method::GET, url, None).await?;
+            out.extend(
+                page.memberships
+                    .iter()
+                    .filter_map(|m| m.pointer("/groupKey/id").and_then(Value::as_str))
+                    .map(str::to_owned),
+            );
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = Some(t),
+                None => return Ok(out),
+            }
+        }
+    }
+
     /// Direct members as IAM member strings (`user:`, `serviceAccount:`, `group:`).
     pub async fn list_members(&self, group: &str) -> Result<Vec<String>, ApiError> {
         let mut out = Vec::new();
