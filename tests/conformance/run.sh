@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Conformance of runiam-emulator's control plane with Google's official
+# Conformance of runiam-emulator's control plane and tokens with Google's official
 # Python clients (REST transport, anonymous credentials).
 #
 #   tests/conformance/run.sh            # builds the emulator if needed
@@ -13,6 +13,11 @@ venv="target/conformance-venv"
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import google.cloud.run_v2, google.cloud.resourcemanager_v3' 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check google-cloud-run google-cloud-resource-manager
+fi
+# The token checks: google-cloud-iam, google-auth with requests, and pyjwt
+# (google-auth needs it to verify against a JWKS).
+if ! "$venv/bin/python" -c 'import google.cloud.iam_credentials_v1, google.oauth2.id_token, requests, jwt' 2>/dev/null; then
+  "$venv/bin/pip" install --quiet --disable-pip-version-check google-cloud-iam 'google-auth[requests]' pyjwt
 fi
 # The diagnosis checks: Logging, IAM v2 deny policies, Org Policy v2, Policy Troubleshooter v3.
 if ! "$venv/bin/python" -c 'import google.cloud.logging, google.cloud.iam_v2, google.cloud.orgpolicy_v2, google.cloud.policytroubleshooter_iam_v3' 2>/dev/null; then
@@ -34,3 +39,17 @@ url="$(head -n1 "$out")"
 "$venv/bin/python" tests/conformance/control_plane.py "$url"
 # Logging, deny policies, org policy and the troubleshooter; the script resets the world first.
 "$venv/bin/python" tests/conformance/diagnosis_apis.py "$url"
+
+# Tokens (metadata server, IAM Credentials) and the front end that accepts them.
+tokens_out="$(mktemp)"
+target/debug/runiam-emulator --world tests/data/frontend-world.yaml --listen 127.0.0.1:0 >"$tokens_out" 2>target/conformance-tokens-emulator.log &
+tokens_pid=$!
+trap 'kill "$pid" "$tokens_pid" 2>/dev/null || true; wait "$pid" "$tokens_pid" 2>/dev/null || true; rm -f "$out" "$tokens_out"' EXIT
+for _ in $(seq 1 100); do
+  [ -s "$tokens_out" ] && break
+  kill -0 "$tokens_pid" 2>/dev/null || { cat target/conformance-tokens-emulator.log >&2; exit 1; }
+  sleep 0.1
+done
+tokens_url="$(head -n1 "$tokens_out")"
+[ -n "$tokens_url" ] || { echo "the emulator printed no URL" >&2; exit 1; }
+"$venv/bin/python" tests/conformance/tokens.py "$tokens_url"

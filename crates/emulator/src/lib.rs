@@ -8,7 +8,10 @@
 //! - `errors`: google.rpc.Status envelopes; `faults`: latency, seeded
 //!   failures, the concurrent writer and commit-then-fail;
 //! - `authz`: the operator's permissions, checked through runiam-core's
-//!   evaluator; `logging`: the log store's `entries.list` and its filters.
+//!   evaluator; `logging`: the log store's `entries.list` and its filters;
+//! - `tokens`: the ID-token issuer (JWKS at `/oauth2/v3/certs`), IAM
+//!   Credentials and the metadata server (`/computeMetadata/v1/...`);
+//! - `frontend`: the Cloud Run front end, for every Host ending in `.run.app`.
 //!
 //! Test knobs Google does not have live under `/emulator/`:
 //!
@@ -16,6 +19,11 @@
 //!   `POST /emulator/v1/faults` with `{"latencyMs", "failRate",
 //!   "failCodes", "raceRate", "commitThenFail"}` changes the fields given
 //!   (the flags of the same names set them at start);
+//! - `POST /emulator/v1/idTokens` with `{"email", "audience", "issuer",
+//!   "expiresInSeconds"}` mints any ID token the emulator signs, expired or
+//!   from another issuer included;
+//! - the request header `X-Emulator-Origin: external|internal|load-balancer`
+//!   says where a front-end request comes from, for ingress (default external);
 //! - `POST /emulator/v1/reset` puts policies, etags, the write counter and
 //!   the log store back as the world file declares them.
 //!
@@ -28,8 +36,10 @@ pub mod authz;
 pub mod control;
 pub mod errors;
 pub mod faults;
+pub mod frontend;
 pub mod logging;
 pub mod state;
+pub mod tokens;
 pub mod world;
 
 use std::ffi::OsString;
@@ -40,6 +50,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, Request, Response, StatusCode, header};
 use clap::Parser;
 use runiam_core::{CommandError, Exit};
@@ -212,23 +223,37 @@ impl Drop for Emulator {
 
 struct App {
     state: Arc<Mutex<State>>,
+    issuer: tokens::Issuer,
+    frontend: frontend::Frontend,
+}
+
+/// An answer that is not a JSON API reply: front-end pages, metadata text.
+pub(crate) struct Raw {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    pub headers: Vec<(&'static str, String)>,
 }
 
 /// Binds `listen` and serves `world` on the current Tokio runtime.
 pub async fn start(world: World, options: Options, listen: SocketAddr) -> std::io::Result<Emulator> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
+    let issuer = tokens::Issuer::new(options.seed).map_err(std::io::Error::other)?;
+    let frontend = frontend::Frontend::new(&world, options.seed);
     let mut initial = State::new(world);
     initial.faults = Faults::new(options.seed, options.fault_settings());
     let state = Arc::new(Mutex::new(initial));
-    let app = Arc::new(App { state: Arc::clone(&state) });
+    let app = Arc::new(App { state: Arc::clone(&state), issuer, frontend });
     let router = axum::Router::new().fallback(move |req: Request<Body>| {
         let app = Arc::clone(&app);
         async move { handle(&app, req).await }
     });
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+        // The peer address is the request log's remoteIp.
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let serve = axum::serve(listener, service).with_graceful_shutdown(async move {
             let _ = stopped.await;
         });
         if let Err(e) = serve.await {
@@ -248,6 +273,9 @@ async fn handle(app: &App, req: Request<Body>) -> Response<Body> {
         .map(|a| a.as_str().to_owned())
         .or_else(|| parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned))
         .unwrap_or_default();
+    if let Some(raw) = serve_raw(app, &parts, &host) {
+        return raw_response(raw);
+    }
     let request = ApiRequest {
         method: parts.method.as_str().to_owned(),
         host,
@@ -274,7 +302,12 @@ async fn handle(app: &App, req: Request<Body>) -> Response<Body> {
                     }
                     r
                 }
-                None => dispatch(&app.state, &ApiRequest { body: bytes.to_vec(), ..request.clone() }),
+                None => {
+                    let full = ApiRequest { body: bytes.to_vec(), ..request.clone() };
+                    tokens::knob(&app.state, &app.issuer, &full)
+                        .or_else(|| tokens::iam_credentials(&app.state, &app.issuer, &full))
+                        .unwrap_or_else(|| dispatch(&app.state, &full))
+                }
             }
         }
     };
@@ -287,6 +320,50 @@ async fn handle(app: &App, req: Request<Body>) -> Response<Body> {
         "request"
     );
     to_response(reply)
+}
+
+/// The front end, the metadata server and the JWKS: answered before the
+/// body is read and never subject to injected faults.
+fn serve_raw(app: &App, parts: &axum::http::request::Parts, host: &str) -> Option<Raw> {
+    let path = parts.uri.path();
+    if let Some(run_host) = frontend::run_app_host(host) {
+        let incoming = frontend::Incoming {
+            method: parts.method.as_str(),
+            host: &run_host,
+            path,
+            query: parts.uri.query(),
+            headers: &parts.headers,
+            remote: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0),
+            protocol: match parts.version {
+                axum::http::Version::HTTP_10 => "HTTP/1.0",
+                axum::http::Version::HTTP_2 => "HTTP/2",
+                _ => "HTTP/1.1",
+            },
+        };
+        let raw = app.frontend.serve(&app.state, &app.issuer, &incoming);
+        // Debug only: the request log already records it, and this is the hot path.
+        tracing::debug!(method = %parts.method, host = %run_host, path, status = raw.status, "front end");
+        return Some(raw);
+    }
+    if path == tokens::JWKS_PATH && parts.method == axum::http::Method::GET {
+        let body = app.issuer.jwks().to_string().into_bytes();
+        return Some(Raw { status: 200, content_type: "application/json; charset=UTF-8", body, headers: Vec::new() });
+    }
+    let flavor = parts.headers.get("metadata-flavor").and_then(|v| v.to_str().ok());
+    tokens::metadata(&app.state, &app.issuer, path, parts.uri.query().unwrap_or_default(), flavor)
+}
+
+fn raw_response(raw: Raw) -> Response<Body> {
+    let mut response = Response::new(Body::from(raw.body));
+    *response.status_mut() = StatusCode::from_u16(raw.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(raw.content_type));
+    for (name, value) in raw.headers {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    }
+    response
 }
 
 fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {

@@ -1,0 +1,647 @@
+//! The Cloud Run front end: every request whose Host ends in `.run.app`
+//! (DESIGN §6; reference cloud-run-invoke-facts §1, §2 and the behaviour
+//! model of §8), checked in this order:
+//!
+//! 1. host: a service's deterministic, hash or tag URL; an unknown host,
+//!    or any default URL of a service with `defaultUriDisabled`, gets the
+//!    404 page and no request log;
+//! 2. ingress against the `X-Emulator-Origin` test header (`external`, the
+//!    default, `internal`, `load-balancer`): not admitted → 404, no log;
+//! 3. IAP: the emulator issues no IAP credentials, so IAP refuses every
+//!    request as it refuses one without them (401, "Invalid IAP
+//!    credentials: empty token"). The request log has no `textPayload`, as
+//!    Cloud Run's wording for it is unknown;
+//! 4. `invokerIamDisabled`, or `allUsers` holding the permission (decided by
+//!    the evaluator for an anonymous caller): through to the container,
+//!    whatever credential came along (public services often receive their
+//!    own app's tokens in `Authorization`);
+//! 5. the credential: `X-Serverless-Authorization` when present, else
+//!    `Authorization`; none → 403; several headers, several tokens, not
+//!    `Bearer`, not a JWT signed by the emulator, wrong issuer, expired, or
+//!    an audience not accepted → 401;
+//! 6. `run.routes.invoke` for the token's `email` (or, without one, the
+//!    account whose unique id is `sub`) through the shared evaluator. Its
+//!    UNKNOWN counts as a denial: Google's own check has no unknowns, and
+//!    the emulator knows every group, so what remains unknown is a condition
+//!    it cannot evaluate, which Google would not let grant.
+//!
+//! Allowed requests get a stub container's 200 JSON. Every request past
+//! steps 1 and 2 is written to the log store as a `run.googleapis.com/requests`
+//! LogEntry. Verified tokens and decisions are cached (decisions per caller,
+//! service and state generation, and only when no condition is involved,
+//! since conditions depend on the time), so the hot path takes no RSA
+//! verification and no evaluation. IAM changes apply at once: no
+//! propagation delay is emulated.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use axum::http::header::{AUTHORIZATION, USER_AGENT};
+use runiam_core::doc::Verdict;
+use runiam_core::eval::{Facts, evaluate};
+use runiam_core::model::Principal;
+use serde_json::{Map, Value, json};
+
+use crate::control::run_v2::derived;
+use crate::state::{State, service_key};
+use crate::tokens::{Claims, ISSUER, Issuer, now_seconds};
+use crate::world::{World, tag_url};
+use crate::{Raw, authz};
+
+/// The permission the front end checks.
+pub const INVOKE: &str = "run.routes.invoke";
+/// The test header that says where a request comes from.
+pub const ORIGIN_HEADER: &str = "x-emulator-origin";
+const SERVERLESS_AUTHORIZATION: &str = "x-serverless-authorization";
+
+/// Request-log text of every front-end 401 (DESIGN §6, facts §1.4).
+pub const LOG_401: &str =
+    "The request was not authorized to invoke this service. The access token could not be verified.";
+/// Request-log text of every front-end 403, with or without a token (facts §1.4, Q2).
+pub const LOG_403: &str = "The request was not authenticated. Either allow unauthenticated invocations or set the proper Authorization header. Read more at https://cloud.google.com/run/docs/securing/authenticating Additional troubleshooting documentation can be found at: https://cloud.google.com/run/docs/troubleshooting#unauthorized-client";
+/// IAP's answer to a request without IAP credentials.
+pub const IAP_BODY: &str = "Invalid IAP credentials: empty token\n";
+
+/// Issuer spellings accepted (facts Q4: Google's verifiers take both).
+const ISSUERS: [&str; 2] = [ISSUER, "accounts.google.com"];
+/// Caches are cleared when they reach this many entries.
+const CACHE_LIMIT: usize = 100_000;
+
+/// Where a request comes from, for ingress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    External,
+    Internal,
+    LoadBalancer,
+}
+
+/// One service as the front end sees it: names and URLs fixed at start,
+/// settings refreshed when the state's generation moves.
+#[derive(Debug)]
+struct Target {
+    project_id: String,
+    region: String,
+    name: String,
+    revision: String,
+    key: String,
+    /// Every URL of the service (deterministic, hash, tags), no trailing `/`.
+    urls: Vec<String>,
+    custom_audiences: Vec<String>,
+    ingress: String,
+    invoker_iam_disabled: bool,
+    default_uri_disabled: bool,
+    iap_enabled: bool,
+}
+
+impl Target {
+    fn admits(&self, origin: Origin) -> bool {
+        match self.ingress.as_str() {
+            "INGRESS_TRAFFIC_ALL" => true,
+            "INGRESS_TRAFFIC_INTERNAL_ONLY" => origin == Origin::Internal,
+            "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" => origin != Origin::External,
+            _ => false,
+        }
+    }
+}
+
+/// Cloud Run's audience rule, in one place because it is our reading of
+/// an open question (facts §3.1, Q5): any URL of the service, with or
+/// without a trailing `/`, or a custom audience exactly. An audience with
+/// a path, another service's URL or a custom domain is refused.
+fn audience_accepted(aud: &str, urls: &[String], custom_audiences: &[String]) -> bool {
+    if custom_audiences.iter().any(|c| c == aud) {
+        return true;
+    }
+    let bare = aud.strip_suffix('/').unwrap_or(aud);
+    urls.iter().any(|u| u == bare)
+}
+
+/// The host part of a Host header or authority: lowercased, without port
+/// or trailing dot. `None` when it is not a `*.run.app` name.
+pub fn run_app_host(raw: &str) -> Option<String> {
+    let host = match raw.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => raw,
+    };
+    let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    (host.ends_with(".run.app") && host.len() > ".run.app".len()).then_some(host)
+}
+
+/// What the front end needs of one request.
+pub(crate) struct Incoming<'a> {
+    pub method: &'a str,
+    /// Already reduced by [`run_app_host`].
+    pub host: &'a str,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+    pub remote: Option<SocketAddr>,
+    pub protocol: &'a str,
+}
+
+/// A credential defect: the request gets a 401.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Defect {
+    SeveralHeaders,
+    NotBearer,
+    SeveralTokens,
+    Token,
+}
+
+/// What the checks concluded.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Iap,
+    NoCredential,
+    Unauthorized(Defect),
+    Forbidden,
+    /// Through to the container; the caller's email when a valid token named one.
+    Allowed(Option<String>),
+}
+
+/// (caller, target) of a cached decision; the value is (state generation
+/// when decided, allowed).
+type DecisionKey = (Option<String>, usize);
+
+/// The front end: host table, caches, and the request counter behind log ids.
+pub struct Frontend {
+    hosts: HashMap<String, usize>,
+    /// (state generation, settings), index-aligned with `hosts`' values.
+    targets: RwLock<(u64, Arc<Vec<Target>>)>,
+    verified: Mutex<HashMap<String, Arc<Claims>>>,
+    decisions: Mutex<HashMap<DecisionKey, (u64, bool)>>,
+    requests: AtomicU64,
+    seed: u64,
+}
+
+impl Frontend {
+    /// The host table of `world`; `seed` makes trace and insert ids reproducible.
+    pub fn new(world: &World, seed: u64) -> Self {
+        let (hosts, targets) = table(world);
+        Self {
+            hosts,
+            targets: RwLock::new((0, Arc::new(targets))),
+            verified: Mutex::default(),
+            decisions: Mutex::default(),
+            requests: AtomicU64::new(0),
+            seed,
+        }
+    }
+
+    /// The services' settings as the state has them now: rebuilt when the
+    /// state's generation moves (services.patch, reset), else shared.
+    fn targets(&self, state: &Mutex<State>) -> (u64, Arc<Vec<Target>>) {
+        let state = lock(state);
+        let generation = state.generation();
+        {
+            let current = self.targets.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if current.0 == generation {
+                return (generation, Arc::clone(&current.1));
+            }
+        }
+        let fresh = Arc::new(table(&state.world).1);
+        *self.targets.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = (generation, Arc::clone(&fresh));
+        (generation, fresh)
+    }
+
+    /// Answers one request to a `*.run.app` host.
+    pub(crate) fn serve(&self, state: &Mutex<State>, issuer: &Issuer, req: &Incoming) -> Raw {
+        let started = std::time::Instant::now();
+        let Some(&index) = self.hosts.get(req.host) else {
+            return page(404, req);
+        };
+        // One snapshot of the state's generation serves the whole request.
+        let (generation, targets) = self.targets(state);
+        let Some(target) = targets.get(index) else {
+            return page(404, req);
+        };
+        let origin = match req.headers.get(ORIGIN_HEADER).map(|v| v.as_bytes()) {
+            None | Some(b"external") => Origin::External,
+            Some(b"internal") => Origin::Internal,
+            Some(b"load-balancer") => Origin::LoadBalancer,
+            Some(_) => {
+                let body = "X-Emulator-Origin must be external, internal or load-balancer.\n";
+                return Raw {
+                    status: 400,
+                    content_type: "text/plain; charset=utf-8",
+                    body: body.into(),
+                    headers: Vec::new(),
+                };
+            }
+        };
+        if target.default_uri_disabled || !target.admits(origin) {
+            return page(404, req);
+        }
+        let outcome = self.decide(state, issuer, (target, index, generation), req.headers);
+        let (raw, text, latency) = match &outcome {
+            Outcome::Iap => (
+                Raw {
+                    status: 401,
+                    content_type: "text/html; charset=UTF-8",
+                    body: IAP_BODY.into(),
+                    headers: Vec::new(),
+                },
+                None,
+                Duration::ZERO,
+            ),
+            Outcome::NoCredential | Outcome::Forbidden => (page(403, req), Some(LOG_403), Duration::ZERO),
+            Outcome::Unauthorized(_) => (page(401, req), Some(LOG_401), Duration::ZERO),
+            Outcome::Allowed(caller) => {
+                let body = json!({"service": target.name, "caller": caller, "path": req.path});
+                let raw = Raw {
+                    status: 200,
+                    content_type: "application/json",
+                    body: body.to_string().into_bytes(),
+                    headers: Vec::new(),
+                };
+                (raw, None, started.elapsed())
+            }
+        };
+        let entry = self.log_entry(target, req, &raw, text, latency);
+        state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push_log(entry);
+        raw
+    }
+
+    fn decide(
+        &self,
+        state: &Mutex<State>,
+        issuer: &Issuer,
+        (target, index, generation): (&Target, usize, u64),
+        headers: &HeaderMap,
+    ) -> Outcome {
+        if target.iap_enabled {
+            return Outcome::Iap;
+        }
+        let credential = credential(headers);
+        // Only a token that passes every check names the caller.
+        let valid = match credential {
+            Ok(Some(token)) => self.claims(issuer, token).filter(|c| check_claims(c, target).is_ok()),
+            _ => None,
+        };
+        if target.invoker_iam_disabled || self.allowed(state, (target, index, generation), None) {
+            return Outcome::Allowed(valid.and_then(|c| c.email.clone()));
+        }
+        match credential {
+            Ok(None) => return Outcome::NoCredential,
+            Err(d) => return Outcome::Unauthorized(d),
+            Ok(Some(_)) => {}
+        }
+        let Some(claims) = valid else {
+            return Outcome::Unauthorized(Defect::Token);
+        };
+        let Some(caller) = self.principal(state, &claims) else {
+            return Outcome::Forbidden;
+        };
+        if self.allowed(state, (target, index, generation), Some(&caller)) {
+            Outcome::Allowed(caller.email().map(str::to_owned))
+        } else {
+            Outcome::Forbidden
+        }
+    }
+
+    /// The claims of a token whose signature holds, cached by token.
+    fn claims(&self, issuer: &Issuer, token: &str) -> Option<Arc<Claims>> {
+        if let Some(c) = lock(&self.verified).get(token) {
+            return Some(Arc::clone(c));
+        }
+        let claims = Arc::new(issuer.verify(token).ok()?);
+        let mut cache = lock(&self.verified);
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(token.to_owned(), Arc::clone(&claims));
+        Some(claims)
+    }
+
+    /// The caller named by the token: its `email`, else the account whose
+    /// unique id is `sub` (facts Q8).
+    fn principal(&self, state: &Mutex<State>, claims: &Claims) -> Option<Principal> {
+        if let Some(email) = &claims.email {
+            return Some(if email.ends_with(".gserviceaccount.com") {
+                Principal::ServiceAccount(email.clone())
+            } else {
+                Principal::User(email.clone())
+            });
+        }
+        let sub = claims.sub.as_deref()?;
+        let state = lock(state);
+        state.world.service_account(sub).map(|(_, a)| Principal::ServiceAccount(a.email.clone()))
+    }
+
+    /// Does the evaluator say ALLOWED for `caller` (`None`: anonymous)? A
+    /// decision made at the request's `generation` is reused without
+    /// touching the state; a miss reads the state and evaluates.
+    fn allowed(
+        &self,
+        state: &Mutex<State>,
+        (target, index, generation): (&Target, usize, u64),
+        caller: Option<&Principal>,
+    ) -> bool {
+        let key = (caller.map(ToString::to_string), index);
+        if let Some((at, allowed)) = lock(&self.decisions).get(&key)
+            && *at == generation
+        {
+            return *allowed;
+        }
+        let (at, facts) = {
+            let state = lock(state);
+            (state.generation(), authz::facts(&state, &target.key, caller.cloned(), chrono::Utc::now()))
+        };
+        let allowed = evaluate(&facts, INVOKE).verdict == Verdict::Allowed;
+        if !has_conditions(&facts) {
+            let mut cache = lock(&self.decisions);
+            if cache.len() >= CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(key, (at, allowed));
+        }
+        allowed
+    }
+
+    /// A `run.googleapis.com/requests` entry, fields in the order of the
+    /// real entry in facts §2.2.
+    fn log_entry(&self, t: &Target, req: &Incoming, raw: &Raw, text: Option<&str>, latency: Duration) -> Value {
+        // Ids from the seed and a request counter: reproducible, and cheap
+        // (this runs on every request).
+        let n = self.requests.fetch_add(1, Ordering::Relaxed);
+        let mut ids = [0u8; 32];
+        for (i, chunk) in ids.chunks_mut(8).enumerate() {
+            chunk.copy_from_slice(&splitmix(self.seed ^ n.rotate_left(17) ^ (i as u64) << 56).to_be_bytes());
+        }
+        let now = chrono::Utc::now();
+        let mut url = format!("https://{}{}", req.host, req.path);
+        if let Some(q) = req.query {
+            url.push('?');
+            url.push_str(q);
+        }
+        let mut http = Map::with_capacity(8);
+        http.insert("requestMethod".into(), json!(req.method));
+        http.insert("requestUrl".into(), json!(url));
+        http.insert("status".into(), json!(raw.status));
+        http.insert("responseSize".into(), json!(raw.body.len().to_string()));
+        if let Some(ua) = req.headers.get(USER_AGENT).and_then(|v| v.to_str().ok()) {
+            http.insert("userAgent".into(), json!(ua));
+        }
+        if let Some(ip) = req.remote {
+            http.insert("remoteIp".into(), json!(ip.ip().to_string()));
+        }
+        let latency = if latency.is_zero() { "0s".to_owned() } else { format!("{:.9}s", latency.as_secs_f64()) };
+        http.insert("latency".into(), json!(latency));
+        http.insert("protocol".into(), json!(req.protocol));
+        let mut entry = Map::with_capacity(12);
+        if let Some(t) = text {
+            entry.insert("textPayload".into(), json!(t));
+        }
+        entry.insert("insertId".into(), json!(hex(&ids[..12])));
+        entry.insert("httpRequest".into(), Value::Object(http));
+        entry.insert(
+            "resource".into(),
+            json!({"type": "cloud_run_revision", "labels": {
+                "location": t.region,
+                "configuration_name": t.name,
+                "project_id": t.project_id,
+                "service_name": t.name,
+                "revision_name": t.revision,
+            }}),
+        );
+        entry.insert("timestamp".into(), json!(now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)));
+        entry.insert("severity".into(), json!(severity(raw.status)));
+        entry.insert("logName".into(), json!(format!("projects/{}/logs/run.googleapis.com%2Frequests", t.project_id)));
+        entry.insert("trace".into(), json!(format!("projects/{}/traces/{}", t.project_id, hex(&ids[12..28]))));
+        let received = now + chrono::TimeDelta::microseconds(50);
+        entry.insert("receiveTimestamp".into(), json!(received.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)));
+        entry.insert("spanId".into(), json!(hex(&ids[24..32])));
+        entry.insert("traceSampled".into(), json!(true));
+        Value::Object(entry)
+    }
+}
+
+/// Host → index, and every service's settings, in the world's order
+/// (services are patched, never added or removed, so indexes hold).
+fn table(world: &World) -> (HashMap<String, usize>, Vec<Target>) {
+    let mut hosts = HashMap::new();
+    let mut targets = Vec::new();
+    for p in &world.projects {
+        for s in &p.services {
+            let d = derived(p, s);
+            let mut urls = d.urls.clone();
+            urls.extend(
+                s.traffic.iter().filter_map(|t| t.tag.as_ref()).map(|tag| tag_url(tag, &s.name, &p.number, &s.region)),
+            );
+            for u in &urls {
+                if let Some(h) = u.strip_prefix("https://") {
+                    hosts.insert(h.to_owned(), targets.len());
+                }
+            }
+            targets.push(Target {
+                project_id: p.id.clone(),
+                region: s.region.clone(),
+                name: s.name.clone(),
+                revision: d.revision,
+                key: service_key(&p.id, &s.region, &s.name),
+                urls,
+                custom_audiences: s.custom_audiences.clone(),
+                ingress: s.ingress().to_owned(),
+                invoker_iam_disabled: s.invoker_iam_disabled,
+                default_uri_disabled: s.default_uri_disabled,
+                iap_enabled: s.iap_enabled,
+            });
+        }
+    }
+    (hosts, targets)
+}
+
+/// SplitMix64: a good 64-bit mix of a counter.
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Lowercase hex, without an allocation per byte.
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn severity(status: u16) -> &'static str {
+    match status {
+        500.. => "ERROR",
+        400.. => "WARNING",
+        _ => "INFO",
+    }
+}
+
+/// The bearer token of a request: `Ok(None)` when there is none.
+fn credential(headers: &HeaderMap) -> Result<Option<&str>, Defect> {
+    let serverless: Vec<_> = headers.get_all(SERVERLESS_AUTHORIZATION).iter().collect();
+    let values = if serverless.is_empty() { headers.get_all(AUTHORIZATION).iter().collect() } else { serverless };
+    match values.as_slice() {
+        [] => Ok(None),
+        [one] => bearer(one.as_bytes()),
+        _ => Err(Defect::SeveralHeaders),
+    }
+}
+
+/// `Bearer TOKEN`: an empty value carries no credential; any other scheme,
+/// or several tokens in one value, is a defect.
+fn bearer(value: &[u8]) -> Result<Option<&str>, Defect> {
+    let value = std::str::from_utf8(value).map_err(|_| Defect::NotBearer)?.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(Defect::NotBearer);
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Ok(None);
+    }
+    if token.contains(|c: char| c.is_whitespace() || c == ',') {
+        return Err(Defect::SeveralTokens);
+    }
+    Ok(Some(token))
+}
+
+/// Issuer, expiry and audience of a token whose signature holds.
+fn check_claims(c: &Claims, t: &Target) -> Result<(), Defect> {
+    let issuer_ok = c.iss.as_deref().is_some_and(|i| ISSUERS.contains(&i));
+    let fresh = c.exp.is_some_and(|e| e > now_seconds());
+    let audience_ok = c.aud.as_deref().is_some_and(|a| audience_accepted(a, &t.urls, &t.custom_audiences));
+    if issuer_ok && fresh && audience_ok { Ok(()) } else { Err(Defect::Token) }
+}
+
+fn has_conditions(facts: &Facts) -> bool {
+    facts.allow.iter().any(|a| a.policy.as_ref().is_some_and(|p| p.has_conditions()))
+        || facts
+            .deny
+            .iter()
+            .flat_map(|d| d.policies.iter().flatten())
+            .any(|p| p.rules.iter().any(|r| r.deny_rule.as_ref().is_some_and(|d| d.denial_condition.is_some())))
+}
+
+/// Cloud Run's error pages (facts §1.3), the path and query in `<code>`.
+/// The 404 page is not documented (Q12); it follows the same template.
+fn page(status: u16, req: &Incoming) -> Raw {
+    let mut target = req.path.to_owned();
+    if let Some(q) = req.query {
+        target.push('?');
+        target.push_str(q);
+    }
+    let code = escape(&target);
+    let (title, h1, h2) = match status {
+        401 => (
+            "401 Unauthorized",
+            "Error: Unauthorized",
+            format!("Your client does not have permission to the requested URL <code>{code}</code>."),
+        ),
+        403 => (
+            "403 Forbidden",
+            "Error: Forbidden",
+            format!("Your client does not have permission to get URL <code>{code}</code> from this server."),
+        ),
+        _ => (
+            "404 Page not found",
+            "Error: Page not found",
+            format!("The requested URL <code>{code}</code> was not found on this server."),
+        ),
+    };
+    let body = format!(
+        "<html><head>\n<meta http-equiv=\"content-type\" content=\"text/html;charset=utf-8\">\n<title>{title}</title>\n</head>\n<body text=#000000 bgcolor=#ffffff>\n<h1>{h1}</h1>\n<h2>{h2}</h2>\n<h2></h2>\n</body></html>\n"
+    );
+    Raw { status, content_type: "text/html; charset=UTF-8", body: body.into_bytes(), headers: Vec::new() }
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+    use proptest::prelude::*;
+
+    #[test]
+    fn hosts_lose_port_case_and_dot() {
+        assert_eq!(run_app_host("Hello-1.europe-west1.RUN.app:443").as_deref(), Some("hello-1.europe-west1.run.app"));
+        assert_eq!(run_app_host("a.run.app.").as_deref(), Some("a.run.app"));
+        assert_eq!(run_app_host(".run.app"), None);
+        assert_eq!(run_app_host("127.0.0.1:8785"), None);
+        assert_eq!(run_app_host("run.app.example"), None);
+    }
+
+    #[test]
+    fn audiences() {
+        let urls = vec!["https://a-1.r.run.app".to_owned()];
+        let custom = vec!["https://api.example/".to_owned()];
+        assert!(audience_accepted("https://a-1.r.run.app", &urls, &custom));
+        assert!(audience_accepted("https://a-1.r.run.app/", &urls, &custom));
+        assert!(audience_accepted("https://api.example/", &urls, &custom));
+        assert!(!audience_accepted("https://api.example", &urls, &custom));
+        assert!(!audience_accepted("https://a-1.r.run.app/tasks", &urls, &custom));
+        assert!(!audience_accepted("https://a-1.r.run.app//", &urls, &custom));
+    }
+
+    #[test]
+    fn credentials() {
+        let mut h = HeaderMap::new();
+        assert_eq!(credential(&h), Ok(None));
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer a.b.c"));
+        assert_eq!(credential(&h), Ok(Some("a.b.c")));
+        h.insert(SERVERLESS_AUTHORIZATION, HeaderValue::from_static("bearer x.y.z"));
+        assert_eq!(credential(&h), Ok(Some("x.y.z")));
+        h.append(SERVERLESS_AUTHORIZATION, HeaderValue::from_static("bearer x.y.z"));
+        assert_eq!(credential(&h), Err(Defect::SeveralHeaders));
+        assert_eq!(bearer(b"Basic abc"), Err(Defect::NotBearer));
+        assert_eq!(bearer(b"Bearer a.b.c d.e.f"), Err(Defect::SeveralTokens));
+        assert_eq!(bearer(b"Bearer a.b.c,d.e.f"), Err(Defect::SeveralTokens));
+        assert_eq!(bearer(b"Bearer "), Ok(None));
+        assert_eq!(bearer(b"\xff"), Err(Defect::NotBearer));
+    }
+
+    proptest! {
+        #[test]
+        fn host_parser_never_panics(raw in ".{0,80}") {
+            if let Some(h) = run_app_host(&raw) {
+                prop_assert!(h.ends_with(".run.app"));
+            }
+        }
+
+        #[test]
+        fn header_values_never_panic(values in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 0..4)) {
+            let mut h = HeaderMap::new();
+            for v in &values {
+                if let Ok(v) = HeaderValue::from_bytes(v) {
+                    h.append(AUTHORIZATION, v);
+                }
+            }
+            let _ = credential(&h);
+        }
+    }
+}
