@@ -235,3 +235,70 @@ fn services_are_named_by_their_urls_too() {
         assert_eq!(d["service"]["fullName"], "projects/tsh-proj/locations/europe-west1/services/svcgrant", "{url}");
     }
 }
+
+/// Sends a real request to the emulator's Cloud Run front end as `email`
+/// with a valid ID token for the service's URL; returns the status.
+fn invoke(emu: &Emulator, service: &str, email: Option<&str>, from: &str) -> u16 {
+    let (status, svc) = crate::common::call(emu, "GET", &format!("v2/{service}"), None);
+    assert_eq!(status, 200, "{svc}");
+    let uri = svc["uri"].as_str().unwrap().to_owned();
+    let host = uri.trim_start_matches("https://").to_owned();
+    let token = email.map(|e| {
+        let (status, t) = crate::common::call(
+            emu,
+            "POST",
+            "emulator/v1/idTokens",
+            Some(serde_json::json!({"email": e, "audience": uri})),
+        );
+        assert_eq!(status, 200, "{t}");
+        t["token"].as_str().unwrap().to_owned()
+    });
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut req =
+            reqwest::Client::new().get(format!("{}/", emu.url)).header("Host", host).header("X-Emulator-Origin", from);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap().status().as_u16()
+    })
+}
+
+/// The IAP service is left out: the front end models a caller without IAP
+/// credentials, while the verdict is about a correct call (network.iap
+/// carries the risk).
+#[test]
+fn verdicts_agree_with_what_the_front_end_does() {
+    let emu = Emulator::start(&root().join(WORLD), &[]);
+    let home = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str, &str)] = &[
+        ("nogrant", "user:kim@acme.example", "external"),
+        ("viewer-only", "user:carol@acme.example", "external"),
+        ("expired", "user:dave@acme.example", "external"),
+        ("denied", "user:henry@acme.example", "external"),
+        ("denied", "user:kim@acme.example", "external"),
+        ("typo", "user:frank@acme.example", "external"),
+        ("deleted", "user:gina@acme.example", "external"),
+        ("internal", SA, "external"),
+        ("internal", SA, "internal"),
+        ("nocheck", "user:kim@acme.example", "external"),
+        ("open", "user:kim@acme.example", "external"),
+        ("open", "allUsers", "external"),
+        ("nogrant", "allUsers", "external"),
+        ("svcgrant", SA, "external"),
+        ("nogrant", "user:ivy@acme.example", "external"),
+        ("nogrant", "user:jack@acme.example", "external"),
+    ];
+    for (service, caller, from) in cases {
+        let (_, d) = diagnose(&emu, home.path(), service, caller, &["--from", from]);
+        let full = format!("projects/tsh-proj/locations/europe-west1/services/{service}");
+        let email = caller.split_once(':').map(|(_, e)| e);
+        let status = invoke(&emu, &full, email, from);
+        let verdict = d["verdict"].as_str().unwrap();
+        assert_eq!(
+            verdict == "ALLOWED",
+            status == 200,
+            "{service} {caller} from {from}: troubleshoot {verdict}, front end {status}"
+        );
+    }
+}
