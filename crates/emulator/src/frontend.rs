@@ -44,9 +44,10 @@ use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use runiam_core::doc::Verdict;
 use runiam_core::eval::{Facts, evaluate};
 use runiam_core::model::Principal;
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
 use crate::control::run_v2::derived;
+use crate::logstore::{LogRecord, RequestLog, ServiceLabels};
 use crate::state::{State, service_key};
 use crate::tokens::{Claims, ISSUER, Issuer, now_seconds};
 use crate::world::{World, tag_url};
@@ -83,10 +84,9 @@ enum Origin {
 /// settings refreshed when the state's generation moves.
 #[derive(Debug)]
 struct Target {
-    project_id: String,
-    region: String,
+    /// Shared with every request log of the service.
+    labels: Arc<ServiceLabels>,
     name: String,
-    revision: String,
     key: String,
     /// Every URL of the service (deterministic, hash, tags), no trailing `/`.
     urls: Vec<String>,
@@ -261,8 +261,8 @@ impl Frontend {
                 (raw, None, started.elapsed())
             }
         };
-        let entry = self.log_entry(target, req, &raw, text, latency);
-        state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push_log(entry);
+        let record = self.log_record(target, req, &raw, text, latency);
+        state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push_record(record);
         raw
     }
 
@@ -362,61 +362,35 @@ impl Frontend {
         allowed
     }
 
-    /// A `run.googleapis.com/requests` entry, fields in the order of the
-    /// real entry in facts §2.2.
-    fn log_entry(&self, t: &Target, req: &Incoming, raw: &Raw, text: Option<&str>, latency: Duration) -> Value {
-        // Ids from the seed and a request counter: reproducible, and cheap
-        // (this runs on every request).
-        let n = self.requests.fetch_add(1, Ordering::Relaxed);
-        let mut ids = [0u8; 32];
-        for (i, chunk) in ids.chunks_mut(8).enumerate() {
-            chunk.copy_from_slice(&splitmix(self.seed ^ n.rotate_left(17) ^ (i as u64) << 56).to_be_bytes());
-        }
-        let now = chrono::Utc::now();
+    /// The compact request log of one request (rendered when read).
+    fn log_record(
+        &self,
+        t: &Target,
+        req: &Incoming,
+        raw: &Raw,
+        text: Option<&'static str>,
+        latency: Duration,
+    ) -> LogRecord {
         let mut url = format!("https://{}{}", req.host, req.path);
         if let Some(q) = req.query {
             url.push('?');
             url.push_str(q);
         }
-        let mut http = Map::with_capacity(8);
-        http.insert("requestMethod".into(), json!(req.method));
-        http.insert("requestUrl".into(), json!(url));
-        http.insert("status".into(), json!(raw.status));
-        http.insert("responseSize".into(), json!(raw.body.len().to_string()));
-        if let Some(ua) = req.headers.get(USER_AGENT).and_then(|v| v.to_str().ok()) {
-            http.insert("userAgent".into(), json!(ua));
-        }
-        if let Some(ip) = req.remote {
-            http.insert("remoteIp".into(), json!(ip.ip().to_string()));
-        }
-        let latency = if latency.is_zero() { "0s".to_owned() } else { format!("{:.9}s", latency.as_secs_f64()) };
-        http.insert("latency".into(), json!(latency));
-        http.insert("protocol".into(), json!(req.protocol));
-        let mut entry = Map::with_capacity(12);
-        if let Some(t) = text {
-            entry.insert("textPayload".into(), json!(t));
-        }
-        entry.insert("insertId".into(), json!(hex(&ids[..12])));
-        entry.insert("httpRequest".into(), Value::Object(http));
-        entry.insert(
-            "resource".into(),
-            json!({"type": "cloud_run_revision", "labels": {
-                "location": t.region,
-                "configuration_name": t.name,
-                "project_id": t.project_id,
-                "service_name": t.name,
-                "revision_name": t.revision,
-            }}),
-        );
-        entry.insert("timestamp".into(), json!(now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)));
-        entry.insert("severity".into(), json!(severity(raw.status)));
-        entry.insert("logName".into(), json!(format!("projects/{}/logs/run.googleapis.com%2Frequests", t.project_id)));
-        entry.insert("trace".into(), json!(format!("projects/{}/traces/{}", t.project_id, hex(&ids[12..28]))));
-        let received = now + chrono::TimeDelta::microseconds(50);
-        entry.insert("receiveTimestamp".into(), json!(received.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)));
-        entry.insert("spanId".into(), json!(hex(&ids[24..32])));
-        entry.insert("traceSampled".into(), json!(true));
-        Value::Object(entry)
+        LogRecord::Request(Box::new(RequestLog {
+            service: Arc::clone(&t.labels),
+            seed: self.seed,
+            counter: self.requests.fetch_add(1, Ordering::Relaxed),
+            time: chrono::Utc::now(),
+            method: req.method.to_owned(),
+            url,
+            status: raw.status,
+            response_size: raw.body.len(),
+            user_agent: req.headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+            remote_ip: req.remote.map(|r| r.ip()),
+            latency,
+            protocol: req.protocol.to_owned(),
+            text,
+        }))
     }
 }
 
@@ -438,10 +412,13 @@ fn table(world: &World) -> (HashMap<String, usize>, Vec<Target>) {
                 }
             }
             targets.push(Target {
-                project_id: p.id.clone(),
-                region: s.region.clone(),
+                labels: Arc::new(ServiceLabels {
+                    project_id: p.id.clone(),
+                    region: s.region.clone(),
+                    name: s.name.clone(),
+                    revision: d.revision.clone(),
+                }),
                 name: s.name.clone(),
-                revision: d.revision,
                 key: service_key(&p.id, &s.region, &s.name),
                 urls,
                 custom_audiences: s.custom_audiences.clone(),
@@ -455,35 +432,8 @@ fn table(world: &World) -> (HashMap<String, usize>, Vec<Target>) {
     (hosts, targets)
 }
 
-/// SplitMix64: a good 64-bit mix of a counter.
-fn splitmix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// Lowercase hex, without an allocation per byte.
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
-    out
-}
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn severity(status: u16) -> &'static str {
-    match status {
-        500.. => "ERROR",
-        400.. => "WARNING",
-        _ => "INFO",
-    }
 }
 
 /// The bearer token of a request: `Ok(None)` when there is none.

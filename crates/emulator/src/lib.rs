@@ -38,6 +38,7 @@ pub mod errors;
 pub mod faults;
 pub mod frontend;
 pub mod logging;
+pub mod logstore;
 pub mod state;
 pub mod tokens;
 pub mod world;

@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::errors::ApiError;
 use crate::faults::Faults;
+use crate::logstore::LogRecord;
 use crate::world::{World, sha256};
 
 /// The etag of a policy nobody has written and that has no bindings.
@@ -41,8 +42,8 @@ pub struct State {
     pub world: World,
     policies: BTreeMap<String, Stored>,
     writes: u64,
-    /// LogEntry JSON, oldest first as written.
-    pub logs: Vec<Value>,
+    /// LogEntries, oldest first as written.
+    pub logs: Vec<LogRecord>,
     /// Latency, failures, the concurrent writer, commit-then-fail.
     pub faults: Faults,
     /// Bumped by every change that can alter an IAM decision (policy
@@ -71,7 +72,7 @@ impl State {
     /// Every resource's policy as the world declares it.
     pub fn new(world: World) -> Self {
         let policies = initial_policies(&world);
-        let logs = world.log_entries.clone();
+        let logs = seeded_logs(&world);
         let pristine = world.clone();
         Self {
             world,
@@ -87,10 +88,15 @@ impl State {
 
     /// Appends one LogEntry to the log store.
     pub fn push_log(&mut self, entry: Value) {
+        self.push_record(LogRecord::Entry(entry));
+    }
+
+    /// Appends one record to the log store.
+    pub fn push_record(&mut self, record: LogRecord) {
         if self.logs.len() >= MAX_LOG_ENTRIES {
             self.logs.drain(..MAX_LOG_ENTRIES / 2);
         }
-        self.logs.push(entry);
+        self.logs.push(record);
     }
 
     /// Back to the world as loaded: policies, etags, the write counter and
@@ -98,7 +104,7 @@ impl State {
     pub fn reset(&mut self) {
         self.world = self.pristine.clone();
         self.policies = initial_policies(&self.world);
-        self.logs = self.world.log_entries.clone();
+        self.logs = seeded_logs(&self.world);
         self.operations.clear();
         self.writes = 0;
         self.generation += 1;
@@ -188,6 +194,11 @@ impl State {
 }
 
 /// `projects/ID/locations/R/services/S`, the key of a service's policy.
+/// The world's own `logEntries`, as the log store starts.
+fn seeded_logs(world: &World) -> Vec<LogRecord> {
+    world.log_entries.iter().cloned().map(LogRecord::Entry).collect()
+}
+
 pub fn service_key(project_id: &str, region: &str, name: &str) -> String {
     format!("projects/{project_id}/locations/{region}/services/{name}")
 }

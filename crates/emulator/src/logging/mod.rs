@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::authz;
 use crate::control::{Answer, Call, page};
 use crate::errors::ApiError;
+use crate::logstore::LogRecord;
 use crate::state::State;
 use crate::world::World;
 
@@ -148,8 +149,8 @@ fn list(state: &State, call: &Call) -> Answer {
         }
     };
     let size = page_size(call)?;
-    let mut entries: Vec<&Value> = state
-        .logs
+    let all: Vec<Value> = state.logs.iter().map(LogRecord::to_value).collect();
+    let mut entries: Vec<&Value> = all
         .iter()
         .filter(|e| {
             let log = e.get("logName").and_then(Value::as_str).unwrap_or_default();
