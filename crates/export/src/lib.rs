@@ -93,22 +93,24 @@ async fn export(args: Args) -> Result<Exit, CommandError> {
 }
 
 /// The services to export, deduplicated, in a stable order.
-async fn gather_targets(args: &Args, ctx: &Context) -> Result<Vec<ServiceRef>, CommandError> {
+/// With `--all`, the services come whole from the listing.
+async fn gather_targets(args: &Args, ctx: &Context) -> Result<Vec<(ServiceRef, Option<Service>)>, CommandError> {
     if args.all {
-        return list_all(&ctx.clients, ctx.config.project()?).await;
+        let listed = list_all(&ctx.clients, ctx.config.project()?).await?;
+        return Ok(listed.into_iter().map(|(r, s)| (r, Some(s))).collect());
     }
     let mut out = BTreeSet::new();
     for s in &args.services {
         out.insert(resolve_service(s, &ctx.config, &ctx.clients).await?);
     }
-    Ok(out.into_iter().collect())
+    Ok(out.into_iter().map(|r| (r, None)).collect())
 }
 
 /// Every service of a project. One Run v1 all-regions listing finds the
 /// regions in use; one v2 list per such region then gives full services.
 /// That is 1 + R calls for R regions in use, against 1 + 40-odd for a v2
 /// list of every Cloud Run region (`cargo xtask bench export` measures it).
-async fn list_all(clients: &Clients, project: &str) -> Result<Vec<ServiceRef>, CommandError> {
+async fn list_all(clients: &Clients, project: &str) -> Result<Vec<(ServiceRef, Service)>, CommandError> {
     let listing = clients
         .run_v1
         .list_services_all_regions(project)
@@ -121,10 +123,19 @@ async fn list_all(clients: &Clients, project: &str) -> Result<Vec<ServiceRef>, C
         ))
         .hinted("retry later, or export the other regions' services by name"));
     }
-    let mut out: Vec<ServiceRef> =
-        listing.services.iter().filter_map(|s| Some(ServiceRef::new(project, s.region()?, &s.metadata.name))).collect();
-    out.sort();
-    out.dedup();
+    let regions: BTreeSet<&str> = listing.services.iter().filter_map(|s| s.region()).collect();
+    let lists = futures::future::join_all(regions.iter().map(|r| clients.run_v2.list_services(project, r))).await;
+    let mut out = Vec::new();
+    for (region, list) in regions.iter().zip(lists) {
+        let list = list.map_err(|e| user_named(e, format!("cannot list the services of {project} in {region}")))?;
+        for s in list {
+            let r =
+                ServiceRef::parse_full_name(&s.name).map_err(|e| CommandError::api(format!("Cloud Run listed {e}")))?;
+            out.push((ServiceRef::new(project, &r.region, &r.name), s));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.dedup_by(|a, b| a.0 == b.0);
     Ok(out)
 }
 
@@ -138,22 +149,28 @@ struct Gathered {
 /// with bounded concurrency (the HTTP layer caps calls in flight).
 async fn gather_snapshots(
     clients: &Clients,
-    targets: Vec<ServiceRef>,
+    targets: Vec<(ServiceRef, Option<Service>)>,
     quiet: bool,
 ) -> Result<Vec<ServiceSnapshot>, CommandError> {
     let bar = runiam_core::output::progress(targets.len() as u64, "exporting", quiet);
     let mut tasks = JoinSet::new();
-    for (i, target) in targets.iter().cloned().enumerate() {
+    for (i, (target, known)) in targets.iter().cloned().enumerate() {
         let c = clients.clone();
         tasks.spawn(async move {
             let name = target.full_name();
-            let (service, policy) = tokio::join!(c.run_v2.get_service(&target), c.run_v2.get_iam_policy(&target));
+            let read_service = async {
+                match known {
+                    Some(s) => Ok(s),
+                    None => c.run_v2.get_service(&target).await,
+                }
+            };
+            let (service, policy) = tokio::join!(read_service, c.run_v2.get_iam_policy(&target));
             let service = service.map_err(|e| user_named(e, format!("cannot read service {name}")))?;
             let policy = policy.map_err(|e| user_named(e, format!("cannot read the IAM policy of {name}")))?;
             Ok::<_, CommandError>((i, Gathered { service, policy }))
         });
     }
-    let projects: BTreeSet<String> = targets.iter().map(|t| t.project.clone()).collect();
+    let projects: BTreeSet<String> = targets.iter().map(|(t, _)| t.project.clone()).collect();
     let mut project_tasks = JoinSet::new();
     for p in projects {
         let c = clients.clone();
@@ -175,7 +192,7 @@ async fn gather_snapshots(
     Ok(targets
         .into_iter()
         .zip(gathered)
-        .filter_map(|(t, g)| {
+        .filter_map(|((t, _), g)| {
             let (number, parents) = project_info.get(&t.project)?;
             let g = g?;
             Some(snapshot(t, number, parents, g.service, g.policy, captured_at))
