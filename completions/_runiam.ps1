@@ -31,6 +31,7 @@ Register-ArgumentCompleter -Native -CommandName 'runiam' -ScriptBlock {
             [CompletionResult]::new('troubleshoot', 'troubleshoot', [CompletionResultType]::ParameterValue, 'Explain why a caller cannot invoke a Cloud Run service')
             [CompletionResult]::new('grant-invoker', 'grant-invoker', [CompletionResultType]::ParameterValue, 'Grant the least privilege that lets a caller invoke a Cloud Run service')
             [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Undo changes recorded by runiam, or restore services to a snapshot')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Prove that a caller can (or cannot) invoke a Cloud Run service, with a real call as the caller')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -56,6 +57,9 @@ Register-ArgumentCompleter -Native -CommandName 'runiam' -ScriptBlock {
         'runiam;rollback' {
             break
         }
+        'runiam;verify' {
+            break
+        }
         'runiam;help' {
             [CompletionResult]::new('plugins', 'plugins', [CompletionResultType]::ParameterValue, 'List the runiam-* plugins found on PATH')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Run the whole story offline, against the emulator on the example estate')
@@ -63,6 +67,7 @@ Register-ArgumentCompleter -Native -CommandName 'runiam' -ScriptBlock {
             [CompletionResult]::new('troubleshoot', 'troubleshoot', [CompletionResultType]::ParameterValue, 'Explain why a caller cannot invoke a Cloud Run service')
             [CompletionResult]::new('grant-invoker', 'grant-invoker', [CompletionResultType]::ParameterValue, 'Grant the least privilege that lets a caller invoke a Cloud Run service')
             [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Undo changes recorded by runiam, or restore services to a snapshot')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Prove that a caller can (or cannot) invoke a Cloud Run service, with a real call as the caller')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -82,6 +87,9 @@ Register-ArgumentCompleter -Native -CommandName 'runiam' -ScriptBlock {
             break
         }
         'runiam;help;rollback' {
+            break
+        }
+        'runiam;help;verify' {
             break
         }
         'runiam;help;help' {

@@ -37,6 +37,9 @@ _runiam() {
             runiam,troubleshoot)
                 cmd="runiam__subcmd__troubleshoot"
                 ;;
+            runiam,verify)
+                cmd="runiam__subcmd__verify"
+                ;;
             runiam__subcmd__help,demo)
                 cmd="runiam__subcmd__help__subcmd__demo"
                 ;;
@@ -58,6 +61,9 @@ _runiam() {
             runiam__subcmd__help,troubleshoot)
                 cmd="runiam__subcmd__help__subcmd__troubleshoot"
                 ;;
+            runiam__subcmd__help,verify)
+                cmd="runiam__subcmd__help__subcmd__verify"
+                ;;
             *)
                 ;;
         esac
@@ -65,7 +71,7 @@ _runiam() {
 
     case "${cmd}" in
         runiam)
-            opts="-h -V --help --version plugins demo export troubleshoot grant-invoker rollback help"
+            opts="-h -V --help --version plugins demo export troubleshoot grant-invoker rollback verify help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -121,7 +127,7 @@ _runiam() {
             return 0
             ;;
         runiam__subcmd__help)
-            opts="plugins demo export troubleshoot grant-invoker rollback help"
+            opts="plugins demo export troubleshoot grant-invoker rollback verify help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -232,6 +238,20 @@ _runiam() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        runiam__subcmd__help__subcmd__verify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         runiam__subcmd__plugins)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -261,6 +281,20 @@ _runiam() {
             return 0
             ;;
         runiam__subcmd__troubleshoot)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        runiam__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -28,6 +28,7 @@ set edit:completion:arg-completer[runiam] = {|@words|
             cand troubleshoot 'Explain why a caller cannot invoke a Cloud Run service'
             cand grant-invoker 'Grant the least privilege that lets a caller invoke a Cloud Run service'
             cand rollback 'Undo changes recorded by runiam, or restore services to a snapshot'
+            cand verify 'Prove that a caller can (or cannot) invoke a Cloud Run service, with a real call as the caller'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'runiam;plugins'= {
@@ -46,6 +47,8 @@ set edit:completion:arg-completer[runiam] = {|@words|
         }
         &'runiam;rollback'= {
         }
+        &'runiam;verify'= {
+        }
         &'runiam;help'= {
             cand plugins 'List the runiam-* plugins found on PATH'
             cand demo 'Run the whole story offline, against the emulator on the example estate'
@@ -53,6 +56,7 @@ set edit:completion:arg-completer[runiam] = {|@words|
             cand troubleshoot 'Explain why a caller cannot invoke a Cloud Run service'
             cand grant-invoker 'Grant the least privilege that lets a caller invoke a Cloud Run service'
             cand rollback 'Undo changes recorded by runiam, or restore services to a snapshot'
+            cand verify 'Prove that a caller can (or cannot) invoke a Cloud Run service, with a real call as the caller'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'runiam;help;plugins'= {
@@ -66,6 +70,8 @@ set edit:completion:arg-completer[runiam] = {|@words|
         &'runiam;help;grant-invoker'= {
         }
         &'runiam;help;rollback'= {
+        }
+        &'runiam;help;verify'= {
         }
         &'runiam;help;help'= {
         }

@@ -6,3 +6,4 @@ mod export;
 mod faults;
 mod front;
 mod troubleshoot;
+mod verify;

@@ -7,6 +7,7 @@
 
 pub mod cloudidentity;
 pub mod iam;
+pub mod iamcredentials;
 pub mod iam_v2;
 pub mod orgpolicy;
 pub mod resourcemanager;
@@ -20,6 +21,7 @@ use crate::http::Http;
 
 pub use cloudidentity::CloudIdentity;
 pub use iam::Iam;
+pub use iamcredentials::IamCredentials;
 pub use iam_v2::IamV2;
 pub use orgpolicy::OrgPolicyApi;
 pub use resourcemanager::ResourceManager;
@@ -34,6 +36,7 @@ pub struct Clients {
     pub run_v1: RunV1,
     pub resource_manager: ResourceManager,
     pub iam: Iam,
+    pub iam_credentials: IamCredentials,
     pub iam_v2: IamV2,
     pub org_policy: OrgPolicyApi,
     pub cloud_identity: CloudIdentity,
@@ -50,6 +53,7 @@ impl Clients {
                 base: config.endpoint(Api::CloudResourceManager).clone(),
             },
             iam: Iam { http: http.clone(), base: config.endpoint(Api::Iam).clone() },
+            iam_credentials: IamCredentials { http: http.clone(), base: config.endpoint(Api::IamCredentials).clone() },
             iam_v2: IamV2 { http: http.clone(), base: config.endpoint(Api::Iam).clone() },
             org_policy: OrgPolicyApi { http: http.clone(), base: config.endpoint(Api::OrgPolicy).clone() },
             cloud_identity: CloudIdentity { http: http.clone(), base: config.endpoint(Api::CloudIdentity).clone() },

@@ -1,0 +1,53 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[runiam-verify] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'runiam-verify'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'runiam-verify'= {
+            cand --as 'Whom to call as: serviceAccount:EMAIL (its ID token is minted), user:, group:, ... [default: the metadata server''s identity]'
+            cand --expect 'What the call must show: allow (it reaches the container) or deny (Cloud Run''s 403)'
+            cand --url 'The URL the caller uses [default: the service''s URL]; also the audience unless --audience'
+            cand --audience 'The ID token''s audience, when the caller uses a custom one [default: --url, else the service''s URL]'
+            cand --path 'The path to call'
+            cand --method 'The HTTP method to call with'
+            cand --id-token-cmd 'A shell command that prints the caller''s ID token on stdout (run with sh -c; RUNIAM_AUDIENCE holds the audience)'
+            cand --wait 'Retry through IAM propagation for up to this long (30s, 7m) [default: 7m for records applied in the last 7 minutes, else 0]'
+            cand --requests 'Smoke load: send this many requests after the first call (at most 1000 without --force)'
+            cand --concurrency 'Smoke load: requests in flight at once (at most 50 without --force)'
+            cand -f 'Read ChangeRecord documents from FILE (- for stdin)'
+            cand --file 'Read ChangeRecord documents from FILE (- for stdin)'
+            cand -o 'Output format [default: text on a terminal, yaml otherwise]'
+            cand --output 'Output format [default: text on a terminal, yaml otherwise]'
+            cand --project 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud''s core/project]'
+            cand --region 'Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud''s run/region]'
+            cand --account 'Account for `gcloud auth print-access-token` [default: CLOUDSDK_CORE_ACCOUNT, or gcloud''s core/account]'
+            cand --impersonate-service-account 'Make API calls as this service account (IAM Credentials generateAccessToken)'
+            cand --access-token-file 'Read the access token for API calls from FILE'
+            cand --force 'Lift the smoke load caps'
+            cand -v 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
+            cand --verbose 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
+            cand -q 'Print nothing on stderr but errors'
+            cand --quiet 'Print nothing on stderr but errors'
+            cand --no-color 'Never colour output'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,26 @@
+complete -c runiam-verify -l as -d 'Whom to call as: serviceAccount:EMAIL (its ID token is minted), user:, group:, ... [default: the metadata server\'s identity]' -r
+complete -c runiam-verify -l expect -d 'What the call must show: allow (it reaches the container) or deny (Cloud Run\'s 403)' -r -f -a "allow\t'The call gets through Cloud Run to the container'
+deny\t'Cloud Run refuses the call with its 403'"
+complete -c runiam-verify -l url -d 'The URL the caller uses [default: the service\'s URL]; also the audience unless --audience' -r
+complete -c runiam-verify -l audience -d 'The ID token\'s audience, when the caller uses a custom one [default: --url, else the service\'s URL]' -r
+complete -c runiam-verify -l path -d 'The path to call' -r
+complete -c runiam-verify -l method -d 'The HTTP method to call with' -r
+complete -c runiam-verify -l id-token-cmd -d 'A shell command that prints the caller\'s ID token on stdout (run with sh -c; RUNIAM_AUDIENCE holds the audience)' -r
+complete -c runiam-verify -l wait -d 'Retry through IAM propagation for up to this long (30s, 7m) [default: 7m for records applied in the last 7 minutes, else 0]' -r
+complete -c runiam-verify -l requests -d 'Smoke load: send this many requests after the first call (at most 1000 without --force)' -r
+complete -c runiam-verify -l concurrency -d 'Smoke load: requests in flight at once (at most 50 without --force)' -r
+complete -c runiam-verify -s f -l file -d 'Read ChangeRecord documents from FILE (- for stdin)' -r -F
+complete -c runiam-verify -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'Human-readable text'
+yaml\t'A YAML stream of runiam documents'
+json\t'One runiam document per line, as JSON'"
+complete -c runiam-verify -l project -d 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud\'s core/project]' -r
+complete -c runiam-verify -l region -d 'Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud\'s run/region]' -r
+complete -c runiam-verify -l account -d 'Account for `gcloud auth print-access-token` [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r
+complete -c runiam-verify -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken)' -r
+complete -c runiam-verify -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
+complete -c runiam-verify -l force -d 'Lift the smoke load caps'
+complete -c runiam-verify -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
+complete -c runiam-verify -s q -l quiet -d 'Print nothing on stderr but errors'
+complete -c runiam-verify -l no-color -d 'Never colour output'
+complete -c runiam-verify -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c runiam-verify -s V -l version -d 'Print version'

@@ -1,0 +1,407 @@
+//! The real call: a request to the service as the caller, its answer
+//! classified as Cloud Run's own refusal (recognised by the front end's
+//! pages, facts §1.3) or the container's; retries through IAM propagation;
+//! and the smoke load with its histogram and percentiles.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use reqwest::Method;
+use reqwest::header::{HOST, HeaderValue};
+use runiam_core::CommandError;
+use runiam_core::auth::Secret;
+use runiam_core::redact::redact;
+use serde_json::{Value, json};
+use url::Url;
+
+/// What the caller expects of the call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Expect {
+    /// The call gets through Cloud Run to the container.
+    Allow,
+    /// Cloud Run refuses the call with its 403.
+    Deny,
+}
+
+impl Expect {
+    pub fn word(self) -> &'static str {
+        match self {
+            Expect::Allow => "allow",
+            Expect::Deny => "deny",
+        }
+    }
+}
+
+/// Who answered a call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// Cloud Run's front end refused it before any container saw it.
+    CloudRun { status: u16, reason: &'static str },
+    /// The request reached the container, which answered `status`.
+    Container { status: u16 },
+    /// No HTTP answer at all.
+    Transport { error: String },
+}
+
+const REASON_401: &str =
+    "Cloud Run did not accept the ID token (audience, issuer, expiry or signature), so IAM was never asked";
+const REASON_IAP: &str = "IAP refused the request before Cloud Run (no IAP credentials)";
+const REASON_403: &str =
+    "Cloud Run refused the caller: its principal lacks run.routes.invoke on the service (or no credential was sent)";
+const REASON_404: &str =
+    "Cloud Run served no service at this URL from this origin (ingress, a disabled default URL, or a wrong URL)";
+
+/// Classifies an answer by its status and body: Cloud Run's own pages
+/// (facts §1.3) are recognised by their text, anything else is the
+/// container's, whatever its status.
+pub fn classify(status: u16, body: &[u8]) -> Answer {
+    let text = String::from_utf8_lossy(&body[..body.len().min(4096)]);
+    let page = |h1: &str| text.contains(&format!("<h1>Error: {h1}</h1>"));
+    let reason = match status {
+        401 if page("Unauthorized") && text.contains("Your client does not have permission to the requested URL") => {
+            Some(REASON_401)
+        }
+        401 if text.starts_with("Invalid IAP credentials") => Some(REASON_IAP),
+        403 if page("Forbidden") && text.contains("Your client does not have permission to get URL") => {
+            Some(REASON_403)
+        }
+        404 if page("Page not found") || (page("Not Found") && text.contains("was not found on this server")) => {
+            Some(REASON_404)
+        }
+        _ => None,
+    };
+    match reason {
+        Some(reason) => Answer::CloudRun { status, reason },
+        None => Answer::Container { status },
+    }
+}
+
+impl Answer {
+    /// Whether the answer is what `expect` asks for.
+    pub fn meets(&self, expect: Expect) -> bool {
+        matches!(
+            (expect, self),
+            (Expect::Allow, Answer::Container { .. }) | (Expect::Deny, Answer::CloudRun { status: 403, .. })
+        )
+    }
+
+    /// The status, or `error` for no answer (histogram keys).
+    pub fn key(&self) -> String {
+        match self {
+            Answer::CloudRun { status, .. } | Answer::Container { status } => status.to_string(),
+            Answer::Transport { .. } => "error".to_owned(),
+        }
+    }
+
+    /// The answer in words.
+    pub fn describe(&self) -> String {
+        match self {
+            Answer::CloudRun { status, reason } => format!("Cloud Run's {status}: {reason}"),
+            Answer::Container { status } => format!("{status} from the container"),
+            Answer::Transport { error } => format!("no answer: {error}"),
+        }
+    }
+}
+
+/// One call's answer and how long it took.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub answer: Answer,
+    pub latency: Duration,
+    /// The start of the body, redacted (containers may echo headers).
+    pub excerpt: String,
+}
+
+/// Where calls go: the service URL as the caller uses it, and, against
+/// the emulator, its base URL with the service's Host.
+pub struct Endpoint {
+    client: reqwest::Client,
+    /// The URL as the caller sees it (evidence shows this one).
+    pub url: Url,
+    send_to: Url,
+    host: Option<HeaderValue>,
+    pub method: Method,
+}
+
+impl Endpoint {
+    pub fn new(service_url: &str, path: &str, method: &str, emulator: Option<&Url>) -> Result<Self, CommandError> {
+        let base = Url::parse(service_url)
+            .map_err(|e| CommandError::usage(format!("the service URL '{service_url}' is not a URL: {e}")))?;
+        if !path.starts_with('/') {
+            return Err(CommandError::usage(format!("--path '{path}' must start with /")));
+        }
+        let url = base.join(path).map_err(|e| CommandError::usage(format!("--path '{path}': {e}")))?;
+        let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| CommandError::usage(format!("--method '{method}' is not an HTTP method")))?;
+        let (send_to, host) = match emulator {
+            Some(e) => {
+                let mut to = e.clone();
+                to.set_path(url.path());
+                to.set_query(url.query());
+                let host = url.host_str().unwrap_or_default();
+                let host = HeaderValue::from_str(host)
+                    .map_err(|_| CommandError::usage(format!("the service URL '{service_url}' has no usable host")))?;
+                (to, Some(host))
+            }
+            None => (url.clone(), None),
+        };
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("runiam-verify/", env!("CARGO_PKG_VERSION")))
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(10))
+            // The caller's own redirect would carry no token further.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| CommandError::api(format!("cannot build an HTTP client: {e}")))?;
+        Ok(Self { client, url, send_to, host, method })
+    }
+
+    /// One call with `token` as the bearer (none: anonymous).
+    pub async fn call(&self, token: Option<&Secret>) -> Outcome {
+        let mut req = self.client.request(self.method.clone(), self.send_to.clone());
+        if let Some(h) = &self.host {
+            req = req.header(HOST, h.clone());
+        }
+        if let Some(t) = token {
+            req = req.bearer_auth(t.expose());
+        }
+        let started = Instant::now();
+        let (answer, body) = match req.send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                match resp.bytes().await {
+                    Ok(b) => (classify(status, &b), b.to_vec()),
+                    Err(e) => (Answer::Transport { error: redact(&e.to_string()) }, Vec::new()),
+                }
+            }
+            // Against the emulator the URL is its port, which says nothing to the user.
+            Err(e) => (Answer::Transport { error: redact(&e.without_url().to_string()) }, Vec::new()),
+        };
+        let latency = started.elapsed();
+        let excerpt = redact(&String::from_utf8_lossy(&body[..body.len().min(300)]));
+        Outcome { answer, latency, excerpt }
+    }
+
+    /// Calls until the answer meets `expect` or `wait` has passed, backing
+    /// off from 1 s to 15 s: IAM changes take up to 7 minutes to reach
+    /// Cloud Run. Progress goes to stderr on a terminal only.
+    pub async fn call_until(
+        &self,
+        token: Option<&Secret>,
+        expect: Expect,
+        wait: Duration,
+        quiet: bool,
+    ) -> (Outcome, u32) {
+        let deadline = Instant::now() + wait;
+        let show = !quiet && std::io::stderr().is_terminal();
+        let mut pause = Duration::from_secs(1);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let outcome = self.call(token).await;
+            let now = Instant::now();
+            if outcome.answer.meets(expect) || now >= deadline {
+                if show && attempts > 1 {
+                    eprintln!();
+                }
+                return (outcome, attempts);
+            }
+            let sleep = pause.min(deadline - now);
+            if show {
+                eprint!(
+                    "\rwaiting for IAM propagation: attempt {attempts} got {}, {}s left  ",
+                    outcome.answer.key(),
+                    (deadline - now).as_secs()
+                );
+                let _ = std::io::stderr().flush();
+            }
+            tokio::time::sleep(sleep).await;
+            pause = (pause * 2).min(Duration::from_secs(15));
+        }
+    }
+
+    /// `requests` calls, `concurrency` at a time, all with the same token.
+    pub async fn load(&self, token: Option<&Secret>, expect: Expect, requests: u64, concurrency: usize) -> Load {
+        let started = Instant::now();
+        let outcomes: Vec<Outcome> = futures::stream::iter(0..requests)
+            .map(|_| self.call(token))
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        Load::from_outcomes(&outcomes, expect, concurrency, started.elapsed())
+    }
+}
+
+/// How many failures a load report quotes.
+const FAILURES_QUOTED: usize = 5;
+
+/// What a smoke load saw.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Load {
+    pub requests: u64,
+    pub concurrency: usize,
+    /// Answers by status (`error` for no answer).
+    pub statuses: BTreeMap<String, u64>,
+    /// Latencies in milliseconds, sorted.
+    pub latencies_ms: Vec<f64>,
+    pub elapsed: Duration,
+    /// Answers that did not meet the expectation.
+    pub failed: u64,
+    /// The first few of them, in words.
+    pub failures: Vec<String>,
+}
+
+impl Load {
+    pub fn from_outcomes(outcomes: &[Outcome], expect: Expect, concurrency: usize, elapsed: Duration) -> Self {
+        let mut statuses = BTreeMap::new();
+        let mut failures = Vec::new();
+        let mut failed = 0;
+        for o in outcomes {
+            *statuses.entry(o.answer.key()).or_insert(0) += 1;
+            if !o.answer.meets(expect) {
+                failed += 1;
+                if failures.len() < FAILURES_QUOTED {
+                    failures.push(o.answer.describe());
+                }
+            }
+        }
+        let mut latencies_ms: Vec<f64> = outcomes.iter().map(|o| o.latency.as_secs_f64() * 1000.0).collect();
+        latencies_ms.sort_by(f64::total_cmp);
+        Self { requests: outcomes.len() as u64, concurrency, statuses, latencies_ms, elapsed, failed, failures }
+    }
+
+    /// The nearest-rank percentile `p` (0 to 100) in milliseconds.
+    pub fn percentile(&self, p: f64) -> f64 {
+        percentile(&self.latencies_ms, p)
+    }
+
+    pub fn throughput(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 { self.requests as f64 / secs } else { 0.0 }
+    }
+
+    /// `200 × 198, 403 × 2`.
+    pub fn histogram(&self) -> String {
+        self.statuses.iter().map(|(s, n)| format!("{s} × {n}")).collect::<Vec<_>>().join(", ")
+    }
+
+    pub fn summary(&self) -> String {
+        format!(
+            "{} requests, {} at a time: {}; p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {:.0} req/s",
+            self.requests,
+            self.concurrency,
+            self.histogram(),
+            self.percentile(50.0),
+            self.percentile(95.0),
+            self.percentile(99.0),
+            self.latencies_ms.last().copied().unwrap_or(0.0),
+            self.throughput()
+        )
+    }
+
+    pub fn to_json(&self) -> Value {
+        let round = |x: f64| (x * 1000.0).round() / 1000.0;
+        json!({
+            "requests": self.requests,
+            "concurrency": self.concurrency,
+            "statuses": self.statuses,
+            "latencyMs": {
+                "p50": round(self.percentile(50.0)),
+                "p95": round(self.percentile(95.0)),
+                "p99": round(self.percentile(99.0)),
+                "max": round(self.latencies_ms.last().copied().unwrap_or(0.0)),
+            },
+            "throughputPerSecond": round(self.throughput()),
+            "failed": self.failed,
+            "firstFailures": self.failures,
+        })
+    }
+}
+
+/// Nearest-rank percentile of sorted values; 0 for none.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FORBIDDEN: &str = "<html><head>\n<meta http-equiv=\"content-type\" content=\"text/html;charset=utf-8\">\n<title>403 Forbidden</title>\n</head>\n<body text=#000000 bgcolor=#ffffff>\n<h1>Error: Forbidden</h1>\n<h2>Your client does not have permission to get URL <code>/</code> from this server.</h2>\n<h2></h2>\n</body></html>\n";
+    const UNAUTHORIZED: &str = "<html><head>\n<title>401 Unauthorized</title>\n</head>\n<body text=#000000 bgcolor=#ffffff>\n<h1>Error: Unauthorized</h1>\n<h2>Your client does not have permission to the requested URL <code>/convert</code>.</h2>\n<h2></h2>\n</body></html>\n";
+    const NOT_FOUND: &str = "<html><head>\n<title>404 Page not found</title>\n</head>\n<body>\n<h1>Error: Page not found</h1>\n<h2>The requested URL <code>/</code> was not found on this server.</h2>\n</body></html>\n";
+
+    #[test]
+    fn cloud_run_pages_are_told_from_the_container() {
+        assert!(matches!(classify(403, FORBIDDEN.as_bytes()), Answer::CloudRun { status: 403, .. }));
+        assert!(matches!(classify(401, UNAUTHORIZED.as_bytes()), Answer::CloudRun { status: 401, .. }));
+        assert!(matches!(classify(404, NOT_FOUND.as_bytes()), Answer::CloudRun { status: 404, .. }));
+        assert_eq!(
+            classify(401, b"Invalid IAP credentials: empty token\n"),
+            Answer::CloudRun { status: 401, reason: REASON_IAP }
+        );
+        // The app's own refusals and errors are the container's.
+        assert_eq!(classify(403, b"{\"error\":\"forbidden\"}"), Answer::Container { status: 403 });
+        assert_eq!(classify(401, b"token expired"), Answer::Container { status: 401 });
+        assert_eq!(classify(404, b"Cannot GET /x"), Answer::Container { status: 404 });
+        assert_eq!(classify(200, FORBIDDEN.as_bytes()), Answer::Container { status: 200 });
+    }
+
+    #[test]
+    fn expectations() {
+        let through = Answer::Container { status: 500 };
+        let refused = Answer::CloudRun { status: 403, reason: REASON_403 };
+        let bad_token = Answer::CloudRun { status: 401, reason: REASON_401 };
+        assert!(through.meets(Expect::Allow) && !through.meets(Expect::Deny));
+        assert!(refused.meets(Expect::Deny) && !refused.meets(Expect::Allow));
+        // A 401 proves nothing about IAM either way.
+        assert!(!bad_token.meets(Expect::Deny) && !bad_token.meets(Expect::Allow));
+    }
+
+    #[test]
+    fn percentiles_and_histogram() {
+        let outcome = |status: u16, ms: u64| Outcome {
+            answer: if status == 403 {
+                Answer::CloudRun { status, reason: REASON_403 }
+            } else {
+                Answer::Container { status }
+            },
+            latency: Duration::from_millis(ms),
+            excerpt: String::new(),
+        };
+        let mut outcomes: Vec<Outcome> = (1..=98).map(|ms| outcome(200, ms)).collect();
+        outcomes.push(outcome(403, 99));
+        outcomes.push(outcome(403, 100));
+        let load = Load::from_outcomes(&outcomes, Expect::Allow, 10, Duration::from_secs(2));
+        assert_eq!(load.histogram(), "200 × 98, 403 × 2");
+        assert_eq!((load.percentile(50.0), load.percentile(95.0), load.percentile(99.0)), (50.0, 95.0, 99.0));
+        assert_eq!(load.throughput(), 50.0);
+        assert_eq!(load.failed, 2);
+        assert!(load.failures[0].contains("run.routes.invoke"), "{:?}", load.failures);
+        assert_eq!(percentile(&[], 50.0), 0.0);
+    }
+
+    #[test]
+    fn emulator_calls_keep_the_service_host() {
+        let emu = Url::parse("http://127.0.0.1:9/").unwrap();
+        let e = Endpoint::new("https://api-1.europe-west1.run.app", "/x?y=1", "post", Some(&emu)).unwrap();
+        assert_eq!(e.url.as_str(), "https://api-1.europe-west1.run.app/x?y=1");
+        assert_eq!(e.send_to.as_str(), "http://127.0.0.1:9/x?y=1");
+        assert_eq!(e.host.as_ref().unwrap(), "api-1.europe-west1.run.app");
+        assert_eq!(e.method, Method::POST);
+        assert!(Endpoint::new("https://a.run.app", "x", "GET", None).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn classify_never_panics(status in 100u16..600, body in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            let _ = classify(status, &body);
+        }
+    }
+}

@@ -1,0 +1,610 @@
+//! `runiam verify`: prove, with a real call made as the caller, that it can
+//! (or cannot) invoke a service; optionally under a smoke load; and, for
+//! ChangeRecords, that the change opened no other hole.
+//!
+//! Gather (the service, its URL and live policy; whom to call as, from the
+//! flags or each record's intent) → identity (`identity`: an ID token
+//! minted, from the metadata server or `--id-token-cmd`; else IAM alone,
+//! `evaluate`, reported as unconfirmed) → act (`call`: the real request,
+//! retried through IAM propagation, and the load) → decide (`hole`, pure)
+//! → report (VerifyReport documents, or text on a terminal).
+
+pub mod call;
+pub mod evaluate;
+pub mod hole;
+pub mod identity;
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::Utc;
+use clap::{CommandFactory, Parser};
+use runiam_core::api::run::Service;
+use runiam_core::cli::{CommonArgs, Context, run_command};
+use runiam_core::doc::{
+    ChangeAction, ChangeRecord, Check, CheckResult, DocWriter, Document, Evidence, Kind, VerifyReport, input, read_for,
+    read_input,
+};
+use runiam_core::http::HttpOptions;
+use runiam_core::model::{INVOKE_PERMISSION, Policy, Principal, ServiceRef};
+use runiam_core::output::Format;
+use runiam_core::target::{resolve_service, user_named};
+use runiam_core::{CommandError, Exit};
+use serde_json::json;
+
+use crate::call::{Answer, Endpoint, Expect, Load};
+use crate::identity::Identity;
+
+/// Requests and concurrency a smoke load is held to without --force.
+pub const MAX_REQUESTS: u64 = 1000;
+pub const MAX_CONCURRENCY: usize = 50;
+/// How long IAM changes may take to reach Cloud Run, and so how recent a
+/// record must be for --wait to be on by default.
+pub const PROPAGATION: Duration = Duration::from_secs(7 * 60);
+
+/// Prove that a caller can (or cannot) invoke a Cloud Run service, with a real call as the caller.
+///
+/// Gets an ID token for the principal of --as (IAM Credentials
+/// generateIdToken for a service account; the metadata server when --as is
+/// omitted; --id-token-cmd for anything else), with the service URL as the
+/// audience, and calls the service with it. Cloud Run's own 401/403/404
+/// pages are told from the container's answers. When no token can be had
+/// (minting refused, a user or a group), only the IAM evaluation is
+/// reported, as unconfirmed, and the exit code is 1: never a silent pass.
+///
+/// Without SERVICE, reads ChangeRecord documents (from grant-invoker or
+/// rollback) from stdin or -f and checks each against its intent: the
+/// granted member gets through, a rollback restored the state before, and
+/// no other member, public, domain or group grant appeared, nor was the
+/// invoker check turned off unless asked. Exit 0 when every check passed,
+/// 1 when one failed or could not be made.
+#[derive(Parser, Debug)]
+#[command(name = "runiam-verify", version)]
+pub struct Args {
+    /// The service: NAME (with --region), projects/P/locations/R/services/S, or a service URL.
+    #[arg(value_name = "SERVICE")]
+    pub service: Option<String>,
+    /// Whom to call as: serviceAccount:EMAIL (its ID token is minted), user:, group:, ... [default: the metadata server's identity].
+    #[arg(long = "as", value_name = "PRINCIPAL")]
+    pub as_principal: Option<String>,
+    /// What the call must show: allow (it reaches the container) or deny (Cloud Run's 403).
+    #[arg(long, value_enum, default_value = "allow")]
+    pub expect: Expect,
+    /// The URL the caller uses [default: the service's URL]; also the audience unless --audience.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// The ID token's audience, when the caller uses a custom one [default: --url, else the service's URL].
+    #[arg(long, value_name = "AUDIENCE")]
+    pub audience: Option<String>,
+    /// The path to call.
+    #[arg(long, default_value = "/")]
+    pub path: String,
+    /// The HTTP method to call with.
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// A shell command that prints the caller's ID token on stdout (run with sh -c; RUNIAM_AUDIENCE holds the audience).
+    #[arg(long, value_name = "CMD")]
+    pub id_token_cmd: Option<String>,
+    /// Retry through IAM propagation for up to this long (30s, 7m) [default: 7m for records applied in the last 7 minutes, else 0].
+    #[arg(long, value_name = "DURATION")]
+    pub wait: Option<String>,
+    /// Smoke load: send this many requests after the first call (at most 1000 without --force).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub requests: u64,
+    /// Smoke load: requests in flight at once (at most 50 without --force).
+    #[arg(long, value_name = "C", default_value_t = 10)]
+    pub concurrency: usize,
+    /// Lift the smoke load caps.
+    #[arg(long)]
+    pub force: bool,
+    /// Read ChangeRecord documents from FILE (- for stdin).
+    #[arg(short = 'f', long = "file", value_name = "FILE", conflicts_with = "service")]
+    pub file: Option<PathBuf>,
+    /// Output format [default: text on a terminal, yaml otherwise].
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Format>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+pub fn command() -> clap::Command {
+    Args::command()
+}
+
+pub fn run(args: Vec<OsString>) -> Exit {
+    run_command("runiam-verify", args, |a: &Args| &a.common, verify)
+}
+
+/// One thing to verify.
+enum Job {
+    Service(String),
+    Record(Box<ChangeRecord>),
+}
+
+/// Whom one call is made as.
+#[derive(Clone, Debug, PartialEq)]
+enum Who {
+    Principal(Principal),
+    Anonymous,
+    /// Whoever --id-token-cmd or the metadata server is.
+    Ambient,
+}
+
+/// One call to make and what it must show.
+#[derive(Clone, Debug)]
+struct Probe {
+    who: Who,
+    expect: Expect,
+}
+
+async fn verify(args: Args) -> Result<Exit, CommandError> {
+    let format = Format::resolve(args.output);
+    let wait = args.wait.as_deref().map(parse_duration).transpose()?;
+    let load = load_size(&args);
+    let as_principal = args
+        .as_principal
+        .as_deref()
+        .map(|p| Principal::parse(p).map_err(|e| CommandError::usage(format!("--as {e}"))))
+        .transpose()?;
+    let jobs = gather_jobs(&args)?;
+    let ctx = args.common.context(HttpOptions::default())?;
+    if load.0 > 0 && !args.common.quiet && std::io::stderr().is_terminal() {
+        eprintln!(
+            "smoke load: {} requests to a live service are billed, and may scale it out up to its max instances",
+            load.0
+        );
+    }
+    let mut reports = Vec::new();
+    for job in jobs {
+        reports.push(verify_job(&args, &ctx, job, as_principal.as_ref(), wait, load).await?);
+    }
+    report(&reports, format)?;
+    Ok(if reports.iter().all(|r| r.passed) { Exit::Ok } else { Exit::Problem })
+}
+
+/// The smoke load's (requests, concurrency), capped unless --force.
+fn load_size(args: &Args) -> (u64, usize) {
+    let (mut n, mut c) = (args.requests, args.concurrency.max(1));
+    if !args.force {
+        if n > MAX_REQUESTS {
+            if !args.common.quiet {
+                eprintln!("--requests {n} capped at {MAX_REQUESTS}; add --force to send more");
+            }
+            n = MAX_REQUESTS;
+        }
+        if c > MAX_CONCURRENCY {
+            if !args.common.quiet {
+                eprintln!("--concurrency {c} capped at {MAX_CONCURRENCY}; add --force to go higher");
+            }
+            c = MAX_CONCURRENCY;
+        }
+    }
+    (n, c)
+}
+
+/// `30s`, `7m`, `1h`, `500ms`, or `0`.
+pub fn parse_duration(s: &str) -> Result<Duration, CommandError> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let bad = || CommandError::usage(format!("--wait '{s}' is not a duration such as 30s, 7m or 1h"));
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ms" => return Ok(Duration::from_millis(n)),
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        "" if n == 0 => 0,
+        _ => return Err(bad()),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+fn gather_jobs(args: &Args) -> Result<Vec<Job>, CommandError> {
+    if let Some(s) = &args.service {
+        return Ok(vec![Job::Service(s.clone())]);
+    }
+    let Some(source) = input(args.file.as_deref(), false) else {
+        return Err(CommandError::usage("no SERVICE given and nothing on stdin")
+            .hinted("runiam verify SERVICE --as PRINCIPAL, or pipe runiam grant-invoker --apply into it"));
+    };
+    if args.as_principal.is_some() {
+        return Err(CommandError::usage("--as needs a SERVICE; a ChangeRecord says whom to call as"));
+    }
+    let text = read_input(&source)?;
+    let docs = read_for("runiam-verify", &[Kind::ChangeRecord], &text)?;
+    let mut jobs = Vec::new();
+    for (i, d) in docs.into_iter().enumerate() {
+        let Document::ChangeRecord(r) = d else {
+            unreachable!("read_for admits only ChangeRecord");
+        };
+        if !r.applied {
+            return Err(CommandError::usage(format!(
+                "document {} is a plan for {} (applied: false); verify checks applied changes",
+                i + 1,
+                r.service.full_name()
+            ))
+            .hinted("apply it first: runiam grant-invoker --apply -f plan.yaml"));
+        }
+        jobs.push(Job::Record(r));
+    }
+    Ok(jobs)
+}
+
+/// The calls a record's intent implies.
+fn probes_for(record: &ChangeRecord) -> Vec<Probe> {
+    let who = |p: &Principal| if *p == Principal::AllUsers { Who::Anonymous } else { Who::Principal(p.clone()) };
+    let i = &record.intent;
+    match i.action {
+        ChangeAction::Grant => i.member.iter().map(|m| Probe { who: who(m), expect: Expect::Allow }).collect(),
+        ChangeAction::Revoke => i.member.iter().map(|m| Probe { who: who(m), expect: Expect::Deny }).collect(),
+        ChangeAction::DisableInvokerCheck => vec![Probe { who: Who::Anonymous, expect: Expect::Allow }],
+        ChangeAction::EnableInvokerCheck => vec![Probe { who: Who::Anonymous, expect: Expect::Deny }],
+        ChangeAction::Restore => {
+            // Members a restore took away must be refused; ones it gave back let in.
+            let invokers = |bs: &[runiam_core::model::Binding], expect: Expect| {
+                bs.iter()
+                    .filter(|b| grants_invoke(&b.role))
+                    .flat_map(|b| b.members.iter())
+                    .filter_map(|m| Principal::parse(m).ok())
+                    .map(|m| Probe { who: who(&m), expect })
+                    .collect::<Vec<_>>()
+            };
+            let mut out = invokers(&record.removed, Expect::Deny);
+            out.extend(invokers(&record.added, Expect::Allow));
+            out
+        }
+    }
+}
+
+/// Whether a role carries run.routes.invoke (custom roles are assumed to).
+fn grants_invoke(role: &str) -> bool {
+    runiam_core::roles::predefined(role).is_none_or(|r| r.included_permissions.iter().any(|p| p == INVOKE_PERMISSION))
+}
+
+async fn verify_job(
+    args: &Args,
+    ctx: &Context,
+    job: Job,
+    as_principal: Option<&Principal>,
+    wait: Option<Duration>,
+    load: (u64, usize),
+) -> Result<VerifyReport, CommandError> {
+    let (target, record) = match job {
+        Job::Service(s) => (resolve_service(&s, &ctx.config, &ctx.clients).await?, None),
+        Job::Record(r) => (r.service.clone(), Some(r)),
+    };
+    let name = target.full_name();
+    let (service, policy) =
+        tokio::join!(ctx.clients.run_v2.get_service(&target), ctx.clients.run_v2.get_iam_policy(&target));
+    let service = service.map_err(|e| user_named(e, format!("cannot read service {name}")))?;
+    let policy_error = policy.as_ref().err().map(|e| e.to_string());
+    let policy = policy.ok();
+
+    let probes = match &record {
+        Some(r) => probes_for(r),
+        None => {
+            let who = match as_principal {
+                Some(p) => Who::Principal(p.clone()),
+                None => Who::Ambient,
+            };
+            vec![Probe { who, expect: args.expect }]
+        }
+    };
+    let wait = wait.unwrap_or_else(|| match &record {
+        Some(r) if r.applied_at.is_some_and(|t| (Utc::now() - t).to_std().is_ok_and(|age| age < PROPAGATION)) => {
+            PROPAGATION
+        }
+        _ => Duration::ZERO,
+    });
+
+    let mut checks = Vec::new();
+    let mut as_report = None;
+    match call_target(args, &service) {
+        Err(why) => checks.push(error_check("invoke", why)),
+        Ok((url, audience)) => {
+            let endpoint = Endpoint::new(&url, &args.path, &args.method, ctx.config.emulator.as_ref())?;
+            let mut loaded = false;
+            for probe in &probes {
+                let identity = identify(args, ctx, &probe.who, &audience).await?;
+                let principal = match &identity {
+                    Identity::Token { principal, .. } => principal.clone(),
+                    Identity::Unconfirmed { principal, .. } => Some(principal.clone()),
+                    Identity::Anonymous => None,
+                };
+                if probes.len() == 1 {
+                    as_report = principal.clone();
+                }
+                let label = principal.as_ref().map_or_else(|| "anonymous".to_owned(), Principal::to_string);
+                let token = match &identity {
+                    Identity::Token { token, .. } => Some(token),
+                    Identity::Anonymous => None,
+                    Identity::Unconfirmed { principal, why } => {
+                        checks.push(unconfirmed(ctx, &target, policy.clone(), principal, why, probe.expect).await);
+                        continue;
+                    }
+                };
+                let (outcome, attempts) = endpoint.call_until(token, probe.expect, wait, args.common.quiet).await;
+                checks.push(invoke_check(&endpoint, &label, probe.expect, &outcome, attempts, &identity));
+                if load.0 > 0 && !loaded {
+                    loaded = true;
+                    let l = endpoint.load(token, probe.expect, load.0, load.1).await;
+                    checks.push(load_check(&endpoint, &label, probe.expect, &l));
+                }
+            }
+        }
+    }
+
+    if let Some(r) = &record {
+        match &policy {
+            Some(live) => {
+                checks.extend(hole::no_new_hole(r, live, service.invoker_iam_disabled));
+                if r.intent.action == ChangeAction::Restore {
+                    checks.push(restored_check(r, live));
+                }
+            }
+            None => checks.push(error_check(
+                "no-new-hole",
+                format!("cannot read the live IAM policy of {name}: {}", policy_error.unwrap_or_default()),
+            )),
+        }
+    }
+    if checks.is_empty() {
+        checks.push(error_check("invoke", "the record implies no call to make, and nothing else to check".to_owned()));
+    }
+    let passed = checks.iter().all(|c| c.result == CheckResult::Pass);
+    Ok(VerifyReport { service: target, as_principal: as_report, passed, checks, verified_at: Utc::now() })
+}
+
+/// The URL to call and the token's audience.
+fn call_target(args: &Args, service: &Service) -> Result<(String, String), String> {
+    let url = args
+        .url
+        .clone()
+        .or_else(|| service.uri.clone())
+        .or_else(|| service.urls.first().cloned())
+        .ok_or_else(|| "the service has no URL yet (it never became ready); pass --url".to_owned())?;
+    let audience = args.audience.clone().unwrap_or_else(|| url.clone());
+    Ok((url, audience))
+}
+
+/// The identity for one probe.
+async fn identify(args: &Args, ctx: &Context, who: &Who, audience: &str) -> Result<Identity, CommandError> {
+    let principal = match who {
+        Who::Principal(p) => Some(p.clone()),
+        _ => None,
+    };
+    if *who == Who::Anonymous {
+        return Ok(Identity::Anonymous);
+    }
+    if let Some(cmd) = &args.id_token_cmd {
+        return identity::from_command(cmd, audience, principal)
+            .await
+            .map_err(|e| CommandError::usage(e).hinted("the command must print one ID token and exit 0"));
+    }
+    match who {
+        Who::Principal(p) => Ok(identity::impersonate(&ctx.clients, p, audience).await),
+        _ => identity::from_metadata(&ctx.config, audience).await.map_err(|e| {
+            CommandError::usage(format!("no --as given, and no identity from the metadata server: {e}"))
+                .hinted("name the caller with --as PRINCIPAL, or pass --id-token-cmd CMD")
+        }),
+    }
+}
+
+fn error_check(name: &str, detail: String) -> Check {
+    Check { name: name.to_owned(), result: CheckResult::Error, detail, evidence: vec![] }
+}
+
+fn answer_data(outcome: &call::Outcome, attempts: u32) -> serde_json::Value {
+    let (by, status) = match &outcome.answer {
+        Answer::CloudRun { status, .. } => ("cloudRun", Some(*status)),
+        Answer::Container { status } => ("container", Some(*status)),
+        Answer::Transport { .. } => ("nobody", None),
+    };
+    json!({
+        "status": status,
+        "answeredBy": by,
+        "latencyMs": (outcome.latency.as_secs_f64() * 1_000_000.0).round() / 1000.0,
+        "attempts": attempts,
+        "body": outcome.excerpt,
+    })
+}
+
+fn invoke_check(
+    endpoint: &Endpoint,
+    label: &str,
+    expect: Expect,
+    outcome: &call::Outcome,
+    attempts: u32,
+    identity: &Identity,
+) -> Check {
+    let result = match &outcome.answer {
+        a if a.meets(expect) => CheckResult::Pass,
+        Answer::Transport { .. } => CheckResult::Error,
+        _ => CheckResult::Fail,
+    };
+    let tries = if attempts > 1 { format!(" after {attempts} attempts") } else { String::new() };
+    let detail = format!(
+        "{label}: {} in {:.0} ms{tries} (expected {})",
+        outcome.answer.describe(),
+        outcome.latency.as_secs_f64() * 1000.0,
+        expect.word()
+    );
+    let source = match identity {
+        Identity::Token { source, .. } => format!("ID token from {source}"),
+        _ => "no credential".to_owned(),
+    };
+    Check {
+        name: "invoke".to_owned(),
+        result,
+        detail,
+        evidence: vec![Evidence {
+            source: format!("{} {} ({source})", endpoint.method, endpoint.url),
+            detail: outcome.answer.describe(),
+            data: Some(answer_data(outcome, attempts)),
+        }],
+    }
+}
+
+fn load_check(endpoint: &Endpoint, label: &str, expect: Expect, load: &Load) -> Check {
+    let result = if load.failed == 0 { CheckResult::Pass } else { CheckResult::Fail };
+    let mut detail = format!("{label}: {}", load.summary());
+    if load.failed > 0 {
+        detail.push_str(&format!("; {} not {}: {}", load.failed, expect.word(), load.failures.join("; ")));
+    }
+    Check {
+        name: "load".to_owned(),
+        result,
+        detail,
+        evidence: vec![Evidence {
+            source: format!("{} {} × {}", endpoint.method, endpoint.url, load.requests),
+            detail: load.histogram(),
+            data: Some(load.to_json()),
+        }],
+    }
+}
+
+/// No token: what IAM alone says, as evidence for a check that stays `error`.
+async fn unconfirmed(
+    ctx: &Context,
+    target: &ServiceRef,
+    policy: Option<Policy>,
+    principal: &Principal,
+    why: &str,
+    expect: Expect,
+) -> Check {
+    let (evaluation, unread) = evaluate::iam_alone(&ctx.clients, target, policy, principal).await;
+    let verdict = serde_json::to_value(evaluation.verdict).ok().and_then(|v| v.as_str().map(str::to_owned));
+    let verdict = verdict.unwrap_or_default();
+    let mut detail = format!(
+        "unconfirmed: {why}. IAM evaluation alone says {verdict} (expected {}); only a real call proves it",
+        expect.word()
+    );
+    if !unread.is_empty() {
+        detail.push_str(&format!("; could not read {}", unread.join("; ")));
+    }
+    Check {
+        name: "invoke".to_owned(),
+        result: CheckResult::Error,
+        detail,
+        evidence: vec![Evidence {
+            source: "runiam-core evaluator (IAM allow and deny policies, no groups)".to_owned(),
+            detail: format!("{principal}: {verdict}"),
+            data: serde_json::to_value(&evaluation).ok(),
+        }],
+    }
+}
+
+/// A restore must have left exactly the restored grants.
+fn restored_check(record: &ChangeRecord, live: &Policy) -> Check {
+    if live.same_grants(&record.policy_after) {
+        return Check {
+            name: "restored".to_owned(),
+            result: CheckResult::Pass,
+            detail: "the live policy holds exactly the restored grants".to_owned(),
+            evidence: vec![],
+        };
+    }
+    let extra = live.grants_not_in(&record.policy_after);
+    let missing = record.policy_after.grants_not_in(live);
+    Check {
+        name: "restored".to_owned(),
+        result: CheckResult::Fail,
+        detail: format!(
+            "the live policy differs from the restored one: {} binding(s) more, {} binding(s) missing",
+            extra.len(),
+            missing.len()
+        ),
+        evidence: vec![Evidence {
+            source: "run.googleapis.com getIamPolicy (live)".to_owned(),
+            detail: "grants more and missing than the restore wrote".to_owned(),
+            data: Some(json!({"more": extra, "missing": missing})),
+        }],
+    }
+}
+
+fn report(reports: &[VerifyReport], format: Format) -> Result<(), CommandError> {
+    let stdout = std::io::stdout().lock();
+    match format.doc_format() {
+        Some(f) => {
+            let mut w = DocWriter::new(stdout, f);
+            for r in reports {
+                w.write(&Document::VerifyReport(Box::new(r.clone())))?;
+            }
+        }
+        None => {
+            let mut out = stdout;
+            for r in reports {
+                let who = r.as_principal.as_ref().map(|p| format!(" as {p}")).unwrap_or_default();
+                let verdict = if r.passed { "PASS" } else { "FAIL" };
+                writeln!(out, "{}{who}: {verdict}", r.service.full_name())?;
+                for c in &r.checks {
+                    let result = match c.result {
+                        CheckResult::Pass => "pass ",
+                        CheckResult::Fail => "FAIL ",
+                        CheckResult::Error => "ERROR",
+                    };
+                    writeln!(out, "  {result} {}: {}", c.name, c.detail)?;
+                    for e in &c.evidence {
+                        writeln!(out, "        {}: {}", e.source, e.detail)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_is_well_formed() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("7m").unwrap(), Duration::from_secs(420));
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        for bad in ["", "7", "m", "7d", "-1s", "1.5m"] {
+            assert_eq!(parse_duration(bad).unwrap_err().exit, Exit::Usage, "{bad}");
+        }
+    }
+
+    #[test]
+    fn restores_probe_removed_and_added_invokers() {
+        use runiam_core::doc::Intent;
+        use runiam_core::model::Binding;
+        let b = |role: &str, m: &str| Binding { role: role.into(), members: vec![m.into()], ..Binding::default() };
+        let record = ChangeRecord {
+            service: ServiceRef::new("p", "europe-west1", "api"),
+            intent: Intent { action: ChangeAction::Restore, member: None, role: None, condition: None, reason: None },
+            added: vec![b("roles/run.invoker", "allUsers"), b("roles/run.viewer", "user:v@example.com")],
+            removed: vec![b("roles/run.invoker", "serviceAccount:x@p.iam.gserviceaccount.com")],
+            policy_before: Policy::default(),
+            policy_after: Policy::default(),
+            service_etag_before: None,
+            service_etag_after: None,
+            invoker_iam_disabled_before: None,
+            invoker_iam_disabled_after: None,
+            applied: true,
+            applied_at: None,
+            backup_path: None,
+            recorded_at: Utc::now(),
+        };
+        let probes: Vec<(Who, Expect)> = probes_for(&record).into_iter().map(|p| (p.who, p.expect)).collect();
+        assert_eq!(
+            probes,
+            [
+                (Who::Principal(Principal::parse("serviceAccount:x@p.iam.gserviceaccount.com").unwrap()), Expect::Deny),
+                (Who::Anonymous, Expect::Allow),
+            ]
+        );
+    }
+}

@@ -1,0 +1,207 @@
+//! `runiam verify` against the emulator: real calls as granted and
+//! ungranted service accounts, grant-invoker piped into verify, a hole
+//! opened behind the record's back, refused minting and users (unconfirmed,
+//! never a pass), the smoke load and its caps, --id-token-cmd; and no test
+//! ever sees a raw token on stdout or stderr.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::common::{Emulator, call, cmd, policy, put_policy, root, run};
+
+const SVC: &str = "projects/ver-proj/locations/europe-west1/services/api";
+const URL: &str = "https://api-600000000001.europe-west1.run.app";
+
+fn sa(name: &str) -> String {
+    format!("serviceAccount:{name}@ver-proj.iam.gserviceaccount.com")
+}
+
+fn world() -> std::path::PathBuf {
+    root().join("tests/e2e/data/verify-world.yaml")
+}
+
+/// Runs `runiam ARGS` with `stdin`; returns (exit, stdout, stderr) after
+/// checking that no JWT reached either stream.
+fn runiam(emu: &Emulator, dir: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut c = cmd("runiam", dir);
+    c.current_dir(dir).env("RUNIAM_EMULATOR_HOST", emu.host()).args(args);
+    let (out, _) = run(c, stdin);
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    // Every token the emulator signs is a JWT, so starts with eyJ.
+    for text in [&stdout, &stderr] {
+        assert!(!text.contains("eyJ"), "a token leaked:\n{text}");
+    }
+    (out.status.code().unwrap_or(-1), stdout, stderr)
+}
+
+/// The JSON reports of a `-o json` run.
+fn reports(stdout: &str) -> Vec<Value> {
+    stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("{report:#}"))
+}
+
+#[test]
+fn granted_passes_ungranted_fails_with_cloud_runs_403_and_expect_deny_passes() {
+    let emu = Emulator::start(&world(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+
+    let granted = sa("granted");
+    let (code, out, err) = runiam(&emu, dir.path(), &["verify", SVC, "--as", &granted, "-o", "json"], "");
+    assert_eq!(code, 0, "{out}{err}");
+    let r = &reports(&out)[0];
+    assert_eq!((r["passed"].as_bool(), r["as"].as_str()), (Some(true), Some(granted.as_str())));
+    let invoke = check(r, "invoke");
+    assert_eq!(invoke["result"], "pass");
+    assert_eq!(invoke["evidence"][0]["data"]["status"], 200);
+    assert_eq!(invoke["evidence"][0]["data"]["answeredBy"], "container");
+
+    let stranger = sa("stranger");
+    let (code, out, err) = runiam(&emu, dir.path(), &["verify", SVC, "--as", &stranger, "-o", "json"], "");
+    assert_eq!(code, 1, "{out}{err}");
+    let r = &reports(&out)[0];
+    let invoke = check(r, "invoke");
+    assert_eq!((r["passed"].as_bool(), invoke["result"].as_str()), (Some(false), Some("fail")));
+    assert_eq!(invoke["evidence"][0]["data"]["answeredBy"], "cloudRun");
+    assert_eq!(invoke["evidence"][0]["data"]["status"], 403);
+    assert!(invoke["detail"].as_str().unwrap().contains("Cloud Run's 403"), "{invoke:#}");
+
+    let (code, out, err) =
+        runiam(&emu, dir.path(), &["verify", SVC, "--as", &stranger, "--expect", "deny", "-o", "json"], "");
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(check(&reports(&out)[0], "invoke")["result"], "pass");
+
+    // Text names each check and its evidence.
+    let (code, out, _) = runiam(&emu, dir.path(), &["verify", SVC, "--as", &stranger, "-o", "text"], "");
+    assert_eq!(code, 1);
+    assert!(out.contains("FAIL  invoke: ") && out.contains(&format!("GET {URL}/")), "{out}");
+}
+
+#[test]
+fn grant_invoker_piped_into_verify_passes_and_a_later_public_grant_fails() {
+    let emu = Emulator::start(&world(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let newbie = sa("newbie");
+    let (code, record, err) =
+        runiam(&emu, dir.path(), &["grant-invoker", SVC, "--member", &newbie, "--apply", "--yes", "-o", "yaml"], "");
+    assert_eq!(code, 0, "{err}");
+
+    let (code, out, err) = runiam(&emu, dir.path(), &["verify", "-o", "json"], &record);
+    assert_eq!(code, 0, "{out}{err}");
+    let r = &reports(&out)[0];
+    assert_eq!(r["as"], newbie.as_str());
+    assert_eq!(check(r, "invoke")["evidence"][0]["data"]["status"], 200);
+    for name in ["intended-members", "no-exposure", "invoker-check"] {
+        assert_eq!(check(r, name)["result"], "pass", "{name}: {r:#}");
+    }
+
+    // Someone makes the service public behind the record's back.
+    let mut p = policy(&emu, SVC);
+    p["bindings"].as_array_mut().unwrap().push(json!({"role": "roles/run.invoker", "members": ["allUsers"]}));
+    put_policy(&emu, SVC, p);
+    let (code, out, err) = runiam(&emu, dir.path(), &["verify", "-o", "json"], &record);
+    assert_eq!(code, 1, "{out}{err}");
+    let r = &reports(&out)[0];
+    assert_eq!(r["passed"], false);
+    let exposure = check(r, "no-exposure");
+    assert_eq!(exposure["result"], "fail");
+    assert!(exposure["detail"].as_str().unwrap().starts_with("allUsers holds roles/run.invoker"), "{exposure:#}");
+    assert_eq!(check(r, "invoke")["result"], "pass");
+}
+
+#[test]
+fn refused_minting_and_users_are_unconfirmed_never_a_pass() {
+    let emu = Emulator::start(&world(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+
+    // The operator lacks getOpenIdToken on `locked`, which is granted.
+    let (code, out, err) = runiam(&emu, dir.path(), &["verify", SVC, "--as", &sa("locked"), "-o", "json"], "");
+    assert_eq!(code, 1, "{out}{err}");
+    let invoke = check(&reports(&out)[0], "invoke").clone();
+    assert_eq!(invoke["result"], "error");
+    let detail = invoke["detail"].as_str().unwrap();
+    assert!(detail.starts_with("unconfirmed: cannot mint an ID token for locked@"), "{detail}");
+    assert!(detail.contains("iam.serviceAccounts.getOpenIdToken"), "{detail}");
+    assert!(detail.contains("IAM evaluation alone says ALLOWED"), "{detail}");
+
+    let (code, out, err) =
+        runiam(&emu, dir.path(), &["verify", SVC, "--as", "user:alice@ver.example", "-o", "json"], "");
+    assert_eq!(code, 1, "{out}{err}");
+    let invoke = check(&reports(&out)[0], "invoke").clone();
+    assert_eq!(invoke["result"], "error");
+    assert!(
+        invoke["detail"].as_str().unwrap().starts_with("unconfirmed: user:alice@ver.example cannot be impersonated")
+    );
+    let evidence = &invoke["evidence"][0];
+    assert_eq!(evidence["data"]["verdict"], "ALLOWED", "{evidence:#}");
+    assert_eq!(evidence["data"]["grants"][0]["member"], "user:alice@ver.example", "{evidence:#}");
+}
+
+#[test]
+fn smoke_load_histogram_percentiles_and_caps() {
+    let emu = Emulator::start(&world(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let granted = sa("granted");
+    let args = ["verify", SVC, "--as", &granted, "--requests", "200", "--concurrency", "10", "-o", "json"];
+    let (code, out, err) = runiam(&emu, dir.path(), &args, "");
+    assert_eq!(code, 0, "{out}{err}");
+    let load = check(&reports(&out)[0], "load").clone();
+    assert_eq!(load["result"], "pass");
+    let data = &load["evidence"][0]["data"];
+    assert_eq!(data["statuses"], json!({"200": 200}), "{data:#}");
+    assert_eq!((data["requests"].as_u64(), data["concurrency"].as_u64()), (Some(200), Some(10)));
+    let ms = &data["latencyMs"];
+    let (p50, p95, p99, max) = (
+        ms["p50"].as_f64().unwrap(),
+        ms["p95"].as_f64().unwrap(),
+        ms["p99"].as_f64().unwrap(),
+        ms["max"].as_f64().unwrap(),
+    );
+    assert!(0.0 < p50 && p50 <= p95 && p95 <= p99 && p99 <= max, "{ms}");
+    assert!(data["throughputPerSecond"].as_f64().unwrap() > 0.0);
+    assert!(load["detail"].as_str().unwrap().contains("200 × 200"), "{load:#}");
+
+    // Too much is capped, and said so; --requests is never sent as asked.
+    let args = ["verify", SVC, "--as", &granted, "--requests", "100000", "--concurrency", "500", "-o", "json"];
+    let (code, out, err) = runiam(&emu, dir.path(), &args, "");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("--requests 100000 capped at 1000; add --force"), "{err}");
+    assert!(err.contains("--concurrency 500 capped at 50"), "{err}");
+    let data = check(&reports(&out)[0], "load")["evidence"][0]["data"].clone();
+    assert_eq!((data["requests"].as_u64(), data["concurrency"].as_u64()), (Some(1000), Some(50)));
+}
+
+#[test]
+fn id_token_cmd_and_the_metadata_server() {
+    let emu = Emulator::start(&world(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let email = "granted@ver-proj.iam.gserviceaccount.com";
+    let (status, minted) = call(&emu, "POST", "emulator/v1/idTokens", Some(json!({"email": email, "audience": URL})));
+    assert_eq!(status, 200, "{minted}");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, minted["token"].as_str().unwrap()).unwrap();
+    let cmd_line = format!("cat '{}'", token_file.display());
+    let (code, out, err) = runiam(
+        &emu,
+        dir.path(),
+        &["verify", SVC, "--id-token-cmd", &cmd_line, "--as", &sa("granted"), "-o", "json"],
+        "",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let invoke = check(&reports(&out)[0], "invoke").clone();
+    assert_eq!(invoke["result"], "pass");
+    assert!(invoke["evidence"][0]["source"].as_str().unwrap().contains("--id-token-cmd"), "{invoke:#}");
+
+    // A command that fails is bad input, and its output stays out of sight.
+    let (code, _, err) = runiam(&emu, dir.path(), &["verify", SVC, "--id-token-cmd", "exit 3"], "");
+    assert_eq!(code, 2, "{err}");
+
+    // No --as: the metadata server's identity, which is granted.
+    let (code, out, err) = runiam(&emu, dir.path(), &["verify", SVC, "-o", "json"], "");
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(reports(&out)[0]["as"], sa("granted").as_str());
+}
