@@ -29,6 +29,7 @@ Register-ArgumentCompleter -Native -CommandName 'runiam-emulator' -ScriptBlock {
             [CompletionResult]::new('--fail-codes', '--fail-codes', [CompletionResultType]::ParameterName, 'HTTP codes injected failures answer with: 409, 429, 500, 502, 503, 504')
             [CompletionResult]::new('--race-rate', '--race-rate', [CompletionResultType]::ParameterName, 'Chance (0 to 1) that a concurrent writer adds a binding to a service''s policy right after a getIamPolicy, so the client''s etag goes stale')
             [CompletionResult]::new('--commit-then-fail', '--commit-then-fail', [CompletionResultType]::ParameterName, 'Chance (0 to 1) that a setIamPolicy commits and then answers 503')
+            [CompletionResult]::new('--propagation-delay', '--propagation-delay', [CompletionResultType]::ParameterName, 'How late IAM and invoker-check changes reach the Cloud Run front end, e.g. 7s')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')

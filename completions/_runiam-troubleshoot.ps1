@@ -21,7 +21,11 @@ Register-ArgumentCompleter -Native -CommandName 'runiam-troubleshoot' -ScriptBlo
 
     $completions = @(switch ($command) {
         'runiam-troubleshoot' {
-            [CompletionResult]::new('--caller', '--caller', [CompletionResultType]::ParameterName, 'Who is denied: user:, serviceAccount:, group:, principal://..., allUsers')
+            [CompletionResult]::new('--caller', '--caller', [CompletionResultType]::ParameterName, 'Who is denied: user:, serviceAccount:, group:, principal://..., allUsers [default: the token''s email, else every caller that targets the service: Pub/Sub push, Scheduler, Eventarc, other services seen in the logs]')
+            [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'Read the token the caller sends (a token, several, or a pasted Authorization header) from FILE (- for stdin); only its claims are ever shown')
+            [CompletionResult]::new('--token-env', '--token-env', [CompletionResultType]::ParameterName, 'Read the token the caller sends from environment variable VAR')
+            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'How far back to read Cloud Run''s request logs (s, m, h, d)')
+            [CompletionResult]::new('--saw', '--saw', [CompletionResultType]::ParameterName, 'The status the caller saw (401, 403, 404): no request log for it means the request never reached Cloud Run')
             [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Where the call comes from (same-project Pub/Sub, Scheduler, Eventarc and Tasks count as internal)')
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Read ServiceSnapshot documents from FILE (- for stdin)')
             [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'Read ServiceSnapshot documents from FILE (- for stdin)')
@@ -32,6 +36,7 @@ Register-ArgumentCompleter -Native -CommandName 'runiam-troubleshoot' -ScriptBlo
             [CompletionResult]::new('--account', '--account', [CompletionResultType]::ParameterName, 'Account for `gcloud auth print-access-token` [default: CLOUDSDK_CORE_ACCOUNT, or gcloud''s core/account]')
             [CompletionResult]::new('--impersonate-service-account', '--impersonate-service-account', [CompletionResultType]::ParameterName, 'Make API calls as this service account (IAM Credentials generateAccessToken)')
             [CompletionResult]::new('--access-token-file', '--access-token-file', [CompletionResultType]::ParameterName, 'Read the access token for API calls from FILE')
+            [CompletionResult]::new('--no-logs', '--no-logs', [CompletionResultType]::ParameterName, 'Do not read request logs')
             [CompletionResult]::new('--remote', '--remote', [CompletionResultType]::ParameterName, 'Also ask the Policy Troubleshooter API and report when it disagrees')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown')

@@ -23,7 +23,7 @@ _runiam__emulator() {
 
     case "${cmd}" in
         runiam__emulator)
-            opts="-h -V --world --listen --seed --latency --fail-rate --fail-codes --race-rate --commit-then-fail --help --version"
+            opts="-h -V --world --listen --seed --latency --fail-rate --fail-codes --race-rate --commit-then-fail --propagation-delay --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -58,6 +58,10 @@ _runiam__emulator() {
                     return 0
                     ;;
                 --commit-then-fail)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --propagation-delay)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

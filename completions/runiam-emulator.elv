@@ -26,6 +26,7 @@ set edit:completion:arg-completer[runiam-emulator] = {|@words|
             cand --fail-codes 'HTTP codes injected failures answer with: 409, 429, 500, 502, 503, 504'
             cand --race-rate 'Chance (0 to 1) that a concurrent writer adds a binding to a service''s policy right after a getIamPolicy, so the client''s etag goes stale'
             cand --commit-then-fail 'Chance (0 to 1) that a setIamPolicy commits and then answers 503'
+            cand --propagation-delay 'How late IAM and invoker-check changes reach the Cloud Run front end, e.g. 7s'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'

@@ -6,5 +6,6 @@ complete -c runiam-emulator -l fail-rate -d 'Share of control-plane requests ans
 complete -c runiam-emulator -l fail-codes -d 'HTTP codes injected failures answer with: 409, 429, 500, 502, 503, 504' -r
 complete -c runiam-emulator -l race-rate -d 'Chance (0 to 1) that a concurrent writer adds a binding to a service\'s policy right after a getIamPolicy, so the client\'s etag goes stale' -r
 complete -c runiam-emulator -l commit-then-fail -d 'Chance (0 to 1) that a setIamPolicy commits and then answers 503' -r
+complete -c runiam-emulator -l propagation-delay -d 'How late IAM and invoker-check changes reach the Cloud Run front end, e.g. 7s' -r
 complete -c runiam-emulator -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c runiam-emulator -s V -l version -d 'Print version'

@@ -23,7 +23,7 @@ _runiam__troubleshoot() {
 
     case "${cmd}" in
         runiam__troubleshoot)
-            opts="-f -o -v -q -h -V --caller --from --remote --file --output --project --region --account --impersonate-service-account --access-token-file --verbose --quiet --no-color --help --version"
+            opts="-f -o -v -q -h -V --caller --token-file --token-env --since --no-logs --saw --from --remote --file --output --project --region --account --impersonate-service-account --access-token-file --verbose --quiet --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -31,6 +31,22 @@ _runiam__troubleshoot() {
             case "${prev}" in
                 --caller)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --saw)
+                    COMPREPLY=($(compgen -W "401 403 404" -- "${cur}"))
                     return 0
                     ;;
                 --from)

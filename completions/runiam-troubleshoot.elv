@@ -18,7 +18,11 @@ set edit:completion:arg-completer[runiam-troubleshoot] = {|@words|
     }
     var completions = [
         &'runiam-troubleshoot'= {
-            cand --caller 'Who is denied: user:, serviceAccount:, group:, principal://..., allUsers'
+            cand --caller 'Who is denied: user:, serviceAccount:, group:, principal://..., allUsers [default: the token''s email, else every caller that targets the service: Pub/Sub push, Scheduler, Eventarc, other services seen in the logs]'
+            cand --token-file 'Read the token the caller sends (a token, several, or a pasted Authorization header) from FILE (- for stdin); only its claims are ever shown'
+            cand --token-env 'Read the token the caller sends from environment variable VAR'
+            cand --since 'How far back to read Cloud Run''s request logs (s, m, h, d)'
+            cand --saw 'The status the caller saw (401, 403, 404): no request log for it means the request never reached Cloud Run'
             cand --from 'Where the call comes from (same-project Pub/Sub, Scheduler, Eventarc and Tasks count as internal)'
             cand -f 'Read ServiceSnapshot documents from FILE (- for stdin)'
             cand --file 'Read ServiceSnapshot documents from FILE (- for stdin)'
@@ -29,6 +33,7 @@ set edit:completion:arg-completer[runiam-troubleshoot] = {|@words|
             cand --account 'Account for `gcloud auth print-access-token` [default: CLOUDSDK_CORE_ACCOUNT, or gcloud''s core/account]'
             cand --impersonate-service-account 'Make API calls as this service account (IAM Credentials generateAccessToken)'
             cand --access-token-file 'Read the access token for API calls from FILE'
+            cand --no-logs 'Do not read request logs'
             cand --remote 'Also ask the Policy Troubleshooter API and report when it disagrees'
             cand -v 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
             cand --verbose 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'

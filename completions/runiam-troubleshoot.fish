@@ -1,4 +1,10 @@
-complete -c runiam-troubleshoot -l caller -d 'Who is denied: user:, serviceAccount:, group:, principal://..., allUsers' -r
+complete -c runiam-troubleshoot -l caller -d 'Who is denied: user:, serviceAccount:, group:, principal://..., allUsers [default: the token\'s email, else every caller that targets the service: Pub/Sub push, Scheduler, Eventarc, other services seen in the logs]' -r
+complete -c runiam-troubleshoot -l token-file -d 'Read the token the caller sends (a token, several, or a pasted Authorization header) from FILE (- for stdin); only its claims are ever shown' -r -F
+complete -c runiam-troubleshoot -l token-env -d 'Read the token the caller sends from environment variable VAR' -r
+complete -c runiam-troubleshoot -l since -d 'How far back to read Cloud Run\'s request logs (s, m, h, d)' -r
+complete -c runiam-troubleshoot -l saw -d 'The status the caller saw (401, 403, 404): no request log for it means the request never reached Cloud Run' -r -f -a "401\t''
+403\t''
+404\t''"
 complete -c runiam-troubleshoot -l from -d 'Where the call comes from (same-project Pub/Sub, Scheduler, Eventarc and Tasks count as internal)' -r -f -a "external\t'The internet, or another project\'s network'
 internal\t'The project\'s VPC (and same-project Pub/Sub, Scheduler, Eventarc, Tasks)'
 load-balancer\t'An external Application Load Balancer'"
@@ -11,6 +17,7 @@ complete -c runiam-troubleshoot -l region -d 'Cloud Run region [default: CLOUDSD
 complete -c runiam-troubleshoot -l account -d 'Account for `gcloud auth print-access-token` [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r
 complete -c runiam-troubleshoot -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken)' -r
 complete -c runiam-troubleshoot -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
+complete -c runiam-troubleshoot -l no-logs -d 'Do not read request logs'
 complete -c runiam-troubleshoot -l remote -d 'Also ask the Policy Troubleshooter API and report when it disagrees'
 complete -c runiam-troubleshoot -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
 complete -c runiam-troubleshoot -s q -l quiet -d 'Print nothing on stderr but errors'

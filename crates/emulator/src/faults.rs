@@ -46,6 +46,10 @@ pub struct FaultSettings {
     /// Chance (0 to 1) that a setIamPolicy commits and then answers 503.
     #[serde(default)]
     pub commit_then_fail: f64,
+    /// How late IAM and invoker-check changes reach the Cloud Run front end
+    /// (Google documents up to about 7 minutes).
+    #[serde(default)]
+    pub propagation_delay_ms: u64,
 }
 
 fn default_codes() -> Vec<u16> {
@@ -54,7 +58,14 @@ fn default_codes() -> Vec<u16> {
 
 impl Default for FaultSettings {
     fn default() -> Self {
-        Self { latency_ms: 0, fail_rate: 0.0, fail_codes: default_codes(), race_rate: 0.0, commit_then_fail: 0.0 }
+        Self {
+            latency_ms: 0,
+            fail_rate: 0.0,
+            fail_codes: default_codes(),
+            race_rate: 0.0,
+            commit_then_fail: 0.0,
+            propagation_delay_ms: 0,
+        }
     }
 }
 
@@ -114,6 +125,10 @@ impl Faults {
 
     pub fn latency(&self) -> Duration {
         Duration::from_millis(self.settings.latency_ms)
+    }
+
+    pub fn propagation_delay(&self) -> Duration {
+        Duration::from_millis(self.settings.propagation_delay_ms)
     }
 
     /// The injected failure for the next request, if it draws one.

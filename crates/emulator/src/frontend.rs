@@ -196,6 +196,10 @@ impl Frontend {
     /// state's generation moves (services.patch, reset), else shared.
     fn targets(&self, state: &Mutex<State>) -> (u64, Arc<Vec<Target>>) {
         let state = lock(state);
+        // A delayed view is rebuilt every time: what it shows moves with the clock.
+        if let Some(view) = state.frontend_view() {
+            return (NO_CACHE, Arc::new(table(&view.world).1));
+        }
         let generation = state.generation();
         {
             let current = self.targets.read().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -342,17 +346,21 @@ impl Frontend {
         caller: Option<&Principal>,
     ) -> bool {
         let key = (caller.map(ToString::to_string), index);
-        if let Some((at, allowed)) = lock(&self.decisions).get(&key)
+        if generation != NO_CACHE
+            && let Some((at, allowed)) = lock(&self.decisions).get(&key)
             && *at == generation
         {
             return *allowed;
         }
         let (at, facts) = {
             let state = lock(state);
-            (state.generation(), authz::facts(&state, &target.key, caller.cloned(), chrono::Utc::now()))
+            match state.frontend_view() {
+                Some(view) => (NO_CACHE, authz::facts(&view, &target.key, caller.cloned(), chrono::Utc::now())),
+                None => (state.generation(), authz::facts(&state, &target.key, caller.cloned(), chrono::Utc::now())),
+            }
         };
         let allowed = evaluate(&facts, INVOKE).verdict == Verdict::Allowed;
-        if !has_conditions(&facts) {
+        if at != NO_CACHE && !has_conditions(&facts) {
             let mut cache = lock(&self.decisions);
             if cache.len() >= CACHE_LIMIT {
                 cache.clear();
@@ -393,6 +401,9 @@ impl Frontend {
         }))
     }
 }
+
+/// The generation of a delayed view: never cached, never matched.
+const NO_CACHE: u64 = u64::MAX;
 
 /// Host → index, and every service's settings, in the world's order
 /// (services are patched, never added or removed, so indexes hold).

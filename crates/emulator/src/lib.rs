@@ -17,8 +17,10 @@
 //!
 //! - `GET /emulator/v1/faults` shows the fault settings;
 //!   `POST /emulator/v1/faults` with `{"latencyMs", "failRate",
-//!   "failCodes", "raceRate", "commitThenFail"}` changes the fields given
-//!   (the flags of the same names set them at start);
+//!   "failCodes", "raceRate", "commitThenFail", "propagationDelayMs"}`
+//!   changes the fields given (the flags of the same names set them at
+//!   start); `propagationDelayMs` makes IAM and invoker-check changes reach
+//!   the front end that late, while the control plane shows them at once;
 //! - `POST /emulator/v1/idTokens` with `{"email", "audience", "issuer",
 //!   "expiresInSeconds"}` mints any ID token the emulator signs, expired or
 //!   from another issuer included;
@@ -104,6 +106,9 @@ pub struct EmulatorArgs {
     /// Chance (0 to 1) that a setIamPolicy commits and then answers 503.
     #[arg(long, value_name = "RATE", value_parser = parse_rate, default_value_t = 0.0)]
     pub commit_then_fail: f64,
+    /// How late IAM and invoker-check changes reach the Cloud Run front end, e.g. 7s.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "0")]
+    pub propagation_delay: Duration,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -152,6 +157,8 @@ pub struct Options {
     pub race_rate: f64,
     /// Chance that a setIamPolicy commits and then answers 503.
     pub commit_then_fail: f64,
+    /// How late IAM and invoker-check changes reach the front end.
+    pub propagation_delay: Duration,
 }
 
 impl Default for Options {
@@ -163,6 +170,7 @@ impl Default for Options {
             fail_codes: vec![503],
             race_rate: 0.0,
             commit_then_fail: 0.0,
+            propagation_delay: Duration::ZERO,
         }
     }
 }
@@ -175,6 +183,7 @@ impl Options {
             fail_codes: self.fail_codes.clone(),
             race_rate: self.race_rate,
             commit_then_fail: self.commit_then_fail,
+            propagation_delay_ms: u64::try_from(self.propagation_delay.as_millis()).unwrap_or(u64::MAX),
         }
     }
 }
@@ -423,6 +432,7 @@ async fn serve(args: EmulatorArgs) -> Result<(), CommandError> {
         fail_codes: args.fail_codes,
         race_rate: args.race_rate,
         commit_then_fail: args.commit_then_fail,
+        propagation_delay: args.propagation_delay,
     };
     let emulator = start(world, options, args.listen)
         .await

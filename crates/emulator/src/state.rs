@@ -11,7 +11,9 @@
 //! conditional roles as `ROLE_withcond_HASH`. Etags are derived from the
 //! policy's content and the write counter, so runs are reproducible.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
@@ -54,6 +56,10 @@ pub struct State {
     pristine: World,
     /// Long-running operations by name, as services.patch answered them.
     pub operations: BTreeMap<String, Value>,
+    /// With a propagation delay: the IAM-relevant state after each change
+    /// and when it happened (`None`: the state before the first change), so
+    /// the front end can see the state as it was `delay` ago.
+    views: VecDeque<(Option<Instant>, Arc<State>)>,
 }
 
 /// The log store keeps this many entries; the oldest half goes when it is
@@ -83,6 +89,7 @@ impl State {
             generation: 0,
             pristine,
             operations: BTreeMap::new(),
+            views: VecDeque::new(),
         }
     }
 
@@ -102,12 +109,13 @@ impl State {
     /// Back to the world as loaded: policies, etags, the write counter and
     /// the log store. Fault settings stay as they are.
     pub fn reset(&mut self) {
+        self.before_change();
         self.world = self.pristine.clone();
         self.policies = initial_policies(&self.world);
         self.logs = seeded_logs(&self.world);
         self.operations.clear();
         self.writes = 0;
-        self.generation += 1;
+        self.changed();
     }
 
     /// See the `generation` field.
@@ -115,10 +123,66 @@ impl State {
         self.generation
     }
 
+    /// Call before any change the front end must see (policies, service
+    /// settings): with a propagation delay, keeps the state it replaces.
+    pub fn before_change(&mut self) {
+        if !self.faults.propagation_delay().is_zero() && self.views.is_empty() {
+            let view = Arc::new(self.iam_view());
+            self.views.push_back((None, view));
+        }
+    }
+
     /// Records a change to a service's settings (invoker check, ingress),
     /// which the front end must see as it sees policy writes.
     pub fn service_changed(&mut self) {
+        self.changed();
+    }
+
+    /// After a change: a new generation, and with a propagation delay the
+    /// new state for the front end to see once the delay has passed.
+    fn changed(&mut self) {
         self.generation += 1;
+        let delay = self.faults.propagation_delay();
+        if delay.is_zero() {
+            self.views.clear();
+            return;
+        }
+        let now = Instant::now();
+        self.views.push_back((Some(now), Arc::new(self.iam_view())));
+        // Only the newest view older than the delay is still needed.
+        while self.views.len() > 1 && self.views[1].0.is_none_or(|t| now.duration_since(t) >= delay) {
+            self.views.pop_front();
+        }
+    }
+
+    /// The state as the front end sees it with a propagation delay, or None
+    /// to see the live state.
+    pub fn frontend_view(&self) -> Option<Arc<State>> {
+        let delay = self.faults.propagation_delay();
+        if delay.is_zero() || self.views.is_empty() {
+            return None;
+        }
+        let now = Instant::now();
+        self.views
+            .iter()
+            .rev()
+            .find(|(t, _)| t.is_none_or(|t| now.duration_since(t) >= delay))
+            .map(|(_, v)| Arc::clone(v))
+    }
+
+    /// A copy of what IAM decisions read: world and policies, no logs.
+    fn iam_view(&self) -> State {
+        State {
+            world: self.world.clone(),
+            policies: self.policies.clone(),
+            writes: self.writes,
+            logs: Vec::new(),
+            faults: Faults::default(),
+            generation: self.generation,
+            pristine: World::default(),
+            operations: BTreeMap::new(),
+            views: VecDeque::new(),
+        }
     }
 
     /// How many policy writes have happened.
@@ -183,12 +247,13 @@ impl State {
                 None => next.extra.remove("auditConfigs"),
             };
         }
+        self.before_change();
         self.writes += 1;
-        self.generation += 1;
         let etag = etag_for(&next, self.writes);
         let stored = Stored { policy: next, etag };
         let answer = render(&stored, 3);
         self.policies.insert(key.to_owned(), stored);
+        self.changed();
         Ok(answer)
     }
 }

@@ -134,6 +134,9 @@ fn patch(state: &mut State, call: &Call, p: &str, l: &str, s: &str) -> Answer {
         .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
         .unwrap_or_default();
     let validate_only = call.param(&["validateOnly"]) == Some("true");
+    if !validate_only {
+        state.before_change();
+    }
     let project = state
         .world
         .projects
