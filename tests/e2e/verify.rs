@@ -205,3 +205,47 @@ fn id_token_cmd_and_the_metadata_server() {
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(reports(&out)[0]["as"], sa("granted").as_str());
 }
+
+#[test]
+fn a_rollback_record_expects_the_state_before() {
+    let emu = Emulator::start(&world(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let newbie = sa("newbie");
+    let (code, grant, err) =
+        runiam(&emu, dir.path(), &["grant-invoker", SVC, "--member", &newbie, "--apply", "--yes", "-o", "yaml"], "");
+    assert_eq!(code, 0, "{err}");
+    let (code, undo, err) = runiam(&emu, dir.path(), &["rollback", "--apply", "--yes", "-o", "yaml"], &grant);
+    assert_eq!(code, 0, "{err}");
+
+    let (code, out, err) = runiam(&emu, dir.path(), &["verify", "-o", "json"], &undo);
+    assert_eq!(code, 0, "{out}{err}");
+    let r = &reports(&out)[0];
+    assert_eq!(r["as"], newbie.as_str());
+    let invoke = check(r, "invoke");
+    assert!(invoke["detail"].as_str().unwrap().ends_with("(expected deny)"), "{invoke:#}");
+    assert_eq!(invoke["evidence"][0]["data"]["status"], 403);
+    assert_eq!(check(r, "restored")["result"], "pass");
+
+    // The grant's own record, verified now, fails: newbie is refused.
+    let (code, out, _) = runiam(&emu, dir.path(), &["verify", "--wait", "0", "-o", "json"], &grant);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(check(&reports(&out)[0], "invoke")["result"], "fail");
+}
+
+#[test]
+fn bad_input_is_exit_2_and_writes_nothing() {
+    let emu = Emulator::start(&world(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (code, plan, err) =
+        runiam(&emu, dir.path(), &["grant-invoker", SVC, "--member", &sa("newbie"), "-o", "yaml"], "");
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = runiam(&emu, dir.path(), &["verify"], &plan);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(err.contains("is a plan"), "{err}");
+    for args in
+        [&["verify", SVC, "--as", "nobody"][..], &["verify", SVC, "--wait", "soon"], &["verify", SVC, "--path", "x"]]
+    {
+        let (code, out, err) = runiam(&emu, dir.path(), args, "");
+        assert_eq!((code, out.as_str()), (2, ""), "{args:?}: {err}");
+    }
+}
