@@ -6,4 +6,5 @@ mod export;
 mod faults;
 mod front;
 mod troubleshoot;
+mod troubleshoot_logs;
 mod verify;

@@ -213,3 +213,193 @@ pub fn config_public(evidence: Vec<Evidence>) -> Finding {
         None,
     )
 }
+
+pub fn token_missing(evidence: Vec<Evidence>, fix: Fix) -> Finding {
+    finding(
+        "token.missing",
+        Bucket::Token,
+        Severity::Cause,
+        "Cloud Run logged 403 \"not authenticated\" and no token was given to check: the request most likely carried no credential (add `--token-file` to confirm)".to_owned(),
+        evidence,
+        Some(fix),
+    )
+}
+
+pub fn token_not_id_token(what: &str, evidence: Vec<Evidence>, fix: Option<Fix>) -> Finding {
+    finding(
+        "token.not-id-token",
+        Bucket::Token,
+        Severity::Cause,
+        format!("the credential is {what}, not a Google ID token: Cloud Run answers 401"),
+        evidence,
+        fix,
+    )
+}
+
+pub fn token_audience_mismatch(why: String, evidence: Vec<Evidence>, fix: Option<Fix>) -> Finding {
+    finding(
+        "token.audience-mismatch",
+        Bucket::Token,
+        Severity::Cause,
+        format!("the token's audience is not accepted by this service: {why}"),
+        evidence,
+        fix,
+    )
+}
+
+pub fn token_expired(why: String, evidence: Vec<Evidence>, fix: Option<Fix>) -> Finding {
+    finding(
+        "token.expired",
+        Bucket::Token,
+        Severity::Cause,
+        format!("the token was not valid then: {why}"),
+        evidence,
+        fix,
+    )
+}
+
+pub fn token_issuer(why: String, evidence: Vec<Evidence>, fix: Option<Fix>) -> Finding {
+    finding(
+        "token.issuer",
+        Bucket::Token,
+        Severity::Cause,
+        format!("not a Google-issued ID token: {why}"),
+        evidence,
+        fix,
+    )
+}
+
+pub fn token_multiple(tokens: usize, headers: usize, evidence: Vec<Evidence>, fix: Option<Fix>) -> Finding {
+    finding(
+        "token.multiple",
+        Bucket::Token,
+        Severity::Cause,
+        format!(
+            "{tokens} credentials in {headers} Authorization headers: Cloud Run answers 401 to several JWTs or several headers"
+        ),
+        evidence,
+        fix,
+    )
+}
+
+pub fn token_no_email(evidence: Vec<Evidence>, fix: Option<Fix>) -> Finding {
+    finding(
+        "token.no-email",
+        Bucket::Token,
+        Severity::Risk,
+        "the ID token carries no email claim (minted without includeEmail / format=full): the caller is known only by its numeric sub".to_owned(),
+        evidence,
+        fix,
+    )
+}
+
+pub fn app_denied(status: u16, evidence: Vec<Evidence>) -> Finding {
+    finding(
+        "app.denied",
+        Bucket::App,
+        Severity::Cause,
+        format!(
+            "the {status} came from the container itself: its request-log entry lacks Cloud Run's front-end text and shows non-zero latency, so IAM let the request through and the application refused it"
+        ),
+        evidence,
+        None,
+    )
+}
+
+pub fn quota_throttled(evidence: Vec<Evidence>, fix: Fix) -> Finding {
+    finding(
+        "quota.throttled",
+        Bucket::Quota,
+        Severity::Cause,
+        "the logs show 429/503 from Cloud Run's front end (request rate or max instances reached): not a permission problem".to_owned(),
+        evidence,
+        Some(fix),
+    )
+}
+
+pub fn network_vpc_sc(evidence: Vec<Evidence>, fix: Fix) -> Finding {
+    finding(
+        "network.vpc-sc",
+        Bucket::Network,
+        Severity::Cause,
+        "a VPC Service Controls audit entry (cloudaudit.googleapis.com%2Fpolicy, run.googleapis.com/HttpIngress) shows the request blocked before Cloud Run's front end".to_owned(),
+        evidence,
+        Some(fix),
+    )
+}
+
+pub fn network_no_request_log(status: u16, since: &str, evidence: Vec<Evidence>) -> Finding {
+    finding(
+        "network.no-request-log",
+        Bucket::Network,
+        Severity::Risk,
+        format!(
+            "the caller saw {status} but Cloud Run logged no request for the service since {since}: the request never reached Cloud Run's front end (VPC Service Controls, a load balancer, DNS, the wrong URL)"
+        ),
+        evidence,
+        None,
+    )
+}
+
+pub fn iam_propagation(caller: &str, age: &str, evidence: Vec<Evidence>) -> Finding {
+    finding(
+        "iam.propagation",
+        Bucket::Iam,
+        Severity::Risk,
+        format!(
+            "the grant to {caller} is {age} old, younger than IAM's propagation window (about 7 minutes): wait, then verify"
+        ),
+        evidence,
+        None,
+    )
+}
+
+pub fn caller_pubsub_token_creator(agent: &str, push_sa: &str, evidence: Vec<Evidence>, fix: Fix) -> Finding {
+    finding(
+        "caller.pubsub-token-creator",
+        Bucket::Iam,
+        Severity::Cause,
+        format!(
+            "the Pub/Sub service agent {agent} lacks roles/iam.serviceAccountTokenCreator on the push service account {push_sa}, so push requests carry no valid token (agents created on or before 2021-04-08 need it)"
+        ),
+        evidence,
+        Some(fix),
+    )
+}
+
+pub fn caller_oidc_audience(caller: &str, why: String, evidence: Vec<Evidence>, fix: Fix) -> Finding {
+    finding(
+        "caller.oidc-audience",
+        Bucket::Token,
+        Severity::Cause,
+        format!("{caller} is configured with an OIDC audience the service will reject: {why}"),
+        evidence,
+        Some(fix),
+    )
+}
+
+pub fn caller_scheduler_agent(agent: &str, evidence: Vec<Evidence>, fix: Fix) -> Finding {
+    finding(
+        "caller.scheduler-agent",
+        Bucket::Iam,
+        Severity::Cause,
+        format!(
+            "the Cloud Scheduler service agent {agent} lacks roles/cloudscheduler.serviceAgent on the project: jobs get 403 even with invoker granted"
+        ),
+        evidence,
+        Some(fix),
+    )
+}
+
+pub fn caller_runtime_identity(service: &str, account: &str, evidence: Vec<Evidence>, fix: Fix) -> Finding {
+    finding(
+        "caller.runtime-identity",
+        Bucket::Iam,
+        Severity::Cause,
+        format!(
+            "the service {service} calls this one as its runtime service account {account}, which lacks run.routes.invoke here"
+        ),
+        evidence,
+        Some(fix),
+    )
+}

@@ -6,28 +6,37 @@
 //! from `findings`) → report (the verdict first on a terminal; Diagnosis
 //! documents in pipes). Troubleshoot only reads.
 
+pub mod callers;
 pub mod decide;
 pub mod findings;
 pub mod gather;
+pub mod logs;
+pub mod observe;
+pub mod token;
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 
+use chrono::Utc;
 use clap::{CommandFactory, Parser};
 use futures::future::join_all;
 use runiam_core::api::Clients;
+use runiam_core::api::run::Service;
 use runiam_core::cli::{CommonArgs, run_command};
 use runiam_core::doc::{
     Diagnosis, DocWriter, Document, Evidence, Kind, Severity, Verdict, input, read_for, read_input,
 };
 use runiam_core::http::HttpOptions;
-use runiam_core::model::{INVOKE_PERMISSION, Principal, ServiceRef};
+use runiam_core::model::{INVOKE_PERMISSION, Policy, Principal, ServiceRef};
 use runiam_core::output::Format;
-use runiam_core::target::resolve_service;
+use runiam_core::target::{resolve_service, user_named};
 use runiam_core::{CommandError, Exit};
+use serde_json::json;
 
 use crate::decide::{Elsewhere, Origin, Request, diagnose};
+use crate::observe::{LogRead, Observed};
 
 /// Explain why a caller cannot invoke a Cloud Run service.
 ///
@@ -45,9 +54,24 @@ pub struct Args {
     /// The service: NAME (with --region), projects/P/locations/R/services/S, or a service URL.
     #[arg(value_name = "SERVICE")]
     pub service: Option<String>,
-    /// Who is denied: user:, serviceAccount:, group:, principal://..., allUsers.
+    /// Who is denied: user:, serviceAccount:, group:, principal://..., allUsers [default: the token's email, else every caller that targets the service: Pub/Sub push, Scheduler, Eventarc, other services seen in the logs].
     #[arg(long, value_name = "PRINCIPAL")]
-    pub caller: String,
+    pub caller: Option<String>,
+    /// Read the token the caller sends (a token, several, or a pasted Authorization header) from FILE (- for stdin); only its claims are ever shown.
+    #[arg(long, value_name = "FILE", conflicts_with = "token_env")]
+    pub token_file: Option<PathBuf>,
+    /// Read the token the caller sends from environment variable VAR.
+    #[arg(long, value_name = "VAR")]
+    pub token_env: Option<String>,
+    /// How far back to read Cloud Run's request logs (s, m, h, d).
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub since: String,
+    /// Do not read request logs.
+    #[arg(long)]
+    pub no_logs: bool,
+    /// The status the caller saw (401, 403, 404): no request log for it means the request never reached Cloud Run.
+    #[arg(long, value_name = "STATUS", value_parser = clap::builder::PossibleValuesParser::new(["401", "403", "404"]))]
+    pub saw: Option<String>,
     /// Where the call comes from (same-project Pub/Sub, Scheduler, Eventarc and Tasks count as internal).
     #[arg(long, value_enum, default_value = "external")]
     pub from: Origin,
@@ -72,10 +96,25 @@ pub fn run(args: Vec<OsString>) -> Exit {
     run_command("runiam-troubleshoot", args, |a: &Args| &a.common, troubleshoot)
 }
 
+/// Entries read per project at most: enough for every denial of an hour
+/// of a busy service, few enough pages for Logging's read quota.
+const LOG_LIMIT: usize = 20_000;
+
 async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
     let format = Format::resolve(args.output);
-    let caller = Principal::parse(&args.caller).map_err(|e| CommandError::usage(format!("--caller {e}")))?;
-    let snapshots = match (&args.service, input(args.file.as_deref(), args.service.is_some())) {
+    let presented = read_token(&args)?;
+    let caller = match (&args.caller, &presented) {
+        (Some(c), _) => Some(Principal::parse(c).map_err(|e| CommandError::usage(format!("--caller {e}")))?),
+        (None, Some(p)) => Some(token_caller(p).ok_or_else(|| {
+            CommandError::usage("the token carries no email claim, so it does not say who the caller is")
+                .hinted("add --caller PRINCIPAL")
+        })?),
+        (None, None) => None,
+    };
+    let since = logs::parse_since(&args.since).map_err(|e| CommandError::usage(format!("--since {e}")))?;
+    let saw = args.saw.as_deref().and_then(|s| s.parse::<u16>().ok());
+    let token_on_stdin = args.token_file.as_deref() == Some(std::path::Path::new("-"));
+    let snapshots = match (&args.service, input(args.file.as_deref(), args.service.is_some() || token_on_stdin)) {
         (None, Some(source)) => {
             let text = read_input(&source)?;
             read_for("runiam-troubleshoot", &[Kind::ServiceSnapshot], &text)?
@@ -93,14 +132,12 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
         (Some(_), _) => Vec::new(),
     };
     let ctx = args.common.context(HttpOptions::default())?;
-    let request = Request { caller: caller.clone(), from: args.from };
-    let mut diagnoses = Vec::new();
+    let mut targets: Vec<(ServiceRef, Option<(Service, Policy)>)> = Vec::new();
     if let Some(s) = &args.service {
-        let target = resolve_service(s, &ctx.config, &ctx.clients).await?;
-        diagnoses.push(one(&ctx.clients, &target, &request, None, args.remote).await?);
+        targets.push((resolve_service(s, &ctx.config, &ctx.clients).await?, None));
     }
     for snap in snapshots {
-        let known = runiam_core::api::run::Service {
+        let known = Service {
             name: snap.service.full_name(),
             uri: snap.uri.clone(),
             urls: snap.urls.clone(),
@@ -112,20 +149,182 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
             etag: snap.etag.clone(),
             ..Default::default()
         };
-        diagnoses.push(one(&ctx.clients, &snap.service, &request, Some((known, snap.iam_policy)), args.remote).await?);
+        targets.push((snap.service, Some((known, snap.iam_policy))));
+    }
+
+    // One log read per project, whatever the number of services; and the
+    // signing keys, when there is a token to check.
+    let now = Utc::now();
+    let from = now - since;
+    let mut projects: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (t, _) in &targets {
+        projects.entry(t.project.clone()).or_default().push(t.name.clone());
+    }
+    let reads = async {
+        if args.no_logs {
+            return BTreeMap::new();
+        }
+        let reads = join_all(projects.iter().map(|(p, names)| {
+            let filter = logs::filter(p, names, from, caller.is_none());
+            let clients = &ctx.clients;
+            async move {
+                let got = clients.logging.list_entries(&format!("projects/{p}"), &filter, LOG_LIMIT).await;
+                (p.clone(), (filter, got.map_err(|e| e.to_string())))
+            }
+        }))
+        .await;
+        reads.into_iter().collect()
+    };
+    let has_jwt = presented.as_ref().is_some_and(|p| p.tokens.iter().any(|k| matches!(k, token::Kind::Jwt(_))));
+    let (reads, jwks) =
+        tokio::join!(reads, async { if has_jwt { fetch_jwks(ctx.config.emulator.as_ref()).await } else { None } });
+    let sigs: Vec<token::Signature> = presented
+        .as_ref()
+        .map(|p| {
+            p.tokens
+                .iter()
+                .map(|k| match k {
+                    token::Kind::Jwt(j) => token::verify(j, jwks.as_ref()),
+                    _ => token::Signature::Unchecked,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+
+    let mut diagnoses = Vec::new();
+    for (target, known) in targets {
+        let read = reads.get(&target.project);
+        let logs = match read {
+            None => LogRead::Skipped,
+            Some((_, Err(e))) => LogRead::Failed(e.clone()),
+            Some((filter, Ok(entries))) => LogRead::Read { entries, since: from, filter },
+        };
+        let observed = Observed {
+            token: presented.as_ref().map(|p| (p, sigs.as_slice())),
+            logs,
+            saw,
+            now,
+            named_caller: caller.is_some(),
+        };
+        match &caller {
+            Some(c) => {
+                let request = Request { caller: c.clone(), from: args.from };
+                let (mut d, service) = one(&ctx.clients, &target, &request, known, args.remote).await?;
+                observe::apply(&mut d, &service, &observed);
+                diagnoses.push(d);
+            }
+            None => {
+                let service = match &known {
+                    Some((s, _)) => s.clone(),
+                    None => ctx
+                        .clients
+                        .run_v2
+                        .get_service(&target)
+                        .await
+                        .map_err(|e| user_named(e, format!("cannot read service {}", target.full_name())))?,
+                };
+                let entries = match read {
+                    Some((_, Ok(e))) => e.as_slice(),
+                    _ => &[],
+                };
+                let found = callers::discover(&ctx.clients, &target, &service, entries).await;
+                if found.is_empty() {
+                    tracing::info!(target: "runiam::troubleshoot", "no Pub/Sub, Scheduler, Eventarc or service caller targets {}", target.full_name());
+                }
+                for c in found {
+                    let request = Request { caller: c.caller.clone(), from: c.from };
+                    let (mut d, service) = one(&ctx.clients, &target, &request, known.clone(), args.remote).await?;
+                    if let Some(calling) = &c.runtime_of
+                        && d.verdict == Verdict::Denied
+                    {
+                        d.findings.push(callers::runtime_identity(
+                            &target,
+                            calling,
+                            &c.caller,
+                            Some(json!({"caller": c.what})),
+                        ));
+                    }
+                    if c.findings.iter().any(|f| f.severity == Severity::Cause) {
+                        d.verdict = Verdict::Denied;
+                    }
+                    d.findings.extend(c.findings);
+                    d.log_evidence.push(json!({"caller": c.what}));
+                    observe::apply(&mut d, &service, &observed);
+                    diagnoses.push(d);
+                }
+            }
+        }
+    }
+    if diagnoses.is_empty() {
+        return Err(CommandError::usage("no caller to diagnose: no --caller, no token, and no Pub/Sub push, Scheduler job, Eventarc trigger or calling service targets the service")
+            .hinted("add --caller PRINCIPAL or --token-file FILE"));
     }
     report(&diagnoses, format)?;
     Ok(if diagnoses.iter().all(|d| d.verdict == Verdict::Allowed) { Exit::Ok } else { Exit::Problem })
 }
+
+/// The token from `--token-file` or `--token-env`, parsed; never echoed.
+fn read_token(args: &Args) -> Result<Option<token::Presented>, CommandError> {
+    let text = match (&args.token_file, &args.token_env) {
+        (Some(path), _) if path.as_os_str() == "-" => {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                .map_err(|e| CommandError::usage(format!("--token-file -: cannot read stdin ({e})")))?;
+            s
+        }
+        (Some(path), _) => std::fs::read_to_string(path)
+            .map_err(|e| CommandError::usage(format!("--token-file {}: {e}", path.display())))?,
+        (None, Some(var)) => std::env::var(var)
+            .map_err(|_| CommandError::usage(format!("--token-env {var}: the variable is not set (or not UTF-8)")))?,
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(token::parse(&text)))
+}
+
+/// Who the token speaks for: its first JWT's email.
+fn token_caller(p: &token::Presented) -> Option<Principal> {
+    let email = p.tokens.iter().find_map(|k| match k {
+        token::Kind::Jwt(j) => j.email().map(str::to_owned),
+        _ => None,
+    })?;
+    let kind = if email.ends_with(".gserviceaccount.com") { "serviceAccount" } else { "user" };
+    Principal::parse(&format!("{kind}:{email}")).ok()
+}
+
+/// Google's signing keys (the emulator's in emulator mode). Unreadable
+/// keys leave signatures unchecked rather than failing the diagnosis.
+async fn fetch_jwks(emulator: Option<&url::Url>) -> Option<token::Jwks> {
+    let url = match emulator {
+        Some(e) => e.join("oauth2/v3/certs").ok()?,
+        None => url::Url::parse(GOOGLE_JWKS).ok()?,
+    };
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().ok()?;
+    let resp = client.get(url.clone()).send().await;
+    let body = match resp {
+        Ok(r) if r.status().is_success() => r.json::<serde_json::Value>().await.ok()?,
+        Ok(r) => {
+            tracing::debug!(target: "runiam::troubleshoot", %url, status = r.status().as_u16(), "JWKS unavailable");
+            return None;
+        }
+        Err(e) => {
+            tracing::debug!(target: "runiam::troubleshoot", %url, error = %e, "JWKS unavailable");
+            return None;
+        }
+    };
+    Some(token::Jwks::from_json(&body))
+}
+
+/// Where Google publishes the keys that sign its ID tokens.
+const GOOGLE_JWKS: &str = "https://www.googleapis.com/oauth2/v3/certs";
 
 /// Gathers, decides and (with --remote) cross-checks one service.
 async fn one(
     clients: &Clients,
     target: &ServiceRef,
     req: &Request,
-    known: Option<(runiam_core::api::run::Service, runiam_core::model::Policy)>,
+    known: Option<(Service, Policy)>,
     remote: bool,
-) -> Result<Diagnosis, CommandError> {
+) -> Result<(Diagnosis, Service), CommandError> {
     // `--caller allUsers` asks about a request without credentials.
     let caller = (req.caller != Principal::AllUsers).then_some(&req.caller);
     let (gathered, elsewhere) =
@@ -160,7 +359,7 @@ async fn one(
             Err(e) => tracing::debug!(target: "runiam::troubleshoot", error = %e, "Policy Troubleshooter unavailable"),
         }
     }
-    Ok(d)
+    Ok((d, gathered.service))
 }
 
 /// Services of the same name in the project's other regions, with their

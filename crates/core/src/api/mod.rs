@@ -5,10 +5,12 @@
 //! fields it does not name in `extra`, so a read-modify-write never drops
 //! what Google added.
 
+pub mod callers;
 pub mod cloudidentity;
 pub mod iam;
 pub mod iamcredentials;
 pub mod iam_v2;
+pub mod logging;
 pub mod orgpolicy;
 pub mod resourcemanager;
 pub mod run;
@@ -19,10 +21,12 @@ use std::sync::Arc;
 use crate::config::{Api, Config};
 use crate::http::Http;
 
+pub use callers::Callers;
 pub use cloudidentity::CloudIdentity;
 pub use iam::Iam;
 pub use iamcredentials::IamCredentials;
 pub use iam_v2::IamV2;
+pub use logging::Logging;
 pub use orgpolicy::OrgPolicyApi;
 pub use resourcemanager::ResourceManager;
 pub use run::{RunV1, RunV2};
@@ -41,6 +45,8 @@ pub struct Clients {
     pub org_policy: OrgPolicyApi,
     pub cloud_identity: CloudIdentity,
     pub troubleshooter: Troubleshooter,
+    pub logging: Logging,
+    pub callers: Callers,
 }
 
 impl Clients {
@@ -60,6 +66,13 @@ impl Clients {
             troubleshooter: Troubleshooter {
                 http: http.clone(),
                 base: config.endpoint(Api::PolicyTroubleshooter).clone(),
+            },
+            logging: Logging { http: http.clone(), base: config.endpoint(Api::Logging).clone() },
+            callers: Callers {
+                http: http.clone(),
+                pubsub: config.endpoint(Api::PubSub).clone(),
+                scheduler: config.endpoint(Api::CloudScheduler).clone(),
+                eventarc: config.endpoint(Api::Eventarc).clone(),
             },
             http,
         }

@@ -1,0 +1,287 @@
+//! Without `--caller`: every caller Google knows targets the service
+//! (facts §5): Pub/Sub push subscriptions whose endpoint is one of its
+//! URLs, Scheduler jobs whose target is, Eventarc triggers whose
+//! destination it is, and other Cloud Run services seen calling it in the
+//! logs. Each comes with what its own configuration breaks (audience,
+//! service agents); IAM is then diagnosed per caller as usual.
+//!
+//! A calling service shows in the logs by trace: Cloud Run propagates the
+//! trace context, so a denial on this service and a 5xx on another
+//! service (the caller failing because of it) share a `trace`.
+
+use std::collections::BTreeSet;
+
+use runiam_core::api::Clients;
+use runiam_core::api::callers::OidcToken;
+use runiam_core::api::run::Service;
+use runiam_core::doc::{Evidence, Finding, Fix, FixAction};
+use runiam_core::model::{Policy, Principal, ServiceRef};
+use serde_json::{Value, json};
+
+use crate::decide::Origin;
+use crate::findings as f;
+use crate::logs::{self, Class};
+use crate::token::{audience_problem, service_urls};
+
+/// One caller found, and what its configuration alone gets wrong.
+pub struct Discovered {
+    pub caller: Principal,
+    pub from: Origin,
+    /// Where it was found (`pubsub subscription projects/P/subscriptions/S`).
+    pub what: String,
+    pub findings: Vec<Finding>,
+    /// Found through the logs: another service's runtime identity.
+    pub runtime_of: Option<String>,
+}
+
+fn ev(source: &str, detail: String, data: Option<Value>) -> Evidence {
+    Evidence { source: source.to_owned(), detail, data }
+}
+
+fn grant(member: &str, role: &str, command: String) -> Fix {
+    Fix {
+        action: FixAction::Grant,
+        member: Principal::parse(member).ok(),
+        role: Some(role.to_owned()),
+        condition: None,
+        command,
+    }
+}
+
+fn manual(command: String) -> Fix {
+    Fix { action: FixAction::Manual, member: None, role: None, condition: None, command }
+}
+
+/// Whether `url` (a push endpoint, a job target) is one of the service's URLs, any path.
+fn targets(url: &str, urls: &[String]) -> bool {
+    let u = url.trim_end_matches('/');
+    urls.iter().any(|s| u == s || u.strip_prefix(s.as_str()).is_some_and(|rest| rest.starts_with(['/', '?'])))
+}
+
+fn holds(policy: Option<&Policy>, role: &str, member: &str) -> bool {
+    policy.is_some_and(|p| p.bindings.iter().any(|b| b.role == role && b.members.iter().any(|m| m == member)))
+}
+
+/// The audience the caller's tokens carry: the configured one, else the URL it calls.
+fn audience_check(
+    who: &str,
+    oidc: &OidcToken,
+    called: &str,
+    service: &Service,
+    source: &str,
+    out: &mut Vec<Finding>,
+    fix_cmd: String,
+) {
+    let aud = if oidc.audience.is_empty() { called } else { oidc.audience.as_str() };
+    if let Some(why) = audience_problem(aud, &service_urls(service), &service.custom_audiences) {
+        let defaulted = if oidc.audience.is_empty() { " (no audience set, so the target URL is used)" } else { "" };
+        out.push(f::caller_oidc_audience(
+            who,
+            format!("{why}{defaulted}"),
+            vec![ev(
+                source,
+                format!("{who}: oidcToken audience {aud:?}{defaulted}"),
+                Some(json!({"oidcToken": oidc, "target": called})),
+            )],
+            manual(fix_cmd),
+        ));
+    }
+}
+
+/// Every caller of `service` (`target`), with the log entries already read for its project.
+pub async fn discover(clients: &Clients, target: &ServiceRef, service: &Service, entries: &[Value]) -> Vec<Discovered> {
+    let p = &target.project;
+    let urls = service_urls(service);
+    let project_res = format!("projects/{p}");
+    let (subs, jobs, triggers, project, project_policy) = tokio::join!(
+        clients.callers.subscriptions(p),
+        clients.callers.scheduler_jobs(p, &target.region),
+        clients.callers.eventarc_triggers(p, &target.region),
+        clients.resource_manager.get_project(p),
+        clients.resource_manager.get_iam_policy(&project_res),
+    );
+    let number = target.project_number.clone().or_else(|| project.ok().map(|x| x.number().to_owned()));
+    let project_policy = project_policy.ok();
+    let mut out = Vec::new();
+
+    for s in subs.unwrap_or_default() {
+        let Some(push) = &s.push_config else { continue };
+        let Some(oidc) = &push.oidc_token else { continue };
+        if !targets(&push.push_endpoint, &urls) || oidc.service_account_email.is_empty() {
+            continue;
+        }
+        let sa = &oidc.service_account_email;
+        let who = format!("Pub/Sub subscription {}", s.name);
+        let mut found = Vec::new();
+        audience_check(
+            &who,
+            oidc,
+            &push.push_endpoint,
+            service,
+            "pubsub.googleapis.com subscriptions.list",
+            &mut found,
+            format!(
+                "gcloud pubsub subscriptions update {} --push-auth-token-audience={}",
+                s.name,
+                service.uri.clone().unwrap_or_default()
+            ),
+        );
+        if let Some(n) = &number {
+            let agent = format!("serviceAccount:service-{n}@gcp-sa-pubsub.iam.gserviceaccount.com");
+            let sa_policy = clients.iam.get_service_account_iam_policy(sa).await.ok();
+            let ok = holds(sa_policy.as_ref(), "roles/iam.serviceAccountTokenCreator", &agent)
+                || holds(project_policy.as_ref(), "roles/iam.serviceAccountTokenCreator", &agent)
+                || holds(project_policy.as_ref(), "roles/pubsub.serviceAgent", &agent);
+            if !ok && sa_policy.is_some() {
+                found.push(f::caller_pubsub_token_creator(
+                    agent.trim_start_matches("serviceAccount:"),
+                    sa,
+                    vec![ev(
+                        "iam.googleapis.com serviceAccounts.getIamPolicy",
+                        format!("the IAM policy of {sa} grants {agent} no roles/iam.serviceAccountTokenCreator, and projects/{p} grants it neither that nor roles/pubsub.serviceAgent"),
+                        sa_policy.as_ref().and_then(|x| serde_json::to_value(x).ok()),
+                    )],
+                    grant(
+                        &agent,
+                        "roles/iam.serviceAccountTokenCreator",
+                        format!("gcloud iam service-accounts add-iam-policy-binding {sa} --member={agent} --role=roles/iam.serviceAccountTokenCreator"),
+                    ),
+                ));
+            }
+        }
+        out.push(Discovered {
+            caller: Principal::ServiceAccount(sa.clone()),
+            from: Origin::Internal,
+            what: format!("pubsub subscription {}", s.name),
+            findings: found,
+            runtime_of: None,
+        });
+    }
+
+    for j in jobs.unwrap_or_default() {
+        let Some(t) = &j.http_target else { continue };
+        let Some(oidc) = &t.oidc_token else { continue };
+        if !targets(&t.uri, &urls) || oidc.service_account_email.is_empty() {
+            continue;
+        }
+        let who = format!("Scheduler job {}", j.name);
+        let mut found = Vec::new();
+        audience_check(
+            &who,
+            oidc,
+            &t.uri,
+            service,
+            "cloudscheduler.googleapis.com jobs.list",
+            &mut found,
+            format!(
+                "gcloud scheduler jobs update http {} --location {} --oidc-token-audience={}",
+                j.name.rsplit('/').next().unwrap_or_default(),
+                target.region,
+                service.uri.clone().unwrap_or_default()
+            ),
+        );
+        if let (Some(n), Some(pp)) = (&number, &project_policy) {
+            let agent = format!("serviceAccount:service-{n}@gcp-sa-cloudscheduler.iam.gserviceaccount.com");
+            if !holds(Some(pp), "roles/cloudscheduler.serviceAgent", &agent) {
+                found.push(f::caller_scheduler_agent(
+                    agent.trim_start_matches("serviceAccount:"),
+                    vec![ev(
+                        "cloudresourcemanager.googleapis.com getIamPolicy",
+                        format!("projects/{p} grants {agent} no roles/cloudscheduler.serviceAgent"),
+                        None,
+                    )],
+                    grant(
+                        &agent,
+                        "roles/cloudscheduler.serviceAgent",
+                        format!("gcloud projects add-iam-policy-binding {p} --member={agent} --role=roles/cloudscheduler.serviceAgent"),
+                    ),
+                ));
+            }
+        }
+        out.push(Discovered {
+            caller: Principal::ServiceAccount(oidc.service_account_email.clone()),
+            from: Origin::Internal,
+            what: format!("scheduler job {}", j.name),
+            findings: found,
+            runtime_of: None,
+        });
+    }
+
+    for t in triggers.unwrap_or_default() {
+        let Some(run) = t.destination.as_ref().and_then(|d| d.cloud_run.as_ref()) else { continue };
+        if run.service != target.name || (!run.region.is_empty() && run.region != target.region) {
+            continue;
+        }
+        // Eventarc's default identity is the project's default compute account.
+        let sa = t
+            .service_account
+            .clone()
+            .or_else(|| number.as_ref().map(|n| format!("{n}-compute@developer.gserviceaccount.com")));
+        let Some(sa) = sa else { continue };
+        out.push(Discovered {
+            caller: Principal::ServiceAccount(sa),
+            from: Origin::Internal,
+            what: format!("eventarc trigger {}", t.name),
+            findings: Vec::new(),
+            runtime_of: None,
+        });
+    }
+
+    // Other services in the same trace as a denial here.
+    let denied_traces: BTreeSet<&str> = entries
+        .iter()
+        .filter(|e| matches!(logs::classify(&logs::view(e)), Class::FrontEnd(_)))
+        .filter(|e| logs::concerns(e, p, &target.region, &target.name, Class::FrontEnd(403)))
+        .filter_map(|e| e["trace"].as_str())
+        .collect();
+    let mut callers: BTreeSet<(String, String)> = BTreeSet::new();
+    for e in entries {
+        let labels = &e["resource"]["labels"];
+        let (Some(name), Some(region)) = (labels["service_name"].as_str(), labels["location"].as_str()) else {
+            continue;
+        };
+        let status = e["httpRequest"]["status"].as_u64().unwrap_or(0);
+        if (name == target.name && region == target.region) || status < 500 {
+            continue;
+        }
+        if e["trace"].as_str().is_some_and(|t| denied_traces.contains(t)) {
+            callers.insert((region.to_owned(), name.to_owned()));
+        }
+    }
+    for (region, name) in callers {
+        let other = ServiceRef::new(p, &region, &name);
+        let Ok(s) = clients.run_v2.get_service(&other).await else { continue };
+        let sa = s
+            .template
+            .as_ref()
+            .and_then(|t| t.service_account.clone())
+            .or_else(|| number.as_ref().map(|n| format!("{n}-compute@developer.gserviceaccount.com")));
+        let Some(sa) = sa else { continue };
+        out.push(Discovered {
+            caller: Principal::ServiceAccount(sa),
+            from: Origin::Internal,
+            what: format!("cloud run service {}", other.full_name()),
+            findings: Vec::new(),
+            runtime_of: Some(other.full_name()),
+        });
+    }
+    out
+}
+
+/// `caller.runtime-identity` for a calling service whose identity is denied.
+pub fn runtime_identity(service: &ServiceRef, calling: &str, caller: &Principal, data: Option<Value>) -> Finding {
+    f::caller_runtime_identity(
+        calling,
+        &caller.to_string(),
+        vec![ev(
+            "logging.googleapis.com entries.list",
+            format!("a denial on {} shares its trace with a 5xx of {calling}", service.full_name()),
+            data,
+        )],
+        grant(
+            &caller.to_string(),
+            "roles/run.invoker",
+            format!("runiam grant-invoker {} --member {caller} --apply", service.full_name()),
+        ),
+    )
+}

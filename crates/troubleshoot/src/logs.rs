@@ -1,0 +1,324 @@
+//! Request logs: the one `entries.list` filter per project (request-log
+//! denials of the services in question, VPC-SC ingress audit entries,
+//! SetIamPolicy audit entries, in one OR), and the pure classifier over
+//! one entry (facts §1.4, §2). Cloud Logging's read quota is small (60
+//! reads a minute per project), hence one read per project per run.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Start of Cloud Run's front-end 401 text (facts §1.4).
+pub const FRONT_401: &str = "The request was not authorized to invoke this service";
+/// Start of Cloud Run's front-end 403 text.
+pub const FRONT_403: &str = "The request was not authenticated";
+/// The VPC-SC ingress method (facts §2.3).
+pub const HTTP_INGRESS: &str = "run.googleapis.com/HttpIngress";
+/// Filters longer than this are refused by Logging (20,000 characters).
+const MAX_FILTER: usize = 19_000;
+/// IAM's propagation window.
+pub const PROPAGATION: TimeDelta = TimeDelta::minutes(7);
+
+/// The fields of a LogEntry the classifier reads, borrowed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct View<'a> {
+    #[serde(borrow, default)]
+    pub log_name: Option<&'a str>,
+    #[serde(borrow, default)]
+    pub text_payload: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub http_request: Option<HttpView<'a>>,
+    #[serde(borrow, default)]
+    pub resource: Option<ResourceView<'a>>,
+    #[serde(borrow, default)]
+    pub proto_payload: Option<ProtoView<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpView<'a> {
+    #[serde(default)]
+    pub status: Option<u16>,
+    #[serde(borrow, default)]
+    pub latency: Option<&'a str>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ResourceView<'a> {
+    #[serde(borrow, default, rename = "type")]
+    pub kind: Option<&'a str>,
+    #[serde(borrow, default)]
+    pub labels: Option<LabelsView<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct LabelsView<'a> {
+    #[serde(borrow, default)]
+    pub service_name: Option<&'a str>,
+    #[serde(borrow, default)]
+    pub method: Option<&'a str>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProtoView<'a> {
+    #[serde(borrow, default)]
+    pub method_name: Option<&'a str>,
+}
+
+/// What one entry says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// Cloud Run's front end refused it (401 or 403, its text, or no text and no latency).
+    FrontEnd(u16),
+    /// The container answered 401/403 itself.
+    App(u16),
+    /// 429, or 503 from the front end.
+    Throttled(u16),
+    /// Any other request-log status asked for (404, a container's 503).
+    Other(u16),
+    /// A VPC Service Controls ingress denial.
+    VpcSc,
+    /// A SetIamPolicy audit entry.
+    IamChange,
+    /// Not something troubleshoot reads.
+    Ignored,
+}
+
+fn zero_latency(l: Option<&str>) -> bool {
+    match l {
+        None => true,
+        Some(l) => {
+            let digits = l.trim_end_matches('s').trim_end_matches('m').trim();
+            digits.parse::<f64>().map(|v| v == 0.0).unwrap_or(false)
+        }
+    }
+}
+
+/// Classifies one entry. Pure and allocation-free, for the benchmark too.
+pub fn classify(v: &View) -> Class {
+    let log = v.log_name.unwrap_or_default();
+    if log.ends_with("cloudaudit.googleapis.com%2Fpolicy") {
+        let method = v.resource.as_ref().and_then(|r| r.labels.as_ref()).and_then(|l| l.method);
+        let proto = v.proto_payload.as_ref().and_then(|p| p.method_name);
+        return if method == Some(HTTP_INGRESS) || proto == Some(HTTP_INGRESS) { Class::VpcSc } else { Class::Ignored };
+    }
+    if log.ends_with("cloudaudit.googleapis.com%2Factivity") {
+        let m = v.proto_payload.as_ref().and_then(|p| p.method_name).unwrap_or_default();
+        return if m.ends_with("SetIamPolicy") { Class::IamChange } else { Class::Ignored };
+    }
+    let Some(h) = &v.http_request else { return Class::Ignored };
+    let Some(status) = h.status else { return Class::Ignored };
+    let text = v.text_payload.as_deref().unwrap_or_default();
+    match status {
+        401 | 403 => {
+            if text.starts_with(FRONT_401)
+                || text.starts_with(FRONT_403)
+                || (text.is_empty() && zero_latency(h.latency))
+            {
+                Class::FrontEnd(status)
+            } else {
+                Class::App(status)
+            }
+        }
+        429 => Class::Throttled(status),
+        503 if zero_latency(h.latency) || text.contains("no available instance") => Class::Throttled(status),
+        s => Class::Other(s),
+    }
+}
+
+/// Reads the fields of an owned entry.
+pub fn view(v: &Value) -> View<'_> {
+    View::deserialize(v).unwrap_or_default()
+}
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The one filter for a project: request-log entries of `services` with
+/// the statuses that matter, VPC-SC ingress denials, SetIamPolicy audit
+/// entries, all since `since`. With too many services for Logging's limit
+/// the service restriction goes, and entries are sorted out here.
+/// `callers` adds every service's 5xx, where calling services show.
+pub fn filter(project: &str, services: &[String], since: DateTime<Utc>, callers: bool) -> String {
+    let time = since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let names = services.iter().map(|s| quote(s)).collect::<Vec<_>>().join(" OR ");
+    let requests = format!(
+        "resource.type=\"cloud_run_revision\" AND logName=\"projects/{project}/logs/run.googleapis.com%2Frequests\""
+    );
+    let fivexx = if callers { format!(" OR ({requests} AND httpRequest.status>=500)") } else { String::new() };
+    let build = |names: Option<&str>| {
+        let svc = names.map(|n| format!(" AND resource.labels.service_name=({n})")).unwrap_or_default();
+        format!(
+            "timestamp>=\"{time}\" AND (({requests}{svc} AND httpRequest.status=(401 OR 403 OR 404 OR 429 OR 503)){fivexx} OR (logName=\"projects/{project}/logs/cloudaudit.googleapis.com%2Fpolicy\" AND (resource.labels.method=\"{HTTP_INGRESS}\" OR protoPayload.methodName=\"{HTTP_INGRESS}\")) OR (logName=\"projects/{project}/logs/cloudaudit.googleapis.com%2Factivity\" AND protoPayload.methodName:\"SetIamPolicy\"))"
+        )
+    };
+    let narrow = build(Some(&names));
+    if narrow.len() <= MAX_FILTER { narrow } else { build(None) }
+}
+
+/// Whether an entry is about `service` (`projects/P/locations/R/services/S`
+/// for audit entries, `service_name` and location for request logs). VPC-SC
+/// entries that name no service concern every service of the project.
+pub fn concerns(entry: &Value, project: &str, region: &str, name: &str, class: Class) -> bool {
+    let full = format!("projects/{project}/locations/{region}/services/{name}");
+    let labels = &entry["resource"]["labels"];
+    match class {
+        Class::VpcSc => {
+            let r = entry["protoPayload"]["resourceName"].as_str().unwrap_or_default();
+            !r.contains("/services/") || r.ends_with(&full)
+        }
+        Class::IamChange => {
+            let r = entry["protoPayload"]["resourceName"].as_str().unwrap_or_default();
+            r == full || r == format!("projects/{project}")
+        }
+        Class::Ignored => false,
+        _ => labels["service_name"].as_str() == Some(name) && labels["location"].as_str().is_none_or(|l| l == region),
+    }
+}
+
+/// One quoted entry: time, status, text, trace, insertId, user agent,
+/// remote IP. Never headers.
+pub fn quote_entry(e: &Value) -> Value {
+    let h = &e["httpRequest"];
+    let mut out = serde_json::Map::new();
+    for (k, v) in [
+        ("timestamp", &e["timestamp"]),
+        ("status", &h["status"]),
+        ("text", &e["textPayload"]),
+        ("trace", &e["trace"]),
+        ("insertId", &e["insertId"]),
+        ("userAgent", &h["userAgent"]),
+        ("remoteIp", &h["remoteIp"]),
+        ("latency", &h["latency"]),
+        ("requestUrl", &h["requestUrl"]),
+        ("methodName", &e["protoPayload"]["methodName"]),
+    ] {
+        if !v.is_null() {
+            let v = match v.as_str() {
+                Some(s) => json!(runiam_core::redact::redact(s)),
+                None => v.clone(),
+            };
+            out.insert(k.to_owned(), v);
+        }
+    }
+    Value::Object(out)
+}
+
+fn is_browser(ua: &str) -> bool {
+    ua.starts_with("Mozilla/")
+}
+
+/// Groups entries by (class, status, user agent) with every browser agent
+/// in one group, so scanner noise (many IPs, browsers) shows as one line
+/// with counts beside a real caller's. Non-browser groups come first.
+pub fn group(entries: &[(&Value, Class)]) -> Vec<Value> {
+    let mut groups: BTreeMap<(bool, String, u16, String), Vec<&Value>> = BTreeMap::new();
+    for (e, c) in entries {
+        let ua = e["httpRequest"]["userAgent"].as_str().unwrap_or("(none)");
+        let browser = is_browser(ua);
+        let ua = if browser { "browsers (Mozilla/...)".to_owned() } else { ua.to_owned() };
+        let status = e["httpRequest"]["status"].as_u64().and_then(|s| u16::try_from(s).ok()).unwrap_or(0);
+        groups.entry((browser, format!("{c:?}"), status, ua)).or_default().push(e);
+    }
+    let mut out: Vec<(bool, usize, Value)> = groups
+        .into_iter()
+        .map(|((browser, class, status, ua), es)| {
+            let mut ips: Vec<&str> = es.iter().filter_map(|e| e["httpRequest"]["remoteIp"].as_str()).collect();
+            ips.sort_unstable();
+            ips.dedup();
+            let times: Vec<&str> = es.iter().filter_map(|e| e["timestamp"].as_str()).collect();
+            let v = json!({
+                "class": class,
+                "status": status,
+                "userAgent": ua,
+                "count": es.len(),
+                "distinctRemoteIps": ips.len(),
+                "first": times.iter().min(),
+                "last": times.iter().max(),
+                "sample": quote_entry(es[0]),
+            });
+            (browser, es.len(), v)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    out.into_iter().map(|(_, _, v)| v).collect()
+}
+
+/// Parses `--since` (`90s`, `30m`, `1h`, `2d`).
+pub fn parse_since(s: &str) -> Result<TimeDelta, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num.parse().map_err(|_| format!("`{s}` is not a duration like 30m, 1h or 2d"))?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" | "" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("`{s}`: use s, m, h or d")),
+    };
+    n.checked_mul(secs)
+        .and_then(TimeDelta::try_seconds)
+        .filter(|d| *d <= TimeDelta::days(30))
+        .ok_or_else(|| format!("`{s}` is longer than Logging's 30-day default retention"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn c(v: Value) -> Class {
+        classify(&view(&v))
+    }
+
+    #[test]
+    fn classes() {
+        let req = "projects/p/logs/run.googleapis.com%2Frequests";
+        assert_eq!(
+            c(json!({"logName": req, "textPayload": FRONT_403, "httpRequest": {"status": 403, "latency": "0s"}})),
+            Class::FrontEnd(403)
+        );
+        assert_eq!(c(json!({"logName": req, "httpRequest": {"status": 403, "latency": "0.012s"}})), Class::App(403));
+        assert_eq!(
+            c(json!({"logName": req, "textPayload": "nope", "httpRequest": {"status": 401, "latency": "0.01s"}})),
+            Class::App(401)
+        );
+        assert_eq!(c(json!({"logName": req, "httpRequest": {"status": 429}})), Class::Throttled(429));
+        assert_eq!(c(json!({"logName": req, "httpRequest": {"status": 503, "latency": "1.2s"}})), Class::Other(503));
+        assert_eq!(
+            c(
+                json!({"logName": "projects/p/logs/cloudaudit.googleapis.com%2Fpolicy", "resource": {"labels": {"method": HTTP_INGRESS}}})
+            ),
+            Class::VpcSc
+        );
+        assert_eq!(
+            c(
+                json!({"logName": "projects/p/logs/cloudaudit.googleapis.com%2Factivity", "protoPayload": {"methodName": "google.cloud.run.v2.Services.SetIamPolicy"}})
+            ),
+            Class::IamChange
+        );
+        assert_eq!(parse_since("1h").unwrap(), TimeDelta::hours(1));
+        assert!(parse_since("99999999999999d").is_err());
+    }
+
+    #[test]
+    fn long_service_lists_drop_the_restriction() {
+        let many: Vec<String> = (0..2000).map(|i| format!("service-{i}")).collect();
+        assert!(filter("p", &many, Utc::now(), false).len() < MAX_FILTER);
+        assert!(filter("p", &many[..3], Utc::now(), true).contains("service-2"));
+    }
+
+    proptest! {
+        #[test]
+        fn classify_never_panics(text in ".{0,200}", status in any::<u64>(), latency in ".{0,10}") {
+            let v = json!({"logName": text, "textPayload": text, "httpRequest": {"status": status, "latency": latency}});
+            let _ = classify(&view(&v));
+            let _ = parse_since(&text);
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! What was actually sent and logged, added to a Diagnosis made from the
+//! configuration: the token's findings (judged at the logged denial's
+//! time), the request-log classes, VPC-SC, recent grants. Pure.
+
+use chrono::{DateTime, Utc};
+use runiam_core::api::run::Service;
+use runiam_core::doc::{Diagnosis, Evidence, Fix, FixAction, Severity, Verdict};
+use runiam_core::model::Principal;
+use serde_json::{Value, json};
+
+use crate::findings as f;
+use crate::logs::{self, Class, PROPAGATION};
+use crate::token::{self, At, Presented, Signature};
+
+/// The log read of the service's project: `None` with `--no-logs`, an
+/// error text when the read failed.
+pub enum LogRead<'a> {
+    Skipped,
+    Failed(String),
+    Read { entries: &'a [Value], since: DateTime<Utc>, filter: &'a str },
+}
+
+/// What the user gave besides the caller.
+pub struct Observed<'a> {
+    pub token: Option<(&'a Presented, &'a [Signature])>,
+    pub logs: LogRead<'a>,
+    /// `--saw`: the status the caller got.
+    pub saw: Option<u16>,
+    pub now: DateTime<Utc>,
+    /// The caller was named (or came with the token), not discovered: only
+    /// then can a logged "not authenticated" be taken as this caller's.
+    pub named_caller: bool,
+}
+
+fn ev(source: &str, detail: String, data: Option<Value>) -> Evidence {
+    Evidence { source: source.to_owned(), detail, data }
+}
+
+const LOGS: &str = "logging.googleapis.com entries.list";
+
+fn manual(command: String) -> Fix {
+    Fix { action: FixAction::Manual, member: None, role: None, condition: None, command }
+}
+
+/// Adds the observed findings and log evidence to `d`, then re-orders
+/// findings and settles the verdict and fix.
+pub fn apply(d: &mut Diagnosis, service: &Service, o: &Observed) {
+    let s = d.service.clone();
+    let mine: Vec<(&Value, Class)> = match &o.logs {
+        LogRead::Read { entries, .. } => entries
+            .iter()
+            .map(|e| (e, logs::classify(&logs::view(e))))
+            .filter(|(e, c)| logs::concerns(e, &s.project, &s.region, &s.name, *c))
+            .collect(),
+        LogRead::Skipped => Vec::new(),
+        LogRead::Failed(why) => {
+            d.log_evidence.push(json!({"unread": why}));
+            Vec::new()
+        }
+    };
+    let time =
+        |e: &Value| e["timestamp"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.to_utc());
+    let of = |pred: &dyn Fn(Class) -> bool| -> Vec<&Value> {
+        mine.iter().filter(|(_, c)| pred(*c)).map(|(e, _)| *e).collect()
+    };
+    let quoted = |es: &[&Value]| -> Vec<Evidence> {
+        es.iter()
+            .take(5)
+            .map(|e| {
+                ev(
+                    LOGS,
+                    format!("{} {}", e["timestamp"].as_str().unwrap_or("?"), e["insertId"].as_str().unwrap_or("?")),
+                    Some(logs::quote_entry(e)),
+                )
+            })
+            .collect()
+    };
+    let requests: Vec<(&Value, Class)> =
+        mine.iter().filter(|(_, c)| !matches!(c, Class::VpcSc | Class::IamChange)).copied().collect();
+    d.log_evidence.extend(logs::group(&requests).into_iter().take(10));
+
+    // The token, judged at the newest front-end denial when one was logged.
+    let front = of(&|c| matches!(c, Class::FrontEnd(_)));
+    let denial = front.iter().filter_map(|e| time(e).map(|t| (t, *e))).max_by_key(|(t, _)| *t);
+    let mut token_cause = false;
+    match o.token {
+        Some((p, sigs)) => {
+            let at = match denial {
+                Some((t, e)) => {
+                    At { time: t, source: format!("the logged denial {}", e["insertId"].as_str().unwrap_or("?")) }
+                }
+                None => At { time: o.now, source: "now".into() },
+            };
+            let found = token::judge(p, service, &at, sigs);
+            token_cause = found.iter().any(|f| f.severity == Severity::Cause);
+            d.findings.extend(found);
+        }
+        None => {
+            let not_auth: Vec<&Value> = front
+                .iter()
+                .filter(|e| {
+                    e["httpRequest"]["status"].as_u64() == Some(403)
+                        && e["textPayload"].as_str().is_some_and(|t| t.starts_with(logs::FRONT_403))
+                })
+                .copied()
+                .collect();
+            let anonymous = d.caller.as_ref().is_none_or(|c| *c == Principal::AllUsers);
+            if o.named_caller && !not_auth.is_empty() && !anonymous && d.verdict == Verdict::Allowed {
+                let url = service.uri.clone().unwrap_or_default();
+                d.findings.push(f::token_missing(
+                    quoted(&not_auth),
+                    manual(format!("send `Authorization: Bearer ID_TOKEN` with an ID token whose audience is {url}")),
+                ));
+            }
+        }
+    }
+
+    let app = of(&|c| matches!(c, Class::App(_)));
+    if let Some(status) = app.first().and_then(|e| e["httpRequest"]["status"].as_u64()) {
+        d.findings.push(f::app_denied(u16::try_from(status).unwrap_or(403), quoted(&app)));
+    }
+    let throttled = of(&|c| matches!(c, Class::Throttled(_)));
+    if !throttled.is_empty() {
+        d.findings.push(f::quota_throttled(
+            quoted(&throttled),
+            manual(format!(
+                "raise max instances or slow the caller: gcloud run services update {} --region {} --project {} --max-instances N",
+                s.name, s.region, s.project
+            )),
+        ));
+    }
+    let vpc = of(&|c| c == Class::VpcSc);
+    let mut vpc_blocked = false;
+    if !vpc.is_empty() {
+        vpc_blocked = true;
+        d.findings.push(f::network_vpc_sc(
+            quoted(&vpc),
+            manual("add an ingress rule for the caller to the service perimeter (or call from inside it); the audit entry names the perimeter and the violation".into()),
+        ));
+    }
+    if let (Some(saw), LogRead::Read { since, filter, .. }) = (o.saw, &o.logs) {
+        let logged = requests.iter().any(|(e, _)| e["httpRequest"]["status"].as_u64() == Some(u64::from(saw)));
+        if !logged && vpc.is_empty() {
+            d.findings.push(f::network_no_request_log(
+                saw,
+                &since.to_rfc3339(),
+                vec![ev(
+                    LOGS,
+                    format!(
+                        "no request-log entry with status {saw} for {} since {}",
+                        s.full_name(),
+                        since.to_rfc3339()
+                    ),
+                    Some(json!({"filter": filter})),
+                )],
+            ));
+        }
+    }
+    if let Some(member) = d.caller.as_ref().map(ToString::to_string) {
+        let grants = of(&|c| c == Class::IamChange);
+        let recent: Vec<&Value> = grants
+            .into_iter()
+            .filter(|e| time(e).is_some_and(|t| o.now - t < PROPAGATION))
+            .filter(|e| {
+                e["protoPayload"]["serviceData"]["policyDelta"]["bindingDeltas"].as_array().is_some_and(|ds| {
+                    ds.iter().any(|d| d["action"] == "ADD" && d["member"].as_str() == Some(member.as_str()))
+                })
+            })
+            .collect();
+        if let Some(newest) = recent.iter().filter_map(|e| time(e)).max() {
+            let age = (o.now - newest).num_seconds().max(0);
+            d.findings.push(f::iam_propagation(&member, &format!("{}m{:02}s", age / 60, age % 60), quoted(&recent)));
+        }
+    }
+
+    if token_cause || vpc_blocked {
+        d.verdict = Verdict::Denied;
+    }
+    d.findings.sort_by_key(|f| match f.severity {
+        Severity::Cause => 0,
+        Severity::Risk => 1,
+        Severity::Info => 2,
+    });
+    if d.verdict != Verdict::Allowed && d.fix.is_none() {
+        d.fix = d.findings.iter().filter(|f| f.severity == Severity::Cause).find_map(|f| f.fix.clone());
+    }
+}

@@ -1,0 +1,487 @@
+//! Token inspection (`--token-file`, `--token-env`): what the caller sends,
+//! judged the way Cloud Run's front end judges it (facts §1.2, §3). Pure:
+//! parsing, signature checking against an already fetched JWKS, and the
+//! token.* findings. The raw token is held only to check its signature and
+//! never reaches a finding, a trace or `Debug`: only its claims do.
+
+use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
+use base64::Engine;
+use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use runiam_core::api::run::Service;
+use runiam_core::doc::{Evidence, Finding, Fix, FixAction};
+use serde_json::{Map, Value, json};
+
+use crate::findings as f;
+
+/// The issuer spellings Google's verifiers accept (facts §3.1, Q4).
+pub const GOOGLE_ISSUERS: [&str; 2] = ["https://accounts.google.com", "accounts.google.com"];
+/// What Google puts in place of the signature of a token handed to a container.
+pub const SIGNATURE_REMOVED: &str = "SIGNATURE_REMOVED_BY_GOOGLE";
+/// Clock skew tolerated for `iat`/`nbf` in the future.
+const SKEW_SECONDS: i64 = 300;
+/// Anything longer is not a token anyone pasted on purpose.
+const MAX_INPUT: usize = 64 * 1024;
+
+/// What one pasted credential is.
+pub enum Kind {
+    /// `ya29.` OAuth access token.
+    AccessToken,
+    /// `1//` OAuth refresh token.
+    RefreshToken,
+    /// Neither a JWT nor a known Google token.
+    Opaque,
+    Jwt(Jwt),
+}
+
+/// A decoded JWT. The signed part and the signature stay private.
+pub struct Jwt {
+    pub header: Map<String, Value>,
+    pub claims: Map<String, Value>,
+    pub signature_removed: bool,
+    signed: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+impl std::fmt::Debug for Jwt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jwt").field("header", &self.header).field("claims", &self.claims).finish_non_exhaustive()
+    }
+}
+
+/// Everything found in the pasted text.
+pub struct Presented {
+    /// Authorization headers seen (`Bearer` occurrences or header names).
+    pub headers: usize,
+    pub tokens: Vec<Kind>,
+}
+
+impl Jwt {
+    fn text(&self, k: &str) -> Option<&str> {
+        self.claims.get(k).and_then(Value::as_str)
+    }
+
+    pub fn email(&self) -> Option<&str> {
+        self.text("email")
+    }
+
+    fn time(&self, k: &str) -> Option<i64> {
+        self.claims.get(k).and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
+    }
+
+    /// `aud` as a list (a JWT may carry an array).
+    fn audiences(&self) -> Vec<String> {
+        match self.claims.get("aud") {
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The claims worth showing, never the token.
+    pub fn summary(&self) -> Value {
+        let mut out = Map::new();
+        for k in ["iss", "aud", "email", "sub", "azp", "exp", "iat", "nbf"] {
+            if let Some(v) = self.claims.get(k) {
+                out.insert(k.to_owned(), v.clone());
+            }
+        }
+        if let Some(kid) = self.header.get("kid") {
+            out.insert("kid".into(), kid.clone());
+        }
+        Value::Object(out)
+    }
+}
+
+fn b64(part: &str) -> Option<Vec<u8>> {
+    let part = part.trim_end_matches('=');
+    URL_SAFE_NO_PAD.decode(part).ok().or_else(|| URL_SAFE.decode(part).ok())
+}
+
+fn json_object(part: &str) -> Option<Map<String, Value>> {
+    match serde_json::from_slice(&b64(part)?).ok()? {
+        Value::Object(m) => Some(m),
+        _ => None,
+    }
+}
+
+fn classify(word: &str) -> Kind {
+    if word.starts_with("ya29.") {
+        return Kind::AccessToken;
+    }
+    if word.starts_with("1//") {
+        return Kind::RefreshToken;
+    }
+    let parts: Vec<&str> = word.split('.').collect();
+    let [h, p, s] = parts.as_slice() else { return Kind::Opaque };
+    let (Some(header), Some(claims)) = (json_object(h), json_object(p)) else { return Kind::Opaque };
+    let signature_removed = *s == SIGNATURE_REMOVED;
+    Kind::Jwt(Jwt {
+        header,
+        claims,
+        signature_removed,
+        signed: word.as_bytes()[..h.len() + 1 + p.len()].to_vec(),
+        signature: if signature_removed { Vec::new() } else { b64(s).unwrap_or_default() },
+    })
+}
+
+/// Reads a token, a list of tokens, or a pasted `Authorization` header
+/// (or several). Never panics; text past 64 KiB is ignored.
+pub fn parse(input: &str) -> Presented {
+    let mut end = input.len().min(MAX_INPUT);
+    while !input.is_char_boundary(end) {
+        end -= 1;
+    }
+    let input = &input[..end];
+    let mut bearers = 0;
+    let mut header_names = 0;
+    let mut tokens = Vec::new();
+    for word in input.split(|c: char| c.is_whitespace() || c == ',') {
+        let word = word.trim_matches(|c| c == '"' || c == '\'' || c == ';');
+        let lower = word.to_ascii_lowercase();
+        if word.is_empty() {
+            continue;
+        }
+        if lower == "bearer" {
+            bearers += 1;
+        } else if lower.ends_with(':') || lower == "-h" || lower == "--header" {
+            if lower.ends_with("authorization:") {
+                header_names += 1;
+            }
+        } else {
+            tokens.push(classify(word));
+        }
+    }
+    Presented { headers: bearers.max(header_names), tokens }
+}
+
+/// Google's (or the emulator's) signing keys: `(kid, n, e)`.
+#[derive(Clone, Debug, Default)]
+pub struct Jwks(Vec<(Option<String>, Vec<u8>, Vec<u8>)>);
+
+impl Jwks {
+    /// A JWKS document; keys that are not RSA, or malformed, are skipped.
+    pub fn from_json(v: &Value) -> Self {
+        let keys = v.get("keys").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        Self(
+            keys.iter()
+                .filter(|k| k.get("kty").and_then(Value::as_str) == Some("RSA"))
+                .filter_map(|k| {
+                    let n = b64(k.get("n")?.as_str()?)?;
+                    let e = b64(k.get("e")?.as_str()?)?;
+                    Some((k.get("kid").and_then(Value::as_str).map(str::to_owned), n, e))
+                })
+                .collect(),
+        )
+    }
+}
+
+/// How a signature fared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signature {
+    Valid,
+    /// No key of the JWKS verifies it.
+    Invalid,
+    /// Google removed it (a token handed to a container).
+    Removed,
+    /// The JWKS could not be read: not judged.
+    Unchecked,
+}
+
+pub fn verify(jwt: &Jwt, jwks: Option<&Jwks>) -> Signature {
+    if jwt.signature_removed {
+        return Signature::Removed;
+    }
+    let Some(jwks) = jwks else { return Signature::Unchecked };
+    if jwt.header.get("alg").and_then(Value::as_str) != Some("RS256") {
+        return Signature::Invalid;
+    }
+    let kid = jwt.header.get("kid").and_then(Value::as_str);
+    let ok = jwks.0.iter().filter(|(k, _, _)| kid.is_none() || k.as_deref() == kid).any(|(_, n, e)| {
+        RsaPublicKeyComponents { n: n.as_slice(), e: e.as_slice() }
+            .verify(&RSA_PKCS1_2048_8192_SHA256, &jwt.signed, &jwt.signature)
+            .is_ok()
+    });
+    if ok { Signature::Valid } else { Signature::Invalid }
+}
+
+/// Every URL Cloud Run accepts as `aud` for a service: `uri`, `urls`, and
+/// the traffic tags' URLs, without trailing `/`.
+pub fn service_urls(s: &Service) -> Vec<String> {
+    let tags = s
+        .extra
+        .get("trafficStatuses")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.get("uri").and_then(Value::as_str));
+    let mut out: Vec<String> = s
+        .uri
+        .iter()
+        .map(String::as_str)
+        .chain(s.urls.iter().map(String::as_str))
+        .chain(tags)
+        .map(|u| u.trim_end_matches('/').to_owned())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Why `aud` is refused, or `None` when accepted (facts §3.1, Q5: any URL
+/// of the service with or without a trailing `/`, or a custom audience exactly).
+pub fn audience_problem(aud: &str, urls: &[String], custom: &[String]) -> Option<String> {
+    if custom.iter().any(|c| c == aud) || urls.iter().any(|u| u == aud.strip_suffix('/').unwrap_or(aud)) {
+        return None;
+    }
+    if aud.ends_with(".apps.googleusercontent.com") {
+        return Some(format!("`{aud}` is an OAuth client id, which only an IAP-secured load balancer accepts"));
+    }
+    let Ok(parsed) = url::Url::parse(aud) else {
+        return Some(format!("`{aud}` is not a URL; Cloud Run accepts only the service's URLs or its customAudiences"));
+    };
+    let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
+    let ours = urls
+        .iter()
+        .any(|u| url::Url::parse(u).ok().and_then(|p| p.host_str().map(str::to_owned)) == Some(host.clone()));
+    if ours && parsed.scheme() == "http" {
+        return Some(format!("`{aud}` uses http: the audience must be the https URL"));
+    }
+    if ours {
+        return Some(format!(
+            "`{aud}` includes a path or query: the audience is the service URL alone (a push or job target URL with a path is not)"
+        ));
+    }
+    if host.ends_with(".run.app") || host.ends_with(".cloudfunctions.net") {
+        return Some(format!("`{aud}` is another service's URL"));
+    }
+    Some(format!(
+        "`{aud}` looks like a custom domain: Cloud Run does not accept custom domains as aud unless they are listed in customAudiences"
+    ))
+}
+
+/// The moment a token is judged at, and what fixed it.
+pub struct At {
+    pub time: DateTime<Utc>,
+    /// "now", or the log entry that gave the time.
+    pub source: String,
+}
+
+fn ev(detail: String, data: Option<Value>) -> Evidence {
+    Evidence { source: "token (claims only)".into(), detail, data }
+}
+
+fn manual(command: &str) -> Option<Fix> {
+    Some(Fix { action: FixAction::Manual, member: None, role: None, condition: None, command: command.to_owned() })
+}
+
+fn rfc(t: i64) -> String {
+    DateTime::from_timestamp(t, 0).map(|d| d.to_rfc3339()).unwrap_or_else(|| t.to_string())
+}
+
+/// The token.* findings for what the caller sends to `service`.
+pub fn judge(p: &Presented, service: &Service, at: &At, sigs: &[Signature]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let fix_url = service.uri.clone().unwrap_or_else(|| "the service URL".into());
+    let mint = format!(
+        "mint a Google ID token with audience {fix_url}: gcloud auth print-identity-token --audiences={fix_url} (service accounts), or the metadata server's identity?audience={fix_url}&format=full"
+    );
+    if p.tokens.len() > 1 || p.headers > 1 {
+        out.push(f::token_multiple(
+            p.tokens.len(),
+            p.headers,
+            vec![ev(format!("{} credentials in {} Authorization headers", p.tokens.len(), p.headers), None)],
+            manual("send exactly one ID token, in one Authorization (or X-Serverless-Authorization) header"),
+        ));
+    }
+    for (i, k) in p.tokens.iter().enumerate() {
+        let what = match k {
+            Kind::AccessToken => Some("an OAuth access token (ya29.)"),
+            Kind::RefreshToken => Some("an OAuth refresh token (1//)"),
+            Kind::Opaque => Some("not a JWT"),
+            Kind::Jwt(_) => None,
+        };
+        if let Some(what) = what {
+            out.push(f::token_not_id_token(
+                what,
+                vec![ev(format!("credential {}: {what}", i + 1), None)],
+                manual(&mint),
+            ));
+        }
+        let Kind::Jwt(jwt) = k else { continue };
+        let claims = Some(jwt.summary());
+        let sig = sigs.get(i).copied().unwrap_or(Signature::Unchecked);
+        let iss = jwt.text("iss").unwrap_or("(none)");
+        if jwt.signature_removed || sig == Signature::Removed {
+            out.push(f::token_issuer(
+                "its signature reads SIGNATURE_REMOVED_BY_GOOGLE: it was copied from a request inside a service (Google strips the signature before handing tokens to containers, so they cannot be replayed). It is not a forgery, but it can never be accepted".into(),
+                vec![ev(format!("credential {}: signature {SIGNATURE_REMOVED}", i + 1), claims.clone())],
+                manual(&mint),
+            ));
+        } else if !GOOGLE_ISSUERS.contains(&iss) {
+            let why = if iss.starts_with("https://securetoken.google.com/") {
+                format!(
+                    "issuer {iss} is Firebase Authentication / Identity Platform, not Google: Cloud Run's IAM check accepts only Google-signed ID tokens"
+                )
+            } else {
+                format!("issuer {iss} is not Google (https://accounts.google.com): a self-signed or third-party token")
+            };
+            out.push(f::token_issuer(
+                why,
+                vec![ev(format!("credential {}: iss {iss}", i + 1), claims.clone())],
+                manual(&mint),
+            ));
+        } else if sig == Signature::Invalid {
+            out.push(f::token_issuer(
+                "it claims Google as issuer but no key of Google's JWKS verifies its signature (forged, tampered, or signed by another key)".into(),
+                vec![ev(format!("credential {}: signature does not verify", i + 1), claims.clone())],
+                manual(&mint),
+            ));
+        }
+        let urls = service_urls(service);
+        let auds = jwt.audiences();
+        let problems: Vec<String> =
+            auds.iter().filter_map(|a| audience_problem(a, &urls, &service.custom_audiences)).collect();
+        if auds.is_empty() || problems.len() == auds.len() {
+            let why = if auds.is_empty() { "the token has no aud claim".to_owned() } else { problems.join("; ") };
+            out.push(f::token_audience_mismatch(
+                why,
+                vec![ev(
+                    format!(
+                        "credential {}: aud {:?}; accepted: {} and customAudiences {:?}",
+                        i + 1,
+                        auds,
+                        urls.join(", "),
+                        service.custom_audiences
+                    ),
+                    claims.clone(),
+                )],
+                manual(&mint),
+            ));
+        }
+        let now = at.time.timestamp();
+        let expired = jwt
+            .time("exp")
+            .filter(|e| *e <= now)
+            .map(|e| format!("exp {} was past at {} ({})", rfc(e), at.time.to_rfc3339(), at.source));
+        let future = ["nbf", "iat"].into_iter().find_map(|k| {
+            jwt.time(k)
+                .filter(|t| *t > now + SKEW_SECONDS)
+                .map(|t| format!("{k} {} is in the future at {} ({})", rfc(t), at.time.to_rfc3339(), at.source))
+        });
+        if let Some(why) = expired.or(future) {
+            out.push(f::token_expired(
+                why.clone(),
+                vec![ev(format!("credential {}: {why}", i + 1), claims.clone())],
+                manual(&mint),
+            ));
+        }
+        if jwt.email().is_none() {
+            out.push(f::token_no_email(
+                vec![ev(format!("credential {}: no email claim", i + 1), claims.clone())],
+                manual("mint with includeEmail (IAM Credentials generateIdToken) or format=full (metadata server)"),
+            ));
+        }
+    }
+    if p.tokens.is_empty() {
+        out.push(f::token_not_id_token(
+            "empty",
+            vec![ev("the token input holds no credential".into(), Some(json!({})))],
+            manual(&mint),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn jwt(claims: Value, sig: &str) -> String {
+        let h = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","kid":"k"}"#);
+        let p = URL_SAFE_NO_PAD.encode(claims.to_string());
+        format!("{h}.{p}.{sig}")
+    }
+
+    fn service() -> Service {
+        Service {
+            uri: Some("https://hello-1.europe-west1.run.app".into()),
+            urls: vec!["https://hello-1.europe-west1.run.app".into(), "https://hello-abc-ew.a.run.app".into()],
+            custom_audiences: vec!["https://api.acme.example".into()],
+            extra: serde_json::from_value(
+                json!({"trafficStatuses": [{"uri": "https://canary---hello-1.europe-west1.run.app"}]}),
+            )
+            .unwrap(),
+            ..Default::default()
+        }
+    }
+
+    fn ids(tok: &str, at: i64) -> Vec<String> {
+        let p = parse(tok);
+        let at = At { time: DateTime::from_timestamp(at, 0).unwrap(), source: "now".into() };
+        let sigs: Vec<Signature> = p.tokens.iter().map(|_| Signature::Valid).collect();
+        let out = judge(&p, &service(), &at, &sigs);
+        for f in &out {
+            let text = serde_json::to_string(f).unwrap();
+            assert!(!text.contains(tok.trim()), "raw token in a finding");
+        }
+        out.into_iter().map(|f| f.id).collect()
+    }
+
+    #[test]
+    fn audiences() {
+        let s = service();
+        let urls = service_urls(&s);
+        for ok in [
+            "https://hello-1.europe-west1.run.app/",
+            "https://hello-abc-ew.a.run.app",
+            "https://canary---hello-1.europe-west1.run.app",
+            "https://api.acme.example",
+        ] {
+            assert_eq!(audience_problem(ok, &urls, &s.custom_audiences), None, "{ok}");
+        }
+        let why = |a: &str| audience_problem(a, &urls, &s.custom_audiences).unwrap();
+        assert!(why("https://hello-1.europe-west1.run.app/push").contains("path"));
+        assert!(why("http://hello-1.europe-west1.run.app").contains("http"));
+        assert!(why("https://other-1.europe-west1.run.app").contains("another service"));
+        assert!(why("https://hello.acme.example").contains("custom domain"));
+        assert!(why("1-abc.apps.googleusercontent.com").contains("OAuth client"));
+    }
+
+    #[test]
+    fn kinds_and_times() {
+        let good = json!({"iss": "https://accounts.google.com", "aud": "https://hello-1.europe-west1.run.app", "email": "a@b", "exp": 2000, "iat": 1000});
+        assert!(ids(&jwt(good.clone(), "c2ln"), 1500).is_empty());
+        assert_eq!(ids(&jwt(good.clone(), "c2ln"), 2500), ["token.expired"]);
+        assert_eq!(ids("ya29.a0AfH6SMxyz", 0), ["token.not-id-token"]);
+        let two = format!(
+            "Authorization: Bearer {}\nAuthorization: Bearer {}",
+            jwt(good.clone(), "c2ln"),
+            jwt(good.clone(), "c2ln")
+        );
+        assert_eq!(ids(&two, 1500), ["token.multiple"]);
+        assert_eq!(ids(&jwt(good, SIGNATURE_REMOVED), 1500), ["token.issuer"]);
+        let fb = json!({"iss": "https://securetoken.google.com/p", "aud": "https://hello-1.europe-west1.run.app", "email": "a@b"});
+        assert_eq!(ids(&jwt(fb, "c2ln"), 1500), ["token.issuer"]);
+        let noemail = json!({"iss": "accounts.google.com", "aud": "https://hello-1.europe-west1.run.app", "sub": "1"});
+        assert_eq!(ids(&jwt(noemail, "c2ln"), 1500), ["token.no-email"]);
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(text in ".{0,400}", parts in prop::collection::vec("[A-Za-z0-9_=-]{0,60}", 0..5)) {
+            let p = parse(&text);
+            let at = At { time: Utc::now(), source: "now".into() };
+            let _ = judge(&p, &service(), &at, &[]);
+            let joined = parts.join(".");
+            let p = parse(&joined);
+            for k in &p.tokens {
+                if let Kind::Jwt(j) = k {
+                    let _ = verify(j, Some(&Jwks::default()));
+                }
+            }
+            let _ = judge(&p, &service(), &at, &[]);
+        }
+    }
+}
