@@ -249,3 +249,126 @@ fn bad_input_is_exit_2_and_writes_nothing() {
         assert_eq!((code, out.as_str()), (2, ""), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn denied_then_granted_passes_with_200s_and_after_rollback_deny_passes() {
+    let emu = Emulator::start(&world(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let stranger = sa("stranger");
+
+    // Denied to begin with: Cloud Run's 403.
+    let (code, out, err) =
+        runiam(&emu, dir.path(), &["verify", SVC, "--as", &stranger, "--expect", "allow", "-o", "json"], "");
+    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(check(&reports(&out)[0], "invoke")["evidence"][0]["data"]["status"], 403);
+
+    let (code, grant, err) =
+        runiam(&emu, dir.path(), &["grant-invoker", SVC, "--member", &stranger, "--apply", "--yes", "-o", "yaml"], "");
+    assert_eq!(code, 0, "{err}");
+    let args = ["verify", SVC, "--as", &stranger, "--expect", "allow", "--requests", "50", "-o", "json"];
+    let (code, out, err) = runiam(&emu, dir.path(), &args, "");
+    assert_eq!(code, 0, "{out}{err}");
+    let r = &reports(&out)[0];
+    assert_eq!(check(r, "invoke")["evidence"][0]["data"]["status"], 200);
+    assert_eq!(check(r, "load")["evidence"][0]["data"]["statuses"], json!({"200": 50}), "{r:#}");
+
+    let (code, _, err) = runiam(&emu, dir.path(), &["rollback", "--apply", "--yes", "-o", "yaml"], &grant);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) =
+        runiam(&emu, dir.path(), &["verify", SVC, "--as", &stranger, "--expect", "deny", "-o", "json"], "");
+    assert_eq!(code, 0, "{out}{err}");
+    let invoke = check(&reports(&out)[0], "invoke").clone();
+    assert_eq!(invoke["result"], "pass");
+    assert_eq!(
+        (invoke["evidence"][0]["data"]["status"].as_u64(), invoke["evidence"][0]["data"]["answeredBy"].as_str()),
+        (Some(403), Some("cloudRun"))
+    );
+}
+
+#[test]
+fn a_grant_to_the_wrong_member_is_caught() {
+    let emu = Emulator::start(&world(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (newbie, stranger) = (sa("newbie"), sa("stranger"));
+
+    // A record whose intent names newbie, while the grant it made went to stranger.
+    let (code, record, err) =
+        runiam(&emu, dir.path(), &["grant-invoker", SVC, "--member", &stranger, "--apply", "--yes", "-o", "json"], "");
+    assert_eq!(code, 0, "{err}");
+    let mut crafted: Value = serde_json::from_str(record.trim()).unwrap();
+    crafted["intent"]["member"] = json!(newbie);
+    let (code, out, err) = runiam(&emu, dir.path(), &["verify", "--wait", "0", "-o", "json"], &crafted.to_string());
+    assert_eq!(code, 1, "{out}{err}");
+    let r = &reports(&out)[0];
+    assert_eq!(r["as"], newbie.as_str());
+    let members = check(r, "intended-members");
+    assert_eq!(members["result"], "fail", "{r:#}");
+    let detail = members["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with(&format!("{stranger} gained roles/run.invoker, which the change ({newbie}")),
+        "{detail}"
+    );
+    assert_eq!(members["evidence"][0]["data"]["members"], json!([stranger]), "{members:#}");
+    assert_eq!(check(r, "invoke")["result"], "fail");
+
+    // The intended grant made, and another member granted behind the record's back.
+    let (code, record, err) =
+        runiam(&emu, dir.path(), &["grant-invoker", SVC, "--member", &newbie, "--apply", "--yes", "-o", "yaml"], "");
+    assert_eq!(code, 0, "{err}");
+    let mut p = policy(&emu, SVC);
+    p["bindings"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"role": "roles/run.invoker", "members": ["user:bob@ver.example"]}));
+    put_policy(&emu, SVC, p);
+    let (code, out, err) = runiam(&emu, dir.path(), &["verify", "-o", "json"], &record);
+    assert_eq!(code, 1, "{out}{err}");
+    let r = &reports(&out)[0];
+    assert_eq!(check(r, "invoke")["result"], "pass");
+    let members = check(r, "intended-members");
+    assert_eq!(members["result"], "fail");
+    assert!(
+        members["detail"].as_str().unwrap().contains("user:bob@ver.example gained roles/run.invoker"),
+        "{members:#}"
+    );
+    assert_eq!(check(r, "no-exposure")["result"], "pass");
+}
+
+#[test]
+fn wait_rides_out_propagation() {
+    let emu = Emulator::start(&world(), &["--propagation-delay", "3s"]);
+    let dir = tempfile::tempdir().unwrap();
+    let newbie = sa("newbie");
+    let (code, record, err) =
+        runiam(&emu, dir.path(), &["grant-invoker", SVC, "--member", &newbie, "--apply", "--yes", "-o", "yaml"], "");
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = runiam(&emu, dir.path(), &["verify", "--wait", "20s", "-o", "json"], &record);
+    assert_eq!(code, 0, "{out}{err}");
+    let r = &reports(&out)[0];
+    let data = &check(r, "invoke")["evidence"][0]["data"];
+    assert_eq!(data["status"], 200, "{r:#}");
+    assert!(data["attempts"].as_u64().unwrap() > 1, "the first call came before the grant propagated: {r:#}");
+}
+
+#[test]
+fn a_wait_shorter_than_propagation_fails_cleanly() {
+    let emu = Emulator::start(&world(), &["--propagation-delay", "3s"]);
+    let dir = tempfile::tempdir().unwrap();
+    let newbie = sa("newbie");
+    let (code, record, err) =
+        runiam(&emu, dir.path(), &["grant-invoker", SVC, "--member", &newbie, "--apply", "--yes", "-o", "yaml"], "");
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = runiam(&emu, dir.path(), &["verify", "--wait", "1s", "-o", "json"], &record);
+    assert_eq!(code, 1, "{out}{err}");
+    let r = &reports(&out)[0];
+    assert_eq!(r["passed"], false);
+    let invoke = check(r, "invoke");
+    assert_eq!(invoke["result"], "fail");
+    let data = &invoke["evidence"][0]["data"];
+    assert_eq!((data["status"].as_u64(), data["answeredBy"].as_str()), (Some(403), Some("cloudRun")), "{r:#}");
+    let detail = invoke["detail"].as_str().unwrap();
+    assert!(detail.contains("Cloud Run's 403"), "{detail}");
+    assert!(detail.contains("did not propagate to Cloud Run within the 1s wait"), "{detail}");
+    // The control plane has the grant already: no hole, only propagation.
+    assert_eq!(check(r, "intended-members")["result"], "pass");
+}

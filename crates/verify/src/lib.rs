@@ -202,6 +202,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, CommandError> {
     Ok(Duration::from_secs(secs))
 }
 
+/// A duration as --wait takes it: `500ms`, `20s`, `7m`.
+fn show_duration(d: Duration) -> String {
+    let (ms, s) = (d.as_millis(), d.as_secs());
+    if ms % 1000 != 0 {
+        format!("{ms}ms")
+    } else if s >= 60 && s % 60 == 0 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
 fn gather_jobs(args: &Args) -> Result<Vec<Job>, CommandError> {
     if let Some(s) = &args.service {
         return Ok(vec![Job::Service(s.clone())]);
@@ -327,7 +339,7 @@ async fn verify_job(
                     }
                 };
                 let (outcome, attempts) = endpoint.call_until(token, probe.expect, wait, args.common.quiet).await;
-                checks.push(invoke_check(&endpoint, &label, probe.expect, &outcome, attempts, &identity));
+                checks.push(invoke_check(&endpoint, &label, probe.expect, &outcome, attempts, wait, &identity));
                 if load.0 > 0 && !loaded {
                     loaded = true;
                     let l = endpoint.load(token, probe.expect, load.0, load.1).await;
@@ -418,6 +430,7 @@ fn invoke_check(
     expect: Expect,
     outcome: &call::Outcome,
     attempts: u32,
+    wait: Duration,
     identity: &Identity,
 ) -> Check {
     let result = match &outcome.answer {
@@ -426,12 +439,20 @@ fn invoke_check(
         _ => CheckResult::Fail,
     };
     let tries = if attempts > 1 { format!(" after {attempts} attempts") } else { String::new() };
-    let detail = format!(
+    let mut detail = format!(
         "{label}: {} in {:.0} ms{tries} (expected {})",
         outcome.answer.describe(),
         outcome.latency.as_secs_f64() * 1000.0,
         expect.word()
     );
+    // A refusal after waiting may be propagation still under way, not a wrong policy.
+    if result == CheckResult::Fail && !wait.is_zero() {
+        detail.push_str(&format!(
+            "; the change did not propagate to Cloud Run within the {} wait (IAM changes take up to 7 minutes): \
+             verify again later or with a longer --wait",
+            show_duration(wait)
+        ));
+    }
     let source = match identity {
         Identity::Token { source, .. } => format!("ID token from {source}"),
         _ => "no credential".to_owned(),
@@ -574,6 +595,9 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         for bad in ["", "7", "m", "7d", "-1s", "1.5m"] {
             assert_eq!(parse_duration(bad).unwrap_err().exit, Exit::Usage, "{bad}");
+        }
+        for shown in ["250ms", "20s", "90s", "7m"] {
+            assert_eq!(show_duration(parse_duration(shown).unwrap()), shown);
         }
     }
 
