@@ -251,6 +251,36 @@ pub struct ChangeRecord {
     pub recorded_at: DateTime<Utc>,
 }
 
+impl ChangeRecord {
+    /// An unapplied record of `intent` taking `before` to `after`, with the
+    /// grants added and removed derived from the two policies.
+    pub fn plan(service: ServiceRef, intent: Intent, before: Policy, after: Policy) -> Self {
+        Self {
+            service,
+            intent,
+            added: after.grants_not_in(&before),
+            removed: before.grants_not_in(&after),
+            policy_before: before,
+            policy_after: after,
+            service_etag_before: None,
+            service_etag_after: None,
+            invoker_iam_disabled_before: None,
+            invoker_iam_disabled_after: None,
+            applied: false,
+            applied_at: None,
+            backup_path: None,
+            recorded_at: Utc::now(),
+        }
+    }
+}
+
+impl Intent {
+    /// An intent without member, role or condition (restores, invoker check).
+    pub fn bare(action: ChangeAction, reason: Option<String>) -> Self {
+        Self { action, member: None, role: None, condition: None, reason }
+    }
+}
+
 /// `pass`, `fail`, or `error` (the check could not be made).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]

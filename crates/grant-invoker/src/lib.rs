@@ -278,23 +278,12 @@ async fn do_grant(args: &Args, ctx: &Context, target: ServiceRef, grant: Grant) 
         }
         Some(_) => {}
     }
-    let now = Utc::now();
-    let mut record = ChangeRecord {
-        service: target.clone(),
-        intent: intent(&grant),
-        added: planned.as_ref().map(|after| after.grants_not_in(&live)).unwrap_or_default(),
-        removed: vec![],
-        policy_before: live.clone(),
-        policy_after: planned.clone().unwrap_or_else(|| live.clone()),
-        service_etag_before: None,
-        service_etag_after: None,
-        invoker_iam_disabled_before: None,
-        invoker_iam_disabled_after: None,
-        applied: false,
-        applied_at: None,
-        backup_path: None,
-        recorded_at: now,
-    };
+    let mut record = ChangeRecord::plan(
+        target.clone(),
+        intent(&grant),
+        live.clone(),
+        planned.clone().unwrap_or_else(|| live.clone()),
+    );
     if planned.is_none() {
         // Nothing to change is a successful, already-applied state.
         record.applied = args.write.apply;
@@ -341,28 +330,13 @@ async fn do_disable(args: &Args, ctx: &Context, target: ServiceRef) -> Result<Ch
             "blast radius: ANYONE on the internet can invoke {name}; its IAM policy is no longer checked"
         );
     }
-    let mut record = ChangeRecord {
-        service: target.clone(),
-        intent: Intent {
-            action: ChangeAction::DisableInvokerCheck,
-            member: None,
-            role: None,
-            condition: None,
-            reason: args.reason.clone(),
-        },
-        added: vec![],
-        removed: vec![],
-        policy_before: policy.clone(),
-        policy_after: policy,
-        service_etag_before: service.etag.clone(),
-        service_etag_after: service.etag.clone(),
-        invoker_iam_disabled_before: Some(service.invoker_iam_disabled),
-        invoker_iam_disabled_after: Some(true),
-        applied: already && args.write.apply,
-        applied_at: None,
-        backup_path: None,
-        recorded_at: Utc::now(),
-    };
+    let intent = Intent::bare(ChangeAction::DisableInvokerCheck, args.reason.clone());
+    let mut record = ChangeRecord::plan(target.clone(), intent, policy.clone(), policy);
+    record.service_etag_before = service.etag.clone();
+    record.service_etag_after = service.etag.clone();
+    record.invoker_iam_disabled_before = Some(service.invoker_iam_disabled);
+    record.invoker_iam_disabled_after = Some(true);
+    record.applied = already && args.write.apply;
     if already || !args.write.apply {
         return Ok(record);
     }

@@ -246,29 +246,8 @@ fn on_off(disabled: bool) -> &'static str {
 
 /// The rollback's own ChangeRecord: what it adds and removes, before and after.
 fn record_for(service: &ServiceRef, source: &Source, before: &Policy, after: &Policy) -> ChangeRecord {
-    let (added, removed) = (after.grants_not_in(before), before.grants_not_in(after));
-    ChangeRecord {
-        service: service.clone(),
-        intent: Intent {
-            action: ChangeAction::Restore,
-            member: None,
-            role: None,
-            condition: None,
-            reason: Some(source.describe()),
-        },
-        added,
-        removed,
-        policy_before: before.clone(),
-        policy_after: after.clone(),
-        service_etag_before: None,
-        service_etag_after: None,
-        invoker_iam_disabled_before: None,
-        invoker_iam_disabled_after: None,
-        applied: false,
-        applied_at: None,
-        backup_path: None,
-        recorded_at: Utc::now(),
-    }
+    let intent = Intent::bare(ChangeAction::Restore, Some(source.describe()));
+    ChangeRecord::plan(service.clone(), intent, before.clone(), after.clone())
 }
 
 fn report(records: &[ChangeRecord], format: runiam_core::output::Format) -> Result<(), CommandError> {

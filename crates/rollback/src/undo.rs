@@ -128,22 +128,10 @@ mod tests {
     }
 
     fn record(before: Policy, after: Policy) -> Source {
-        Source::Record(Box::new(ChangeRecord {
-            service: ServiceRef::new("acme-prod", "europe-west1", "hello"),
-            intent: Intent { action: ChangeAction::Grant, member: None, role: None, condition: None, reason: None },
-            added: vec![],
-            removed: vec![],
-            policy_before: before,
-            policy_after: after,
-            service_etag_before: None,
-            service_etag_after: None,
-            invoker_iam_disabled_before: None,
-            invoker_iam_disabled_after: None,
-            applied: true,
-            applied_at: None,
-            backup_path: None,
-            recorded_at: Utc::now(),
-        }))
+        let service = ServiceRef::new("acme-prod", "europe-west1", "hello");
+        let mut r = ChangeRecord::plan(service, Intent::bare(ChangeAction::Grant, None), before, after);
+        r.applied = true;
+        Source::Record(Box::new(r))
     }
 
     const INV: &str = "roles/run.invoker";
