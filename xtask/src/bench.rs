@@ -1,4 +1,4 @@
-//! `cargo xtask bench export` and `cargo xtask bench emulator`: figures,
+//! `cargo xtask bench export`, `troubleshoot`, `emulator` and `logs`: figures,
 //! not pass/fail.
 //!
 //! `export`:
@@ -362,6 +362,147 @@ pub fn troubleshoot_bench(root: &Path) -> anyhow::Result<()> {
         "  the same calls one after another would take {:.1} s: {:.1}x faster",
         calls as f64 * 0.1,
         calls as f64 * 0.1 / secs
+    );
+    Ok(())
+}
+
+/// Request-log entries `bench logs` classifies.
+const LOG_ENTRIES: usize = 1_000_000;
+
+/// One generated LogEntry a line: front-end and container denials,
+/// throttling, 404s, VPC-SC and SetIamPolicy audit entries, in the
+/// proportions of a noisy public service.
+fn log_line(i: usize, out: &mut String) {
+    let x = (i as u64).wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407) >> 33;
+    let svc = format!("svc{:02}", x % 40);
+    let ts = format!(
+        "2026-11-28T{:02}:{:02}:{:02}.{:06}Z",
+        (i / 3_600_000) % 24,
+        (i / 60_000) % 60,
+        (i / 1000) % 60,
+        i % 1_000_000
+    );
+    let ip = format!("198.51.{}.{}", x % 250, (x >> 8) % 250);
+    let request = |status: u16, text: &str, latency: &str, ua: &str| {
+        let text = if text.is_empty() { String::new() } else { format!(r#""textPayload":"{text}","#) };
+        format!(
+            r#"{{{text}"insertId":"{i:024x}","httpRequest":{{"requestMethod":"GET","requestUrl":"https://{svc}-100.europe-west1.run.app/","status":{status},"userAgent":"{ua}","remoteIp":"{ip}","latency":"{latency}","protocol":"HTTP/1.1"}},"resource":{{"type":"cloud_run_revision","labels":{{"location":"europe-west1","project_id":"bench","service_name":"{svc}","revision_name":"{svc}-00001-abc","configuration_name":"{svc}"}}}},"timestamp":"{ts}","severity":"WARNING","logName":"projects/bench/logs/run.googleapis.com%2Frequests","trace":"projects/bench/traces/{x:032x}","spanId":"{x:016x}","traceSampled":true}}"#
+        )
+    };
+    let line = match x % 20 {
+        0..=7 => request(
+            403,
+            "The request was not authenticated. Either allow unauthenticated invocations or set the proper Authorization header. Read more at https://cloud.google.com/run/docs/securing/authenticating",
+            "0s",
+            "Mozilla/5.0 (X11; Linux x86_64) Chrome/141.0",
+        ),
+        8..=11 => request(
+            401,
+            "The request was not authorized to invoke this service. The access token could not be verified.",
+            "0s",
+            "python-requests/2.32",
+        ),
+        12..=13 => request(403, "", "0.021s", "curl/8.5.0"),
+        14..=15 => request(
+            429,
+            "The request was aborted because there was no available instance.",
+            "0s",
+            "Google-Cloud-Scheduler",
+        ),
+        16 => request(503, "", "1.2s", "APIs-Google"),
+        17 => request(404, "", "0.003s", "Mozilla/5.0 zgrab/0.x"),
+        18 => format!(
+            r#"{{"insertId":"{i:024x}","logName":"projects/bench/logs/cloudaudit.googleapis.com%2Fpolicy","resource":{{"type":"audited_resource","labels":{{"method":"run.googleapis.com/HttpIngress","service":"run.googleapis.com"}}}},"timestamp":"{ts}","severity":"ERROR","protoPayload":{{"@type":"type.googleapis.com/google.cloud.audit.AuditLog","methodName":"run.googleapis.com/HttpIngress","resourceName":"projects/bench/locations/europe-west1/services/{svc}"}}}}"#
+        ),
+        _ => format!(
+            r#"{{"insertId":"{i:024x}","logName":"projects/bench/logs/cloudaudit.googleapis.com%2Factivity","resource":{{"type":"cloud_run_revision","labels":{{"service_name":"","location":"europe-west1"}}}},"timestamp":"{ts}","severity":"NOTICE","protoPayload":{{"@type":"type.googleapis.com/google.cloud.audit.AuditLog","methodName":"google.cloud.run.v2.Services.SetIamPolicy","resourceName":"projects/bench/locations/europe-west1/services/{svc}","serviceData":{{"policyDelta":{{"bindingDeltas":[{{"action":"ADD","role":"roles/run.invoker","member":"user:dev@bench.example"}}]}}}}}}}}"#
+        ),
+    };
+    out.push_str(&line);
+    out.push('\n');
+}
+
+/// The process's peak resident memory (VmHWM), in kB.
+fn peak_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// `cargo xtask bench logs`: classifies `LOG_ENTRIES` generated request-log
+/// entries (JSON lines, streamed from a file) with troubleshoot's own
+/// classifier. A debug xtask re-runs itself in release: the figure is for
+/// the shipped code.
+pub fn logs_bench(root: &Path) -> anyhow::Result<()> {
+    if cfg!(debug_assertions) {
+        let status = Command::new(env!("CARGO"))
+            .args(["run", "--quiet", "--release", "--package", "xtask", "--", "bench", "logs"])
+            .current_dir(root)
+            .status()?;
+        if !status.success() {
+            bail!("the release run failed");
+        }
+        return Ok(());
+    }
+    use runiam_troubleshoot::logs::{Class, View, classify};
+    use std::io::Write as _;
+    let dir = std::env::temp_dir().join("runiam-bench");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("request-logs.jsonl");
+    {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        let mut buf = String::new();
+        for i in 0..LOG_ENTRIES {
+            buf.clear();
+            log_line(i, &mut buf);
+            w.write_all(buf.as_bytes())?;
+        }
+        w.flush()?;
+    }
+    let bytes = std::fs::metadata(&path)?.len();
+    let before = peak_kb().unwrap_or(0);
+    let started = Instant::now();
+    let mut counts = [0usize; 7];
+    let mut unreadable = 0usize;
+    let mut reader = BufReader::with_capacity(1 << 20, std::fs::File::open(&path)?);
+    let mut line = String::new();
+    while reader.read_line(&mut line)? > 0 {
+        match serde_json::from_str::<View>(&line) {
+            Ok(v) => {
+                let slot = match classify(&v) {
+                    Class::FrontEnd(_) => 0,
+                    Class::App(_) => 1,
+                    Class::Throttled(_) => 2,
+                    Class::Other(_) => 3,
+                    Class::VpcSc => 4,
+                    Class::IamChange => 5,
+                    Class::Ignored => 6,
+                };
+                counts[slot] += 1;
+            }
+            Err(_) => unreadable += 1,
+        }
+        line.clear();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let peak = peak_kb().unwrap_or(0);
+    std::fs::remove_file(&path)?;
+    let total: usize = counts.iter().sum::<usize>() + unreadable;
+    println!(
+        "runiam troubleshoot's request-log classifier, {total} entries ({:.0} MB of JSON lines):",
+        bytes as f64 / 1e6
+    );
+    println!("  {secs:.2} s, {:.0} entries/s (target: 1,000,000 in 3 s)", total as f64 / secs);
+    println!(
+        "  front end {}, container {}, throttled {}, other {}, VPC-SC {}, SetIamPolicy {}, ignored {}, unreadable {unreadable}",
+        counts[0], counts[1], counts[2], counts[3], counts[4], counts[5], counts[6]
+    );
+    println!(
+        "  peak memory (VmHWM) {:.1} MB ({:.1} MB before classifying)",
+        peak as f64 / 1024.0,
+        before as f64 / 1024.0
     );
     Ok(())
 }

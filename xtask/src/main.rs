@@ -51,6 +51,8 @@ enum BenchTarget {
     Troubleshoot,
     /// The emulator's Cloud Run front end under wrk, beside nginx.
     Emulator,
+    /// troubleshoot's request-log classifier on 1,000,000 entries.
+    Logs,
 }
 
 fn root() -> PathBuf {
@@ -87,6 +89,7 @@ fn main() -> ExitCode {
         Task::Bench { what: BenchTarget::Export } => bench::export_bench(&root),
         Task::Bench { what: BenchTarget::Troubleshoot } => bench::troubleshoot_bench(&root),
         Task::Bench { what: BenchTarget::Emulator } => bench::emulator_bench(&root),
+        Task::Bench { what: BenchTarget::Logs } => bench::logs_bench(&root),
         Task::Check => {
             let stale = generate::stale(&root);
             if stale.is_empty() {
