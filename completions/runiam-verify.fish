@@ -9,6 +9,7 @@ complete -c runiam-verify -l id-token-cmd -d 'A shell command that prints the ca
 complete -c runiam-verify -l wait -d 'Retry through IAM propagation for up to this long (30s, 7m) [default: 7m for records applied in the last 7 minutes, else 0]' -r
 complete -c runiam-verify -l requests -d 'Smoke load: send this many requests after the first call (at most 1000 without --force)' -r
 complete -c runiam-verify -l concurrency -d 'Smoke load: requests in flight at once (at most 50 without --force)' -r
+complete -c runiam-verify -l since -d 'The change time for --logs: RFC 3339 (2026-11-28T10:00:00Z) or how long ago (15m) [default: a record\'s appliedAt]' -r
 complete -c runiam-verify -s f -l file -d 'Read ChangeRecord documents from FILE (- for stdin)' -r -F
 complete -c runiam-verify -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'Human-readable text'
 yaml\t'A YAML stream of runiam documents'
@@ -19,6 +20,7 @@ complete -c runiam-verify -l account -d 'Account for `gcloud auth print-access-t
 complete -c runiam-verify -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken)' -r
 complete -c runiam-verify -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
 complete -c runiam-verify -l force -d 'Lift the smoke load caps'
+complete -c runiam-verify -l logs -d 'Also read the service\'s request logs: no Cloud Run 401/403 may appear after the change time (each is quoted)'
 complete -c runiam-verify -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
 complete -c runiam-verify -s q -l quiet -d 'Print nothing on stderr but errors'
 complete -c runiam-verify -l no-color -d 'Never colour output'

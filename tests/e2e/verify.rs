@@ -372,3 +372,72 @@ fn a_wait_shorter_than_propagation_fails_cleanly() {
     // The control plane has the grant already: no hole, only propagation.
     assert_eq!(check(r, "intended-members")["result"], "pass");
 }
+
+/// A call to the service's front end as a caller other than verify (no
+/// token, or one minted for `email` by the emulator's knob); its status.
+fn front(emu: &Emulator, email: Option<&str>) -> u16 {
+    let token = email.map(|e| {
+        let (status, minted) = call(emu, "POST", "emulator/v1/idTokens", Some(json!({"email": e, "audience": URL})));
+        assert_eq!(status, 200, "{minted}");
+        minted["token"].as_str().unwrap().to_owned()
+    });
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut req =
+            reqwest::Client::new().get(format!("{}/", emu.url)).header("Host", URL.trim_start_matches("https://"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap().status().as_u16()
+    })
+}
+
+#[test]
+fn logs_show_no_new_refusals_after_the_change_or_quote_them() {
+    let emu = Emulator::start(&world(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let newbie = "newbie@ver-proj.iam.gserviceaccount.com";
+    // Refused before the change: not held against it.
+    assert_eq!(front(&emu, Some(newbie)), 403);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let (code, record, err) = runiam(
+        &emu,
+        dir.path(),
+        &["grant-invoker", SVC, "--member", &format!("serviceAccount:{newbie}"), "--apply", "--yes", "-o", "yaml"],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(front(&emu, Some(newbie)), 200);
+    let (code, out, err) = runiam(&emu, dir.path(), &["verify", "--logs", "-o", "json"], &record);
+    assert_eq!(code, 0, "{out}{err}");
+    let logs = check(&reports(&out)[0], "logs").clone();
+    assert_eq!(logs["result"], "pass", "{logs:#}");
+    assert!(
+        logs["detail"].as_str().unwrap().starts_with("no Cloud Run 401/403 in the request logs since "),
+        "{logs:#}"
+    );
+
+    // After the change, a caller is still refused: quoted, and the check fails.
+    assert_eq!(front(&emu, None), 403);
+    let (code, out, err) = runiam(&emu, dir.path(), &["verify", "--logs", "-o", "json"], &record);
+    assert_eq!(code, 1, "{out}{err}");
+    let r = &reports(&out)[0];
+    let logs = check(r, "logs");
+    assert_eq!(logs["result"], "fail", "{logs:#}");
+    assert!(logs["detail"].as_str().unwrap().starts_with("1 Cloud Run 401/403 in the request logs since "), "{logs:#}");
+    let quoted = &logs["evidence"][0]["data"];
+    assert_eq!(quoted["status"], 403, "{logs:#}");
+    assert!(quoted["textPayload"].as_str().unwrap().starts_with("The request was not authenticated"), "{logs:#}");
+    assert!(quoted["trace"].as_str().unwrap().starts_with("projects/ver-proj/traces/"), "{logs:#}");
+    assert!(quoted["timestamp"].as_str().is_some(), "{logs:#}");
+    assert_eq!(check(r, "invoke")["result"], "pass");
+
+    // A SERVICE has no record's appliedAt: --since gives the change time.
+    let (code, out, err) = runiam(&emu, dir.path(), &["verify", SVC, "--as", &sa("granted"), "--logs"], "");
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(err.contains("--logs with a SERVICE needs --since"), "{err}");
+    let args = ["verify", SVC, "--as", &sa("granted"), "--logs", "--since", "1h", "-o", "json"];
+    let (code, out, err) = runiam(&emu, dir.path(), &args, "");
+    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(check(&reports(&out)[0], "logs")["evidence"].as_array().unwrap().len(), 2, "{out}");
+}

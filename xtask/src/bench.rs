@@ -32,7 +32,7 @@ fn world() -> String {
     w
 }
 
-struct Emulator(Child, String);
+pub(crate) struct Emulator(Child, pub(crate) String);
 
 impl Drop for Emulator {
     fn drop(&mut self) {
@@ -41,7 +41,7 @@ impl Drop for Emulator {
     }
 }
 
-fn start_emulator(bin: &Path, world: &Path, extra: &[&str]) -> anyhow::Result<Emulator> {
+pub(crate) fn start_emulator(bin: &Path, world: &Path, extra: &[&str]) -> anyhow::Result<Emulator> {
     let mut child = Command::new(bin.join("runiam-emulator"))
         .args(["--world", world.to_str().context("utf-8 path")?, "--listen", "127.0.0.1:0"])
         .args(extra)
@@ -135,12 +135,12 @@ pub fn export_bench(root: &Path) -> anyhow::Result<()> {
 }
 
 /// The service and caller of the front-end bench.
-const FRONT_HOST: &str = "hello-300000000001.europe-west1.run.app";
-const FRONT_CALLER: &str = "caller@bench-proj.iam.gserviceaccount.com";
+pub(crate) const FRONT_HOST: &str = "hello-300000000001.europe-west1.run.app";
+pub(crate) const FRONT_CALLER: &str = "caller@bench-proj.iam.gserviceaccount.com";
 /// wrk settings, the same for the emulator and nginx.
 const WRK: [&str; 6] = ["-t2", "-c64", "-d10s", "--latency", "--timeout", "5s"];
 
-fn front_world() -> String {
+pub(crate) fn front_world() -> String {
     format!(
         "projects:\n  - id: bench-proj\n    number: \"300000000001\"\n    serviceAccounts: [{{email: {FRONT_CALLER}}}]\n    services:\n      - name: hello\n        region: europe-west1\n        iamPolicy:\n          bindings:\n            - role: roles/run.invoker\n              members: [\"serviceAccount:{FRONT_CALLER}\"]\n"
     )

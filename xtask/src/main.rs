@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod generate;
+mod verify_bench;
 
 /// Project automation for runiam.
 #[derive(Parser)]
@@ -51,6 +52,8 @@ enum BenchTarget {
     Troubleshoot,
     /// The emulator's Cloud Run front end under wrk, beside nginx.
     Emulator,
+    /// `runiam verify`'s smoke load beside wrk, same URL and token.
+    Verify,
     /// troubleshoot's request-log classifier on 1,000,000 entries.
     Logs,
 }
@@ -89,6 +92,7 @@ fn main() -> ExitCode {
         Task::Bench { what: BenchTarget::Export } => bench::export_bench(&root),
         Task::Bench { what: BenchTarget::Troubleshoot } => bench::troubleshoot_bench(&root),
         Task::Bench { what: BenchTarget::Emulator } => bench::emulator_bench(&root),
+        Task::Bench { what: BenchTarget::Verify } => verify_bench::verify_bench(&root),
         Task::Bench { what: BenchTarget::Logs } => bench::logs_bench(&root),
         Task::Check => {
             let stale = generate::stale(&root);

@@ -9,12 +9,15 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use reqwest::Method;
-use reqwest::header::{HOST, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HOST, HeaderValue};
 use runiam_core::CommandError;
 use runiam_core::auth::Secret;
 use runiam_core::redact::redact;
 use serde_json::{Value, json};
 use url::Url;
+
+/// verify's calls say who made them, so `--logs` can leave them out.
+pub const USER_AGENT: &str = concat!("runiam-verify/", env!("CARGO_PKG_VERSION"));
 
 /// What the caller expects of the call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -57,17 +60,27 @@ const REASON_404: &str =
 /// (facts §1.3) are recognised by their text, anything else is the
 /// container's, whatever its status.
 pub fn classify(status: u16, body: &[u8]) -> Answer {
+    // The load path classifies every answer: only Cloud Run's statuses read the body.
+    if !matches!(status, 401 | 403 | 404) {
+        return Answer::Container { status };
+    }
     let text = String::from_utf8_lossy(&body[..body.len().min(4096)]);
-    let page = |h1: &str| text.contains(&format!("<h1>Error: {h1}</h1>"));
+    let page = |h1: &str| text.contains(h1);
     let reason = match status {
-        401 if page("Unauthorized") && text.contains("Your client does not have permission to the requested URL") => {
+        401 if page("<h1>Error: Unauthorized</h1>")
+            && text.contains("Your client does not have permission to the requested URL") =>
+        {
             Some(REASON_401)
         }
         401 if text.starts_with("Invalid IAP credentials") => Some(REASON_IAP),
-        403 if page("Forbidden") && text.contains("Your client does not have permission to get URL") => {
+        403 if page("<h1>Error: Forbidden</h1>")
+            && text.contains("Your client does not have permission to get URL") =>
+        {
             Some(REASON_403)
         }
-        404 if page("Page not found") || (page("Not Found") && text.contains("was not found on this server")) => {
+        404 if page("<h1>Error: Page not found</h1>")
+            || (page("<h1>Error: Not Found</h1>") && text.contains("was not found on this server")) =>
+        {
             Some(REASON_404)
         }
         _ => None,
@@ -148,7 +161,7 @@ impl Endpoint {
             None => (url.clone(), None),
         };
         let client = reqwest::Client::builder()
-            .user_agent(concat!("runiam-verify/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT)
             .timeout(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(10))
             // The caller's own redirect would carry no token further.
@@ -158,29 +171,51 @@ impl Endpoint {
         Ok(Self { client, url, send_to, host, method })
     }
 
-    /// One call with `token` as the bearer (none: anonymous).
-    pub async fn call(&self, token: Option<&Secret>) -> Outcome {
+    /// One request with `auth` as its Authorization header: the answer, its
+    /// latency and, when `excerpt`, the start of its body, redacted.
+    async fn exchange(&self, auth: Option<&HeaderValue>, excerpt: bool) -> (Answer, Duration, String) {
         let mut req = self.client.request(self.method.clone(), self.send_to.clone());
         if let Some(h) = &self.host {
             req = req.header(HOST, h.clone());
         }
-        if let Some(t) = token {
-            req = req.bearer_auth(t.expose());
+        if let Some(a) = auth {
+            req = req.header(AUTHORIZATION, a.clone());
         }
         let started = Instant::now();
-        let (answer, body) = match req.send().await {
+        let (answer, text) = match req.send().await {
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 match resp.bytes().await {
-                    Ok(b) => (classify(status, &b), b.to_vec()),
-                    Err(e) => (Answer::Transport { error: redact(&e.to_string()) }, Vec::new()),
+                    Ok(b) => {
+                        let text = if excerpt {
+                            redact(&String::from_utf8_lossy(&b[..b.len().min(300)]))
+                        } else {
+                            String::new()
+                        };
+                        (classify(status, &b), text)
+                    }
+                    Err(e) => (Answer::Transport { error: redact(&e.to_string()) }, String::new()),
                 }
             }
             // Against the emulator the URL is its port, which says nothing to the user.
-            Err(e) => (Answer::Transport { error: redact(&e.without_url().to_string()) }, Vec::new()),
+            Err(e) => (Answer::Transport { error: redact(&e.without_url().to_string()) }, String::new()),
         };
-        let latency = started.elapsed();
-        let excerpt = redact(&String::from_utf8_lossy(&body[..body.len().min(300)]));
+        (answer, started.elapsed(), text)
+    }
+
+    /// One call with `token` as the bearer (none: anonymous).
+    pub async fn call(&self, token: Option<&Secret>) -> Outcome {
+        let auth = match token.map(bearer).transpose() {
+            Ok(a) => a,
+            Err(error) => {
+                return Outcome {
+                    answer: Answer::Transport { error },
+                    latency: Duration::ZERO,
+                    excerpt: String::new(),
+                };
+            }
+        };
+        let (answer, latency, excerpt) = self.exchange(auth.as_ref(), true).await;
         Outcome { answer, latency, excerpt }
     }
 
@@ -223,15 +258,37 @@ impl Endpoint {
     }
 
     /// `requests` calls, `concurrency` at a time, all with the same token.
+    /// The header is built once and no body is kept: the load loop must keep
+    /// up with wrk.
     pub async fn load(&self, token: Option<&Secret>, expect: Expect, requests: u64, concurrency: usize) -> Load {
+        let auth = match token.map(bearer).transpose() {
+            Ok(a) => a,
+            Err(error) => {
+                return Load::from_answers(
+                    &[(Answer::Transport { error }, Duration::ZERO)],
+                    expect,
+                    concurrency,
+                    Duration::ZERO,
+                );
+            }
+        };
         let started = Instant::now();
-        let outcomes: Vec<Outcome> = futures::stream::iter(0..requests)
-            .map(|_| self.call(token))
+        let answers: Vec<(Answer, Duration)> = futures::stream::iter(0..requests)
+            .map(|_| async { self.exchange(auth.as_ref(), false).await })
             .buffer_unordered(concurrency.max(1))
+            .map(|(answer, latency, _)| (answer, latency))
             .collect()
             .await;
-        Load::from_outcomes(&outcomes, expect, concurrency, started.elapsed())
+        Load::from_answers(&answers, expect, concurrency, started.elapsed())
     }
+}
+
+/// `Bearer TOKEN`, marked sensitive so no debug output shows it.
+fn bearer(token: &Secret) -> Result<HeaderValue, String> {
+    let mut v = HeaderValue::try_from(format!("Bearer {}", token.expose()))
+        .map_err(|_| "the ID token holds characters an HTTP header cannot carry".to_owned())?;
+    v.set_sensitive(true);
+    Ok(v)
 }
 
 /// How many failures a load report quotes.
@@ -254,22 +311,22 @@ pub struct Load {
 }
 
 impl Load {
-    pub fn from_outcomes(outcomes: &[Outcome], expect: Expect, concurrency: usize, elapsed: Duration) -> Self {
+    pub fn from_answers(answers: &[(Answer, Duration)], expect: Expect, concurrency: usize, elapsed: Duration) -> Self {
         let mut statuses = BTreeMap::new();
         let mut failures = Vec::new();
         let mut failed = 0;
-        for o in outcomes {
-            *statuses.entry(o.answer.key()).or_insert(0) += 1;
-            if !o.answer.meets(expect) {
+        for (a, _) in answers {
+            *statuses.entry(a.key()).or_insert(0) += 1;
+            if !a.meets(expect) {
                 failed += 1;
                 if failures.len() < FAILURES_QUOTED {
-                    failures.push(o.answer.describe());
+                    failures.push(a.describe());
                 }
             }
         }
-        let mut latencies_ms: Vec<f64> = outcomes.iter().map(|o| o.latency.as_secs_f64() * 1000.0).collect();
+        let mut latencies_ms: Vec<f64> = answers.iter().map(|(_, l)| l.as_secs_f64() * 1000.0).collect();
         latencies_ms.sort_by(f64::total_cmp);
-        Self { requests: outcomes.len() as u64, concurrency, statuses, latencies_ms, elapsed, failed, failures }
+        Self { requests: answers.len() as u64, concurrency, statuses, latencies_ms, elapsed, failed, failures }
     }
 
     /// The nearest-rank percentile `p` (0 to 100) in milliseconds.
@@ -366,19 +423,18 @@ mod tests {
 
     #[test]
     fn percentiles_and_histogram() {
-        let outcome = |status: u16, ms: u64| Outcome {
-            answer: if status == 403 {
+        let answer = |status: u16, ms: u64| {
+            let a = if status == 403 {
                 Answer::CloudRun { status, reason: REASON_403 }
             } else {
                 Answer::Container { status }
-            },
-            latency: Duration::from_millis(ms),
-            excerpt: String::new(),
+            };
+            (a, Duration::from_millis(ms))
         };
-        let mut outcomes: Vec<Outcome> = (1..=98).map(|ms| outcome(200, ms)).collect();
-        outcomes.push(outcome(403, 99));
-        outcomes.push(outcome(403, 100));
-        let load = Load::from_outcomes(&outcomes, Expect::Allow, 10, Duration::from_secs(2));
+        let mut answers: Vec<(Answer, Duration)> = (1..=98).map(|ms| answer(200, ms)).collect();
+        answers.push(answer(403, 99));
+        answers.push(answer(403, 100));
+        let load = Load::from_answers(&answers, Expect::Allow, 10, Duration::from_secs(2));
         assert_eq!(load.histogram(), "200 × 98, 403 × 2");
         assert_eq!((load.percentile(50.0), load.percentile(95.0), load.percentile(99.0)), (50.0, 95.0, 99.0));
         assert_eq!(load.throughput(), 50.0);

@@ -13,13 +13,14 @@ pub mod call;
 pub mod evaluate;
 pub mod hole;
 pub mod identity;
+pub mod logs;
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use clap::{CommandFactory, Parser};
 use runiam_core::api::run::Service;
 use runiam_core::cli::{CommonArgs, Context, run_command};
@@ -99,6 +100,12 @@ pub struct Args {
     /// Lift the smoke load caps.
     #[arg(long)]
     pub force: bool,
+    /// Also read the service's request logs: no Cloud Run 401/403 may appear after the change time (each is quoted).
+    #[arg(long)]
+    pub logs: bool,
+    /// The change time for --logs: RFC 3339 (2026-11-28T10:00:00Z) or how long ago (15m) [default: a record's appliedAt].
+    #[arg(long, value_name = "TIME", requires = "logs")]
+    pub since: Option<String>,
     /// Read ChangeRecord documents from FILE (- for stdin).
     #[arg(short = 'f', long = "file", value_name = "FILE", conflicts_with = "service")]
     pub file: Option<PathBuf>,
@@ -141,7 +148,12 @@ struct Probe {
 
 async fn verify(args: Args) -> Result<Exit, CommandError> {
     let format = Format::resolve(args.output);
-    let wait = args.wait.as_deref().map(parse_duration).transpose()?;
+    let wait = args.wait.as_deref().map(|w| parse_duration("--wait", w)).transpose()?;
+    let since = args.since.as_deref().map(parse_since).transpose()?;
+    if args.logs && since.is_none() && args.service.is_some() {
+        return Err(CommandError::usage("--logs with a SERVICE needs --since: the time the change was made")
+            .hinted("--since 15m, or --since 2026-11-28T10:00:00Z"));
+    }
     let load = load_size(&args);
     let as_principal = args
         .as_principal
@@ -158,7 +170,7 @@ async fn verify(args: Args) -> Result<Exit, CommandError> {
     }
     let mut reports = Vec::new();
     for job in jobs {
-        reports.push(verify_job(&args, &ctx, job, as_principal.as_ref(), wait, load).await?);
+        reports.push(verify_job(&args, &ctx, job, as_principal.as_ref(), wait, since, load).await?);
     }
     report(&reports, format)?;
     Ok(if reports.iter().all(|r| r.passed) { Exit::Ok } else { Exit::Problem })
@@ -184,12 +196,12 @@ fn load_size(args: &Args) -> (u64, usize) {
     (n, c)
 }
 
-/// `30s`, `7m`, `1h`, `500ms`, or `0`.
-pub fn parse_duration(s: &str) -> Result<Duration, CommandError> {
+/// `30s`, `7m`, `1h`, `500ms`, or `0`, given to `flag`.
+pub fn parse_duration(flag: &str, s: &str) -> Result<Duration, CommandError> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
-    let bad = || CommandError::usage(format!("--wait '{s}' is not a duration such as 30s, 7m or 1h"));
+    let bad = || CommandError::usage(format!("{flag} '{s}' is not a duration such as 30s, 7m or 1h"));
     let n: u64 = number.parse().map_err(|_| bad())?;
     let secs = match unit {
         "ms" => return Ok(Duration::from_millis(n)),
@@ -200,6 +212,22 @@ pub fn parse_duration(s: &str) -> Result<Duration, CommandError> {
         _ => return Err(bad()),
     };
     Ok(Duration::from_secs(secs))
+}
+
+/// --since: an RFC 3339 time, or a duration before now.
+fn parse_since(s: &str) -> Result<DateTime<Utc>, CommandError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s.trim()) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let ago = parse_duration("--since", s).map_err(|_| {
+        CommandError::usage(format!(
+            "--since '{s}' is neither an RFC 3339 time (2026-11-28T10:00:00Z) nor a duration (15m)"
+        ))
+    })?;
+    chrono::TimeDelta::from_std(ago)
+        .ok()
+        .and_then(|d| Utc::now().checked_sub_signed(d))
+        .ok_or_else(|| CommandError::usage(format!("--since '{s}' reaches too far back")))
 }
 
 /// A duration as --wait takes it: `500ms`, `20s`, `7m`.
@@ -282,6 +310,7 @@ async fn verify_job(
     job: Job,
     as_principal: Option<&Principal>,
     wait: Option<Duration>,
+    since: Option<DateTime<Utc>>,
     load: (u64, usize),
 ) -> Result<VerifyReport, CommandError> {
     let (target, record) = match job {
@@ -360,6 +389,19 @@ async fn verify_job(
             None => checks.push(error_check(
                 "no-new-hole",
                 format!("cannot read the live IAM policy of {name}: {}", policy_error.unwrap_or_default()),
+            )),
+        }
+    }
+    if args.logs {
+        match record.as_ref().and_then(|r| r.applied_at).or(since) {
+            Some(t) => {
+                let refusals_expected = probes.iter().all(|p| p.expect == Expect::Deny);
+                checks.push(logs::check(&ctx.clients.logging, &target, t, refusals_expected).await);
+            }
+            None => checks.push(error_check(
+                "logs",
+                "the record has no appliedAt, so there is no change time to read the logs after; pass --since"
+                    .to_owned(),
             )),
         }
     }
@@ -589,15 +631,25 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("7m").unwrap(), Duration::from_secs(420));
-        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        let d = |s: &str| parse_duration("--wait", s);
+        assert_eq!(d("7m").unwrap(), Duration::from_secs(420));
+        assert_eq!(d("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(d("0").unwrap(), Duration::ZERO);
+        assert_eq!(d("250ms").unwrap(), Duration::from_millis(250));
         for bad in ["", "7", "m", "7d", "-1s", "1.5m"] {
-            assert_eq!(parse_duration(bad).unwrap_err().exit, Exit::Usage, "{bad}");
+            assert_eq!(d(bad).unwrap_err().exit, Exit::Usage, "{bad}");
         }
         for shown in ["250ms", "20s", "90s", "7m"] {
-            assert_eq!(show_duration(parse_duration(shown).unwrap()), shown);
+            assert_eq!(show_duration(d(shown).unwrap()), shown);
+        }
+        assert_eq!(
+            parse_since("2026-11-28T10:00:00+01:00").unwrap(),
+            DateTime::parse_from_rfc3339("2026-11-28T09:00:00Z").unwrap()
+        );
+        let ago = parse_since("15m").unwrap();
+        assert!(Utc::now() - ago >= chrono::TimeDelta::minutes(15));
+        for bad in ["yesterday", "2026-11-28", "99999999999999h"] {
+            assert_eq!(parse_since(bad).unwrap_err().exit, Exit::Usage, "{bad}");
         }
     }
 

@@ -1,0 +1,130 @@
+//! `--logs`: Cloud Run's 401/403 request logs for the service since the
+//! change, read with one Logging `entries.list`, each quoted as evidence.
+//! verify's own calls (its user agent) are left out: the probes it makes
+//! while IAM propagates are refused by design.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use runiam_core::api::Logging;
+use runiam_core::doc::{Check, CheckResult, Evidence};
+use runiam_core::model::ServiceRef;
+use serde_json::{Value, json};
+
+use crate::call::USER_AGENT;
+
+/// Entries read at most; the count says when there were more.
+const LIMIT: usize = 1000;
+/// Entries quoted as evidence.
+const QUOTED: usize = 5;
+
+/// The filter: the service's request-log entries with 401 or 403 since `since`.
+pub fn filter(target: &ServiceRef, since: DateTime<Utc>) -> String {
+    format!(
+        "logName=\"projects/{p}/logs/run.googleapis.com%2Frequests\" AND resource.type=\"cloud_run_revision\" \
+         AND resource.labels.service_name=\"{s}\" AND resource.labels.location=\"{r}\" \
+         AND httpRequest.status=(401 OR 403) AND timestamp>=\"{t}\"",
+        p = target.project,
+        s = target.name,
+        r = target.region,
+        t = since.to_rfc3339_opts(SecondsFormat::Micros, true)
+    )
+}
+
+/// Whether verify itself made the request.
+fn ours(entry: &Value) -> bool {
+    entry["httpRequest"]["userAgent"].as_str().is_some_and(|ua| ua.starts_with(USER_AGENT))
+}
+
+/// One entry in words: `TIME STATUS TEXT (trace T)`.
+fn quote(entry: &Value) -> Evidence {
+    let time = entry["timestamp"].as_str().unwrap_or("(no timestamp)");
+    let status = entry["httpRequest"]["status"].as_u64().map_or_else(|| "?".to_owned(), |s| s.to_string());
+    let text = entry["textPayload"].as_str().unwrap_or("(no textPayload)");
+    let trace = entry["trace"].as_str().unwrap_or("(none)");
+    Evidence {
+        source: "logging.googleapis.com entries.list (run.googleapis.com/requests)".to_owned(),
+        detail: format!("{time} {status} {text} (trace {trace})"),
+        data: Some(json!({
+            "timestamp": entry["timestamp"],
+            "status": entry["httpRequest"]["status"],
+            "textPayload": entry["textPayload"],
+            "trace": entry["trace"],
+            "requestUrl": entry["httpRequest"]["requestUrl"],
+        })),
+    }
+}
+
+/// The logs check. `refusals_expected`: the change meant to refuse someone
+/// (a revoke, a rollback), so new 403s are quoted but fail nothing.
+pub async fn check(logging: &Logging, target: &ServiceRef, since: DateTime<Utc>, refusals_expected: bool) -> Check {
+    let at = since.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let entries =
+        match logging.list_entries(&format!("projects/{}", target.project), &filter(target, since), LIMIT).await {
+            Ok(e) => e,
+            Err(e) => {
+                let hint = e
+                .status()
+                .filter(|s| s.http == 403)
+                .map(|_| "; reading request logs needs logging.logEntries.list on the project (roles/logging.viewer)")
+                .unwrap_or_default();
+                return Check {
+                    name: "logs".to_owned(),
+                    result: CheckResult::Error,
+                    detail: format!("cannot read the request logs of {}: {e}{hint}", target.full_name()),
+                    evidence: vec![],
+                };
+            }
+        };
+    let seen: Vec<&Value> = entries.iter().filter(|e| !ours(e)).collect();
+    let more = if entries.len() >= LIMIT { " or more" } else { "" };
+    let (result, detail) = match (seen.len(), refusals_expected) {
+        (0, _) => (
+            CheckResult::Pass,
+            format!("no Cloud Run 401/403 in the request logs since {at} (verify's own calls aside)"),
+        ),
+        (n, true) => (
+            CheckResult::Pass,
+            format!(
+                "{n}{more} Cloud Run 401/403 in the request logs since {at}, as the change meant to refuse callers"
+            ),
+        ),
+        (n, false) => (
+            CheckResult::Fail,
+            format!("{n}{more} Cloud Run 401/403 in the request logs since {at}: callers are still refused"),
+        ),
+    };
+    Check { name: "logs".to_owned(), result, detail, evidence: seen.into_iter().take(QUOTED).map(quote).collect() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_filter_names_the_service_statuses_and_time() {
+        let t = DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z").unwrap().with_timezone(&Utc);
+        let f = filter(&ServiceRef::new("p", "europe-west1", "api"), t);
+        assert!(f.starts_with("logName=\"projects/p/logs/run.googleapis.com%2Frequests\""), "{f}");
+        for part in [
+            "resource.labels.service_name=\"api\"",
+            "resource.labels.location=\"europe-west1\"",
+            "httpRequest.status=(401 OR 403)",
+            "timestamp>=\"2026-11-28T10:00:00.000000Z\"",
+        ] {
+            assert!(f.contains(part), "{part} in {f}");
+        }
+    }
+
+    #[test]
+    fn entries_are_quoted_and_ours_left_out() {
+        let e = json!({"timestamp": "2026-11-28T10:00:01Z", "httpRequest": {"status": 403, "userAgent": "curl/8"},
+            "textPayload": "The request was not authenticated.", "trace": "projects/p/traces/abc"});
+        assert!(!ours(&e));
+        let q = quote(&e);
+        assert_eq!(
+            q.detail,
+            "2026-11-28T10:00:01Z 403 The request was not authenticated. (trace projects/p/traces/abc)"
+        );
+        assert!(ours(&json!({"httpRequest": {"userAgent": format!("{USER_AGENT} extra")}})));
+        assert_eq!(quote(&json!({})).detail, "(no timestamp) ? (no textPayload) (trace (none))");
+    }
+}

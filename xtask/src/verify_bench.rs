@@ -1,0 +1,145 @@
+//! `cargo xtask bench verify`: `runiam verify`'s smoke load against the
+//! emulator's Cloud Run front end, beside wrk on the same URL with the same
+//! ID token in the same run: throughput, its ratio, and p50/p95/p99 of both.
+//! Figures, not pass/fail; the target is ≥ 10,000 req/s and percentiles
+//! within 15 % of wrk's.
+
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+use crate::bench::{FRONT_CALLER, FRONT_HOST, front_world, start_emulator};
+
+const REQUESTS: &str = "20000";
+const CONCURRENCY: &str = "64";
+const SERVICE: &str = "projects/bench-proj/locations/europe-west1/services/hello";
+const PATH: &str = "/bench";
+const WRK: [&str; 6] = ["-t2", "-c64", "-d10s", "--latency", "--timeout", "5s"];
+
+/// Throughput and latency percentiles (ms) of one load generator.
+struct Figures {
+    rps: f64,
+    p50: f64,
+    p95: f64,
+    p99: f64,
+}
+
+/// wrk's `Requests/sec` and its latency distribution; wrk prints 50/75/90/99
+/// only, so p95 is interpolated between 90 and 99 (linear in rank).
+fn run_wrk(url: &str, headers: &[String]) -> anyhow::Result<Figures> {
+    let mut cmd = Command::new("wrk");
+    cmd.args(WRK);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    let out = cmd.arg(url).output().context("running wrk")?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() || text.contains("Non-2xx") {
+        bail!("wrk against {url} failed or saw non-2xx answers:\n{text}{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let rps = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:").and_then(|n| n.trim().parse::<f64>().ok()))
+        .with_context(|| format!("no Requests/sec in wrk output:\n{text}"))?;
+    let pct = |p: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(p).map(|v| ms(v.trim())))
+            .flatten()
+            .with_context(|| format!("no {p} line in wrk output:\n{text}"))
+    };
+    let (p50, p90, p99) = (pct("50%")?, pct("90%")?, pct("99%")?);
+    Ok(Figures { rps, p50, p95: p90 + (p99 - p90) * 5.0 / 9.0, p99 })
+}
+
+/// wrk's `812.00us`, `1.23ms`, `1.02s` in milliseconds.
+fn ms(v: &str) -> Option<f64> {
+    let (n, scale) = if let Some(n) = v.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = v.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = v.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        return None;
+    };
+    n.parse::<f64>().ok().map(|x| x * scale)
+}
+
+/// runiam-verify's load check, from its JSON report.
+fn run_verify(bin: &std::path::Path, emulator: &str, token_file: &std::path::Path) -> anyhow::Result<Figures> {
+    let out = Command::new(bin.join("runiam-verify"))
+        .args([SERVICE, "--path", PATH, "--requests", REQUESTS, "--concurrency", CONCURRENCY, "--force"])
+        .args(["--id-token-cmd", &format!("cat '{}'", token_file.display()), "-o", "json", "--quiet"])
+        .env("RUNIAM_EMULATOR_HOST", emulator.trim_start_matches("http://"))
+        .output()
+        .context("running runiam-verify")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!("runiam-verify failed ({}):\n{text}{}", out.status, String::from_utf8_lossy(&out.stderr));
+    }
+    let report: serde_json::Value = serde_json::from_str(text.trim()).context("runiam-verify's report")?;
+    let load = report["checks"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["name"] == "load"))
+        .context("no load check in the report")?;
+    let data = &load["evidence"][0]["data"];
+    let f = |v: &serde_json::Value| v.as_f64().with_context(|| format!("no figure in {data}"));
+    Ok(Figures {
+        rps: f(&data["throughputPerSecond"])?,
+        p50: f(&data["latencyMs"]["p50"])?,
+        p95: f(&data["latencyMs"]["p95"])?,
+        p99: f(&data["latencyMs"]["p99"])?,
+    })
+}
+
+pub fn verify_bench(root: &std::path::Path) -> anyhow::Result<()> {
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--bin", "runiam-emulator", "--bin", "runiam-verify"])
+        .current_dir(root)
+        .status()?;
+    if !status.success() {
+        bail!("release build failed");
+    }
+    let bin = root.join("target/release");
+    let dir = std::env::temp_dir().join("runiam-bench-verify");
+    std::fs::create_dir_all(&dir)?;
+    let world_path = dir.join("world.yaml");
+    std::fs::write(&world_path, front_world())?;
+    let emu = start_emulator(&bin, &world_path, &[])?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let token = runtime.block_on(async {
+        let minted: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/emulator/v1/idTokens", emu.1))
+            .json(&serde_json::json!({"email": FRONT_CALLER, "audience": format!("https://{FRONT_HOST}")}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        minted["token"].as_str().map(str::to_owned).context("the knob minted no token")
+    })?;
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, &token)?;
+
+    let verify = run_verify(&bin, &emu.1, &token_file)?;
+    let headers = [format!("Host: {FRONT_HOST}"), format!("Authorization: Bearer {token}")];
+    let wrk = run_wrk(&format!("{}{PATH}", emu.1), &headers)?;
+    let _ = std::fs::remove_file(&token_file);
+
+    println!(
+        "allowed requests with a valid ID token to the emulator's front end (verify --requests {REQUESTS} --concurrency {CONCURRENCY}; wrk {}):",
+        WRK.join(" ")
+    );
+    println!("  {:<14} {:>10} {:>9} {:>9} {:>9}", "", "req/s", "p50 ms", "p95 ms", "p99 ms");
+    for (name, f) in [("runiam-verify", &verify), ("wrk", &wrk)] {
+        println!("  {name:<14} {:>10.0} {:>9.3} {:>9.3} {:>9.3}", f.rps, f.p50, f.p95, f.p99);
+    }
+    let ratio = |a: f64, b: f64| a / b.max(1e-9);
+    println!(
+        "  verify/wrk     {:>10.2} {:>9.2} {:>9.2} {:>9.2}",
+        ratio(verify.rps, wrk.rps),
+        ratio(verify.p50, wrk.p50),
+        ratio(verify.p95, wrk.p95),
+        ratio(verify.p99, wrk.p99)
+    );
+    Ok(())
+}
