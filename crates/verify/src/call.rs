@@ -5,9 +5,10 @@
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, HOST, HeaderValue};
 use runiam_core::CommandError;
@@ -128,7 +129,9 @@ pub struct Outcome {
 }
 
 /// Where calls go: the service URL as the caller uses it, and, against
-/// the emulator, its base URL with the service's Host.
+/// the emulator, its base URL with the service's Host. Clones share the
+/// client and its connection pool.
+#[derive(Clone)]
 pub struct Endpoint {
     client: reqwest::Client,
     /// The URL as the caller sees it (evidence shows this one).
@@ -257,9 +260,11 @@ impl Endpoint {
         }
     }
 
-    /// `requests` calls, `concurrency` at a time, all with the same token.
-    /// The header is built once and no body is kept: the load loop must keep
-    /// up with wrk.
+    /// `requests` calls, all with the same token, from `concurrency`
+    /// spawned workers that each take the next request number until all are
+    /// sent, as wrk's connections do: spread over the runtime's threads,
+    /// where one stream of futures would poll them all from one. The header
+    /// is built once and no body is kept.
     pub async fn load(&self, token: Option<&Secret>, expect: Expect, requests: u64, concurrency: usize) -> Load {
         let auth = match token.map(bearer).transpose() {
             Ok(a) => a,
@@ -272,13 +277,32 @@ impl Endpoint {
                 );
             }
         };
+        let workers = concurrency.max(1);
+        let next = Arc::new(AtomicU64::new(0));
+        let share = usize::try_from(requests / workers as u64 + 1).unwrap_or(usize::MAX).min(1 << 16);
         let started = Instant::now();
-        let answers: Vec<(Answer, Duration)> = futures::stream::iter(0..requests)
-            .map(|_| async { self.exchange(auth.as_ref(), false).await })
-            .buffer_unordered(concurrency.max(1))
-            .map(|(answer, latency, _)| (answer, latency))
-            .collect()
-            .await;
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                let (endpoint, auth, next) = (self.clone(), auth.clone(), Arc::clone(&next));
+                tokio::spawn(async move {
+                    let mut out = Vec::with_capacity(share);
+                    while next.fetch_add(1, Ordering::Relaxed) < requests {
+                        let (answer, latency, _) = endpoint.exchange(auth.as_ref(), false).await;
+                        out.push((answer, latency));
+                    }
+                    out
+                })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for h in handles {
+            match h.await {
+                Ok(a) => answers.extend(a),
+                Err(e) => {
+                    answers.push((Answer::Transport { error: format!("a load worker stopped: {e}") }, Duration::ZERO))
+                }
+            }
+        }
         Load::from_answers(&answers, expect, concurrency, started.elapsed())
     }
 }
