@@ -33,7 +33,12 @@
 //! verification and no evaluation. IAM changes apply at once: no
 //! propagation delay is emulated.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+/// The front end's maps are probed on every request with keys as long as a
+/// JWT: foldhash hashes them several times faster than SipHash, and their
+/// keys come from our own world and signatures, not from an attacker who
+/// could aim for collisions.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -122,12 +127,18 @@ fn audience_accepted(aud: &str, urls: &[String], custom_audiences: &[String]) ->
 
 /// The host part of a Host header or authority: lowercased, without port
 /// or trailing dot. `None` when it is not a `*.run.app` name.
-pub fn run_app_host(raw: &str) -> Option<String> {
+pub fn run_app_host(raw: &str) -> Option<Cow<'_, str>> {
     let host = match raw.rsplit_once(':') {
         Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
         _ => raw,
     };
-    let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    let host = host.strip_suffix('.').unwrap_or(host);
+    // Hosts are almost always lowercase already: copy only when not.
+    let host: Cow<'_, str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    };
     (host.ends_with(".run.app") && host.len() > ".run.app".len()).then_some(host)
 }
 
@@ -140,7 +151,7 @@ pub(crate) struct Incoming<'a> {
     pub query: Option<&'a str>,
     pub headers: &'a HeaderMap,
     pub remote: Option<SocketAddr>,
-    pub protocol: &'a str,
+    pub protocol: &'static str,
 }
 
 /// A credential defect: the request gets a 401.
@@ -389,14 +400,19 @@ impl Frontend {
             seed: self.seed,
             counter: self.requests.fetch_add(1, Ordering::Relaxed),
             time: chrono::Utc::now(),
-            method: req.method.to_owned(),
+            method: match req.method {
+                "GET" => Cow::Borrowed("GET"),
+                "POST" => Cow::Borrowed("POST"),
+                "HEAD" => Cow::Borrowed("HEAD"),
+                other => Cow::Owned(other.to_owned()),
+            },
             url,
             status: raw.status,
             response_size: raw.body.len(),
             user_agent: req.headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
             remote_ip: req.remote.map(|r| r.ip()),
             latency,
-            protocol: req.protocol.to_owned(),
+            protocol: req.protocol,
             text,
         }))
     }
@@ -408,7 +424,7 @@ const NO_CACHE: u64 = u64::MAX;
 /// Host → index, and every service's settings, in the world's order
 /// (services are patched, never added or removed, so indexes hold).
 fn table(world: &World) -> (HashMap<String, usize>, Vec<Target>) {
-    let mut hosts = HashMap::new();
+    let mut hosts = HashMap::default();
     let mut targets = Vec::new();
     for p in &world.projects {
         for s in &p.services {

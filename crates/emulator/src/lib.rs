@@ -280,12 +280,13 @@ async fn handle(app: &App, req: Request<Body>) -> Response<Body> {
     let host = parts
         .uri
         .authority()
-        .map(|a| a.as_str().to_owned())
-        .or_else(|| parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned))
+        .map(|a| a.as_str())
+        .or_else(|| parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()))
         .unwrap_or_default();
-    if let Some(raw) = serve_raw(app, &parts, &host) {
+    if let Some(raw) = serve_raw(app, &parts, host) {
         return raw_response(raw);
     }
+    let host = host.to_owned();
     let request = ApiRequest {
         method: parts.method.as_str().to_owned(),
         host,

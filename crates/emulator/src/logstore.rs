@@ -3,6 +3,7 @@
 //! builds the LogEntry JSON only when Logging's `entries:list` (or a test)
 //! reads it; every other writer stores its LogEntry JSON as is.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,14 +47,14 @@ pub struct RequestLog {
     pub seed: u64,
     pub counter: u64,
     pub time: DateTime<Utc>,
-    pub method: String,
+    pub method: Cow<'static, str>,
     pub url: String,
     pub status: u16,
     pub response_size: usize,
     pub user_agent: Option<String>,
     pub remote_ip: Option<IpAddr>,
     pub latency: Duration,
-    pub protocol: String,
+    pub protocol: &'static str,
     /// Cloud Run's pinned text for a 401/403.
     pub text: Option<&'static str>,
 }
