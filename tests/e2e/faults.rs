@@ -100,6 +100,9 @@ fn concurrent_writers_lose_no_writes() {
             });
         }
     });
+    // The racer strikes after reads, ours included: stop it before looking.
+    let (status, _) = call(&emu, "POST", "emulator/v1/faults", Some(json!({"raceRate": 0})));
+    assert_eq!(status, 200);
     let live = member_counts(&policy(&emu, CHG));
     for i in 0..200 {
         assert_eq!(live.get(&format!("user:m{i}@example.com")), Some(&1), "user:m{i} lost or duplicated");

@@ -297,7 +297,18 @@ impl Frontend {
             Ok(Some(token)) => self.claims(issuer, token).filter(|c| check_claims(c, target).is_ok()),
             _ => None,
         };
-        if target.invoker_iam_disabled || self.allowed(state, (target, index, generation), None) {
+        if target.invoker_iam_disabled {
+            return Outcome::Allowed(valid.and_then(|c| c.email.clone()));
+        }
+        // The usual request, a granted caller with a good token, needs one
+        // decision; anonymous access (allUsers) is asked only when it fails.
+        let caller = valid.as_deref().and_then(|c| self.principal(state, c));
+        if let Some(caller) = &caller
+            && self.allowed(state, (target, index, generation), Some(caller))
+        {
+            return Outcome::Allowed(caller.email().map(str::to_owned));
+        }
+        if self.allowed(state, (target, index, generation), None) {
             return Outcome::Allowed(valid.and_then(|c| c.email.clone()));
         }
         match credential {
@@ -305,17 +316,11 @@ impl Frontend {
             Err(d) => return Outcome::Unauthorized(d),
             Ok(Some(_)) => {}
         }
-        let Some(claims) = valid else {
+        if valid.is_none() {
             return Outcome::Unauthorized(Defect::Token);
-        };
-        let Some(caller) = self.principal(state, &claims) else {
-            return Outcome::Forbidden;
-        };
-        if self.allowed(state, (target, index, generation), Some(&caller)) {
-            Outcome::Allowed(caller.email().map(str::to_owned))
-        } else {
-            Outcome::Forbidden
         }
+        // A good token whose caller is unknown or not granted.
+        Outcome::Forbidden
     }
 
     /// The claims of a token whose signature holds, cached by token.
