@@ -30,14 +30,59 @@ pub fn command() -> clap::Command {
     <DemoArgs as clap::CommandFactory>::command()
 }
 
-/// The steps of the tour: a command line, in the front binary's words.
-fn steps(project: &str) -> Vec<Vec<String>> {
+/// The caller the tour diagnoses, fixes, proves and undoes.
+/// checkout's runtime identity, which must call hello (service to service).
+const CALLER: &str = "serviceAccount:checkout-runtime@acme-prod.iam.gserviceaccount.com";
+const SERVICE: &str = "projects/acme-prod/locations/europe-west1/services/hello";
+
+/// The steps of the tour, in the front binary's words: export, diagnose a
+/// denied caller, plan and apply the least-privilege grant, prove it with a
+/// real call as the caller, then undo it from the backup and diagnose again.
+/// `BACKUP` stands for the backup the apply step wrote.
+fn steps(project: &str, backups: &str) -> Vec<Vec<String>> {
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     vec![
         s(&["export", "--all", "--project", project, "-o", "text"]),
-        s(&["export", "hello", "--project", project, "--region", "europe-west1", "-o", "yaml"]),
-        s(&["export", "hello", "--project", project, "--region", "europe-west1", "-o", "terraform"]),
+        s(&["troubleshoot", SERVICE, "--caller", CALLER, "--no-logs", "-o", "text"]),
+        s(&["grant-invoker", SERVICE, "--member", CALLER, "--reason", "DEMO-1", "-o", "text"]),
+        s(&[
+            "grant-invoker",
+            SERVICE,
+            "--member",
+            CALLER,
+            "--reason",
+            "DEMO-1",
+            "--apply",
+            "--yes",
+            "--backup-dir",
+            backups,
+            "-o",
+            "text",
+        ]),
+        s(&["verify", SERVICE, "--as", CALLER, "--requests", "20", "--concurrency", "4", "-o", "text"]),
+        s(&["export", SERVICE, "-o", "terraform"]),
+        s(&["rollback", "-f", "BACKUP", "--apply", "--yes", "--backup-dir", backups, "-o", "text"]),
+        s(&["troubleshoot", SERVICE, "--caller", CALLER, "--no-logs", "-o", "text"]),
     ]
+}
+
+/// The newest file under `dir` (the backup the apply step just wrote).
+fn newest_file(dir: &std::path::Path) -> Option<PathBuf> {
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = entry.path();
+        let found = if p.is_dir() {
+            newest_file(&p).and_then(|f| Some((f.metadata().ok()?.modified().ok()?, f)))
+        } else {
+            p.metadata().ok().and_then(|m| m.modified().ok()).map(|t| (t, p))
+        };
+        if let Some((t, f)) = found
+            && newest.as_ref().is_none_or(|(nt, _)| t > *nt)
+        {
+            newest = Some((t, f));
+        }
+    }
+    newest.map(|(_, f)| f)
 }
 
 pub fn run(args: Vec<OsString>) -> Exit {
@@ -87,20 +132,29 @@ fn demo(args: DemoArgs) -> Result<Exit, CommandError> {
         .block_on(runiam_emulator::start(world, runiam_emulator::Options::default(), addr))
         .map_err(|e| CommandError::new(Exit::Api, e).context(format!("cannot start the emulator on {url}")))?;
 
+    let backups = std::env::temp_dir().join(format!("runiam-demo-{port}"));
+    let backups_s = backups.display().to_string();
     let mut out = std::io::stdout();
     writeln!(out, "runiam demo: an offline tour of {origin}")?;
-    writeln!(out, "emulator: {url} (RUNIAM_EMULATOR_HOST={url})")?;
+    writeln!(out, "emulator: {url} (RUNIAM_EMULATOR_HOST={url}); backups in {backups_s}")?;
     let mut worst = Exit::Ok;
-    for step in steps(&project) {
+    for mut step in steps(&project, &backups_s) {
+        if let Some(arg) = step.iter_mut().find(|a| *a == "BACKUP") {
+            *arg = newest_file(&backups).map(|p| p.display().to_string()).unwrap_or_default();
+        }
         writeln!(out, "\n$ runiam {}", step.join(" "))?;
         out.flush()?;
         let mut argv = vec![OsString::from("runiam")];
         argv.extend(step.iter().map(OsString::from));
-        let code = crate::run(argv);
-        if code != 0 {
-            worst = worst.max(if code == 2 { Exit::Usage } else { Exit::Api });
+        // A DENIED diagnosis (exit 1) is part of the story; usage and API errors are not.
+        match crate::run(argv) {
+            0 | 1 => {}
+            2 => worst = worst.max(Exit::Usage),
+            _ => worst = worst.max(Exit::Api),
         }
+        std::io::stderr().flush()?;
     }
     runtime.block_on(emulator.shutdown());
+    let _ = std::fs::remove_dir_all(&backups);
     Ok(worst)
 }

@@ -109,12 +109,25 @@ fn demo_tours_the_example_estate_offline() {
     let (out, text) = run(c, "");
     assert_eq!(out.status.code(), Some(0), "{text}");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for expected in [
-        "$ runiam export --all --project acme-prod -o text\n",
-        "hello        acme-prod  europe-west1  all ",
-        "kind: ServiceSnapshot\n",
-        "id = \"projects/acme-prod/locations/europe-west1/services/hello roles/run.invoker serviceAccount:sched@acme-prod.iam.gserviceaccount.com until-2027\"",
-    ] {
-        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+    let service = "projects/acme-prod/locations/europe-west1/services/hello";
+    let caller = "serviceAccount:checkout-runtime@acme-prod.iam.gserviceaccount.com";
+    // The story in order: denied, planned, applied, proven, exported, undone, denied again.
+    let story = [
+        "$ runiam export --all --project acme-prod -o text\n".to_owned(),
+        "hello        acme-prod  europe-west1  all ".to_owned(),
+        format!("DENIED: {caller} on {service}"),
+        "cause [iam.no-grant]".to_owned(),
+        format!("{service}: planned (dry run; add --apply)"),
+        format!("{service}: applied"),
+        format!("{service} as {caller}: PASS"),
+        format!("id = \"{service} roles/run.invoker {caller}\""),
+        format!("{service}: rolled back"),
+        format!("DENIED: {caller} on {service}"),
+    ];
+    let mut rest: &str = &stdout;
+    for step in &story {
+        let at =
+            rest.find(step.as_str()).unwrap_or_else(|| panic!("missing {step:?} after what came before in:\n{stdout}"));
+        rest = &rest[at + step.len()..];
     }
 }
