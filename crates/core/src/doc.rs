@@ -570,6 +570,15 @@ pub fn render(doc: &Document, format: DocFormat) -> String {
     }
 }
 
+/// Writes `docs` to stdout as one stream in `format`.
+pub fn write_stdout(docs: impl IntoIterator<Item = Document>, format: DocFormat) -> io::Result<()> {
+    let mut w = DocWriter::new(io::stdout().lock(), format);
+    for d in docs {
+        w.write(&d)?;
+    }
+    Ok(())
+}
+
 /// Writes documents as a stream, flushing each so pipes see them at once.
 pub struct DocWriter<W: Write> {
     out: W,

@@ -30,7 +30,8 @@ impl std::io::Write for Captured {
 
 #[tokio::test]
 async fn tokens_never_reach_verbose_output_or_errors() {
-    const TOKEN: &str = "ya29.SECRET-token-value-0123456789";
+    // Shaped like an access token (so `redact` must catch it), but short and fake.
+    const TOKEN: &str = "ya29.SECRET-fake";
     let captured = Captured::default();
     let sink = captured.clone();
     tracing_subscriber::fmt()

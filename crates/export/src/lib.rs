@@ -17,7 +17,7 @@ use runiam_core::api::Clients;
 use runiam_core::api::run::Service;
 use runiam_core::change::{project_facts, snapshot};
 use runiam_core::cli::{CommonArgs, Context, run_command};
-use runiam_core::doc::{DocFormat, DocWriter, Document, ServiceSnapshot, render};
+use runiam_core::doc::{DocFormat, Document, ServiceSnapshot, render, write_stdout};
 use runiam_core::http::HttpOptions;
 use runiam_core::model::{Policy, ServiceRef};
 use runiam_core::target::{resolve_service, user_named};
@@ -214,22 +214,18 @@ fn write_tree(dir: &Path, snapshots: &[ServiceSnapshot]) -> Result<(), CommandEr
 }
 
 fn report(snapshots: &[ServiceSnapshot], format: ExportFormat) -> Result<(), CommandError> {
-    let stdout = std::io::stdout().lock();
     match format {
         ExportFormat::Yaml | ExportFormat::Json => {
             let f = if format == ExportFormat::Yaml { DocFormat::Yaml } else { DocFormat::Json };
-            let mut w = DocWriter::new(stdout, f);
-            for s in snapshots {
-                w.write(&Document::ServiceSnapshot(Box::new(s.clone())))?;
-            }
+            write_stdout(snapshots.iter().map(|s| Document::ServiceSnapshot(Box::new(s.clone()))), f)?;
         }
         ExportFormat::Terraform => {
-            let mut out = stdout;
+            let mut out = std::io::stdout().lock();
             let grants = snapshots.iter().flat_map(|s| s.iam_policy.bindings.iter().map(move |b| (&s.service, b)));
             out.write_all(runiam_core::terraform::render(grants, true).as_bytes())?;
         }
         ExportFormat::Text => {
-            let mut out = stdout;
+            let mut out = std::io::stdout().lock();
             out.write_all(text_table(snapshots).as_bytes())?;
         }
     }

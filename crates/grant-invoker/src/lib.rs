@@ -18,8 +18,8 @@ use clap::{CommandFactory, Parser};
 use runiam_core::change::{capture, confirm, policy_diff, read_modify_write, set_invoker_check, write_backup};
 use runiam_core::cli::{CommonArgs, Context, WriteArgs, run_command};
 use runiam_core::doc::{
-    ChangeAction, ChangeRecord, DocFormat, DocWriter, Document, FixAction, Intent, Kind, Verdict, input, read_for,
-    read_input,
+    ChangeAction, ChangeRecord, DocFormat, Document, FixAction, Intent, Kind, Verdict, input, read_for, read_input,
+    write_stdout,
 };
 use runiam_core::http::HttpOptions;
 use runiam_core::model::{Principal, ServiceRef};
@@ -432,22 +432,18 @@ async fn do_plan(args: &Args, ctx: &Context, mut plan: ChangeRecord) -> Result<C
 }
 
 fn report(records: &[ChangeRecord], format: GrantFormat) -> Result<(), CommandError> {
-    let stdout = std::io::stdout().lock();
     match format {
         GrantFormat::Yaml | GrantFormat::Json => {
             let f = if format == GrantFormat::Yaml { DocFormat::Yaml } else { DocFormat::Json };
-            let mut w = DocWriter::new(stdout, f);
-            for r in records {
-                w.write(&Document::ChangeRecord(Box::new(r.clone())))?;
-            }
+            write_stdout(records.iter().map(|r| Document::ChangeRecord(Box::new(r.clone()))), f)?;
         }
         GrantFormat::Terraform => {
             let grants = records.iter().flat_map(|r| r.added.iter().map(move |b| (&r.service, b)));
-            let mut out = stdout;
+            let mut out = std::io::stdout().lock();
             out.write_all(runiam_core::terraform::render(grants, false).as_bytes())?;
         }
         GrantFormat::Text => {
-            let mut out = stdout;
+            let mut out = std::io::stdout().lock();
             for r in records {
                 let unchanged = r.added.is_empty() && r.invoker_iam_disabled_before == r.invoker_iam_disabled_after;
                 let state = match (r.applied, unchanged) {

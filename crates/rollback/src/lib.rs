@@ -17,7 +17,7 @@ use chrono::Utc;
 use clap::{CommandFactory, Parser};
 use runiam_core::change::{capture, confirm, policy_diff, read_modify_write, set_invoker_check, write_backup};
 use runiam_core::cli::{CommonArgs, Context, WriteArgs, run_command};
-use runiam_core::doc::{ChangeAction, ChangeRecord, DocWriter, Document, Intent, Kind, input, read_for, read_input};
+use runiam_core::doc::{ChangeAction, ChangeRecord, Document, Intent, Kind, input, read_for, read_input, write_stdout};
 use runiam_core::http::HttpOptions;
 use runiam_core::model::{Policy, ServiceRef};
 use runiam_core::target::user_named;
@@ -251,16 +251,12 @@ fn record_for(service: &ServiceRef, source: &Source, before: &Policy, after: &Po
 }
 
 fn report(records: &[ChangeRecord], format: runiam_core::output::Format) -> Result<(), CommandError> {
-    let stdout = std::io::stdout().lock();
     match format.doc_format() {
         Some(f) => {
-            let mut w = DocWriter::new(stdout, f);
-            for r in records {
-                w.write(&Document::ChangeRecord(Box::new(r.clone())))?;
-            }
+            write_stdout(records.iter().map(|r| Document::ChangeRecord(Box::new(r.clone()))), f)?;
         }
         None => {
-            let mut out = stdout;
+            let mut out = std::io::stdout().lock();
             for r in records {
                 let changed = !r.policy_before.same_grants(&r.policy_after)
                     || r.invoker_iam_disabled_before != r.invoker_iam_disabled_after;

@@ -26,7 +26,7 @@ use runiam_core::api::Clients;
 use runiam_core::api::run::Service;
 use runiam_core::cli::{CommonArgs, run_command};
 use runiam_core::doc::{
-    Diagnosis, DocWriter, Document, Evidence, Kind, Severity, Verdict, input, read_for, read_input,
+    Diagnosis, Document, Evidence, Kind, Severity, Verdict, input, read_for, read_input, write_stdout,
 };
 use runiam_core::http::HttpOptions;
 use runiam_core::model::{INVOKE_PERMISSION, Policy, Principal, ServiceRef};
@@ -379,16 +379,12 @@ async fn same_name_elsewhere(clients: &Clients, target: &ServiceRef) -> Vec<Else
 }
 
 fn report(diagnoses: &[Diagnosis], format: Format) -> Result<(), CommandError> {
-    let stdout = std::io::stdout().lock();
     match format.doc_format() {
         Some(f) => {
-            let mut w = DocWriter::new(stdout, f);
-            for d in diagnoses {
-                w.write(&Document::Diagnosis(Box::new(d.clone())))?;
-            }
+            write_stdout(diagnoses.iter().map(|d| Document::Diagnosis(Box::new(d.clone()))), f)?;
         }
         None => {
-            let mut out = stdout;
+            let mut out = std::io::stdout().lock();
             for d in diagnoses {
                 out.write_all(text(d).as_bytes())?;
             }

@@ -25,8 +25,8 @@ use clap::{CommandFactory, Parser};
 use runiam_core::api::run::Service;
 use runiam_core::cli::{CommonArgs, Context, run_command};
 use runiam_core::doc::{
-    ChangeAction, ChangeRecord, Check, CheckResult, DocWriter, Document, Evidence, Kind, VerifyReport, input, read_for,
-    read_input,
+    ChangeAction, ChangeRecord, Check, CheckResult, Document, Evidence, Kind, VerifyReport, input, read_for,
+    read_input, write_stdout,
 };
 use runiam_core::http::HttpOptions;
 use runiam_core::model::{INVOKE_PERMISSION, Policy, Principal, ServiceRef};
@@ -589,16 +589,12 @@ fn restored_check(record: &ChangeRecord, live: &Policy) -> Check {
 }
 
 fn report(reports: &[VerifyReport], format: Format) -> Result<(), CommandError> {
-    let stdout = std::io::stdout().lock();
     match format.doc_format() {
         Some(f) => {
-            let mut w = DocWriter::new(stdout, f);
-            for r in reports {
-                w.write(&Document::VerifyReport(Box::new(r.clone())))?;
-            }
+            write_stdout(reports.iter().map(|r| Document::VerifyReport(Box::new(r.clone()))), f)?;
         }
         None => {
-            let mut out = stdout;
+            let mut out = std::io::stdout().lock();
             for r in reports {
                 let who = r.as_principal.as_ref().map(|p| format!(" as {p}")).unwrap_or_default();
                 let verdict = if r.passed { "PASS" } else { "FAIL" };
