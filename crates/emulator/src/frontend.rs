@@ -49,7 +49,6 @@ use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use runiam_core::doc::Verdict;
 use runiam_core::eval::{Facts, evaluate};
 use runiam_core::model::Principal;
-use serde_json::json;
 
 use crate::control::run_v2::derived;
 use crate::logstore::{LogRecord, RequestLog, ServiceLabels};
@@ -266,11 +265,10 @@ impl Frontend {
             Outcome::NoCredential | Outcome::Forbidden => (page(403, req), Some(LOG_403), Duration::ZERO),
             Outcome::Unauthorized(_) => (page(401, req), Some(LOG_401), Duration::ZERO),
             Outcome::Allowed(caller) => {
-                let body = json!({"service": target.name, "caller": caller, "path": req.path});
                 let raw = Raw {
                     status: 200,
                     content_type: "application/json",
-                    body: body.to_string().into_bytes(),
+                    body: container_body(&target.name, caller.as_deref(), req.path),
                     headers: Vec::new(),
                 };
                 (raw, None, started.elapsed())
@@ -494,10 +492,26 @@ fn bearer(value: &[u8]) -> Result<Option<&str>, Defect> {
     if token.is_empty() {
         return Ok(None);
     }
-    if token.contains(|c: char| c.is_whitespace() || c == ',') {
+    if separates_tokens(token) {
         return Err(Defect::SeveralTokens);
     }
     Ok(Some(token))
+}
+
+/// Whitespace or a comma: `token` holds several. Tokens are ASCII, and a
+/// JWT is about a kilobyte scanned on every request: folds over fixed
+/// chunks compile to SIMD, where decoding chars one by one cost the front
+/// end a tenth of its time.
+fn separates_tokens(token: &str) -> bool {
+    if token.is_ascii() {
+        // `\t \n \v \f \r` are 9 to 13.
+        let hit = |b: &u8| (*b == b' ') | (*b == b',') | (b.wrapping_sub(9) < 5);
+        let mut chunks = token.as_bytes().chunks_exact(32);
+        (&mut chunks).any(|c| c.iter().fold(0u8, |n, b| n | u8::from(hit(b))) != 0)
+            || chunks.remainder().iter().any(hit)
+    } else {
+        token.contains(|c: char| c.is_whitespace() || c == ',')
+    }
 }
 
 /// Issuer, expiry and audience of a token whose signature holds.
@@ -515,6 +529,22 @@ fn has_conditions(facts: &Facts) -> bool {
             .iter()
             .flat_map(|d| d.policies.iter().flatten())
             .any(|p| p.rules.iter().any(|r| r.deny_rule.as_ref().is_some_and(|d| d.denial_condition.is_some())))
+}
+
+/// The stub container's answer, `{"service","caller","path"}`, written
+/// straight into one buffer: every allowed request builds one.
+fn container_body(service: &str, caller: Option<&str>, path: &str) -> Vec<u8> {
+    let mut body = Vec::with_capacity(48 + service.len() + caller.map_or(4, str::len) + path.len());
+    let mut field = |name: &str, value: Option<&str>| {
+        body.extend_from_slice(name.as_bytes());
+        // Writing JSON into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut body, &value);
+    };
+    field("{\"service\":", Some(service));
+    field(",\"caller\":", caller);
+    field(",\"path\":", Some(path));
+    body.push(b'}');
+    body
 }
 
 /// Cloud Run's error pages (facts §1.3), the path and query in `<code>`.
@@ -607,7 +637,22 @@ mod tests {
         assert_eq!(bearer(b"\xff"), Err(Defect::NotBearer));
     }
 
+    #[test]
+    fn container_answers_name_service_caller_and_path() {
+        let body = container_body("hello", Some("a@p.iam.gserviceaccount.com"), "/x\"y");
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            r#"{"service":"hello","caller":"a@p.iam.gserviceaccount.com","path":"/x\"y"}"#
+        );
+        assert_eq!(container_body("hello", None, "/").as_slice(), br#"{"service":"hello","caller":null,"path":"/"}"#);
+    }
+
     proptest! {
+        #[test]
+        fn token_separation_agrees_with_chars(token in "[a-zA-Z0-9._\\-, \t\u{b}\u{c}\u{a0}\u{2003}é]{0,40}") {
+            prop_assert_eq!(separates_tokens(&token), token.contains(|c: char| c.is_whitespace() || c == ','));
+        }
+
         #[test]
         fn host_parser_never_panics(raw in ".{0,80}") {
             if let Some(h) = run_app_host(&raw) {

@@ -53,7 +53,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, Request, Response, StatusCode, header};
 use clap::Parser;
 use runiam_core::{CommandError, Exit};
@@ -255,25 +254,50 @@ pub async fn start(world: World, options: Options, listen: SocketAddr) -> std::i
     initial.faults = Faults::new(options.seed, options.fault_settings());
     let state = Arc::new(Mutex::new(initial));
     let app = Arc::new(App { state: Arc::clone(&state), issuer, frontend });
-    let router = axum::Router::new().fallback(move |req: Request<Body>| {
-        let app = Arc::clone(&app);
-        async move { handle(&app, req).await }
-    });
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        // The peer address is the request log's remoteIp.
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        let serve = axum::serve(listener, service).with_graceful_shutdown(async move {
-            let _ = stopped.await;
-        });
-        if let Err(e) = serve.await {
-            tracing::error!("server stopped: {e}");
-        }
-    });
+    let task = tokio::spawn(accept(listener, app, stopped));
     Ok(Emulator { addr, state, stop: Some(stop), task: Some(task) })
 }
 
-async fn handle(app: &App, req: Request<Body>) -> Response<Body> {
+/// Serves each connection as HTTP/1.1 (every Google client here speaks it
+/// over REST) straight to [`handle`]: no router, no protocol sniffing, as
+/// the front end's hot path pays for every layer. On `stopped`, stops
+/// accepting and lets the connections finish what they are answering.
+async fn accept(listener: tokio::net::TcpListener, app: Arc<App>, mut stopped: oneshot::Receiver<()>) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(connection) => connection,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::error!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stopped => break,
+        };
+        // Answers are written whole; Nagle would only hold them back.
+        let _ = stream.set_nodelay(true);
+        let app = Arc::clone(&app);
+        let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+            let app = Arc::clone(&app);
+            async move { Ok::<_, std::convert::Infallible>(handle(&app, req.map(Body::new), remote).await) }
+        });
+        let connection =
+            hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("connection from {remote}: {e}");
+            }
+        });
+    }
+    graceful.shutdown().await;
+}
+
+async fn handle(app: &App, req: Request<Body>, remote: SocketAddr) -> Response<Body> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     // gcloud's proxy mode sends absolute-form targets; their authority is the Host.
@@ -283,7 +307,7 @@ async fn handle(app: &App, req: Request<Body>) -> Response<Body> {
         .map(|a| a.as_str())
         .or_else(|| parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()))
         .unwrap_or_default();
-    if let Some(raw) = serve_raw(app, &parts, host) {
+    if let Some(raw) = serve_raw(app, &parts, host, remote) {
         return raw_response(raw);
     }
     let host = host.to_owned();
@@ -335,7 +359,7 @@ async fn handle(app: &App, req: Request<Body>) -> Response<Body> {
 
 /// The front end, the metadata server and the JWKS: answered before the
 /// body is read and never subject to injected faults.
-fn serve_raw(app: &App, parts: &axum::http::request::Parts, host: &str) -> Option<Raw> {
+fn serve_raw(app: &App, parts: &axum::http::request::Parts, host: &str, remote: SocketAddr) -> Option<Raw> {
     let path = parts.uri.path();
     if let Some(run_host) = frontend::run_app_host(host) {
         let incoming = frontend::Incoming {
@@ -344,7 +368,7 @@ fn serve_raw(app: &App, parts: &axum::http::request::Parts, host: &str) -> Optio
             path,
             query: parts.uri.query(),
             headers: &parts.headers,
-            remote: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0),
+            remote: Some(remote),
             protocol: match parts.version {
                 axum::http::Version::HTTP_10 => "HTTP/1.0",
                 axum::http::Version::HTTP_2 => "HTTP/2",
