@@ -17,8 +17,13 @@ use runiam_core::redact::redact;
 use serde_json::{Value, json};
 use url::Url;
 
+use crate::wire::Plain;
+
 /// verify's calls say who made them, so `--logs` can leave them out.
 pub const USER_AGENT: &str = concat!("runiam-verify/", env!("CARGO_PKG_VERSION"));
+
+/// How long one call may take, connection included.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the caller expects of the call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -165,7 +170,7 @@ impl Endpoint {
         };
         let client = reqwest::Client::builder()
             .user_agent(USER_AGENT)
-            .timeout(Duration::from_secs(30))
+            .timeout(CALL_TIMEOUT)
             .connect_timeout(Duration::from_secs(10))
             // The caller's own redirect would carry no token further.
             .redirect(reqwest::redirect::Policy::none())
@@ -264,7 +269,8 @@ impl Endpoint {
     /// spawned workers that each take the next request number until all are
     /// sent, as wrk's connections do: spread over the runtime's threads,
     /// where one stream of futures would poll them all from one. The header
-    /// is built once and no body is kept.
+    /// is built once and no body is kept. Plain-HTTP targets get wrk's
+    /// design instead ([`Plain`]); others go through the client's pool.
     pub async fn load(&self, token: Option<&Secret>, expect: Expect, requests: u64, concurrency: usize) -> Load {
         let auth = match token.map(bearer).transpose() {
             Ok(a) => a,
@@ -277,10 +283,14 @@ impl Endpoint {
                 );
             }
         };
+        let started = Instant::now();
+        if let Some(plain) = Plain::new(&self.send_to, self.host.as_ref(), &self.method, auth.as_ref(), CALL_TIMEOUT) {
+            let answers = plain.load(requests, concurrency.max(1)).await;
+            return Load::from_answers(&answers, expect, concurrency, started.elapsed());
+        }
         let workers = concurrency.max(1);
         let next = Arc::new(AtomicU64::new(0));
         let share = usize::try_from(requests / workers as u64 + 1).unwrap_or(usize::MAX).min(1 << 16);
-        let started = Instant::now();
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 let (endpoint, auth, next) = (self.clone(), auth.clone(), Arc::clone(&next));

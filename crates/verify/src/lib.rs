@@ -14,6 +14,7 @@ pub mod evaluate;
 pub mod hole;
 pub mod identity;
 pub mod logs;
+pub mod wire;
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
