@@ -486,6 +486,8 @@ mod tests {
         tokio::spawn(async move {
             let mut answers = answers.into_iter().peekable();
             'connections: while let Ok((mut socket, _)) = listener.accept().await {
+                // The pieces are small: Nagle would hold each for an ACK.
+                let _ = socket.set_nodelay(true);
                 loop {
                     let mut request = Vec::new();
                     while !request.ends_with(b"\r\n\r\n") {
