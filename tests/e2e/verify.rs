@@ -139,6 +139,14 @@ fn refused_minting_and_users_are_unconfirmed_never_a_pass() {
     let evidence = &invoke["evidence"][0];
     assert_eq!(evidence["data"]["verdict"], "ALLOWED", "{evidence:#}");
     assert_eq!(evidence["data"]["grants"][0]["member"], "user:alice@ver.example", "{evidence:#}");
+
+    // IAM alone sees the same facts troubleshoot gathers: groups included.
+    let (code, out, err) =
+        runiam(&emu, dir.path(), &["verify", SVC, "--as", "user:carol@ver.example", "-o", "json"], "");
+    assert_eq!(code, 1, "{out}{err}");
+    let invoke = check(&reports(&out)[0], "invoke").clone();
+    assert!(invoke["detail"].as_str().unwrap().contains("IAM evaluation alone says ALLOWED"), "{invoke:#}");
+    assert_eq!(invoke["evidence"][0]["data"]["grants"][0]["member"], "group:api-callers@ver.example", "{invoke:#}");
 }
 
 #[test]

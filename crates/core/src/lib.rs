@@ -15,6 +15,7 @@ pub mod config;
 pub mod doc;
 pub mod error;
 pub mod eval;
+pub mod gather;
 pub mod http;
 pub mod model;
 pub mod output;

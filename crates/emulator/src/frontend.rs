@@ -507,8 +507,7 @@ fn separates_tokens(token: &str) -> bool {
         // `\t \n \v \f \r` are 9 to 13.
         let hit = |b: &u8| (*b == b' ') | (*b == b',') | (b.wrapping_sub(9) < 5);
         let mut chunks = token.as_bytes().chunks_exact(32);
-        chunks.any(|c| c.iter().fold(0u8, |n, b| n | u8::from(hit(b))) != 0)
-            || chunks.remainder().iter().any(hit)
+        chunks.any(|c| c.iter().fold(0u8, |n, b| n | u8::from(hit(b))) != 0) || chunks.remainder().iter().any(hit)
     } else {
         token.contains(|c: char| c.is_whitespace() || c == ',')
     }

@@ -9,7 +9,7 @@
 pub mod callers;
 pub mod decide;
 pub mod findings;
-pub mod gather;
+pub use runiam_core::gather;
 pub mod logs;
 pub mod observe;
 pub mod token;

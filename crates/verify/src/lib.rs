@@ -364,7 +364,8 @@ async fn verify_job(
                     Identity::Token { token, .. } => Some(token),
                     Identity::Anonymous => None,
                     Identity::Unconfirmed { principal, why } => {
-                        checks.push(unconfirmed(ctx, &target, policy.clone(), principal, why, probe.expect).await);
+                        let known = policy.clone().map(|p| (service.clone(), p));
+                        checks.push(unconfirmed(ctx, &target, known, principal, why, probe.expect).await);
                         continue;
                     }
                 };
@@ -534,14 +535,17 @@ fn load_check(endpoint: &Endpoint, label: &str, expect: Expect, load: &Load) -> 
 async fn unconfirmed(
     ctx: &Context,
     target: &ServiceRef,
-    policy: Option<Policy>,
+    known: Option<(Service, Policy)>,
     principal: &Principal,
     why: &str,
     expect: Expect,
 ) -> Check {
-    let (evaluation, unread) = evaluate::iam_alone(&ctx.clients, target, policy, principal).await;
-    let verdict = serde_json::to_value(evaluation.verdict).ok().and_then(|v| v.as_str().map(str::to_owned));
-    let verdict = verdict.unwrap_or_default();
+    let (evaluation, unread) = evaluate::iam_alone(&ctx.clients, target, known, principal).await;
+    let verdict = evaluation
+        .as_ref()
+        .and_then(|e| serde_json::to_value(e.verdict).ok())
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "nothing".to_owned());
     let mut detail = format!(
         "unconfirmed: {why}. IAM evaluation alone says {verdict} (expected {}); only a real call proves it",
         expect.word()
@@ -554,9 +558,9 @@ async fn unconfirmed(
         result: CheckResult::Error,
         detail,
         evidence: vec![Evidence {
-            source: "runiam-core evaluator (IAM allow and deny policies, no groups)".to_owned(),
+            source: "runiam-core evaluator (allow and deny policies, custom roles, the caller's groups)".to_owned(),
             detail: format!("{principal}: {verdict}"),
-            data: serde_json::to_value(&evaluation).ok(),
+            data: evaluation.and_then(|e| serde_json::to_value(&e).ok()),
         }],
     }
 }

@@ -1,5 +1,6 @@
-//! Gather: every fact the decision needs, read concurrently in dependent
-//! rounds. Round 1 needs only the service name; round 2 the ancestry;
+//! Gather: every fact a decision about (service, caller) needs, for
+//! troubleshoot's findings and verify's IAM-alone verdict, read
+//! concurrently in dependent rounds. Round 1 needs only the service name; round 2 the ancestry;
 //! round 3 the policies read in round 2; round 4 group lookups. A read
 //! that fails is kept as "unreadable, and this permission would read it"
 //! rather than failing the command: the evaluator turns it into UNKNOWN
@@ -7,19 +8,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::api::Clients;
+use crate::api::iam::ServiceAccount;
+use crate::api::iam_v2::attachment_point;
+use crate::api::orgpolicy::DRS;
+use crate::api::resourcemanager::Organization;
+use crate::api::run::Service;
+use crate::eval::{AllowPolicyAt, DenyPolicy, DenyPolicyAt, Facts, GroupFacts, MAX_GROUP_DEPTH, Membership};
+use crate::http::ApiError;
+use crate::model::{Policy, Principal, ServiceRef};
+use crate::target::user_named;
+use crate::{CommandError, roles};
 use chrono::Utc;
 use futures::future::join_all;
-use runiam_core::api::Clients;
-use runiam_core::api::iam::ServiceAccount;
-use runiam_core::api::iam_v2::attachment_point;
-use runiam_core::api::orgpolicy::DRS;
-use runiam_core::api::resourcemanager::Organization;
-use runiam_core::api::run::Service;
-use runiam_core::eval::{AllowPolicyAt, DenyPolicy, DenyPolicyAt, Facts, GroupFacts, MAX_GROUP_DEPTH, Membership};
-use runiam_core::http::ApiError;
-use runiam_core::model::{Policy, Principal, ServiceRef};
-use runiam_core::target::user_named;
-use runiam_core::{CommandError, roles};
 
 /// Something that could not be read, and the permission that would read it.
 #[derive(Clone, Debug, PartialEq, Eq)]
