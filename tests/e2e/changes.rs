@@ -71,12 +71,17 @@ fn granting_twice_writes_once_and_rollback_restores() {
         "serviceAccount:sched@chg-proj.iam.gserviceaccount.com",
         "--apply",
         "--yes",
+        "--verbose",
         "-o",
         "yaml",
     ];
+    let calls = |err: &str, verb: &str| err.lines().filter(|l| l.contains(&format!("/services/api:{verb}"))).count();
 
+    // The plan's read, the backup's read (reused as the write's first
+    // cycle), and one write.
     let (code, change, err) = runiam(&emu, dir.path(), &grant, "");
     assert_eq!(code, 0, "{err}");
+    assert_eq!((calls(&err, "getIamPolicy"), calls(&err, "setIamPolicy")), (2, 1), "{err}");
     let after_first = policy(&emu, SVC);
     assert_eq!(members(&after_first, "roles/run.invoker"), ["serviceAccount:sched@chg-proj.iam.gserviceaccount.com"]);
     let record: Value = serde_saphyr::from_str(&change).unwrap();
@@ -92,6 +97,7 @@ fn granting_twice_writes_once_and_rollback_restores() {
     let (code, _, err) = runiam(&emu, dir.path(), &grant, "");
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("already holds roles/run.invoker; nothing to do"), "{err}");
+    assert_eq!((calls(&err, "getIamPolicy"), calls(&err, "setIamPolicy")), (1, 0), "{err}");
     assert_eq!(policy(&emu, SVC)["etag"], after_first["etag"]);
 
     let (code, undo, err) = runiam(&emu, dir.path(), &["rollback", "--apply", "--yes", "-o", "yaml"], &change);

@@ -126,7 +126,10 @@ pub const RMW_CYCLES: u32 = 12;
 
 /// Reads the service's policy, applies `change`, and writes the result
 /// guarded by the etag read; on 409 ABORTED it redoes the whole cycle with
-/// jittered backoff. `change` returning None means nothing to do.
+/// jittered backoff. `change` returning None means nothing to do. `read`:
+/// the policy just read with its etag (the backup's), which the first cycle
+/// uses instead of reading again: if it is stale, the etag refuses the write
+/// and the next cycle reads afresh.
 ///
 /// A write answered 5xx may have committed: the HTTP layer's retry of the
 /// same body then gets 409 (the etag moved), and the next cycle re-reads and
@@ -134,20 +137,25 @@ pub const RMW_CYCLES: u32 = 12;
 pub async fn read_modify_write(
     clients: &Clients,
     service: &ServiceRef,
+    read: Option<Policy>,
     change: impl Fn(&Policy) -> Option<Policy>,
 ) -> Result<Written, CommandError> {
     let name = service.full_name();
     let mut conflicts = 0;
+    let mut read = read;
     // The policy read before the last write sent: once a write was sent,
     // "already in place" means it committed (its answer was lost), and the
     // true "before" is what that write replaced.
     let mut sent: Option<Policy> = None;
     loop {
-        let before = clients
-            .run_v2
-            .get_iam_policy(service)
-            .await
-            .map_err(|e| user_named(e, format!("cannot read the IAM policy of {name}")))?;
+        let before = match read.take() {
+            Some(p) => p,
+            None => clients
+                .run_v2
+                .get_iam_policy(service)
+                .await
+                .map_err(|e| user_named(e, format!("cannot read the IAM policy of {name}")))?,
+        };
         let Some(mut after) = change(&before) else {
             return Ok(match sent {
                 Some(replaced) => Written { after: before, before: replaced, wrote: true, conflicts },

@@ -297,8 +297,10 @@ async fn do_grant(args: &Args, ctx: &Context, target: ServiceRef, grant: Grant) 
         precheck_public(ctx, &target).await?;
     }
     confirm(args.write.yes, &format!("Grant {} {} on {name}?", grant.member, grant.role))?;
-    let backup = write_backup(&args.write.backup_dir, &capture(&ctx.clients, &target).await?)?;
-    let written = read_modify_write(&ctx.clients, &target, |p| plan::grant(p, &grant)).await?;
+    let snapshot = capture(&ctx.clients, &target).await?;
+    let backup = write_backup(&args.write.backup_dir, &snapshot)?;
+    let written =
+        read_modify_write(&ctx.clients, &target, Some(snapshot.iam_policy), |p| plan::grant(p, &grant)).await?;
     if written.conflicts > 0 {
         let _ = writeln!(err, "{name}: redone {} time(s) after concurrent policy changes", written.conflicts);
     }

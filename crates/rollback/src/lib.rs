@@ -160,14 +160,17 @@ async fn undo_one(
         return Ok(record);
     }
     confirm(args.write.yes, &format!("Roll back {name}?"))?;
-    let backup = write_backup(&args.write.backup_dir, &capture(&ctx.clients, service).await?)?;
+    let snapshot = capture(&ctx.clients, service).await?;
+    let backup = write_backup(&args.write.backup_dir, &snapshot)?;
     let drifted = Cell::new(false);
-    let written = read_modify_write(&ctx.clients, service, |p| match undo::target(p, source, args.merge) {
-        Target::InPlace => None,
-        Target::Write(t) => Some(t),
-        Target::Drifted => {
-            drifted.set(true);
-            None
+    let written = read_modify_write(&ctx.clients, service, Some(snapshot.iam_policy), |p| {
+        match undo::target(p, source, args.merge) {
+            Target::InPlace => None,
+            Target::Write(t) => Some(t),
+            Target::Drifted => {
+                drifted.set(true);
+                None
+            }
         }
     })
     .await?;
