@@ -28,6 +28,15 @@ impl LogRecord {
             LogRecord::Request(r) => r.to_value(),
         }
     }
+
+    /// Its `logName`, without rendering the entry: `entries:list` picks
+    /// the logs of the resources asked for before rendering any.
+    pub fn log_name(&self) -> Cow<'_, str> {
+        match self {
+            LogRecord::Entry(v) => Cow::Borrowed(v.get("logName").and_then(Value::as_str).unwrap_or_default()),
+            LogRecord::Request(r) => Cow::Owned(r.log_name()),
+        }
+    }
 }
 
 /// What identifies a service in its request logs; shared by every record.
@@ -87,6 +96,10 @@ fn severity(status: u16) -> &'static str {
 }
 
 impl RequestLog {
+    fn log_name(&self) -> String {
+        format!("projects/{}/logs/run.googleapis.com%2Frequests", self.service.project_id)
+    }
+
     /// A `run.googleapis.com/requests` entry, fields in the order of the
     /// real entry in facts §2.2.
     pub fn to_value(&self) -> Value {
@@ -128,12 +141,45 @@ impl RequestLog {
         );
         entry.insert("timestamp".into(), json!(self.time.to_rfc3339_opts(SecondsFormat::Micros, true)));
         entry.insert("severity".into(), json!(severity(self.status)));
-        entry.insert("logName".into(), json!(format!("projects/{}/logs/run.googleapis.com%2Frequests", s.project_id)));
+        entry.insert("logName".into(), json!(self.log_name()));
         entry.insert("trace".into(), json!(format!("projects/{}/traces/{}", s.project_id, hex(&ids[12..28]))));
         let received = self.time + TimeDelta::microseconds(50);
         entry.insert("receiveTimestamp".into(), json!(received.to_rfc3339_opts(SecondsFormat::Nanos, true)));
         entry.insert("spanId".into(), json!(hex(&ids[24..32])));
         entry.insert("traceSampled".into(), json!(true));
         Value::Object(entry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_names_are_the_rendered_ones() {
+        let request = LogRecord::Request(Box::new(RequestLog {
+            service: Arc::new(ServiceLabels {
+                project_id: "p-1".into(),
+                region: "europe-west1".into(),
+                name: "hello".into(),
+                revision: "hello-00001-abc".into(),
+            }),
+            seed: 7,
+            counter: 1,
+            time: Utc::now(),
+            method: Cow::Borrowed("GET"),
+            url: "https://hello-1.europe-west1.run.app/".into(),
+            status: 403,
+            response_size: 10,
+            user_agent: None,
+            remote_ip: None,
+            latency: Duration::ZERO,
+            protocol: "HTTP/1.1",
+            text: None,
+        }));
+        let audit = LogRecord::Entry(json!({"logName": "folders/9/logs/cloudaudit.googleapis.com%2Factivity"}));
+        for record in [request, audit, LogRecord::Entry(json!({}))] {
+            assert_eq!(record.log_name(), record.to_value()["logName"].as_str().unwrap_or_default());
+        }
     }
 }

@@ -149,15 +149,18 @@ fn list(state: &State, call: &Call) -> Answer {
         }
     };
     let size = page_size(call)?;
-    let all: Vec<Value> = state.logs.iter().map(LogRecord::to_value).collect();
-    let mut entries: Vec<&Value> = all
+    // Only the logs asked for are rendered: the store holds every request
+    // the front end ever answered.
+    let all: Vec<Value> = state
+        .logs
         .iter()
-        .filter(|e| {
-            let log = e.get("logName").and_then(Value::as_str).unwrap_or_default();
+        .filter(|r| {
+            let log = r.log_name();
             prefixes_all.iter().any(|p| log.starts_with(p.as_str()))
         })
-        .filter(|e| filter.matches(e))
+        .map(LogRecord::to_value)
         .collect();
+    let mut entries: Vec<&Value> = all.iter().filter(|e| filter.matches(e)).collect();
     // Stable: entries with equal (or no) timestamps keep the order they were written in.
     entries.sort_by(|a, b| {
         let o = timestamp(a).cmp(&timestamp(b));
