@@ -62,12 +62,18 @@ const REASON_403: &str =
 const REASON_404: &str =
     "Cloud Run served no service at this URL from this origin (ingress, a disabled default URL, or a wrong URL)";
 
+/// Whether [`classify`] needs the body of an answer with `status`: only
+/// Cloud Run's own refusals are told apart by their text, so the load
+/// path keeps no body for any other answer.
+pub fn reads_body(status: u16) -> bool {
+    matches!(status, 401 | 403 | 404)
+}
+
 /// Classifies an answer by its status and body: Cloud Run's own pages
 /// (facts §1.3) are recognised by their text, anything else is the
 /// container's, whatever its status.
 pub fn classify(status: u16, body: &[u8]) -> Answer {
-    // The load path classifies every answer: only Cloud Run's statuses read the body.
-    if !matches!(status, 401 | 403 | 404) {
+    if !reads_body(status) {
         return Answer::Container { status };
     }
     let text = String::from_utf8_lossy(&body[..body.len().min(4096)]);

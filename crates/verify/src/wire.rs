@@ -22,7 +22,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use url::Url;
 
-use crate::call::{Answer, USER_AGENT, classify};
+use crate::call::{Answer, USER_AGENT, classify, reads_body};
 
 /// How much of a body is kept for [`classify`]; the rest is read and dropped.
 const BODY_KEPT: usize = 4096;
@@ -86,16 +86,18 @@ impl Plain {
     /// request is written to the end of its body.
     pub async fn load(self, requests: u64, concurrency: usize) -> Vec<(Answer, Duration)> {
         let plain = Arc::new(self);
-        let next = Arc::new(AtomicU64::new(0));
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let threads = cores.min(concurrency).max(1);
         let mut waiting = Vec::with_capacity(threads);
         for t in 0..threads {
             let workers = concurrency / threads + usize::from(t < concurrency % threads);
-            let (plain, next) = (Arc::clone(&plain), Arc::clone(&next));
+            // Each thread its own share: one counter for all would bounce
+            // its cache line between the cores on every request.
+            let share = requests / threads as u64 + u64::from((t as u64) < requests % threads as u64);
+            let plain = Arc::clone(&plain);
             let (done, result) = tokio::sync::oneshot::channel();
             let spawned = std::thread::Builder::new().name(format!("load-{t}")).spawn(move || {
-                let _ = done.send(plain.thread(&next, requests, workers));
+                let _ = done.send(plain.thread(share, workers));
             });
             if let Err(e) = spawned {
                 return vec![(Answer::Transport { error: format!("cannot start a load thread: {e}") }, Duration::ZERO)];
@@ -114,22 +116,24 @@ impl Plain {
         answers
     }
 
-    /// One load thread: its own event loop and `workers` connections.
-    fn thread(self: &Arc<Self>, next: &Arc<AtomicU64>, requests: u64, workers: usize) -> Vec<(Answer, Duration)> {
+    /// One load thread: its own event loop, `workers` connections and
+    /// `requests` requests.
+    fn thread(self: &Arc<Self>, requests: u64, workers: usize) -> Vec<(Answer, Duration)> {
         let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(r) => r,
             Err(e) => {
                 return vec![(Answer::Transport { error: format!("cannot start an event loop: {e}") }, Duration::ZERO)];
             }
         };
+        let next = Arc::new(AtomicU64::new(0));
         runtime.block_on(async {
             let tasks: Vec<_> = (0..workers)
                 .map(|_| {
-                    let (plain, next) = (Arc::clone(self), Arc::clone(next));
-                    tokio::spawn(async move { plain.worker(&next, requests).await })
+                    let (plain, next) = (Arc::clone(self), Arc::clone(&next));
+                    tokio::spawn(async move { plain.worker(&next, requests, workers).await })
                 })
                 .collect();
-            let mut out = Vec::new();
+            let mut out = Vec::with_capacity(usize::try_from(requests).unwrap_or(0).min(1 << 24));
             for t in tasks {
                 match t.await {
                     Ok(a) => out.extend(a),
@@ -143,9 +147,11 @@ impl Plain {
     }
 
     /// One connection's requests while `next` hands out numbers below
-    /// `requests`, reconnecting whenever the connection is lost or closed.
-    async fn worker(&self, next: &AtomicU64, requests: u64) -> Vec<(Answer, Duration)> {
-        let mut out = Vec::new();
+    /// `requests` (shared by `workers`), reconnecting whenever the
+    /// connection is lost or closed.
+    async fn worker(&self, next: &AtomicU64, requests: u64, workers: usize) -> Vec<(Answer, Duration)> {
+        let mut out =
+            Vec::with_capacity(usize::try_from(requests / workers.max(1) as u64 + 1).unwrap_or(0).min(1 << 20));
         let mut link: Option<Link> = None;
         // One timer per worker, pushed later before each request: moving a
         // deadline later is cheap where a timer per request costs a wheel
@@ -223,7 +229,7 @@ impl Plain {
                 break head;
             }
         };
-        let mut kept = Vec::new();
+        let mut kept = Kept { bytes: Vec::new(), limit: if reads_body(head.status) { BODY_KEPT } else { 0 } };
         let close = match head.framing {
             Framing::Empty => head.close,
             Framing::Length(n) => {
@@ -242,7 +248,7 @@ impl Plain {
         if close {
             *link = None;
         }
-        Ok(classify(head.status, &kept))
+        Ok(classify(head.status, &kept.bytes))
     }
 }
 
@@ -259,6 +265,12 @@ impl Lost {
             Lost::BeforeAnswer(m) | Lost::Other(m) => m,
         }
     }
+}
+
+/// The start of a body, as much of it as [`classify`] reads.
+struct Kept {
+    bytes: Vec<u8>,
+    limit: usize,
 }
 
 /// A worker's connection and the bytes read but not yet used.
@@ -278,8 +290,8 @@ impl Link {
     }
 
     /// Consumes `n` body bytes (`u64::MAX`: up to the end of the stream),
-    /// keeping the first [`BODY_KEPT`].
-    async fn take(&mut self, mut n: u64, kept: &mut Vec<u8>) -> Result<(), Lost> {
+    /// keeping the first `kept.limit`.
+    async fn take(&mut self, mut n: u64, kept: &mut Kept) -> Result<(), Lost> {
         while n > 0 {
             if self.pos == self.buf.len() {
                 self.buf.clear();
@@ -294,8 +306,8 @@ impl Link {
             }
             let available = &self.buf[self.pos..];
             let used = usize::try_from(n).map_or(available.len(), |n| n.min(available.len()));
-            let room = BODY_KEPT.saturating_sub(kept.len()).min(used);
-            kept.extend_from_slice(&available[..room]);
+            let room = kept.limit.saturating_sub(kept.bytes.len()).min(used);
+            kept.bytes.extend_from_slice(&available[..room]);
             self.pos += used;
             if n != u64::MAX {
                 n -= used as u64;
@@ -305,7 +317,7 @@ impl Link {
     }
 
     /// A chunked body: chunks until the last, then trailers until a blank line.
-    async fn chunked(&mut self, kept: &mut Vec<u8>) -> Result<(), Lost> {
+    async fn chunked(&mut self, kept: &mut Kept) -> Result<(), Lost> {
         loop {
             let size = loop {
                 match httparse::parse_chunk_size(&self.buf[self.pos..]) {
@@ -392,9 +404,13 @@ fn parse_head(bytes: &[u8], head_request: bool) -> Result<Option<Head>, String> 
     let mut length: Option<u64> = None;
     let mut chunked = None;
     let (mut close, mut keep_alive) = (false, false);
+    // Only the framing headers are read; the value of any other is never decoded.
+    fn text(v: &[u8]) -> &str {
+        std::str::from_utf8(v).unwrap_or_default().trim()
+    }
     for h in response.headers.iter() {
-        let value = std::str::from_utf8(h.value).unwrap_or_default().trim();
         if h.name.eq_ignore_ascii_case("content-length") {
+            let value = text(h.value);
             let n =
                 value.parse::<u64>().map_err(|_| format!("the answer's Content-Length '{value}' is not a number"))?;
             if length.is_some_and(|l| l != n) {
@@ -402,8 +418,10 @@ fn parse_head(bytes: &[u8], head_request: bool) -> Result<Option<Head>, String> 
             }
             length = Some(n);
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            let value = text(h.value);
             chunked = Some(value.rsplit(',').next().is_some_and(|c| c.trim().eq_ignore_ascii_case("chunked")));
         } else if h.name.eq_ignore_ascii_case("connection") {
+            let value = text(h.value);
             close |= value.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"));
             keep_alive |= value.split(',').any(|t| t.trim().eq_ignore_ascii_case("keep-alive"));
         }
@@ -543,11 +561,34 @@ mod tests {
 
     #[tokio::test]
     async fn a_load_counts_every_request_once() {
-        let url = serve((0..300).map(|_| b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}".to_vec()).collect()).await;
+        // A server that answers every request on every connection, and counts them.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        let served = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&served);
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let counter = Arc::clone(&counter);
+                tokio::spawn(async move {
+                    let mut pending = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    while let Ok(n @ 1..) = socket.read(&mut chunk).await {
+                        pending.extend_from_slice(&chunk[..n]);
+                        while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                            pending.drain(..end + 4);
+                            counter.fetch_add(1, Ordering::Relaxed);
+                            let _ = socket.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}").await;
+                        }
+                    }
+                });
+            }
+        });
         let plain = Plain::new(&url, None, &Method::GET, None, Duration::from_secs(5)).unwrap();
-        let answers = plain.load(300, 1).await;
-        assert_eq!(answers.len(), 300);
+        // Shares that do not divide evenly, over more workers than threads.
+        let answers = plain.load(301, 3).await;
+        assert_eq!(answers.len(), 301);
         assert!(answers.iter().all(|(a, _)| *a == Answer::Container { status: 200 }));
+        assert_eq!(served.load(Ordering::Relaxed), 301);
     }
 
     proptest::proptest! {
