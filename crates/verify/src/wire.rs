@@ -592,6 +592,34 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Whatever a server sends after a plausible head, the exchange
+        /// ends in an answer or an error, never a panic or a hang.
+        #[test]
+        fn any_answer_bytes_end_cleanly(
+            head in proptest::sample::select(vec![
+                "",
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                "HTTP/1.1 403 Forbidden\r\nContent-Length: 40\r\n\r\n",
+                "HTTP/1.0 404 Not Found\r\n\r\n",
+            ]),
+            tail in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                let mut answer = head.as_bytes().to_vec();
+                answer.extend_from_slice(&tail);
+                let url = serve(vec![answer]).await;
+                let plain = Plain::new(&url, None, &Method::GET, None, Duration::from_secs(5)).unwrap();
+                let mut link = None;
+                let ended = tokio::time::timeout(Duration::from_secs(5), plain.exchange(&mut link)).await;
+                assert!(ended.is_ok(), "the exchange hung");
+            });
+        }
+    }
+
+    proptest::proptest! {
         #[test]
         fn heads_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..400), head in proptest::bool::ANY) {
             let _ = parse_head(&bytes, head);
