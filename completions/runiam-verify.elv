@@ -21,7 +21,7 @@ set edit:completion:arg-completer[runiam-verify] = {|@words|
             cand --as 'Whom to call as: serviceAccount:EMAIL (its ID token is minted), user:, group:, ... [default: the metadata server''s identity]'
             cand --expect 'What the call must show: allow (it reaches the container) or deny (Cloud Run''s 403)'
             cand --url 'The URL the caller uses [default: the service''s URL]; also the audience unless --audience'
-            cand --audience 'The ID token''s audience, when the caller uses a custom one [default: --url, else the service''s URL]'
+            cand --audience 'The ID token''s audience [default: --url; else, for a service account that a Pub/Sub push subscription or Scheduler job uses to call the service, that configuration''s audience; else the service''s URL]'
             cand --path 'The path to call'
             cand --method 'The HTTP method to call with'
             cand --id-token-cmd 'A shell command that prints the caller''s ID token on stdout (run with sh -c; RUNIAM_AUDIENCE holds the audience)'

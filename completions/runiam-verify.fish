@@ -2,7 +2,7 @@ complete -c runiam-verify -l as -d 'Whom to call as: serviceAccount:EMAIL (its I
 complete -c runiam-verify -l expect -d 'What the call must show: allow (it reaches the container) or deny (Cloud Run\'s 403)' -r -f -a "allow\t'The call gets through Cloud Run to the container'
 deny\t'Cloud Run refuses the call with its 403'"
 complete -c runiam-verify -l url -d 'The URL the caller uses [default: the service\'s URL]; also the audience unless --audience' -r
-complete -c runiam-verify -l audience -d 'The ID token\'s audience, when the caller uses a custom one [default: --url, else the service\'s URL]' -r
+complete -c runiam-verify -l audience -d 'The ID token\'s audience [default: --url; else, for a service account that a Pub/Sub push subscription or Scheduler job uses to call the service, that configuration\'s audience; else the service\'s URL]' -r
 complete -c runiam-verify -l path -d 'The path to call' -r
 complete -c runiam-verify -l method -d 'The HTTP method to call with' -r
 complete -c runiam-verify -l id-token-cmd -d 'A shell command that prints the caller\'s ID token on stdout (run with sh -c; RUNIAM_AUDIENCE holds the audience)' -r

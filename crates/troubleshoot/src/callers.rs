@@ -12,7 +12,7 @@
 use std::collections::BTreeSet;
 
 use runiam_core::api::Clients;
-use runiam_core::api::callers::OidcToken;
+use runiam_core::api::callers::{OidcToken, calls};
 use runiam_core::api::run::Service;
 use runiam_core::doc::{Evidence, Finding, Fix, FixAction};
 use runiam_core::model::{Policy, Principal, ServiceRef};
@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use crate::decide::Origin;
 use crate::findings as f;
 use crate::logs::{self, Class};
-use crate::token::{audience_problem, service_urls};
+use crate::token::audience_problem;
 
 /// One caller found, and what its configuration alone gets wrong.
 pub struct Discovered {
@@ -52,12 +52,6 @@ fn manual(command: String) -> Fix {
     Fix { action: FixAction::Manual, member: None, role: None, condition: None, command }
 }
 
-/// Whether `url` (a push endpoint, a job target) is one of the service's URLs, any path.
-fn targets(url: &str, urls: &[String]) -> bool {
-    let u = url.trim_end_matches('/');
-    urls.iter().any(|s| u == s || u.strip_prefix(s.as_str()).is_some_and(|rest| rest.starts_with(['/', '?'])))
-}
-
 fn holds(policy: Option<&Policy>, role: &str, member: &str) -> bool {
     policy.is_some_and(|p| p.bindings.iter().any(|b| b.role == role && b.members.iter().any(|m| m == member)))
 }
@@ -72,8 +66,8 @@ fn audience_check(
     out: &mut Vec<Finding>,
     fix_cmd: String,
 ) {
-    let aud = if oidc.audience.is_empty() { called } else { oidc.audience.as_str() };
-    if let Some(why) = audience_problem(aud, &service_urls(service), &service.custom_audiences) {
+    let aud = oidc.audience_for(called);
+    if let Some(why) = audience_problem(aud, &service.all_urls(), &service.custom_audiences) {
         let defaulted = if oidc.audience.is_empty() { " (no audience set, so the target URL is used)" } else { "" };
         out.push(f::caller_oidc_audience(
             who,
@@ -91,7 +85,7 @@ fn audience_check(
 /// Every caller of `service` (`target`), with the log entries already read for its project.
 pub async fn discover(clients: &Clients, target: &ServiceRef, service: &Service, entries: &[Value]) -> Vec<Discovered> {
     let p = &target.project;
-    let urls = service_urls(service);
+    let urls = service.all_urls();
     let project_res = format!("projects/{p}");
     let (subs, jobs, triggers, project, project_policy) = tokio::join!(
         clients.callers.subscriptions(p),
@@ -107,7 +101,7 @@ pub async fn discover(clients: &Clients, target: &ServiceRef, service: &Service,
     for s in subs.unwrap_or_default() {
         let Some(push) = &s.push_config else { continue };
         let Some(oidc) = &push.oidc_token else { continue };
-        if !targets(&push.push_endpoint, &urls) || oidc.service_account_email.is_empty() {
+        if !calls(&push.push_endpoint, &urls) || oidc.service_account_email.is_empty() {
             continue;
         }
         let sa = &oidc.service_account_email;
@@ -161,7 +155,7 @@ pub async fn discover(clients: &Clients, target: &ServiceRef, service: &Service,
     for j in jobs.unwrap_or_default() {
         let Some(t) = &j.http_target else { continue };
         let Some(oidc) = &t.oidc_token else { continue };
-        if !targets(&t.uri, &urls) || oidc.service_account_email.is_empty() {
+        if !calls(&t.uri, &urls) || oidc.service_account_email.is_empty() {
             continue;
         }
         let who = format!("Scheduler job {}", j.name);

@@ -205,29 +205,6 @@ pub fn verify(jwt: &Jwt, jwks: Option<&Jwks>) -> Signature {
     if ok { Signature::Valid } else { Signature::Invalid }
 }
 
-/// Every URL Cloud Run accepts as `aud` for a service: `uri`, `urls`, and
-/// the traffic tags' URLs, without trailing `/`.
-pub fn service_urls(s: &Service) -> Vec<String> {
-    let tags = s
-        .extra
-        .get("trafficStatuses")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t.get("uri").and_then(Value::as_str));
-    let mut out: Vec<String> = s
-        .uri
-        .iter()
-        .map(String::as_str)
-        .chain(s.urls.iter().map(String::as_str))
-        .chain(tags)
-        .map(|u| u.trim_end_matches('/').to_owned())
-        .collect();
-    out.sort();
-    out.dedup();
-    out
-}
-
 /// Why `aud` is refused, or `None` when accepted (facts §3.1, Q5: any URL
 /// of the service with or without a trailing `/`, or a custom audience exactly).
 pub fn audience_problem(aud: &str, urls: &[String], custom: &[String]) -> Option<String> {
@@ -338,7 +315,7 @@ pub fn judge(p: &Presented, service: &Service, at: &At, sigs: &[Signature]) -> V
                 manual(&mint),
             ));
         }
-        let urls = service_urls(service);
+        let urls = service.all_urls();
         let auds = jwt.audiences();
         let problems: Vec<String> =
             auds.iter().filter_map(|a| audience_problem(a, &urls, &service.custom_audiences)).collect();
@@ -432,7 +409,7 @@ mod tests {
     #[test]
     fn audiences() {
         let s = service();
-        let urls = service_urls(&s);
+        let urls = s.all_urls();
         for ok in [
             "https://hello-1.europe-west1.run.app/",
             "https://hello-abc-ew.a.run.app",

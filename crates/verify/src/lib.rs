@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clap::{CommandFactory, Parser};
+use runiam_core::api::callers::{Route, routes};
 use runiam_core::api::run::Service;
 use runiam_core::cli::{CommonArgs, Context, run_command};
 use runiam_core::doc::{
@@ -77,7 +78,7 @@ pub struct Args {
     /// The URL the caller uses [default: the service's URL]; also the audience unless --audience.
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
-    /// The ID token's audience, when the caller uses a custom one [default: --url, else the service's URL].
+    /// The ID token's audience [default: --url; else, for a service account that a Pub/Sub push subscription or Scheduler job uses to call the service, that configuration's audience; else the service's URL].
     #[arg(long, value_name = "AUDIENCE")]
     pub audience: Option<String>,
     /// The path to call.
@@ -349,8 +350,22 @@ async fn verify_job(
         Ok((url, audience)) => {
             let endpoint = Endpoint::new(&url, &args.path, &args.method, ctx.config.emulator.as_ref())?;
             let mut loaded = false;
+            // Without --url or --audience, a caller configured to call the
+            // service (Pub/Sub push, Scheduler) is proven with its own audience.
+            let configured = if args.url.is_none() && args.audience.is_none() {
+                configured_callers(ctx, &target, &service, &probes).await
+            } else {
+                Vec::new()
+            };
             for probe in &probes {
-                let identity = identify(args, ctx, &probe.who, &audience).await?;
+                let route = match &probe.who {
+                    Who::Principal(Principal::ServiceAccount(email)) => {
+                        configured.iter().find(|(e, _)| e == email).map(|(_, r)| r)
+                    }
+                    _ => None,
+                };
+                let audience = route.map_or(audience.as_str(), |r| r.audience.as_str());
+                let identity = identify(args, ctx, &probe.who, audience).await?;
                 let principal = match &identity {
                     Identity::Token { principal, .. } => principal.clone(),
                     Identity::Unconfirmed { principal, .. } => Some(principal.clone()),
@@ -370,7 +385,16 @@ async fn verify_job(
                     }
                 };
                 let (outcome, attempts) = endpoint.call_until(token, probe.expect, wait, args.common.quiet).await;
-                checks.push(invoke_check(&endpoint, &label, probe.expect, &outcome, attempts, wait, &identity));
+                let mut check = invoke_check(&endpoint, &label, probe.expect, &outcome, attempts, wait, &identity);
+                if let Some(r) = route {
+                    check.detail.push_str(&format!("; token audience {} as {} sends it", r.audience, r.what));
+                    check.evidence.push(Evidence {
+                        source: r.what.clone(),
+                        detail: format!("calls {} with OIDC tokens for audience {}", r.url, r.audience),
+                        data: None,
+                    });
+                }
+                checks.push(check);
                 if load.0 > 0 && !loaded {
                     loaded = true;
                     let l = endpoint.load(token, probe.expect, load.0, load.1).await;
@@ -424,6 +448,38 @@ fn call_target(args: &Args, service: &Service) -> Result<(String, String), Strin
         .ok_or_else(|| "the service has no URL yet (it never became ready); pass --url".to_owned())?;
     let audience = args.audience.clone().unwrap_or_else(|| url.clone());
     Ok((url, audience))
+}
+
+/// The configured routes (Pub/Sub push subscriptions, Scheduler jobs) of
+/// the probes' service accounts to `service`, as (email, first route). A
+/// listing that fails (API off, no permission) leaves the service URL as
+/// the audience, as without any configuration.
+async fn configured_callers(
+    ctx: &Context,
+    target: &ServiceRef,
+    service: &Service,
+    probes: &[Probe],
+) -> Vec<(String, Route)> {
+    let emails: Vec<&str> = probes
+        .iter()
+        .filter_map(|p| match &p.who {
+            Who::Principal(Principal::ServiceAccount(e)) => Some(e.as_str()),
+            _ => None,
+        })
+        .collect();
+    if emails.is_empty() {
+        return Vec::new();
+    }
+    let (subscriptions, jobs) = tokio::join!(
+        ctx.clients.callers.subscriptions(&target.project),
+        ctx.clients.callers.scheduler_jobs(&target.project, &target.region),
+    );
+    let (subscriptions, jobs) = (subscriptions.unwrap_or_default(), jobs.unwrap_or_default());
+    let urls = service.all_urls();
+    emails
+        .into_iter()
+        .filter_map(|e| routes(e, &urls, &subscriptions, &jobs).into_iter().next().map(|r| (e.to_owned(), r)))
+        .collect()
 }
 
 /// The identity for one probe.

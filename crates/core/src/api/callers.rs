@@ -23,6 +23,50 @@ pub struct OidcToken {
     pub audience: String,
 }
 
+impl OidcToken {
+    /// The audience of the tokens sent to `called`: the configured one,
+    /// else the endpoint or target URI itself, path included.
+    pub fn audience_for<'a>(&'a self, called: &'a str) -> &'a str {
+        if self.audience.is_empty() { called } else { &self.audience }
+    }
+}
+
+/// Whether `url` (a push endpoint, a job target) is one of `service_urls`, any path.
+pub fn calls(url: &str, service_urls: &[String]) -> bool {
+    let u = url.trim_end_matches('/');
+    service_urls.iter().any(|s| u == s || u.strip_prefix(s.as_str()).is_some_and(|rest| rest.starts_with(['/', '?'])))
+}
+
+/// How a configured caller reaches a service with a service account's
+/// OIDC tokens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// Where it is configured (`Pub/Sub subscription projects/P/subscriptions/S`).
+    pub what: String,
+    /// The URL it calls.
+    pub url: String,
+    /// The audience of its tokens.
+    pub audience: String,
+}
+
+/// The push subscriptions and Scheduler jobs that call one of
+/// `service_urls` with OIDC tokens of `email`.
+pub fn routes(email: &str, service_urls: &[String], subscriptions: &[Subscription], jobs: &[Job]) -> Vec<Route> {
+    let pushes = subscriptions.iter().filter_map(|s| {
+        let push = s.push_config.as_ref()?;
+        Some((format!("Pub/Sub subscription {}", s.name), &push.push_endpoint, push.oidc_token.as_ref()?))
+    });
+    let targets = jobs.iter().filter_map(|j| {
+        let t = j.http_target.as_ref()?;
+        Some((format!("Cloud Scheduler job {}", j.name), &t.uri, t.oidc_token.as_ref()?))
+    });
+    pushes
+        .chain(targets)
+        .filter(|(_, url, oidc)| oidc.service_account_email == email && calls(url, service_urls))
+        .map(|(what, url, oidc)| Route { what, url: url.clone(), audience: oidc.audience_for(url).to_owned() })
+        .collect()
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PushConfig {
@@ -144,5 +188,51 @@ impl Callers {
     pub async fn eventarc_triggers(&self, project: &str, location: &str) -> Result<Vec<Trigger>, ApiError> {
         let url = api_url(&self.eventarc, &["v1", "projects", project, "locations", location, "triggers"]);
         self.all(Api::Eventarc, url, "triggers").await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_the_accounts_configured_calls_with_their_audiences() {
+        let urls = vec!["https://api-1.r.run.app".to_owned()];
+        let oidc = |email: &str, audience: &str| {
+            Some(OidcToken { service_account_email: email.into(), audience: audience.into() })
+        };
+        let subscriptions = vec![
+            Subscription {
+                name: "projects/p/subscriptions/s".into(),
+                push_config: Some(PushConfig {
+                    push_endpoint: "https://api-1.r.run.app/push".into(),
+                    oidc_token: oidc("a@p", ""),
+                }),
+                extra: Map::new(),
+            },
+            Subscription {
+                name: "projects/p/subscriptions/elsewhere".into(),
+                push_config: Some(PushConfig {
+                    push_endpoint: "https://api-1.r.run.app.evil/".into(),
+                    oidc_token: oidc("a@p", ""),
+                }),
+                extra: Map::new(),
+            },
+        ];
+        let jobs = vec![Job {
+            name: "projects/p/locations/r/jobs/j".into(),
+            http_target: Some(HttpTarget { uri: "https://api-1.r.run.app".into(), oidc_token: oidc("b@p", "custom") }),
+            extra: Map::new(),
+        }];
+        assert_eq!(
+            routes("a@p", &urls, &subscriptions, &jobs),
+            [Route {
+                what: "Pub/Sub subscription projects/p/subscriptions/s".into(),
+                url: "https://api-1.r.run.app/push".into(),
+                audience: "https://api-1.r.run.app/push".into(),
+            }]
+        );
+        assert_eq!(routes("b@p", &urls, &subscriptions, &jobs)[0].audience, "custom");
+        assert!(routes("c@p", &urls, &subscriptions, &jobs).is_empty());
     }
 }

@@ -88,6 +88,31 @@ pub struct RunV2 {
     pub(crate) base: Url,
 }
 
+impl Service {
+    /// Every URL Cloud Run accepts as `aud` for the service: `uri`, `urls`,
+    /// and the traffic tags' URLs, without trailing `/`, sorted.
+    pub fn all_urls(&self) -> Vec<String> {
+        let tags = self
+            .extra
+            .get("trafficStatuses")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.get("uri").and_then(Value::as_str));
+        let mut out: Vec<String> = self
+            .uri
+            .iter()
+            .map(String::as_str)
+            .chain(self.urls.iter().map(String::as_str))
+            .chain(tags)
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
 impl RunV2 {
     fn url(&self, path: &str) -> Url {
         api_url(&self.base, &["v2", path])
