@@ -224,6 +224,32 @@ fn the_invoker_check_route_and_its_rollback() {
 }
 
 #[test]
+fn a_saved_invoker_check_plan_turns_the_check_off_or_refuses_when_the_service_moved() {
+    let emu = Emulator::start(&root().join("tests/e2e/data/troubleshoot-world.yaml"), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let svc = "projects/tsh-proj/locations/europe-west1/services/nogrant";
+    let service = |emu: &Emulator| call(emu, "GET", &format!("v2/{svc}"), None).1;
+    let (code, plan, err) =
+        runiam(&emu, dir.path(), &["grant-invoker", svc, "--disable-invoker-check", "-o", "yaml"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(service(&emu).get("invokerIamDisabled").is_none(), "a plan changes nothing");
+
+    let (code, applied, err) = runiam(&emu, dir.path(), &["grant-invoker", "--apply", "--yes", "-o", "yaml"], &plan);
+    assert_eq!(code, 0, "{err}");
+    let after = service(&emu);
+    assert_eq!(after["invokerIamDisabled"], true);
+    let record: Value = serde_saphyr::from_str(&applied).unwrap();
+    assert_eq!((record["applied"].as_bool(), record["invokerIamDisabledAfter"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(record["serviceEtagAfter"], after["etag"]);
+
+    // The same plan again: the service's etag moved, so it is refused and nothing is written.
+    let (code, _, err) = runiam(&emu, dir.path(), &["grant-invoker", "--apply", "--yes"], &plan);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("changed since the plan was made"), "{err}");
+    assert_eq!(service(&emu)["etag"], after["etag"]);
+}
+
+#[test]
 fn troubleshoot_grant_rollback_pipe_restores_the_policy() {
     let emu = Emulator::start(&root().join("tests/e2e/data/troubleshoot-world.yaml"), &[]);
     let dir = tempfile::tempdir().unwrap();

@@ -342,6 +342,19 @@ async fn do_disable(args: &Args, ctx: &Context, target: ServiceRef) -> Result<Ch
     if already || !args.write.apply {
         return Ok(record);
     }
+    turn_invoker_check_off(args, ctx, record).await
+}
+
+/// Turns the invoker check off for `record` (a fresh plan or a saved one):
+/// permission check, confirmation, backup, the etag-guarded patch, and the
+/// record filled from what the API returned.
+async fn turn_invoker_check_off(
+    args: &Args,
+    ctx: &Context,
+    mut record: ChangeRecord,
+) -> Result<ChangeRecord, CommandError> {
+    let target = record.service.clone();
+    let name = target.full_name();
     precheck(ctx, &target, "run.services.update").await?;
     confirm(args.write.yes, &format!("Turn the invoker IAM check off on {name}, making it public?"))?;
     let backup = write_backup(&args.write.backup_dir, &capture(&ctx.clients, &target).await?)?;
@@ -392,7 +405,39 @@ async fn precheck_public(ctx: &Context, target: &ServiceRef) -> Result<(), Comma
 }
 
 /// Applies a plan exactly, or re-checks it in a dry run.
-async fn do_plan(args: &Args, ctx: &Context, mut plan: ChangeRecord) -> Result<ChangeRecord, CommandError> {
+async fn do_plan(args: &Args, ctx: &Context, plan: ChangeRecord) -> Result<ChangeRecord, CommandError> {
+    if plan.intent.action == ChangeAction::DisableInvokerCheck {
+        return do_invoker_plan(args, ctx, plan).await;
+    }
+    do_policy_plan(args, ctx, plan).await
+}
+
+/// A plan to turn the invoker check off: refused when the service changed
+/// since (its etag moved), as policy plans are.
+async fn do_invoker_plan(args: &Args, ctx: &Context, plan: ChangeRecord) -> Result<ChangeRecord, CommandError> {
+    let name = plan.service.full_name();
+    let live = ctx
+        .clients
+        .run_v2
+        .get_service(&plan.service)
+        .await
+        .map_err(|e| user_named(e, format!("cannot read service {name}")))?;
+    if live.etag != plan.service_etag_before {
+        return Err(CommandError::refused(format!(
+            "service {name} changed since the plan was made (etag {} now, {} in the plan)",
+            live.etag.as_deref().unwrap_or("none"),
+            plan.service_etag_before.as_deref().unwrap_or("none")
+        ))
+        .hinted("make a new plan with runiam grant-invoker --disable-invoker-check, and review it"));
+    }
+    if !args.write.apply {
+        return Ok(plan);
+    }
+    turn_invoker_check_off(args, ctx, plan).await
+}
+
+/// A policy plan: written exactly as planned, guarded by the plan's etag.
+async fn do_policy_plan(args: &Args, ctx: &Context, mut plan: ChangeRecord) -> Result<ChangeRecord, CommandError> {
     let target = plan.service.clone();
     let name = target.full_name();
     let live = ctx
