@@ -124,6 +124,14 @@ pub struct Written {
 /// grants in a race test exhaust the budget about once in 9,400 runs.
 pub const RMW_CYCLES: u32 = 12;
 
+/// Waits before redoing a cycle that lost to a concurrent writer: jittered
+/// and exponential, so that writers that collided do not collide again.
+async fn back_off(conflicts: u32) {
+    let ceiling = 50u64 << conflicts.min(6);
+    let wait = rand::rng().random_range(ceiling / 2..=ceiling);
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+}
+
 /// Reads the service's policy, applies `change`, and writes the result
 /// guarded by the etag read; on 409 ABORTED it redoes the whole cycle with
 /// jittered backoff. `change` returning None means nothing to do. `read`:
@@ -168,9 +176,7 @@ pub async fn read_modify_write(
             Ok(written) => return Ok(Written { before, after: written, wrote: true, conflicts }),
             Err(e) if e.status().is_some_and(|s| s.status == "ABORTED") && conflicts + 1 < RMW_CYCLES => {
                 conflicts += 1;
-                let ceiling = 50u64 << conflicts.min(6);
-                let wait = rand::rng().random_range(ceiling / 2..=ceiling);
-                tokio::time::sleep(Duration::from_millis(wait)).await;
+                back_off(conflicts).await;
             }
             Err(e) => {
                 let refused = e.status().is_some_and(|s| {
@@ -231,17 +237,33 @@ pub async fn set_invoker_check(
                         break;
                     }
                     tokio::time::sleep(Duration::from_millis(500)).await;
-                    op = clients.run_v2.get_operation(&op.name).await?;
+                    op = clients
+                        .run_v2
+                        .get_operation(&op.name)
+                        .await
+                        .map_err(|e| user_named(e, format!("cannot follow the update of {name}")))?;
+                }
+                // A change still under way is not a change made: say so rather than record it.
+                if !op.done {
+                    return Err(CommandError::api(format!(
+                        "the update of {name} ({}) did not finish within a minute; check it with \
+                         `gcloud run operations describe`, then verify before rolling back",
+                        op.name
+                    )));
                 }
                 if let Some(err) = &op.error {
                     return Err(CommandError::api(format!("the update of {name} failed: {err}")));
                 }
-                let after = clients.run_v2.get_service(target).await?;
+                let after = clients
+                    .run_v2
+                    .get_service(target)
+                    .await
+                    .map_err(|e| user_named(e, format!("cannot read service {name}")))?;
                 return Ok(InvokerCheck { before, after, changed: true });
             }
             Err(e) if e.status().is_some_and(|s| s.status == "ABORTED") && conflicts + 1 < RMW_CYCLES => {
                 conflicts += 1;
-                tokio::time::sleep(Duration::from_millis(100 << conflicts.min(5))).await;
+                back_off(conflicts).await;
             }
             Err(e) => return Err(CommandError::from(e).context(format!("cannot update service {name}"))),
         }

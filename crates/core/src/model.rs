@@ -300,6 +300,14 @@ pub enum Principal {
 }
 
 impl Principal {
+    /// The principal an email names, as Google's tokens and APIs give it:
+    /// a service account when it is one of Google's service-account
+    /// domains, else a user.
+    pub fn from_email(email: &str) -> Result<Self, NameError> {
+        let kind = if email.ends_with(".gserviceaccount.com") { "serviceAccount" } else { "user" };
+        Self::parse(&format!("{kind}:{email}"))
+    }
+
     /// Parses a member string, refusing what Google's setIamPolicy refuses.
     pub fn parse(s: &str) -> Result<Self, NameError> {
         let err = |why: &str| NameError::new(s, why.to_owned());
@@ -419,6 +427,21 @@ impl std::str::FromStr for Principal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn emails_name_service_accounts_or_users() {
+        let p = |e: &str| Principal::from_email(e).unwrap().to_string();
+        assert_eq!(
+            p("sched@acme-prod.iam.gserviceaccount.com"),
+            "serviceAccount:sched@acme-prod.iam.gserviceaccount.com"
+        );
+        assert_eq!(
+            p("1-compute@developer.gserviceaccount.com"),
+            "serviceAccount:1-compute@developer.gserviceaccount.com"
+        );
+        assert_eq!(p("alice@acme.example"), "user:alice@acme.example");
+        assert!(Principal::from_email("not-an-email").is_err());
+    }
 
     #[test]
     fn principals_round_trip() {

@@ -46,6 +46,7 @@ use std::time::Duration;
 
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
+use runiam_core::api::run::audience_accepted;
 use runiam_core::doc::Verdict;
 use runiam_core::eval::{Facts, evaluate};
 use runiam_core::model::Principal;
@@ -110,18 +111,6 @@ impl Target {
             _ => false,
         }
     }
-}
-
-/// Cloud Run's audience rule, in one place because it is our reading of
-/// an open question (facts §3.1, Q5): any URL of the service, with or
-/// without a trailing `/`, or a custom audience exactly. An audience with
-/// a path, another service's URL or a custom domain is refused.
-fn audience_accepted(aud: &str, urls: &[String], custom_audiences: &[String]) -> bool {
-    if custom_audiences.iter().any(|c| c == aud) {
-        return true;
-    }
-    let bare = aud.strip_suffix('/').unwrap_or(aud);
-    urls.iter().any(|u| u == bare)
 }
 
 /// The host part of a Host header or authority: lowercased, without port

@@ -287,8 +287,7 @@ fn token_caller(p: &token::Presented) -> Option<Principal> {
         token::Kind::Jwt(j) => j.email().map(str::to_owned),
         _ => None,
     })?;
-    let kind = if email.ends_with(".gserviceaccount.com") { "serviceAccount" } else { "user" };
-    Principal::parse(&format!("{kind}:{email}")).ok()
+    Principal::from_email(&email).ok()
 }
 
 /// Google's signing keys (the emulator's in emulator mode). Unreadable

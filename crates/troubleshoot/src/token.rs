@@ -8,7 +8,7 @@ use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use base64::Engine;
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
-use runiam_core::api::run::Service;
+use runiam_core::api::run::{Service, audience_accepted};
 use runiam_core::doc::{Evidence, Finding, Fix, FixAction};
 use serde_json::{Map, Value, json};
 
@@ -208,7 +208,7 @@ pub fn verify(jwt: &Jwt, jwks: Option<&Jwks>) -> Signature {
 /// Why `aud` is refused, or `None` when accepted (facts §3.1, Q5: any URL
 /// of the service with or without a trailing `/`, or a custom audience exactly).
 pub fn audience_problem(aud: &str, urls: &[String], custom: &[String]) -> Option<String> {
-    if custom.iter().any(|c| c == aud) || urls.iter().any(|u| u == aud.strip_suffix('/').unwrap_or(aud)) {
+    if audience_accepted(aud, urls, custom) {
         return None;
     }
     if aud.ends_with(".apps.googleusercontent.com") {

@@ -88,6 +88,16 @@ pub struct RunV2 {
     pub(crate) base: Url,
 }
 
+/// Cloud Run's audience rule, in one place because it is our reading of an
+/// open question (facts §3.1, Q5): any URL of the service (`urls` as
+/// [`Service::all_urls`] gives them), with or without one trailing `/`, or
+/// a custom audience exactly. An audience with a path, another service's
+/// URL or a custom domain is refused. The emulator's front end and
+/// troubleshoot's token check both ask here.
+pub fn audience_accepted(aud: &str, urls: &[String], custom_audiences: &[String]) -> bool {
+    custom_audiences.iter().any(|c| c == aud) || urls.iter().any(|u| u == aud.strip_suffix('/').unwrap_or(aud))
+}
+
 impl Service {
     /// Every URL Cloud Run accepts as `aud` for the service: `uri`, `urls`,
     /// and the traffic tags' URLs, without trailing `/`, sorted.

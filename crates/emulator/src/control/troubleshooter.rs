@@ -43,14 +43,8 @@ fn text<'a>(tuple: &'a Map<String, Value>, names: &[&str]) -> Result<&'a str, Ap
 
 /// A plain email is a service account when Google's domains say so, else a user.
 fn principal(raw: &str) -> Result<Principal, ApiError> {
-    let written = if raw.contains(':') {
-        raw.to_owned()
-    } else if raw.ends_with(".gserviceaccount.com") {
-        format!("serviceAccount:{raw}")
-    } else {
-        format!("user:{raw}")
-    };
-    Principal::parse(&written).map_err(|e| ApiError::invalid_field("accessTuple.principal", e.why))
+    let parsed = if raw.contains(':') { Principal::parse(raw) } else { Principal::from_email(raw) };
+    parsed.map_err(|e| ApiError::invalid_field("accessTuple.principal", e.why))
 }
 
 /// The state key of a full resource name, and its canonical form.
