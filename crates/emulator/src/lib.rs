@@ -369,11 +369,8 @@ fn serve_raw(app: &App, parts: &axum::http::request::Parts, host: &str, remote: 
             query: parts.uri.query(),
             headers: &parts.headers,
             remote: Some(remote),
-            protocol: match parts.version {
-                axum::http::Version::HTTP_10 => "HTTP/1.0",
-                axum::http::Version::HTTP_2 => "HTTP/2",
-                _ => "HTTP/1.1",
-            },
+            // The server speaks HTTP/1 only.
+            protocol: if parts.version == axum::http::Version::HTTP_10 { "HTTP/1.0" } else { "HTTP/1.1" },
         };
         let raw = app.frontend.serve(&app.state, &app.issuer, &incoming);
         // Debug only: the request log already records it, and this is the hot path.

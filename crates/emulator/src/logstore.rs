@@ -21,23 +21,40 @@ pub enum LogRecord {
 }
 
 impl LogRecord {
-    /// The LogEntry JSON of this record.
-    pub fn to_value(&self) -> Value {
+    /// The LogEntry JSON of this record: stored entries borrowed, request
+    /// logs rendered.
+    pub fn to_value(&self) -> Cow<'_, Value> {
         match self {
-            LogRecord::Entry(v) => v.clone(),
-            LogRecord::Request(r) => r.to_value(),
+            LogRecord::Entry(v) => Cow::Borrowed(v),
+            LogRecord::Request(r) => Cow::Owned(r.to_value()),
         }
     }
 
-    /// Its `logName`, without rendering the entry: `entries:list` picks
-    /// the logs of the resources asked for before rendering any.
-    pub fn log_name(&self) -> Cow<'_, str> {
+    /// Whether its `logName` starts with `prefix`, without rendering the
+    /// entry: `entries:list` picks the logs asked for before rendering any.
+    pub fn log_name_starts_with(&self, prefix: &str) -> bool {
         match self {
-            LogRecord::Entry(v) => Cow::Borrowed(v.get("logName").and_then(Value::as_str).unwrap_or_default()),
-            LogRecord::Request(r) => Cow::Owned(r.log_name()),
+            LogRecord::Entry(v) => v.get("logName").and_then(Value::as_str).unwrap_or_default().starts_with(prefix),
+            LogRecord::Request(r) => {
+                let project = &r.service.project_id;
+                // `projects/{project}/logs/run.googleapis.com%2Frequests`, compared piece by piece.
+                let name = ["projects/", project.as_str(), REQUEST_LOG];
+                let mut rest = prefix;
+                for piece in name {
+                    let n = rest.len().min(piece.len());
+                    if piece.as_bytes()[..n] != rest.as_bytes()[..n] {
+                        return false;
+                    }
+                    rest = &rest[n..];
+                }
+                rest.is_empty()
+            }
         }
     }
 }
+
+/// The request log's name after the project.
+const REQUEST_LOG: &str = "/logs/run.googleapis.com%2Frequests";
 
 /// What identifies a service in its request logs; shared by every record.
 #[derive(Debug, PartialEq, Eq)]
@@ -96,10 +113,6 @@ fn severity(status: u16) -> &'static str {
 }
 
 impl RequestLog {
-    fn log_name(&self) -> String {
-        format!("projects/{}/logs/run.googleapis.com%2Frequests", self.service.project_id)
-    }
-
     /// A `run.googleapis.com/requests` entry, fields in the order of the
     /// real entry in facts §2.2.
     pub fn to_value(&self) -> Value {
@@ -141,7 +154,7 @@ impl RequestLog {
         );
         entry.insert("timestamp".into(), json!(self.time.to_rfc3339_opts(SecondsFormat::Micros, true)));
         entry.insert("severity".into(), json!(severity(self.status)));
-        entry.insert("logName".into(), json!(self.log_name()));
+        entry.insert("logName".into(), json!(format!("projects/{}{REQUEST_LOG}", s.project_id)));
         entry.insert("trace".into(), json!(format!("projects/{}/traces/{}", s.project_id, hex(&ids[12..28]))));
         let received = self.time + TimeDelta::microseconds(50);
         entry.insert("receiveTimestamp".into(), json!(received.to_rfc3339_opts(SecondsFormat::Nanos, true)));
@@ -156,7 +169,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn log_names_are_the_rendered_ones() {
+    fn log_name_prefixes_agree_with_the_rendered_names() {
         let request = LogRecord::Request(Box::new(RequestLog {
             service: Arc::new(ServiceLabels {
                 project_id: "p-1".into(),
@@ -179,7 +192,13 @@ mod tests {
         }));
         let audit = LogRecord::Entry(json!({"logName": "folders/9/logs/cloudaudit.googleapis.com%2Factivity"}));
         for record in [request, audit, LogRecord::Entry(json!({}))] {
-            assert_eq!(record.log_name(), record.to_value()["logName"].as_str().unwrap_or_default());
+            let name = record.to_value()["logName"].as_str().unwrap_or_default().to_owned();
+            for cut in 0..=name.len() {
+                assert!(record.log_name_starts_with(&name[..cut]), "{name} starts with {}", &name[..cut]);
+            }
+            for other in ["projects/p-2", "folders/9/logs/x", &format!("{name}x")] {
+                assert_eq!(record.log_name_starts_with(other), name.starts_with(other), "{name} vs {other}");
+            }
         }
     }
 }

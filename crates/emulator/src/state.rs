@@ -163,6 +163,11 @@ impl State {
             return None;
         }
         let now = Instant::now();
+        // Once the newest change is older than the delay, every change has
+        // reached the front end: it sees the live state, and caches again.
+        if self.views.back().is_some_and(|(t, _)| t.is_some_and(|t| now.duration_since(t) >= delay)) {
+            return None;
+        }
         self.views
             .iter()
             .rev()

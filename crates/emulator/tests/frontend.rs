@@ -92,7 +92,7 @@ impl Front {
         let state = self.emu.state();
         let state = state.lock().unwrap();
         assert!(state.logs.len() <= logs + 1, "one request, one entry at most");
-        let log = state.logs.get(logs).map(|r| r.to_value()).map(normalise);
+        let log = state.logs.get(logs).map(|r| r.to_value().into_owned()).map(normalise);
         Seen { status, body, log }
     }
 }

@@ -9,6 +9,8 @@
 
 pub mod filter;
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use runiam_core::model::{Expr, Policy};
 use serde_json::{Map, Value, json};
@@ -151,16 +153,13 @@ fn list(state: &State, call: &Call) -> Answer {
     let size = page_size(call)?;
     // Only the logs asked for are rendered: the store holds every request
     // the front end ever answered.
-    let all: Vec<Value> = state
+    let all: Vec<Cow<'_, Value>> = state
         .logs
         .iter()
-        .filter(|r| {
-            let log = r.log_name();
-            prefixes_all.iter().any(|p| log.starts_with(p.as_str()))
-        })
+        .filter(|r| prefixes_all.iter().any(|p| r.log_name_starts_with(p)))
         .map(LogRecord::to_value)
         .collect();
-    let mut entries: Vec<&Value> = all.iter().filter(|e| filter.matches(e)).collect();
+    let mut entries: Vec<&Value> = all.iter().map(|e| e.as_ref()).filter(|e| filter.matches(e)).collect();
     // Stable: entries with equal (or no) timestamps keep the order they were written in.
     entries.sort_by(|a, b| {
         let o = timestamp(a).cmp(&timestamp(b));
