@@ -304,8 +304,12 @@ fn callers_are_found_and_each_is_checked() {
     let dir = tempfile::tempdir().unwrap();
     let emu = Emulator::start(&world(dir.path()), &[]);
     let home = tempfile::tempdir().unwrap();
-    let (code, docs, text) = troubleshoot(&emu, home.path(), &["target"], None);
+    let (code, docs, text) = troubleshoot(&emu, home.path(), &["target", "--verbose"], None);
     assert_eq!(code, 1, "{text}");
+    // The service and its policy are read once for all four callers.
+    for read in ["/services/target ", "/services/target:getIamPolicy"] {
+        assert_eq!(text.lines().filter(|l| l.contains(read) && l.contains("status=200")).count(), 1, "{read}\n{text}");
+    }
     let of = |email: &str| {
         docs.iter()
             .find(|d| d["caller"] == format!("serviceAccount:{email}"))

@@ -12,7 +12,7 @@
 use std::collections::BTreeSet;
 
 use runiam_core::api::Clients;
-use runiam_core::api::callers::{OidcToken, calls};
+use runiam_core::api::callers::{OidcCall, OidcToken, Via, oidc_calls};
 use runiam_core::api::run::Service;
 use runiam_core::doc::{Evidence, Finding, Fix, FixAction};
 use runiam_core::model::{Policy, Principal, ServiceRef};
@@ -97,26 +97,23 @@ pub async fn discover(clients: &Clients, target: &ServiceRef, service: &Service,
     let number = target.project_number.clone().or_else(|| project.ok().map(|x| x.number().to_owned()));
     let project_policy = project_policy.ok();
     let mut out = Vec::new();
+    let (subs, jobs) = (subs.unwrap_or_default(), jobs.unwrap_or_default());
+    let configured: Vec<OidcCall> = oidc_calls(&urls, &subs, &jobs).collect();
 
-    for s in subs.unwrap_or_default() {
-        let Some(push) = &s.push_config else { continue };
-        let Some(oidc) = &push.oidc_token else { continue };
-        if !calls(&push.push_endpoint, &urls) || oidc.service_account_email.is_empty() {
-            continue;
-        }
-        let sa = &oidc.service_account_email;
-        let who = format!("Pub/Sub subscription {}", s.name);
+    for c in configured.iter().filter(|c| c.via == Via::PubSubPush) {
+        let (oidc, sa) = (c.oidc, &c.oidc.service_account_email);
+        let who = format!("Pub/Sub subscription {}", c.name);
         let mut found = Vec::new();
         audience_check(
             &who,
             oidc,
-            &push.push_endpoint,
+            c.url,
             service,
             "pubsub.googleapis.com subscriptions.list",
             &mut found,
             format!(
                 "gcloud pubsub subscriptions update {} --push-auth-token-audience={}",
-                s.name,
+                c.name,
                 service.uri.clone().unwrap_or_default()
             ),
         );
@@ -146,30 +143,26 @@ pub async fn discover(clients: &Clients, target: &ServiceRef, service: &Service,
         out.push(Discovered {
             caller: Principal::ServiceAccount(sa.clone()),
             from: Origin::Internal,
-            what: format!("pubsub subscription {}", s.name),
+            what: format!("pubsub subscription {}", c.name),
             findings: found,
             runtime_of: None,
         });
     }
 
-    for j in jobs.unwrap_or_default() {
-        let Some(t) = &j.http_target else { continue };
-        let Some(oidc) = &t.oidc_token else { continue };
-        if !calls(&t.uri, &urls) || oidc.service_account_email.is_empty() {
-            continue;
-        }
-        let who = format!("Scheduler job {}", j.name);
+    for c in configured.iter().filter(|c| c.via == Via::Scheduler) {
+        let oidc = c.oidc;
+        let who = format!("Scheduler job {}", c.name);
         let mut found = Vec::new();
         audience_check(
             &who,
             oidc,
-            &t.uri,
+            c.url,
             service,
             "cloudscheduler.googleapis.com jobs.list",
             &mut found,
             format!(
                 "gcloud scheduler jobs update http {} --location {} --oidc-token-audience={}",
-                j.name.rsplit('/').next().unwrap_or_default(),
+                c.name.rsplit('/').next().unwrap_or_default(),
                 target.region,
                 service.uri.clone().unwrap_or_default()
             ),
@@ -195,7 +188,7 @@ pub async fn discover(clients: &Clients, target: &ServiceRef, service: &Service,
         out.push(Discovered {
             caller: Principal::ServiceAccount(oidc.service_account_email.clone()),
             from: Origin::Internal,
-            what: format!("scheduler job {}", j.name),
+            what: format!("scheduler job {}", c.name),
             findings: found,
             runtime_of: None,
         });

@@ -214,14 +214,18 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
                 diagnoses.push(d);
             }
             None => {
-                let service = match &known {
-                    Some((s, _)) => s.clone(),
-                    None => ctx
-                        .clients
-                        .run_v2
-                        .get_service(&target)
-                        .await
-                        .map_err(|e| user_named(e, format!("cannot read service {}", target.full_name())))?,
+                // Read once for every caller found; an unreadable policy is
+                // left to each caller's gather, which reports it.
+                let (service, known) = match known {
+                    Some((s, p)) => (s.clone(), Some((s, p))),
+                    None => {
+                        let (s, p) = tokio::join!(
+                            ctx.clients.run_v2.get_service(&target),
+                            ctx.clients.run_v2.get_iam_policy(&target)
+                        );
+                        let s = s.map_err(|e| user_named(e, format!("cannot read service {}", target.full_name())))?;
+                        (s.clone(), p.ok().map(|p| (s, p)))
+                    }
                 };
                 let entries = match read {
                     Some((_, Ok(e))) => e.as_slice(),

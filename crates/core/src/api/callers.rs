@@ -49,21 +49,58 @@ pub struct Route {
     pub audience: String,
 }
 
+/// Which product makes an [`OidcCall`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    PubSubPush,
+    Scheduler,
+}
+
+/// A push subscription or Scheduler job that calls a service with a
+/// service account's OIDC tokens.
+#[derive(Clone, Copy, Debug)]
+pub struct OidcCall<'a> {
+    pub via: Via,
+    /// The subscription's or job's full name.
+    pub name: &'a str,
+    /// The push endpoint or target URI.
+    pub url: &'a str,
+    pub oidc: &'a OidcToken,
+}
+
 /// The push subscriptions and Scheduler jobs that call one of
-/// `service_urls` with OIDC tokens of `email`.
-pub fn routes(email: &str, service_urls: &[String], subscriptions: &[Subscription], jobs: &[Job]) -> Vec<Route> {
+/// `service_urls` with some service account's OIDC tokens: what
+/// troubleshoot checks each caller's configuration from, and whose
+/// audience verify proves a caller with.
+pub fn oidc_calls<'a>(
+    service_urls: &'a [String],
+    subscriptions: &'a [Subscription],
+    jobs: &'a [Job],
+) -> impl Iterator<Item = OidcCall<'a>> {
     let pushes = subscriptions.iter().filter_map(|s| {
         let push = s.push_config.as_ref()?;
-        Some((format!("Pub/Sub subscription {}", s.name), &push.push_endpoint, push.oidc_token.as_ref()?))
+        let oidc = push.oidc_token.as_ref()?;
+        Some(OidcCall { via: Via::PubSubPush, name: &s.name, url: &push.push_endpoint, oidc })
     });
     let targets = jobs.iter().filter_map(|j| {
         let t = j.http_target.as_ref()?;
-        Some((format!("Cloud Scheduler job {}", j.name), &t.uri, t.oidc_token.as_ref()?))
+        Some(OidcCall { via: Via::Scheduler, name: &j.name, url: &t.uri, oidc: t.oidc_token.as_ref()? })
     });
-    pushes
-        .chain(targets)
-        .filter(|(_, url, oidc)| oidc.service_account_email == email && calls(url, service_urls))
-        .map(|(what, url, oidc)| Route { what, url: url.clone(), audience: oidc.audience_for(url).to_owned() })
+    pushes.chain(targets).filter(move |c| !c.oidc.service_account_email.is_empty() && calls(c.url, service_urls))
+}
+
+/// The routes of `email` among [`oidc_calls`].
+pub fn routes(email: &str, service_urls: &[String], subscriptions: &[Subscription], jobs: &[Job]) -> Vec<Route> {
+    oidc_calls(service_urls, subscriptions, jobs)
+        .filter(|c| c.oidc.service_account_email == email)
+        .map(|c| Route {
+            what: match c.via {
+                Via::PubSubPush => format!("Pub/Sub subscription {}", c.name),
+                Via::Scheduler => format!("Cloud Scheduler job {}", c.name),
+            },
+            url: c.url.to_owned(),
+            audience: c.oidc.audience_for(c.url).to_owned(),
+        })
         .collect()
 }
 
