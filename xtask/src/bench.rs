@@ -58,6 +58,19 @@ pub(crate) fn start_emulator(bin: &Path, world: &Path, extra: &[&str]) -> anyhow
     Ok(Emulator(child, url))
 }
 
+/// Builds `bins` in release mode; returns the directory they are in.
+pub(crate) fn build_release(root: &Path, bins: &[&str]) -> anyhow::Result<std::path::PathBuf> {
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo.args(["build", "--release"]).current_dir(root);
+    for b in bins {
+        cargo.args(["--bin", b]);
+    }
+    if !cargo.status()?.success() {
+        bail!("release build failed");
+    }
+    Ok(root.join("target/release"))
+}
+
 /// Runs `runiam-export` with `--verbose` and counts the API calls it traced.
 fn export(bin: &Path, url: &str, args: &[&str]) -> anyhow::Result<(f64, usize, usize)> {
     let started = Instant::now();
@@ -99,14 +112,7 @@ fn fetch(url: &str) -> anyhow::Result<serde_json::Value> {
 }
 
 pub fn export_bench(root: &Path) -> anyhow::Result<()> {
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--bin", "runiam-emulator", "--bin", "runiam-export"])
-        .current_dir(root)
-        .status()?;
-    if !status.success() {
-        bail!("release build failed");
-    }
-    let bin = root.join("target/release");
+    let bin = build_release(root, &["runiam-emulator", "runiam-export"])?;
     let dir = std::env::temp_dir().join("runiam-bench");
     std::fs::create_dir_all(&dir)?;
     let world_path = dir.join("world.yaml");
@@ -150,7 +156,7 @@ pub(crate) fn front_world() -> String {
 }
 
 /// Installs wrk and nginx with apt when either is missing.
-fn ensure_tools() -> anyhow::Result<()> {
+pub(crate) fn ensure_tools() -> anyhow::Result<()> {
     let present =
         |tool: &str| Command::new("which").arg(tool).stdout(Stdio::null()).status().is_ok_and(|s| s.success());
     if present("wrk") && present("nginx") {
@@ -210,10 +216,10 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Runs wrk and returns requests per second; any non-2xx answer fails.
-fn wrk(url: &str, headers: &[String]) -> anyhow::Result<f64> {
+/// Runs wrk with `settings` and returns its report; any non-2xx answer fails.
+pub(crate) fn wrk(settings: &[&str], url: &str, headers: &[String]) -> anyhow::Result<String> {
     let mut cmd = Command::new("wrk");
-    cmd.args(WRK);
+    cmd.args(settings);
     for h in headers {
         cmd.args(["-H", h]);
     }
@@ -222,42 +228,39 @@ fn wrk(url: &str, headers: &[String]) -> anyhow::Result<f64> {
     if !out.status.success() || text.contains("Non-2xx") {
         bail!("wrk against {url} failed or saw non-2xx answers:\n{text}{}", String::from_utf8_lossy(&out.stderr));
     }
-    text.lines()
-        .find_map(|l| l.strip_prefix("Requests/sec:").and_then(|n| n.trim().parse::<f64>().ok()))
-        .with_context(|| format!("no Requests/sec in wrk output:\n{text}"))
+    Ok(text)
 }
 
-/// The Cloud Run front end's hot path: an allowed request with a valid
-/// token, beside nginx answering a static 200 under the same wrk settings.
-pub fn emulator_bench(root: &Path) -> anyhow::Result<()> {
-    ensure_tools()?;
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--bin", "runiam-emulator"])
-        .current_dir(root)
-        .status()?;
-    if !status.success() {
-        bail!("release build failed");
-    }
-    let bin = root.join("target/release");
-    let dir = std::env::temp_dir().join("runiam-bench-front");
-    std::fs::create_dir_all(&dir)?;
-    let world_path = dir.join("world.yaml");
-    std::fs::write(&world_path, front_world())?;
-    let emu = start_emulator(&bin, &world_path, &[])?;
-    let audience = format!("https://{FRONT_HOST}");
+/// The `Requests/sec` of a wrk report.
+pub(crate) fn wrk_rps(report: &str) -> anyhow::Result<f64> {
+    report
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:").and_then(|n| n.trim().parse::<f64>().ok()))
+        .with_context(|| format!("no Requests/sec in wrk output:\n{report}"))
+}
+
+/// The middle value (the upper one of an even count); 0 for none.
+pub(crate) fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// An ID token for the front-end bench's caller, minted by the emulator's
+/// knob, and checked to get the bench request through.
+pub(crate) fn mint_front_token(emulator: &str) -> anyhow::Result<String> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let token = runtime.block_on(async {
+    runtime.block_on(async {
         let http = reqwest::Client::new();
         let minted: serde_json::Value = http
-            .post(format!("{}/emulator/v1/idTokens", emu.1))
-            .json(&serde_json::json!({"email": FRONT_CALLER, "audience": audience}))
+            .post(format!("{emulator}/emulator/v1/idTokens"))
+            .json(&serde_json::json!({"email": FRONT_CALLER, "audience": format!("https://{FRONT_HOST}")}))
             .send()
             .await?
             .json()
             .await?;
         let token = minted["token"].as_str().context("the knob minted no token")?.to_owned();
         let probe = http
-            .get(format!("{}/bench", emu.1))
+            .get(format!("{emulator}/bench"))
             .header("host", FRONT_HOST)
             .header("authorization", format!("Bearer {token}"))
             .send()
@@ -266,25 +269,34 @@ pub fn emulator_bench(root: &Path) -> anyhow::Result<()> {
             bail!("the front end answered {} to the bench request", probe.status());
         }
         anyhow::Ok(token)
-    })?;
+    })
+}
+
+/// The Cloud Run front end's hot path: an allowed request with a valid
+/// token, beside nginx answering a static 200 under the same wrk settings.
+pub fn emulator_bench(root: &Path) -> anyhow::Result<()> {
+    ensure_tools()?;
+    let bin = build_release(root, &["runiam-emulator"])?;
+    let dir = std::env::temp_dir().join("runiam-bench-front");
+    std::fs::create_dir_all(&dir)?;
+    let world_path = dir.join("world.yaml");
+    std::fs::write(&world_path, front_world())?;
+    let emu = start_emulator(&bin, &world_path, &[])?;
+    let token = mint_front_token(&emu.1)?;
     let port = free_port()?;
     let nginx = start_nginx(&dir, port)?;
     let headers = [format!("Host: {FRONT_HOST}"), format!("Authorization: Bearer {token}")];
     let (mut fronts, mut statics) = (Vec::with_capacity(ROUNDS), Vec::with_capacity(ROUNDS));
     for _ in 0..ROUNDS {
-        fronts.push(wrk(&format!("{}/bench", emu.1), &headers)?);
-        statics.push(wrk(&format!("http://127.0.0.1:{port}/bench"), &headers)?);
+        fronts.push(wrk_rps(&wrk(&WRK, &format!("{}/bench", emu.1), &headers)?)?);
+        statics.push(wrk_rps(&wrk(&WRK, &format!("http://127.0.0.1:{port}/bench"), &headers)?)?);
     }
     drop(nginx);
     let rounds = |v: &[f64]| v.iter().map(|x| format!("{x:.0}")).collect::<Vec<_>>().join(" ");
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     println!("front end, allowed request with a valid ID token (wrk {}), {ROUNDS} alternating rounds:", WRK.join(" "));
     println!("  runiam-emulator   rounds {}", rounds(&fronts));
     println!("  nginx static 200  rounds {}", rounds(&statics));
-    let (front, static_200) = (median(&mut fronts), median(&mut statics));
+    let (front, static_200) = (median(fronts), median(statics));
     println!("  runiam-emulator   {front:>10.0} req/s (median)");
     println!("  nginx static 200  {static_200:>10.0} req/s (median)");
     println!("  ratio             {:>10.2}", front / static_200.max(1e-9));
@@ -328,14 +340,7 @@ denyPolicies:
 "#;
 
 pub fn troubleshoot_bench(root: &Path) -> anyhow::Result<()> {
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--bin", "runiam-emulator", "--bin", "runiam-troubleshoot"])
-        .current_dir(root)
-        .status()?;
-    if !status.success() {
-        bail!("release build failed");
-    }
-    let bin = root.join("target/release");
+    let bin = build_release(root, &["runiam-emulator", "runiam-troubleshoot"])?;
     let dir = std::env::temp_dir().join("runiam-bench");
     std::fs::create_dir_all(&dir)?;
     let world_path = dir.join("troubleshoot-world.yaml");

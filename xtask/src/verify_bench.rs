@@ -10,7 +10,9 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use crate::bench::{FRONT_CALLER, FRONT_HOST, front_world, start_emulator};
+use crate::bench::{
+    FRONT_HOST, build_release, ensure_tools, front_world, median, mint_front_token, start_emulator, wrk, wrk_rps,
+};
 
 const REQUESTS: &str = "20000";
 const CONCURRENCY: &str = "64";
@@ -31,20 +33,8 @@ struct Figures {
 /// wrk's `Requests/sec` and its latency distribution; wrk prints 50/75/90/99
 /// only, so p95 is interpolated between 90 and 99 (linear in rank).
 fn run_wrk(url: &str, headers: &[String]) -> anyhow::Result<Figures> {
-    let mut cmd = Command::new("wrk");
-    cmd.args(WRK);
-    for h in headers {
-        cmd.args(["-H", h]);
-    }
-    let out = cmd.arg(url).output().context("running wrk")?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    if !out.status.success() || text.contains("Non-2xx") {
-        bail!("wrk against {url} failed or saw non-2xx answers:\n{text}{}", String::from_utf8_lossy(&out.stderr));
-    }
-    let rps = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Requests/sec:").and_then(|n| n.trim().parse::<f64>().ok()))
-        .with_context(|| format!("no Requests/sec in wrk output:\n{text}"))?;
+    let text = wrk(&WRK, url, headers)?;
+    let rps = wrk_rps(&text)?;
     let pct = |p: &str| {
         text.lines()
             .find_map(|l| l.trim().strip_prefix(p).map(|v| ms(v.trim())))
@@ -97,40 +87,20 @@ fn run_verify(bin: &std::path::Path, emulator: &str, token_file: &std::path::Pat
 }
 
 /// Each figure's median over the rounds, taken figure by figure.
-fn median(rounds: impl Iterator<Item = Figures> + Clone) -> Figures {
-    let of = |pick: fn(&Figures) -> f64| {
-        let mut v: Vec<f64> = rounds.clone().map(|f| pick(&f)).collect();
-        v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied().unwrap_or(0.0)
-    };
+fn medians(rounds: &[Figures]) -> Figures {
+    let of = |pick: fn(&Figures) -> f64| median(rounds.iter().map(pick).collect());
     Figures { rps: of(|f| f.rps), p50: of(|f| f.p50), p95: of(|f| f.p95), p99: of(|f| f.p99) }
 }
 
 pub fn verify_bench(root: &std::path::Path) -> anyhow::Result<()> {
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--bin", "runiam-emulator", "--bin", "runiam-verify"])
-        .current_dir(root)
-        .status()?;
-    if !status.success() {
-        bail!("release build failed");
-    }
-    let bin = root.join("target/release");
+    ensure_tools()?;
+    let bin = build_release(root, &["runiam-emulator", "runiam-verify"])?;
     let dir = std::env::temp_dir().join("runiam-bench-verify");
     std::fs::create_dir_all(&dir)?;
     let world_path = dir.join("world.yaml");
     std::fs::write(&world_path, front_world())?;
     let emu = start_emulator(&bin, &world_path, &[])?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let token = runtime.block_on(async {
-        let minted: serde_json::Value = reqwest::Client::new()
-            .post(format!("{}/emulator/v1/idTokens", emu.1))
-            .json(&serde_json::json!({"email": FRONT_CALLER, "audience": format!("https://{FRONT_HOST}")}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        minted["token"].as_str().map(str::to_owned).context("the knob minted no token")
-    })?;
+    let token = mint_front_token(&emu.1)?;
     let token_file = dir.join("token");
     std::fs::write(&token_file, &token)?;
 
@@ -155,8 +125,8 @@ pub fn verify_bench(root: &std::path::Path) -> anyhow::Result<()> {
         row(&format!("round {} runiam-verify", i + 1), verify);
         row(&format!("round {} wrk", i + 1), wrk);
     }
-    let verify = median(rounds.iter().map(|r| r.0));
-    let wrk = median(rounds.iter().map(|r| r.1));
+    let verify = medians(&rounds.iter().map(|r| r.0).collect::<Vec<_>>());
+    let wrk = medians(&rounds.iter().map(|r| r.1).collect::<Vec<_>>());
     row("median runiam-verify", &verify);
     row("median wrk", &wrk);
     let ratio = |a: f64, b: f64| a / b.max(1e-9);
