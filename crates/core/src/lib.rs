@@ -20,6 +20,7 @@ pub mod http;
 pub mod model;
 pub mod output;
 pub mod redact;
+pub mod requestlog;
 pub mod roles;
 pub mod target;
 pub mod terraform;

@@ -1,12 +1,15 @@
 //! `--logs`: Cloud Run's 401/403 request logs for the service since the
 //! change, read with one Logging `entries.list`, each quoted as evidence.
-//! verify's own calls (its user agent) are left out: the probes it makes
-//! while IAM propagates are refused by design.
+//! Only the front end's refusals count (runiam-core's classifier tells them
+//! from the container's own 401/403), and verify's own calls (its user
+//! agent) are left out: the probes it makes while IAM propagates are
+//! refused by design.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use runiam_core::api::Logging;
 use runiam_core::doc::{Check, CheckResult, Evidence};
 use runiam_core::model::ServiceRef;
+use runiam_core::requestlog::{Class, classify, view};
 use serde_json::{Value, json};
 
 use crate::call::USER_AGENT;
@@ -32,6 +35,11 @@ pub fn filter(target: &ServiceRef, since: DateTime<Utc>) -> String {
 /// Whether verify itself made the request.
 fn ours(entry: &Value) -> bool {
     entry["httpRequest"]["userAgent"].as_str().is_some_and(|ua| ua.starts_with(USER_AGENT))
+}
+
+/// The entries that are Cloud Run refusing someone else than verify.
+fn refusals(entries: &[Value]) -> Vec<&Value> {
+    entries.iter().filter(|e| !ours(e) && matches!(classify(&view(e)), Class::FrontEnd(_))).collect()
 }
 
 /// One entry in words: `TIME STATUS TEXT (trace T)`.
@@ -74,7 +82,7 @@ pub async fn check(logging: &Logging, target: &ServiceRef, since: DateTime<Utc>,
                 };
             }
         };
-    let seen: Vec<&Value> = entries.iter().filter(|e| !ours(e)).collect();
+    let seen = refusals(&entries);
     let more = if entries.len() >= LIMIT { " or more" } else { "" };
     let (result, detail) = match (seen.len(), refusals_expected) {
         (0, _) => (
@@ -112,6 +120,19 @@ mod tests {
         ] {
             assert!(f.contains(part), "{part} in {f}");
         }
+    }
+
+    #[test]
+    fn only_the_front_ends_refusals_of_others_count() {
+        let entry = |status: u16, text: Option<&str>, latency: &str, ua: &str| json!({"httpRequest": {"status": status, "latency": latency, "userAgent": ua}, "textPayload": text});
+        let front = entry(403, Some("The request was not authenticated. Either allow ..."), "0s", "curl/8");
+        let front_401 = entry(401, Some("The request was not authorized to invoke this service."), "0s", "curl/8");
+        let silent = entry(403, None, "0s", "curl/8");
+        let app = entry(403, Some("forbidden by the app"), "0.012s", "curl/8");
+        let app_silent = entry(401, None, "0.040s", "curl/8");
+        let mine = entry(403, Some("The request was not authenticated."), "0s", USER_AGENT);
+        let all = [front.clone(), front_401.clone(), silent.clone(), app, app_silent, mine];
+        assert_eq!(refusals(&all), [&front, &front_401, &silent]);
     }
 
     #[test]
