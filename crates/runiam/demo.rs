@@ -61,7 +61,9 @@ fn steps(project: &str, backups: &str) -> Vec<Vec<String>> {
         ]),
         s(&["verify", SERVICE, "--as", CALLER, "--requests", "20", "--concurrency", "4", "-o", "text"]),
         s(&["export", SERVICE, "-o", "terraform"]),
-        s(&["rollback", "-f", "BACKUP", "--apply", "--yes", "--backup-dir", backups, "-o", "text"]),
+        // Restoring the backup removes the grant made since it was taken:
+        // drift that rollback refuses unless --force says so.
+        s(&["rollback", "-f", "BACKUP", "--force", "--apply", "--yes", "--backup-dir", backups, "-o", "text"]),
         s(&["troubleshoot", SERVICE, "--caller", CALLER, "--no-logs", "-o", "text"]),
     ]
 }

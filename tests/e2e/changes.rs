@@ -194,7 +194,7 @@ fn unsafe_or_bad_requests_write_nothing() {
         (
             &["grant-invoker", SVC, "--member", "carol@example.com", "--apply", "--yes"],
             2,
-            "--member 'carol@example.com' is not a valid name",
+            "--member 'carol@example.com' is not a valid member",
         ),
         (
             &[

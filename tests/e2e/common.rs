@@ -137,9 +137,17 @@ pub fn call(emu: &Emulator, method: &str, path: &str, body: Option<serde_json::V
     })
 }
 
-/// The live allow policy of a service (`projects/P/locations/R/services/S`).
+/// The live allow policy of a service (`projects/P/locations/R/services/S`),
+/// read through any failures the emulator injects.
 pub fn policy(emu: &Emulator, service: &str) -> serde_json::Value {
-    let (status, p) = call(emu, "GET", &format!("v2/{service}:getIamPolicy?options.requestedPolicyVersion=3"), None);
+    let path = format!("v2/{service}:getIamPolicy?options.requestedPolicyVersion=3");
+    let (mut status, mut p) = call(emu, "GET", &path, None);
+    for _ in 0..20 {
+        if status != 429 && status != 503 {
+            break;
+        }
+        (status, p) = call(emu, "GET", &path, None);
+    }
     assert_eq!(status, 200, "{p}");
     p
 }

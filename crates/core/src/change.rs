@@ -1,7 +1,9 @@
 //! What every command that writes shares: capturing a ServiceSnapshot (for
 //! export and for backups), the `--apply` confirmation, the backup file,
 //! the etag-guarded read-modify-write with retries on concurrent changes,
-//! and the policy diff shown in plans.
+//! and the policy diff shown in plans. Every write here is judged by the
+//! write gate (`gate`) against what it was read from, right before it is
+//! sent, so no caller can bypass it.
 //!
 //! The change itself is a pure function `&Policy -> Option<Policy>` (None:
 //! nothing to do), so commands keep their decisions testable and this
@@ -18,6 +20,7 @@ use crate::api::Clients;
 use crate::api::run::Service;
 use crate::doc::{DocFormat, Document, ServiceSnapshot, render};
 use crate::error::{CommandError, Exit};
+use crate::gate::{self, Allowance, Settings};
 use crate::model::{Policy, ServiceRef};
 use crate::target::user_named;
 
@@ -146,6 +149,7 @@ pub async fn read_modify_write(
     clients: &Clients,
     service: &ServiceRef,
     read: Option<Policy>,
+    allow: &Allowance,
     change: impl Fn(&Policy) -> Option<Policy>,
 ) -> Result<Written, CommandError> {
     let name = service.full_name();
@@ -171,6 +175,10 @@ pub async fn read_modify_write(
             });
         };
         after.etag = before.etag.clone();
+        let violations = gate::judge_policy(&before, &after, allow);
+        if !violations.is_empty() {
+            return Err(gate::refusal(service, &violations));
+        }
         sent = Some(before.clone());
         match clients.run_v2.set_iam_policy(service, &after).await {
             Ok(written) => return Ok(Written { before, after: written, wrote: true, conflicts }),
@@ -178,30 +186,69 @@ pub async fn read_modify_write(
                 conflicts += 1;
                 back_off(conflicts).await;
             }
-            Err(e) => {
-                let refused = e.status().is_some_and(|s| {
-                    s.status == "FAILED_PRECONDITION"
-                        && s.details.iter().any(|d| {
-                            d.pointer("/violations/0/type").and_then(|t| t.as_str())
-                                == Some("constraints/iam.allowedPolicyMemberDomains")
-                        })
-                });
-                let mut err = CommandError::from(e).context(format!("cannot write the IAM policy of {name}"));
-                if refused {
-                    err.exit = Exit::Refused;
-                    err = err.hinted(
-                        "an org policy (domain restricted sharing) forbids this member; to make a service public, use --disable-invoker-check",
-                    );
-                }
-                return Err(err);
-            }
+            Err(e) => return Err(write_error(e, &name, &after, &before)),
         }
     }
 }
 
-/// How a change of the invoker check ended.
+/// Writes `after` once, guarded by `before`'s etag (a saved plan: no retry,
+/// a moved etag is a refusal), after the gate judged it against `before`.
+pub async fn write_once(
+    clients: &Clients,
+    service: &ServiceRef,
+    before: &Policy,
+    after: &Policy,
+    allow: &Allowance,
+) -> Result<Policy, CommandError> {
+    let name = service.full_name();
+    let violations = gate::judge_policy(before, after, allow);
+    if !violations.is_empty() {
+        return Err(gate::refusal(service, &violations));
+    }
+    let mut body = after.clone();
+    body.etag = before.etag.clone();
+    clients.run_v2.set_iam_policy(service, &body).await.map_err(|e| {
+        let moved = e.status().is_some_and(|s| s.status == "ABORTED");
+        let mut err = write_error(e, &name, after, before);
+        if moved {
+            err.exit = Exit::Refused;
+            err = err.hinted("the policy changed while applying; make a new plan");
+        }
+        err
+    })
+}
+
+/// A refused write, with the org policy's refusal made a refusal (exit 4)
+/// and a hint no broader than the change: only a public member is pointed
+/// to the invoker-check route.
+fn write_error(e: crate::http::ApiError, name: &str, after: &Policy, before: &Policy) -> CommandError {
+    let drs = e.status().is_some_and(|s| {
+        s.status == "FAILED_PRECONDITION"
+            && s.details.iter().any(|d| {
+                d.pointer("/violations/0/type").and_then(|t| t.as_str())
+                    == Some("constraints/iam.allowedPolicyMemberDomains")
+            })
+    });
+    let mut err = CommandError::from(e).context(format!("cannot write the IAM policy of {name}"));
+    if drs {
+        err.exit = Exit::Refused;
+        let public = after
+            .grants_not_in(before)
+            .iter()
+            .flat_map(|b| b.members.iter())
+            .any(|m| m == "allUsers" || m == "allAuthenticatedUsers");
+        err = err.hinted(if public {
+            "domain restricted sharing forbids public members; a service meant to be public turns its invoker check off instead: runiam grant-invoker SERVICE --disable-invoker-check --allow-public --apply"
+        } else {
+            "domain restricted sharing admits only members of the organization's allowed Cloud Identity customers; grant an identity of the organization instead"
+        });
+    }
+    err
+}
+
+/// How a change of the service's settings ended.
 #[derive(Clone, Debug, PartialEq)]
-pub struct InvokerCheck {
+pub struct SettingsChange {
     /// The service as read before (its etag guards the patch).
     pub before: Service,
     /// The service after the operation finished (or as read, when unchanged).
@@ -209,14 +256,16 @@ pub struct InvokerCheck {
     pub changed: bool,
 }
 
-/// Turns the invoker IAM check off (`disabled`) or on with services.patch
-/// (`updateMask=invokerIamDisabled`), guarded by the service's etag and
-/// redone when the service changed meanwhile; waits for the operation.
-pub async fn set_invoker_check(
+/// Puts the service's invoker IAM check (and, when `want.ingress` is set,
+/// its ingress) as `want` says with services.patch (`updateMask` naming only
+/// what differs), guarded by the service's etag and redone when the service
+/// changed meanwhile; waits for the operation. The gate judges each cycle.
+pub async fn set_settings(
     clients: &Clients,
     target: &ServiceRef,
-    disabled: bool,
-) -> Result<InvokerCheck, CommandError> {
+    want: &Settings,
+    allow: &Allowance,
+) -> Result<SettingsChange, CommandError> {
     let name = target.full_name();
     let mut conflicts = 0;
     loop {
@@ -225,41 +274,36 @@ pub async fn set_invoker_check(
             .get_service(target)
             .await
             .map_err(|e| user_named(e, format!("cannot read service {name}")))?;
-        if before.invoker_iam_disabled == disabled {
-            return Ok(InvokerCheck { after: before.clone(), before, changed: false });
+        let mut mask = Vec::new();
+        if before.invoker_iam_disabled != want.invoker_iam_disabled {
+            mask.push("invokerIamDisabled");
+        }
+        if want.ingress.is_some() && before.ingress != want.ingress {
+            mask.push("ingress");
+        }
+        if mask.is_empty() {
+            return Ok(SettingsChange { after: before.clone(), before, changed: false });
+        }
+        let result = Settings {
+            invoker_iam_disabled: want.invoker_iam_disabled,
+            ingress: want.ingress.clone().or_else(|| before.ingress.clone()),
+        };
+        let violations = gate::judge_settings(&settings_of(&before), &result, allow);
+        if !violations.is_empty() {
+            return Err(gate::refusal(target, &violations));
         }
         let mut wanted = before.clone();
-        wanted.invoker_iam_disabled = disabled;
-        match clients.run_v2.patch_service(&wanted, "invokerIamDisabled").await {
-            Ok(mut op) => {
-                for _ in 0..120 {
-                    if op.done {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    op = clients
-                        .run_v2
-                        .get_operation(&op.name)
-                        .await
-                        .map_err(|e| user_named(e, format!("cannot follow the update of {name}")))?;
-                }
-                // A change still under way is not a change made: say so rather than record it.
-                if !op.done {
-                    return Err(CommandError::api(format!(
-                        "the update of {name} ({}) did not finish within a minute; check it with \
-                         `gcloud run operations describe`, then verify before rolling back",
-                        op.name
-                    )));
-                }
-                if let Some(err) = &op.error {
-                    return Err(CommandError::api(format!("the update of {name} failed: {err}")));
-                }
+        wanted.invoker_iam_disabled = result.invoker_iam_disabled;
+        wanted.ingress = result.ingress;
+        match clients.run_v2.patch_service(&wanted, &mask.join(",")).await {
+            Ok(op) => {
+                finish(clients, &name, op).await?;
                 let after = clients
                     .run_v2
                     .get_service(target)
                     .await
                     .map_err(|e| user_named(e, format!("cannot read service {name}")))?;
-                return Ok(InvokerCheck { before, after, changed: true });
+                return Ok(SettingsChange { before, after, changed: true });
             }
             Err(e) if e.status().is_some_and(|s| s.status == "ABORTED") && conflicts + 1 < RMW_CYCLES => {
                 conflicts += 1;
@@ -268,6 +312,61 @@ pub async fn set_invoker_check(
             Err(e) => return Err(CommandError::from(e).context(format!("cannot update service {name}"))),
         }
     }
+}
+
+/// Waits up to a minute for a service update to finish.
+async fn finish(clients: &Clients, name: &str, mut op: crate::api::run::Operation) -> Result<(), CommandError> {
+    for _ in 0..120 {
+        if op.done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        op = clients
+            .run_v2
+            .get_operation(&op.name)
+            .await
+            .map_err(|e| user_named(e, format!("cannot follow the update of {name}")))?;
+    }
+    // A change still under way is not a change made: say so rather than record it.
+    if !op.done {
+        return Err(CommandError::api(format!(
+            "the update of {name} ({}) did not finish within a minute; check it with \
+             `gcloud run operations describe`, then verify before rolling back",
+            op.name
+        )));
+    }
+    if let Some(err) = &op.error {
+        return Err(CommandError::api(format!("the update of {name} failed: {err}")));
+    }
+    Ok(())
+}
+
+/// How many accounts a group holds, nested groups walked (as far as the
+/// evaluator follows them) and each account counted once; `None` when Cloud
+/// Identity cannot say, which the gate counts as broad.
+pub async fn group_size(clients: &Clients, email: &str) -> Option<usize> {
+    let mut accounts = std::collections::BTreeSet::new();
+    let mut seen = std::collections::BTreeSet::from([email.to_owned()]);
+    let mut frontier = vec![email.to_owned()];
+    for _ in 0..crate::eval::MAX_GROUP_DEPTH {
+        let Some(group) = frontier.pop() else { return Some(accounts.len()) };
+        let name = clients.cloud_identity.lookup_group(&group).await.ok()?;
+        for m in clients.cloud_identity.list_members(&name).await.ok()? {
+            match m.strip_prefix("group:") {
+                Some(g) if seen.insert(g.to_owned()) => frontier.push(g.to_owned()),
+                Some(_) => {}
+                None => {
+                    accounts.insert(m);
+                }
+            }
+        }
+    }
+    frontier.is_empty().then_some(accounts.len())
+}
+
+/// The settings of a service the gate judges.
+pub fn settings_of(s: &Service) -> Settings {
+    Settings { invoker_iam_disabled: s.invoker_iam_disabled, ingress: s.ingress.clone() }
 }
 
 /// A unified diff of two policies as YAML, for plans.

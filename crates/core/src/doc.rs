@@ -551,6 +551,32 @@ pub fn read_input(input: &Input) -> Result<String, CommandError> {
     }
 }
 
+/// The documents a reader command takes from `-f FILE` or stdin: `None`
+/// when there is no input at all (stdin a terminal), else every document,
+/// checked against `accepts`. An input with no document is exit 2 unless
+/// `allow_empty`: in a pipe, it almost always means the command before
+/// failed, and success here would make the whole pipe look green.
+pub fn read_documents(
+    program: &str,
+    accepts: &[Kind],
+    file: Option<&Path>,
+    allow_empty: bool,
+) -> Result<Option<Vec<Document>>, CommandError> {
+    let Some(source) = input(file, false) else { return Ok(None) };
+    let text = read_input(&source)?;
+    let docs = read_for(program, accepts, &text)?;
+    if docs.is_empty() && !allow_empty {
+        let from = match &source {
+            Input::Stdin => "no documents on stdin: did the previous command fail?".to_owned(),
+            Input::File(p) => format!("no documents in {}", p.display()),
+        };
+        return Err(CommandError::usage(from).hinted(
+            "check the exit status of the command before (set -o pipefail); --allow-empty accepts an empty input",
+        ));
+    }
+    Ok(Some(docs))
+}
+
 /// YAML streams or JSON lines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DocFormat {

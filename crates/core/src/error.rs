@@ -31,6 +31,10 @@ pub enum Exit {
     Api = 3,
     /// Refused for safety (drift, org policy, public grant, moved etag).
     Refused = 4,
+    /// Stopped by Ctrl-C (SIGINT) during `--apply`, after recording what was written.
+    Interrupted = 130,
+    /// Stopped by SIGTERM during `--apply`, after recording what was written.
+    Terminated = 143,
 }
 
 impl Exit {

@@ -4,6 +4,7 @@
 //! - `auth` and `http`: credentials and the one retrying HTTP layer;
 //! - `api`: typed Google API clients; `roles`: the offline role table;
 //! - `model`: services, principals, policies; `doc`: the pipe documents;
+//! - `gate`: the one judge of every write (what a change may add or remove);
 //! - `error`: the exit codes and the command error; `output` and `cli`:
 //!   how commands talk to the user.
 
@@ -15,8 +16,10 @@ pub mod config;
 pub mod doc;
 pub mod error;
 pub mod eval;
+pub mod gate;
 pub mod gather;
 pub mod http;
+pub mod interrupt;
 pub mod model;
 pub mod output;
 pub mod redact;

@@ -282,6 +282,29 @@ pub fn check_region(r: &str) -> Result<(), String> {
     if ok { Ok(()) } else { Err(format!("region '{r}' is not a region name such as europe-west1")) }
 }
 
+/// The local part of an email as IAM accepts it: RFC 5322's dot-atom.
+fn valid_local_part(local: &str) -> bool {
+    !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c))
+}
+
+/// A domain name: dot-separated labels of letters, digits and hyphens.
+fn valid_domain(domain: &str) -> bool {
+    domain.contains('.')
+        && domain.len() <= 253
+        && domain.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
 /// An IAM principal, as written in allow-policy members.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Principal {
@@ -313,7 +336,10 @@ impl Principal {
         let err = |why: &str| NameError::new(s, why.to_owned());
         let email = |e: &str| -> Result<String, NameError> {
             let (local, domain) = e.split_once('@').ok_or_else(|| err("expected an email after the prefix"))?;
-            if local.is_empty() || domain.is_empty() || !domain.contains('.') || e.contains(char::is_whitespace) {
+            if e.contains([',', ';']) || e.matches('@').count() > 1 {
+                return Err(err("one member holds one principal: give each member its own --member or binding"));
+            }
+            if !valid_local_part(local) || !valid_domain(domain) {
                 return Err(err("expected an email such as name@example.com after the prefix"));
             }
             Ok(e.to_owned())
@@ -339,9 +365,7 @@ impl Principal {
                 }
             }
             "group" => Ok(Self::Group(email(rest)?)),
-            "domain" if !rest.is_empty() && rest.contains('.') && !rest.contains('@') => {
-                Ok(Self::Domain(rest.to_owned()))
-            }
+            "domain" if valid_domain(rest) => Ok(Self::Domain(rest.to_owned())),
             "domain" => Err(err("expected a domain such as example.com after domain:")),
             "principal" if rest.starts_with("//") && rest.len() > 2 => Ok(Self::Principal(rest[2..].to_owned())),
             "principalSet" if rest.starts_with("//") && rest.len() > 2 => Ok(Self::PrincipalSet(rest[2..].to_owned())),
@@ -463,7 +487,19 @@ mod tests {
 
     #[test]
     fn malformed_principals_name_the_fix() {
-        for m in ["alice@acme.example", "user:alice", "robot:x@y.z", "domain:", "principal:x", "deleted:domain:a.b"] {
+        for m in [
+            "alice@acme.example",
+            "user:alice",
+            "robot:x@y.z",
+            "domain:",
+            "principal:x",
+            "deleted:domain:a.b",
+            "user:bob@@acme.example",
+            "user:bob@acme.example;rm",
+            "user:a@acme.example,user:b@acme.example",
+            "user:bob smith@acme.example",
+            "domain:acme..example",
+        ] {
             let e = Principal::parse(m).unwrap_err();
             assert_eq!(e.input, m);
         }

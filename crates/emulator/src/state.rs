@@ -442,9 +442,79 @@ fn check_policy(policy: &Policy, world: &World) -> Result<(), ApiError> {
                     format!("Conditions are not supported for the principal {m}."),
                 ));
             }
+            // `principalSet://goog/...` names sets only deny policies accept.
+            if matches!(&principal, Principal::PrincipalSet(set) if set.starts_with("goog/")) {
+                return Err(ApiError::invalid_field(
+                    &format!("policy.bindings[{i}].members[{j}]"),
+                    format!("Invalid principal: {m}. This principal set is not supported in allow policies."),
+                ));
+            }
+            if let Principal::ServiceAccount(email) = &principal
+                && !service_account_exists(email, world)
+            {
+                return Err(ApiError::invalid_field(
+                    &format!("policy.bindings[{i}].members[{j}]"),
+                    format!("Service account {email} does not exist."),
+                ));
+            }
         }
     }
+    check_limits(policy)
+}
+
+/// IAM's limits on one policy: 1,500 principals, of which 250 groups, each
+/// occurrence counted. Google's message for the first; the second's wording
+/// is not documented and follows the first's.
+fn check_limits(policy: &Policy) -> Result<(), ApiError> {
+    let members = policy.bindings.iter().flat_map(|b| &b.members);
+    let all = members.clone().count();
+    let groups = members.filter(|m| m.starts_with("group:")).count();
+    let over = |what: &str, n: usize, max: usize| {
+        let n = thousands(n);
+        let max = thousands(max);
+        ApiError::invalid_field(
+            "policy.bindings",
+            format!("The number of {what} in the policy ({n}) is larger than the maximum allowed size {max}."),
+        )
+    };
+    if all > 1500 {
+        return Err(over("members", all, 1500));
+    }
+    if groups > 250 {
+        return Err(over("Google groups", groups, 250));
+    }
     Ok(())
+}
+
+/// 1501 → "1,501", as Google writes counts in this message.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Whether IAM would find this service account. The world is the whole
+/// estate for its own projects: a user-managed account of a world project
+/// exists when the world lists it. Service agents (Google creates them) and
+/// accounts of projects outside the world cannot be known, and are taken as
+/// existing, as a real estate's other projects are.
+fn service_account_exists(email: &str, world: &World) -> bool {
+    if world.service_account(email).is_some() || email.contains(".svc.id.goog[") {
+        return true;
+    }
+    // User-managed accounts live at PROJECT.iam.gserviceaccount.com; the
+    // service agents (service-N@gcp-sa-*.iam..., N-compute@developer...,
+    // PROJECT@appspot...) are Google's and exist.
+    match email.rsplit_once('@').and_then(|(_, d)| d.strip_suffix(".iam.gserviceaccount.com")) {
+        Some(project) => world.project(project).is_none(),
+        None => true,
+    }
 }
 
 /// Predefined roles from the table, custom roles from the world.

@@ -8,6 +8,7 @@
 //! blast radius on stderr, ChangeRecords on stdout).
 
 pub mod plan;
+pub mod precheck;
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -15,18 +16,21 @@ use std::path::PathBuf;
 
 use chrono::Utc;
 use clap::{CommandFactory, Parser};
-use runiam_core::change::{capture, confirm, policy_diff, read_modify_write, set_invoker_check, write_backup};
+use runiam_core::change::{
+    capture, confirm, group_size, policy_diff, read_modify_write, set_settings, settings_of, write_backup, write_once,
+};
 use runiam_core::cli::{CommonArgs, Context, WriteArgs, run_command};
 use runiam_core::doc::{
-    ChangeAction, ChangeRecord, DocFormat, Document, FixAction, Intent, Kind, Verdict, input, read_for, read_input,
-    write_stdout,
+    ChangeAction, ChangeRecord, DocFormat, Document, FixAction, Intent, Kind, Verdict, read_documents, write_stdout,
 };
+use runiam_core::gate::{self, Allowance, Removals, Settings};
 use runiam_core::http::HttpOptions;
-use runiam_core::model::{Principal, ServiceRef};
+use runiam_core::model::{Expr, Policy, Principal, ServiceRef};
 use runiam_core::target::{resolve_service, user_named};
-use runiam_core::{CommandError, Exit};
+use runiam_core::{CommandError, Exit, interrupt};
 
-use crate::plan::{Grant, blast_radius, check_role, expiry_condition, parse_duration};
+use crate::plan::{Grant, check_role, conditional_holdings, expiry_condition, expiry_of, parse_duration};
+use crate::precheck::Precheck;
 
 /// Grant the least privilege that lets a caller invoke a Cloud Run service.
 ///
@@ -58,10 +62,19 @@ pub struct Args {
     /// Make the grant expire at this time (RFC 3339, e.g. 2027-01-01T00:00:00Z).
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
-    /// Allow granting allUsers or allAuthenticatedUsers (anyone on the internet, or any Google account).
+    /// Allow what makes the service public: granting allUsers or allAuthenticatedUsers, or turning the invoker check off.
     #[arg(long)]
     pub allow_public: bool,
-    /// Make the service public by turning its invoker IAM check off instead of granting allUsers (the way that works under domain restricted sharing).
+    /// Allow granting a domain: member or a group of more than 50 accounts (or one whose size cannot be read).
+    #[arg(long)]
+    pub allow_broad: bool,
+    /// Grant without a condition even though the member holds the role under one (a time-bound grant becomes permanent).
+    #[arg(long, conflicts_with_all = ["expires", "until", "keep_condition"])]
+    pub permanent: bool,
+    /// With --expires/--until: replace the member's existing time-bound grant instead of adding a second one.
+    #[arg(long)]
+    pub keep_condition: bool,
+    /// Make the service public by turning its invoker IAM check off instead of granting allUsers (the way that works under domain restricted sharing); needs --allow-public.
     #[arg(long, conflicts_with_all = ["member", "expires", "until"])]
     pub disable_invoker_check: bool,
     /// The change ticket or reason, recorded in the ChangeRecord and in a time-bound grant's description.
@@ -72,6 +85,9 @@ pub struct Args {
     /// Read Diagnosis documents or plans from FILE (- for stdin).
     #[arg(short = 'f', long = "file", value_name = "FILE", conflicts_with = "service")]
     pub file: Option<PathBuf>,
+    /// Succeed when stdin holds no document (otherwise exit 2: the command before in the pipe probably failed).
+    #[arg(long)]
+    pub allow_empty: bool,
     /// Output format [default: text on a terminal, yaml otherwise].
     #[arg(short = 'o', long, value_enum)]
     pub output: Option<GrantFormat>,
@@ -115,23 +131,40 @@ async fn grant_invoker(args: Args) -> Result<Exit, CommandError> {
     };
     let (work, exit) = gather_work(&args)?;
     let ctx = args.common.context(HttpOptions::default())?;
+    if args.write.apply {
+        interrupt::watch();
+    }
     let mut records = Vec::new();
     for w in work {
         let record = match w {
-            Work::Grant { service, grant } => {
-                let target = resolve_service(&service, &ctx.config, &ctx.clients).await?;
-                check_role(&ctx.clients, &grant.role).await?;
-                do_grant(&args, &ctx, target, grant).await?
-            }
-            Work::DisableInvokerCheck { service } => {
-                let target = resolve_service(&service, &ctx.config, &ctx.clients).await?;
-                do_disable(&args, &ctx, target).await?
-            }
-            Work::Plan(plan) => do_plan(&args, &ctx, *plan).await?,
+            Work::Grant { service, grant } => match resolve_service(&service, &ctx.config, &ctx.clients).await {
+                Ok(target) => do_grant(&args, &ctx, target, grant, None).await,
+                Err(e) => Err(e),
+            },
+            Work::DisableInvokerCheck { service } => match resolve_service(&service, &ctx.config, &ctx.clients).await {
+                Ok(target) => do_disable(&args, &ctx, target, None).await,
+                Err(e) => Err(e),
+            },
+            Work::Plan(plan) => do_plan(&args, &ctx, *plan).await,
         };
-        records.push(record);
+        match record {
+            Ok(r) => records.push(r),
+            Err(e) => {
+                // What was written before the failure is still recorded.
+                report(&records, format)?;
+                return Err(e);
+            }
+        }
+        if interrupt::received().is_some() {
+            break;
+        }
     }
     report(&records, format)?;
+    if let Some(signal) = interrupt::received() {
+        let wrote = records.iter().filter(|r| r.applied).count();
+        let _ = writeln!(std::io::stderr(), "runiam-grant-invoker: {}", interrupt::message(signal, wrote));
+        return Ok(signal);
+    }
     Ok(exit)
 }
 
@@ -152,12 +185,11 @@ fn gather_work(args: &Args) -> Result<(Vec<Work>, Exit), CommandError> {
             CommandError::usage("--member needs a SERVICE").hinted("runiam grant-invoker SERVICE --member PRINCIPAL")
         );
     }
-    let Some(source) = input(args.file.as_deref(), false) else {
+    let accepts = [Kind::Diagnosis, Kind::ChangeRecord];
+    let Some(docs) = read_documents("runiam-grant-invoker", &accepts, args.file.as_deref(), args.allow_empty)? else {
         return Err(CommandError::usage("no SERVICE given and nothing on stdin")
             .hinted("runiam grant-invoker SERVICE --member PRINCIPAL, or pipe runiam troubleshoot into it"));
     };
-    let text = read_input(&source)?;
-    let docs = read_for("runiam-grant-invoker", &[Kind::Diagnosis, Kind::ChangeRecord], &text)?;
     let mut work = Vec::new();
     let mut exit = Exit::Ok;
     let mut err = std::io::stderr();
@@ -178,11 +210,7 @@ fn gather_work(args: &Args) -> Result<(Vec<Work>, Exit), CommandError> {
                     (FixAction::DisableInvokerCheck, _, _) => work.push(Work::DisableInvokerCheck { service }),
                     (FixAction::Grant, Some(member), role) => {
                         let role = role.unwrap_or_else(|| plan::DEFAULT_ROLE.to_owned());
-                        let public = member.is_public();
-                        let grant = Grant { member, role, condition: fix.condition, reason: args.reason.clone() };
-                        if public && !args.allow_public {
-                            return Err(public_refusal(&grant.member));
-                        }
+                        let grant = checked_grant(args, member, role, fix.condition, "the diagnosis's fix")?;
                         work.push(Work::Grant { service, grant });
                     }
                     _ => {
@@ -205,37 +233,66 @@ fn gather_work(args: &Args) -> Result<(Vec<Work>, Exit), CommandError> {
     Ok((work, exit))
 }
 
-fn public_refusal(member: &Principal) -> CommandError {
-    CommandError::refused(format!("{member} would let anyone invoke the service; refusing without --allow-public"))
-        .hinted("pass --allow-public if the service is meant to be public")
-}
-
 /// Validates the flags into one grant; bad input is exit 2, a public
 /// member without --allow-public exit 4.
 fn grant_from_flags(args: &Args) -> Result<Grant, CommandError> {
     let raw = args.member.as_deref().unwrap_or_default();
-    let member = Principal::parse(raw).map_err(|e| CommandError::usage(format!("--member {e}")))?;
-    if matches!(member, Principal::Deleted(_)) {
-        return Err(CommandError::usage(format!(
-            "--member {member} names a deleted principal, which can never invoke"
-        )));
-    }
+    let member = gate::allow_policy_member(raw).map_err(|why| {
+        CommandError::usage(format!("--member '{raw}' is not a valid member: {why}"))
+            .hinted("one principal per --member, e.g. user:alice@example.com or serviceAccount:NAME@PROJECT.iam.gserviceaccount.com")
+    })?;
+    let now = Utc::now();
     let until = match (&args.expires, &args.until) {
         (Some(d), _) => {
-            Some(Utc::now() + parse_duration(d).map_err(|e| CommandError::usage(format!("--expires {e}")))?)
+            let d = parse_duration(d).map_err(|e| CommandError::usage(format!("--expires {e}")))?;
+            Some(now.checked_add_signed(d).ok_or_else(|| CommandError::usage("--expires is too far in the future"))?)
         }
-        (None, Some(t)) => Some(
-            chrono::DateTime::parse_from_rfc3339(t)
+        (None, Some(t)) => {
+            let at = chrono::DateTime::parse_from_rfc3339(t)
                 .map_err(|e| {
                     CommandError::usage(format!(
                         "--until '{t}' is not an RFC 3339 time ({e}), e.g. 2027-01-01T00:00:00Z"
                     ))
                 })?
-                .with_timezone(&Utc),
-        ),
+                .with_timezone(&Utc);
+            if at <= now {
+                return Err(CommandError::usage(format!("--until {t} is in the past: the grant would never apply"))
+                    .hinted("give a future time, or --expires 2h"));
+            }
+            if at - now > plan::max_grant_duration() {
+                return Err(CommandError::usage(format!(
+                    "--until {t} is more than {} days away; a grant meant to last that long needs no expiry",
+                    plan::MAX_GRANT_DAYS
+                )));
+            }
+            Some(at)
+        }
         (None, None) => None,
     };
-    if member.is_public() && until.is_some() {
+    if args.keep_condition && until.is_none() {
+        return Err(CommandError::usage("--keep-condition needs --expires or --until: the new end of the grant"));
+    }
+    let condition = until.map(|u| expiry_condition(u, args.reason.as_deref()));
+    checked_grant(args, member, args.role.clone(), condition, "--member")
+}
+
+/// The rules every grant obeys, whether it comes from flags, a Diagnosis
+/// or a plan: a member an allow policy accepts, no condition on a public
+/// member, --allow-public for one, and no expiry already past.
+fn checked_grant(
+    args: &Args,
+    member: Principal,
+    role: String,
+    condition: Option<Expr>,
+    field: &str,
+) -> Result<Grant, CommandError> {
+    let raw = member.to_string();
+    gate::allow_policy_member(&raw)
+        .map_err(|why| CommandError::usage(format!("{field} '{raw}' is not a valid member: {why}")))?;
+    if matches!(member, Principal::Deleted(_)) {
+        return Err(CommandError::usage(format!("{field} {member} names a deleted principal, which can never invoke")));
+    }
+    if member.is_public() && condition.is_some() {
         return Err(CommandError::usage(format!(
             "IAM refuses conditions on {member}, so --expires/--until cannot apply to it"
         )));
@@ -243,8 +300,20 @@ fn grant_from_flags(args: &Args) -> Result<Grant, CommandError> {
     if member.is_public() && !args.allow_public {
         return Err(public_refusal(&member));
     }
-    let condition = until.map(|u| expiry_condition(u, args.reason.as_deref()));
-    Ok(Grant { member, role: args.role.clone(), condition, reason: args.reason.clone() })
+    if let Some(end) = condition.as_ref().and_then(expiry_of)
+        && end <= Utc::now()
+    {
+        return Err(CommandError::refused(format!(
+            "the grant to {member} expires at {end}, which has passed: it would never apply"
+        ))
+        .hinted("make a new plan with a future --until or --expires"));
+    }
+    Ok(Grant { member, role, condition, reason: args.reason.clone() })
+}
+
+fn public_refusal(member: &Principal) -> CommandError {
+    CommandError::refused(format!("{member} would let anyone invoke the service; refusing without --allow-public"))
+        .hinted("pass --allow-public if the service is meant to be public")
 }
 
 fn intent(grant: &Grant) -> Intent {
@@ -257,70 +326,221 @@ fn intent(grant: &Grant) -> Intent {
     }
 }
 
-/// Plans, and with --apply performs, one grant.
-async fn do_grant(args: &Args, ctx: &Context, target: ServiceRef, grant: Grant) -> Result<ChangeRecord, CommandError> {
-    let name = target.full_name();
-    let live = ctx
-        .clients
-        .run_v2
-        .get_iam_policy(&target)
-        .await
-        .map_err(|e| user_named(e, format!("cannot read the IAM policy of {name}")))?;
-    let planned = plan::grant(&live, &grant);
-    let mut err = std::io::stderr();
-    match &planned {
-        None => {
-            let _ = writeln!(err, "{name}: {} already holds {}; nothing to do", grant.member, grant.role);
-        }
-        Some(after) if !args.common.quiet => {
-            let _ = write!(err, "{}", policy_diff(&live, after, &name));
-            let _ = writeln!(err, "{}", blast_radius(&grant, &target));
-        }
-        Some(_) => {}
+/// What the flags allow a grant's write to do (the gate's input).
+async fn allowance(args: &Args, ctx: &Context, grant: &Grant, narrow_custom: bool, replacing: bool) -> Allowance {
+    let mut allow = Allowance {
+        member: Some(grant.member.clone()),
+        allow_public: args.allow_public,
+        allow_broad: args.allow_broad,
+        removals: if replacing { Removals::OwnConditional(grant.member.clone()) } else { Removals::Nothing },
+        ..Allowance::default()
+    };
+    if narrow_custom {
+        allow.narrow_roles.insert(grant.role.clone());
     }
-    let mut record = ChangeRecord::plan(
-        target.clone(),
-        intent(&grant),
-        live.clone(),
-        planned.clone().unwrap_or_else(|| live.clone()),
-    );
-    if planned.is_none() {
-        // Nothing to change is a successful, already-applied state.
-        record.applied = args.write.apply;
-        return Ok(record);
+    if let Principal::Group(g) = &grant.member
+        && !args.allow_broad
+        && let Some(n) = group_size(&ctx.clients, g).await
+    {
+        allow.group_sizes.insert(g.clone(), n);
+    }
+    allow
+}
+
+/// Plans, and with --apply performs, one grant: a fresh one, or the one a
+/// saved plan's intent describes (`saved`), which must give exactly the
+/// plan's policyAfter from its policyBefore, and policyBefore must be live.
+async fn do_grant(
+    args: &Args,
+    ctx: &Context,
+    target: ServiceRef,
+    grant: Grant,
+    saved: Option<&ChangeRecord>,
+) -> Result<ChangeRecord, CommandError> {
+    let name = target.full_name();
+    check_role(&ctx.clients, &grant.role).await?;
+    let (service, live) =
+        tokio::join!(ctx.clients.run_v2.get_service(&target), ctx.clients.run_v2.get_iam_policy(&target));
+    let service = service.map_err(|e| user_named(e, format!("cannot read service {name}")))?;
+    let live = live.map_err(|e| user_named(e, format!("cannot read the IAM policy of {name}")))?;
+    if let Some(plan) = saved {
+        unchanged_since(&name, &live, &plan.policy_before)?;
+    }
+    let held = conditional_holdings(&live, &grant.member, &grant.role);
+    if grant.condition.is_none() && !held.is_empty() && !args.permanent {
+        let conditions: Vec<String> = held.iter().map(|c| format!("`{}`", c.expression)).collect();
+        return Err(CommandError::refused(format!(
+            "{} holds {} on {name} only while {}; an unconditional grant would make it permanent",
+            grant.member,
+            grant.role,
+            conditions.join(" or ")
+        ))
+        .hinted("--expires/--until with --keep-condition extends the time-bound grant; --permanent grants without a condition"));
+    }
+    let (planned, replacing) = match saved {
+        None => (plan::grant(&live, &grant, args.keep_condition), args.keep_condition),
+        Some(plan) => rederive(&name, &grant, plan)?,
+    };
+    let custom = !gate::INVOKE_NARROW_ROLES.contains(&grant.role.as_str());
+    let allow = allowance(args, ctx, &grant, custom, replacing).await;
+    let mut err = std::io::stderr();
+    let Some(after) = planned else {
+        let _ = writeln!(err, "{name}: {} already holds {}; nothing to do", grant.member, grant.role);
+        return Ok(nothing_to_do(args, target, &grant, live));
+    };
+    let violations = gate::judge_policy(&live, &after, &allow);
+    if !violations.is_empty() {
+        return Err(gate::refusal(&target, &violations));
+    }
+    match precheck::run(ctx, &target, &service, &live, &after, &grant.member).await? {
+        Precheck::HeldAbove(note) => {
+            let _ = writeln!(err, "{name}: {note}");
+            return Ok(nothing_to_do(args, target, &grant, live));
+        }
+        Precheck::Proceed { notes } => {
+            for n in notes {
+                let _ = writeln!(err, "note: {n}");
+            }
+        }
+    }
+    show(args, &target, &live, &after);
+    let mut record = ChangeRecord::plan(target.clone(), intent(&grant), live.clone(), after.clone());
+    if let Some(plan) = saved {
+        record.recorded_at = plan.recorded_at;
     }
     if !args.write.apply {
         return Ok(record);
     }
-    precheck(ctx, &target, "run.services.setIamPolicy").await?;
+    precheck_permission(ctx, &target, "run.services.setIamPolicy").await?;
     if grant.member.is_public() {
         precheck_public(ctx, &target).await?;
     }
     confirm(args.write.yes, &format!("Grant {} {} on {name}?", grant.member, grant.role))?;
     let snapshot = capture(&ctx.clients, &target).await?;
     let backup = write_backup(&args.write.backup_dir, &snapshot)?;
-    let written =
-        read_modify_write(&ctx.clients, &target, Some(snapshot.iam_policy), |p| plan::grant(p, &grant)).await?;
-    if written.conflicts > 0 {
-        let _ = writeln!(err, "{name}: redone {} time(s) after concurrent policy changes", written.conflicts);
-    }
-    record.added = written.after.grants_not_in(&written.before);
-    record.policy_before = written.before;
-    record.policy_after = written.after;
+    stop_if_interrupted()?;
+    let (before, written) = match saved {
+        None => {
+            let written = read_modify_write(&ctx.clients, &target, Some(snapshot.iam_policy), &allow, |p| {
+                plan::grant(p, &grant, replacing)
+            })
+            .await?;
+            if written.conflicts > 0 {
+                let _ = writeln!(err, "{name}: redone {} time(s) after concurrent policy changes", written.conflicts);
+            }
+            (written.before, written.after)
+        }
+        Some(plan) => {
+            (plan.policy_before.clone(), write_once(&ctx.clients, &target, &plan.policy_before, &after, &allow).await?)
+        }
+    };
+    record.added = written.grants_not_in(&before);
+    record.removed = before.grants_not_in(&written);
+    record.policy_before = before;
+    record.policy_after = written;
     record.applied = true;
     record.applied_at = Some(Utc::now());
     record.backup_path = Some(backup.display().to_string());
     Ok(record)
 }
 
-/// Turns the invoker check off: plans it, and with --apply backs up and
-/// patches the service guarded by its etag.
-async fn do_disable(args: &Args, ctx: &Context, target: ServiceRef) -> Result<ChangeRecord, CommandError> {
+/// A grant already in place: a successful, already-applied state.
+fn nothing_to_do(args: &Args, target: ServiceRef, grant: &Grant, live: Policy) -> ChangeRecord {
+    let mut record = ChangeRecord::plan(target, intent(grant), live.clone(), live);
+    record.applied = args.write.apply;
+    record
+}
+
+/// A saved plan applies only to the policy it was made from.
+fn unchanged_since(name: &str, live: &Policy, planned_from: &Policy) -> Result<(), CommandError> {
+    if live.etag == planned_from.etag && live.same_grants(planned_from) {
+        return Ok(());
+    }
+    Err(CommandError::refused(format!(
+        "the IAM policy of {name} changed since the plan was made (etag {} now, {} in the plan)",
+        live.etag.as_deref().unwrap_or("none"),
+        planned_from.etag.as_deref().unwrap_or("none")
+    ))
+    .hinted("make a new plan with runiam grant-invoker, and review it"))
+}
+
+/// The policy a saved plan's intent gives from its policyBefore, which must
+/// be the plan's policyAfter: anything else means the file was edited.
+fn rederive(name: &str, grant: &Grant, plan: &ChangeRecord) -> Result<(Option<Policy>, bool), CommandError> {
+    for replacing in [false, true] {
+        let derived = plan::grant(&plan.policy_before, grant, replacing);
+        let result = derived.clone().unwrap_or_else(|| plan.policy_before.clone());
+        if result.same_grants(&plan.policy_after) {
+            return Ok((derived, replacing));
+        }
+    }
+    let derived = plan::grant(&plan.policy_before, grant, false).unwrap_or_else(|| plan.policy_before.clone());
+    let _ = write!(
+        std::io::stderr(),
+        "{}",
+        policy_diff(&derived, &plan.policy_after, &format!("{name}: the plan's intent"))
+    );
+    Err(CommandError::refused(format!(
+        "the plan for {name} was edited: its policyAfter is not what its intent ({} {}) gives",
+        grant.member, grant.role
+    ))
+    .hinted("make a new plan with runiam grant-invoker, and review it"))
+}
+
+/// The diff and the blast radius, before every confirmation and apply.
+fn show(args: &Args, target: &ServiceRef, live: &Policy, after: &Policy) {
+    if args.common.quiet {
+        return;
+    }
+    let mut err = std::io::stderr();
+    let _ = write!(err, "{}", policy_diff(live, after, &target.full_name()));
+    let _ = writeln!(err, "{}", gate::summary(live, after, target));
+}
+
+/// A signal received before the write: nothing was written, say so.
+fn stop_if_interrupted() -> Result<(), CommandError> {
+    match interrupt::received() {
+        Some(signal) => Err(CommandError::new(signal, std::io::Error::other(interrupt::message(signal, 0)))),
+        None => Ok(()),
+    }
+}
+
+/// Turns the invoker check off (needs --allow-public): plans it, and with
+/// --apply backs up and patches the service guarded by its etag. `saved`: a
+/// plan, which must change nothing else and find the service as it was.
+async fn do_disable(
+    args: &Args,
+    ctx: &Context,
+    target: ServiceRef,
+    saved: Option<&ChangeRecord>,
+) -> Result<ChangeRecord, CommandError> {
     let name = target.full_name();
     let (service, policy) =
         tokio::join!(ctx.clients.run_v2.get_service(&target), ctx.clients.run_v2.get_iam_policy(&target));
     let service = service.map_err(|e| user_named(e, format!("cannot read service {name}")))?;
     let policy = policy.map_err(|e| user_named(e, format!("cannot read the IAM policy of {name}")))?;
+    if let Some(plan) = saved {
+        if service.etag != plan.service_etag_before {
+            return Err(CommandError::refused(format!(
+                "service {name} changed since the plan was made (etag {} now, {} in the plan)",
+                service.etag.as_deref().unwrap_or("none"),
+                plan.service_etag_before.as_deref().unwrap_or("none")
+            ))
+            .hinted("make a new plan with runiam grant-invoker --disable-invoker-check, and review it"));
+        }
+        if !plan.policy_after.same_grants(&plan.policy_before) {
+            return Err(CommandError::refused(format!(
+                "the plan for {name} was edited: turning the invoker check off changes no IAM policy, yet its policyAfter differs from its policyBefore"
+            ))
+            .hinted("make a new plan with runiam grant-invoker --disable-invoker-check, and review it"));
+        }
+    }
+    let allow = Allowance { allow_public: args.allow_public, ..Allowance::default() };
+    let off = Settings { invoker_iam_disabled: true, ingress: service.ingress.clone() };
+    let violations = gate::judge_settings(&settings_of(&service), &off, &allow);
+    if !violations.is_empty() {
+        return Err(gate::refusal(&target, &violations));
+    }
     let mut err = std::io::stderr();
     let already = service.invoker_iam_disabled;
     if already {
@@ -342,23 +562,11 @@ async fn do_disable(args: &Args, ctx: &Context, target: ServiceRef) -> Result<Ch
     if already || !args.write.apply {
         return Ok(record);
     }
-    turn_invoker_check_off(args, ctx, record).await
-}
-
-/// Turns the invoker check off for `record` (a fresh plan or a saved one):
-/// permission check, confirmation, backup, the etag-guarded patch, and the
-/// record filled from what the API returned.
-async fn turn_invoker_check_off(
-    args: &Args,
-    ctx: &Context,
-    mut record: ChangeRecord,
-) -> Result<ChangeRecord, CommandError> {
-    let target = record.service.clone();
-    let name = target.full_name();
-    precheck(ctx, &target, "run.services.update").await?;
+    precheck_permission(ctx, &target, "run.services.update").await?;
     confirm(args.write.yes, &format!("Turn the invoker IAM check off on {name}, making it public?"))?;
     let backup = write_backup(&args.write.backup_dir, &capture(&ctx.clients, &target).await?)?;
-    let changed = set_invoker_check(&ctx.clients, &target, true).await?;
+    stop_if_interrupted()?;
+    let changed = set_settings(&ctx.clients, &target, &off, &allow).await?;
     record.service_etag_before = changed.before.etag;
     record.service_etag_after = changed.after.etag;
     record.invoker_iam_disabled_before = Some(changed.before.invoker_iam_disabled);
@@ -371,7 +579,7 @@ async fn turn_invoker_check_off(
 
 /// The operator must be able to write the policy: say which permission is
 /// missing before anything is backed up or written.
-async fn precheck(ctx: &Context, target: &ServiceRef, permission: &str) -> Result<(), CommandError> {
+async fn precheck_permission(ctx: &Context, target: &ServiceRef, permission: &str) -> Result<(), CommandError> {
     let held = ctx
         .clients
         .run_v2
@@ -387,95 +595,54 @@ async fn precheck(ctx: &Context, target: &ServiceRef, permission: &str) -> Resul
 }
 
 /// Domain restricted sharing refuses allUsers and allAuthenticatedUsers:
-/// say so before anything is backed up or written. (Other members are
-/// checked by IAM itself on the write, which answers FAILED_PRECONDITION.)
+/// say so before anything is backed up or written, naming the customers it
+/// admits. The grant asked for was public, so the invoker-check route is
+/// the supported equivalent. (Other members are checked by IAM itself on
+/// the write, which answers FAILED_PRECONDITION.)
 async fn precheck_public(ctx: &Context, target: &ServiceRef) -> Result<(), CommandError> {
     let resource = format!("projects/{}", target.project);
     match ctx.clients.org_policy.get_effective_policy(&resource, runiam_core::api::orgpolicy::DRS).await {
-        Ok(p) if p.allowed_customers().is_some() => Err(CommandError::refused(format!(
-            "domain restricted sharing (iam.allowedPolicyMemberDomains) on {resource} forbids public members"
-        ))
-        .hinted(format!(
-            "make the service public the supported way: runiam grant-invoker {} --disable-invoker-check --apply",
-            target.full_name()
-        ))),
+        Ok(p) => match p.allowed_customers() {
+            Some(customers) => Err(CommandError::refused(format!(
+                "org.public-blocked: domain restricted sharing (iam.allowedPolicyMemberDomains) on {resource} admits only the Cloud Identity customers {}; public members are refused",
+                customers.join(", ")
+            ))
+            .hinted(format!(
+                "a service meant to be public turns its invoker check off instead: runiam grant-invoker {} --disable-invoker-check --allow-public --apply",
+                target.full_name()
+            ))),
+            None => Ok(()),
+        },
         // Unreadable or unset: IAM itself refuses on the write if it must.
-        _ => Ok(()),
+        Err(_) => Ok(()),
     }
 }
 
-/// Applies a plan exactly, or re-checks it in a dry run.
+/// Applies a plan exactly, or re-checks it in a dry run: the plan's intent
+/// is validated as the flags would be and re-derived, never trusted.
 async fn do_plan(args: &Args, ctx: &Context, plan: ChangeRecord) -> Result<ChangeRecord, CommandError> {
-    if plan.intent.action == ChangeAction::DisableInvokerCheck {
-        return do_invoker_plan(args, ctx, plan).await;
-    }
-    do_policy_plan(args, ctx, plan).await
-}
-
-/// A plan to turn the invoker check off: refused when the service changed
-/// since (its etag moved), as policy plans are.
-async fn do_invoker_plan(args: &Args, ctx: &Context, plan: ChangeRecord) -> Result<ChangeRecord, CommandError> {
-    let name = plan.service.full_name();
-    let live = ctx
-        .clients
-        .run_v2
-        .get_service(&plan.service)
-        .await
-        .map_err(|e| user_named(e, format!("cannot read service {name}")))?;
-    if live.etag != plan.service_etag_before {
-        return Err(CommandError::refused(format!(
-            "service {name} changed since the plan was made (etag {} now, {} in the plan)",
-            live.etag.as_deref().unwrap_or("none"),
-            plan.service_etag_before.as_deref().unwrap_or("none")
-        ))
-        .hinted("make a new plan with runiam grant-invoker --disable-invoker-check, and review it"));
-    }
-    if !args.write.apply {
-        return Ok(plan);
-    }
-    turn_invoker_check_off(args, ctx, plan).await
-}
-
-/// A policy plan: written exactly as planned, guarded by the plan's etag.
-async fn do_policy_plan(args: &Args, ctx: &Context, mut plan: ChangeRecord) -> Result<ChangeRecord, CommandError> {
     let target = plan.service.clone();
-    let name = target.full_name();
-    let live = ctx
-        .clients
-        .run_v2
-        .get_iam_policy(&target)
-        .await
-        .map_err(|e| user_named(e, format!("cannot read the IAM policy of {name}")))?;
-    if live.etag != plan.policy_before.etag {
-        return Err(CommandError::refused(format!(
-            "the IAM policy of {name} changed since the plan was made (etag {} now, {} in the plan)",
-            live.etag.as_deref().unwrap_or("none"),
-            plan.policy_before.etag.as_deref().unwrap_or("none")
-        ))
-        .hinted("make a new plan with runiam grant-invoker, and review it"));
-    }
-    if !args.write.apply {
-        return Ok(plan);
-    }
-    precheck(ctx, &target, "run.services.setIamPolicy").await?;
-    confirm(args.write.yes, &format!("Apply the plan for {name}?"))?;
-    let backup = write_backup(&args.write.backup_dir, &capture(&ctx.clients, &target).await?)?;
-    let mut body = plan.policy_after.clone();
-    body.etag = plan.policy_before.etag.clone();
-    let written = ctx.clients.run_v2.set_iam_policy(&target, &body).await.map_err(|e| {
-        let moved = e.status().is_some_and(|s| s.status == "ABORTED");
-        let mut err = CommandError::from(e).context(format!("cannot apply the plan for {name}"));
-        if moved {
-            err.exit = Exit::Refused;
-            err = err.hinted("the policy changed while applying; make a new plan");
+    match plan.intent.action {
+        ChangeAction::DisableInvokerCheck => do_disable(args, ctx, target, Some(&plan)).await,
+        ChangeAction::Grant => {
+            let Some(member) = plan.intent.member.clone() else {
+                return Err(CommandError::usage(format!(
+                    "the plan for {} has no intent.member; a grant plan names whom it grants",
+                    target.full_name()
+                )));
+            };
+            let role = plan.intent.role.clone().unwrap_or_else(|| plan::DEFAULT_ROLE.to_owned());
+            let mut grant =
+                checked_grant(args, member, role, plan.intent.condition.clone(), "the plan's intent.member")?;
+            grant.reason = plan.intent.reason.clone();
+            do_grant(args, ctx, target, grant, Some(&plan)).await
         }
-        err
-    })?;
-    plan.policy_after = written;
-    plan.applied = true;
-    plan.applied_at = Some(Utc::now());
-    plan.backup_path = Some(backup.display().to_string());
-    Ok(plan)
+        other => Err(CommandError::usage(format!(
+            "the plan for {} has intent.action {other:?}; grant-invoker applies grant and disableInvokerCheck plans",
+            target.full_name()
+        ))
+        .hinted("restores are rollback's: pipe the record to runiam rollback")),
+    }
 }
 
 fn report(records: &[ChangeRecord], format: GrantFormat) -> Result<(), CommandError> {

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use runiam_core::CommandError;
 use runiam_core::api::Clients;
-use runiam_core::model::{Binding, Expr, Policy, Principal, ServiceRef};
+use runiam_core::model::{Binding, Expr, Policy, Principal};
 
 pub const DEFAULT_ROLE: &str = "roles/run.invoker";
 
@@ -26,14 +26,18 @@ pub struct Grant {
 ///
 /// The member joins an existing binding of the same role and condition;
 /// otherwise a new binding is appended. Other bindings, their order and
-/// unknown fields are untouched.
-pub fn grant(policy: &Policy, grant: &Grant) -> Option<Policy> {
+/// unknown fields are untouched. With `replace_conditional`
+/// (`--keep-condition`), the member's other conditional grants of the role
+/// are replaced by this one: a time-bound grant extended, not doubled.
+pub fn grant(policy: &Policy, grant: &Grant, replace_conditional: bool) -> Option<Policy> {
     let member = grant.member.to_string();
     let same = |b: &Binding| {
         b.role == grant.role
             && b.condition.as_ref().map(|c| &c.expression) == grant.condition.as_ref().map(|c| &c.expression)
     };
-    if policy.bindings.iter().any(|b| same(b) && b.members.contains(&member)) {
+    let stale = |b: &Binding| b.role == grant.role && b.condition.is_some() && !same(b) && b.members.contains(&member);
+    let replacing = replace_conditional && policy.bindings.iter().any(stale);
+    if !replacing && policy.bindings.iter().any(|b| same(b) && b.members.contains(&member)) {
         return None;
     }
     // An unconditional grant already covers any time-bound one.
@@ -43,8 +47,15 @@ pub fn grant(policy: &Policy, grant: &Grant) -> Option<Policy> {
         return None;
     }
     let mut after = policy.clone();
+    if replacing {
+        for b in after.bindings.iter_mut().filter(|b| stale(b)) {
+            b.members.retain(|m| *m != member);
+        }
+        after.bindings.retain(|b| !b.members.is_empty());
+    }
     match after.bindings.iter_mut().find(|b| same(b) && b.condition == grant.condition) {
-        Some(b) => b.members.push(member),
+        Some(b) if !b.members.contains(&member) => b.members.push(member),
+        Some(_) => {}
         None => after.bindings.push(Binding {
             role: grant.role.clone(),
             members: vec![member],
@@ -56,18 +67,24 @@ pub fn grant(policy: &Policy, grant: &Grant) -> Option<Policy> {
     Some(after)
 }
 
-/// Who gains what, in words, for the plan.
-pub fn blast_radius(grant: &Grant, service: &ServiceRef) -> String {
-    let who = match &grant.member {
-        Principal::AllUsers => "ANYONE on the internet, without signing in,".to_owned(),
-        Principal::AllAuthenticatedUsers => "ANY signed-in Google account, in any organization,".to_owned(),
-        Principal::Group(g) => format!("every member of group {g}, nested groups included,"),
-        Principal::Domain(d) => format!("every account of the domain {d}"),
-        Principal::PrincipalSet(s) => format!("every identity in principalSet://{s}"),
-        other => other.to_string(),
-    };
-    let until = grant.condition.as_ref().map(|c| format!(" while `{}` holds", c.expression)).unwrap_or_default();
-    format!("blast radius: {who} gains {} (run.routes.invoke) on {} only{until}", grant.role, service.full_name())
+/// The conditions under which `member` already holds `role`: a time-bound
+/// or path-conditioned grant that an unconditional one would make permanent.
+pub fn conditional_holdings<'p>(policy: &'p Policy, member: &Principal, role: &str) -> Vec<&'p Expr> {
+    let member = member.to_string();
+    policy
+        .bindings
+        .iter()
+        .filter(|b| b.role == role && b.members.contains(&member))
+        .filter_map(|b| b.condition.as_ref())
+        .collect()
+}
+
+/// The end of a time-bound grant's condition (`request.time <
+/// timestamp("…")`, as runiam and the console write it).
+pub fn expiry_of(condition: &Expr) -> Option<DateTime<Utc>> {
+    let rest = condition.expression.trim().strip_prefix("request.time")?.trim_start().strip_prefix('<')?;
+    let quoted = rest.trim().strip_prefix("timestamp(\"")?.strip_suffix("\")")?;
+    DateTime::parse_from_rfc3339(quoted).ok().map(|t| t.with_timezone(&Utc))
 }
 
 /// Refuses roles broader than roles/run.invoker: predefined roles other
@@ -137,7 +154,19 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if !num.is_empty() || total <= Duration::zero() {
         return Err(bad());
     }
+    if total > max_grant_duration() {
+        return Err(format!(
+            "'{s}' is longer than {MAX_GRANT_DAYS} days; a grant meant to last that long needs no expiry"
+        ));
+    }
     Ok(total)
+}
+
+/// The longest time-bound grant: ten years.
+pub const MAX_GRANT_DAYS: i64 = 3650;
+
+pub fn max_grant_duration() -> Duration {
+    Duration::days(MAX_GRANT_DAYS)
 }
 
 #[cfg(test)]
@@ -151,11 +180,11 @@ mod tests {
     #[test]
     fn grants_once() {
         let p = Policy { etag: Some("ACAB".into()), ..Policy::default() };
-        let after = grant(&p, &g("user:a@acme.example", None)).unwrap();
+        let after = grant(&p, &g("user:a@acme.example", None), false).unwrap();
         assert_eq!(after.bindings.len(), 1);
         assert_eq!(after.version, 1);
-        assert_eq!(grant(&after, &g("user:a@acme.example", None)), None);
-        let after2 = grant(&after, &g("user:b@acme.example", None)).unwrap();
+        assert_eq!(grant(&after, &g("user:a@acme.example", None), false), None);
+        let after2 = grant(&after, &g("user:b@acme.example", None), false).unwrap();
         assert_eq!(after2.bindings[0].members, ["user:a@acme.example", "user:b@acme.example"]);
         assert_eq!(after2.grants_not_in(&after)[0].members, ["user:b@acme.example"]);
     }
@@ -166,17 +195,32 @@ mod tests {
         let c = expiry_condition(until, Some("CHG-7"));
         assert_eq!(c.expression, "request.time < timestamp(\"2026-11-29T00:00:00Z\")");
         assert_eq!(c.description.as_deref(), Some("Granted by runiam for CHG-7; expires 2026-11-29T00:00:00Z"));
-        let after = grant(&Policy::default(), &g("user:a@acme.example", Some(c.clone()))).unwrap();
+        let after = grant(&Policy::default(), &g("user:a@acme.example", Some(c.clone())), false).unwrap();
         assert_eq!(after.version, 3);
         assert_eq!(after.bindings[0].condition.as_ref(), Some(&c));
-        assert_eq!(grant(&after, &g("user:a@acme.example", Some(c))), None);
+        assert_eq!(grant(&after, &g("user:a@acme.example", Some(c.clone())), false), None);
+        assert_eq!(expiry_of(&c), Some(until));
+        assert_eq!(conditional_holdings(&after, &Principal::parse("user:a@acme.example").unwrap(), DEFAULT_ROLE), [&c]);
+    }
+
+    #[test]
+    fn keep_condition_replaces_the_old_time_bound_grant() {
+        let old = expiry_condition(DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().into(), None);
+        let new = expiry_condition(DateTime::parse_from_rfc3339("2027-01-01T00:00:00Z").unwrap().into(), None);
+        let before = grant(&Policy::default(), &g("user:a@acme.example", Some(old)), false).unwrap();
+        let doubled = grant(&before, &g("user:a@acme.example", Some(new.clone())), false).unwrap();
+        assert_eq!(doubled.bindings.len(), 2);
+        let extended = grant(&before, &g("user:a@acme.example", Some(new.clone())), true).unwrap();
+        assert_eq!(extended.bindings.len(), 1);
+        assert_eq!(extended.bindings[0].condition.as_ref(), Some(&new));
+        assert_eq!(grant(&extended, &g("user:a@acme.example", Some(new)), true), None);
     }
 
     #[test]
     fn durations() {
         assert_eq!(parse_duration("2h").unwrap(), Duration::hours(2));
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::minutes(90));
-        for bad in ["", "2", "h", "2x", "-1h", "0s", "99999999999999999999d"] {
+        for bad in ["", "2", "h", "2x", "-1h", "0s", "99999999999999999999d", "10000000000d", "3651d"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

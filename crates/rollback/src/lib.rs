@@ -15,15 +15,18 @@ use std::path::PathBuf;
 
 use chrono::Utc;
 use clap::{CommandFactory, Parser};
-use runiam_core::change::{capture, confirm, policy_diff, read_modify_write, set_invoker_check, write_backup};
+use runiam_core::change::{
+    capture, confirm, group_size, policy_diff, read_modify_write, set_settings, settings_of, write_backup,
+};
 use runiam_core::cli::{CommonArgs, Context, WriteArgs, run_command};
-use runiam_core::doc::{ChangeAction, ChangeRecord, Document, Intent, Kind, input, read_for, read_input, write_stdout};
+use runiam_core::doc::{ChangeAction, ChangeRecord, Document, Intent, Kind, read_documents, write_stdout};
+use runiam_core::gate::{self, Allowance, Removals, Settings};
 use runiam_core::http::HttpOptions;
-use runiam_core::model::{Policy, ServiceRef};
+use runiam_core::model::{Policy, Principal, ServiceRef};
 use runiam_core::target::user_named;
-use runiam_core::{CommandError, Exit};
+use runiam_core::{CommandError, Exit, interrupt};
 
-use crate::undo::{Source, Target};
+use crate::undo::{Mode, Source, Target};
 
 /// Undo changes recorded by runiam, or restore services to a snapshot.
 ///
@@ -33,17 +36,37 @@ use crate::undo::{Source, Target};
 /// change left; when someone changed it since, rollback shows the three
 /// policies and refuses (exit 4) unless --merge, which removes only what
 /// the change added and restores what it removed, keeping the other edits.
-/// Several records for one service are undone newest first. A dry run
-/// unless --apply; each write is backed up first and recorded.
+/// Several records for one service are undone newest first. A snapshot
+/// restore puts back the policy, the invoker check and the ingress it
+/// recorded; one that would remove grants made since is refused (exit 4)
+/// unless --merge (keep them) or --force (remove them). Whatever a document
+/// says, a write that adds a public member, turns the invoker check off or
+/// adds a role beyond invoking needs --allow-public or --allow-role. A dry
+/// run unless --apply; each write is backed up first and recorded.
 #[derive(Parser, Debug)]
 #[command(name = "runiam-rollback", version)]
 pub struct Args {
     /// Read ChangeRecord or ServiceSnapshot documents from FILE (- for stdin).
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
-    /// When the policy changed since the record, undo only this change and keep the others' edits.
-    #[arg(long)]
+    /// When the policy changed since the record (or snapshot), undo only this change (add back only what the snapshot had) and keep the others' edits.
+    #[arg(long, conflicts_with = "force")]
     pub merge: bool,
+    /// When the policy changed since, overwrite the others' edits with the recorded policy.
+    #[arg(long)]
+    pub force: bool,
+    /// Allow the restore to make the service public (allUsers, allAuthenticatedUsers, invoker check off).
+    #[arg(long)]
+    pub allow_public: bool,
+    /// Allow the restore to grant domain: members and large groups.
+    #[arg(long)]
+    pub allow_broad: bool,
+    /// Allow the restore to write back or remove ROLE, a role beyond invoking (repeatable).
+    #[arg(long, value_name = "ROLE")]
+    pub allow_role: Vec<String>,
+    /// Succeed when stdin holds no document (otherwise exit 2: the command before in the pipe probably failed).
+    #[arg(long)]
+    pub allow_empty: bool,
     #[command(flatten)]
     pub write: WriteArgs,
     /// Output format [default: text on a terminal, yaml otherwise].
@@ -65,24 +88,79 @@ async fn rollback(args: Args) -> Result<Exit, CommandError> {
     let format = runiam_core::output::Format::resolve(args.output);
     let sources = gather_sources(&args)?;
     let ctx = args.common.context(HttpOptions::default())?;
+    if args.write.apply {
+        interrupt::watch();
+    }
     let mut records = Vec::new();
-    for (service, list) in sources {
+    'services: for (service, list) in sources {
         for source in list {
-            records.push(undo_one(&args, &ctx, &service, &source).await?);
+            match undo_one(&args, &ctx, &service, &source).await {
+                Ok(r) => records.push(r),
+                Err(e) => {
+                    // What was written before the failure is still recorded.
+                    report(&records, format)?;
+                    return Err(e);
+                }
+            }
+            if interrupt::received().is_some() {
+                break 'services;
+            }
         }
     }
     report(&records, format)?;
+    if let Some(signal) = interrupt::received() {
+        let wrote = records.iter().filter(|r| r.applied).count();
+        let _ = writeln!(std::io::stderr(), "runiam-rollback: {}", interrupt::message(signal, wrote));
+        return Ok(signal);
+    }
     Ok(Exit::Ok)
+}
+
+fn mode(args: &Args) -> Mode {
+    match (args.merge, args.force) {
+        (true, _) => Mode::Merge,
+        (_, true) => Mode::Force,
+        _ => Mode::Exact,
+    }
+}
+
+/// What the flags allow a restore to write (the gate's input). Restores
+/// may add back and remove grants of invoke-narrow roles; more needs flags.
+async fn allowance(args: &Args, ctx: &Context, live: &Policy, result: &Policy) -> Allowance {
+    let mut allow = Allowance {
+        member: None,
+        allow_roles: args.allow_role.iter().cloned().collect(),
+        allow_public: args.allow_public,
+        allow_broad: args.allow_broad,
+        removals: if args.force { Removals::Anything } else { Removals::InvokeNarrow },
+        ..Allowance::default()
+    };
+    if !args.allow_broad {
+        let groups: Vec<String> = result
+            .grants_not_in(live)
+            .iter()
+            .flat_map(|b| b.members.iter())
+            .filter_map(|m| match Principal::parse(m) {
+                Ok(Principal::Group(g)) => Some(g),
+                _ => None,
+            })
+            .collect();
+        for g in groups {
+            if let Some(n) = group_size(&ctx.clients, &g).await {
+                allow.group_sizes.insert(g, n);
+            }
+        }
+    }
+    allow
 }
 
 /// The documents per service, records newest first.
 fn gather_sources(args: &Args) -> Result<BTreeMap<ServiceRef, Vec<Source>>, CommandError> {
-    let Some(source) = input(args.file.as_deref(), false) else {
+    let accepts = [Kind::ChangeRecord, Kind::ServiceSnapshot];
+    let Some(docs) = read_documents("runiam-rollback", &accepts, args.file.as_deref(), args.allow_empty)? else {
         return Err(CommandError::usage("nothing to roll back: no documents on stdin")
             .hinted("runiam rollback -f change.yaml, or pipe runiam grant-invoker --apply into it"));
     };
-    let text = read_input(&source)?;
-    let docs = read_for("runiam-rollback", &[Kind::ChangeRecord, Kind::ServiceSnapshot], &text)?;
     let mut by_service: BTreeMap<ServiceRef, Vec<Source>> = BTreeMap::new();
     for d in docs {
         let key = without_number(d.service());
@@ -123,6 +201,22 @@ async fn undo_one(
     {
         return undo_invoker_check(args, ctx, service, r, before).await;
     }
+    let mut record = restore_policy(args, ctx, service, source).await?;
+    if let Source::Snapshot(s) = source {
+        let want = Settings { invoker_iam_disabled: s.invoker_iam_disabled, ingress: s.ingress.clone() };
+        restore_settings(args, ctx, service, &want, &mut record).await?;
+    }
+    Ok(record)
+}
+
+/// The policy part of an undo or restore: plan, gate, and with --apply the
+/// backed-up, etag-guarded write.
+async fn restore_policy(
+    args: &Args,
+    ctx: &Context,
+    service: &ServiceRef,
+    source: &Source,
+) -> Result<ChangeRecord, CommandError> {
     let name = service.full_name();
     let live = ctx
         .clients
@@ -130,31 +224,27 @@ async fn undo_one(
         .get_iam_policy(service)
         .await
         .map_err(|e| user_named(e, format!("cannot read the IAM policy of {name}")))?;
-    let decision = undo::target(&live, source, args.merge);
+    let mode = mode(args);
     let mut err = std::io::stderr();
-    let planned = match decision {
+    let planned = match undo::target(&live, source, mode) {
         Target::InPlace => None,
         Target::Write(p) => Some(p),
-        Target::Drifted => {
-            let (before, after) = source.before_after();
-            let _ = write!(err, "{}", policy_diff(before, after, &format!("{name}: the change")));
-            let _ = write!(err, "{}", policy_diff(after, &live, &format!("{name}: edits since")));
-            return Err(CommandError::refused(format!(
-                "the IAM policy of {name} changed since the record; refusing to overwrite the other edits"
-            ))
-            .hinted("--merge undoes only this change and keeps the other edits"));
-        }
+        Target::Drifted => return Err(drifted(&name, source, &live)),
     };
-    if let Some(p) = &planned
-        && !args.common.quiet
-    {
-        let _ = write!(err, "{}", policy_diff(&live, p, &name));
-    }
     let mut record = record_for(service, source, &live, planned.as_ref().unwrap_or(&live));
-    if planned.is_none() {
-        let _ = writeln!(err, "{name}: already as recorded before the change; nothing to do");
+    let Some(planned) = planned else {
+        let _ = writeln!(err, "{name}: the IAM policy is already as recorded; nothing to do");
         record.applied = args.write.apply;
         return Ok(record);
+    };
+    let allow = allowance(args, ctx, &live, &planned).await;
+    let violations = gate::judge_policy(&live, &planned, &allow);
+    if !violations.is_empty() {
+        return Err(gate::refusal(service, &violations));
+    }
+    if !args.common.quiet {
+        let _ = write!(err, "{}", policy_diff(&live, &planned, &name));
+        let _ = writeln!(err, "{}", gate::summary(&live, &planned, service));
     }
     if !args.write.apply {
         return Ok(record);
@@ -162,19 +252,20 @@ async fn undo_one(
     confirm(args.write.yes, &format!("Roll back {name}?"))?;
     let snapshot = capture(&ctx.clients, service).await?;
     let backup = write_backup(&args.write.backup_dir, &snapshot)?;
-    let drifted = Cell::new(false);
-    let written = read_modify_write(&ctx.clients, service, Some(snapshot.iam_policy), |p| {
-        match undo::target(p, source, args.merge) {
+    stop_if_interrupted()?;
+    let drift = Cell::new(false);
+    let written = read_modify_write(&ctx.clients, service, Some(snapshot.iam_policy), &allow, |p| {
+        match undo::target(p, source, mode) {
             Target::InPlace => None,
             Target::Write(t) => Some(t),
             Target::Drifted => {
-                drifted.set(true);
+                drift.set(true);
                 None
             }
         }
     })
     .await?;
-    if drifted.get() && !written.wrote {
+    if drift.get() && !written.wrote {
         return Err(CommandError::refused(format!(
             "the IAM policy of {name} changed while rolling back; nothing written"
         ))
@@ -187,8 +278,102 @@ async fn undo_one(
     Ok(record)
 }
 
+/// The refusal on drift, with the picture: for a record, the change and
+/// the edits since; for a snapshot, the grants a restore would remove.
+fn drifted(name: &str, source: &Source, live: &Policy) -> CommandError {
+    let mut err = std::io::stderr();
+    match source {
+        Source::Record(r) => {
+            let _ = write!(err, "{}", policy_diff(&r.policy_before, &r.policy_after, &format!("{name}: the change")));
+            let _ = write!(err, "{}", policy_diff(&r.policy_after, live, &format!("{name}: edits since")));
+            CommandError::refused(format!(
+                "the IAM policy of {name} changed since the record; refusing to overwrite the other edits"
+            ))
+            .hinted("--merge undoes only this change and keeps the other edits; --force overwrites them")
+        }
+        Source::Snapshot(s) => {
+            let since: Vec<String> = live
+                .grants_not_in(&s.iam_policy)
+                .iter()
+                .flat_map(|b| b.members.iter().map(move |m| format!("  - {m} {}", b.role)))
+                .collect();
+            CommandError::refused(format!(
+                "restoring the snapshot of {name} would remove {} grant(s) made since it was taken:\n{}",
+                since.len(),
+                since.join("\n")
+            ))
+            .hinted("to undo one change, roll back its ChangeRecord; --merge keeps these grants, --force removes them")
+        }
+    }
+}
+
+/// Puts the snapshot's invoker check and ingress back, through the gate.
+async fn restore_settings(
+    args: &Args,
+    ctx: &Context,
+    service: &ServiceRef,
+    want: &Settings,
+    record: &mut ChangeRecord,
+) -> Result<(), CommandError> {
+    let name = service.full_name();
+    let live = ctx
+        .clients
+        .run_v2
+        .get_service(service)
+        .await
+        .map_err(|e| user_named(e, format!("cannot read service {name}")))?;
+    let now = settings_of(&live);
+    let ingress_differs = want.ingress.is_some() && now.ingress != want.ingress;
+    if now.invoker_iam_disabled == want.invoker_iam_disabled && !ingress_differs {
+        return Ok(());
+    }
+    let allow = Allowance { allow_public: args.allow_public, ..Allowance::default() };
+    let violations = gate::judge_settings(&now, want, &allow);
+    if !violations.is_empty() {
+        return Err(gate::refusal(service, &violations));
+    }
+    let mut err = std::io::stderr();
+    if now.invoker_iam_disabled != want.invoker_iam_disabled {
+        let (from, to) = (on_off(now.invoker_iam_disabled), on_off(want.invoker_iam_disabled));
+        let _ = writeln!(err, "{name}: invoker IAM check {from} -> {to}");
+    }
+    if ingress_differs {
+        let (from, to) = (now.ingress.as_deref().unwrap_or("unset"), want.ingress.as_deref().unwrap_or("unset"));
+        let _ = writeln!(err, "{name}: ingress {from} -> {to}");
+    }
+    record.service_etag_before = live.etag.clone();
+    record.service_etag_after = live.etag.clone();
+    record.invoker_iam_disabled_before = Some(now.invoker_iam_disabled);
+    record.invoker_iam_disabled_after = Some(want.invoker_iam_disabled);
+    if !args.write.apply {
+        record.applied = false;
+        return Ok(());
+    }
+    if record.backup_path.is_none() {
+        confirm(args.write.yes, &format!("Restore the settings of {name}?"))?;
+        let backup = write_backup(&args.write.backup_dir, &capture(&ctx.clients, service).await?)?;
+        record.backup_path = Some(backup.display().to_string());
+    }
+    stop_if_interrupted()?;
+    let changed = set_settings(&ctx.clients, service, want, &allow).await?;
+    record.service_etag_after = changed.after.etag;
+    record.invoker_iam_disabled_after = Some(changed.after.invoker_iam_disabled);
+    record.applied = true;
+    record.applied_at = Some(Utc::now());
+    Ok(())
+}
+
+/// A signal received before the write: nothing was written, say so.
+fn stop_if_interrupted() -> Result<(), CommandError> {
+    match interrupt::received() {
+        Some(signal) => Err(CommandError::new(signal, std::io::Error::other(interrupt::message(signal, 0)))),
+        None => Ok(()),
+    }
+}
+
 /// Puts the invoker check back as it was before the recorded change,
-/// refusing (exit 4) when the service changed since, unless --merge.
+/// refusing (exit 4) when the service changed since, unless --merge or
+/// --force; turning it off (the record says it was off) needs --allow-public.
 async fn undo_invoker_check(
     args: &Args,
     ctx: &Context,
@@ -204,13 +389,19 @@ async fn undo_invoker_check(
         .await
         .map_err(|e| user_named(e, format!("cannot read service {name}")))?;
     let in_place = live.invoker_iam_disabled == disabled_before;
-    if !in_place && live.etag != r.service_etag_after && !args.merge {
+    if !in_place && live.etag != r.service_etag_after && mode(args) == Mode::Exact {
         return Err(CommandError::refused(format!(
             "service {name} changed since the record (etag {} now, {} after the change); refusing to overwrite",
             live.etag.as_deref().unwrap_or("none"),
             r.service_etag_after.as_deref().unwrap_or("none")
         ))
         .hinted("--merge puts the invoker check back and leaves the other changes"));
+    }
+    let want = Settings { invoker_iam_disabled: disabled_before, ingress: None };
+    let allow = Allowance { allow_public: args.allow_public, ..Allowance::default() };
+    let violations = gate::judge_settings(&settings_of(&live), &want, &allow);
+    if !violations.is_empty() {
+        return Err(gate::refusal(service, &violations));
     }
     let mut record = record_for(service, &Source::Record(Box::new(r.clone())), &r.policy_after, &r.policy_after);
     record.intent.action =
@@ -233,7 +424,8 @@ async fn undo_invoker_check(
     }
     confirm(args.write.yes, &format!("Turn the invoker IAM check {} on {name}?", on_off(disabled_before)))?;
     let backup = write_backup(&args.write.backup_dir, &capture(&ctx.clients, service).await?)?;
-    let changed = set_invoker_check(&ctx.clients, service, disabled_before).await?;
+    stop_if_interrupted()?;
+    let changed = set_settings(&ctx.clients, service, &want, &allow).await?;
     record.service_etag_after = changed.after.etag;
     record.invoker_iam_disabled_after = Some(changed.after.invoker_iam_disabled);
     record.applied = true;

@@ -52,8 +52,21 @@ pub enum Target {
     InPlace,
     /// Write this (the etag is the caller's business).
     Write(Policy),
-    /// Someone else changed the policy since the record: refuse.
+    /// Someone else changed the policy since the record, or since the
+    /// snapshot: refuse.
     Drifted,
+}
+
+/// How to treat edits made since the record or snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Refuse to touch them.
+    Exact,
+    /// `--merge`: keep them, undo only the change (or add back only what
+    /// the snapshot had).
+    Merge,
+    /// `--force`: overwrite them with the recorded policy.
+    Force,
 }
 
 /// Restores `want`'s grants and fields at the version they need.
@@ -63,18 +76,45 @@ fn restore(want: &Policy) -> Policy {
     p
 }
 
-/// The undo of a record or the restore of a snapshot against `live`.
-pub fn target(live: &Policy, source: &Source, merge: bool) -> Target {
+/// The undo of a record or the restore of a snapshot against `live`. A
+/// snapshot restore that would remove grants made since is drift too.
+pub fn target(live: &Policy, source: &Source, mode: Mode) -> Target {
+    let settle = |p: Policy| if p.same_grants(live) { Target::InPlace } else { Target::Write(p) };
     match source {
         Source::Snapshot(s) if live.same_grants(&s.iam_policy) => Target::InPlace,
-        Source::Snapshot(s) => Target::Write(restore(&s.iam_policy)),
+        Source::Snapshot(s) if mode == Mode::Force => Target::Write(restore(&s.iam_policy)),
+        Source::Snapshot(s) if mode == Mode::Merge => settle(merge_restore(live, &s.iam_policy)),
+        Source::Snapshot(s) if live.grants_not_in(&s.iam_policy).is_empty() => Target::Write(restore(&s.iam_policy)),
+        Source::Snapshot(_) => Target::Drifted,
         Source::Record(r) if live.same_grants(&r.policy_before) => Target::InPlace,
-        Source::Record(r) if live.same_grants(&r.policy_after) => Target::Write(restore(&r.policy_before)),
-        Source::Record(r) if merge => {
-            let merged = merge_undo(live, r);
-            if merged.same_grants(live) { Target::InPlace } else { Target::Write(merged) }
+        Source::Record(r) if live.same_grants(&r.policy_after) || mode == Mode::Force => {
+            Target::Write(restore(&r.policy_before))
         }
+        Source::Record(r) if mode == Mode::Merge => settle(merge_undo(live, r)),
         Source::Record(_) => Target::Drifted,
+    }
+}
+
+/// `live` with every grant of the snapshot added back; grants made since stay.
+pub fn merge_restore(live: &Policy, snapshot: &Policy) -> Policy {
+    let mut p = live.clone();
+    add_back(&mut p, snapshot.grants_not_in(live));
+    p.version = p.required_version();
+    p
+}
+
+fn add_back(p: &mut Policy, grants: Vec<runiam_core::model::Binding>) {
+    for r in grants {
+        match p.bindings.iter_mut().find(|b| b.role == r.role && b.condition == r.condition) {
+            Some(b) => {
+                for m in r.members {
+                    if !b.members.contains(&m) {
+                        b.members.push(m);
+                    }
+                }
+            }
+            None => p.bindings.push(r),
+        }
     }
 }
 
@@ -90,18 +130,7 @@ pub fn merge_undo(live: &Policy, record: &ChangeRecord) -> Policy {
         }
     }
     p.bindings.retain(|b| !b.members.is_empty());
-    for r in removed {
-        match p.bindings.iter_mut().find(|b| b.role == r.role && b.condition == r.condition) {
-            Some(b) => {
-                for m in r.members {
-                    if !b.members.contains(&m) {
-                        b.members.push(m);
-                    }
-                }
-            }
-            None => p.bindings.push(r),
-        }
-    }
+    add_back(&mut p, removed);
     p.version = p.required_version();
     p
 }
@@ -141,13 +170,39 @@ mod tests {
         let before = policy("A", &[(INV, "user:a@x.example")]);
         let after = policy("B", &[(INV, "user:a@x.example"), (INV, "user:ours@x.example")]);
         let r = record(before.clone(), after.clone());
-        assert_eq!(target(&after, &r, false), Target::Write(Policy { etag: Some("A".into()), ..before.clone() }));
-        assert_eq!(target(&before, &r, false), Target::InPlace);
+        assert_eq!(target(&after, &r, Mode::Exact), Target::Write(Policy { etag: Some("A".into()), ..before.clone() }));
+        assert_eq!(target(&before, &r, Mode::Exact), Target::InPlace);
         let live =
             policy("C", &[(INV, "user:a@x.example"), (INV, "user:ours@x.example"), (INV, "user:theirs@x.example")]);
-        assert_eq!(target(&live, &r, false), Target::Drifted);
-        let Target::Write(merged) = target(&live, &r, true) else { panic!("merge must write") };
+        assert_eq!(target(&live, &r, Mode::Exact), Target::Drifted);
+        let Target::Write(merged) = target(&live, &r, Mode::Merge) else { panic!("merge must write") };
         assert!(merged.same_grants(&policy("", &[(INV, "user:a@x.example"), (INV, "user:theirs@x.example")])));
+    }
+
+    #[test]
+    fn a_snapshot_restore_that_removes_later_grants_is_drift() {
+        let snap = policy("A", &[(INV, "user:a@x.example")]);
+        let source = Source::Snapshot(Box::new(runiam_core::doc::ServiceSnapshot {
+            service: ServiceRef::new("acme-prod", "europe-west1", "hello"),
+            uri: None,
+            urls: Vec::new(),
+            ingress: None,
+            invoker_iam_disabled: false,
+            default_uri_disabled: false,
+            iap_enabled: false,
+            custom_audiences: Vec::new(),
+            service_account: None,
+            etag: None,
+            iam_policy: snap.clone(),
+            ancestry: Vec::new(),
+            captured_at: Utc::now(),
+        }));
+        let since = policy("B", &[(INV, "user:a@x.example"), (INV, "user:new@x.example")]);
+        assert_eq!(target(&since, &source, Mode::Exact), Target::Drifted);
+        assert_eq!(target(&since, &source, Mode::Merge), Target::InPlace);
+        assert!(matches!(target(&since, &source, Mode::Force), Target::Write(p) if p.same_grants(&snap)));
+        // Only missing grants: restoring adds them back, no drift.
+        assert!(matches!(target(&policy("C", &[]), &source, Mode::Exact), Target::Write(p) if p.same_grants(&snap)));
     }
 
     #[test]
@@ -155,7 +210,7 @@ mod tests {
         let before = policy("A", &[(INV, "user:gone@x.example")]);
         let after = policy("B", &[]);
         let live = policy("C", &[("roles/run.viewer", "user:v@x.example")]);
-        let Target::Write(merged) = target(&live, &record(before, after), true) else { panic!() };
+        let Target::Write(merged) = target(&live, &record(before, after), Mode::Merge) else { panic!() };
         assert!(
             merged.same_grants(&policy("", &[("roles/run.viewer", "user:v@x.example"), (INV, "user:gone@x.example")]))
         );

@@ -27,8 +27,8 @@ use runiam_core::api::callers::{Route, routes};
 use runiam_core::api::run::Service;
 use runiam_core::cli::{CommonArgs, Context, run_command};
 use runiam_core::doc::{
-    ChangeAction, ChangeRecord, Check, CheckResult, Document, Evidence, Kind, VerifyReport, input, read_for,
-    read_input, write_stdout,
+    ChangeAction, ChangeRecord, Check, CheckResult, Document, Evidence, Kind, VerifyReport, read_documents,
+    write_stdout,
 };
 use runiam_core::http::HttpOptions;
 use runiam_core::model::{INVOKE_PERMISSION, Policy, Principal, ServiceRef};
@@ -111,6 +111,9 @@ pub struct Args {
     /// Read ChangeRecord documents from FILE (- for stdin).
     #[arg(short = 'f', long = "file", value_name = "FILE", conflicts_with = "service")]
     pub file: Option<PathBuf>,
+    /// Succeed when stdin holds no document (otherwise exit 2: the command before in the pipe probably failed).
+    #[arg(long)]
+    pub allow_empty: bool,
     /// Output format [default: text on a terminal, yaml otherwise].
     #[arg(short = 'o', long, value_enum)]
     pub output: Option<Format>,
@@ -248,15 +251,14 @@ fn gather_jobs(args: &Args) -> Result<Vec<Job>, CommandError> {
     if let Some(s) = &args.service {
         return Ok(vec![Job::Service(s.clone())]);
     }
-    let Some(source) = input(args.file.as_deref(), false) else {
-        return Err(CommandError::usage("no SERVICE given and nothing on stdin")
-            .hinted("runiam verify SERVICE --as PRINCIPAL, or pipe runiam grant-invoker --apply into it"));
-    };
     if args.as_principal.is_some() {
         return Err(CommandError::usage("--as needs a SERVICE; a ChangeRecord says whom to call as"));
     }
-    let text = read_input(&source)?;
-    let docs = read_for("runiam-verify", &[Kind::ChangeRecord], &text)?;
+    let Some(docs) = read_documents("runiam-verify", &[Kind::ChangeRecord], args.file.as_deref(), args.allow_empty)?
+    else {
+        return Err(CommandError::usage("no SERVICE given and nothing on stdin")
+            .hinted("runiam verify SERVICE --as PRINCIPAL, or pipe runiam grant-invoker --apply into it"));
+    };
     let mut jobs = Vec::new();
     for (i, d) in docs.into_iter().enumerate() {
         let Document::ChangeRecord(r) = d else {
