@@ -5,6 +5,7 @@ mod common;
 mod export;
 mod faults;
 mod front;
+mod tampering;
 mod troubleshoot;
 mod troubleshoot_logs;
 mod verify;

@@ -1,0 +1,415 @@
+//! The write gate against a careless or hostile operator: hand-edited
+//! plans and records, public and broad grants, snapshot restores over
+//! drift, empty pipes, grants that cannot help, bad flag values, and a
+//! Ctrl-C in the middle of an apply. Every refusal is checked for its exit
+//! code and message, and for having written nothing: the service's policy,
+//! its invoker check and the audit log are as before.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::common::{Emulator, call, cmd, policy, root, run};
+
+const CHG: &str = "projects/chg-proj/locations/europe-west1/services/api";
+const TSH: &str = "projects/tsh-proj/locations/europe-west1/services/nogrant";
+
+fn change_world() -> std::path::PathBuf {
+    root().join("tests/e2e/data/change-world.yaml")
+}
+
+fn troubleshoot_world() -> std::path::PathBuf {
+    root().join("tests/e2e/data/troubleshoot-world.yaml")
+}
+
+fn runiam(emu: &Emulator, dir: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut c = cmd("runiam", dir);
+    c.current_dir(dir).env("RUNIAM_EMULATOR_HOST", emu.host()).args(args);
+    let (out, _) = run(c, stdin);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// What a write would change: the policy's etag, the service's etag and
+/// invoker check, and the number of SetIamPolicy entries in the audit log.
+fn witness(emu: &Emulator, service: &str) -> (Value, Value, Value, usize) {
+    let (_, s) = call(emu, "GET", &format!("v2/{service}"), None);
+    let project = service.split('/').nth(1).unwrap();
+    let body = json!({
+        "resourceNames": [format!("projects/{project}")],
+        "filter": "protoPayload.methodName:\"SetIamPolicy\"",
+        "pageSize": 1000,
+    });
+    let (status, page) = call(emu, "POST", "v2/entries:list", Some(body));
+    assert_eq!(status, 200, "{page}");
+    let audits = page["entries"].as_array().map_or(0, Vec::len);
+    (
+        policy(emu, service)["etag"].clone(),
+        s["etag"].clone(),
+        s.get("invokerIamDisabled").cloned().unwrap_or(Value::Bool(false)),
+        audits,
+    )
+}
+
+/// Runs `args` and asserts the refusal: exit code, message, nothing written.
+fn refused(emu: &Emulator, dir: &Path, service: &str, args: &[&str], stdin: &str, code: i32, message: &str) -> String {
+    let before = witness(emu, service);
+    let (got, stdout, err) = runiam(emu, dir, args, stdin);
+    assert_eq!(got, code, "{args:?}:\n{err}");
+    assert!(err.contains(message), "{args:?}: expected {message:?} in:\n{err}");
+    assert_eq!(stdout, "", "{args:?}");
+    assert_eq!(witness(emu, service), before, "{args:?} wrote");
+    err
+}
+
+fn yaml(text: &str) -> Value {
+    serde_saphyr::from_str(text).unwrap()
+}
+
+fn to_yaml(v: &Value) -> String {
+    serde_saphyr::to_string(v).unwrap()
+}
+
+#[test]
+fn edited_plans_are_refused() {
+    let emu = Emulator::start(&change_world(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (code, plan, err) =
+        runiam(&emu, dir.path(), &["grant-invoker", CHG, "--member", "user:carol@example.com", "-o", "yaml"], "");
+    assert_eq!(code, 0, "{err}");
+    let plan = yaml(&plan);
+    let apply = ["grant-invoker", "--apply", "--yes", "-f", "-"];
+
+    // An extra member holding roles/run.admin in policyAfter.
+    let mut extra = plan.clone();
+    extra["policyAfter"]["bindings"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"role": "roles/run.admin", "members": ["user:mallory@example.com"]}));
+    let err = refused(&emu, dir.path(), CHG, &apply, &to_yaml(&extra), 4, "was edited");
+    assert!(err.contains("+  - user:mallory@example.com"), "the edit is shown:\n{err}");
+
+    // A role the --role flag refuses.
+    let mut admin = plan.clone();
+    admin["intent"]["role"] = json!("roles/run.admin");
+    refused(&emu, dir.path(), CHG, &apply, &to_yaml(&admin), 2, "roles/run.admin grants more than invoking");
+
+    // A public member without --allow-public, policyAfter edited to match.
+    let mut public = plan.clone();
+    public["intent"]["member"] = json!("allUsers");
+    public["policyAfter"]["bindings"][1]["members"] = json!(["allUsers"]);
+    refused(&emu, dir.path(), CHG, &apply, &to_yaml(&public), 4, "refusing without --allow-public");
+
+    // A deny-only principal set smuggled into the intent.
+    let mut set = plan.clone();
+    set["intent"]["member"] = json!("principalSet://goog/public:all");
+    refused(&emu, dir.path(), CHG, &apply, &to_yaml(&set), 2, "allUsers (with --allow-public)");
+
+    // The untouched plan applies, and prints its diff and blast radius on apply.
+    let (code, _, err) = runiam(&emu, dir.path(), &apply, &to_yaml(&plan));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("+  - user:carol@example.com"), "{err}");
+    assert!(err.contains("blast radius: user:carol@example.com gains roles/run.invoker"), "{err}");
+}
+
+#[test]
+fn public_and_broad_need_their_flags() {
+    let emu = Emulator::start(&change_world(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    refused(
+        &emu,
+        dir.path(),
+        CHG,
+        &["grant-invoker", CHG, "--disable-invoker-check", "--apply", "--yes"],
+        "",
+        4,
+        "the invoker IAM check would be turned off: anyone could invoke (needs --allow-public)",
+    );
+    refused(
+        &emu,
+        dir.path(),
+        CHG,
+        &["grant-invoker", CHG, "--member", "domain:example.com", "--apply", "--yes"],
+        "",
+        4,
+        "domain:example.com, every account of the domain, would gain roles/run.invoker (needs --allow-broad)",
+    );
+    let (code, _, err) = runiam(
+        &emu,
+        dir.path(),
+        &["grant-invoker", CHG, "--member", "domain:example.com", "--allow-broad", "--apply", "--yes"],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("blast radius: every account of the domain example.com gains"), "{err}");
+}
+
+#[test]
+fn snapshot_restores_put_the_invoker_check_back_and_refuse_drift() {
+    let emu = Emulator::start(&change_world(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (code, snapshot, err) = runiam(&emu, dir.path(), &["export", CHG, "-o", "yaml"], "");
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = runiam(
+        &emu,
+        dir.path(),
+        &["grant-invoker", CHG, "--disable-invoker-check", "--allow-public", "--apply", "--yes"],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(witness(&emu, CHG).2, true);
+
+    // The snapshot says the check was on: restoring it turns it back on.
+    let (code, out, err) = runiam(&emu, dir.path(), &["rollback", "--apply", "--yes", "-o", "yaml"], &snapshot);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("invoker IAM check off -> on"), "{err}");
+    assert_eq!(witness(&emu, CHG).2, false);
+    let record = yaml(&out);
+    assert_eq!((record["applied"].as_bool(), record["invokerIamDisabledAfter"].as_bool()), (Some(true), Some(false)));
+
+    // A grant made since the snapshot: restoring would remove it.
+    let (code, _, err) =
+        runiam(&emu, dir.path(), &["grant-invoker", CHG, "--member", "user:since@example.com", "--apply", "--yes"], "");
+    assert_eq!(code, 0, "{err}");
+    refused(
+        &emu,
+        dir.path(),
+        CHG,
+        &["rollback", "--apply", "--yes"],
+        &snapshot,
+        4,
+        "would remove 1 grant(s) made since it was taken:\n  - user:since@example.com roles/run.invoker",
+    );
+    let (code, _, err) = runiam(&emu, dir.path(), &["rollback", "--merge", "--apply", "--yes"], &snapshot);
+    assert_eq!(code, 0, "{err}");
+    assert!(policy(&emu, CHG).to_string().contains("user:since@example.com"), "--merge keeps the later grant");
+    let (code, _, err) = runiam(&emu, dir.path(), &["rollback", "--force", "--apply", "--yes"], &snapshot);
+    assert_eq!(code, 0, "{err}");
+    assert!(!policy(&emu, CHG).to_string().contains("user:since@example.com"), "--force removes it");
+}
+
+#[test]
+fn rollback_writes_no_more_than_its_flags_allow() {
+    let emu = Emulator::start(&change_world(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (code, change, err) =
+        runiam(&emu, dir.path(), &["grant-invoker", CHG, "--member", "user:ours@example.com", "--apply", "--yes"], "");
+    assert_eq!(code, 0, "{err}");
+    let mut record = yaml(&change);
+    record["policyBefore"]["bindings"].as_array_mut().unwrap().extend([
+        json!({"role": "roles/run.invoker", "members": ["allUsers"]}),
+        json!({"role": "roles/run.admin", "members": ["user:mallory@example.com"]}),
+    ]);
+    let err =
+        refused(&emu, dir.path(), CHG, &["rollback", "--apply", "--yes"], &to_yaml(&record), 4, "needs --allow-public");
+    assert!(err.contains("user:mallory@example.com would gain roles/run.admin"), "{err}");
+    assert!(err.contains("needs --allow-role roles/run.admin"), "{err}");
+
+    // A record that claims the check was off before turns it off only with --allow-public.
+    let mut off = yaml(&change);
+    off["invokerIamDisabledBefore"] = json!(true);
+    off["invokerIamDisabledAfter"] = json!(false);
+    refused(
+        &emu,
+        dir.path(),
+        CHG,
+        &["rollback", "--merge", "--apply", "--yes"],
+        &to_yaml(&off),
+        4,
+        "needs --allow-public",
+    );
+}
+
+#[test]
+fn empty_input_is_an_error_unless_allowed() {
+    let emu = Emulator::start(&change_world(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["verify"][..], &["grant-invoker", "--apply", "--yes"][..], &["rollback", "--apply", "--yes"][..]] {
+        let (code, out, err) = runiam(&emu, dir.path(), args, "");
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert_eq!(out, "");
+        assert!(err.contains("no documents on stdin: did the previous command fail?"), "{args:?}: {err}");
+        let mut allowed = args.to_vec();
+        allowed.push("--allow-empty");
+        let (code, _, err) = runiam(&emu, dir.path(), &allowed, "");
+        assert_eq!(code, 0, "{allowed:?}: {err}");
+    }
+}
+
+#[test]
+fn conditional_grants_are_not_silently_made_permanent() {
+    let emu = Emulator::start(&troubleshoot_world(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let fancy = "projects/tsh-proj/locations/europe-west1/services/fancy";
+    refused(
+        &emu,
+        dir.path(),
+        fancy,
+        &["grant-invoker", fancy, "--member", "user:erin@acme.example", "--apply", "--yes"],
+        "",
+        4,
+        "only while `request.path.startsWith(\"/reports\")`; an unconditional grant would make it permanent",
+    );
+    let (code, _, err) = runiam(
+        &emu,
+        dir.path(),
+        &["grant-invoker", fancy, "--member", "user:erin@acme.example", "--permanent", "--apply", "--yes"],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+
+    // --keep-condition extends dave's expired grant instead of adding a second.
+    let expired = "projects/tsh-proj/locations/europe-west1/services/expired";
+    let (code, _, err) = runiam(
+        &emu,
+        dir.path(),
+        &[
+            "grant-invoker",
+            expired,
+            "--member",
+            "user:dave@acme.example",
+            "--until",
+            "2030-01-01T00:00:00Z",
+            "--keep-condition",
+            "--apply",
+            "--yes",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let live = policy(&emu, expired);
+    let bindings = live["bindings"].as_array().unwrap();
+    assert_eq!(bindings.len(), 1, "{live}");
+    assert_eq!(bindings[0]["condition"]["expression"], "request.time < timestamp(\"2030-01-01T00:00:00Z\")");
+}
+
+#[test]
+fn grants_that_cannot_help_are_refused() {
+    let emu = Emulator::start(&troubleshoot_world(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let grant = |member: &str| ["grant-invoker", TSH, "--member", member, "--apply", "--yes"].map(str::to_owned);
+    let cases: &[(&str, &str)] = &[
+        ("user:henry@acme.example", "iam.denied: the deny policy"),
+        ("serviceAccount:old@tsh-proj.iam.gserviceaccount.com", "iam.caller-disabled"),
+        ("serviceAccount:ghost@tsh-proj.iam.gserviceaccount.com", "does not exist (IAM answered 404)"),
+    ];
+    for (member, message) in cases {
+        let args = grant(member);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        refused(&emu, dir.path(), TSH, &args, "", 4, message);
+    }
+    // ivy holds roles/run.invoker on the folder: nothing to write.
+    let before = witness(&emu, TSH);
+    let (code, _, err) = runiam(&emu, dir.path(), &grant("user:ivy@acme.example").each_ref().map(String::as_str), "");
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("already holds roles/run.invoker on folders/710000000001"), "{err}");
+    assert_eq!(witness(&emu, TSH), before);
+}
+
+#[test]
+fn bad_flag_values_are_usage_errors() {
+    let emu = Emulator::start(&change_world(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--member", "user:bob@acme.example", "--expires", "10000000000d"],
+            "--expires '10000000000d' is longer than 3650 days",
+        ),
+        (
+            &["--member", "user:bob@acme.example", "--until", "2020-01-01T00:00:00Z"],
+            "--until 2020-01-01T00:00:00Z is in the past",
+        ),
+        (&["--member", "user:bob@@acme.example"], "one member holds one principal"),
+        (&["--member", "user:a@acme.example,user:b@acme.example"], "one member holds one principal"),
+        (&["--member", "user:bob@acme.example;rm"], "one member holds one principal"),
+        (
+            &["--member", "principalSet://goog/public:all"],
+            "in an allow policy anyone is allUsers (with --allow-public)",
+        ),
+        (&["--member", "user:bob@acme.example", "--keep-condition"], "--keep-condition needs --expires or --until"),
+    ];
+    for (flags, message) in cases {
+        let mut args = vec!["grant-invoker", CHG, "--apply", "--yes"];
+        args.extend_from_slice(flags);
+        refused(&emu, dir.path(), CHG, &args, "", 2, message);
+    }
+}
+
+#[test]
+fn iam_principal_limits_hold() {
+    let emu = Emulator::start(&change_world(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let members: Vec<String> = (0..1500).map(|i| format!("user:u{i}@example.com")).collect();
+    let (status, _) = call(
+        &emu,
+        "POST",
+        &format!("v2/{CHG}:setIamPolicy"),
+        Some(json!({"policy": {"bindings": [{"role": "roles/run.invoker", "members": members}]}})),
+    );
+    assert_eq!(status, 200);
+    refused(
+        &emu,
+        dir.path(),
+        CHG,
+        &["grant-invoker", CHG, "--member", "user:one-more@example.com", "--apply", "--yes"],
+        "",
+        4,
+        "the policy would hold 1501 principals; IAM allows at most 1500 in one policy",
+    );
+    // The emulator refuses it as IAM does, whoever writes.
+    let mut over: Vec<String> = (0..1501).map(|i| format!("user:u{i}@example.com")).collect();
+    over.sort();
+    let (status, body) = call(
+        &emu,
+        "POST",
+        &format!("v2/{CHG}:setIamPolicy"),
+        Some(json!({"policy": {"bindings": [{"role": "roles/run.invoker", "members": over}]}})),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["error"]["message"],
+        "The number of members in the policy (1,501) is larger than the maximum allowed size 1,500."
+    );
+}
+
+#[test]
+fn sigint_during_apply_records_the_write() {
+    use std::io::Read;
+    let emu = Emulator::start(&change_world(), &["--latency", "400ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let original = policy(&emu, CHG);
+    let mut c = cmd("runiam", dir.path());
+    c.current_dir(dir.path())
+        .env("RUNIAM_EMULATOR_HOST", emu.host())
+        .args(["grant-invoker", CHG, "--member", "user:late@example.com", "--apply", "--yes", "-o", "yaml"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    // The backup is written right before the write is sent: strike then.
+    let backups = dir.path().join("runiam-backups");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !backups.join("chg-proj/europe-west1").read_dir().is_ok_and(|mut d| d.next().is_some()) {
+        assert!(std::time::Instant::now() < deadline, "no backup was written");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    let mut out = String::new();
+    let mut err = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_eq!(exit.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted: the write under way finished; 1 change(s) recorded"), "{err}");
+    let record = yaml(&out);
+    assert_eq!(record["applied"], true, "{out}");
+    assert!(record["backupPath"].as_str().is_some(), "{out}");
+    assert!(policy(&emu, CHG).to_string().contains("user:late@example.com"));
+
+    let (code, _, err) = runiam(&emu, dir.path(), &["rollback", "--apply", "--yes"], &out);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(policy(&emu, CHG)["bindings"], original["bindings"]);
+}
