@@ -413,3 +413,201 @@ fn sigint_during_apply_records_the_write() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(policy(&emu, CHG)["bindings"], original["bindings"]);
 }
+
+/// Any mutation of a valid plan, ChangeRecord or snapshot either writes
+/// nothing, or writes what the equivalent command line would (a plan), or
+/// stays within what a restore may do without flags (records, snapshots).
+mod mutations {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::{CHG, change_world, runiam, to_yaml, witness, yaml};
+    use crate::common::{Emulator, call, policy};
+
+    const MEMBERS: &[&str] = &[
+        "user:carol@example.com",
+        "user:dan@example.com",
+        "allUsers",
+        "domain:example.com",
+        "group:devs@example.com",
+        "serviceAccount:sa1@chg-proj.iam.gserviceaccount.com",
+        "principalSet://goog/public:all",
+    ];
+    const ROLES: &[&str] =
+        &["roles/run.invoker", "roles/run.servicesInvoker", "roles/run.admin", "roles/run.developer", "roles/viewer"];
+
+    #[derive(Clone, Debug)]
+    enum Mutation {
+        Member(usize),
+        Role(usize),
+        Condition(bool),
+        AfterAdd(usize, usize),
+        AfterDrop(usize),
+        BeforeAdd(usize, usize),
+        Etag,
+        InvokerCheckOff,
+    }
+
+    fn mutation() -> impl Strategy<Value = Mutation> {
+        prop_oneof![
+            (0..MEMBERS.len()).prop_map(Mutation::Member),
+            (0..ROLES.len()).prop_map(Mutation::Role),
+            any::<bool>().prop_map(Mutation::Condition),
+            (0..MEMBERS.len(), 0..ROLES.len()).prop_map(|(m, r)| Mutation::AfterAdd(m, r)),
+            (0..3usize).prop_map(Mutation::AfterDrop),
+            (0..MEMBERS.len(), 0..ROLES.len()).prop_map(|(m, r)| Mutation::BeforeAdd(m, r)),
+            Just(Mutation::Etag),
+            Just(Mutation::InvokerCheckOff),
+        ]
+    }
+
+    /// A condition as runiam writes it for `--until 2020|2030-01-01T00:00:00Z`.
+    fn expiry(past: bool) -> Value {
+        let year = if past { 2020 } else { 2030 };
+        json!({
+            "expression": format!("request.time < timestamp(\"{year}-01-01T00:00:00Z\")"),
+            "title": format!("runiam-expires-{year}0101T000000Z"),
+            "description": format!("Granted by runiam; expires {year}-01-01T00:00:00Z"),
+        })
+    }
+
+    fn add(policy: &mut Value, m: usize, r: usize) {
+        if !policy.is_object() {
+            *policy = json!({});
+        }
+        let bindings = policy.as_object_mut().unwrap().entry("bindings").or_insert_with(|| json!([]));
+        bindings.as_array_mut().unwrap().push(json!({"role": ROLES[r], "members": [MEMBERS[m]]}));
+    }
+
+    /// Applies the mutations to a plan (`policy` names the policy field a
+    /// record or snapshot restores: policyBefore or iamPolicy).
+    fn mutate(doc: &Value, ms: &[Mutation], restored: &str) -> Value {
+        let mut d = doc.clone();
+        for m in ms {
+            match m {
+                Mutation::Member(i) => d["intent"]["member"] = json!(MEMBERS[*i]),
+                Mutation::Role(i) => d["intent"]["role"] = json!(ROLES[*i]),
+                Mutation::Condition(past) => d["intent"]["condition"] = expiry(*past),
+                Mutation::AfterAdd(m, r) => add(&mut d["policyAfter"], *m, *r),
+                Mutation::AfterDrop(i) => {
+                    if let Some(b) = d["policyAfter"]["bindings"].as_array_mut()
+                        && *i < b.len()
+                    {
+                        b.remove(*i);
+                    }
+                }
+                Mutation::BeforeAdd(m, r) => add(&mut d[restored], *m, *r),
+                Mutation::Etag => d[restored]["etag"] = json!("BwZZZZZZZZZ="),
+                Mutation::InvokerCheckOff => {
+                    d["invokerIamDisabledBefore"] = json!(true);
+                    d["invokerIamDisabledAfter"] = json!(false);
+                    d["invokerIamDisabled"] = json!(true);
+                }
+            }
+        }
+        d
+    }
+
+    fn reset(emu: &Emulator) {
+        let (status, body) = call(emu, "POST", "emulator/v1/reset", None);
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// Every (role, member, condition) of a policy, sorted.
+    fn grants(p: &Value) -> Vec<String> {
+        let mut out: Vec<String> = p["bindings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|b| {
+                b["members"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(move |m| format!("{} {} {}", b["role"], m, b.get("condition").unwrap_or(&Value::Null)))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    thread_local! {
+        static EMU: (Emulator, tempfile::TempDir) =
+            (Emulator::start(&change_world(), &[]), tempfile::tempdir().unwrap());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+
+        #[test]
+        fn a_mutated_plan_writes_what_its_command_line_would_or_nothing(
+            ms in proptest::collection::vec(mutation(), 1..4)
+        ) {
+            EMU.with(|(emu, dir)| {
+                reset(emu);
+                let (code, plan, err) = runiam(emu, dir.path(), &["grant-invoker", CHG, "--member", MEMBERS[0], "-o", "json"], "");
+                prop_assert_eq!(code, 0, "{}", err);
+                let doc = mutate(&serde_json::from_str(plan.trim()).unwrap(), &ms, "policyBefore");
+                let before = witness(emu, CHG);
+                let (code, _, err) = runiam(emu, dir.path(), &["grant-invoker", "--apply", "--yes", "-f", "-"], &to_yaml(&doc));
+                if code != 0 {
+                    prop_assert_eq!(witness(emu, CHG), before, "exit {} wrote: {}", code, err);
+                    return Ok(());
+                }
+                let written = grants(&policy(emu, CHG));
+                // The same intent on the command line, from the same start.
+                reset(emu);
+                let member = doc["intent"]["member"].as_str().unwrap().to_owned();
+                let role = doc["intent"]["role"].as_str().unwrap_or("roles/run.invoker").to_owned();
+                let mut args = vec!["grant-invoker", CHG, "--member", &member, "--role", &role, "--apply", "--yes"];
+                let until = doc["intent"]["condition"]["expression"].as_str().map(|e| e[27..47].to_owned());
+                if let Some(u) = &until {
+                    args.extend(["--until", u]);
+                }
+                let (code, _, err) = runiam(emu, dir.path(), &args, "");
+                prop_assert_eq!(code, 0, "the plan applied, its command line did not: {}", err);
+                prop_assert_eq!(written, grants(&policy(emu, CHG)));
+                Ok(())
+            })?;
+        }
+
+        #[test]
+        fn a_mutated_record_or_snapshot_stays_within_what_a_restore_may_do(
+            ms in proptest::collection::vec(mutation(), 1..4),
+            snapshot in any::<bool>(),
+        ) {
+            EMU.with(|(emu, dir)| {
+                reset(emu);
+                let (code, snap, err) = runiam(emu, dir.path(), &["export", CHG, "-o", "json"], "");
+                prop_assert_eq!(code, 0, "{}", err);
+                let (code, record, err) = runiam(emu, dir.path(), &["grant-invoker", CHG, "--member", MEMBERS[1], "--apply", "--yes", "-o", "json"], "");
+                prop_assert_eq!(code, 0, "{}", err);
+                let doc = if snapshot {
+                    mutate(&serde_json::from_str(snap.trim()).unwrap(), &ms, "iamPolicy")
+                } else {
+                    mutate(&serde_json::from_str(record.trim()).unwrap(), &ms, "policyBefore")
+                };
+                let live = policy(emu, CHG);
+                let before = witness(emu, CHG);
+                let (code, _, err) = runiam(emu, dir.path(), &["rollback", "--apply", "--yes"], &to_yaml(&doc));
+                if code != 0 {
+                    prop_assert_eq!(witness(emu, CHG), before, "exit {} wrote: {}", code, err);
+                    return Ok(());
+                }
+                let after = policy(emu, CHG);
+                let now = witness(emu, CHG);
+                prop_assert_eq!(&now.2, &Value::Bool(false), "the invoker check was turned off: {}", err);
+                let was = grants(&live);
+                for g in grants(&after).into_iter().filter(|g| !was.contains(g)) {
+                    let narrow = g.starts_with("\"roles/run.invoker\"") || g.starts_with("\"roles/run.servicesInvoker\"");
+                    let open = g.contains("allUsers") || g.contains("domain:") || g.contains("group:") || g.contains("principalSet");
+                    prop_assert!(narrow && !open, "a restore without flags added {}", g);
+                }
+                for g in was.iter().filter(|g| !grants(&after).contains(g)) {
+                    prop_assert!(!snapshot, "a snapshot restore without --force removed {}", g);
+                }
+                Ok(())
+            })?;
+        }
+    }
+}
