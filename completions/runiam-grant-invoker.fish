@@ -14,10 +14,14 @@ complete -c runiam-grant-invoker -l region -d 'Cloud Run region [default: CLOUDS
 complete -c runiam-grant-invoker -l account -d 'Account for `gcloud auth print-access-token` [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r
 complete -c runiam-grant-invoker -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken)' -r
 complete -c runiam-grant-invoker -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
-complete -c runiam-grant-invoker -l allow-public -d 'Allow granting allUsers or allAuthenticatedUsers (anyone on the internet, or any Google account)'
-complete -c runiam-grant-invoker -l disable-invoker-check -d 'Make the service public by turning its invoker IAM check off instead of granting allUsers (the way that works under domain restricted sharing)'
+complete -c runiam-grant-invoker -l allow-public -d 'Allow what makes the service public: granting allUsers or allAuthenticatedUsers, or turning the invoker check off'
+complete -c runiam-grant-invoker -l allow-broad -d 'Allow granting a domain: member or a group of more than 50 accounts (or one whose size cannot be read)'
+complete -c runiam-grant-invoker -l permanent -d 'Grant without a condition even though the member holds the role under one (a time-bound grant becomes permanent)'
+complete -c runiam-grant-invoker -l keep-condition -d 'With --expires/--until: replace the member\'s existing time-bound grant instead of adding a second one'
+complete -c runiam-grant-invoker -l disable-invoker-check -d 'Make the service public by turning its invoker IAM check off instead of granting allUsers (the way that works under domain restricted sharing); needs --allow-public'
 complete -c runiam-grant-invoker -l apply -d 'Write the change (otherwise only plan it)'
 complete -c runiam-grant-invoker -s y -l yes -d 'Apply without asking for confirmation (needed when there is no terminal)'
+complete -c runiam-grant-invoker -l allow-empty -d 'Succeed when stdin holds no document (otherwise exit 2: the command before in the pipe probably failed)'
 complete -c runiam-grant-invoker -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
 complete -c runiam-grant-invoker -s q -l quiet -d 'Print nothing on stderr but errors'
 complete -c runiam-grant-invoker -l no-color -d 'Never colour output'

@@ -1,4 +1,5 @@
 complete -c runiam-rollback -s f -l file -d 'Read ChangeRecord or ServiceSnapshot documents from FILE (- for stdin)' -r -F
+complete -c runiam-rollback -l allow-role -d 'Allow the restore to write back or remove ROLE, a role beyond invoking (repeatable)' -r
 complete -c runiam-rollback -l backup-dir -d 'Where --apply writes the backup (a ServiceSnapshot) of each service before changing it' -r -F
 complete -c runiam-rollback -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'Human-readable text'
 yaml\t'A YAML stream of runiam documents'
@@ -8,7 +9,11 @@ complete -c runiam-rollback -l region -d 'Cloud Run region [default: CLOUDSDK_RU
 complete -c runiam-rollback -l account -d 'Account for `gcloud auth print-access-token` [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r
 complete -c runiam-rollback -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken)' -r
 complete -c runiam-rollback -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
-complete -c runiam-rollback -l merge -d 'When the policy changed since the record, undo only this change and keep the others\' edits'
+complete -c runiam-rollback -l merge -d 'When the policy changed since the record (or snapshot), undo only this change (add back only what the snapshot had) and keep the others\' edits'
+complete -c runiam-rollback -l force -d 'When the policy changed since, overwrite the others\' edits with the recorded policy'
+complete -c runiam-rollback -l allow-public -d 'Allow the restore to make the service public (allUsers, allAuthenticatedUsers, invoker check off)'
+complete -c runiam-rollback -l allow-broad -d 'Allow the restore to grant domain: members and large groups'
+complete -c runiam-rollback -l allow-empty -d 'Succeed when stdin holds no document (otherwise exit 2: the command before in the pipe probably failed)'
 complete -c runiam-rollback -l apply -d 'Write the change (otherwise only plan it)'
 complete -c runiam-rollback -s y -l yes -d 'Apply without asking for confirmation (needed when there is no terminal)'
 complete -c runiam-rollback -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'

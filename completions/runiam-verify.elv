@@ -40,6 +40,7 @@ set edit:completion:arg-completer[runiam-verify] = {|@words|
             cand --access-token-file 'Read the access token for API calls from FILE'
             cand --force 'Lift the smoke load caps'
             cand --logs 'Also read the service''s request logs: no Cloud Run 401/403 may appear after the change time (each is quoted)'
+            cand --allow-empty 'Succeed when stdin holds no document (otherwise exit 2: the command before in the pipe probably failed)'
             cand -v 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
             cand --verbose 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
             cand -q 'Print nothing on stderr but errors'

@@ -21,6 +21,7 @@ complete -c runiam-verify -l impersonate-service-account -d 'Make API calls as t
 complete -c runiam-verify -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
 complete -c runiam-verify -l force -d 'Lift the smoke load caps'
 complete -c runiam-verify -l logs -d 'Also read the service\'s request logs: no Cloud Run 401/403 may appear after the change time (each is quoted)'
+complete -c runiam-verify -l allow-empty -d 'Succeed when stdin holds no document (otherwise exit 2: the command before in the pipe probably failed)'
 complete -c runiam-verify -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
 complete -c runiam-verify -s q -l quiet -d 'Print nothing on stderr but errors'
 complete -c runiam-verify -l no-color -d 'Never colour output'

@@ -421,7 +421,7 @@ mod mutations {
     use proptest::prelude::*;
     use serde_json::{Value, json};
 
-    use super::{CHG, change_world, runiam, to_yaml, witness, yaml};
+    use super::{CHG, change_world, runiam, to_yaml, witness};
     use crate::common::{Emulator, call, policy};
 
     const MEMBERS: &[&str] = &[

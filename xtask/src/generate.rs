@@ -22,7 +22,10 @@ Bad usage or bad input; nothing was written.
 An API, network or auth error left no document to write.
 .TP
 \fB4\fR
-Refused for safety: drift since the record, an org policy forbids it, a public grant without \-\-allow\-public, or a plan's etag moved.
+Refused for safety: the write would go beyond what was asked (an edited plan, a public or broad grant without its flag, a role beyond invoking), drift since the record or snapshot, an org policy forbids it, a grant that cannot help (a deny policy, a missing or disabled account), or a plan's etag moved. Nothing was written.
+.TP
+\fB130\fR, \fB143\fR
+Stopped by SIGINT or SIGTERM during \-\-apply: the write under way finished and what was written is recorded on stdout.
 "#;
 
 const ENVIRONMENT: &str = r#".SH ENVIRONMENT
