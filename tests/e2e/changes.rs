@@ -2,28 +2,14 @@
 //! idempotence, plans, drift, merge, safety refusals, and the round trip
 //! from any policy through a grant and its rollback back to itself.
 
-use std::path::Path;
-
 use serde_json::{Value, json};
 
-use crate::common::{Emulator, cmd, policy, put_policy, root, run};
+use crate::common::{Emulator, grants, policy, put_policy, root, runiam};
 
 const SVC: &str = "projects/chg-proj/locations/europe-west1/services/api";
 
 fn world() -> std::path::PathBuf {
     root().join("tests/e2e/data/change-world.yaml")
-}
-
-/// Runs `runiam SUBCOMMAND ARGS` with `stdin`, in `dir`; returns (exit, stdout, stderr).
-fn runiam(emu: &Emulator, dir: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut c = cmd("runiam", dir);
-    c.current_dir(dir).env("RUNIAM_EMULATOR_HOST", emu.host()).args(args);
-    let (out, _) = run(c, stdin);
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn members(p: &Value, role: &str) -> Vec<String> {
@@ -36,27 +22,6 @@ fn members(p: &Value, role: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Every (role, member, condition) of a policy, sorted: what "the same
-/// policy" means to IAM, whatever the order and etag.
-fn grants(p: &Value) -> Vec<String> {
-    let mut out: Vec<String> = p["bindings"]
-        .as_array()
-        .map(|bs| {
-            bs.iter()
-                .flat_map(|b| {
-                    b["members"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(move |m| format!("{} {} {}", b["role"], m, b.get("condition").unwrap_or(&Value::Null)))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out
 }
 
 #[test]
@@ -281,8 +246,8 @@ mod round_trip {
     use proptest::prelude::*;
     use serde_json::{Value, json};
 
-    use super::{SVC, grants, runiam, world};
-    use crate::common::{Emulator, call, policy};
+    use super::{SVC, world};
+    use crate::common::{Emulator, call, grants, policy, runiam};
 
     const ROLES: &[&str] =
         &["roles/run.invoker", "roles/run.viewer", "roles/run.developer", "roles/run.servicesInvoker"];

@@ -42,6 +42,37 @@ pub fn run(mut c: Command, stdin: &str) -> (Output, String) {
     (out, text)
 }
 
+/// Runs `runiam ARGS` in `dir` against the emulator with `stdin`; returns
+/// (exit code, stdout, stderr).
+pub fn runiam(emu: &Emulator, dir: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut c = cmd("runiam", dir);
+    c.current_dir(dir).env("RUNIAM_EMULATOR_HOST", emu.host()).args(args);
+    let (out, _) = run(c, stdin);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Every (role, member, condition) of a policy, sorted: what "the same
+/// policy" means to IAM, whatever the order and etag.
+pub fn grants(p: &serde_json::Value) -> Vec<String> {
+    let mut out: Vec<String> =
+        p["bindings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|b| {
+                b["members"].as_array().into_iter().flatten().map(move |m| {
+                    format!("{} {} {}", b["role"], m, b.get("condition").unwrap_or(&serde_json::Value::Null))
+                })
+            })
+            .collect();
+    out.sort();
+    out
+}
+
 /// PATH with `dir` first.
 pub fn path_with(dir: &Path) -> std::ffi::OsString {
     let mut parts = vec![dir.to_owned()];

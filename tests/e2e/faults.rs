@@ -5,24 +5,12 @@
 //! what was written.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::common::{Emulator, bin, call, cmd, policy, root, run};
+use crate::common::{Emulator, bin, call, cmd, policy, root, run, runiam};
 
 const CHG: &str = "projects/chg-proj/locations/europe-west1/services/api";
-
-fn runiam(emu: &Emulator, dir: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut c = cmd("runiam", dir);
-    c.current_dir(dir).env("RUNIAM_EMULATOR_HOST", emu.host()).args(args);
-    let (out, _) = run(c, stdin);
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// Every SetIamPolicy audit entry of a project, oldest first.
 fn audit(emu: &Emulator, project: &str) -> Vec<Value> {

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::common::{Emulator, call, cmd, policy, root, run};
+use crate::common::{Emulator, call, cmd, policy, root, runiam};
 
 const CHG: &str = "projects/chg-proj/locations/europe-west1/services/api";
 const TSH: &str = "projects/tsh-proj/locations/europe-west1/services/nogrant";
@@ -20,17 +20,6 @@ fn change_world() -> std::path::PathBuf {
 
 fn troubleshoot_world() -> std::path::PathBuf {
     root().join("tests/e2e/data/troubleshoot-world.yaml")
-}
-
-fn runiam(emu: &Emulator, dir: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut c = cmd("runiam", dir);
-    c.current_dir(dir).env("RUNIAM_EMULATOR_HOST", emu.host()).args(args);
-    let (out, _) = run(c, stdin);
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// What a write would change: the policy's etag, the service's etag and
@@ -421,8 +410,8 @@ mod mutations {
     use proptest::prelude::*;
     use serde_json::{Value, json};
 
-    use super::{CHG, change_world, runiam, to_yaml, witness};
-    use crate::common::{Emulator, call, policy};
+    use super::{CHG, change_world, to_yaml, witness};
+    use crate::common::{Emulator, call, grants, policy, runiam};
 
     const MEMBERS: &[&str] = &[
         "user:carol@example.com",
@@ -476,6 +465,9 @@ mod mutations {
             *policy = json!({});
         }
         let bindings = policy.as_object_mut().unwrap().entry("bindings").or_insert_with(|| json!([]));
+        if !bindings.is_array() {
+            *bindings = json!([]);
+        }
         bindings.as_array_mut().unwrap().push(json!({"role": ROLES[r], "members": [MEMBERS[m]]}));
     }
 
@@ -511,24 +503,6 @@ mod mutations {
     fn reset(emu: &Emulator) {
         let (status, body) = call(emu, "POST", "emulator/v1/reset", None);
         assert_eq!(status, 200, "{body}");
-    }
-
-    /// Every (role, member, condition) of a policy, sorted.
-    fn grants(p: &Value) -> Vec<String> {
-        let mut out: Vec<String> = p["bindings"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|b| {
-                b["members"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(move |m| format!("{} {} {}", b["role"], m, b.get("condition").unwrap_or(&Value::Null)))
-            })
-            .collect();
-        out.sort();
-        out
     }
 
     thread_local! {

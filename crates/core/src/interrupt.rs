@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use crate::error::Exit;
+use crate::error::{CommandError, Exit};
 
 /// The signal received (2 or 15), or 0.
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
@@ -42,5 +42,14 @@ pub fn message(exit: Exit, wrote: usize) -> String {
         format!("{which} before any write; nothing was changed")
     } else {
         format!("{which}: the write under way finished; {wrote} change(s) recorded on stdout, with their backups")
+    }
+}
+
+/// Called right before a write is sent: a signal received by then stops
+/// the command with nothing written, and says so.
+pub fn stop_before_write() -> Result<(), CommandError> {
+    match received() {
+        Some(signal) => Err(CommandError::new(signal, std::io::Error::other(message(signal, 0)))),
+        None => Ok(()),
     }
 }

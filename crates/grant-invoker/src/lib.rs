@@ -418,7 +418,7 @@ async fn do_grant(
     confirm(args.write.yes, &format!("Grant {} {} on {name}?", grant.member, grant.role))?;
     let snapshot = capture(&ctx.clients, &target).await?;
     let backup = write_backup(&args.write.backup_dir, &snapshot)?;
-    stop_if_interrupted()?;
+    interrupt::stop_before_write()?;
     let (before, written) = match saved {
         None => {
             let written = read_modify_write(&ctx.clients, &target, Some(snapshot.iam_policy), &allow, |p| {
@@ -497,14 +497,6 @@ fn show(args: &Args, target: &ServiceRef, live: &Policy, after: &Policy) {
     let _ = writeln!(err, "{}", gate::summary(live, after, target));
 }
 
-/// A signal received before the write: nothing was written, say so.
-fn stop_if_interrupted() -> Result<(), CommandError> {
-    match interrupt::received() {
-        Some(signal) => Err(CommandError::new(signal, std::io::Error::other(interrupt::message(signal, 0)))),
-        None => Ok(()),
-    }
-}
-
 /// Turns the invoker check off (needs --allow-public): plans it, and with
 /// --apply backs up and patches the service guarded by its etag. `saved`: a
 /// plan, which must change nothing else and find the service as it was.
@@ -565,7 +557,7 @@ async fn do_disable(
     precheck_permission(ctx, &target, "run.services.update").await?;
     confirm(args.write.yes, &format!("Turn the invoker IAM check off on {name}, making it public?"))?;
     let backup = write_backup(&args.write.backup_dir, &capture(&ctx.clients, &target).await?)?;
-    stop_if_interrupted()?;
+    interrupt::stop_before_write()?;
     let changed = set_settings(&ctx.clients, &target, &off, &allow).await?;
     record.service_etag_before = changed.before.etag;
     record.service_etag_after = changed.after.etag;

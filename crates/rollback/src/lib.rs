@@ -252,7 +252,7 @@ async fn restore_policy(
     confirm(args.write.yes, &format!("Roll back {name}?"))?;
     let snapshot = capture(&ctx.clients, service).await?;
     let backup = write_backup(&args.write.backup_dir, &snapshot)?;
-    stop_if_interrupted()?;
+    interrupt::stop_before_write()?;
     let drift = Cell::new(false);
     let written = read_modify_write(&ctx.clients, service, Some(snapshot.iam_policy), &allow, |p| {
         match undo::target(p, source, mode) {
@@ -354,21 +354,13 @@ async fn restore_settings(
         let backup = write_backup(&args.write.backup_dir, &capture(&ctx.clients, service).await?)?;
         record.backup_path = Some(backup.display().to_string());
     }
-    stop_if_interrupted()?;
+    interrupt::stop_before_write()?;
     let changed = set_settings(&ctx.clients, service, want, &allow).await?;
     record.service_etag_after = changed.after.etag;
     record.invoker_iam_disabled_after = Some(changed.after.invoker_iam_disabled);
     record.applied = true;
     record.applied_at = Some(Utc::now());
     Ok(())
-}
-
-/// A signal received before the write: nothing was written, say so.
-fn stop_if_interrupted() -> Result<(), CommandError> {
-    match interrupt::received() {
-        Some(signal) => Err(CommandError::new(signal, std::io::Error::other(interrupt::message(signal, 0)))),
-        None => Ok(()),
-    }
 }
 
 /// Puts the invoker check back as it was before the recorded change,
@@ -424,7 +416,7 @@ async fn undo_invoker_check(
     }
     confirm(args.write.yes, &format!("Turn the invoker IAM check {} on {name}?", on_off(disabled_before)))?;
     let backup = write_backup(&args.write.backup_dir, &capture(&ctx.clients, service).await?)?;
-    stop_if_interrupted()?;
+    interrupt::stop_before_write()?;
     let changed = set_settings(&ctx.clients, service, &want, &allow).await?;
     record.service_etag_after = changed.after.etag;
     record.invoker_iam_disabled_after = Some(changed.after.invoker_iam_disabled);
