@@ -463,10 +463,49 @@ fn values(text: &str) -> Result<Vec<Value>, DocError> {
         }
         return Ok(out);
     }
-    let options = serde_saphyr::options! { strict_booleans: true };
-    let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(trimmed, options)
-        .map_err(|e| DocError::new(None, format!("not a valid YAML stream: {e}")))?;
-    Ok(docs.into_iter().filter(|v| !v.is_null()).collect())
+    // Each document is parsed on its own, so the parser's budgets (nodes,
+    // depth, aliases) hold per document and a stream may be any length.
+    let mut out = Vec::new();
+    for (i, doc) in yaml_documents(trimmed).into_iter().enumerate() {
+        let options = serde_saphyr::options! { strict_booleans: true };
+        let v: Value = serde_saphyr::from_str_with_options(doc, options).map_err(|e| DocError {
+            index: i + 1,
+            kind: None,
+            field: None,
+            message: format!("not a valid YAML document: {e}"),
+        })?;
+        if !v.is_null() {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+/// The documents of a YAML stream, split at its `---` and `...` markers. A
+/// marker at the start of a line always ends a document in YAML (it cannot
+/// occur inside a scalar), so splitting on lines is exact. `--- value`
+/// keeps its content; blank documents are left out.
+fn yaml_documents(text: &str) -> Vec<&str> {
+    let mut docs = Vec::new();
+    let mut start = 0;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let bare = line.trim_end_matches(['\n', '\r']);
+        let after = |m: &str| bare.strip_prefix(m).filter(|a| a.is_empty() || a.starts_with([' ', '\t']));
+        let next = match (after("---"), after("...")) {
+            (Some(_), _) => Some(offset + 3),
+            (None, Some(_)) => Some(offset + line.len()),
+            (None, None) => None,
+        };
+        if let Some(next) = next {
+            docs.push(&text[start..offset]);
+            start = next;
+        }
+        offset += line.len();
+    }
+    docs.push(&text[start..]);
+    docs.retain(|d| !d.trim().is_empty());
+    docs
 }
 
 /// Reads every document of a YAML stream or JSON lines.
@@ -634,6 +673,21 @@ impl<W: Write> DocWriter<W> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn yaml_streams_split_at_markers_only() {
+        let docs = super::yaml_documents("a: 1\n---\nb: |\n  ---x\n  text\n--- c: 3\n...\n---\n\n---\nd: 4\n");
+        assert_eq!(docs, ["a: 1\n", "\nb: |\n  ---x\n  text\n", " c: 3\n", "\nd: 4\n"]);
+        assert_eq!(super::yaml_documents("...\nfoo: 1"), ["foo: 1"]);
+    }
+
+    #[test]
+    fn budgets_hold_per_document_not_per_stream() {
+        let one = "apiVersion: runiam/v1\nkind: Nothing\n";
+        let stream = vec![one; 5000].join("---\n");
+        let values = super::values(&stream).unwrap();
+        assert_eq!(values.len(), 5000);
+    }
+
     use super::*;
 
     pub(crate) fn samples() -> Vec<Document> {
