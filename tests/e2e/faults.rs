@@ -161,8 +161,10 @@ fn refusals_write_nothing() {
         runiam(&emu, dir.path(), &["grant-invoker", svc, "--member", "user:mallory@gmail.com", "--apply", "--yes"], "");
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("domain restricted sharing"), "{err}");
-    // The hint is never broader than the change: no invoker-check route for one outsider.
+    // The hint is never broader than the change: no invoker-check route for
+    // one outsider, but whom the policy admits.
     assert!(!err.contains("--disable-invoker-check"), "{err}");
+    assert!(err.contains("admits the Cloud Identity customers C0acme01"), "{err}");
     let (code, _, err) = runiam(
         &emu,
         dir.path(),

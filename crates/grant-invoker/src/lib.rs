@@ -392,17 +392,27 @@ async fn do_grant(
     if !violations.is_empty() {
         return Err(gate::refusal(&target, &violations));
     }
-    match precheck::run(ctx, &target, &service, &live, &after, &grant.member).await? {
+    let drs = match precheck::run(ctx, &target, &service, &live, &after, &grant.member).await? {
         Precheck::HeldAbove(note) => {
             let _ = writeln!(err, "{name}: {note}");
             return Ok(nothing_to_do(args, target, &grant, live));
         }
-        Precheck::Proceed { notes } => {
+        Precheck::Proceed { notes, drs } => {
             for n in notes {
                 let _ = writeln!(err, "note: {n}");
             }
+            drs
         }
-    }
+    };
+    // A refusal by domain restricted sharing names whom it admits.
+    let name_customers = |e: CommandError| match &drs {
+        Some(customers)
+            if e.exit == Exit::Refused && e.hints.iter().any(|h| h.contains("domain restricted sharing")) =>
+        {
+            e.hinted(format!("the organization's policy admits the Cloud Identity customers {}", customers.join(", ")))
+        }
+        _ => e,
+    };
     show(args, &target, &live, &after);
     let mut record = ChangeRecord::plan(target.clone(), intent(&grant), live.clone(), after.clone());
     if let Some(plan) = saved {
@@ -424,14 +434,17 @@ async fn do_grant(
             let written = read_modify_write(&ctx.clients, &target, Some(snapshot.iam_policy), &allow, |p| {
                 plan::grant(p, &grant, replacing)
             })
-            .await?;
+            .await
+            .map_err(name_customers)?;
             if written.conflicts > 0 {
                 let _ = writeln!(err, "{name}: redone {} time(s) after concurrent policy changes", written.conflicts);
             }
             (written.before, written.after)
         }
         Some(plan) => {
-            (plan.policy_before.clone(), write_once(&ctx.clients, &target, &plan.policy_before, &after, &allow).await?)
+            let written =
+                write_once(&ctx.clients, &target, &plan.policy_before, &after, &allow).await.map_err(name_customers)?;
+            (plan.policy_before.clone(), written)
         }
     };
     record.added = written.grants_not_in(&before);

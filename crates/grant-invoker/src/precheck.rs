@@ -15,8 +15,9 @@ use runiam_core::model::{INVOKE_PERMISSION, Policy, Principal, ServiceRef};
 /// The outcome of the prechecks that let the grant go ahead.
 #[derive(Debug, PartialEq)]
 pub enum Precheck {
-    /// Go ahead; the notes say what could not be checked.
-    Proceed { notes: Vec<String> },
+    /// Go ahead; the notes say what could not be checked. `drs`: the
+    /// Cloud Identity customers domain restricted sharing admits, if on.
+    Proceed { notes: Vec<String>, drs: Option<Vec<String>> },
     /// The member already holds invoke above the service: nothing to write.
     HeldAbove(String),
 }
@@ -95,5 +96,9 @@ pub fn decide(
             r.resource
         )));
     }
-    Ok(Precheck::Proceed { notes })
+    let drs = match &g.drs {
+        runiam_core::gather::Drs::Allowed(customers) => Some(customers.clone()),
+        _ => None,
+    };
+    Ok(Precheck::Proceed { notes, drs })
 }
