@@ -249,6 +249,10 @@ fn conditional_grants_are_not_silently_made_permanent() {
         "",
     );
     assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("note: user:erin@acme.example's conditional grant of roles/run.invoker becomes permanent"),
+        "{err}"
+    );
 
     // --keep-condition extends dave's expired grant instead of adding a second.
     let expired = "projects/tsh-proj/locations/europe-west1/services/expired";
@@ -328,7 +332,7 @@ fn bad_flag_values_are_usage_errors() {
 }
 
 #[test]
-fn iam_principal_limits_hold() {
+fn iam_limits_and_member_checks_hold() {
     let emu = Emulator::start(&change_world(), &[]);
     let dir = tempfile::tempdir().unwrap();
     let members: Vec<String> = (0..1500).map(|i| format!("user:u{i}@example.com")).collect();
@@ -362,6 +366,33 @@ fn iam_principal_limits_hold() {
         body["error"]["message"],
         "The number of members in the policy (1,501) is larger than the maximum allowed size 1,500."
     );
+    // Members IAM refuses: an account of a world project it does not list,
+    // and a deny-only principal set; a service agent exists.
+    for (member, status, message) in [
+        (
+            "serviceAccount:ghost@chg-proj.iam.gserviceaccount.com",
+            400,
+            "Service account ghost@chg-proj.iam.gserviceaccount.com does not exist.",
+        ),
+        (
+            "principalSet://goog/public:all",
+            400,
+            "Invalid principal: principalSet://goog/public:all. This principal set is not supported in allow policies.",
+        ),
+        ("serviceAccount:service-500000000001@gcp-sa-pubsub.iam.gserviceaccount.com", 200, ""),
+    ] {
+        let (got, body) = call(
+            &emu,
+            "POST",
+            &format!("v2/{CHG}:setIamPolicy"),
+            Some(json!({"policy": {"bindings": [{"role": "roles/run.invoker", "members": [member]}]}})),
+        );
+        assert_eq!(got, status, "{member}: {body}");
+        if status == 400 {
+            assert_eq!(body["error"]["message"], message);
+            assert_eq!(body["error"]["status"], "INVALID_ARGUMENT");
+        }
+    }
 }
 
 #[test]

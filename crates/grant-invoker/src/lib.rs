@@ -414,6 +414,9 @@ async fn do_grant(
         _ => e,
     };
     show(args, &target, &live, &after);
+    if grant.condition.is_none() && !held.is_empty() && !args.common.quiet {
+        let _ = writeln!(err, "note: {}'s conditional grant of {} becomes permanent", grant.member, grant.role);
+    }
     let mut record = ChangeRecord::plan(target.clone(), intent(&grant), live.clone(), after.clone());
     if let Some(plan) = saved {
         record.recorded_at = plan.recorded_at;
