@@ -160,7 +160,8 @@ impl GcloudProperties {
     }
 }
 
-fn gcloud_config_dir(env: &Env) -> Option<PathBuf> {
+/// gcloud's configuration directory: `CLOUDSDK_CONFIG`, else `~/.config/gcloud`.
+pub fn gcloud_config_dir(env: &Env) -> Option<PathBuf> {
     if let Some(dir) = env.get("CLOUDSDK_CONFIG") {
         return Some(PathBuf::from(dir));
     }
@@ -175,6 +176,7 @@ pub struct Flags {
     pub account: Option<String>,
     pub impersonate_service_account: Option<String>,
     pub access_token_file: Option<PathBuf>,
+    pub billing_project: Option<String>,
 }
 
 /// Where a resolved value came from, shown by `--verbose` and in errors.
@@ -212,10 +214,69 @@ pub struct Config {
     pub access_token_file: Option<Resolved<PathBuf>>,
     /// `CLOUDSDK_AUTH_ACCESS_TOKEN`: a token handed over by the environment.
     pub access_token_env: bool,
-    pub quota_project: Option<Resolved<String>>,
+    pub quota_project: QuotaProject,
+    /// gcloud's `core/custom_ca_certs_file`: the CA bundle a TLS-inspecting proxy needs.
+    pub custom_ca_certs_file: Option<Resolved<PathBuf>>,
+    /// The active gcloud configuration file, when there is one (for `--verbose`).
+    pub gcloud_config: Option<PathBuf>,
+    /// gcloud's configuration directory (`CLOUDSDK_CONFIG`, else `~/.config/gcloud`).
+    pub gcloud_dir: Option<PathBuf>,
     /// Set when `RUNIAM_EMULATOR_HOST` points everything at the emulator.
     pub emulator: Option<Url>,
     endpoints: BTreeMap<Api, Url>,
+}
+
+/// The project `x-goog-user-project` names, by gcloud's and the client
+/// libraries' rules (see "Quota project" in README.md).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QuotaProject {
+    /// `--billing-project` or `GOOGLE_CLOUD_QUOTA_PROJECT`: sent with every credential.
+    pub explicit: Option<Resolved<String>>,
+    /// `billing/quota_project` (default `CURRENT_PROJECT`, the resolved
+    /// project): sent with user credentials only, as gcloud does; None for
+    /// `LEGACY` or when it names the project and there is none.
+    pub user: Option<Resolved<String>>,
+}
+
+/// gcloud's `billing/quota_project` value meaning "the current project".
+const CURRENT_PROJECT: &str = "CURRENT_PROJECT";
+
+impl QuotaProject {
+    fn resolve(flags: &Flags, env: &Env, props: &GcloudProperties, project: Option<&Resolved<String>>) -> Self {
+        let explicit = resolve_one(
+            Rung {
+                flag: Some(("--billing-project", flags.billing_project.clone())),
+                env: &["GOOGLE_CLOUD_QUOTA_PROJECT"],
+                gcloud: None,
+            },
+            env,
+            props,
+        );
+        let setting = resolve_one(
+            Rung { flag: None, env: &["CLOUDSDK_BILLING_QUOTA_PROJECT"], gcloud: Some(("billing", "quota_project")) },
+            env,
+            props,
+        );
+        let user = match setting {
+            Some(r) if r.value == "LEGACY" => None,
+            Some(r) if r.value == CURRENT_PROJECT => project.cloned(),
+            Some(r) => Some(r),
+            None => project.cloned(),
+        };
+        Self { explicit, user }
+    }
+
+    /// The project to send for a credential: `file` is the quota project
+    /// an ADC file names, `user` whether it is a user's own credential.
+    pub fn for_credential(&self, file: Option<&str>, user: bool) -> Option<String> {
+        if let Some(e) = &self.explicit {
+            return Some(e.value.clone());
+        }
+        if let Some(f) = file {
+            return Some(f.to_owned());
+        }
+        self.user.as_ref().filter(|_| user).map(|r| r.value.clone())
+    }
 }
 
 /// One rung of the precedence ladder for a setting.
@@ -322,17 +383,20 @@ impl Config {
             props,
         )
         .map(|r| Resolved { value: PathBuf::from(r.value), source: r.source });
-        let quota_project = resolve_one(
+        let quota_project = QuotaProject::resolve(flags, env, props, project.as_ref());
+        let custom_ca_certs_file = resolve_one(
             Rung {
                 flag: None,
-                env: &["GOOGLE_CLOUD_QUOTA_PROJECT", "CLOUDSDK_BILLING_QUOTA_PROJECT"],
-                gcloud: Some(("billing", "quota_project")),
+                env: &["CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE"],
+                gcloud: Some(("core", "custom_ca_certs_file")),
             },
             env,
             props,
         )
-        // gcloud's sentinel for "bill the credential's own project".
-        .filter(|r| r.value != "CURRENT_PROJECT" && r.value != "LEGACY");
+        .or_else(|| {
+            Some(Resolved { value: env.get("SSL_CERT_FILE")?.to_owned(), source: Source::Env("SSL_CERT_FILE") })
+        })
+        .map(|r| Resolved { value: PathBuf::from(r.value), source: r.source });
 
         let emulator = env.get("RUNIAM_EMULATOR_HOST").map(parse_emulator_host).transpose()?;
         let mut endpoints = BTreeMap::new();
@@ -358,6 +422,9 @@ impl Config {
             access_token_file,
             access_token_env: env.get("CLOUDSDK_AUTH_ACCESS_TOKEN").is_some(),
             quota_project,
+            custom_ca_certs_file,
+            gcloud_config: props.path.clone(),
+            gcloud_dir: gcloud_config_dir(env),
             emulator,
             endpoints,
         })
