@@ -681,7 +681,8 @@ impl Gcloud {
 
     async fn run(&self) -> Result<GcloudState, AuthError> {
         let mut cmd = tokio::process::Command::new(&self.program);
-        cmd.args(["config", "config-helper", "--format=json", "--quiet"]);
+        // A token good for five more minutes, so one run serves a whole command.
+        cmd.args(["config", "config-helper", "--format=json", "--min-expiry=300s", "--quiet"]);
         if let Some(a) = &self.account {
             cmd.arg(format!("--account={a}"));
         }
@@ -794,19 +795,23 @@ impl Metadata {
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }
+        // Off Google Cloud nothing answers here: that is "no credentials",
+        // with the probe's own failure as the cause.
         let unreachable = |source: reqwest::Error| {
-            if source.is_timeout() {
-                return AuthError::Deadline {
-                    what: format!("the metadata server at {}", self.base),
-                    after: self.after,
-                };
-            }
             let tried = if self.tried.is_empty() {
                 format!("the metadata server at {}", self.base)
             } else {
                 self.tried.clone()
             };
-            AuthError::NoCredentials { tried, source: Some(Box::new(source.without_url())) }
+            let cause: BoxError = if source.is_timeout() {
+                Box::new(AuthError::Deadline {
+                    what: format!("the metadata server at {}", self.base),
+                    after: self.after,
+                })
+            } else {
+                Box::new(source.without_url())
+            };
+            AuthError::NoCredentials { tried, source: Some(cause) }
         };
         let resp = self.client.get(url).header("Metadata-Flavor", "Google").send().await.map_err(unreachable)?;
         let status = resp.status();

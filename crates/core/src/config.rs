@@ -226,48 +226,42 @@ pub struct Config {
     endpoints: BTreeMap<Api, Url>,
 }
 
-/// The project `x-goog-user-project` names, by gcloud's and the client
-/// libraries' rules (see "Quota project" in README.md).
+/// The project `x-goog-user-project` names, by gcloud's rules
+/// (googlecloudsdk/core/credentials/creds.py `GetQuotaProject`) and the
+/// client libraries' (README.md, "Quota project").
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QuotaProject {
-    /// `--billing-project` or `GOOGLE_CLOUD_QUOTA_PROJECT`: sent with every credential.
+    /// `--billing-project`, `GOOGLE_CLOUD_QUOTA_PROJECT`, or a project named
+    /// by `billing/quota_project`: sent with every credential.
     pub explicit: Option<Resolved<String>>,
-    /// `billing/quota_project` (default `CURRENT_PROJECT`, the resolved
-    /// project): sent with user credentials only, as gcloud does; None for
-    /// `LEGACY` or when it names the project and there is none.
+    /// `billing/quota_project`'s default `CURRENT_PROJECT`: the project,
+    /// sent with user credentials only; None under `LEGACY`.
     pub user: Option<Resolved<String>>,
 }
 
-/// gcloud's `billing/quota_project` value meaning "the current project".
-const CURRENT_PROJECT: &str = "CURRENT_PROJECT";
-
 impl QuotaProject {
     fn resolve(flags: &Flags, env: &Env, props: &GcloudProperties, project: Option<&Resolved<String>>) -> Self {
-        let explicit = resolve_one(
+        let setting = resolve_one(
             Rung {
                 flag: Some(("--billing-project", flags.billing_project.clone())),
-                env: &["GOOGLE_CLOUD_QUOTA_PROJECT"],
-                gcloud: None,
+                env: &["GOOGLE_CLOUD_QUOTA_PROJECT", "CLOUDSDK_BILLING_QUOTA_PROJECT"],
+                gcloud: Some(("billing", "quota_project")),
             },
             env,
             props,
         );
-        let setting = resolve_one(
-            Rung { flag: None, env: &["CLOUDSDK_BILLING_QUOTA_PROJECT"], gcloud: Some(("billing", "quota_project")) },
-            env,
-            props,
-        );
-        let user = match setting {
-            Some(r) if r.value == "LEGACY" => None,
-            Some(r) if r.value == CURRENT_PROJECT => project.cloned(),
-            Some(r) => Some(r),
-            None => project.cloned(),
-        };
-        Self { explicit, user }
+        match setting {
+            Some(r) if r.value == "LEGACY" => Self::default(),
+            Some(r) if r.value == "CURRENT_PROJECT" || r.value == "CURRENT_PROJECT_WITH_FALLBACK" => {
+                Self { explicit: None, user: project.cloned() }
+            }
+            Some(r) => Self { explicit: Some(r), user: None },
+            None => Self { explicit: None, user: project.cloned() },
+        }
     }
 
     /// The project to send for a credential: `file` is the quota project
-    /// an ADC file names, `user` whether it is a user's own credential.
+    /// its ADC file names, `user` whether it is a person's own credential.
     pub fn for_credential(&self, file: Option<&str>, user: bool) -> Option<String> {
         if let Some(e) = &self.explicit {
             return Some(e.value.clone());

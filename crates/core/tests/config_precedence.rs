@@ -89,8 +89,7 @@ fn precedence_table() {
     assert_eq!(c.region().unwrap(), "us-central1");
     assert_eq!(c.account.as_ref().unwrap().value, "ops@acme.example");
     assert_eq!(c.impersonate_service_account.as_ref().unwrap().value, "deployer@acme-prod.iam.gserviceaccount.com");
-    assert_eq!(c.quota_project.explicit, None);
-    assert_eq!(c.quota_project.user.as_ref().unwrap().value, "billing-proj");
+    assert_eq!(c.quota_project.explicit.as_ref().unwrap().value, "billing-proj");
     assert_eq!(c.endpoint(Api::Run).as_str(), "http://localhost:9999/");
     assert_eq!(c.endpoint(Api::Logging).as_str(), "https://logging.googleapis.com/");
 
@@ -170,10 +169,10 @@ fn endpoint_overrides_and_the_emulator() {
     assert!(e.to_string().starts_with("CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM='not a url' is not a URL"), "{e}");
 }
 
-/// gcloud bills `billing/quota_project` (default CURRENT_PROJECT = the
-/// project) to user credentials only; `--billing-project` and
-/// GOOGLE_CLOUD_QUOTA_PROJECT go with every credential; an ADC file's
-/// quota_project_id beats gcloud's setting but not an explicit one.
+/// gcloud's default `billing/quota_project` (CURRENT_PROJECT = the project)
+/// goes with user credentials only; a named project (`--billing-project`,
+/// GOOGLE_CLOUD_QUOTA_PROJECT, the property) with every credential; an ADC
+/// file's quota_project_id beats the default but not a named project.
 #[test]
 fn quota_project_follows_gcloud() {
     let c = resolve(&Flags::default(), &[("CLOUDSDK_CORE_PROJECT", "acme-prod")]);
@@ -195,4 +194,6 @@ fn quota_project_follows_gcloud() {
     assert_eq!(c.quota_project.for_credential(Some("adc-quota"), false).as_deref(), Some("flag-bill"));
     let c = resolve(&Flags::default(), &[("GOOGLE_CLOUD_QUOTA_PROJECT", "env-bill")]);
     assert_eq!(c.quota_project.for_credential(Some("adc-quota"), false).as_deref(), Some("env-bill"));
+    let c = resolve(&Flags::default(), &[("CLOUDSDK_BILLING_QUOTA_PROJECT", "named-bill")]);
+    assert_eq!(c.quota_project.for_credential(None, false).as_deref(), Some("named-bill"));
 }
