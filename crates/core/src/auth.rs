@@ -710,7 +710,9 @@ impl Gcloud {
         Ok(Token { secret: s.token, quota_project: None, user, impersonated: s.impersonated.is_some() })
     }
 
-    async fn id_token(&self) -> Result<IdToken, AuthError> {
+    /// The identity token gcloud holds for its active account (renewed
+    /// with the access token when it has expired).
+    pub async fn id_token(&self) -> Result<IdToken, AuthError> {
         let mut s = self.state().await?;
         let stale = |s: &GcloudState| {
             s.id_token
@@ -780,13 +782,18 @@ impl Metadata {
             origin: "environment variable GCE_METADATA_HOST".to_owned(),
             why: format!("it is not host:port ({e})"),
         })?;
+        Ok(Self::at(base, options))
+    }
+
+    /// The metadata server at `base` (the emulator serves one).
+    pub fn at(base: Url, options: &AuthOptions) -> Self {
         let client = reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(options.metadata)
             .timeout(options.metadata)
             .build()
             .expect("the HTTP client builds");
-        Ok(Self { base, client, tried: String::new(), after: options.metadata, cached: Mutex::new(None) })
+        Self { base, client, tried: String::new(), after: options.metadata, cached: Mutex::new(None) }
     }
 
     async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<String, AuthError> {

@@ -303,6 +303,11 @@ pub fn tls_roots(config: &Config) -> Result<Vec<reqwest::Certificate>, CommandEr
     if certs.is_empty() {
         return Err(bad("holds no certificate".to_owned()));
     }
+    // The TLS backend's own check, here where it can be an error.
+    reqwest::Client::builder()
+        .tls_certs_merge(certs.iter().cloned())
+        .build()
+        .map_err(|e| bad(format!("is refused: {e}")))?;
     Ok(certs)
 }
 
@@ -480,8 +485,8 @@ impl Http {
         };
         tracing::debug!(
             source = %self.source.describe(),
-            account = account.as_deref().unwrap_or("-"),
-            quota_project = quota_project.unwrap_or("-"),
+            account = %account.as_deref().unwrap_or("-"),
+            quota_project = %quota_project.unwrap_or("-"),
             gcloud_config = %self.gcloud_config.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "-".to_owned()),
             impersonating = %chain.map(|c| c.join(",")).unwrap_or_else(|| "-".to_owned()),
             "credentials"
