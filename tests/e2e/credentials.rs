@@ -209,14 +209,14 @@ fn apis_go_through_the_proxy_and_the_metadata_server_never() {
     assert_eq!(asked, vec!["GET /computeMetadata/v1/instance/service-accounts/default/token HTTP/1.1"]);
 }
 
-/// A test CA, and a server certificate for 127.0.0.1 it signed (openssl).
-fn test_ca(dir: &Path) {
+/// A test CA, and a server certificate for `san` it signed (openssl).
+fn test_ca(dir: &Path, san: &str) {
     let sh = format!(
         "set -e; cd '{}'
 openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=runiam-test-ca \
   -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > ext
+openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=runiam-test-server 2>/dev/null
+printf 'subjectAltName={san}\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > ext
 openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext 2>/dev/null",
         dir.display()
     );
@@ -259,7 +259,7 @@ impl Drop for TlsServer {
 #[test]
 fn custom_ca_file_is_honoured_and_tls_failures_say_so() {
     let home = tempfile::tempdir().unwrap();
-    test_ca(home.path());
+    test_ca(home.path(), "IP:127.0.0.1");
     let server = TlsServer::start(home.path());
     let base = format!("https://127.0.0.1:{}/", server.1);
     let mut c = export_cmd(home.path(), &base);
@@ -321,4 +321,150 @@ fn verify_renews_an_expiring_id_token_during_a_load() {
     let minted = std::fs::read_to_string(&log).unwrap().lines().count();
     // The probe's token, then one before each of the load's two rounds.
     assert_eq!(minted, 3, "{text}");
+}
+
+/// What the fake Google front saw: the CONNECT target, then each request
+/// inside the tunnel with the headers that matter.
+#[derive(Clone, Debug)]
+struct Tunnelled {
+    connect: String,
+    request: String,
+    authorization: Option<String>,
+    user_project: Option<String>,
+}
+
+/// An HTTPS proxy that is Google: it accepts `CONNECT host:443`, answers
+/// TLS with the test certificate for `*.googleapis.com`, plays the OAuth
+/// token endpoint for oauth2.googleapis.com, and relays API calls to the
+/// emulator. One request a tunnel (it answers `Connection: close`).
+fn google_behind_a_proxy(dir: &Path, emulator: String) -> (String, Arc<Mutex<Vec<Tunnelled>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(dir.join("srv.pem")).unwrap().map(Result::unwrap).collect();
+    let key = PrivateKeyDer::from_pem_file(dir.join("srv.key")).unwrap();
+    let tls = tokio_rustls::rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(certs, key).unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let proxy = format!("http://{}", listener.local_addr().unwrap());
+    let log: Arc<Mutex<Vec<Tunnelled>>> = Arc::default();
+    let seen = log.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let upstream = reqwest::Client::builder().no_proxy().build().unwrap();
+            while let Ok((sock, _)) = listener.accept().await {
+                let (acceptor, seen, upstream, emulator) = (acceptor.clone(), seen.clone(), upstream.clone(), emulator.clone());
+                tokio::spawn(async move {
+                    let mut sock = tokio::io::BufReader::new(sock);
+                    let mut connect = String::new();
+                    sock.read_line(&mut connect).await.unwrap();
+                    loop {
+                        let mut h = String::new();
+                        if sock.read_line(&mut h).await.unwrap_or(0) == 0 || h == "\r\n" {
+                            break;
+                        }
+                    }
+                    sock.get_mut().write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n").await.unwrap();
+                    let Ok(tls) = acceptor.accept(sock.into_inner()).await else { return };
+                    let mut tls = tokio::io::BufReader::new(tls);
+                    let mut request = String::new();
+                    tls.read_line(&mut request).await.unwrap();
+                    let (mut length, mut authorization, mut user_project) = (0usize, None, None);
+                    loop {
+                        let mut h = String::new();
+                        if tls.read_line(&mut h).await.unwrap_or(0) == 0 || h == "\r\n" {
+                            break;
+                        }
+                        let (k, v) = h.split_once(':').map(|(k, v)| (k.to_ascii_lowercase(), v.trim().to_owned())).unwrap_or_default();
+                        match k.as_str() {
+                            "content-length" => length = v.parse().unwrap_or(0),
+                            "authorization" => authorization = Some(v),
+                            "x-goog-user-project" => user_project = Some(v),
+                            _ => {}
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    tls.read_exact(&mut body).await.unwrap();
+                    let connect = connect.split_whitespace().nth(1).unwrap_or_default().to_owned();
+                    seen.lock().unwrap().push(Tunnelled {
+                        connect: connect.clone(),
+                        request: request.trim().to_owned(),
+                        authorization,
+                        user_project,
+                    });
+                    let mut words = request.split_whitespace();
+                    let (method, target) = (words.next().unwrap_or("GET"), words.next().unwrap_or("/"));
+                    let (status, answer) = if connect == "oauth2.googleapis.com:443" {
+                        (200, json!({"access_token": "ya29.via-proxy", "expires_in": 3599, "token_type": "Bearer"}).to_string())
+                    } else {
+                        let resp = upstream
+                            .request(method.parse().unwrap(), format!("{emulator}{target}"))
+                            .header("content-type", "application/json")
+                            .body(body)
+                            .send()
+                            .await
+                            .unwrap();
+                        (resp.status().as_u16(), resp.text().await.unwrap())
+                    };
+                    let head = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        answer.len()
+                    );
+                    let tls = tls.get_mut();
+                    let _ = tls.write_all(head.as_bytes()).await;
+                    let _ = tls.write_all(answer.as_bytes()).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+    });
+    (proxy, log)
+}
+
+/// Google's real host names behind HTTPS_PROXY, trusted through a test CA
+/// (gcloud's custom CA file for runiam's client, SSL_CERT_FILE for
+/// google-cloud-auth's): the ADC refresh at oauth2.googleapis.com, then
+/// the API calls with that token and the file's quota project. No
+/// endpoint override and no test-only code path.
+#[test]
+fn real_host_names_behind_an_https_proxy_with_a_test_ca() {
+    let home = tempfile::tempdir().unwrap();
+    test_ca(home.path(), "DNS:*.googleapis.com");
+    let emu = Emulator::start(&many_services(home.path(), 2), &[]);
+    let (proxy, seen) = google_behind_a_proxy(home.path(), emu.url.clone());
+    std::fs::create_dir_all(home.path().join("gcloud")).unwrap();
+    let adc = json!({
+        "type": "authorized_user",
+        "client_id": "764086051850-6qr4p6gpi6hn506pt8ejuq83di341hur.apps.googleusercontent.com",
+        "client_secret": "test-secret",
+        "refresh_token": "1//test-refresh",
+        "quota_project_id": "adc-quota",
+    });
+    std::fs::write(home.path().join("gcloud/application_default_credentials.json"), adc.to_string()).unwrap();
+    let ca = home.path().join("ca.pem");
+    let mut c = cmd("runiam-export", home.path());
+    c.args(["--all", "--project", "many-proj", "-o", "json"])
+        .env("PATH", "/nonexistent")
+        .env("HTTPS_PROXY", &proxy)
+        .env("CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE", &ca)
+        .env("SSL_CERT_FILE", &ca)
+        .env("GCE_METADATA_HOST", "127.0.0.1:9");
+    let (out, text) = run(c, "");
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+    let seen = seen.lock().unwrap().clone();
+    let token_calls: Vec<_> = seen.iter().filter(|t| t.connect == "oauth2.googleapis.com:443").collect();
+    assert_eq!(token_calls.len(), 1, "{seen:?}");
+    assert_eq!(token_calls[0].request, "POST /token HTTP/1.1");
+    let api: Vec<_> = seen.iter().filter(|t| t.connect != "oauth2.googleapis.com:443").collect();
+    assert!(!api.is_empty());
+    for t in api {
+        assert!(t.connect.ends_with(".googleapis.com:443"), "{t:?}");
+        assert_eq!(t.authorization.as_deref(), Some("Bearer ya29.via-proxy"), "{t:?}");
+        assert_eq!(t.user_project.as_deref(), Some("adc-quota"), "{t:?}");
+    }
 }
