@@ -11,9 +11,10 @@ json\t'ChangeRecord documents, one JSON object per line'
 terraform\t'The granted bindings as google_cloud_run_v2_service_iam_member resources'"
 complete -c runiam-grant-invoker -l project -d 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud\'s core/project]' -r
 complete -c runiam-grant-invoker -l region -d 'Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud\'s run/region]' -r
-complete -c runiam-grant-invoker -l account -d 'Account for `gcloud auth print-access-token` [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r
-complete -c runiam-grant-invoker -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken)' -r
+complete -c runiam-grant-invoker -l account -d 'gcloud account whose credentials to use (needs gcloud; beats GOOGLE_APPLICATION_CREDENTIALS) [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r
+complete -c runiam-grant-invoker -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target' -r
 complete -c runiam-grant-invoker -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
+complete -c runiam-grant-invoker -l billing-project -d 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud\'s billing/quota_project, else the project]' -r
 complete -c runiam-grant-invoker -l allow-public -d 'Allow granting allUsers or allAuthenticatedUsers (anyone on the internet, or any Google account)'
 complete -c runiam-grant-invoker -l disable-invoker-check -d 'Make the service public by turning its invoker IAM check off instead of granting allUsers (the way that works under domain restricted sharing)'
 complete -c runiam-grant-invoker -l apply -d 'Write the change (otherwise only plan it)'

@@ -5,9 +5,10 @@ yaml\t'A YAML stream of runiam documents'
 json\t'One runiam document per line, as JSON'"
 complete -c runiam-rollback -l project -d 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud\'s core/project]' -r
 complete -c runiam-rollback -l region -d 'Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud\'s run/region]' -r
-complete -c runiam-rollback -l account -d 'Account for `gcloud auth print-access-token` [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r
-complete -c runiam-rollback -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken)' -r
+complete -c runiam-rollback -l account -d 'gcloud account whose credentials to use (needs gcloud; beats GOOGLE_APPLICATION_CREDENTIALS) [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r
+complete -c runiam-rollback -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target' -r
 complete -c runiam-rollback -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
+complete -c runiam-rollback -l billing-project -d 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud\'s billing/quota_project, else the project]' -r
 complete -c runiam-rollback -l merge -d 'When the policy changed since the record, undo only this change and keep the others\' edits'
 complete -c runiam-rollback -l apply -d 'Write the change (otherwise only plan it)'
 complete -c runiam-rollback -s y -l yes -d 'Apply without asking for confirmation (needed when there is no terminal)'

@@ -4,7 +4,7 @@
 //!
 //! Gather (the service, its URL and live policy; whom to call as, from the
 //! flags or each record's intent) → identity (`identity`: an ID token
-//! minted, from the metadata server or `--id-token-cmd`; else IAM alone,
+//! minted, the credential's own, or `--id-token-cmd`'s; else IAM alone,
 //! `evaluate`, reported as unconfirmed) → act (`call`: the real request,
 //! retried through IAM propagation, and the load) → decide (`hole`, pure)
 //! → report (VerifyReport documents, or text on a terminal).
@@ -51,9 +51,11 @@ pub const PROPAGATION: Duration = Duration::from_secs(7 * 60);
 /// Prove that a caller can (or cannot) invoke a Cloud Run service, with a real call as the caller.
 ///
 /// Gets an ID token for the principal of --as (IAM Credentials
-/// generateIdToken for a service account; the metadata server when --as is
-/// omitted; --id-token-cmd for anything else), with the service URL as the
-/// audience, and calls the service with it. Cloud Run's own 401/403/404
+/// generateIdToken for a service account; gcloud's identity token for its
+/// active user account; --id-token-cmd for anything else) or, without --as,
+/// the credential in use's own (ADC file, gcloud, the metadata server), with
+/// the service URL as the audience, and calls the service with it. A load
+/// renews the token before it expires. Cloud Run's own 401/403/404
 /// pages are told from the container's answers. When no token can be had
 /// (minting refused, a user or a group), only the IAM evaluation is
 /// reported, as unconfirmed, and the exit code is 1: never a silent pass.
@@ -70,7 +72,7 @@ pub struct Args {
     /// The service: NAME (with --region), projects/P/locations/R/services/S, or a service URL.
     #[arg(value_name = "SERVICE")]
     pub service: Option<String>,
-    /// Whom to call as: serviceAccount:EMAIL (its ID token is minted), user:, group:, ... [default: the metadata server's identity].
+    /// Whom to call as: serviceAccount:EMAIL (its ID token is minted), user:EMAIL (gcloud's active account), group:, ... [default: the identity of the credential in use: ADC file, gcloud account, metadata server].
     #[arg(long = "as", value_name = "PRINCIPAL")]
     pub as_principal: Option<String>,
     /// What the call must show: allow (it reaches the container) or deny (Cloud Run's 403).
@@ -138,7 +140,7 @@ enum Job {
 enum Who {
     Principal(Principal),
     Anonymous,
-    /// Whoever --id-token-cmd or the metadata server is.
+    /// Whoever --id-token-cmd or the credential in use is.
     Ambient,
 }
 
