@@ -204,7 +204,7 @@ impl Status {
         }
         if self.http == 401 {
             hints.push(
-                "the access token was refused: run `gcloud auth login`, or refresh the token you passed".to_owned(),
+                "the access token was refused: renew the credential in use (`gcloud auth login` for gcloud's account, `gcloud auth application-default login` for an ADC file) or the token you passed".to_owned(),
             );
         }
         hints
