@@ -546,3 +546,32 @@ async fn refused_impersonation_names_the_role_and_keeps_the_cause() {
     assert!(text.contains("hint: the credentials in use need roles/iam.serviceAccountTokenCreator on t@acme-prod.iam.gserviceaccount.com"), "{text}");
     assert!(!text.contains("ya29.base"));
 }
+
+/// An impersonated-service-account ADC file (`gcloud auth
+/// application-default login --impersonate-service-account`): its source
+/// credential refreshes at the file's token URI, and runiam's own client
+/// impersonates at the IAMCREDENTIALS override with the file's delegates.
+#[tokio::test]
+async fn impersonated_adc_file_honours_the_iamcredentials_override() {
+    let home = Home::new("[core]\nproject = acme-prod\n");
+    let (api, iam, oauth) = (api().await, iam().await, oauth("ya29.source").await);
+    home.adc(&json!({
+        "type": "impersonated_service_account",
+        "service_account_impersonation_url": "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/target@acme-prod.iam.gserviceaccount.com:generateAccessToken",
+        "delegates": ["hop@acme-prod.iam.gserviceaccount.com"],
+        "source_credentials": user_adc(&format!("{}token", oauth.url), None),
+    }));
+    let http = http(&home, Flags::default(), &[], &api, Some(&iam), AuthOptions::default()).unwrap();
+    get(&http, &api).await.unwrap();
+    get(&http, &api).await.unwrap();
+    let minted = iam.seen();
+    assert_eq!(minted.len(), 1);
+    assert_eq!(
+        minted[0].target,
+        "/v1/projects/-/serviceAccounts/target@acme-prod.iam.gserviceaccount.com:generateAccessToken"
+    );
+    assert_eq!(minted[0].header("authorization"), Some("Bearer ya29.source"));
+    let body: Value = serde_json::from_str(&minted[0].body).unwrap();
+    assert_eq!(body["delegates"], json!(["projects/-/serviceAccounts/hop@acme-prod.iam.gserviceaccount.com"]));
+    assert!(api.seen().iter().all(|s| s.header("authorization") == Some("Bearer ya29.impersonated")));
+}
