@@ -393,21 +393,25 @@ fn google_behind_a_proxy(dir: &Path, emulator: String) -> (String, Arc<Mutex<Vec
                     seen.lock().unwrap().push(Tunnelled {
                         connect: connect.clone(),
                         request: request.trim().to_owned(),
-                        authorization,
+                        authorization: authorization.clone(),
                         user_project,
                     });
                     let mut words = request.split_whitespace();
                     let (method, target) = (words.next().unwrap_or("GET"), words.next().unwrap_or("/"));
                     let (status, answer) = if connect == "oauth2.googleapis.com:443" {
-                        (200, json!({"access_token": "ya29.via-proxy", "expires_in": 3599, "token_type": "Bearer"}).to_string())
+                        oauth(&upstream, &emulator, &body).await
                     } else {
-                        let resp = upstream
+                        let mut req = upstream
                             .request(method.parse().unwrap(), format!("{emulator}{target}"))
-                            .header("content-type", "application/json")
-                            .body(body)
-                            .send()
-                            .await
-                            .unwrap();
+                            .header("content-type", "application/json");
+                        // A service URL: the emulator's front end serves it by Host.
+                        if let Some(host) = connect.strip_suffix(":443").filter(|h| h.ends_with(".run.app")) {
+                            req = req.header("host", host);
+                        }
+                        if let Some(a) = &authorization {
+                            req = req.header("authorization", a);
+                        }
+                        let resp = req.body(body).send().await.unwrap();
                         (resp.status().as_u16(), resp.text().await.unwrap())
                     };
                     let head = format!(
@@ -423,6 +427,27 @@ fn google_behind_a_proxy(dir: &Path, emulator: String) -> (String, Arc<Mutex<Vec
         });
     });
     (proxy, log)
+}
+
+/// Google's token endpoint: a refresh gets an access token; a service
+/// account's signed assertion for a `target_audience` gets an ID token,
+/// minted by the emulator for that account and audience.
+async fn oauth(emulator_client: &reqwest::Client, emulator: &str, form: &[u8]) -> (u16, String) {
+    use base64::Engine;
+    let form = String::from_utf8_lossy(form);
+    let Some(assertion) = form.split('&').find_map(|kv| kv.strip_prefix("assertion=")) else {
+        return (
+            200,
+            json!({"access_token": "ya29.via-proxy", "expires_in": 3599, "token_type": "Bearer"}).to_string(),
+        );
+    };
+    let payload = assertion.split('.').nth(1).unwrap_or_default();
+    let claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let mint = json!({"email": claims["iss"], "audience": claims["target_audience"]});
+    let resp = emulator_client.post(format!("{emulator}/emulator/v1/idTokens")).json(&mint).send().await.unwrap();
+    let minted: Value = resp.json().await.unwrap();
+    (200, json!({"id_token": minted["token"]}).to_string())
 }
 
 /// Google's real host names behind HTTPS_PROXY, trusted through a test CA
@@ -467,4 +492,47 @@ fn real_host_names_behind_an_https_proxy_with_a_test_ca() {
         assert_eq!(t.authorization.as_deref(), Some("Bearer ya29.via-proxy"), "{t:?}");
         assert_eq!(t.user_project.as_deref(), Some("adc-quota"), "{t:?}");
     }
+}
+
+/// Without --as, verify calls as the credential's own identity: a service
+/// account key's ID token made by google-cloud-auth at Google's token
+/// endpoint, behind the proxy, and accepted by the service.
+#[test]
+fn verify_without_as_uses_the_key_files_own_id_token() {
+    let home = tempfile::tempdir().unwrap();
+    test_ca(home.path(), "DNS:*.googleapis.com,DNS:*.europe-west1.run.app,DNS:*.a.run.app");
+    let runtime = "runtime@many-proj.iam.gserviceaccount.com";
+    let world = json!({"projects": [{"id": "many-proj", "number": "500000000001", "services": [{
+        "name": "svc-00", "region": "europe-west1",
+        "iamPolicy": {"bindings": [{"role": "roles/run.invoker", "members": [format!("serviceAccount:{runtime}")]}]},
+    }]}]});
+    std::fs::write(home.path().join("world.yaml"), serde_saphyr::to_string(&world).unwrap()).unwrap();
+    let emu = Emulator::start(&home.path().join("world.yaml"), &[]);
+    let (proxy, seen) = google_behind_a_proxy(home.path(), emu.url.clone());
+    let key = json!({
+        "type": "service_account",
+        "project_id": "many-proj",
+        "private_key_id": "test-key",
+        "private_key": std::fs::read_to_string(home.path().join("srv.key")).unwrap(),
+        "client_email": runtime,
+        "client_id": "100000000000000000001",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    });
+    std::fs::write(home.path().join("key.json"), key.to_string()).unwrap();
+    let ca = home.path().join("ca.pem");
+    let mut c = cmd("runiam", home.path());
+    c.args(["verify", "svc-00", "--project", "many-proj", "--region", "europe-west1", "-o", "json"])
+        .env("PATH", "/nonexistent")
+        .env("GOOGLE_APPLICATION_CREDENTIALS", home.path().join("key.json"))
+        .env("HTTPS_PROXY", &proxy)
+        .env("CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE", &ca)
+        .env("SSL_CERT_FILE", &ca);
+    let (out, text) = run(c, "");
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["as"], format!("serviceAccount:{runtime}"), "{report:#}");
+    let seen = seen.lock().unwrap().clone();
+    let minted: Vec<_> = seen.iter().filter(|t| t.connect == "oauth2.googleapis.com:443").collect();
+    assert_eq!(minted.len(), 1, "{seen:?}");
+    assert!(seen.iter().any(|t| t.connect == "svc-00-500000000001.europe-west1.run.app:443"), "{seen:?}");
 }
