@@ -191,6 +191,7 @@ impl AuthError {
         match self {
             AuthError::EmptyTokenFile { .. }
             | AuthError::NotAToken { .. }
+            | AuthError::CredentialsFile { .. }
             | AuthError::BadCredentialsFile { .. }
             | AuthError::AccountWithoutGcloud(_) => Exit::Usage,
             _ => Exit::Api,
@@ -909,6 +910,20 @@ mod tests {
     }
 
     #[test]
+    fn missing_google_application_credentials_is_bad_input() {
+        let e = source(&[("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/key.json")], Flags::default()).unwrap_err();
+        assert_eq!(e.exit(), Exit::Usage);
+        assert_eq!(
+            e.to_string(),
+            "cannot read the credentials file /nonexistent/key.json (environment variable GOOGLE_APPLICATION_CREDENTIALS)"
+        );
+        assert_eq!(
+            e.hint(),
+            "point environment variable GOOGLE_APPLICATION_CREDENTIALS at a valid credentials file, or unset it"
+        );
+    }
+
+    #[test]
     fn misfiled_tokens_are_recognised() {
         assert_eq!(
             misfiled(r#"{"type":"service_account","private_key":"x"}"#),
@@ -949,6 +964,7 @@ mod tests {
             let _ = misfiled(&text);
             let _ = jwt_claims(&format!("eyJ{b}"));
             let _ = parse_config_helper(text.as_bytes(), Instant::now());
+            let _ = impersonation_chain(&serde_json::json!({"service_account_impersonation_url": text, "delegates": [b]}));
         }
     }
 }

@@ -367,6 +367,15 @@ impl Config {
             env,
             props,
         );
+        if let Some(r) = &impersonate_service_account
+            && r.value.split(',').any(|a| !a.trim().contains('@'))
+        {
+            return Err(CommandError::usage(format!(
+                "{} '{}' is not a service account email or a comma-separated chain of them",
+                r.source, r.value
+            ))
+            .hinted("name the account to impersonate, e.g. deployer@PROJECT.iam.gserviceaccount.com; delegates first, the target last"));
+        }
         let access_token_file = resolve_one(
             Rung {
                 flag: Some(("--access-token-file", flags.access_token_file.as_ref().map(|p| p.display().to_string()))),
@@ -475,5 +484,20 @@ mod tests {
         assert_eq!(parse_emulator_host("http://127.0.0.1:8785").unwrap().as_str(), "http://127.0.0.1:8785/");
         assert_eq!(parse_emulator_host("http://localhost:9/x?y").unwrap().as_str(), "http://localhost:9/");
         assert_eq!(parse_emulator_host("http://[::1").unwrap_err().exit, crate::Exit::Usage);
+    }
+
+    #[test]
+    fn impersonation_chains_are_emails() {
+        let env = Env::default();
+        let flags = |v: &str| Flags { impersonate_service_account: Some(v.to_owned()), ..Flags::default() };
+        let props = GcloudProperties::default();
+        assert!(
+            Config::resolve(&flags("a@p.iam.gserviceaccount.com, b@p.iam.gserviceaccount.com"), &env, &props).is_ok()
+        );
+        for bad in [",", "a@p.iam.gserviceaccount.com,", "deployer"] {
+            let e = Config::resolve(&flags(bad), &env, &props).unwrap_err();
+            assert_eq!(e.exit, crate::Exit::Usage, "{bad}");
+            assert!(e.to_string().starts_with("flag --impersonate-service-account '"), "{e}");
+        }
     }
 }

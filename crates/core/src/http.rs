@@ -415,8 +415,7 @@ impl Http {
             self.quota_project.for_credential(base.quota_project.as_deref(), base.user && chain.is_none());
         self.describe(chain, quota_project.as_deref()).await;
         let base = Auth { token: base.secret, quota_project };
-        let Some(chain) = chain else { return Ok(Some(base)) };
-        let (target, delegates) = chain.split_last().expect("a chain is never empty");
+        let Some((target, delegates)) = chain.and_then(|c| c.split_last()) else { return Ok(Some(base)) };
         let mut cached = self.impersonated.lock().await;
         if let Some((tok, until)) = cached.as_ref()
             && Instant::now() < *until
