@@ -575,3 +575,71 @@ async fn impersonated_adc_file_honours_the_iamcredentials_override() {
     assert_eq!(body["delegates"], json!(["projects/-/serviceAccounts/hop@acme-prod.iam.gserviceaccount.com"]));
     assert!(api.seen().iter().all(|s| s.header("authorization") == Some("Bearer ya29.impersonated")));
 }
+
+/// A gcloud that hangs is stopped at the deadline, with a clear error.
+#[tokio::test]
+async fn hanging_gcloud_fails_within_the_deadline() {
+    let home = Home::new(USER_CONFIG);
+    home.gcloud(&json!({}), 0, "");
+    let bin = home.path("bin/gcloud");
+    std::fs::write(&bin, "#!/bin/sh\nsleep 30\n").unwrap();
+    let api = api().await;
+    let auth = AuthOptions { gcloud: Duration::from_secs(1), ..AuthOptions::default() };
+    let http = http(&home, Flags::default(), &[], &api, None, auth).unwrap();
+    let started = Instant::now();
+    let (exit, text) = rendered(get(&http, &api).await.unwrap_err());
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert_eq!(exit, Exit::Api);
+    assert!(text.contains("config config-helper` did not answer within 1s"), "{text}");
+}
+
+/// Workload identity federation (an external_account file): the subject
+/// token goes to the file's STS token URL, and the federated token is
+/// exchanged for the service account's at the file's impersonation URL —
+/// one exchange and one generateAccessToken for many calls.
+#[tokio::test]
+async fn external_account_exchanges_at_sts_then_impersonates() {
+    let home = Home::new("[core]\nproject = acme-prod\n");
+    let api = api().await;
+    let sts = fake(|_| {
+        reply(
+            200,
+            json!({"access_token": "ya29.federated", "issued_token_type": "urn:ietf:params:oauth:token-type:access_token", "token_type": "Bearer", "expires_in": 3600}),
+        )
+    })
+    .await;
+    let iam = fake(|_| reply(200, json!({"accessToken": "ya29.wif-sa", "expireTime": "2099-01-01T00:00:00Z"}))).await;
+    let subject = home.path("subject-token");
+    std::fs::write(&subject, "ci-oidc-subject-token").unwrap();
+    let file = home.path("wif.json");
+    std::fs::write(
+        &file,
+        json!({
+            "type": "external_account",
+            "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/ci/providers/gh",
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "token_url": format!("{}v1/token", sts.url),
+            "service_account_impersonation_url": format!("{}v1/projects/-/serviceAccounts/ci@acme-prod.iam.gserviceaccount.com:generateAccessToken", iam.url),
+            "credential_source": {"file": subject},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let gac = file.display().to_string();
+    let http =
+        http(&home, Flags::default(), &[("GOOGLE_APPLICATION_CREDENTIALS", &gac)], &api, None, AuthOptions::default())
+            .unwrap();
+    for _ in 0..5 {
+        get(&http, &api).await.unwrap();
+    }
+    let exchanged = sts.seen();
+    assert_eq!(exchanged.len(), 1);
+    assert!(exchanged[0].body.contains("subject_token=ci-oidc-subject-token"), "{:?}", exchanged[0].body);
+    let minted = iam.seen();
+    assert_eq!(minted.len(), 1);
+    assert_eq!(minted[0].header("authorization"), Some("Bearer ya29.federated"));
+    let seen = api.seen();
+    assert!(seen.iter().all(|s| s.header("authorization") == Some("Bearer ya29.wif-sa")), "{seen:?}");
+    // Not a person's credential: the CURRENT_PROJECT default does not apply.
+    assert!(seen.iter().all(|s| s.header("x-goog-user-project").is_none()), "{seen:?}");
+}
