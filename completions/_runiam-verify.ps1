@@ -21,7 +21,7 @@ Register-ArgumentCompleter -Native -CommandName 'runiam-verify' -ScriptBlock {
 
     $completions = @(switch ($command) {
         'runiam-verify' {
-            [CompletionResult]::new('--as', '--as', [CompletionResultType]::ParameterName, 'Whom to call as: serviceAccount:EMAIL (its ID token is minted), user:EMAIL (gcloud''s active account), group:, ... [default: the identity of the credential in use: ADC file, gcloud account, metadata server]')
+            [CompletionResult]::new('--as', '--as', [CompletionResultType]::ParameterName, 'Whom to call as: serviceAccount:EMAIL (its ID token is minted), user:EMAIL (an account gcloud holds credentials for), group:, ... [default: the identity of the credential in use: ADC file, gcloud account, metadata server]')
             [CompletionResult]::new('--expect', '--expect', [CompletionResultType]::ParameterName, 'What the call must show: allow (it reaches the container) or deny (Cloud Run''s 403)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The URL the caller uses [default: the service''s URL]; also the audience unless --audience')
             [CompletionResult]::new('--audience', '--audience', [CompletionResultType]::ParameterName, 'The ID token''s audience [default: --url; else, for a service account that a Pub/Sub push subscription or Scheduler job uses to call the service, that configuration''s audience; else the service''s URL]')

@@ -18,7 +18,7 @@ set edit:completion:arg-completer[runiam-verify] = {|@words|
     }
     var completions = [
         &'runiam-verify'= {
-            cand --as 'Whom to call as: serviceAccount:EMAIL (its ID token is minted), user:EMAIL (gcloud''s active account), group:, ... [default: the identity of the credential in use: ADC file, gcloud account, metadata server]'
+            cand --as 'Whom to call as: serviceAccount:EMAIL (its ID token is minted), user:EMAIL (an account gcloud holds credentials for), group:, ... [default: the identity of the credential in use: ADC file, gcloud account, metadata server]'
             cand --expect 'What the call must show: allow (it reaches the container) or deny (Cloud Run''s 403)'
             cand --url 'The URL the caller uses [default: the service''s URL]; also the audience unless --audience'
             cand --audience 'The ID token''s audience [default: --url; else, for a service account that a Pub/Sub push subscription or Scheduler job uses to call the service, that configuration''s audience; else the service''s URL]'

@@ -1,4 +1,4 @@
-complete -c runiam-verify -l as -d 'Whom to call as: serviceAccount:EMAIL (its ID token is minted), user:EMAIL (gcloud\'s active account), group:, ... [default: the identity of the credential in use: ADC file, gcloud account, metadata server]' -r
+complete -c runiam-verify -l as -d 'Whom to call as: serviceAccount:EMAIL (its ID token is minted), user:EMAIL (an account gcloud holds credentials for), group:, ... [default: the identity of the credential in use: ADC file, gcloud account, metadata server]' -r
 complete -c runiam-verify -l expect -d 'What the call must show: allow (it reaches the container) or deny (Cloud Run\'s 403)' -r -f -a "allow\t'The call gets through Cloud Run to the container'
 deny\t'Cloud Run refuses the call with its 403'"
 complete -c runiam-verify -l url -d 'The URL the caller uses [default: the service\'s URL]; also the audience unless --audience' -r

@@ -658,6 +658,19 @@ impl Gcloud {
         }
     }
 
+    /// The same gcloud for another of its credentialed accounts (`gcloud
+    /// auth list`), without impersonation.
+    pub fn for_account(&self, account: &str) -> Self {
+        Self {
+            program: self.program.clone(),
+            account: Some(account.to_owned()),
+            impersonate: None,
+            timeout: self.timeout,
+            state: Mutex::new(None),
+            runs: AtomicU32::new(0),
+        }
+    }
+
     /// How many times gcloud has run.
     pub fn runs(&self) -> u32 {
         self.runs.load(Ordering::Relaxed)

@@ -1,8 +1,8 @@
 //! Whom the call is made as, and its ID token: minted by IAM Credentials
 //! for a service account (impersonation); the ambient credential's own
 //! (an ADC file, gcloud's active account, the metadata server) without
-//! `--as`, or for `--as user:` naming the active gcloud account; or printed
-//! by `--id-token-cmd`. Tokens stay in `Secret` and are never printed;
+//! `--as`; gcloud's for `--as user:` naming an account gcloud holds; or
+//! printed by `--id-token-cmd`. Tokens stay in `Secret` and are never printed;
 //! failures say why in words only.
 
 use std::process::Stdio;
@@ -38,8 +38,8 @@ fn expiry(token: &Secret) -> Option<DateTime<Utc>> {
 }
 
 /// An ID token for `principal` with `audience`: a service account's through
-/// `generateIdToken`; the active gcloud account's from gcloud; anything
-/// else cannot be impersonated.
+/// `generateIdToken`; a user's from gcloud, when gcloud is the credential
+/// in use and holds that account; anything else cannot be impersonated.
 pub async fn impersonate(clients: &Clients, source: &TokenSource, principal: &Principal, audience: &str) -> Identity {
     let unconfirmed = |why: String| Identity::Unconfirmed { principal: principal.clone(), why };
     match principal {
@@ -71,18 +71,25 @@ pub async fn impersonate(clients: &Clients, source: &TokenSource, principal: &Pr
                      pass --id-token-cmd with a command that prints its ID token"
                 ));
             };
-            // Cloud Run accepts the identity token gcloud holds for its
-            // active user account (`gcloud auth print-identity-token`).
+            // Cloud Run accepts the identity token gcloud holds for a user
+            // account (`gcloud auth print-identity-token --account`): the
+            // active one's from the run already made, another's from one more.
+            let other;
+            let gcloud = if gcloud.account().await.as_deref() == Some(email.as_str()) {
+                gcloud.as_ref()
+            } else {
+                other = gcloud.for_account(email);
+                &other
+            };
             match gcloud.id_token().await {
-                Ok(t) if t.email.as_deref().or(gcloud.account().await.as_deref()) == Some(email.as_str()) => {
+                Ok(t) if t.email.as_deref().is_none_or(|e| e == email) => {
                     Identity::from_id_token(t, Some(principal.clone()))
                 }
-                Ok(_) => unconfirmed(format!(
-                    "{principal} is not gcloud's active account ({}); run `gcloud config set account {email}`, \
-                     or pass --id-token-cmd",
-                    gcloud.account().await.unwrap_or_default()
+                Ok(t) => unconfirmed(format!(
+                    "gcloud's identity token for --account {email} names {}; pass --id-token-cmd",
+                    t.email.unwrap_or_default()
                 )),
-                Err(e) => unconfirmed(format!("{}; {}", redact(&e.to_string()), e.hint())),
+                Err(e) => unconfirmed(format!("{principal}: {}; {}", redact(&e.to_string()), e.hint())),
             }
         }
         Principal::Group(_) => unconfirmed(format!(

@@ -51,8 +51,8 @@ pub const PROPAGATION: Duration = Duration::from_secs(7 * 60);
 /// Prove that a caller can (or cannot) invoke a Cloud Run service, with a real call as the caller.
 ///
 /// Gets an ID token for the principal of --as (IAM Credentials
-/// generateIdToken for a service account; gcloud's identity token for its
-/// active user account; --id-token-cmd for anything else) or, without --as,
+/// generateIdToken for a service account; gcloud's identity token for a
+/// user account it holds credentials for; --id-token-cmd for anything else) or, without --as,
 /// the credential in use's own (ADC file, gcloud, the metadata server), with
 /// the service URL as the audience, and calls the service with it. A load
 /// renews the token before it expires. Cloud Run's own 401/403/404
@@ -72,7 +72,7 @@ pub struct Args {
     /// The service: NAME (with --region), projects/P/locations/R/services/S, or a service URL.
     #[arg(value_name = "SERVICE")]
     pub service: Option<String>,
-    /// Whom to call as: serviceAccount:EMAIL (its ID token is minted), user:EMAIL (gcloud's active account), group:, ... [default: the identity of the credential in use: ADC file, gcloud account, metadata server].
+    /// Whom to call as: serviceAccount:EMAIL (its ID token is minted), user:EMAIL (an account gcloud holds credentials for), group:, ... [default: the identity of the credential in use: ADC file, gcloud account, metadata server].
     #[arg(long = "as", value_name = "PRINCIPAL")]
     pub as_principal: Option<String>,
     /// What the call must show: allow (it reaches the container) or deny (Cloud Run's 403).

@@ -1,7 +1,8 @@
-//! ID tokens from gcloud's active account, through a fake `gcloud` on PATH
-//! answering `config config-helper --format=json` with an `id_token`: the
-//! ambient identity without --as, `--as user:` naming the active account,
-//! and a clear "unconfirmed" for any other user.
+//! ID tokens from gcloud, through a fake `gcloud` on PATH answering
+//! `config config-helper --format=json` with an `id_token`: the ambient
+//! identity without --as, `--as user:` naming the active account or
+//! another credentialed one, and a clear "unconfirmed" for an account
+//! gcloud holds no credentials for.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -17,6 +18,7 @@ use runiam_verify::identity::{self, Identity};
 use serde_json::json;
 
 const ME: &str = "me@acme.example";
+const SAM: &str = "sam@acme.example";
 const AUD: &str = "https://hello-100000000001.europe-west1.run.app";
 
 fn jwt(claims: serde_json::Value) -> String {
@@ -24,32 +26,44 @@ fn jwt(claims: serde_json::Value) -> String {
     format!("{}.{}.c2ln", b64(json!({"alg": "RS256"})), b64(claims))
 }
 
-/// gcloud logged in as ME, with a fake gcloud that logs its runs.
+/// What config-helper prints for `account`.
+fn answer(account: &str) -> String {
+    let exp = chrono::Utc::now().timestamp() + 3600;
+    json!({
+        "configuration": {"properties": {"core": {"account": account}}},
+        "credential": {
+            "access_token": "ya29.user",
+            "token_expiry": "2099-01-01T00:00:00Z",
+            "id_token": jwt(json!({"email": account, "aud": "32555940559.apps.googleusercontent.com", "exp": exp})),
+        },
+    })
+    .to_string()
+}
+
+/// gcloud logged in as ME, holding credentials for SAM too, with a fake
+/// gcloud that logs its runs.
 fn context(dir: &Path) -> Context {
     let cfg = dir.join("gcloud/configurations");
     std::fs::create_dir_all(&cfg).unwrap();
     std::fs::write(cfg.join("config_default"), format!("[core]\naccount = {ME}\nproject = acme-prod\n")).unwrap();
-    let exp = chrono::Utc::now().timestamp() + 3600;
-    let answer = json!({
-        "configuration": {"properties": {"core": {"account": ME}}},
-        "credential": {
-            "access_token": "ya29.user",
-            "token_expiry": "2099-01-01T00:00:00Z",
-            "id_token": jwt(json!({"email": ME, "aud": "32555940559.apps.googleusercontent.com", "exp": exp})),
-        },
-    });
-    std::fs::write(dir.join("answer.json"), answer.to_string()).unwrap();
+    std::fs::write(dir.join("me.json"), answer(ME)).unwrap();
+    std::fs::write(dir.join("sam.json"), answer(SAM)).unwrap();
     std::fs::create_dir_all(dir.join("bin")).unwrap();
     let gcloud = dir.join("bin/gcloud");
-    std::fs::write(
-        &gcloud,
-        format!(
-            "#!/bin/sh\necho \"$@\" >> '{}'\ncat '{}'\n",
-            dir.join("runs").display(),
-            dir.join("answer.json").display()
-        ),
-    )
-    .unwrap();
+    let script = format!(
+        "#!/bin/sh
+echo \"$@\" >> '{runs}'
+case \"$*\" in
+  *--account={ME}*) cat '{me}' ;;
+  *--account={SAM}*) cat '{sam}' ;;
+  *) echo 'ERROR: (gcloud.config.config-helper) Your current active account [x] does not have any valid credentials' >&2; exit 1 ;;
+esac
+",
+        runs = dir.join("runs").display(),
+        me = dir.join("me.json").display(),
+        sam = dir.join("sam.json").display(),
+    );
+    std::fs::write(&gcloud, script).unwrap();
     std::fs::set_permissions(&gcloud, std::fs::Permissions::from_mode(0o755)).unwrap();
     let (home, conf, bin) =
         (dir.display().to_string(), dir.join("gcloud").display().to_string(), dir.join("bin").display().to_string());
@@ -63,7 +77,7 @@ fn context(dir: &Path) -> Context {
 }
 
 #[tokio::test]
-async fn gcloud_users_identity_token_is_used_for_their_own_account() {
+async fn gcloud_identity_tokens_for_its_accounts() {
     let dir = tempfile::tempdir().unwrap();
     let ctx = context(dir.path());
 
@@ -81,13 +95,30 @@ async fn gcloud_users_identity_token_is_used_for_their_own_account() {
     };
     assert_eq!(principal, Some(me));
 
-    let other = Principal::User("erin@acme.example".to_owned());
-    let Identity::Unconfirmed { why, .. } = identity::impersonate(&ctx.clients, ctx.http.source(), &other, AUD).await
+    let sam = Principal::User(SAM.to_owned());
+    let Identity::Token { principal, source, .. } =
+        identity::impersonate(&ctx.clients, ctx.http.source(), &sam, AUD).await
     else {
-        panic!("erin is not gcloud's account")
+        panic!("--as user:{SAM}: gcloud holds credentials for sam too")
     };
-    assert!(why.starts_with("user:erin@acme.example is not gcloud's active account (me@acme.example)"), "{why}");
+    assert_eq!((principal, source.as_str()), (Some(sam), "gcloud's identity token for sam@acme.example"));
+
+    let erin = Principal::User("erin@acme.example".to_owned());
+    let Identity::Unconfirmed { why, .. } = identity::impersonate(&ctx.clients, ctx.http.source(), &erin, AUD).await
+    else {
+        panic!("gcloud holds no credentials for erin")
+    };
+    assert!(why.starts_with("user:erin@acme.example: `gcloud config config-helper` failed: ERROR:"), "{why}");
+    assert!(
+        why.ends_with("run `gcloud auth login`, or pass --account EMAIL of an account `gcloud auth list` shows"),
+        "{why}"
+    );
 
     let runs = std::fs::read_to_string(dir.path().join("runs")).unwrap();
-    assert_eq!(runs.lines().count(), 1, "one config-helper run serves every token: {runs}");
+    let accounts: Vec<_> = runs.lines().map(|l| l.rsplit(' ').next().unwrap()).collect();
+    assert_eq!(
+        accounts,
+        vec!["--account=me@acme.example", "--account=sam@acme.example", "--account=erin@acme.example"],
+        "one config-helper run per account: {runs}"
+    );
 }
