@@ -30,17 +30,20 @@ fn many_services(dir: &Path, n: usize) -> std::path::PathBuf {
 /// A gcloud configuration with a logged-in user, and a fake gcloud in
 /// `bin/` answering config-helper with `token` (expiring in an hour) and
 /// logging each run's arguments to `gcloud.log`.
-fn gcloud_home(home: &Path, account: &str, token: &str) {
+fn gcloud_home(home: &Path, account: &str, token: &str, impersonated: Option<&str>) {
     let cfg = home.join("gcloud/configurations");
     std::fs::create_dir_all(&cfg).unwrap();
     std::fs::write(home.join("gcloud/active_config"), "default").unwrap();
     std::fs::write(cfg.join("config_default"), format!("[core]\naccount = {account}\nproject = many-proj\n")).unwrap();
     std::fs::create_dir_all(home.join("bin")).unwrap();
     let expiry = (chrono::Utc::now() + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ");
-    let answer = json!({
+    let mut answer = json!({
         "configuration": {"active_configuration": "default", "properties": {"core": {"account": account, "project": "many-proj"}}},
         "credential": {"access_token": token, "token_expiry": expiry.to_string(), "id_token": null},
     });
+    if let Some(sa) = impersonated {
+        answer["configuration"]["properties"]["auth"] = json!({"impersonate_service_account": sa});
+    }
     std::fs::write(home.join("answer.json"), answer.to_string()).unwrap();
     script(
         &home.join("bin/gcloud"),
@@ -160,7 +163,7 @@ fn export_cmd(home: &Path, base: &str) -> Command {
 fn a_forty_service_export_runs_gcloud_once() {
     let home = tempfile::tempdir().unwrap();
     let emu = Emulator::start(&many_services(home.path(), 40), &[]);
-    gcloud_home(home.path(), "ops@acme.example", "ya29.gcloud-user-token");
+    gcloud_home(home.path(), "ops@acme.example", "ya29.gcloud-user-token", None);
     let mut c = export_cmd(home.path(), &format!("{}/", emu.url));
     c.env("PATH", path_with(&home.path().join("bin"))).arg("--verbose");
     let started = Instant::now();
@@ -184,6 +187,30 @@ fn a_forty_service_export_runs_gcloud_once() {
         "{line}"
     );
     assert!(!err.contains("ya29.gcloud-user-token"), "{err}");
+}
+
+/// With gcloud impersonating (here through the environment, which gcloud
+/// reads itself), runiam sends gcloud's token as is and `--verbose` says
+/// gcloud impersonates; no quota project goes with a service account's token.
+#[test]
+fn gcloud_impersonation_is_named_and_not_repeated() {
+    let home = tempfile::tempdir().unwrap();
+    let emu = Emulator::start(&many_services(home.path(), 3), &[]);
+    let sa = "deployer@many-proj.iam.gserviceaccount.com";
+    gcloud_home(home.path(), "ops@acme.example", "ya29.gcloud-sa-token", Some(sa));
+    let mut c = export_cmd(home.path(), &format!("{}/", emu.url));
+    c.env("PATH", path_with(&home.path().join("bin")))
+        .env("CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT", sa)
+        .arg("--verbose");
+    let (out, text) = run(c, "");
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err.lines().find(|l| l.contains("credentials")).unwrap_or_else(|| panic!("{err}"));
+    assert!(line.contains(&format!("impersonating={sa} (by gcloud)")), "{line}");
+    assert!(line.contains("quota_project=-"), "{line}");
+    assert!(!err.contains("generateAccessToken"), "{err}");
+    let runs = std::fs::read_to_string(home.path().join("gcloud.log")).unwrap();
+    assert_eq!(runs.lines().count(), 1, "{runs}");
 }
 
 /// Google APIs go through HTTP(S)_PROXY; the metadata server never does.

@@ -747,6 +747,11 @@ impl Gcloud {
         Ok(id_token_from_jwt(raw.expose().to_owned(), format!("gcloud's identity token for {account}")))
     }
 
+    /// The service account gcloud impersonates, once it has run.
+    pub async fn impersonated(&self) -> Option<String> {
+        self.state.lock().await.as_ref().and_then(|s| s.impersonated.clone())
+    }
+
     /// The account gcloud reported, once it has run.
     pub async fn account(&self) -> Option<String> {
         self.state.lock().await.as_ref().and_then(|s| s.account.clone()).or_else(|| self.account.clone())

@@ -482,12 +482,19 @@ impl Http {
             TokenSource::Metadata(m) => m.email().await.ok(),
             _ => None,
         };
+        let impersonating = match (&self.source, chain) {
+            (_, Some(c)) => c.join(","),
+            (TokenSource::Gcloud(g), None) => {
+                g.impersonated().await.map_or_else(|| "-".to_owned(), |a| format!("{a} (by gcloud)"))
+            }
+            _ => "-".to_owned(),
+        };
         tracing::debug!(
             source = %self.source.describe(),
             account = %account.as_deref().unwrap_or("-"),
             quota_project = %quota_project.unwrap_or("-"),
             gcloud_config = %self.gcloud_config.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "-".to_owned()),
-            impersonating = %chain.map(|c| c.join(",")).unwrap_or_else(|| "-".to_owned()),
+            impersonating = %impersonating,
             "credentials"
         );
     }
