@@ -21,7 +21,7 @@ Register-ArgumentCompleter -Native -CommandName 'runiam-verify' -ScriptBlock {
 
     $completions = @(switch ($command) {
         'runiam-verify' {
-            [CompletionResult]::new('--as', '--as', [CompletionResultType]::ParameterName, 'Whom to call as: serviceAccount:EMAIL (its ID token is minted), user:, group:, ... [default: the metadata server''s identity]')
+            [CompletionResult]::new('--as', '--as', [CompletionResultType]::ParameterName, 'Whom to call as: serviceAccount:EMAIL (its ID token is minted), user:EMAIL (an account gcloud holds credentials for), group:, ... [default: the identity of the credential in use: ADC file, gcloud account, metadata server]')
             [CompletionResult]::new('--expect', '--expect', [CompletionResultType]::ParameterName, 'What the call must show: allow (it reaches the container) or deny (Cloud Run''s 403)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The URL the caller uses [default: the service''s URL]; also the audience unless --audience')
             [CompletionResult]::new('--audience', '--audience', [CompletionResultType]::ParameterName, 'The ID token''s audience [default: --url; else, for a service account that a Pub/Sub push subscription or Scheduler job uses to call the service, that configuration''s audience; else the service''s URL]')
@@ -38,9 +38,10 @@ Register-ArgumentCompleter -Native -CommandName 'runiam-verify' -ScriptBlock {
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: text on a terminal, yaml otherwise]')
             [CompletionResult]::new('--project', '--project', [CompletionResultType]::ParameterName, 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud''s core/project]')
             [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud''s run/region]')
-            [CompletionResult]::new('--account', '--account', [CompletionResultType]::ParameterName, 'Account for `gcloud auth print-access-token` [default: CLOUDSDK_CORE_ACCOUNT, or gcloud''s core/account]')
-            [CompletionResult]::new('--impersonate-service-account', '--impersonate-service-account', [CompletionResultType]::ParameterName, 'Make API calls as this service account (IAM Credentials generateAccessToken)')
+            [CompletionResult]::new('--account', '--account', [CompletionResultType]::ParameterName, 'gcloud account whose credentials to use (needs gcloud; beats GOOGLE_APPLICATION_CREDENTIALS) [default: CLOUDSDK_CORE_ACCOUNT, or gcloud''s core/account]')
+            [CompletionResult]::new('--impersonate-service-account', '--impersonate-service-account', [CompletionResultType]::ParameterName, 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target')
             [CompletionResult]::new('--access-token-file', '--access-token-file', [CompletionResultType]::ParameterName, 'Read the access token for API calls from FILE')
+            [CompletionResult]::new('--billing-project', '--billing-project', [CompletionResultType]::ParameterName, 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud''s billing/quota_project, else the project]')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Lift the smoke load caps')
             [CompletionResult]::new('--logs', '--logs', [CompletionResultType]::ParameterName, 'Also read the service''s request logs: no Cloud Run 401/403 may appear after the change time (each is quoted)')
             [CompletionResult]::new('--allow-empty', '--allow-empty', [CompletionResultType]::ParameterName, 'Succeed when stdin holds no document (otherwise exit 2: the command before in the pipe probably failed)')

@@ -5,9 +5,10 @@ terraform\t'Terraform `import {}` blocks and google_cloud_run_v2_service_iam_mem
 complete -c runiam-export -l out-dir -d 'Write one YAML file per service to DIR/PROJECT/REGION/SERVICE.yaml, ready for git' -r -F
 complete -c runiam-export -l project -d 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud\'s core/project]' -r
 complete -c runiam-export -l region -d 'Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud\'s run/region]' -r
-complete -c runiam-export -l account -d 'Account for `gcloud auth print-access-token` [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r
-complete -c runiam-export -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken)' -r
+complete -c runiam-export -l account -d 'gcloud account whose credentials to use (needs gcloud; beats GOOGLE_APPLICATION_CREDENTIALS) [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r
+complete -c runiam-export -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target' -r
 complete -c runiam-export -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
+complete -c runiam-export -l billing-project -d 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud\'s billing/quota_project, else the project]' -r
 complete -c runiam-export -l all -d 'Export every service of the project, in every region'
 complete -c runiam-export -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
 complete -c runiam-export -s q -l quiet -d 'Print nothing on stderr but errors'

@@ -6,9 +6,10 @@ yaml\t'A YAML stream of runiam documents'
 json\t'One runiam document per line, as JSON'"
 complete -c runiam-rollback -l project -d 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud\'s core/project]' -r
 complete -c runiam-rollback -l region -d 'Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud\'s run/region]' -r
-complete -c runiam-rollback -l account -d 'Account for `gcloud auth print-access-token` [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r
-complete -c runiam-rollback -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken)' -r
+complete -c runiam-rollback -l account -d 'gcloud account whose credentials to use (needs gcloud; beats GOOGLE_APPLICATION_CREDENTIALS) [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r
+complete -c runiam-rollback -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target' -r
 complete -c runiam-rollback -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
+complete -c runiam-rollback -l billing-project -d 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud\'s billing/quota_project, else the project]' -r
 complete -c runiam-rollback -l merge -d 'When the policy changed since the record (or snapshot), undo only this change (add back only what the snapshot had) and keep the others\' edits'
 complete -c runiam-rollback -l force -d 'When the policy changed since, overwrite the others\' edits with the recorded policy'
 complete -c runiam-rollback -l allow-public -d 'Allow the restore to make the service public (allUsers, allAuthenticatedUsers, invoker check off)'

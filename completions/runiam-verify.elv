@@ -18,7 +18,7 @@ set edit:completion:arg-completer[runiam-verify] = {|@words|
     }
     var completions = [
         &'runiam-verify'= {
-            cand --as 'Whom to call as: serviceAccount:EMAIL (its ID token is minted), user:, group:, ... [default: the metadata server''s identity]'
+            cand --as 'Whom to call as: serviceAccount:EMAIL (its ID token is minted), user:EMAIL (an account gcloud holds credentials for), group:, ... [default: the identity of the credential in use: ADC file, gcloud account, metadata server]'
             cand --expect 'What the call must show: allow (it reaches the container) or deny (Cloud Run''s 403)'
             cand --url 'The URL the caller uses [default: the service''s URL]; also the audience unless --audience'
             cand --audience 'The ID token''s audience [default: --url; else, for a service account that a Pub/Sub push subscription or Scheduler job uses to call the service, that configuration''s audience; else the service''s URL]'
@@ -35,9 +35,10 @@ set edit:completion:arg-completer[runiam-verify] = {|@words|
             cand --output 'Output format [default: text on a terminal, yaml otherwise]'
             cand --project 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud''s core/project]'
             cand --region 'Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud''s run/region]'
-            cand --account 'Account for `gcloud auth print-access-token` [default: CLOUDSDK_CORE_ACCOUNT, or gcloud''s core/account]'
-            cand --impersonate-service-account 'Make API calls as this service account (IAM Credentials generateAccessToken)'
+            cand --account 'gcloud account whose credentials to use (needs gcloud; beats GOOGLE_APPLICATION_CREDENTIALS) [default: CLOUDSDK_CORE_ACCOUNT, or gcloud''s core/account]'
+            cand --impersonate-service-account 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target'
             cand --access-token-file 'Read the access token for API calls from FILE'
+            cand --billing-project 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud''s billing/quota_project, else the project]'
             cand --force 'Lift the smoke load caps'
             cand --logs 'Also read the service''s request logs: no Cloud Run 401/403 may appear after the change time (each is quoted)'
             cand --allow-empty 'Succeed when stdin holds no document (otherwise exit 2: the command before in the pipe probably failed)'

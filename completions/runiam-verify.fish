@@ -1,4 +1,4 @@
-complete -c runiam-verify -l as -d 'Whom to call as: serviceAccount:EMAIL (its ID token is minted), user:, group:, ... [default: the metadata server\'s identity]' -r
+complete -c runiam-verify -l as -d 'Whom to call as: serviceAccount:EMAIL (its ID token is minted), user:EMAIL (an account gcloud holds credentials for), group:, ... [default: the identity of the credential in use: ADC file, gcloud account, metadata server]' -r
 complete -c runiam-verify -l expect -d 'What the call must show: allow (it reaches the container) or deny (Cloud Run\'s 403)' -r -f -a "allow\t'The call gets through Cloud Run to the container'
 deny\t'Cloud Run refuses the call with its 403'"
 complete -c runiam-verify -l url -d 'The URL the caller uses [default: the service\'s URL]; also the audience unless --audience' -r
@@ -16,9 +16,10 @@ yaml\t'A YAML stream of runiam documents'
 json\t'One runiam document per line, as JSON'"
 complete -c runiam-verify -l project -d 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud\'s core/project]' -r
 complete -c runiam-verify -l region -d 'Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud\'s run/region]' -r
-complete -c runiam-verify -l account -d 'Account for `gcloud auth print-access-token` [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r
-complete -c runiam-verify -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken)' -r
+complete -c runiam-verify -l account -d 'gcloud account whose credentials to use (needs gcloud; beats GOOGLE_APPLICATION_CREDENTIALS) [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r
+complete -c runiam-verify -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target' -r
 complete -c runiam-verify -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
+complete -c runiam-verify -l billing-project -d 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud\'s billing/quota_project, else the project]' -r
 complete -c runiam-verify -l force -d 'Lift the smoke load caps'
 complete -c runiam-verify -l logs -d 'Also read the service\'s request logs: no Cloud Run 401/403 may appear after the change time (each is quoted)'
 complete -c runiam-verify -l allow-empty -d 'Succeed when stdin holds no document (otherwise exit 2: the command before in the pipe probably failed)'

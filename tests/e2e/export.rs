@@ -280,7 +280,7 @@ fn bad_input_is_named_and_writes_nothing() {
       4: tcp connect error
       5: Connection refused (os error 111)
 
-    hint: nothing answered at 127.0.0.1: check the network, CLOUDSDK_API_ENDPOINT_OVERRIDES_*, or, for runiam-emulator, that it runs where RUNIAM_EMULATOR_HOST says
+    hint: nothing answered at 127.0.0.1: check the network, HTTPS_PROXY/NO_PROXY, CLOUDSDK_API_ENDPOINT_OVERRIDES_*, or, for runiam-emulator, that it runs where RUNIAM_EMULATOR_HOST says
     [exit status: 3]
     ");
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);

@@ -2,6 +2,7 @@
 
 mod changes;
 mod common;
+mod credentials;
 mod export;
 mod faults;
 mod front;

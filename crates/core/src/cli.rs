@@ -22,15 +22,18 @@ pub struct CommonArgs {
     /// Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud's run/region].
     #[arg(long, global = true, value_name = "REGION")]
     pub region: Option<String>,
-    /// Account for `gcloud auth print-access-token` [default: CLOUDSDK_CORE_ACCOUNT, or gcloud's core/account].
+    /// gcloud account whose credentials to use (needs gcloud; beats GOOGLE_APPLICATION_CREDENTIALS) [default: CLOUDSDK_CORE_ACCOUNT, or gcloud's core/account].
     #[arg(long, global = true, value_name = "EMAIL")]
     pub account: Option<String>,
-    /// Make API calls as this service account (IAM Credentials generateAccessToken).
+    /// Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target.
     #[arg(long, global = true, value_name = "EMAIL")]
     pub impersonate_service_account: Option<String>,
     /// Read the access token for API calls from FILE.
     #[arg(long, global = true, value_name = "FILE")]
     pub access_token_file: Option<PathBuf>,
+    /// Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud's billing/quota_project, else the project].
+    #[arg(long, global = true, value_name = "PROJECT_ID")]
+    pub billing_project: Option<String>,
     /// Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown.
     #[arg(long, short = 'v', global = true)]
     pub verbose: bool,
@@ -50,18 +53,20 @@ impl CommonArgs {
             account: self.account.clone(),
             impersonate_service_account: self.impersonate_service_account.clone(),
             access_token_file: self.access_token_file.clone(),
+            billing_project: self.billing_project.clone(),
         }
     }
 
     /// Resolves configuration and credentials and builds the API clients.
-    pub fn context(&self, options: HttpOptions) -> Result<Context, CommandError> {
+    pub fn context(&self, mut options: HttpOptions) -> Result<Context, CommandError> {
         let env = Env::from_process();
         let props = crate::config::GcloudProperties::load(&env);
         let config = Config::resolve(&self.flags(), &env, &props)?;
-        let source = TokenSource::from_config(&config, &env).map_err(|e| {
+        let source = TokenSource::from_config(&config, &env, &options.auth).map_err(|e| {
             let hint = e.hint();
-            CommandError::new(Exit::Api, e).hinted(hint)
+            CommandError::new(e.exit(), e).hinted(hint)
         })?;
+        options.roots = crate::http::tls_roots(&config)?;
         let http = Http::new(&config, source, options);
         let clients = Clients::new(&config, http.clone());
         Ok(Context { config, clients, http })

@@ -160,7 +160,8 @@ impl GcloudProperties {
     }
 }
 
-fn gcloud_config_dir(env: &Env) -> Option<PathBuf> {
+/// gcloud's configuration directory: `CLOUDSDK_CONFIG`, else `~/.config/gcloud`.
+pub fn gcloud_config_dir(env: &Env) -> Option<PathBuf> {
     if let Some(dir) = env.get("CLOUDSDK_CONFIG") {
         return Some(PathBuf::from(dir));
     }
@@ -175,6 +176,7 @@ pub struct Flags {
     pub account: Option<String>,
     pub impersonate_service_account: Option<String>,
     pub access_token_file: Option<PathBuf>,
+    pub billing_project: Option<String>,
 }
 
 /// Where a resolved value came from, shown by `--verbose` and in errors.
@@ -212,10 +214,63 @@ pub struct Config {
     pub access_token_file: Option<Resolved<PathBuf>>,
     /// `CLOUDSDK_AUTH_ACCESS_TOKEN`: a token handed over by the environment.
     pub access_token_env: bool,
-    pub quota_project: Option<Resolved<String>>,
+    pub quota_project: QuotaProject,
+    /// gcloud's `core/custom_ca_certs_file`: the CA bundle a TLS-inspecting proxy needs.
+    pub custom_ca_certs_file: Option<Resolved<PathBuf>>,
+    /// The active gcloud configuration file, when there is one (for `--verbose`).
+    pub gcloud_config: Option<PathBuf>,
+    /// gcloud's configuration directory (`CLOUDSDK_CONFIG`, else `~/.config/gcloud`).
+    pub gcloud_dir: Option<PathBuf>,
     /// Set when `RUNIAM_EMULATOR_HOST` points everything at the emulator.
     pub emulator: Option<Url>,
     endpoints: BTreeMap<Api, Url>,
+}
+
+/// The project `x-goog-user-project` names, by gcloud's rules
+/// (googlecloudsdk/core/credentials/creds.py `GetQuotaProject`) and the
+/// client libraries' (README.md, "Quota project").
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QuotaProject {
+    /// `--billing-project`, `GOOGLE_CLOUD_QUOTA_PROJECT`, or a project named
+    /// by `billing/quota_project`: sent with every credential.
+    pub explicit: Option<Resolved<String>>,
+    /// `billing/quota_project`'s default `CURRENT_PROJECT`: the project,
+    /// sent with user credentials only; None under `LEGACY`.
+    pub user: Option<Resolved<String>>,
+}
+
+impl QuotaProject {
+    fn resolve(flags: &Flags, env: &Env, props: &GcloudProperties, project: Option<&Resolved<String>>) -> Self {
+        let setting = resolve_one(
+            Rung {
+                flag: Some(("--billing-project", flags.billing_project.clone())),
+                env: &["GOOGLE_CLOUD_QUOTA_PROJECT", "CLOUDSDK_BILLING_QUOTA_PROJECT"],
+                gcloud: Some(("billing", "quota_project")),
+            },
+            env,
+            props,
+        );
+        match setting {
+            Some(r) if r.value == "LEGACY" => Self::default(),
+            Some(r) if r.value == "CURRENT_PROJECT" || r.value == "CURRENT_PROJECT_WITH_FALLBACK" => {
+                Self { explicit: None, user: project.cloned() }
+            }
+            Some(r) => Self { explicit: Some(r), user: None },
+            None => Self { explicit: None, user: project.cloned() },
+        }
+    }
+
+    /// The project to send for a credential: `file` is the quota project
+    /// its ADC file names, `user` whether it is a person's own credential.
+    pub fn for_credential(&self, file: Option<&str>, user: bool) -> Option<String> {
+        if let Some(e) = &self.explicit {
+            return Some(e.value.clone());
+        }
+        if let Some(f) = file {
+            return Some(f.to_owned());
+        }
+        self.user.as_ref().filter(|_| user).map(|r| r.value.clone())
+    }
 }
 
 /// One rung of the precedence ladder for a setting.
@@ -312,6 +367,15 @@ impl Config {
             env,
             props,
         );
+        if let Some(r) = &impersonate_service_account
+            && r.value.split(',').any(|a| !a.trim().contains('@'))
+        {
+            return Err(CommandError::usage(format!(
+                "{} '{}' is not a service account email or a comma-separated chain of them",
+                r.source, r.value
+            ))
+            .hinted("name the account to impersonate, e.g. deployer@PROJECT.iam.gserviceaccount.com; delegates first, the target last"));
+        }
         let access_token_file = resolve_one(
             Rung {
                 flag: Some(("--access-token-file", flags.access_token_file.as_ref().map(|p| p.display().to_string()))),
@@ -322,17 +386,20 @@ impl Config {
             props,
         )
         .map(|r| Resolved { value: PathBuf::from(r.value), source: r.source });
-        let quota_project = resolve_one(
+        let quota_project = QuotaProject::resolve(flags, env, props, project.as_ref());
+        let custom_ca_certs_file = resolve_one(
             Rung {
                 flag: None,
-                env: &["GOOGLE_CLOUD_QUOTA_PROJECT", "CLOUDSDK_BILLING_QUOTA_PROJECT"],
-                gcloud: Some(("billing", "quota_project")),
+                env: &["CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE"],
+                gcloud: Some(("core", "custom_ca_certs_file")),
             },
             env,
             props,
         )
-        // gcloud's sentinel for "bill the credential's own project".
-        .filter(|r| r.value != "CURRENT_PROJECT" && r.value != "LEGACY");
+        .or_else(|| {
+            Some(Resolved { value: env.get("SSL_CERT_FILE")?.to_owned(), source: Source::Env("SSL_CERT_FILE") })
+        })
+        .map(|r| Resolved { value: PathBuf::from(r.value), source: r.source });
 
         let emulator = env.get("RUNIAM_EMULATOR_HOST").map(parse_emulator_host).transpose()?;
         let mut endpoints = BTreeMap::new();
@@ -358,6 +425,9 @@ impl Config {
             access_token_file,
             access_token_env: env.get("CLOUDSDK_AUTH_ACCESS_TOKEN").is_some(),
             quota_project,
+            custom_ca_certs_file,
+            gcloud_config: props.path.clone(),
+            gcloud_dir: gcloud_config_dir(env),
             emulator,
             endpoints,
         })
@@ -414,5 +484,20 @@ mod tests {
         assert_eq!(parse_emulator_host("http://127.0.0.1:8785").unwrap().as_str(), "http://127.0.0.1:8785/");
         assert_eq!(parse_emulator_host("http://localhost:9/x?y").unwrap().as_str(), "http://localhost:9/");
         assert_eq!(parse_emulator_host("http://[::1").unwrap_err().exit, crate::Exit::Usage);
+    }
+
+    #[test]
+    fn impersonation_chains_are_emails() {
+        let env = Env::default();
+        let flags = |v: &str| Flags { impersonate_service_account: Some(v.to_owned()), ..Flags::default() };
+        let props = GcloudProperties::default();
+        assert!(
+            Config::resolve(&flags("a@p.iam.gserviceaccount.com, b@p.iam.gserviceaccount.com"), &env, &props).is_ok()
+        );
+        for bad in [",", "a@p.iam.gserviceaccount.com,", "deployer"] {
+            let e = Config::resolve(&flags(bad), &env, &props).unwrap_err();
+            assert_eq!(e.exit, crate::Exit::Usage, "{bad}");
+            assert!(e.to_string().starts_with("flag --impersonate-service-account '"), "{e}");
+        }
     }
 }

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -20,8 +20,8 @@ use serde_json::Value;
 use tokio::sync::{Mutex, Semaphore};
 use url::Url;
 
-use crate::auth::{AuthError, Secret, TokenSource};
-use crate::config::{Api, Config};
+use crate::auth::{AuthError, AuthOptions, Secret, TokenSource, chain_text, tls_hint};
+use crate::config::{Api, Config, QuotaProject};
 use crate::error::{CommandError, Exit};
 use crate::redact::redact;
 
@@ -41,6 +41,10 @@ pub struct HttpOptions {
     pub timeout: Duration,
     /// Seed for the backoff jitter (tests pin it).
     pub seed: Option<u64>,
+    /// Deadlines of credential fetches (impersonation included).
+    pub auth: AuthOptions,
+    /// CA certificates trusted besides the system's (`tls_roots`).
+    pub roots: Vec<reqwest::Certificate>,
 }
 
 impl Default for HttpOptions {
@@ -57,6 +61,8 @@ impl Default for HttpOptions {
             rate_per_api: 100.0,
             timeout: Duration::from_secs(60),
             seed: None,
+            auth: AuthOptions::default(),
+            roots: Vec::new(),
         }
     }
 }
@@ -198,7 +204,7 @@ impl Status {
         }
         if self.http == 401 {
             hints.push(
-                "the access token was refused: run `gcloud auth login`, or refresh the token you passed".to_owned(),
+                "the access token was refused: renew the credential in use (`gcloud auth login` for gcloud's account, `gcloud auth application-default login` for an ADC file) or the token you passed".to_owned(),
             );
         }
         hints
@@ -238,15 +244,19 @@ impl From<ApiError> for CommandError {
         let hints = match &e {
             ApiError::Status(s) => s.hints(),
             ApiError::Auth(a) => vec![a.hint()],
-            ApiError::Transport { url, .. } => {
+            ApiError::Transport { url, source, .. } => {
                 let host = Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
-                vec![format!(
-                    "nothing answered at {host}: check the network, CLOUDSDK_API_ENDPOINT_OVERRIDES_*, or, for runiam-emulator, that it runs where RUNIAM_EMULATOR_HOST says"
-                )]
+                vec![tls_hint(&chain_text(source)).unwrap_or_else(|| format!(
+                    "nothing answered at {host}: check the network, HTTPS_PROXY/NO_PROXY, CLOUDSDK_API_ENDPOINT_OVERRIDES_*, or, for runiam-emulator, that it runs where RUNIAM_EMULATOR_HOST says"
+                ))]
             }
             ApiError::Decode { .. } => Vec::new(),
         };
-        let mut err = CommandError::new(Exit::Api, e);
+        let exit = match &e {
+            ApiError::Auth(a) => a.exit(),
+            _ => Exit::Api,
+        };
+        let mut err = CommandError::new(exit, e);
         err.hints = hints;
         err
     }
@@ -279,13 +289,44 @@ fn retry_info(body: &[u8]) -> Option<Duration> {
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
 }
 
+/// The CA certificates runiam trusts besides the system's: gcloud's
+/// `core/custom_ca_certs_file`, else `SSL_CERT_FILE` (a PEM bundle).
+pub fn tls_roots(config: &Config) -> Result<Vec<reqwest::Certificate>, CommandError> {
+    let Some(file) = &config.custom_ca_certs_file else { return Ok(Vec::new()) };
+    let path = file.value.display();
+    let bad = |why: String| {
+        CommandError::usage(format!("the CA file {path} ({}) {why}", file.source))
+            .hinted(format!("point {} at a PEM bundle of the CA certificates to trust", file.source))
+    };
+    let pem = std::fs::read(&file.value).map_err(|e| bad(format!("cannot be read: {e}")))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(format!("is not PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(bad("holds no certificate".to_owned()));
+    }
+    // The TLS backend's own check, here where it can be an error.
+    reqwest::Client::builder()
+        .tls_certs_merge(certs.iter().cloned())
+        .build()
+        .map_err(|e| bad(format!("is refused: {e}")))?;
+    Ok(certs)
+}
+
+/// The credential sent with one call: the token and the quota project.
+struct Auth {
+    token: Secret,
+    quota_project: Option<String>,
+}
+
 /// The client shared by every typed API client of a command.
 pub struct Http {
     client: reqwest::Client,
     source: TokenSource,
-    impersonate: Option<String>,
+    /// The service accounts to impersonate: delegates first, the target last.
+    impersonate: Option<Vec<String>>,
     impersonated: Mutex<Option<(Secret, Instant)>>,
-    quota_project: Option<String>,
+    quota_project: QuotaProject,
+    gcloud_config: Option<std::path::PathBuf>,
+    described: AtomicBool,
     iamcredentials: Url,
     options: HttpOptions,
     permits: Semaphore,
@@ -300,10 +341,13 @@ impl Http {
         if config.emulator.is_some() {
             options.rate_per_api = 0.0;
         }
+        // HTTPS_PROXY/NO_PROXY are honoured (reqwest reads them); the
+        // metadata server has its own client that never uses a proxy.
         let client = reqwest::Client::builder()
             .user_agent(concat!("runiam/", env!("CARGO_PKG_VERSION")))
             .timeout(options.timeout)
-            .connect_timeout(Duration::from_secs(10))
+            .connect_timeout(options.auth.connect)
+            .tls_certs_merge(options.roots.iter().cloned())
             .build()
             .expect("the TLS backend is compiled in");
         let rng = match options.seed {
@@ -312,14 +356,18 @@ impl Http {
         };
         Arc::new(Self {
             client,
-            // Impersonation is meaningless against the emulator, which takes no credentials.
+            // Impersonation is meaningless against the emulator, which takes
+            // no credentials; with gcloud as the source, gcloud impersonates.
             impersonate: config
                 .impersonate_service_account
                 .as_ref()
-                .filter(|_| config.emulator.is_none())
-                .map(|r| r.value.clone()),
+                .map(|r| r.value.split(',').map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect())
+                .or_else(|| source.impersonation_chain())
+                .filter(|_| config.emulator.is_none() && !matches!(source, TokenSource::Gcloud(_))),
             impersonated: Mutex::new(None),
-            quota_project: config.quota_project.as_ref().map(|r| r.value.clone()),
+            quota_project: config.quota_project.clone(),
+            gcloud_config: config.gcloud_config.clone(),
+            described: AtomicBool::new(false),
             iamcredentials: config.endpoint(Api::IamCredentials).clone(),
             permits: Semaphore::new(options.concurrency.max(1)),
             next_slot: Mutex::new(HashMap::new()),
@@ -328,6 +376,11 @@ impl Http {
             source,
             options,
         })
+    }
+
+    /// The base credential (verify asks it for the ambient ID token).
+    pub fn source(&self) -> &TokenSource {
+        &self.source
     }
 
     /// HTTP requests sent so far, retries included (for benchmarks).
@@ -343,8 +396,8 @@ impl Http {
         url: Url,
         body: Option<&Value>,
     ) -> Result<T, ApiError> {
-        let token = self.token().await?;
-        let bytes = self.send(api, method.clone(), &url, body, token.as_ref()).await?;
+        let auth = self.token().await?;
+        let bytes = self.send(api, method.clone(), &url, body, auth.as_ref()).await?;
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
         serde_json::from_slice(bytes).map_err(|e| ApiError::Decode {
             api,
@@ -354,41 +407,96 @@ impl Http {
         })
     }
 
-    /// The token for API calls: the base credential, or the impersonated one.
-    async fn token(&self) -> Result<Option<Secret>, ApiError> {
-        let base = self.source.token().await?;
-        let Some(account) = &self.impersonate else { return Ok(base) };
+    /// The credential for API calls: the base one, or the impersonated one.
+    async fn token(&self) -> Result<Option<Auth>, ApiError> {
+        let Some(base) = self.source.token().await? else { return Ok(None) };
+        let chain = self.impersonate.as_ref().filter(|_| !base.impersonated);
+        let quota_project =
+            self.quota_project.for_credential(base.quota_project.as_deref(), base.user && chain.is_none());
+        self.describe(chain, quota_project.as_deref()).await;
+        let base = Auth { token: base.secret, quota_project };
+        let Some((target, delegates)) = chain.and_then(|c| c.split_last()) else { return Ok(Some(base)) };
         let mut cached = self.impersonated.lock().await;
         if let Some((tok, until)) = cached.as_ref()
             && Instant::now() < *until
         {
-            return Ok(Some(tok.clone()));
+            return Ok(Some(Auth {
+                token: tok.clone(),
+                quota_project: self.quota_project.for_credential(None, false),
+            }));
         }
-        let mut url = self.iamcredentials.clone();
-        url.path_segments_mut().expect("http(s) base").pop_if_empty().extend([
-            "v1",
-            "projects",
-            "-",
-            "serviceAccounts",
-            &format!("{account}:generateAccessToken"),
-        ]);
-        let body = serde_json::json!({
+        let failed = |source: Box<dyn std::error::Error + Send + Sync>| {
+            ApiError::Auth(AuthError::Impersonation { account: target.clone(), source })
+        };
+        let url = api_url(
+            &self.iamcredentials,
+            &["v1", "projects", "-", "serviceAccounts", &format!("{target}:generateAccessToken")],
+        );
+        let mut body = serde_json::json!({
             "scope": ["https://www.googleapis.com/auth/cloud-platform"],
             "lifetime": "3600s",
         });
-        let bytes =
-            self.send(Api::IamCredentials, Method::POST, &url, Some(&body), base.as_ref()).await.map_err(|e| {
-                ApiError::Auth(AuthError::Impersonation { account: account.clone(), reason: e.to_string() })
-            })?;
-        let v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        let tok = v.get("accessToken").and_then(Value::as_str).ok_or_else(|| AuthError::Impersonation {
-            account: account.clone(),
-            reason: "the answer carried no accessToken".to_owned(),
+        if !delegates.is_empty() {
+            body["delegates"] = delegates.iter().map(|d| format!("projects/-/serviceAccounts/{d}")).collect();
+        }
+        // runiam's own client rather than google-cloud-auth's impersonated
+        // credentials, which always call iamcredentials.googleapis.com and
+        // so would ignore CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS.
+        let deadline = self.options.auth.total;
+        let sent = tokio::time::timeout(
+            deadline,
+            self.send(Api::IamCredentials, Method::POST, &url, Some(&body), Some(&base)),
+        )
+        .await
+        .map_err(|_| AuthError::Deadline {
+            what: format!("IAM Credentials at {}", self.iamcredentials),
+            after: deadline,
         })?;
+        let bytes = sent.map_err(|e| failed(Box::new(e)))?;
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let tok = v
+            .get("accessToken")
+            .and_then(Value::as_str)
+            .ok_or_else(|| failed("the answer carried no accessToken".into()))?;
         let secret = Secret::new(tok);
-        // Refresh well before Google's one-hour lifetime ends.
-        *cached = Some((secret.clone(), Instant::now() + Duration::from_secs(45 * 60)));
-        Ok(Some(secret))
+        // Renew a minute before Google's expiry; 45 minutes when it names none.
+        let left = v
+            .get("expireTime")
+            .and_then(Value::as_str)
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .and_then(|t| (t.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().ok())
+            .map(|d| d.saturating_sub(Duration::from_secs(60)))
+            .unwrap_or(Duration::from_secs(45 * 60));
+        *cached = Some((secret.clone(), Instant::now() + left));
+        Ok(Some(Auth { token: secret, quota_project: self.quota_project.for_credential(None, false) }))
+    }
+
+    /// Says once, under `--verbose`, which credential and configuration are
+    /// in use (never the token).
+    async fn describe(&self, chain: Option<&Vec<String>>, quota_project: Option<&str>) {
+        if !tracing::enabled!(tracing::Level::DEBUG) || self.described.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let account = match &self.source {
+            TokenSource::Gcloud(g) => g.account().await,
+            TokenSource::Metadata(m) => m.email().await.ok(),
+            _ => None,
+        };
+        let impersonating = match (&self.source, chain) {
+            (_, Some(c)) => c.join(","),
+            (TokenSource::Gcloud(g), None) => {
+                g.impersonated().await.map_or_else(|| "-".to_owned(), |a| format!("{a} (by gcloud)"))
+            }
+            _ => "-".to_owned(),
+        };
+        tracing::debug!(
+            source = %self.source.describe(),
+            account = %account.as_deref().unwrap_or("-"),
+            quota_project = %quota_project.unwrap_or("-"),
+            gcloud_config = %self.gcloud_config.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "-".to_owned()),
+            impersonating = %impersonating,
+            "credentials"
+        );
     }
 
     /// Waits for this API's next slot under the per-API rate.
@@ -425,7 +533,7 @@ impl Http {
         method: Method,
         url: &Url,
         body: Option<&Value>,
-        token: Option<&Secret>,
+        auth: Option<&Auth>,
     ) -> Result<Vec<u8>, ApiError> {
         let _permit = self.permits.acquire().await.expect("semaphore never closed");
         let mut attempt = 0;
@@ -433,9 +541,9 @@ impl Http {
             attempt += 1;
             self.pace(api).await;
             let mut req = self.client.request(method.clone(), url.clone());
-            if let Some(t) = token {
-                req = req.bearer_auth(t.expose());
-                if let Some(q) = &self.quota_project {
+            if let Some(a) = auth {
+                req = req.bearer_auth(a.token.expose());
+                if let Some(q) = &a.quota_project {
                     req = req.header("x-goog-user-project", q);
                 }
             }

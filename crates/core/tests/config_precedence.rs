@@ -89,7 +89,7 @@ fn precedence_table() {
     assert_eq!(c.region().unwrap(), "us-central1");
     assert_eq!(c.account.as_ref().unwrap().value, "ops@acme.example");
     assert_eq!(c.impersonate_service_account.as_ref().unwrap().value, "deployer@acme-prod.iam.gserviceaccount.com");
-    assert_eq!(c.quota_project.as_ref().unwrap().value, "billing-proj");
+    assert_eq!(c.quota_project.explicit.as_ref().unwrap().value, "billing-proj");
     assert_eq!(c.endpoint(Api::Run).as_str(), "http://localhost:9999/");
     assert_eq!(c.endpoint(Api::Logging).as_str(), "https://logging.googleapis.com/");
 
@@ -106,7 +106,7 @@ fn precedence_table() {
         ],
     );
     assert_eq!(c.account.unwrap().value, "env@acme.example");
-    assert_eq!(c.quota_project.unwrap().value, "env-billing");
+    assert_eq!(c.quota_project.explicit.unwrap().value, "env-billing");
     let c = resolve(
         &Flags::default(),
         &[
@@ -167,4 +167,33 @@ fn endpoint_overrides_and_the_emulator() {
     let env = Env::from_pairs([("CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM", "not a url")]);
     let e = Config::resolve(&Flags::default(), &env, &GcloudProperties::default()).unwrap_err();
     assert!(e.to_string().starts_with("CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM='not a url' is not a URL"), "{e}");
+}
+
+/// gcloud's default `billing/quota_project` (CURRENT_PROJECT = the project)
+/// goes with user credentials only; a named project (`--billing-project`,
+/// GOOGLE_CLOUD_QUOTA_PROJECT, the property) with every credential; an ADC
+/// file's quota_project_id beats the default but not a named project.
+#[test]
+fn quota_project_follows_gcloud() {
+    let c = resolve(&Flags::default(), &[("CLOUDSDK_CORE_PROJECT", "acme-prod")]);
+    assert_eq!(c.quota_project.for_credential(None, true).as_deref(), Some("acme-prod"));
+    assert_eq!(c.quota_project.for_credential(None, false), None);
+    assert_eq!(c.quota_project.for_credential(Some("adc-quota"), false).as_deref(), Some("adc-quota"));
+    let c = resolve(
+        &Flags::default(),
+        &[("CLOUDSDK_CORE_PROJECT", "acme-prod"), ("CLOUDSDK_BILLING_QUOTA_PROJECT", "CURRENT_PROJECT")],
+    );
+    assert_eq!(c.quota_project.for_credential(None, true).as_deref(), Some("acme-prod"));
+    let c = resolve(
+        &Flags::default(),
+        &[("CLOUDSDK_CORE_PROJECT", "acme-prod"), ("CLOUDSDK_BILLING_QUOTA_PROJECT", "LEGACY")],
+    );
+    assert_eq!(c.quota_project.for_credential(None, true), None);
+    let flags = Flags { billing_project: Some("flag-bill".into()), ..Flags::default() };
+    let c = resolve(&flags, &[("CLOUDSDK_CORE_PROJECT", "acme-prod"), ("GOOGLE_CLOUD_QUOTA_PROJECT", "env-bill")]);
+    assert_eq!(c.quota_project.for_credential(Some("adc-quota"), false).as_deref(), Some("flag-bill"));
+    let c = resolve(&Flags::default(), &[("GOOGLE_CLOUD_QUOTA_PROJECT", "env-bill")]);
+    assert_eq!(c.quota_project.for_credential(Some("adc-quota"), false).as_deref(), Some("env-bill"));
+    let c = resolve(&Flags::default(), &[("CLOUDSDK_BILLING_QUOTA_PROJECT", "named-bill")]);
+    assert_eq!(c.quota_project.for_credential(None, false).as_deref(), Some("named-bill"));
 }

@@ -305,7 +305,7 @@ async fn clients_send_the_discovery_documents_requests() {
 async fn impersonation_mints_a_token_through_iam_credentials() {
     let f = fake(Arc::new(|_, s| {
         if s.target.contains(":generateAccessToken") {
-            reply(200, json!({"accessToken": "ya29.impersonated", "expireTime": "2026-11-28T12:00:00Z"}))
+            reply(200, json!({"accessToken": "ya29.impersonated", "expireTime": "2099-11-28T12:00:00Z"}))
         } else {
             reply(200, json!({"etag": "ACAB"}))
         }

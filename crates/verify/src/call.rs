@@ -271,28 +271,25 @@ impl Endpoint {
         }
     }
 
+    /// One round of a load (the caller renews the token between rounds):
     /// `requests` calls, all with the same token, from `concurrency`
     /// spawned workers that each take the next request number until all are
     /// sent, as wrk's connections do: spread over the runtime's threads,
     /// where one stream of futures would poll them all from one. The header
     /// is built once and no body is kept. Plain-HTTP targets get wrk's
     /// design instead ([`Plain`]); others go through the client's pool.
-    pub async fn load(&self, token: Option<&Secret>, expect: Expect, requests: u64, concurrency: usize) -> Load {
+    pub async fn load_round(
+        &self,
+        token: Option<&Secret>,
+        requests: u64,
+        concurrency: usize,
+    ) -> Vec<(Answer, Duration)> {
         let auth = match token.map(bearer).transpose() {
             Ok(a) => a,
-            Err(error) => {
-                return Load::from_answers(
-                    &[(Answer::Transport { error }, Duration::ZERO)],
-                    expect,
-                    concurrency,
-                    Duration::ZERO,
-                );
-            }
+            Err(error) => return vec![(Answer::Transport { error }, Duration::ZERO)],
         };
-        let started = Instant::now();
         if let Some(plain) = Plain::new(&self.send_to, self.host.as_ref(), &self.method, auth.as_ref(), CALL_TIMEOUT) {
-            let answers = plain.load(requests, concurrency.max(1)).await;
-            return Load::from_answers(&answers, expect, concurrency, started.elapsed());
+            return plain.load(requests, concurrency.max(1)).await;
         }
         let workers = concurrency.max(1);
         let next = Arc::new(AtomicU64::new(0));
@@ -319,7 +316,7 @@ impl Endpoint {
                 }
             }
         }
-        Load::from_answers(&answers, expect, concurrency, started.elapsed())
+        answers
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! Gather (the service, its URL and live policy; whom to call as, from the
 //! flags or each record's intent) → identity (`identity`: an ID token
-//! minted, from the metadata server or `--id-token-cmd`; else IAM alone,
+//! minted, the credential's own, or `--id-token-cmd`'s; else IAM alone,
 //! `evaluate`, reported as unconfirmed) → act (`call`: the real request,
 //! retried through IAM propagation, and the load) → decide (`hole`, pure)
 //! → report (VerifyReport documents, or text on a terminal).
@@ -19,7 +19,7 @@ pub mod wire;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use clap::{CommandFactory, Parser};
@@ -39,6 +39,7 @@ use serde_json::json;
 
 use crate::call::{Answer, Endpoint, Expect, Load};
 use crate::identity::Identity;
+use runiam_core::auth::AuthError;
 
 /// Requests and concurrency a smoke load is held to without --force.
 pub const MAX_REQUESTS: u64 = 1000;
@@ -50,9 +51,11 @@ pub const PROPAGATION: Duration = Duration::from_secs(7 * 60);
 /// Prove that a caller can (or cannot) invoke a Cloud Run service, with a real call as the caller.
 ///
 /// Gets an ID token for the principal of --as (IAM Credentials
-/// generateIdToken for a service account; the metadata server when --as is
-/// omitted; --id-token-cmd for anything else), with the service URL as the
-/// audience, and calls the service with it. Cloud Run's own 401/403/404
+/// generateIdToken for a service account; gcloud's identity token for a
+/// user account it holds credentials for; --id-token-cmd for anything else) or, without --as,
+/// the credential in use's own (ADC file, gcloud, the metadata server), with
+/// the service URL as the audience, and calls the service with it. A load
+/// renews the token before it expires. Cloud Run's own 401/403/404
 /// pages are told from the container's answers. When no token can be had
 /// (minting refused, a user or a group), only the IAM evaluation is
 /// reported, as unconfirmed, and the exit code is 1: never a silent pass.
@@ -69,7 +72,7 @@ pub struct Args {
     /// The service: NAME (with --region), projects/P/locations/R/services/S, or a service URL.
     #[arg(value_name = "SERVICE")]
     pub service: Option<String>,
-    /// Whom to call as: serviceAccount:EMAIL (its ID token is minted), user:, group:, ... [default: the metadata server's identity].
+    /// Whom to call as: serviceAccount:EMAIL (its ID token is minted), user:EMAIL (an account gcloud holds credentials for), group:, ... [default: the identity of the credential in use: ADC file, gcloud account, metadata server].
     #[arg(long = "as", value_name = "PRINCIPAL")]
     pub as_principal: Option<String>,
     /// What the call must show: allow (it reaches the container) or deny (Cloud Run's 403).
@@ -140,7 +143,7 @@ enum Job {
 enum Who {
     Principal(Principal),
     Anonymous,
-    /// Whoever --id-token-cmd or the metadata server is.
+    /// Whoever --id-token-cmd or the credential in use is.
     Ambient,
 }
 
@@ -399,7 +402,8 @@ async fn verify_job(
                 checks.push(check);
                 if load.0 > 0 && !loaded {
                     loaded = true;
-                    let l = endpoint.load(token, probe.expect, load.0, load.1).await;
+                    let l =
+                        load_renewing(args, ctx, &endpoint, &probe.who, audience, &identity, probe.expect, load).await;
                     checks.push(load_check(&endpoint, &label, probe.expect, &l));
                 }
             }
@@ -484,6 +488,48 @@ async fn configured_callers(
         .collect()
 }
 
+/// A token is renewed this long before it expires during a load.
+const RENEW_BEFORE: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+/// A load round aims at this long, so that no token expires mid-round.
+const ROUND: Duration = Duration::from_secs(60);
+
+/// The smoke load in rounds of about a minute, the ID token renewed before
+/// a round when it expires within five minutes (a load may outlast the
+/// token's hour).
+#[allow(clippy::too_many_arguments)]
+async fn load_renewing(
+    args: &Args,
+    ctx: &Context,
+    endpoint: &Endpoint,
+    who: &Who,
+    audience: &str,
+    identity: &Identity,
+    expect: Expect,
+    (requests, concurrency): (u64, usize),
+) -> Load {
+    let (mut token, mut expires) = match identity {
+        Identity::Token { token, expires, .. } => (Some(token.clone()), *expires),
+        _ => (None, None),
+    };
+    let started = Instant::now();
+    let mut answers = Vec::new();
+    let (mut sent, mut round) = (0, (concurrency as u64 * 10).max(1));
+    while sent < requests {
+        if expires.is_some_and(|e| e - RENEW_BEFORE <= Utc::now())
+            && let Ok(Identity::Token { token: t, expires: e, .. }) = identify(args, ctx, who, audience).await
+        {
+            (token, expires) = (Some(t), e);
+        }
+        let n = round.min(requests - sent);
+        let t0 = Instant::now();
+        answers.extend(endpoint.load_round(token.as_ref(), n, concurrency).await);
+        sent += n;
+        let rate = n as f64 / t0.elapsed().as_secs_f64().max(1e-3);
+        round = ((rate * ROUND.as_secs_f64()) as u64).max(concurrency as u64).max(1);
+    }
+    Load::from_answers(&answers, expect, concurrency, started.elapsed())
+}
+
 /// The identity for one probe.
 async fn identify(args: &Args, ctx: &Context, who: &Who, audience: &str) -> Result<Identity, CommandError> {
     let principal = match who {
@@ -499,10 +545,16 @@ async fn identify(args: &Args, ctx: &Context, who: &Who, audience: &str) -> Resu
             .map_err(|e| CommandError::usage(e).hinted("the command must print one ID token and exit 0"));
     }
     match who {
-        Who::Principal(p) => Ok(identity::impersonate(&ctx.clients, p, audience).await),
-        _ => identity::from_metadata(&ctx.config, audience).await.map_err(|e| {
-            CommandError::usage(format!("no --as given, and no identity from the metadata server: {e}"))
-                .hinted("name the caller with --as PRINCIPAL, or pass --id-token-cmd CMD")
+        Who::Principal(p) => Ok(identity::impersonate(&ctx.clients, ctx.http.source(), p, audience).await),
+        _ => identity::ambient(ctx, audience).await.map_err(|e| {
+            let (hint, about_as) = (e.hint(), matches!(e, AuthError::NoIdToken { .. }));
+            let err =
+                CommandError::new(e.exit(), e).context("no --as given, and the credential in use gives no ID token");
+            if about_as {
+                err.hinted(hint)
+            } else {
+                err.hinted(hint).hinted("or name the caller with --as PRINCIPAL, or pass --id-token-cmd CMD")
+            }
         }),
     }
 }
