@@ -115,14 +115,14 @@ fn demo(args: DemoArgs) -> Result<Exit, CommandError> {
         CommandError::usage(format!("{origin} declares no project; the demo needs one with services"))
     })?;
 
-    // Pick the port first so the environment is set before any thread runs.
+    // Pick the port first: the commands are told the address before they run.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| CommandError::new(Exit::Api, e).context("cannot find a free loopback port"))?
         .port();
     let url = format!("http://127.0.0.1:{port}");
-    // SAFETY: no other thread exists yet; the emulator and the commands start below.
-    unsafe { std::env::set_var("RUNIAM_EMULATOR_HOST", &url) };
+    // Every command the demo runs in this process talks to its emulator.
+    runiam_core::config::Env::set_process_override(vec![("RUNIAM_EMULATOR_HOST".to_owned(), url.clone())]);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -7,27 +7,6 @@ use clap_complete::Shell;
 use runiam_core::doc::{API_VERSION, Kind};
 use serde_json::{Value, json};
 
-const EXIT_STATUS: &str = r#".SH "EXIT STATUS"
-.TP
-\fB0\fR
-OK: every caller ALLOWED, every check passed.
-.TP
-\fB1\fR
-A problem was found or health could not be confirmed (a verdict DENIED or UNKNOWN, a failed check).
-.TP
-\fB2\fR
-Bad usage or bad input; nothing was written.
-.TP
-\fB3\fR
-An API, network or auth error left no document to write.
-.TP
-\fB4\fR
-Refused for safety: the write would go beyond what was asked (an edited plan, a public or broad grant without its flag, a role beyond invoking), drift since the record or snapshot, an org policy forbids it, a grant that cannot help (a deny policy, a missing or disabled account), or a plan's etag moved. Nothing was written.
-.TP
-\fB130\fR, \fB143\fR
-Stopped by SIGINT or SIGTERM during \-\-apply: the write under way finished and what was written is recorded on stdout.
-"#;
-
 const ENVIRONMENT: &str = r#".SH ENVIRONMENT
 .TP
 \fBCLOUDSDK_CORE_PROJECT\fR, \fBGOOGLE_CLOUD_PROJECT\fR
@@ -70,11 +49,140 @@ pub fn man(root: &Path) -> BTreeMap<PathBuf, String> {
             let mut buf = Vec::new();
             clap_mangen::Man::new(cmd).render(&mut buf).expect("rendering to memory");
             let mut page = String::from_utf8(buf).expect("roff is UTF-8");
-            page.push_str(EXIT_STATUS);
+            page.push_str(&exit_status(root));
             page.push_str(ENVIRONMENT);
             (root.join("man").join(format!("{name}.1")), page)
         })
         .collect()
+}
+
+/// Each exit code with its meaning, read from the doc comments of the
+/// `Exit` enum in runiam-core (the one place they are written).
+pub fn exit_codes(root: &Path) -> Vec<(String, String)> {
+    let source = std::fs::read_to_string(root.join("crates/core/src/error.rs")).unwrap_or_default();
+    let body = source.split_once("pub enum Exit {").map_or("", |(_, b)| b.split_once("\n}").map_or(b, |(b, _)| b));
+    let mut out = Vec::new();
+    let mut doc: Vec<&str> = Vec::new();
+    for line in body.lines().map(str::trim) {
+        if let Some(d) = line.strip_prefix("///") {
+            doc.push(d.trim());
+        } else if let Some((_, code)) = line.trim_end_matches(',').split_once(" = ") {
+            out.push((code.to_owned(), doc.join(" ")));
+            doc.clear();
+        }
+    }
+    out
+}
+
+/// The man pages' EXIT STATUS section.
+fn exit_status(root: &Path) -> String {
+    let mut out = String::from(".SH \"EXIT STATUS\"\n");
+    for (code, meaning) in exit_codes(root) {
+        let meaning = meaning.replace('\\', "\\\\").replace('-', "\\-").replace('`', "");
+        out.push_str(&format!(".TP\n\\fB{code}\\fR\n{meaning}\n"));
+    }
+    out
+}
+
+/// One row of the finding table, read from troubleshoot's constructors.
+pub struct FindingRow {
+    pub id: String,
+    pub bucket: String,
+    pub severity: String,
+    /// The constructor's explanation, its placeholders as `{name}`.
+    pub meaning: String,
+}
+
+/// Every finding troubleshoot can give, from the one place each is built
+/// (`crates/troubleshoot/src/findings.rs`): a `finding(` call's id, bucket
+/// and severity, and the first explanation text in its function.
+pub fn findings(root: &Path) -> Vec<FindingRow> {
+    let source = std::fs::read_to_string(root.join("crates/troubleshoot/src/findings.rs")).unwrap_or_default();
+    let mut out = Vec::new();
+    for function in source.split("\npub fn ").skip(1) {
+        let body = function.split("\n}\n").next().unwrap_or_default();
+        let literals = string_literals(body);
+        let Some(id) = literals.iter().find(|l| is_finding_id(l)) else { continue };
+        let word = |prefix: &str| {
+            body.split(prefix).nth(1).map(|r| r.chars().take_while(|c| c.is_alphanumeric()).collect::<String>())
+        };
+        let (Some(bucket), Some(severity)) = (word("Bucket::"), word("Severity::")) else { continue };
+        let meaning = literals.iter().find(|l| *l != id && l.contains(' ')).cloned().unwrap_or_default();
+        out.push(FindingRow {
+            id: id.clone(),
+            bucket: bucket.to_lowercase(),
+            severity: severity.to_lowercase(),
+            meaning,
+        });
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
+}
+
+/// `iam.no-grant`, `token.audience-mismatch`: a lowercase word, a dot, words and hyphens.
+fn is_finding_id(s: &str) -> bool {
+    s.split_once('.').is_some_and(|(a, b)| {
+        !a.is_empty()
+            && !b.is_empty()
+            && a.chars().all(|c| c.is_ascii_lowercase())
+            && b.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+    })
+}
+
+/// The string literals of a piece of Rust, unescaped enough for a table.
+fn string_literals(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = code.chars();
+    while let Some(c) = chars.next() {
+        if c != '"' {
+            continue;
+        }
+        let mut lit = String::new();
+        let mut escaped = false;
+        for c in chars.by_ref() {
+            match (escaped, c) {
+                (false, '\\') => escaped = true,
+                (false, '"') => break,
+                (_, c) => {
+                    lit.push(c);
+                    escaped = false;
+                }
+            }
+        }
+        out.push(lit);
+    }
+    out
+}
+
+/// The finding table in Markdown, for docs/ and the README.
+pub fn finding_table(root: &Path) -> String {
+    let mut table = String::from("| id | bucket | severity | what it means |\n|---|---|---|---|\n");
+    for f in findings(root) {
+        table.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            f.id,
+            f.bucket,
+            f.severity,
+            f.meaning.replace('|', "\\|")
+        ));
+    }
+    table
+}
+
+/// The generated pages of `docs/`.
+pub fn docs(root: &Path) -> BTreeMap<PathBuf, String> {
+    let mut page = String::from(
+        "# Exit codes\n\nGenerated by `cargo xtask all` from the doc comments of `Exit` in\n`crates/core/src/error.rs`; every runiam command exits with one of these.\n\n| code | meaning |\n|---|---|\n",
+    );
+    for (code, meaning) in exit_codes(root) {
+        page.push_str(&format!("| {code} | {meaning} |\n"));
+    }
+    page.push_str("\nA closed stdout (`runiam ... | head`) is a quiet exit 0.\n");
+    let findings = format!(
+        "# Findings\n\nGenerated by `cargo xtask all` from the constructors in\n`crates/troubleshoot/src/findings.rs`, the one place each finding is built:\ngrep an id and land there. A finding's bucket is the triage step it belongs\nto (iam, token, network, quota, config, app); its severity says whether it\nexplains the denial (`cause`), may bite later (`risk`) or only informs\n(`info`). Words in braces stand for the caller, the service, the role and\nthe like.\n\n{}",
+        finding_table(root)
+    );
+    BTreeMap::from([(root.join("docs/exit-codes.md"), page), (root.join("docs/findings.md"), findings)])
 }
 
 /// bash, zsh, fish, powershell and elvish completions per binary.
@@ -131,13 +239,19 @@ pub fn schemas(root: &Path) -> BTreeMap<PathBuf, String> {
 /// and files in the generated folders that nothing generates any more.
 pub fn stale(root: &Path) -> Vec<String> {
     let mut out = Vec::new();
-    for (dir, files) in [("man", man(root)), ("completions", completions(root)), ("schemas", schemas(root))] {
+    for (dir, files) in
+        [("man", man(root)), ("completions", completions(root)), ("schemas", schemas(root)), ("docs", docs(root))]
+    {
         for (p, want) in &files {
             match std::fs::read_to_string(p) {
                 Ok(have) if &have == want => {}
                 Ok(_) => out.push(format!("{} differs", p.display())),
                 Err(_) => out.push(format!("{} is missing", p.display())),
             }
+        }
+        // docs/ holds hand-written pages beside the generated ones.
+        if dir == "docs" {
+            continue;
         }
         if let Ok(entries) = std::fs::read_dir(root.join(dir)) {
             for e in entries.flatten() {

@@ -1,5 +1,6 @@
 //! `cargo xtask man|completions|schemas|check`: the generated files under
-//! `man/`, `completions/` and `schemas/`, and the check that they are fresh.
+//! `man/`, `completions/` and `schemas/`, and the check that they are fresh
+//! and that the tree is tidy (`tidy`).
 //!
 //! Generation is a pure function from the binaries' clap definitions and
 //! the document types to file contents; `check` compares that with what is
@@ -14,6 +15,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod generate;
+mod tidy;
 mod verify_bench;
 
 /// Project automation for runiam.
@@ -34,7 +36,7 @@ enum Task {
     Schemas,
     /// Write every generated file.
     All,
-    /// Fail if any committed generated file is stale or missing.
+    /// Fail if any committed generated file is stale or missing, or the tree is not tidy; report long functions.
     Check,
     /// Measure and print figures (release build).
     Bench {
@@ -79,6 +81,15 @@ fn write(dir: &str, files: &BTreeMap<PathBuf, String>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes generated pages into a folder that also holds hand-written ones.
+fn write_pages(files: &BTreeMap<PathBuf, String>) -> anyhow::Result<()> {
+    for (p, content) in files {
+        std::fs::write(p, content)?;
+        println!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let root = root();
@@ -88,7 +99,8 @@ fn main() -> ExitCode {
         Task::Schemas => write("schemas", &generate::schemas(&root)),
         Task::All => write("man", &generate::man(&root))
             .and_then(|_| write("completions", &generate::completions(&root)))
-            .and_then(|_| write("schemas", &generate::schemas(&root))),
+            .and_then(|_| write("schemas", &generate::schemas(&root)))
+            .and_then(|_| write_pages(&generate::docs(&root))),
         Task::Bench { what: BenchTarget::Export } => bench::export_bench(&root),
         Task::Bench { what: BenchTarget::Troubleshoot } => bench::troubleshoot_bench(&root),
         Task::Bench { what: BenchTarget::Emulator } => bench::emulator_bench(&root),
@@ -96,14 +108,23 @@ fn main() -> ExitCode {
         Task::Bench { what: BenchTarget::Logs } => bench::logs_bench(&root),
         Task::Check => {
             let stale = generate::stale(&root);
-            if stale.is_empty() {
-                println!("generated files are up to date");
+            let untidy = tidy::problems(&root);
+            for (lines, f) in tidy::long_functions(&root) {
+                println!("long function ({lines} lines): {f}");
+            }
+            if stale.is_empty() && untidy.is_empty() {
+                println!("generated files are up to date; the tree is tidy");
                 Ok(())
             } else {
                 for s in &stale {
                     eprintln!("stale: {s}");
                 }
-                eprintln!("run `cargo xtask all` and commit the result");
+                for p in &untidy {
+                    eprintln!("tidy: {p}");
+                }
+                if !stale.is_empty() {
+                    eprintln!("run `cargo xtask all` and commit the result");
+                }
                 return ExitCode::FAILURE;
             }
         }

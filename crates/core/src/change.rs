@@ -75,7 +75,7 @@ pub async fn capture(clients: &Clients, target: &ServiceRef) -> Result<ServiceSn
     Ok(snapshot(target.clone(), &number, &parents, service, policy, Utc::now()))
 }
 
-/// The confirmation `--apply` needs (DESIGN §5): none with `--yes`; a
+/// The confirmation `--apply` needs: none with `--yes`; a
 /// prompt on the terminal (even mid-pipe); exit 2 with no terminal at all.
 pub fn confirm(yes: bool, question: &str) -> Result<(), CommandError> {
     if yes {

@@ -13,7 +13,7 @@ use crate::config::{Config, Env, Flags};
 use crate::error::{CommandError, Exit};
 use crate::http::{Http, HttpOptions};
 
-/// Flags every command takes (DESIGN §9).
+/// Flags every command takes (README.md, Configuration).
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct CommonArgs {
     /// Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud's core/project].

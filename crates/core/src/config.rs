@@ -96,8 +96,21 @@ impl fmt::Display for Api {
 pub struct Env(BTreeMap<String, String>);
 
 impl Env {
+    /// The process environment, with the settings an embedding program
+    /// (the demo) gave through `set_process_override` on top.
     pub fn from_process() -> Self {
-        Self(std::env::vars().collect())
+        let mut vars: BTreeMap<String, String> = std::env::vars().collect();
+        if let Some(extra) = PROCESS_OVERRIDES.get() {
+            vars.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        Self(vars)
+    }
+
+    /// Settings every command run in this process reads as if they were in
+    /// its environment, without changing the environment (which is not
+    /// safe once threads run). Set once; a later call is ignored.
+    pub fn set_process_override(vars: Vec<(String, String)>) {
+        let _ = PROCESS_OVERRIDES.set(vars);
     }
 
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
@@ -168,7 +181,7 @@ pub fn gcloud_config_dir(env: &Env) -> Option<PathBuf> {
     env.get("HOME").map(|h| Path::new(h).join(".config").join("gcloud"))
 }
 
-/// The settings a user may pass as flags (the common flags of DESIGN §9).
+/// The settings a user may pass as flags (the common flags of every command).
 #[derive(Clone, Debug, Default)]
 pub struct Flags {
     pub project: Option<String>,
@@ -295,6 +308,9 @@ fn resolve_one(rung: Rung, env: &Env, props: &GcloudProperties) -> Option<Resolv
     let v = props.get(section, key)?;
     Some(Resolved { value: v.to_owned(), source: Source::Gcloud(props.path.clone().unwrap_or_default()) })
 }
+
+/// What `Env::set_process_override` set.
+static PROCESS_OVERRIDES: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
 
 /// Parses `RUNIAM_EMULATOR_HOST`: `host:port` or `http://host:port`.
 pub fn parse_emulator_host(value: &str) -> Result<Url, CommandError> {

@@ -1,4 +1,4 @@
-//! The documents runiam commands exchange on pipes (DESIGN §4).
+//! The documents runiam commands exchange on pipes (docs/documents.md).
 //!
 //! Every document is a mapping with `apiVersion: runiam/v1` and a `kind`.
 //! Writers emit YAML streams (`---` between documents) or JSON lines;
@@ -45,7 +45,7 @@ impl Kind {
         Self::ALL.into_iter().find(|k| k.name() == s)
     }
 
-    /// The commands that read this kind (DESIGN §9).
+    /// The commands that read this kind (docs/documents.md).
     pub fn readers(self) -> &'static [&'static str] {
         match self {
             Kind::ServiceSnapshot => &["runiam troubleshoot", "runiam rollback"],
@@ -107,7 +107,7 @@ pub enum Verdict {
     Unknown,
 }
 
-/// The triage bucket of a finding (DESIGN §7).
+/// The triage bucket of a finding (docs/findings.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Bucket {
@@ -163,7 +163,7 @@ pub struct Fix {
     pub command: String,
 }
 
-/// One finding of troubleshoot; `id` is stable (DESIGN §7).
+/// One finding of troubleshoot; `id` is stable (docs/findings.md).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
@@ -563,7 +563,7 @@ pub enum Input {
     File(PathBuf),
 }
 
-/// The stdin rule (DESIGN §4): `-f -` or `-f FILE` when given; otherwise
+/// The stdin rule (docs/documents.md): `-f -` or `-f FILE` when given; otherwise
 /// stdin only when no SERVICE argument was given and stdin is not a terminal.
 pub fn input(file: Option<&Path>, have_service_args: bool) -> Option<Input> {
     match file {

@@ -1,4 +1,4 @@
-//! The one error every command returns, and the exit codes of DESIGN §5.
+//! The one error every command returns, and the exit codes (docs/exit-codes.md).
 //!
 //! A `CommandError` carries the exit code, the error with its cause chain,
 //! and `hint:` lines. It prints as
@@ -18,18 +18,23 @@ use std::io::{self, Write};
 
 use crate::redact::redact;
 
-/// Process exit codes shared by every runiam binary (DESIGN §5).
+/// Process exit codes shared by every runiam binary. The doc comment of
+/// each code is its meaning: `cargo xtask all` writes them into the man
+/// pages' EXIT STATUS and `docs/exit-codes.md`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Exit {
     /// Everything healthy: every caller ALLOWED, every check passed.
     Ok = 0,
-    /// A problem was found, or health could not be confirmed.
+    /// A problem was found, or health could not be confirmed (a verdict DENIED or UNKNOWN, a failed check).
     Problem = 1,
     /// Bad usage or bad input; nothing was written.
     Usage = 2,
     /// An API, network or auth error left no document to write.
     Api = 3,
-    /// Refused for safety (drift, org policy, public grant, moved etag).
+    /// Refused for safety, and nothing was written: the write would go beyond what was asked (an edited
+    /// plan, a public or broad grant without its flag, a role beyond invoking), drift since the record or
+    /// snapshot, an org policy forbids it, a grant that cannot help (a deny policy, a missing or disabled
+    /// account), or a plan's etag moved.
     Refused = 4,
     /// Stopped by Ctrl-C (SIGINT) during `--apply`, after recording what was written.
     Interrupted = 130,

@@ -1,5 +1,5 @@
 //! Does a caller hold a permission on a Cloud Run service? A pure function
-//! over gathered facts (DESIGN §3 `eval`): no I/O happens here.
+//! over gathered facts (docs/architecture.md): no I/O happens here.
 //!
 //! Allow bindings on the service and every ancestor are expanded through
 //! their roles; IAM Conditions run in a CEL engine that knows only what is
@@ -7,7 +7,7 @@
 //! `resource.service`); deny policies apply with their exceptions and
 //! denial conditions. Every question that cannot be settled (a group's
 //! membership, a condition, an unreadable policy or role) is carried as an
-//! uncertainty, and the three-valued verdict follows DESIGN §3:
+//! uncertainty, and the verdict is three-valued:
 //!
 //! - a definite deny beats everything;
 //! - a definite grant with no possible deny is ALLOWED;

@@ -1,5 +1,5 @@
 //! The offline table of predefined roles, compiled from
-//! `data/roles.json` (a filtered copy of `shared/gcp-roles/roles.json`:
+//! `data/roles.json` (a filtered copy of Google's predefined roles list:
 //! only the permissions runiam reasons about are kept).
 //!
 //! A live `roles.get` wins when reachable; this table answers offline and

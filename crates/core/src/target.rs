@@ -1,4 +1,4 @@
-//! Turning what a user typed into a `ServiceRef` (DESIGN §9): `NAME` with
+//! Turning what a user typed into a `ServiceRef` (README.md, Commands): `NAME` with
 //! `--project`/`--region`, `projects/P/locations/R/services/S`, or one of
 //! the service's URLs.
 //!

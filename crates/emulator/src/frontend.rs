@@ -1,6 +1,6 @@
 //! The Cloud Run front end: every request whose Host ends in `.run.app`
-//! (DESIGN §6; reference cloud-run-invoke-facts §1, §2 and the behaviour
-//! model of §8), checked in this order:
+//! (docs/emulator.md; Cloud Run's documented answers and request-log
+//! texts), checked in this order:
 //!
 //! 1. host: a service's deterministic, hash or tag URL; an unknown host,
 //!    or any default URL of a service with `defaultUriDisabled`, gets the
@@ -64,7 +64,7 @@ pub const INVOKE: &str = "run.routes.invoke";
 pub const ORIGIN_HEADER: &str = "x-emulator-origin";
 const SERVERLESS_AUTHORIZATION: &str = "x-serverless-authorization";
 
-/// Request-log text of every front-end 401 (DESIGN §6, facts §1.4).
+/// Request-log text of every front-end 401 (Cloud Run's documented text).
 pub const LOG_401: &str =
     "The request was not authorized to invoke this service. The access token could not be verified.";
 /// Request-log text of every front-end 403, with or without a token (facts §1.4, Q2).

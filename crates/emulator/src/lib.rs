@@ -1,7 +1,7 @@
 //! runiam-emulator: a local stand-in for the Google APIs runiam calls
-//! (DESIGN §6), served over plain HTTP on loopback.
+//! (docs/emulator.md), served over plain HTTP on loopback.
 //!
-//! - `world`: the world file (DESIGN §8), checked and completed at load;
+//! - `world`: the world file (docs/emulator.md), checked and completed at load;
 //! - `state`: policies, etags and the write counter behind one mutex;
 //! - `control`: the REST control plane (Run v2 and v1, Resource Manager
 //!   v3 and v1, IAM v1), dispatched by path;

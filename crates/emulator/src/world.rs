@@ -1,4 +1,4 @@
-//! The world file (DESIGN §8): the whole estate the emulator serves, read
+//! The world file (docs/emulator.md): the whole estate the emulator serves, read
 //! once at start, checked field by field, and completed with the values
 //! Google would derive (project numbers, service URLs, unique ids).
 //!

@@ -1,5 +1,5 @@
 //! The Cloud Run front end, in process, on tests/data/frontend-world.yaml:
-//! one case per rule of DESIGN §6 and facts §8, each asserting the status,
+//! one case per rule of Cloud Run's front end (docs/emulator.md), each asserting the status,
 //! the exact body and the request-log entry written (or its absence).
 
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! One constructor per finding id (DESIGN §7): grep an id, land here. Each
+//! One constructor per finding id (docs/findings.md): grep an id, land here. Each
 //! id fixes its bucket and severity; the decision code only says when.
 
 use runiam_core::doc::{Bucket, Evidence, Finding, Fix, Severity};
@@ -112,7 +112,7 @@ pub fn iam_group_unknown(groups: &str, evidence: Vec<Evidence>) -> Finding {
     )
 }
 
-/// Not in DESIGN §7's table yet: DESIGN §5 asks for a finding that names
+/// Partial visibility: a finding that names
 /// what could not be read and the permission that would read it.
 pub fn iam_unreadable(evidence: Vec<Evidence>) -> Finding {
     finding(

@@ -1,7 +1,7 @@
 //! Typed clients for the Google APIs runiam calls.
 //!
 //! Method paths, verbs, field names and enum spellings follow the discovery
-//! documents in `shared/gcp-discovery/`. Every resource type keeps the
+//! discovery documents (the `*.json` Google publishes per API). Every resource type keeps the
 //! fields it does not name in `extra`, so a read-modify-write never drops
 //! what Google added.
 
