@@ -8,6 +8,8 @@ use runiam_core::doc::{ChangeAction, ChangeRecord, Check, CheckResult, Evidence}
 use runiam_core::model::{Binding, Policy, Principal};
 use serde_json::json;
 
+use crate::checks::CheckName;
+
 /// One grant the live policy holds that the before-state did not.
 #[derive(Clone, Debug, PartialEq)]
 struct NewGrant {
@@ -57,9 +59,9 @@ fn exposure(member: &str) -> Option<&'static str> {
     }
 }
 
-fn check(name: &str, violations: Vec<(String, Binding)>, ok: String) -> Check {
+fn check(name: CheckName, violations: Vec<(String, Binding)>, ok: String) -> Check {
     if violations.is_empty() {
-        return Check { name: name.to_owned(), result: CheckResult::Pass, detail: ok, evidence: vec![] };
+        return name.pass(ok);
     }
     let detail = violations.iter().map(|(w, _)| w.as_str()).collect::<Vec<_>>().join("; ");
     let evidence = violations
@@ -70,11 +72,22 @@ fn check(name: &str, violations: Vec<(String, Binding)>, ok: String) -> Check {
             data: Some(json!(b)),
         })
         .collect();
-    Check { name: name.to_owned(), result: CheckResult::Fail, detail, evidence }
+    name.with(CheckResult::Fail, detail, evidence)
 }
 
-/// The no-new-hole checks of one applied record against the live state.
-pub fn no_new_hole(record: &ChangeRecord, live: &Policy, live_invoker_disabled: bool) -> Vec<Check> {
+/// The no-new-hole checks of one applied record against the live state:
+/// the policy (or why it could not be read: those checks are then errors,
+/// under their own names) and the invoker check.
+pub fn no_new_hole(record: &ChangeRecord, live: Result<&Policy, String>, live_invoker_disabled: bool) -> Vec<Check> {
+    let mut out = match live {
+        Ok(live) => policy_checks(record, live),
+        Err(why) => vec![CheckName::IntendedMembers.error(why.clone()), CheckName::NoExposure.error(why)],
+    };
+    out.push(invoker_check(record, live_invoker_disabled));
+    out
+}
+
+fn policy_checks(record: &ChangeRecord, live: &Policy) -> Vec<Check> {
     let extra: Vec<NewGrant> =
         new_grants(live, &record.policy_before).into_iter().filter(|g| !intended(record, g)).collect();
     let (exposed, other): (Vec<_>, Vec<_>) = extra.into_iter().partition(|g| exposure(&g.member).is_some());
@@ -84,7 +97,7 @@ pub fn no_new_hole(record: &ChangeRecord, live: &Policy, live_invoker_disabled: 
         _ => format!("{:?}", record.intent.action),
     };
     let members = check(
-        "intended-members",
+        CheckName::IntendedMembers,
         other
             .into_iter()
             .map(|g| {
@@ -94,7 +107,7 @@ pub fn no_new_hole(record: &ChangeRecord, live: &Policy, live_invoker_disabled: 
         format!("every grant added since the record's before-state is the intended one ({intent})"),
     );
     let exposure_check = check(
-        "no-exposure",
+        CheckName::NoExposure,
         exposed
             .into_iter()
             .map(|g| {
@@ -107,32 +120,27 @@ pub fn no_new_hole(record: &ChangeRecord, live: &Policy, live_invoker_disabled: 
             .collect(),
         "no public, domain or group grant appeared beyond what was asked".to_owned(),
     );
+    vec![members, exposure_check]
+}
+
+fn invoker_check(record: &ChangeRecord, live_invoker_disabled: bool) -> Check {
     let asked_off = record.intent.action == ChangeAction::DisableInvokerCheck
         || record.invoker_iam_disabled_after == Some(true)
         || record.invoker_iam_disabled_before == Some(true);
-    let invoker = if live_invoker_disabled && !asked_off {
-        Check {
-            name: "invoker-check".to_owned(),
-            result: CheckResult::Fail,
-            detail:
-                "the invoker IAM check is off: anyone on the internet can invoke, and the change did not ask for it"
-                    .to_owned(),
-            evidence: vec![Evidence {
+    if live_invoker_disabled && !asked_off {
+        return CheckName::InvokerCheck.with(
+            CheckResult::Fail,
+            "the invoker IAM check is off: anyone on the internet can invoke, and the change did not ask for it"
+                .to_owned(),
+            vec![Evidence {
                 source: "run.googleapis.com services.get (live)".to_owned(),
                 detail: "invokerIamDisabled: true".to_owned(),
                 data: None,
             }],
-        }
-    } else {
-        let state = if live_invoker_disabled { "off, as asked" } else { "on" };
-        Check {
-            name: "invoker-check".to_owned(),
-            result: CheckResult::Pass,
-            detail: format!("the invoker IAM check is {state}"),
-            evidence: vec![],
-        }
-    };
-    vec![members, exposure_check, invoker]
+        );
+    }
+    let state = if live_invoker_disabled { "off, as asked" } else { "on" };
+    CheckName::InvokerCheck.pass(format!("the invoker IAM check is {state}"))
 }
 
 #[cfg(test)]
@@ -189,7 +197,7 @@ mod tests {
     #[test]
     fn the_intended_grant_alone_passes() {
         let r = grant_record();
-        let checks = no_new_hole(&r, &r.policy_after, false);
+        let checks = no_new_hole(&r, Ok(&r.policy_after), false);
         assert!(checks.iter().all(|c| c.result == CheckResult::Pass), "{checks:?}");
     }
 
@@ -207,7 +215,7 @@ mod tests {
             members: vec!["serviceAccount:y@p.iam.gserviceaccount.com".into()],
             ..Binding::default()
         });
-        let checks = no_new_hole(&r, &live, true);
+        let checks = no_new_hole(&r, Ok(&live), true);
         assert_eq!(
             results(&checks),
             [
@@ -227,7 +235,7 @@ mod tests {
     fn a_grant_to_the_wrong_member_is_caught() {
         let mut r = grant_record();
         r.intent.member = Some(Principal::parse("serviceAccount:z@p.iam.gserviceaccount.com").unwrap());
-        let checks = no_new_hole(&r, &r.policy_after, false);
+        let checks = no_new_hole(&r, Ok(&r.policy_after), false);
         assert_eq!(checks[0].result, CheckResult::Fail, "{checks:?}");
     }
 
@@ -236,7 +244,7 @@ mod tests {
         let mut r = grant_record();
         r.intent.member = Some(Principal::AllUsers);
         r.policy_after = policy(&[("roles/run.viewer", "group:devs@example.com"), ("roles/run.invoker", "allUsers")]);
-        assert!(no_new_hole(&r, &r.policy_after, false).iter().all(|c| c.result == CheckResult::Pass));
+        assert!(no_new_hole(&r, Ok(&r.policy_after), false).iter().all(|c| c.result == CheckResult::Pass));
         r.intent = Intent {
             action: ChangeAction::DisableInvokerCheck,
             member: None,
@@ -245,6 +253,6 @@ mod tests {
             reason: None,
         };
         r.policy_after = r.policy_before.clone();
-        assert!(no_new_hole(&r, &r.policy_before, true).iter().all(|c| c.result == CheckResult::Pass));
+        assert!(no_new_hole(&r, Ok(&r.policy_before), true).iter().all(|c| c.result == CheckResult::Pass));
     }
 }

@@ -9,7 +9,9 @@
 //! retried through IAM propagation, and the load) → decide (`hole`, pure)
 //! → report (VerifyReport documents, or text on a terminal).
 
+pub mod answer;
 pub mod call;
+pub mod checks;
 pub mod evaluate;
 pub mod hole;
 pub mod identity;
@@ -37,7 +39,9 @@ use runiam_core::target::{resolve_service, user_named};
 use runiam_core::{CommandError, Exit};
 use serde_json::json;
 
-use crate::call::{Answer, Endpoint, Expect, Load};
+use crate::answer::{Answer, Expect};
+use crate::call::{Endpoint, Load};
+use crate::checks::CheckName;
 use crate::identity::Identity;
 use runiam_core::auth::AuthError;
 
@@ -311,6 +315,17 @@ fn grants_invoke(role: &str) -> bool {
     runiam_core::roles::predefined(role).is_none_or(|r| r.included_permissions.iter().any(|p| p == INVOKE_PERMISSION))
 }
 
+/// How one job is checked: the target, the live service and policy (or
+/// why the policy could not be read), and the calls to make.
+struct JobFacts {
+    target: ServiceRef,
+    record: Option<Box<ChangeRecord>>,
+    service: Service,
+    policy: Result<Policy, String>,
+    probes: Vec<Probe>,
+    wait: Duration,
+}
+
 async fn verify_job(
     args: &Args,
     ctx: &Context,
@@ -320,6 +335,31 @@ async fn verify_job(
     since: Option<DateTime<Utc>>,
     load: (u64, usize),
 ) -> Result<VerifyReport, CommandError> {
+    let facts = gather_job(args, ctx, job, as_principal, wait).await?;
+    let (mut checks, as_report) = call_checks(args, ctx, &facts, load).await?;
+    if let Some(r) = &facts.record {
+        checks.extend(record_checks(r, &facts));
+    }
+    if args.logs {
+        checks.push(logs_check(ctx, &facts, since).await);
+    }
+    if checks.is_empty() {
+        checks
+            .push(CheckName::Invoke.error("the record implies no call to make, and nothing else to check".to_owned()));
+    }
+    let passed = checks.iter().all(|c| c.result == CheckResult::Pass);
+    Ok(VerifyReport { service: facts.target, as_principal: as_report, passed, checks, verified_at: Utc::now() })
+}
+
+/// The target, the live service and policy, the calls to make and how
+/// long to ride out IAM propagation.
+async fn gather_job(
+    args: &Args,
+    ctx: &Context,
+    job: Job,
+    as_principal: Option<&Principal>,
+    wait: Option<Duration>,
+) -> Result<JobFacts, CommandError> {
     let (target, record) = match job {
         Job::Service(s) => (resolve_service(&s, &ctx.config, &ctx.clients).await?, None),
         Job::Record(r) => (r.service.clone(), Some(r)),
@@ -328,9 +368,7 @@ async fn verify_job(
     let (service, policy) =
         tokio::join!(ctx.clients.run_v2.get_service(&target), ctx.clients.run_v2.get_iam_policy(&target));
     let service = service.map_err(|e| user_named(e, format!("cannot read service {name}")))?;
-    let policy_error = policy.as_ref().err().map(|e| e.to_string());
-    let policy = policy.ok();
-
+    let policy = policy.map_err(|e| format!("cannot read the live IAM policy of {name}: {e}"));
     let probes = match &record {
         Some(r) => probes_for(r),
         None => {
@@ -347,101 +385,104 @@ async fn verify_job(
         }
         _ => Duration::ZERO,
     });
+    Ok(JobFacts { target, record, service, policy, probes, wait })
+}
 
+/// The real calls, one per probe, and the smoke load after the first;
+/// also who the report is about when there is one caller.
+async fn call_checks(
+    args: &Args,
+    ctx: &Context,
+    facts: &JobFacts,
+    load: (u64, usize),
+) -> Result<(Vec<Check>, Option<Principal>), CommandError> {
     let mut checks = Vec::new();
     let mut as_report = None;
-    match call_target(args, &service) {
-        Err(why) => checks.push(error_check("invoke", why)),
-        Ok((url, audience)) => {
-            let endpoint = Endpoint::new(&url, &args.path, &args.method, ctx.config.emulator.as_ref())?;
-            let mut loaded = false;
-            // Without --url or --audience, a caller configured to call the
-            // service (Pub/Sub push, Scheduler) is proven with its own audience.
-            let configured = if args.url.is_none() && args.audience.is_none() {
-                configured_callers(ctx, &target, &service, &probes).await
-            } else {
-                Vec::new()
-            };
-            for probe in &probes {
-                let route = match &probe.who {
-                    Who::Principal(Principal::ServiceAccount(email)) => {
-                        configured.iter().find(|(e, _)| e == email).map(|(_, r)| r)
-                    }
-                    _ => None,
-                };
-                let audience = route.map_or(audience.as_str(), |r| r.audience.as_str());
-                let identity = identify(args, ctx, &probe.who, audience).await?;
-                let principal = match &identity {
-                    Identity::Token { principal, .. } => principal.clone(),
-                    Identity::Unconfirmed { principal, .. } => Some(principal.clone()),
-                    Identity::Anonymous => None,
-                };
-                if probes.len() == 1 {
-                    as_report = principal.clone();
-                }
-                let label = principal.as_ref().map_or_else(|| "anonymous".to_owned(), Principal::to_string);
-                let token = match &identity {
-                    Identity::Token { token, .. } => Some(token),
-                    Identity::Anonymous => None,
-                    Identity::Unconfirmed { principal, why } => {
-                        let known = policy.clone().map(|p| (service.clone(), p));
-                        checks.push(unconfirmed(ctx, &target, known, principal, why, probe.expect).await);
-                        continue;
-                    }
-                };
-                let (outcome, attempts) = endpoint.call_until(token, probe.expect, wait, args.common.quiet).await;
-                let mut check = invoke_check(&endpoint, &label, probe.expect, &outcome, attempts, wait, &identity);
-                if let Some(r) = route {
-                    check.detail.push_str(&format!("; token audience {} as {} sends it", r.audience, r.what));
-                    check.evidence.push(Evidence {
-                        source: r.what.clone(),
-                        detail: format!("calls {} with OIDC tokens for audience {}", r.url, r.audience),
-                        data: None,
-                    });
-                }
-                checks.push(check);
-                if load.0 > 0 && !loaded {
-                    loaded = true;
-                    let l =
-                        load_renewing(args, ctx, &endpoint, &probe.who, audience, &identity, probe.expect, load).await;
-                    checks.push(load_check(&endpoint, &label, probe.expect, &l));
-                }
+    let (url, audience) = match call_target(args, &facts.service) {
+        Ok(t) => t,
+        Err(why) => return Ok((vec![CheckName::Invoke.error(why)], None)),
+    };
+    let endpoint = Endpoint::new(&url, &args.path, &args.method, ctx.config.emulator.as_ref())?;
+    let mut loaded = false;
+    // Without --url or --audience, a caller configured to call the
+    // service (Pub/Sub push, Scheduler) is proven with its own audience.
+    let configured = if args.url.is_none() && args.audience.is_none() {
+        configured_callers(ctx, &facts.target, &facts.service, &facts.probes).await
+    } else {
+        Vec::new()
+    };
+    for probe in &facts.probes {
+        let route = match &probe.who {
+            Who::Principal(Principal::ServiceAccount(email)) => {
+                configured.iter().find(|(e, _)| e == email).map(|(_, r)| r)
             }
+            _ => None,
+        };
+        let audience = route.map_or(audience.as_str(), |r| r.audience.as_str());
+        let identity = identify(args, ctx, &probe.who, audience).await?;
+        let principal = match &identity {
+            Identity::Token { principal, .. } => principal.clone(),
+            Identity::Unconfirmed { principal, .. } => Some(principal.clone()),
+            Identity::Anonymous => None,
+        };
+        if facts.probes.len() == 1 {
+            as_report = principal.clone();
+        }
+        let label = principal.as_ref().map_or_else(|| "anonymous".to_owned(), Principal::to_string);
+        let token = match &identity {
+            Identity::Token { token, .. } => Some(token),
+            Identity::Anonymous => None,
+            Identity::Unconfirmed { principal, why } => {
+                let known = facts.policy.clone().ok().map(|p| (facts.service.clone(), p));
+                checks.push(unconfirmed(ctx, &facts.target, known, principal, why, probe.expect).await);
+                continue;
+            }
+        };
+        let (outcome, attempts) = endpoint.call_until(token, probe.expect, facts.wait, args.common.quiet).await;
+        let mut check = invoke_check(&endpoint, &label, probe.expect, &outcome, attempts, facts.wait, &identity);
+        if let Some(r) = route {
+            check.detail.push_str(&format!("; token audience {} as {} sends it", r.audience, r.what));
+            check.evidence.push(Evidence {
+                source: r.what.clone(),
+                detail: format!("calls {} with OIDC tokens for audience {}", r.url, r.audience),
+                data: None,
+            });
+        }
+        checks.push(check);
+        if load.0 > 0 && !loaded {
+            loaded = true;
+            let l = load_renewing(args, ctx, &endpoint, &probe.who, audience, &identity, probe.expect, load).await;
+            checks.push(load_check(&endpoint, &label, probe.expect, &l));
         }
     }
+    Ok((checks, as_report))
+}
 
-    if let Some(r) = &record {
-        match &policy {
-            Some(live) => {
-                checks.extend(hole::no_new_hole(r, live, service.invoker_iam_disabled));
-                if r.intent.action == ChangeAction::Restore {
-                    checks.push(restored_check(r, live));
-                }
-            }
-            None => checks.push(error_check(
-                "no-new-hole",
-                format!("cannot read the live IAM policy of {name}: {}", policy_error.unwrap_or_default()),
-            )),
+/// What an applied record must have left: no new hole, and for a restore
+/// exactly the restored grants.
+fn record_checks(r: &ChangeRecord, facts: &JobFacts) -> Vec<Check> {
+    let live = facts.policy.as_ref().map_err(Clone::clone);
+    let mut checks = hole::no_new_hole(r, live.clone(), facts.service.invoker_iam_disabled);
+    if r.intent.action == ChangeAction::Restore {
+        checks.push(match live {
+            Ok(live) => restored_check(r, live),
+            Err(why) => CheckName::Restored.error(why),
+        });
+    }
+    checks
+}
+
+/// No Cloud Run refusal logged since the change (or `--since`).
+async fn logs_check(ctx: &Context, facts: &JobFacts, since: Option<DateTime<Utc>>) -> Check {
+    match facts.record.as_ref().and_then(|r| r.applied_at).or(since) {
+        Some(t) => {
+            let refusals_expected = facts.probes.iter().all(|p| p.expect == Expect::Deny);
+            logs::check(&ctx.clients.logging, &facts.target, t, refusals_expected).await
         }
+        None => CheckName::Logs.error(
+            "the record has no appliedAt, so there is no change time to read the logs after; pass --since".to_owned(),
+        ),
     }
-    if args.logs {
-        match record.as_ref().and_then(|r| r.applied_at).or(since) {
-            Some(t) => {
-                let refusals_expected = probes.iter().all(|p| p.expect == Expect::Deny);
-                checks.push(logs::check(&ctx.clients.logging, &target, t, refusals_expected).await);
-            }
-            None => checks.push(error_check(
-                "logs",
-                "the record has no appliedAt, so there is no change time to read the logs after; pass --since"
-                    .to_owned(),
-            )),
-        }
-    }
-    if checks.is_empty() {
-        checks.push(error_check("invoke", "the record implies no call to make, and nothing else to check".to_owned()));
-    }
-    let passed = checks.iter().all(|c| c.result == CheckResult::Pass);
-    Ok(VerifyReport { service: target, as_principal: as_report, passed, checks, verified_at: Utc::now() })
 }
 
 /// The URL to call and the token's audience.
@@ -559,10 +600,6 @@ async fn identify(args: &Args, ctx: &Context, who: &Who, audience: &str) -> Resu
     }
 }
 
-fn error_check(name: &str, detail: String) -> Check {
-    Check { name: name.to_owned(), result: CheckResult::Error, detail, evidence: vec![] }
-}
-
 fn answer_data(outcome: &call::Outcome, attempts: u32) -> serde_json::Value {
     let (by, status) = match &outcome.answer {
         Answer::CloudRun { status, .. } => ("cloudRun", Some(*status)),
@@ -611,16 +648,15 @@ fn invoke_check(
         Identity::Token { source, .. } => format!("ID token from {source}"),
         _ => "no credential".to_owned(),
     };
-    Check {
-        name: "invoke".to_owned(),
+    CheckName::Invoke.with(
         result,
         detail,
-        evidence: vec![Evidence {
+        vec![Evidence {
             source: format!("{} {} ({source})", endpoint.method, endpoint.url),
             detail: outcome.answer.describe(),
             data: Some(answer_data(outcome, attempts)),
         }],
-    }
+    )
 }
 
 fn load_check(endpoint: &Endpoint, label: &str, expect: Expect, load: &Load) -> Check {
@@ -629,16 +665,15 @@ fn load_check(endpoint: &Endpoint, label: &str, expect: Expect, load: &Load) -> 
     if load.failed > 0 {
         detail.push_str(&format!("; {} not {}: {}", load.failed, expect.word(), load.failures.join("; ")));
     }
-    Check {
-        name: "load".to_owned(),
+    CheckName::Load.with(
         result,
         detail,
-        evidence: vec![Evidence {
+        vec![Evidence {
             source: format!("{} {} × {}", endpoint.method, endpoint.url, load.requests),
             detail: load.histogram(),
             data: Some(load.to_json()),
         }],
-    }
+    )
 }
 
 /// No token: what IAM alone says, as evidence for a check that stays `error`.
@@ -663,44 +698,37 @@ async fn unconfirmed(
     if !unread.is_empty() {
         detail.push_str(&format!("; could not read {}", unread.join("; ")));
     }
-    Check {
-        name: "invoke".to_owned(),
-        result: CheckResult::Error,
+    CheckName::Invoke.with(
+        CheckResult::Error,
         detail,
-        evidence: vec![Evidence {
+        vec![Evidence {
             source: "runiam-core evaluator (allow and deny policies, custom roles, the caller's groups)".to_owned(),
             detail: format!("{principal}: {verdict}"),
             data: evaluation.and_then(|e| serde_json::to_value(&e).ok()),
         }],
-    }
+    )
 }
 
 /// A restore must have left exactly the restored grants.
 fn restored_check(record: &ChangeRecord, live: &Policy) -> Check {
     if live.same_grants(&record.policy_after) {
-        return Check {
-            name: "restored".to_owned(),
-            result: CheckResult::Pass,
-            detail: "the live policy holds exactly the restored grants".to_owned(),
-            evidence: vec![],
-        };
+        return CheckName::Restored.pass("the live policy holds exactly the restored grants".to_owned());
     }
     let extra = live.grants_not_in(&record.policy_after);
     let missing = record.policy_after.grants_not_in(live);
-    Check {
-        name: "restored".to_owned(),
-        result: CheckResult::Fail,
-        detail: format!(
+    CheckName::Restored.with(
+        CheckResult::Fail,
+        format!(
             "the live policy differs from the restored one: {} binding(s) more, {} binding(s) missing",
             extra.len(),
             missing.len()
         ),
-        evidence: vec![Evidence {
+        vec![Evidence {
             source: "run.googleapis.com getIamPolicy (live)".to_owned(),
             detail: "grants more and missing than the restore wrote".to_owned(),
             data: Some(json!({"more": extra, "missing": missing})),
         }],
-    }
+    )
 }
 
 fn report(reports: &[VerifyReport], format: Format) -> Result<(), CommandError> {

@@ -12,7 +12,8 @@ use runiam_core::model::ServiceRef;
 use runiam_core::requestlog::{Class, classify, view};
 use serde_json::{Value, json};
 
-use crate::call::USER_AGENT;
+use crate::answer::USER_AGENT;
+use crate::checks::CheckName;
 
 /// Entries read at most; the count says when there were more.
 const LIMIT: usize = 1000;
@@ -74,12 +75,8 @@ pub async fn check(logging: &Logging, target: &ServiceRef, since: DateTime<Utc>,
                 .filter(|s| s.http == 403)
                 .map(|_| "; reading request logs needs logging.logEntries.list on the project (roles/logging.viewer)")
                 .unwrap_or_default();
-                return Check {
-                    name: "logs".to_owned(),
-                    result: CheckResult::Error,
-                    detail: format!("cannot read the request logs of {}: {e}{hint}", target.full_name()),
-                    evidence: vec![],
-                };
+                return CheckName::Logs
+                    .error(format!("cannot read the request logs of {}: {e}{hint}", target.full_name()));
             }
         };
     let seen = refusals(&entries);
@@ -100,7 +97,7 @@ pub async fn check(logging: &Logging, target: &ServiceRef, since: DateTime<Utc>,
             format!("{n}{more} Cloud Run 401/403 in the request logs since {at}: callers are still refused"),
         ),
     };
-    Check { name: "logs".to_owned(), result, detail, evidence: seen.into_iter().take(QUOTED).map(quote).collect() }
+    CheckName::Logs.with(result, detail, seen.into_iter().take(QUOTED).map(quote).collect())
 }
 
 #[cfg(test)]

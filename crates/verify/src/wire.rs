@@ -22,7 +22,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use url::Url;
 
-use crate::call::{Answer, USER_AGENT, classify, reads_body};
+use crate::answer::{Answer, USER_AGENT, classify, reads_body};
 
 /// How much of a body is kept for [`classify`]; the rest is read and dropped.
 const BODY_KEPT: usize = 4096;
