@@ -357,10 +357,60 @@ async fn do_grant(
     grant: Grant,
     saved: Option<&ChangeRecord>,
 ) -> Result<ChangeRecord, CommandError> {
+    let planned = match plan_grant(args, ctx, &target, &grant, saved).await? {
+        Planned::Nothing(live) => return Ok(nothing_to_do(args, target, &grant, live)),
+        Planned::Write(p) => *p,
+    };
+    show(args, &target, &planned.live, &planned.after);
+    if planned.made_permanent && !args.common.quiet {
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: {}'s conditional grant of {} becomes permanent",
+            grant.member,
+            grant.role
+        );
+    }
+    let mut record = ChangeRecord::plan(target.clone(), intent(&grant), planned.live.clone(), planned.after.clone());
+    if let Some(plan) = saved {
+        record.recorded_at = plan.recorded_at;
+    }
+    if !args.write.apply {
+        return Ok(record);
+    }
+    apply_grant(args, ctx, &target, &grant, saved, &planned, record).await
+}
+
+/// A grant's plan, judged and prechecked, ready to show and apply.
+struct GrantPlan {
+    live: Policy,
+    after: Policy,
+    allow: Allowance,
+    /// `--keep-condition`: the member's old conditional grant is replaced.
+    replacing: bool,
+    /// `--permanent` over a conditional grant.
+    made_permanent: bool,
+    /// The customers domain restricted sharing admits, when it is on.
+    drs: Option<Vec<String>>,
+}
+
+enum Planned {
+    /// Already in place, on the service or above it: the live policy.
+    Nothing(Policy),
+    Write(Box<GrantPlan>),
+}
+
+/// Reads, plans, judges and prechecks one grant; refusals are errors.
+async fn plan_grant(
+    args: &Args,
+    ctx: &Context,
+    target: &ServiceRef,
+    grant: &Grant,
+    saved: Option<&ChangeRecord>,
+) -> Result<Planned, CommandError> {
     let name = target.full_name();
     check_role(&ctx.clients, &grant.role).await?;
     let (service, live) =
-        tokio::join!(ctx.clients.run_v2.get_service(&target), ctx.clients.run_v2.get_iam_policy(&target));
+        tokio::join!(ctx.clients.run_v2.get_service(target), ctx.clients.run_v2.get_iam_policy(target));
     let service = service.map_err(|e| user_named(e, format!("cannot read service {name}")))?;
     let live = live.map_err(|e| user_named(e, format!("cannot read the IAM policy of {name}")))?;
     if let Some(plan) = saved {
@@ -377,25 +427,26 @@ async fn do_grant(
         ))
         .hinted("--expires/--until with --keep-condition extends the time-bound grant; --permanent grants without a condition"));
     }
+    let made_permanent = grant.condition.is_none() && !held.is_empty();
     let (planned, replacing) = match saved {
-        None => (plan::grant(&live, &grant, args.keep_condition), args.keep_condition),
-        Some(plan) => rederive(&name, &grant, plan)?,
+        None => (plan::grant(&live, grant, args.keep_condition), args.keep_condition),
+        Some(plan) => rederive(&name, grant, plan)?,
     };
     let custom = !gate::INVOKE_NARROW_ROLES.contains(&grant.role.as_str());
-    let allow = allowance(args, ctx, &grant, custom, replacing).await;
+    let allow = allowance(args, ctx, grant, custom, replacing).await;
     let mut err = std::io::stderr();
     let Some(after) = planned else {
         let _ = writeln!(err, "{name}: {} already holds {}; nothing to do", grant.member, grant.role);
-        return Ok(nothing_to_do(args, target, &grant, live));
+        return Ok(Planned::Nothing(live));
     };
     let violations = gate::judge_policy(&live, &after, &allow);
     if !violations.is_empty() {
-        return Err(gate::refusal(&target, &violations));
+        return Err(gate::refusal(target, &violations));
     }
-    let drs = match precheck::run(ctx, &target, &service, &live, &after, &grant.member).await? {
+    let drs = match precheck::run(ctx, target, &service, &live, &after, &grant.member).await? {
         Precheck::HeldAbove(note) => {
             let _ = writeln!(err, "{name}: {note}");
-            return Ok(nothing_to_do(args, target, &grant, live));
+            return Ok(Planned::Nothing(live));
         }
         Precheck::Proceed { notes, drs } => {
             for n in notes {
@@ -404,8 +455,32 @@ async fn do_grant(
             drs
         }
     };
+    Ok(Planned::Write(Box::new(GrantPlan { live, after, allow, replacing, made_permanent, drs })))
+}
+
+/// Writes a planned grant: the permission check, the confirmation, the
+/// backup, then the gated write (a read-modify-write for a fresh grant, one
+/// etag-guarded write for a saved plan); the record says what was written.
+async fn apply_grant(
+    args: &Args,
+    ctx: &Context,
+    target: &ServiceRef,
+    grant: &Grant,
+    saved: Option<&ChangeRecord>,
+    planned: &GrantPlan,
+    mut record: ChangeRecord,
+) -> Result<ChangeRecord, CommandError> {
+    let name = target.full_name();
+    precheck_permission(ctx, target, "run.services.setIamPolicy").await?;
+    if grant.member.is_public() {
+        precheck_public(ctx, target).await?;
+    }
+    confirm(args.write.yes, &format!("Grant {} {} on {name}?", grant.member, grant.role))?;
+    let snapshot = capture(&ctx.clients, target).await?;
+    let backup = write_backup(&args.write.backup_dir, &snapshot)?;
+    interrupt::stop_before_write()?;
     // A refusal by domain restricted sharing names whom it admits.
-    let name_customers = |e: CommandError| match &drs {
+    let name_customers = |e: CommandError| match &planned.drs {
         Some(customers)
             if e.exit == Exit::Refused && e.hints.iter().any(|h| h.contains("domain restricted sharing")) =>
         {
@@ -413,40 +488,26 @@ async fn do_grant(
         }
         _ => e,
     };
-    show(args, &target, &live, &after);
-    if grant.condition.is_none() && !held.is_empty() && !args.common.quiet {
-        let _ = writeln!(err, "note: {}'s conditional grant of {} becomes permanent", grant.member, grant.role);
-    }
-    let mut record = ChangeRecord::plan(target.clone(), intent(&grant), live.clone(), after.clone());
-    if let Some(plan) = saved {
-        record.recorded_at = plan.recorded_at;
-    }
-    if !args.write.apply {
-        return Ok(record);
-    }
-    precheck_permission(ctx, &target, "run.services.setIamPolicy").await?;
-    if grant.member.is_public() {
-        precheck_public(ctx, &target).await?;
-    }
-    confirm(args.write.yes, &format!("Grant {} {} on {name}?", grant.member, grant.role))?;
-    let snapshot = capture(&ctx.clients, &target).await?;
-    let backup = write_backup(&args.write.backup_dir, &snapshot)?;
-    interrupt::stop_before_write()?;
     let (before, written) = match saved {
         None => {
-            let written = read_modify_write(&ctx.clients, &target, Some(snapshot.iam_policy), &allow, |p| {
-                plan::grant(p, &grant, replacing)
+            let written = read_modify_write(&ctx.clients, target, Some(snapshot.iam_policy), &planned.allow, |p| {
+                plan::grant(p, grant, planned.replacing)
             })
             .await
             .map_err(name_customers)?;
             if written.conflicts > 0 {
-                let _ = writeln!(err, "{name}: redone {} time(s) after concurrent policy changes", written.conflicts);
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "{name}: redone {} time(s) after concurrent policy changes",
+                    written.conflicts
+                );
             }
             (written.before, written.after)
         }
         Some(plan) => {
-            let written =
-                write_once(&ctx.clients, &target, &plan.policy_before, &after, &allow).await.map_err(name_customers)?;
+            let written = write_once(&ctx.clients, target, &plan.policy_before, &planned.after, &planned.allow)
+                .await
+                .map_err(name_customers)?;
             (plan.policy_before.clone(), written)
         }
     };
