@@ -1,8 +1,9 @@
 //! Tidy checks on the source tree, run by `cargo xtask check` (after
 //! rust-analyzer's `tidy.rs`): every module says what it is for in a `//!`
-//! doc, no comment or document points at a file the repository does not
-//! have, no dependency is declared and unused, `unsafe` appears only where
-//! allowed, and functions over 100 lines are reported (not failed).
+//! doc, no two modules of a crate use each other, no comment or document
+//! points at a file the repository does not have, no dependency is declared
+//! and unused, `unsafe` appears only where allowed, and functions over 100
+//! lines are reported (not failed).
 //!
 //! Each check is a function from a tree's root to its problems, so the
 //! tests below run them on small temporary trees.
@@ -285,9 +286,60 @@ pub fn long_functions(root: &Path) -> Vec<(usize, String)> {
     out
 }
 
+/// Cycles between a crate's top-level modules (`a` uses `crate::b::…` and
+/// `b` uses `crate::a::…`, directly or around a longer loop): each module
+/// should read on its own, its dependencies below it.
+pub fn module_cycles(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(crates) = std::fs::read_dir(root.join("crates")) else { return out };
+    let mut dirs: Vec<PathBuf> = crates.flatten().map(|e| e.path().join("src")).filter(|p| p.is_dir()).collect();
+    dirs.sort();
+    for src in dirs {
+        let mut uses: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+        for f in rust_files(&src) {
+            let rel = f.strip_prefix(&src).unwrap_or(&f);
+            let module =
+                rel.components().next().map(|c| c.as_os_str().to_string_lossy().trim_end_matches(".rs").to_owned());
+            let Some(module) = module.filter(|m| m != "lib" && m != "main") else { continue };
+            let text = std::fs::read_to_string(&f).unwrap_or_default();
+            let entry = uses.entry(module.clone()).or_default();
+            let code: String =
+                text.lines().map(|l| comment_start(l).map_or(l, |i| &l[..i])).collect::<Vec<_>>().join("\n");
+            for part in code.split("crate::").skip(1) {
+                let name: String = part.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                if !name.is_empty() && name != module {
+                    entry.insert(name);
+                }
+            }
+        }
+        let modules: Vec<String> = uses.keys().cloned().collect();
+        for start in &modules {
+            // A path back to `start` through modules named after it (each cycle once).
+            let mut stack = vec![(start.clone(), vec![start.clone()])];
+            while let Some((at, path)) = stack.pop() {
+                for next in uses.get(&at).into_iter().flatten() {
+                    if next == start && path.len() > 1 {
+                        out.push(format!(
+                            "{}: modules use each other: {} -> {start}",
+                            shown(root, &src),
+                            path.join(" -> ")
+                        ));
+                    } else if next > start && !path.contains(next) && uses.contains_key(next) {
+                        let mut p = path.clone();
+                        p.push(next.clone());
+                        stack.push((next.clone(), p));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Every failing tidy problem.
 pub fn problems(root: &Path) -> Vec<String> {
     let mut out = module_docs(root);
+    out.extend(module_cycles(root));
     out.extend(dangling_references(root));
     out.extend(unused_dependencies(root));
     out.extend(unsafe_code(root));
@@ -368,6 +420,17 @@ mod tests {
             ["crates/a/src/lib.rs:4: unsafe code outside the allowlist in xtask/src/tidy.rs"]
         );
         assert_eq!(long_functions(t.path()), [(LONG_FUNCTION + 2, "crates/a/src/lib.rs:7 long".to_owned())]);
+    }
+
+    #[test]
+    fn a_cycle_between_modules_fails() {
+        let t = tree(&[
+            ("crates/a/src/lib.rs", "//! A.\n"),
+            ("crates/a/src/call.rs", "//! Call.\nuse crate::wire::Plain;\n"),
+            ("crates/a/src/wire.rs", "//! Wire.\nuse crate::call::Answer;\nuse crate::answer::X;\n"),
+            ("crates/a/src/answer.rs", "//! Answer.\n"),
+        ]);
+        assert_eq!(module_cycles(t.path()), ["crates/a/src: modules use each other: call -> wire -> call"]);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! - `errors`: google.rpc.Status envelopes; `faults`: latency, seeded
 //!   failures, the concurrent writer and commit-then-fail;
 //! - `authz`: the operator's permissions, checked through runiam-core's
-//!   evaluator; `logging`: the log store's `entries.list` and its filters;
+//!   evaluator; `control::logging`: the log store's `entries.list` and its filters;
 //! - `tokens`: the ID-token issuer (JWKS at `/oauth2/v3/certs`), IAM
 //!   Credentials and the metadata server (`/computeMetadata/v1/...`);
 //! - `frontend`: the Cloud Run front end, for every Host ending in `.run.app`.
@@ -39,7 +39,6 @@ pub mod control;
 pub mod errors;
 pub mod faults;
 pub mod frontend;
-pub mod logging;
 pub mod logstore;
 pub mod state;
 pub mod tokens;

@@ -1,7 +1,9 @@
 //! The log store's records. The front end writes one request log per
 //! request on its hot path, so it stores the facts in a compact record and
 //! builds the LogEntry JSON only when Logging's `entries:list` (or a test)
-//! reads it; every other writer stores its LogEntry JSON as is.
+//! reads it; every other writer stores its LogEntry JSON as is: the Admin
+//! Activity AuditLog entries of every successful setIamPolicy (with
+//! `serviceData.policyDelta`, as IAM's audit data has it) are built here.
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -9,7 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use runiam_core::model::{Expr, Policy};
 use serde_json::{Map, Value, json};
+
+use crate::world::World;
 
 /// One entry of the log store.
 #[derive(Clone, Debug, PartialEq)]
@@ -162,6 +167,144 @@ impl RequestLog {
         entry.insert("traceSampled".into(), json!(true));
         Value::Object(entry)
     }
+}
+
+/// One `policyDelta.bindingDeltas` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BindingDelta {
+    pub add: bool,
+    pub role: String,
+    pub member: String,
+    pub condition: Option<Expr>,
+}
+
+impl BindingDelta {
+    fn json(&self) -> Value {
+        let mut out = Map::new();
+        out.insert("action".into(), json!(if self.add { "ADD" } else { "REMOVE" }));
+        out.insert("role".into(), json!(self.role));
+        out.insert("member".into(), json!(self.member));
+        if let Some(c) = &self.condition {
+            out.insert("condition".into(), serde_json::to_value(c).unwrap_or(Value::Null));
+        }
+        Value::Object(out)
+    }
+}
+
+/// What a write changes: (role, member, condition) triples added and removed,
+/// removals first, each in policy order.
+pub fn binding_deltas(old: &Policy, new: &Policy) -> Vec<BindingDelta> {
+    let triples = |p: &Policy| -> Vec<(String, String, Option<Expr>)> {
+        let mut out = Vec::new();
+        for b in &p.bindings {
+            for m in &b.members {
+                let t = (b.role.clone(), m.clone(), b.condition.clone());
+                if !out.contains(&t) {
+                    out.push(t);
+                }
+            }
+        }
+        out
+    };
+    let (before, after) = (triples(old), triples(new));
+    let delta = |add: bool, (role, member, condition): &(String, String, Option<Expr>)| BindingDelta {
+        add,
+        role: role.clone(),
+        member: member.clone(),
+        condition: condition.clone(),
+    };
+    let removed = before.iter().filter(|t| !after.contains(t)).map(|t| delta(false, t));
+    let added = after.iter().filter(|t| !before.contains(t)).map(|t| delta(true, t));
+    removed.chain(added).collect()
+}
+
+/// What an audit entry records about one setIamPolicy.
+pub struct Audit<'a> {
+    /// The policy key (`projects/P/locations/R/services/S`, `projects/P`...).
+    pub key: &'a str,
+    pub service_name: &'a str,
+    pub method_name: &'a str,
+    pub permission: &'a str,
+    /// The writer (`user:x@y`); none when the world names no operator.
+    pub principal: Option<&'a str>,
+    pub request: &'a Policy,
+    pub response: &'a Policy,
+    pub deltas: &'a [BindingDelta],
+    /// Distinguishes entries written in the same instant.
+    pub sequence: u64,
+}
+
+/// The monitored resource and the log's parent for a policy key.
+fn audited_resource(world: &World, key: &str) -> (Value, String) {
+    let parts: Vec<&str> = key.split('/').collect();
+    match parts.as_slice() {
+        ["projects", p, "locations", r, "services", s] => (
+            json!({"type": "cloud_run_revision", "labels": {
+                "project_id": p, "location": r, "service_name": s, "revision_name": "", "configuration_name": ""}}),
+            format!("projects/{p}"),
+        ),
+        ["projects", p, "serviceAccounts", email] => {
+            let unique = world.service_account(email).map(|(_, a)| a.unique_id.clone()).unwrap_or_default();
+            (
+                json!({"type": "service_account", "labels": {"project_id": p, "email_id": email, "unique_id": unique}}),
+                format!("projects/{p}"),
+            )
+        }
+        ["projects", p] => (json!({"type": "project", "labels": {"project_id": p}}), key.to_owned()),
+        ["folders", f] => (json!({"type": "folder", "labels": {"folder_id": f}}), key.to_owned()),
+        ["organizations", o] => (json!({"type": "organization", "labels": {"organization_id": o}}), key.to_owned()),
+        _ => (json!({"type": "global", "labels": {}}), "projects/-".to_owned()),
+    }
+}
+
+/// An Admin Activity AuditLog entry for a successful setIamPolicy.
+pub fn audit_entry(world: &World, a: &Audit, now: DateTime<Utc>) -> Value {
+    let (resource, parent) = audited_resource(world, a.key);
+    let time = now.to_rfc3339_opts(SecondsFormat::Micros, true);
+    let digest = crate::world::sha256(format!("audit:{}:{}:{time}", a.sequence, a.key).as_bytes());
+    let insert_id: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    let mut authentication = Map::new();
+    if let Some(p) = a.principal {
+        let email = p.split_once(':').map_or(p, |(_, e)| e);
+        authentication.insert("principalEmail".into(), json!(email));
+        authentication.insert("principalSubject".into(), json!(p));
+    }
+    let mut response = serde_json::to_value(a.response).unwrap_or_else(|_| json!({}));
+    if let Value::Object(o) = &mut response {
+        o.insert("@type".into(), json!("type.googleapis.com/google.iam.v1.Policy"));
+    }
+    let mut payload = json!({
+        "@type": "type.googleapis.com/google.cloud.audit.AuditLog",
+        "status": {},
+        "authenticationInfo": authentication,
+        "requestMetadata": {"callerIp": "127.0.0.1", "callerSuppliedUserAgent": "runiam-emulator"},
+        "serviceName": a.service_name,
+        "methodName": a.method_name,
+        "authorizationInfo": [{"resource": a.key, "permission": a.permission, "granted": true, "resourceAttributes": {}}],
+        "resourceName": a.key,
+        "serviceData": {
+            "@type": "type.googleapis.com/google.iam.v1.logging.AuditData",
+            "policyDelta": {"bindingDeltas": a.deltas.iter().map(BindingDelta::json).collect::<Vec<_>>()},
+        },
+        "request": {
+            "@type": "type.googleapis.com/google.iam.v1.SetIamPolicyRequest",
+            "resource": a.key,
+            "policy": a.request,
+        },
+        "response": response,
+    });
+    if let Some(location) = resource["labels"]["location"].as_str() {
+        payload["resourceLocation"] = json!({"currentLocations": [location]});
+    }
+    json!({
+        "protoPayload": payload,
+        "insertId": insert_id,
+        "resource": resource,
+        "timestamp": time,
+        "severity": "NOTICE",
+        "logName": format!("{parent}/logs/cloudaudit.googleapis.com%2Factivity"),
+        "receiveTimestamp": time,
+    })
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! the region of Run v1's Knative paths.
 //!
 //! APIs: Run v2 and v1, Resource Manager v3 and v1, IAM v1 (roles, service
-//! accounts) and v2 (deny policies), Logging v2 (`crate::logging`), Org
+//! accounts) and v2 (deny policies), Logging v2 (`logging`), Org
 //! Policy v2, Policy Troubleshooter v3, Cloud Identity Groups v1, Pub/Sub, Cloud Scheduler and
 //! Eventarc reads; and the `/emulator/` test knobs (`knobs`).
 //!
@@ -23,6 +23,7 @@ pub mod cloudidentity;
 pub mod iam;
 pub mod iam_v2;
 pub mod knobs;
+pub mod logging;
 pub mod orgpolicy;
 pub mod resourcemanager;
 pub mod run_v1;
@@ -41,7 +42,7 @@ use serde_json::{Map, Value, json};
 use crate::authz;
 use crate::errors::ApiError;
 use crate::faults::commit_then_fail_error;
-use crate::logging::{self, Audit, binding_deltas};
+use crate::logstore::{Audit, audit_entry, binding_deltas};
 use crate::state::{SetPolicy, State, policy_from_json};
 
 /// An HTTP request as the dispatcher sees it.
@@ -345,7 +346,7 @@ fn write(state: &mut State, target: &Target, request: SetPolicy, principal: Opti
         deltas: &deltas,
         sequence: state.writes(),
     };
-    let entry = logging::audit_entry(&state.world, &audit, Utc::now());
+    let entry = audit_entry(&state.world, &audit, Utc::now());
     state.push_log(entry);
     Ok(after)
 }
