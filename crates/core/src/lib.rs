@@ -14,6 +14,7 @@ pub mod change;
 pub mod cli;
 pub mod config;
 pub mod doc;
+pub mod duration;
 pub mod error;
 pub mod eval;
 pub mod gate;

@@ -109,17 +109,9 @@ pub struct EmulatorArgs {
     pub propagation_delay: Duration,
 }
 
+/// runiam-core's one duration syntax (`50ms`, `2s`, `7m`, `0`).
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let n: u64 = number.parse().map_err(|_| format!("'{s}' is not a duration such as 50ms or 2s"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "" if n == 0 => Ok(Duration::ZERO),
-        _ => Err(format!("'{s}' is not a duration such as 50ms or 2s (units: ms, s)")),
-    }
+    runiam_core::duration::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {

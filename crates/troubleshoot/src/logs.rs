@@ -130,20 +130,12 @@ pub fn group(entries: &[(&Value, Class)]) -> Vec<Value> {
     out.into_iter().map(|(_, _, v)| v).collect()
 }
 
-/// Parses `--since` (`90s`, `30m`, `1h`, `2d`).
+/// Parses `--since` in runiam-core's one duration syntax (`90s`, `30m`,
+/// `1h`, `2d`), at most Logging's 30-day default retention.
 pub fn parse_since(s: &str) -> Result<TimeDelta, String> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().map_err(|_| format!("`{s}` is not a duration like 30m, 1h or 2d"))?;
-    let secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" | "" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("`{s}`: use s, m, h or d")),
-    };
-    n.checked_mul(secs)
-        .and_then(TimeDelta::try_seconds)
+    let d = runiam_core::duration::parse(s).map_err(|e| e.to_string())?;
+    TimeDelta::from_std(d)
+        .ok()
         .filter(|d| *d <= TimeDelta::days(30))
         .ok_or_else(|| format!("`{s}` is longer than Logging's 30-day default retention"))
 }

@@ -208,22 +208,10 @@ fn load_size(args: &Args) -> (u64, usize) {
     (n, c)
 }
 
-/// `30s`, `7m`, `1h`, `500ms`, or `0`, given to `flag`.
+/// A duration given to `flag`, in runiam-core's one syntax (`500ms`,
+/// `30s`, `7m`, `1h`, `2d`, `0`).
 pub fn parse_duration(flag: &str, s: &str) -> Result<Duration, CommandError> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let bad = || CommandError::usage(format!("{flag} '{s}' is not a duration such as 30s, 7m or 1h"));
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "ms" => return Ok(Duration::from_millis(n)),
-        "s" => n,
-        "m" => n.saturating_mul(60),
-        "h" => n.saturating_mul(3600),
-        "" if n == 0 => 0,
-        _ => return Err(bad()),
-    };
-    Ok(Duration::from_secs(secs))
+    runiam_core::duration::parse(s).map_err(|e| CommandError::usage(format!("{flag} {e}")))
 }
 
 /// --since: an RFC 3339 time, or a duration before now.
@@ -244,14 +232,7 @@ fn parse_since(s: &str) -> Result<DateTime<Utc>, CommandError> {
 
 /// A duration as --wait takes it: `500ms`, `20s`, `7m`.
 fn show_duration(d: Duration) -> String {
-    let (ms, s) = (d.as_millis(), d.as_secs());
-    if ms % 1000 != 0 {
-        format!("{ms}ms")
-    } else if s >= 60 && s % 60 == 0 {
-        format!("{}m", s / 60)
-    } else {
-        format!("{s}s")
-    }
+    runiam_core::duration::Shown(d).to_string()
 }
 
 fn gather_jobs(args: &Args) -> Result<Vec<Job>, CommandError> {
@@ -775,7 +756,8 @@ mod tests {
         assert_eq!(d("30s").unwrap(), Duration::from_secs(30));
         assert_eq!(d("0").unwrap(), Duration::ZERO);
         assert_eq!(d("250ms").unwrap(), Duration::from_millis(250));
-        for bad in ["", "7", "m", "7d", "-1s", "1.5m"] {
+        assert_eq!(d("2d").unwrap(), Duration::from_secs(172_800));
+        for bad in ["", "7", "m", "7x", "-1s", "1.5m"] {
             assert_eq!(d(bad).unwrap_err().exit, Exit::Usage, "{bad}");
         }
         for shown in ["250ms", "20s", "90s", "7m"] {
