@@ -7,4 +7,5 @@ mod faults;
 mod front;
 mod troubleshoot;
 mod troubleshoot_logs;
+mod troubleshoot_partial;
 mod verify;

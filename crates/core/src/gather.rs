@@ -25,9 +25,47 @@ use futures::future::join_all;
 /// Something that could not be read, and the permission that would read it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unreadable {
+    /// Which fact it would have given: the decision uses it to tell the
+    /// reads that leave the answer open from those that cannot matter.
+    pub read: Read,
     pub what: String,
     pub permission: &'static str,
+    /// Why, as [`failure`] words it.
     pub error: String,
+}
+
+/// The fact an unreadable read would have given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// An allow policy, or the ancestry that names them.
+    Allow,
+    Deny,
+    Role(String),
+    Group(String),
+    OrgPolicy,
+    /// The caller's service account.
+    Account,
+}
+
+/// Why a read failed, worded so that nobody takes it for "none": an API
+/// not enabled, a permission missing, a resource not found, or the error
+/// itself.
+pub fn failure(e: &ApiError, permission: &str) -> String {
+    match e.status() {
+        Some(s) if s.http == 403 && s.reason.as_deref() == Some("SERVICE_DISABLED") => {
+            let api = s.metadata.get("service").map_or_else(|| s.api.to_string(), Clone::clone);
+            match s.metadata.get("consumer") {
+                Some(c) => format!("API not enabled: {api} is disabled in {c}"),
+                None => format!("API not enabled: {api}"),
+            }
+        }
+        Some(s) if s.http == 403 => {
+            let named = s.denied_permission().unwrap_or_else(|| permission.to_owned());
+            format!("could not read (permission {named})")
+        }
+        Some(s) if s.http == 404 => format!("not found ({})", s.url),
+        _ => e.to_string(),
+    }
 }
 
 /// Domain restricted sharing, as far as it could be read.
@@ -56,8 +94,8 @@ pub struct Gathered {
     pub rounds: u32,
 }
 
-fn unreadable(what: impl Into<String>, permission: &'static str, e: &ApiError) -> Unreadable {
-    Unreadable { what: what.into(), permission, error: e.to_string() }
+fn unreadable(read: Read, what: impl Into<String>, permission: &'static str, e: &ApiError) -> Unreadable {
+    Unreadable { read, what: what.into(), permission, error: failure(e, permission) }
 }
 
 /// A failed read that is bad input (404/400) on the service itself aborts;
@@ -72,6 +110,7 @@ pub async fn gather(
     let project_res = format!("projects/{project}");
     let mut unread = Vec::new();
     let mut rounds = 1;
+    let mut ancestry_unread = false;
 
     // Round 1: what the service name alone gives.
     let caller_sa = caller.and_then(|c| match c {
@@ -111,6 +150,7 @@ pub async fn gather(
     let service_policy = service_policy
         .map_err(|e| {
             unread.push(unreadable(
+                Read::Allow,
                 format!("the IAM policy of {}", target.full_name()),
                 "run.services.getIamPolicy",
                 &e,
@@ -120,7 +160,13 @@ pub async fn gather(
     let parents: Vec<String> = match ancestry {
         Ok(a) => a.iter().filter(|a| a.kind != "project").map(|a| a.resource()).collect(),
         Err(e) => {
-            unread.push(unreadable(format!("the ancestry of project {project}"), "resourcemanager.projects.get", &e));
+            unread.push(unreadable(
+                Read::Allow,
+                format!("the ancestry of project {project}"),
+                "resourcemanager.projects.get",
+                &e,
+            ));
+            ancestry_unread = true;
             Vec::new()
         }
     };
@@ -129,6 +175,7 @@ pub async fn gather(
         Some(Err(e)) if e.is_not_found() => None,
         Some(Err(e)) => {
             unread.push(unreadable(
+                Read::Account,
                 format!("the service account {}", caller_sa.unwrap_or_default()),
                 "iam.serviceAccounts.get",
                 &e,
@@ -141,7 +188,12 @@ pub async fn gather(
         Ok(p) => p.allowed_customers().map(Drs::Allowed).unwrap_or(Drs::Off),
         Err(e) if e.is_not_found() => Drs::Off,
         Err(e) => {
-            unread.push(unreadable(format!("the org policy {DRS} of {project_res}"), "orgpolicy.policy.get", &e));
+            unread.push(unreadable(
+                Read::OrgPolicy,
+                format!("the org policy {DRS} of {project_res}"),
+                "orgpolicy.policy.get",
+                &e,
+            ));
             Drs::Unknown
         }
     };
@@ -168,6 +220,7 @@ pub async fn gather(
         Ok(p) => allow.push(AllowPolicyAt { resource: project_res.clone(), policy: Some(p) }),
         Err(e) => {
             unread.push(unreadable(
+                Read::Allow,
                 format!("the IAM policy of {project_res}"),
                 "resourcemanager.projects.getIamPolicy",
                 &e,
@@ -184,7 +237,7 @@ pub async fn gather(
         match r {
             Ok(policy) => allow.push(AllowPolicyAt { resource: p.clone(), policy: Some(policy) }),
             Err(e) => {
-                unread.push(unreadable(format!("the IAM policy of {p}"), permission, &e));
+                unread.push(unreadable(Read::Allow, format!("the IAM policy of {p}"), permission, &e));
                 allow.push(AllowPolicyAt { resource: p.clone(), policy: None });
             }
         }
@@ -216,6 +269,13 @@ pub async fn gather(
     for (p, r) in parents.iter().zip(parent_rules) {
         deny.push(deny_at(p, r, &mut unread));
     }
+    // Ancestors that could not even be named still hold policies: say so
+    // rather than evaluate as if the project stood alone.
+    if ancestry_unread {
+        let above = format!("the folders and organization above {project_res}");
+        allow.push(AllowPolicyAt { resource: above.clone(), policy: None });
+        deny.push(DenyPolicyAt { attachment: above, policies: None });
+    }
     let mut role_map = BTreeMap::new();
     for (name, r) in roles_to_read.iter().zip(role_reads) {
         match r {
@@ -223,7 +283,7 @@ pub async fn gather(
                 role_map.insert(name.clone(), Some(role.included_permissions));
             }
             Err(e) => {
-                unread.push(unreadable(format!("the role {name}"), "iam.roles.get", &e));
+                unread.push(unreadable(Read::Role(name.clone()), format!("the role {name}"), "iam.roles.get", &e));
                 role_map.insert(name.clone(), None);
             }
         }
@@ -310,12 +370,8 @@ fn deny_at(
     let attachment = attachment_point(resource);
     match r {
         Ok(policies) => DenyPolicyAt { attachment, policies: Some(policies) },
-        Err((what, e)) if e.is_not_found() => {
-            let _ = what;
-            DenyPolicyAt { attachment, policies: Some(Vec::new()) }
-        }
         Err((what, e)) => {
-            unread.push(unreadable(format!("the deny policies at {what}"), "iam.denypolicies.get", &e));
+            unread.push(unreadable(Read::Deny, format!("the deny policies at {what}"), "iam.denypolicies.get", &e));
             DenyPolicyAt { attachment, policies: None }
         }
     }
@@ -379,7 +435,12 @@ async fn groups(
                 map.insert(g.clone(), GroupFacts { caller: Some(m), members: None });
             }
             Ok(None) => frontier.push(g.clone()),
-            Err(e) => unread.push(unreadable(format!("the members of group {g}"), "cloudidentity.groups.get", &e)),
+            Err(e) => unread.push(unreadable(
+                Read::Group(g.clone()),
+                format!("the members of group {g}"),
+                "cloudidentity.groups.get",
+                &e,
+            )),
         }
     }
     for _ in 0..MAX_GROUP_DEPTH {
@@ -404,9 +465,12 @@ async fn groups(
                     );
                     map.insert(g.clone(), GroupFacts { caller: None, members: Some(members) });
                 }
-                Err(e) => {
-                    unread.push(unreadable(format!("the members of group {g}"), "cloudidentity.memberships.list", &e))
-                }
+                Err(e) => unread.push(unreadable(
+                    Read::Group(g.clone()),
+                    format!("the members of group {g}"),
+                    "cloudidentity.memberships.list",
+                    &e,
+                )),
             }
         }
         next.sort();
@@ -414,4 +478,43 @@ async fn groups(
         frontier = next;
     }
     (map, unread, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Api;
+    use crate::http::Status;
+
+    fn answered(http: u16, body: &str) -> ApiError {
+        ApiError::Status(Box::new(Status::parse(
+            Api::CloudScheduler,
+            "GET",
+            "https://cloudscheduler.googleapis.com/v1/projects/p/locations/-/jobs",
+            http,
+            None,
+            body.as_bytes(),
+        )))
+    }
+
+    #[test]
+    fn a_failed_read_says_why_and_is_never_none() {
+        let disabled = answered(
+            403,
+            r#"{"error":{"code":403,"message":"Cloud Scheduler API has not been used in project 123 before or it is disabled.","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"SERVICE_DISABLED","domain":"googleapis.com","metadata":{"service":"cloudscheduler.googleapis.com","consumer":"projects/123"}}]}}"#,
+        );
+        assert_eq!(
+            failure(&disabled, "cloudscheduler.jobs.list"),
+            "API not enabled: cloudscheduler.googleapis.com is disabled in projects/123"
+        );
+        let denied = answered(
+            403,
+            r#"{"error":{"code":403,"message":"Permission 'cloudscheduler.jobs.list' denied on resource 'projects/p' (or it may not exist).","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"IAM_PERMISSION_DENIED","domain":"iam.googleapis.com","metadata":{"permission":"cloudscheduler.jobs.list"}}]}}"#,
+        );
+        assert_eq!(failure(&denied, "x.y.z"), "could not read (permission cloudscheduler.jobs.list)");
+        let bare = answered(403, r#"{"error":{"code":403,"message":"no","status":"PERMISSION_DENIED"}}"#);
+        assert_eq!(failure(&bare, "cloudscheduler.jobs.list"), "could not read (permission cloudscheduler.jobs.list)");
+        let missing = answered(404, r#"{"error":{"code":404,"message":"gone","status":"NOT_FOUND"}}"#);
+        assert!(failure(&missing, "cloudscheduler.jobs.list").starts_with("not found"));
+    }
 }

@@ -313,11 +313,16 @@ pub struct CloudIdentity {
     /// False: `checkTransitiveMembership` answers 403, as on non-Premium editions.
     #[serde(default = "yes")]
     pub transitive_membership: bool,
+    /// False: every Cloud Identity call answers 403, as Google does for a
+    /// caller (an application team's operator) who may not see the
+    /// directory's groups.
+    #[serde(default = "yes")]
+    pub readable: bool,
 }
 
 impl Default for CloudIdentity {
     fn default() -> Self {
-        Self { transitive_membership: true }
+        Self { transitive_membership: true, readable: true }
     }
 }
 

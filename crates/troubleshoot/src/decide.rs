@@ -11,7 +11,7 @@ use runiam_core::roles;
 use serde_json::json;
 
 use crate::findings as f;
-use crate::gather::{Drs, Gathered};
+use crate::gather::{Drs, Gathered, Read, Unreadable};
 
 /// Where the call comes from (`--from`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -165,20 +165,25 @@ pub fn diagnose(g: &Gathered, req: &Request, elsewhere: &[Elsewhere]) -> Diagnos
     if verdict != Verdict::Allowed {
         org_findings(g, req, &gcloud_service, &mut findings);
     }
-    // What could not be read matters only when it left the answer open.
-    if verdict == Verdict::Unknown && !g.unreadable.is_empty() {
-        findings.push(f::iam_unreadable(
-            g.unreadable
-                .iter()
-                .map(|u| {
-                    evidence(
-                        "gather",
-                        format!("could not read {}; {} would allow it ({})", u.what, u.permission, u.error),
-                        None,
-                    )
-                })
-                .collect(),
-        ));
+    // What could not be read matters only when it leaves the answer open.
+    if verdict != Verdict::Allowed {
+        let doubts = open_reads(g, &ev, !network_blocked && !caller_disabled);
+        if !doubts.is_empty() {
+            let deny_doubt = ev.grant_fixes && doubts.iter().any(|u| u.read == Read::Deny);
+            findings.push(f::iam_unreadable(
+                deny_doubt,
+                doubts
+                    .iter()
+                    .map(|u| {
+                        evidence(
+                            "gather",
+                            format!("{}: {}; {} would allow reading it", u.what, u.error, u.permission),
+                            None,
+                        )
+                    })
+                    .collect(),
+            ));
+        }
     }
     // Causes first, then risks, then what was ruled out.
     findings.sort_by_key(|f| match f.severity {
@@ -242,7 +247,9 @@ fn iam_findings(g: &Gathered, req: &Request, ev: &Evaluation, elsewhere: &[Elsew
     if !unknown_conditions.is_empty() {
         out.push(f::iam_condition_unknown(unknown_conditions));
     }
-    if ev.verdict != runiam_core::doc::Verdict::Denied || !ev.denials.is_empty() {
+    // Whatever the unread policies hold, a missing grant is reported with
+    // its fix; the doubt goes into iam.unreadable.
+    if !ev.grant_fixes {
         return;
     }
     let near = |k: ReasonKind| ev.near.iter().filter(move |r| r.kind == k);
@@ -281,15 +288,41 @@ fn iam_findings(g: &Gathered, req: &Request, ev: &Evaluation, elsewhere: &[Elsew
         );
         out.push(f::iam_near_miss(explanation, misses.into_iter().map(|(_, e)| e).collect(), fix.clone()));
     }
-    if lacking.is_empty() && cond_false.is_empty() && deleted.is_empty() && ev.unknowns.is_empty() {
-        let searched: Vec<String> = g.facts.allow.iter().map(|a| a.resource.clone()).collect();
+    if lacking.is_empty() && cond_false.is_empty() && deleted.is_empty() {
+        let (read, unread): (Vec<_>, Vec<_>) = g.facts.allow.iter().partition(|a| a.policy.is_some());
+        let names =
+            |v: Vec<&runiam_core::eval::AllowPolicyAt>| v.iter().map(|a| a.resource.clone()).collect::<Vec<_>>();
+        let (read, unread) = (names(read), names(unread));
         out.push(f::iam_no_grant(
             &caller_s,
             &service.full_name(),
-            vec![evidence("getIamPolicy", format!("searched the allow policies of {}", searched.join(", ")), None)],
+            &unread,
+            vec![evidence("getIamPolicy", format!("searched the allow policies of {}", read.join(", ")), None)],
             fix,
         ));
     }
+}
+
+/// The failed reads that leave this answer open: allow policies while no
+/// readable grant settles it, deny policies while nothing readable denies,
+/// the roles and groups the evaluation hangs on, the org policy when a
+/// grant is the fix, the caller's account while IAM is what decides. A
+/// failed read that cannot change the answer is left out.
+fn open_reads<'g>(g: &'g Gathered, ev: &Evaluation, iam_decides: bool) -> Vec<&'g Unreadable> {
+    let hangs_on = |want: &dyn Fn(&Uncertainty) -> bool| ev.unknowns.iter().any(|r| r.uncertain.iter().any(want));
+    g.unreadable
+        .iter()
+        .filter(|u| match &u.read {
+            Read::Allow => iam_decides && ev.grants.is_empty() && ev.denials.is_empty(),
+            Read::Deny => iam_decides && ev.denials.is_empty(),
+            Read::Role(role) => hangs_on(&|x| matches!(x, Uncertainty::Role { role: r, .. } if r == role)),
+            Read::Group(group) => {
+                hangs_on(&|x| matches!(x, Uncertainty::Group { group: gr } if gr.eq_ignore_ascii_case(group)))
+            }
+            Read::OrgPolicy => iam_decides && ev.grant_fixes,
+            Read::Account => iam_decides,
+        })
+        .collect()
 }
 
 /// Grants with run.routes.invoke to a look-alike of the caller: another
