@@ -6,6 +6,7 @@ mod export;
 mod faults;
 mod front;
 mod troubleshoot;
+mod troubleshoot_callers;
 mod troubleshoot_logs;
 mod troubleshoot_partial;
 mod verify;

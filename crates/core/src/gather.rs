@@ -63,7 +63,7 @@ pub fn failure(e: &ApiError, permission: &str) -> String {
             let named = s.denied_permission().unwrap_or_else(|| permission.to_owned());
             format!("could not read (permission {named})")
         }
-        Some(s) if s.http == 404 => format!("not found ({})", s.url),
+        Some(s) if s.http == 404 => "not found".to_owned(),
         _ => e.to_string(),
     }
 }
@@ -515,6 +515,6 @@ mod tests {
         let bare = answered(403, r#"{"error":{"code":403,"message":"no","status":"PERMISSION_DENIED"}}"#);
         assert_eq!(failure(&bare, "cloudscheduler.jobs.list"), "could not read (permission cloudscheduler.jobs.list)");
         let missing = answered(404, r#"{"error":{"code":404,"message":"gone","status":"NOT_FOUND"}}"#);
-        assert!(failure(&missing, "cloudscheduler.jobs.list").starts_with("not found"));
+        assert_eq!(failure(&missing, "cloudscheduler.jobs.list"), "not found");
     }
 }

@@ -103,6 +103,20 @@ pub struct Project {
     pub eventarc_triggers: Vec<EventarcTrigger>,
     #[serde(default)]
     pub services: Vec<Service>,
+    /// A test knob: caller APIs (by host, `cloudscheduler.googleapis.com`)
+    /// that answer every read in this project with an error instead.
+    #[serde(default)]
+    pub api_errors: BTreeMap<String, ApiFault>,
+}
+
+/// How an API of [`Project::api_errors`] answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ApiFault {
+    /// 403 with reason `SERVICE_DISABLED`, as for an API not enabled.
+    Disabled,
+    /// 404 `NOT_FOUND`.
+    NotFound,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]

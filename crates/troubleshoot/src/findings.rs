@@ -393,6 +393,19 @@ pub fn caller_scheduler_agent(agent: &str, evidence: Vec<Evidence>, fix: Fix) ->
     )
 }
 
+/// Discovery could not read some caller sources: the callers diagnosed
+/// may not be all of them.
+pub fn caller_unreadable(evidence: Vec<Evidence>) -> Finding {
+    finding(
+        "caller.unreadable",
+        Bucket::Iam,
+        Severity::Risk,
+        "some caller sources could not be read, so other callers of the service may exist; pass --caller to diagnose one by name".to_owned(),
+        evidence,
+        None,
+    )
+}
+
 pub fn caller_runtime_identity(service: &str, account: &str, evidence: Vec<Evidence>, fix: Fix) -> Finding {
     finding(
         "caller.runtime-identity",

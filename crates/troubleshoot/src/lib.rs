@@ -192,6 +192,7 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
         .unwrap_or_default();
 
     let mut diagnoses = Vec::new();
+    let mut not_found = Vec::new();
     for (target, known) in targets {
         let read = reads.get(&target.project);
         let logs = match read {
@@ -227,15 +228,17 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
                         (s.clone(), p.ok().map(|p| (s, p)))
                     }
                 };
-                let entries = match read {
-                    Some((_, Ok(e))) => e.as_slice(),
-                    _ => &[],
+                let logs = match read {
+                    Some((_, Ok(e))) => Ok(e.as_slice()),
+                    Some((_, Err(e))) => Err(e.as_str()),
+                    None => Err("not read (--no-logs)"),
                 };
-                let found = callers::discover(&ctx.clients, &target, &service, entries).await;
-                if found.is_empty() {
-                    tracing::info!(target: "runiam::troubleshoot", "no Pub/Sub, Scheduler, Eventarc or service caller targets {}", target.full_name());
+                let discovery = callers::discover(&ctx.clients, &target, &service, logs).await;
+                if discovery.found.is_empty() {
+                    not_found.push(format!("{}: {}", target.full_name(), discovery.summary().join("; ")));
                 }
-                for c in found {
+                let unread = discovery.unread();
+                for c in discovery.found {
                     let request = Request { caller: c.caller.clone(), from: c.from };
                     let (mut d, service) = one(&ctx.clients, &target, &request, known.clone(), args.remote).await?;
                     if let Some(calling) = &c.runtime_of
@@ -252,6 +255,14 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
                         d.verdict = Verdict::Denied;
                     }
                     d.findings.extend(c.findings);
+                    if !unread.is_empty() {
+                        d.findings.push(findings::caller_unreadable(
+                            unread
+                                .iter()
+                                .map(|u| Evidence { source: "caller discovery".into(), detail: u.clone(), data: None })
+                                .collect(),
+                        ));
+                    }
                     d.log_evidence.push(json!({"caller": c.what}));
                     observe::apply(&mut d, &service, &observed);
                     diagnoses.push(d);
@@ -259,9 +270,14 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
             }
         }
     }
+    // Listing one project never proves there is no caller: say what was
+    // read, what was not, and that other projects were not looked at.
     if diagnoses.is_empty() {
-        return Err(CommandError::usage("no caller to diagnose: no --caller, no token, and no Pub/Sub push, Scheduler job, Eventarc trigger or calling service targets the service")
-            .hinted("add --caller PRINCIPAL or --token-file FILE"));
+        return Err(CommandError::usage(format!(
+            "no caller found to diagnose (no --caller, no token); read {}; subscriptions, jobs and services in other projects can call it too",
+            not_found.join("; ")
+        ))
+        .hinted("add --caller PRINCIPAL or --token-file FILE"));
     }
     report(&diagnoses, format)?;
     Ok(if diagnoses.iter().all(|d| d.verdict == Verdict::Allowed) { Exit::Ok } else { Exit::Problem })
