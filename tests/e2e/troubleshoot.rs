@@ -222,17 +222,41 @@ fn partial_reads_are_unknown_only_where_they_matter() {
 fn services_are_named_by_their_urls_too() {
     let emu = Emulator::start(&root().join(WORLD), &[]);
     let home = tempfile::tempdir().unwrap();
+    let hash = runiam_emulator::world::hash_url("tsh-proj", "svcgrant", "europe-west1");
+    let hash_host = hash.trim_start_matches("https://").to_owned();
     for url in [
-        "https://svcgrant-600000000001.europe-west1.run.app",
-        "https://svcgrant-600000000001.europe-west1.run.app/some/path",
-        "projects/tsh-proj/locations/europe-west1/services/svcgrant",
+        "https://svcgrant-600000000001.europe-west1.run.app".to_owned(),
+        "https://svcgrant-600000000001.europe-west1.run.app/some/path".to_owned(),
+        "https://canary---svcgrant-600000000001.europe-west1.run.app/x".to_owned(),
+        "HTTPS://SVCGRANT-600000000001.EUROPE-WEST1.RUN.APP/".to_owned(),
+        "projects/tsh-proj/locations/europe-west1/services/svcgrant".to_owned(),
+        format!("{hash}/orders/42?page=2"),
+        format!("https://canary---{hash_host}/api"),
+        format!("https://{}", hash_host.to_ascii_uppercase()),
     ] {
+        let url = url.as_str();
         let mut c = cmd("runiam", home.path());
-        c.env("RUNIAM_EMULATOR_HOST", emu.host()).args(["troubleshoot", url, "--caller", SA, "-o", "json"]);
+        c.env("RUNIAM_EMULATOR_HOST", emu.host()).args([
+            "troubleshoot",
+            url,
+            "--caller",
+            SA,
+            "--project",
+            "tsh-proj",
+            "-o",
+            "json",
+        ]);
         let (out, text) = run(c, "");
         assert_eq!(out.status.code(), Some(0), "{url}: {text}");
         let d: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(d["service"]["fullName"], "projects/tsh-proj/locations/europe-west1/services/svcgrant", "{url}");
+        if url.contains("canary---") {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains("traffic tag canary of projects/tsh-proj/locations/europe-west1/services/svcgrant"),
+                "{err}"
+            );
+        }
     }
 }
 
