@@ -234,6 +234,17 @@ pub struct TrafficTarget {
     pub tag: Option<String>,
 }
 
+/// A failed Ready condition (`GoogleCloudRunV2Condition`).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FailedCondition {
+    /// A `revisionReason` (`HEALTH_CHECK_CONTAINER_ERROR`) or a common
+    /// `reason` (`CONTAINER_MISSING`).
+    pub reason: String,
+    #[serde(default)]
+    pub message: String,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Service {
@@ -262,6 +273,11 @@ pub struct Service {
     pub traffic: Vec<TrafficTarget>,
     #[serde(default)]
     pub iam_policy: Policy,
+    /// A service whose latest revision failed: its Ready condition is
+    /// CONDITION_FAILED with this reason and message, and it has no ready
+    /// revision.
+    #[serde(default)]
+    pub failed: Option<FailedCondition>,
     /// Bumped by each services.patch; it moves the service's etag.
     #[serde(skip)]
     pub generation: u64,

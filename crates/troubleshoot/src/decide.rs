@@ -149,6 +149,17 @@ pub fn diagnose(g: &Gathered, req: &Request, elsewhere: &[Elsewhere]) -> Diagnos
         ));
     }
 
+    if let Some((why, ev)) = not_ready(&g.service) {
+        findings.push(f::config_not_ready(
+            &why,
+            ev,
+            manual(format!(
+                "fix the revision (its logs say why), then redeploy: gcloud run services describe {} --region {} --project {}",
+                service.name, service.region, service.project
+            )),
+        ));
+    }
+
     let ev = evaluate(&g.facts, INVOKE_PERMISSION);
     let verdict = if network_blocked || caller_disabled {
         Verdict::Denied
@@ -212,10 +223,13 @@ fn iam_findings(g: &Gathered, req: &Request, ev: &Evaluation, elsewhere: &[Elsew
     let caller = &req.caller;
     let caller_s = caller.to_string();
     let fix = grant_fix(service, caller);
-    if ev.grants.iter().any(|r| r.member.as_deref() == Some("allUsers")) {
-        out.push(f::config_public(
-            ev.grants.iter().filter(|r| r.member.as_deref() == Some("allUsers")).map(reason_evidence).collect(),
-        ));
+    let (public, named): (Vec<&Reason>, Vec<&Reason>) =
+        ev.grants.iter().partition(|r| r.member.as_deref() == Some("allUsers"));
+    if !public.is_empty() {
+        out.push(f::config_public(public.into_iter().map(reason_evidence).collect()));
+    }
+    if ev.verdict == runiam_core::doc::Verdict::Allowed && !named.is_empty() {
+        out.push(f::iam_granted(&caller_s, named.into_iter().map(reason_evidence).collect()));
     }
     if !ev.denials.is_empty() {
         let names: Vec<String> = ev.denials.iter().filter_map(|d| d.policy.clone()).collect();
@@ -301,6 +315,39 @@ fn iam_findings(g: &Gathered, req: &Request, ev: &Evaluation, elsewhere: &[Elsew
             fix,
         ));
     }
+}
+
+/// Why a service read from the API cannot serve: failed conditions (their
+/// reason and message quoted), no ready revision, no URL. A service known
+/// only from a snapshot carries no conditions and is not judged.
+fn not_ready(s: &runiam_core::api::run::Service) -> Option<(String, Vec<Evidence>)> {
+    let terminal = s.extra.get("terminalCondition")?;
+    let conditions = s.extra.get("conditions").and_then(serde_json::Value::as_array);
+    let mut why = Vec::new();
+    let mut ev = Vec::new();
+    for c in std::iter::once(terminal).chain(conditions.into_iter().flatten()) {
+        if c["state"].as_str() != Some("CONDITION_FAILED") {
+            continue;
+        }
+        let reason = ["revisionReason", "reason", "executionReason"]
+            .iter()
+            .find_map(|k| c[*k].as_str())
+            .unwrap_or("CONDITION_FAILED");
+        let line = format!("{} {reason}: {}", c["type"].as_str().unwrap_or("?"), c["message"].as_str().unwrap_or(""));
+        if !why.contains(&reason.to_owned()) {
+            why.push(reason.to_owned());
+        }
+        ev.push(evidence("run.googleapis.com services.get", format!("{}: {line}", s.name), Some(c.clone())));
+    }
+    if s.extra.get("latestReadyRevision").and_then(serde_json::Value::as_str).is_none_or(str::is_empty) {
+        why.push("no ready revision".into());
+        ev.push(evidence("run.googleapis.com services.get", format!("{}: latestReadyRevision is empty", s.name), None));
+    }
+    if s.uri.as_deref().is_none_or(str::is_empty) {
+        why.push("no URL".into());
+        ev.push(evidence("run.googleapis.com services.get", format!("{}: uri is empty", s.name), None));
+    }
+    (!why.is_empty()).then(|| (why.join(", "), ev))
 }
 
 /// The failed reads that leave this answer open: allow policies while no

@@ -205,6 +205,31 @@ pub fn config_invoker_check_disabled(evidence: Vec<Evidence>) -> Finding {
     )
 }
 
+pub fn config_not_ready(why: &str, evidence: Vec<Evidence>, fix: Fix) -> Finding {
+    finding(
+        "config.not-ready",
+        Bucket::Config,
+        Severity::Cause,
+        format!(
+            "the service cannot serve ({why}): callers get errors whatever IAM says, so this is not an IAM problem"
+        ),
+        evidence,
+        Some(fix),
+    )
+}
+
+/// What lets an ALLOWED caller in: the bindings that grant invoke.
+pub fn iam_granted(caller: &str, evidence: Vec<Evidence>) -> Finding {
+    finding(
+        "iam.granted",
+        Bucket::Iam,
+        Severity::Info,
+        format!("{caller} may invoke: the bindings below grant run.routes.invoke and no deny policy blocks it"),
+        evidence,
+        None,
+    )
+}
+
 pub fn config_public(evidence: Vec<Evidence>) -> Finding {
     finding(
         "config.public",
