@@ -1,10 +1,10 @@
-//! Decide: from gathered facts to a Diagnosis, with no I/O. The network
-//! and service settings come first (they act before IAM at Cloud Run's
-//! front end), then core's evaluator, then what the org policy means for
-//! the fix.
+//! Decide: from gathered facts to the findings of a [`Draft`], with no
+//! I/O. The network and service settings come first (they act before IAM
+//! at Cloud Run's front end), then core's evaluator, then what the org
+//! policy means for the fix and what could not be read. The verdict and
+//! the fix are settled later, once, in `settle`.
 
-use chrono::Utc;
-use runiam_core::doc::{Diagnosis, Evidence, Finding, Fix, FixAction, Severity, Verdict};
+use runiam_core::doc::{Evidence, Finding, Fix, FixAction, Verdict};
 use runiam_core::eval::{Evaluation, Reason, ReasonKind, Uncertainty, evaluate};
 use runiam_core::model::{INVOKE_PERMISSION, Policy, Principal, ServiceRef};
 use runiam_core::roles;
@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::findings as f;
 use crate::gather::{Drs, Gathered, Read, Unreadable};
+use crate::settle::Draft;
 
 /// Where the call comes from (`--from`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -96,21 +97,42 @@ fn role_invokes(role: &str, g: &Gathered) -> bool {
     }
 }
 
-/// The full diagnosis of one (service, caller).
-pub fn diagnose(g: &Gathered, req: &Request, elsewhere: &[Elsewhere]) -> Diagnosis {
+/// Every finding the configuration gives for one (service, caller), and
+/// IAM's verdict, for [`settle`](crate::settle::settle) to decide on.
+pub fn diagnose(g: &Gathered, req: &Request, elsewhere: &[Elsewhere]) -> Draft {
     let service = &g.facts.service;
     let gcloud_service = format!(
         "gcloud run services update {} --region {} --project {}",
         service.name, service.region, service.project
     );
-    let caller = &req.caller;
     let mut findings: Vec<Finding> = Vec::new();
-    let svc_ev = |detail: String| evidence("run.googleapis.com services.get", detail, None);
+    front_end_findings(g, req, &gcloud_service, &mut findings);
+    let ev = evaluate(&g.facts, INVOKE_PERMISSION);
+    let iam = if g.service.invoker_iam_disabled {
+        findings.push(f::config_invoker_check_disabled(vec![evidence(
+            "run.googleapis.com services.get",
+            format!("{}: invokerIamDisabled is true", service.full_name()),
+            None,
+        )]));
+        Verdict::Allowed
+    } else {
+        iam_findings(g, req, &ev, elsewhere, &mut findings);
+        ev.verdict
+    };
+    if iam != Verdict::Allowed {
+        org_findings(g, req, &gcloud_service, &mut findings);
+        unreadable_findings(g, &ev, &mut findings);
+    }
+    Draft { service: service.clone(), caller: req.caller.clone(), iam, findings, log_evidence: Vec::new() }
+}
 
-    // The front end's checks before IAM.
-    let mut network_blocked = false;
+/// What Cloud Run's front end and the service itself decide before IAM:
+/// the default URL, ingress, IAP, a disabled caller account, a service
+/// that cannot serve.
+fn front_end_findings(g: &Gathered, req: &Request, gcloud_service: &str, findings: &mut Vec<Finding>) {
+    let service = &g.facts.service;
+    let svc_ev = |detail: String| evidence("run.googleapis.com services.get", detail, None);
     if g.service.default_uri_disabled {
-        network_blocked = true;
         findings.push(f::network_default_url_disabled(
             vec![svc_ev(format!("{}: defaultUriDisabled is true", service.full_name()))],
             manual(format!("call it through its custom domain or load balancer, or re-enable the URL: {gcloud_service} --default-url")),
@@ -124,7 +146,6 @@ pub fn diagnose(g: &Gathered, req: &Request, elsewhere: &[Elsewhere]) -> Diagnos
         _ => true,
     };
     if !admitted {
-        network_blocked = true;
         let gcloud_ingress = match ingress {
             "INGRESS_TRAFFIC_INTERNAL_ONLY" => "internal",
             "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" => "internal-and-cloud-load-balancing",
@@ -140,15 +161,13 @@ pub fn diagnose(g: &Gathered, req: &Request, elsewhere: &[Elsewhere]) -> Diagnos
     if g.service.iap_enabled {
         findings.push(f::network_iap(vec![svc_ev(format!("{}: iapEnabled is true", service.full_name()))]));
     }
-    let caller_disabled = g.caller_account.as_ref().is_some_and(|a| a.disabled);
-    if let (true, Some(a)) = (caller_disabled, &g.caller_account) {
+    if let Some(a) = g.caller_account.as_ref().filter(|a| a.disabled) {
         findings.push(f::iam_caller_disabled(
             &a.email,
             vec![evidence("iam.googleapis.com serviceAccounts.get", format!("{}: disabled is true", a.name), None)],
             manual(format!("gcloud iam service-accounts enable {}", a.email)),
         ));
     }
-
     if let Some((why, ev)) = not_ready(&g.service) {
         findings.push(f::config_not_ready(
             &why,
@@ -159,63 +178,24 @@ pub fn diagnose(g: &Gathered, req: &Request, elsewhere: &[Elsewhere]) -> Diagnos
             )),
         ));
     }
+}
 
-    let ev = evaluate(&g.facts, INVOKE_PERMISSION);
-    let verdict = if network_blocked || caller_disabled {
-        Verdict::Denied
-    } else if g.service.invoker_iam_disabled {
-        findings.push(f::config_invoker_check_disabled(vec![svc_ev(format!(
-            "{}: invokerIamDisabled is true",
-            service.full_name()
-        ))]));
-        Verdict::Allowed
-    } else {
-        iam_findings(g, req, &ev, elsewhere, &mut findings);
-        ev.verdict
-    };
-    if verdict != Verdict::Allowed {
-        org_findings(g, req, &gcloud_service, &mut findings);
+/// What could not be read, where it leaves IAM's answer open.
+fn unreadable_findings(g: &Gathered, ev: &Evaluation, findings: &mut Vec<Finding>) {
+    let doubts = open_reads(g, ev);
+    if doubts.is_empty() {
+        return;
     }
-    // What could not be read matters only when it leaves the answer open.
-    if verdict != Verdict::Allowed {
-        let doubts = open_reads(g, &ev, !network_blocked && !caller_disabled);
-        if !doubts.is_empty() {
-            let deny_doubt = ev.grant_fixes && doubts.iter().any(|u| u.read == Read::Deny);
-            findings.push(f::iam_unreadable(
-                deny_doubt,
-                doubts
-                    .iter()
-                    .map(|u| {
-                        evidence(
-                            "gather",
-                            format!("{}: {}; {} would allow reading it", u.what, u.error, u.permission),
-                            None,
-                        )
-                    })
-                    .collect(),
-            ));
-        }
-    }
-    // Causes first, then risks, then what was ruled out.
-    findings.sort_by_key(|f| match f.severity {
-        Severity::Cause => 0,
-        Severity::Risk => 1,
-        Severity::Info => 2,
-    });
-    // A public grant that the org policy would refuse is no fix: the
-    // invoker-check route is.
-    let drs_route = findings.iter().find(|f| f.id == "org.public-blocked").and_then(|f| f.fix.clone());
-    let fix =
-        drs_route.or_else(|| findings.iter().filter(|f| f.severity == Severity::Cause).find_map(|f| f.fix.clone()));
-    Diagnosis {
-        service: service.clone(),
-        caller: Some(caller.clone()),
-        verdict,
-        findings,
-        log_evidence: Vec::new(),
-        fix: if verdict == Verdict::Allowed { None } else { fix },
-        diagnosed_at: Utc::now(),
-    }
+    let deny_doubt = ev.grant_fixes && doubts.iter().any(|u| u.read == Read::Deny);
+    findings.push(f::iam_unreadable(
+        deny_doubt,
+        doubts
+            .iter()
+            .map(|u| {
+                evidence("gather", format!("{}: {}; {} would allow reading it", u.what, u.error, u.permission), None)
+            })
+            .collect(),
+    ));
 }
 
 fn iam_findings(g: &Gathered, req: &Request, ev: &Evaluation, elsewhere: &[Elsewhere], out: &mut Vec<Finding>) {
@@ -353,21 +333,21 @@ fn not_ready(s: &runiam_core::api::run::Service) -> Option<(String, Vec<Evidence
 /// The failed reads that leave this answer open: allow policies while no
 /// readable grant settles it, deny policies while nothing readable denies,
 /// the roles and groups the evaluation hangs on, the org policy when a
-/// grant is the fix, the caller's account while IAM is what decides. A
+/// grant is the fix, the caller's account. A
 /// failed read that cannot change the answer is left out.
-fn open_reads<'g>(g: &'g Gathered, ev: &Evaluation, iam_decides: bool) -> Vec<&'g Unreadable> {
+fn open_reads<'g>(g: &'g Gathered, ev: &Evaluation) -> Vec<&'g Unreadable> {
     let hangs_on = |want: &dyn Fn(&Uncertainty) -> bool| ev.unknowns.iter().any(|r| r.uncertain.iter().any(want));
     g.unreadable
         .iter()
         .filter(|u| match &u.read {
-            Read::Allow => iam_decides && ev.grants.is_empty() && ev.denials.is_empty(),
-            Read::Deny => iam_decides && ev.denials.is_empty(),
+            Read::Allow => ev.grants.is_empty() && ev.denials.is_empty(),
+            Read::Deny => ev.denials.is_empty(),
             Read::Role(role) => hangs_on(&|x| matches!(x, Uncertainty::Role { role: r, .. } if r == role)),
             Read::Group(group) => {
                 hangs_on(&|x| matches!(x, Uncertainty::Group { group: gr } if gr.eq_ignore_ascii_case(group)))
             }
-            Read::OrgPolicy => iam_decides && ev.grant_fixes,
-            Read::Account => iam_decides,
+            Read::OrgPolicy => ev.grant_fixes,
+            Read::Account => true,
         })
         .collect()
 }
