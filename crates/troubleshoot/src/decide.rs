@@ -435,3 +435,95 @@ fn org_findings(g: &Gathered, req: &Request, gcloud_service: &str, out: &mut Vec
         _ => out.push(f::org_member_blocked(&req.caller.to_string(), false, ev)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use runiam_core::api::run::Service;
+    use runiam_core::eval::{AllowPolicyAt, DenyPolicyAt, Facts};
+    use runiam_core::model::Binding;
+
+    const CALLER: &str = "serviceAccount:caller@p.iam.gserviceaccount.com";
+
+    fn unread(read: Read, what: &str, permission: &'static str) -> Unreadable {
+        Unreadable { read, what: what.into(), permission, error: format!("could not read (permission {permission})") }
+    }
+
+    /// The caller holds custom role `a` on the project; someone else holds `b`.
+    /// Neither role, nor the folder's policy, nor its deny policies could be read.
+    fn gathered() -> Gathered {
+        let binding = |role: &str, member: &str| Binding {
+            role: role.into(),
+            members: vec![member.into()],
+            ..Binding::default()
+        };
+        let service = ServiceRef::new("p", "r", "s");
+        Gathered {
+            service: Service {
+                name: service.full_name(),
+                uri: Some("https://s-1.r.run.app".into()),
+                ..Default::default()
+            },
+            facts: Facts {
+                service: service.clone(),
+                caller: Some(Principal::parse(CALLER).unwrap()),
+                allow: vec![
+                    AllowPolicyAt { resource: service.full_name(), policy: Some(Policy::default()) },
+                    AllowPolicyAt {
+                        resource: "projects/p".into(),
+                        policy: Some(Policy {
+                            bindings: vec![
+                                binding("projects/p/roles/a", CALLER),
+                                binding("projects/p/roles/b", "user:other@x.example"),
+                            ],
+                            ..Policy::default()
+                        }),
+                    },
+                    AllowPolicyAt { resource: "folders/1".into(), policy: None },
+                ],
+                deny: vec![DenyPolicyAt {
+                    attachment: "cloudresourcemanager.googleapis.com/folders/1".into(),
+                    policies: None,
+                }],
+                roles: [("projects/p/roles/a".to_owned(), None), ("projects/p/roles/b".to_owned(), None)].into(),
+                groups: Default::default(),
+                now: Utc::now(),
+            },
+            parents: vec!["folders/1".into()],
+            organization: None,
+            caller_account: None,
+            drs: Drs::Off,
+            unreadable: vec![
+                unread(Read::Role("projects/p/roles/a".into()), "the role projects/p/roles/a", "iam.roles.get"),
+                unread(Read::Role("projects/p/roles/b".into()), "the role projects/p/roles/b", "iam.roles.get"),
+                unread(Read::Allow, "the IAM policy of folders/1", "resourcemanager.folders.getIamPolicy"),
+                unread(Read::Deny, "the deny policies at folders/1", "iam.denypolicies.list"),
+            ],
+            rounds: 3,
+        }
+    }
+
+    #[test]
+    fn only_the_reads_that_leave_the_answer_open_are_named() {
+        let g = gathered();
+        let ev = evaluate(&g.facts, INVOKE_PERMISSION);
+        let named: Vec<&str> = open_reads(&g, &ev).iter().map(|u| u.what.as_str()).collect();
+        // Role b names someone else: its failed read cannot matter.
+        assert_eq!(
+            named,
+            ["the role projects/p/roles/a", "the IAM policy of folders/1", "the deny policies at folders/1"]
+        );
+        // A possible grant through role a: no grant fix is proposed, the
+        // doubt is named.
+        let d = crate::settle::settle(diagnose(
+            &g,
+            &Request { caller: Principal::parse(CALLER).unwrap(), from: Origin::External },
+            &[],
+        ));
+        assert_eq!(d.verdict, Verdict::Unknown);
+        assert!(d.fix.is_none());
+        let ids: Vec<&str> = d.findings.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids, ["iam.unreadable"]);
+    }
+}
