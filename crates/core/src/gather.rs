@@ -254,9 +254,10 @@ async fn first_round(
         }
         None => None,
     };
+    // A 404 is not "no policy" (an unset constraint answers its default):
+    // like any failed read, it leaves domain restricted sharing unknown.
     let drs = match drs {
         Ok(p) => p.allowed_customers().map(Drs::Allowed).unwrap_or(Drs::Off),
-        Err(e) if e.is_not_found() => Drs::Off,
         Err(e) => {
             let what = format!("the org policy {DRS} of {project_res}");
             unread.push(unreadable(Read::OrgPolicy, what, "orgpolicy.policy.get", &e));
