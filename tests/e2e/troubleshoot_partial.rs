@@ -66,6 +66,11 @@ fn the_readable_evidence_names_the_cause_and_the_fix() {
         assert_eq!(d["fix"]["role"], "roles/run.invoker");
         let unread = finding(&d, "iam.unreadable");
         assert!(unread["explanation"].as_str().unwrap().contains("run `runiam verify` after the grant"), "{unread}");
+        // Each read names the permission that would allow it.
+        for e in unread["evidence"].as_array().unwrap() {
+            let permission = e["data"]["permission"].as_str().unwrap();
+            assert!(e["detail"].as_str().unwrap().ends_with(&format!("(permission {permission})")), "{e}");
+        }
         let ev = details(unread);
         for read in [
             "the IAM policy of folders/810000000001: could not read (permission resourcemanager.folders.getIamPolicy)",

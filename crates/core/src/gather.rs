@@ -29,7 +29,8 @@ pub struct Unreadable {
     /// reads that leave the answer open from those that cannot matter.
     pub read: Read,
     pub what: String,
-    pub permission: &'static str,
+    /// The permission that would allow the read.
+    pub permission: String,
     /// Why, as [`failure`] words it.
     pub error: String,
 }
@@ -94,8 +95,10 @@ pub struct Gathered {
     pub rounds: u32,
 }
 
-fn unreadable(read: Read, what: impl Into<String>, permission: &'static str, e: &ApiError) -> Unreadable {
-    Unreadable { read, what: what.into(), permission, error: failure(e, permission) }
+fn unreadable(read: Read, what: impl Into<String>, permission: &str, e: &ApiError) -> Unreadable {
+    // The permission the API names wins over the one expected.
+    let permission = e.status().and_then(|s| s.denied_permission()).unwrap_or_else(|| permission.to_owned());
+    Unreadable { read, what: what.into(), error: failure(e, &permission), permission }
 }
 
 /// A deny-policy read: the policies, or where and why it failed.

@@ -191,9 +191,7 @@ fn unreadable_findings(g: &Gathered, ev: &Evaluation, findings: &mut Vec<Finding
         deny_doubt,
         doubts
             .iter()
-            .map(|u| {
-                evidence("gather", format!("{}: {}; {} would allow reading it", u.what, u.error, u.permission), None)
-            })
+            .map(|u| evidence("gather", format!("{}: {}", u.what, u.error), Some(json!({"permission": u.permission}))))
             .collect(),
     ));
 }
@@ -446,8 +444,13 @@ mod tests {
 
     const CALLER: &str = "serviceAccount:caller@p.iam.gserviceaccount.com";
 
-    fn unread(read: Read, what: &str, permission: &'static str) -> Unreadable {
-        Unreadable { read, what: what.into(), permission, error: format!("could not read (permission {permission})") }
+    fn unread(read: Read, what: &str, permission: &str) -> Unreadable {
+        Unreadable {
+            read,
+            what: what.into(),
+            permission: permission.into(),
+            error: format!("could not read (permission {permission})"),
+        }
     }
 
     /// The caller holds custom role `a` on the project; someone else holds `b`.
