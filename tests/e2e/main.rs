@@ -8,5 +8,7 @@ mod faults;
 mod front;
 mod tampering;
 mod troubleshoot;
+mod troubleshoot_callers;
 mod troubleshoot_logs;
+mod troubleshoot_partial;
 mod verify;

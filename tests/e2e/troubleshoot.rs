@@ -93,6 +93,8 @@ fn every_finding_id_has_a_scenario() {
         ("iap", SA, &[], "ALLOWED", 0, ("network.iap", "network", "risk")),
         ("nocheck", "user:kim@acme.example", &[], "ALLOWED", 0, ("config.invoker-check-disabled", "config", "info")),
         ("open", "user:kim@acme.example", &[], "ALLOWED", 0, ("config.public", "config", "info")),
+        ("svcgrant", SA, &[], "ALLOWED", 0, ("iam.granted", "iam", "info")),
+        ("broken", SA, &[], "ALLOWED", 0, ("config.not-ready", "config", "cause")),
     ];
     for (service, caller, extra, verdict, exit, finding) in cases {
         let (code, d) = diagnose(&emu, home.path(), service, caller, extra);
@@ -108,6 +110,30 @@ fn every_finding_id_has_a_scenario() {
             assert!(d["fix"]["command"].as_str().is_some(), "{service} {caller}: a cause without a fix");
         }
     }
+}
+
+#[test]
+fn allowed_names_the_binding_and_not_ready_quotes_the_condition() {
+    let emu = Emulator::start(&root().join(WORLD), &[]);
+    let home = tempfile::tempdir().unwrap();
+    let (_, d) = diagnose(&emu, home.path(), "svcgrant", SA, &[]);
+    let granted = d["findings"].as_array().unwrap().iter().find(|f| f["id"] == "iam.granted").unwrap();
+    let ev = &granted["evidence"][0];
+    assert_eq!(ev["data"]["role"], "roles/run.invoker");
+    assert_eq!(ev["data"]["member"], SA);
+    assert!(ev["detail"].as_str().unwrap().starts_with("projects/tsh-proj/locations/europe-west1/services/svcgrant: "));
+    // Through a group, the group is named.
+    let (_, d) = diagnose(&emu, home.path(), "nogrant", "user:jack@acme.example", &[]);
+    assert_eq!(d["verdict"], "ALLOWED", "{d}");
+    let granted = d["findings"].as_array().unwrap().iter().find(|f| f["id"] == "iam.granted").unwrap();
+    assert_eq!(granted["evidence"][0]["data"]["member"], "group:org-callers@acme.example", "{granted}");
+
+    let (_, d) = diagnose(&emu, home.path(), "broken", SA, &[]);
+    let f = d["findings"].as_array().unwrap().iter().find(|f| f["id"] == "config.not-ready").unwrap();
+    let text = f.to_string();
+    assert!(f["explanation"].as_str().unwrap().contains("HEALTH_CHECK_CONTAINER_ERROR"), "{f}");
+    assert!(text.contains("failed the configured startup probe checks"), "{f}");
+    assert!(text.contains("no ready revision"), "{f}");
 }
 
 #[test]
@@ -222,17 +248,41 @@ fn partial_reads_are_unknown_only_where_they_matter() {
 fn services_are_named_by_their_urls_too() {
     let emu = Emulator::start(&root().join(WORLD), &[]);
     let home = tempfile::tempdir().unwrap();
+    let hash = runiam_emulator::world::hash_url("tsh-proj", "svcgrant", "europe-west1");
+    let hash_host = hash.trim_start_matches("https://").to_owned();
     for url in [
-        "https://svcgrant-600000000001.europe-west1.run.app",
-        "https://svcgrant-600000000001.europe-west1.run.app/some/path",
-        "projects/tsh-proj/locations/europe-west1/services/svcgrant",
+        "https://svcgrant-600000000001.europe-west1.run.app".to_owned(),
+        "https://svcgrant-600000000001.europe-west1.run.app/some/path".to_owned(),
+        "https://canary---svcgrant-600000000001.europe-west1.run.app/x".to_owned(),
+        "HTTPS://SVCGRANT-600000000001.EUROPE-WEST1.RUN.APP/".to_owned(),
+        "projects/tsh-proj/locations/europe-west1/services/svcgrant".to_owned(),
+        format!("{hash}/orders/42?page=2"),
+        format!("https://canary---{hash_host}/api"),
+        format!("https://{}", hash_host.to_ascii_uppercase()),
     ] {
+        let url = url.as_str();
         let mut c = cmd("runiam", home.path());
-        c.env("RUNIAM_EMULATOR_HOST", emu.host()).args(["troubleshoot", url, "--caller", SA, "-o", "json"]);
+        c.env("RUNIAM_EMULATOR_HOST", emu.host()).args([
+            "troubleshoot",
+            url,
+            "--caller",
+            SA,
+            "--project",
+            "tsh-proj",
+            "-o",
+            "json",
+        ]);
         let (out, text) = run(c, "");
         assert_eq!(out.status.code(), Some(0), "{url}: {text}");
         let d: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(d["service"]["fullName"], "projects/tsh-proj/locations/europe-west1/services/svcgrant", "{url}");
+        if url.contains("canary---") {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains("traffic tag canary of projects/tsh-proj/locations/europe-west1/services/svcgrant"),
+                "{err}"
+            );
+        }
     }
 }
 

@@ -184,6 +184,13 @@ pub struct Evaluation {
     /// Near misses: the caller's roles that lack the permission, grants whose
     /// condition is false now, grants to a deleted account of the caller.
     pub near: Vec<Reason>,
+    /// A grant of the permission on the service is the fix: no readable
+    /// binding grants it to the caller, not even possibly, and no deny rule
+    /// definitely denies it. Unread policies do not change this (a grant on
+    /// the service settles the allow side whatever the ancestors hold; a
+    /// deny above remains a doubt to name), so it holds for UNKNOWN too.
+    #[serde(default)]
+    pub grant_fixes: bool,
 }
 
 /// Why one binding, rule or policy counts.
@@ -252,6 +259,7 @@ pub fn evaluate(facts: &Facts, permission: &str) -> Evaluation {
         denials: Vec::new(),
         unknowns: Vec::new(),
         near: Vec::new(),
+        grant_fixes: false,
     };
     let mut conditions = Conditions::new(facts);
     let mut allow_unreadable = false;
@@ -384,6 +392,7 @@ pub fn evaluate(facts: &Facts, permission: &str) -> Evaluation {
     } else {
         Verdict::Denied
     };
+    ev.grant_fixes = ev.denials.is_empty() && ev.grants.is_empty() && !possible_grant;
     ev
 }
 

@@ -25,9 +25,48 @@ use futures::future::join_all;
 /// Something that could not be read, and the permission that would read it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unreadable {
+    /// Which fact it would have given: the decision uses it to tell the
+    /// reads that leave the answer open from those that cannot matter.
+    pub read: Read,
     pub what: String,
-    pub permission: &'static str,
+    /// The permission that would allow the read.
+    pub permission: String,
+    /// Why, as [`failure`] words it.
     pub error: String,
+}
+
+/// The fact an unreadable read would have given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// An allow policy, or the ancestry that names them.
+    Allow,
+    Deny,
+    Role(String),
+    Group(String),
+    OrgPolicy,
+    /// The caller's service account.
+    Account,
+}
+
+/// Why a read failed, worded so that nobody takes it for "none": an API
+/// not enabled, a permission missing, a resource not found, or the error
+/// itself.
+pub fn failure(e: &ApiError, permission: &str) -> String {
+    match e.status() {
+        Some(s) if s.http == 403 && s.reason.as_deref() == Some("SERVICE_DISABLED") => {
+            let api = s.metadata.get("service").map_or_else(|| s.api.to_string(), Clone::clone);
+            match s.metadata.get("consumer") {
+                Some(c) => format!("API not enabled: {api} is disabled in {c}"),
+                None => format!("API not enabled: {api}"),
+            }
+        }
+        Some(s) if s.http == 403 => {
+            let named = s.denied_permission().unwrap_or_else(|| permission.to_owned());
+            format!("could not read (permission {named})")
+        }
+        Some(s) if s.http == 404 => "not found".to_owned(),
+        _ => e.to_string(),
+    }
 }
 
 /// Domain restricted sharing, as far as it could be read.
@@ -56,8 +95,37 @@ pub struct Gathered {
     pub rounds: u32,
 }
 
-fn unreadable(what: impl Into<String>, permission: &'static str, e: &ApiError) -> Unreadable {
-    Unreadable { what: what.into(), permission, error: e.to_string() }
+fn unreadable(read: Read, what: impl Into<String>, permission: &str, e: &ApiError) -> Unreadable {
+    // The permission the API names wins over the one expected.
+    let permission = e.status().and_then(|s| s.denied_permission()).unwrap_or_else(|| permission.to_owned());
+    Unreadable { read, what: what.into(), error: failure(e, &permission), permission }
+}
+
+/// A deny-policy read: the policies, or where and why it failed.
+type DenyRead = Result<Vec<DenyPolicy>, (String, ApiError)>;
+
+/// What round 1 learnt from the service name alone.
+struct First {
+    service: Service,
+    /// `None`: unreadable (recorded).
+    service_policy: Option<Policy>,
+    /// `folders/N`, `organizations/N` above the project; `None`: the
+    /// ancestry could not be read (recorded).
+    parents: Option<Vec<String>>,
+    caller_account: Option<ServiceAccount>,
+    drs: Drs,
+    project_deny: DenyRead,
+    /// The caller's transitive groups, when Cloud Identity answered.
+    caller_groups: Option<Vec<String>>,
+}
+
+/// What round 2 learnt: every allow policy, the deny lists above the
+/// project, the project's deny rules, the organization.
+struct Second {
+    allow: Vec<AllowPolicyAt>,
+    parent_denies: Vec<DenyRead>,
+    project_deny_rules: DenyRead,
+    organization: Option<Organization>,
 }
 
 /// A failed read that is bad input (404/400) on the service itself aborts;
@@ -68,165 +136,228 @@ pub async fn gather(
     caller: Option<&Principal>,
     known: Option<(Service, Policy)>,
 ) -> Result<Gathered, CommandError> {
-    let project = target.project.clone();
-    let project_res = format!("projects/{project}");
+    let project_res = format!("projects/{}", target.project);
     let mut unread = Vec::new();
     let mut rounds = 1;
+    let first = first_round(clients, target, caller, known, &mut unread).await?;
+    let parents = first.parents.clone().unwrap_or_default();
+    if !parents.is_empty() {
+        rounds += 1;
+    }
+    let second = second_round(clients, target, &parents, first.service_policy, first.project_deny, &mut unread).await;
+    rounds += 1;
+    let org_domain = second.organization.as_ref().and_then(|o| o.display_name.clone());
+    let mut allow = second.allow;
+    let (mut deny, roles, groups, group_rounds) = third_round(
+        clients,
+        caller,
+        first.caller_groups.as_deref(),
+        org_domain,
+        &allow,
+        std::iter::once((project_res.as_str(), second.project_deny_rules))
+            .chain(parents.iter().map(String::as_str).zip(second.parent_denies))
+            .collect(),
+        &mut unread,
+    )
+    .await;
+    rounds += group_rounds;
+    // Ancestors that could not even be named still hold policies: say so
+    // rather than evaluate as if the project stood alone.
+    if first.parents.is_none() {
+        let above = format!("the folders and organization above {project_res}");
+        allow.push(AllowPolicyAt { resource: above.clone(), policy: None });
+        deny.push(DenyPolicyAt { attachment: above, policies: None });
+    }
+    let mut service_ref = target.clone();
+    if service_ref.project_number.is_none() {
+        service_ref.project_number = first.service.uri.as_deref().and_then(number_from_uri);
+    }
+    Ok(Gathered {
+        facts: Facts { service: service_ref, caller: caller.cloned(), allow, deny, roles, groups, now: Utc::now() },
+        service: first.service,
+        parents,
+        organization: second.organization,
+        caller_account: first.caller_account,
+        drs: first.drs,
+        unreadable: unread,
+        rounds,
+    })
+}
 
-    // Round 1: what the service name alone gives.
+/// Round 1: the service and its policy, the ancestry, the caller's
+/// account and groups, domain restricted sharing, the project's deny list.
+async fn first_round(
+    clients: &Clients,
+    target: &ServiceRef,
+    caller: Option<&Principal>,
+    known: Option<(Service, Policy)>,
+    unread: &mut Vec<Unreadable>,
+) -> Result<First, CommandError> {
+    let project = &target.project;
+    let project_res = format!("projects/{project}");
     let caller_sa = caller.and_then(|c| match c {
         Principal::ServiceAccount(e) if e.contains('@') => Some(e.clone()),
         _ => None,
     });
     let caller_email = caller.and_then(Principal::email).map(str::to_owned);
-    let (service_and_policy, ancestry, sa, drs, project_deny, caller_groups) = tokio::join!(
-        async {
-            match known {
-                Some(k) => Ok((k.0, Ok(k.1))),
-                None => {
-                    let (s, p) =
-                        tokio::join!(clients.run_v2.get_service(target), clients.run_v2.get_iam_policy(target));
-                    s.map(|s| (s, p))
-                }
+    let service_and_policy = async {
+        match known {
+            Some(k) => Ok((k.0, Ok(k.1))),
+            None => {
+                let (s, p) = tokio::join!(clients.run_v2.get_service(target), clients.run_v2.get_iam_policy(target));
+                s.map(|s| (s, p))
             }
-        },
-        clients.resource_manager.get_ancestry(&project),
-        async {
-            match &caller_sa {
-                Some(e) => Some(clients.iam.get_service_account(e).await),
-                None => None,
-            }
-        },
+        }
+    };
+    let account = async {
+        match &caller_sa {
+            Some(e) => Some(clients.iam.get_service_account(e).await),
+            None => None,
+        }
+    };
+    let caller_groups = async {
+        match &caller_email {
+            Some(e) => clients.cloud_identity.search_transitive_groups(e).await.ok(),
+            None => None,
+        }
+    };
+    let (service_and_policy, ancestry, account, drs, project_deny, caller_groups) = tokio::join!(
+        service_and_policy,
+        clients.resource_manager.get_ancestry(project),
+        account,
         clients.org_policy.get_effective_policy(&project_res, DRS),
         list_deny(clients, &project_res),
-        async {
-            match &caller_email {
-                Some(e) => clients.cloud_identity.search_transitive_groups(e).await.ok(),
-                None => None,
-            }
-        },
+        caller_groups,
     );
     let (service, service_policy) =
         service_and_policy.map_err(|e| user_named(e, format!("cannot read service {}", target.full_name())))?;
-    let service_policy = service_policy
-        .map_err(|e| {
-            unread.push(unreadable(
-                format!("the IAM policy of {}", target.full_name()),
-                "run.services.getIamPolicy",
-                &e,
-            ))
-        })
-        .ok();
-    let parents: Vec<String> = match ancestry {
-        Ok(a) => a.iter().filter(|a| a.kind != "project").map(|a| a.resource()).collect(),
+    let service_policy = match service_policy {
+        Ok(p) => Some(p),
         Err(e) => {
-            unread.push(unreadable(format!("the ancestry of project {project}"), "resourcemanager.projects.get", &e));
-            Vec::new()
+            let what = format!("the IAM policy of {}", target.full_name());
+            unread.push(unreadable(Read::Allow, what, "run.services.getIamPolicy", &e));
+            None
         }
     };
-    let caller_account = match sa {
+    let parents = match ancestry {
+        Ok(a) => Some(a.iter().filter(|a| a.kind != "project").map(|a| a.resource()).collect()),
+        Err(e) => {
+            let what = format!("the ancestry of project {project}");
+            unread.push(unreadable(Read::Allow, what, "resourcemanager.projects.get", &e));
+            None
+        }
+    };
+    let caller_account = match account {
         Some(Ok(a)) => Some(a),
         Some(Err(e)) if e.is_not_found() => None,
         Some(Err(e)) => {
-            unread.push(unreadable(
-                format!("the service account {}", caller_sa.unwrap_or_default()),
-                "iam.serviceAccounts.get",
-                &e,
-            ));
+            let what = format!("the service account {}", caller_sa.unwrap_or_default());
+            unread.push(unreadable(Read::Account, what, "iam.serviceAccounts.get", &e));
             None
         }
         None => None,
     };
+    // A 404 is not "no policy" (an unset constraint answers its default):
+    // like any failed read, it leaves domain restricted sharing unknown.
     let drs = match drs {
         Ok(p) => p.allowed_customers().map(Drs::Allowed).unwrap_or(Drs::Off),
-        Err(e) if e.is_not_found() => Drs::Off,
         Err(e) => {
-            unread.push(unreadable(format!("the org policy {DRS} of {project_res}"), "orgpolicy.policy.get", &e));
+            let what = format!("the org policy {DRS} of {project_res}");
+            unread.push(unreadable(Read::OrgPolicy, what, "orgpolicy.policy.get", &e));
             Drs::Unknown
         }
     };
+    Ok(First { service, service_policy, parents, caller_account, drs, project_deny, caller_groups })
+}
 
-    // Round 2: the ancestors' allow policies and deny lists, the organization.
-    if !parents.is_empty() {
-        rounds += 1;
-    }
+/// Round 2: the project's and the ancestors' allow policies, the
+/// ancestors' deny lists, the project's deny rules, the organization.
+async fn second_round(
+    clients: &Clients,
+    target: &ServiceRef,
+    parents: &[String],
+    service_policy: Option<Policy>,
+    project_deny: DenyRead,
+    unread: &mut Vec<Unreadable>,
+) -> Second {
+    let project_res = format!("projects/{}", target.project);
     let org_name = parents.iter().find(|p| p.starts_with("organizations/")).cloned();
+    let organization = async {
+        match &org_name {
+            Some(o) => clients.resource_manager.get_organization(o).await.ok(),
+            None => None,
+        }
+    };
     let (parent_policies, parent_denies, organization, project_policy, project_deny_rules) = tokio::join!(
         join_all(parents.iter().map(|p| clients.resource_manager.get_iam_policy(p))),
         join_all(parents.iter().map(|p| list_deny(clients, p))),
-        async {
-            match &org_name {
-                Some(o) => clients.resource_manager.get_organization(o).await.ok(),
-                None => None,
-            }
-        },
+        organization,
         clients.resource_manager.get_iam_policy(&project_res),
         get_rules(clients, project_deny),
     );
     let mut allow = vec![AllowPolicyAt { resource: target.full_name(), policy: service_policy }];
-    match project_policy {
-        Ok(p) => allow.push(AllowPolicyAt { resource: project_res.clone(), policy: Some(p) }),
-        Err(e) => {
-            unread.push(unreadable(
-                format!("the IAM policy of {project_res}"),
-                "resourcemanager.projects.getIamPolicy",
-                &e,
-            ));
-            allow.push(AllowPolicyAt { resource: project_res.clone(), policy: None });
-        }
-    }
-    for (p, r) in parents.iter().zip(parent_policies) {
-        let permission = if p.starts_with("folders/") {
-            "resourcemanager.folders.getIamPolicy"
-        } else {
-            "resourcemanager.organizations.getIamPolicy"
+    let reads = std::iter::once((&project_res, project_policy)).chain(parents.iter().zip(parent_policies));
+    for (resource, read) in reads {
+        let permission = match resource.split('/').next() {
+            Some("folders") => "resourcemanager.folders.getIamPolicy",
+            Some("organizations") => "resourcemanager.organizations.getIamPolicy",
+            _ => "resourcemanager.projects.getIamPolicy",
         };
-        match r {
-            Ok(policy) => allow.push(AllowPolicyAt { resource: p.clone(), policy: Some(policy) }),
+        let policy = match read {
+            Ok(p) => Some(p),
             Err(e) => {
-                unread.push(unreadable(format!("the IAM policy of {p}"), permission, &e));
-                allow.push(AllowPolicyAt { resource: p.clone(), policy: None });
+                unread.push(unreadable(Read::Allow, format!("the IAM policy of {resource}"), permission, &e));
+                None
             }
-        }
+        };
+        allow.push(AllowPolicyAt { resource: resource.clone(), policy });
     }
+    Second { allow, parent_denies, project_deny_rules, organization }
+}
 
-    // Round 3: deny rules above the project; custom roles; group membership.
-    rounds += 1;
-    let roles_to_read: BTreeSet<String> = allow
-        .iter()
-        .filter_map(|a| a.policy.as_ref())
-        .flat_map(|p| p.bindings.iter().map(|b| b.role.clone()))
-        .filter(|r| roles::predefined(r).is_none())
-        .collect();
-    let groups_to_check: BTreeSet<String> = allow
-        .iter()
-        .filter_map(|a| a.policy.as_ref())
-        .flat_map(|p| p.bindings.iter().flat_map(|b| b.members.iter()))
-        .filter_map(|m| m.strip_prefix("group:").map(str::to_owned))
-        .collect();
+/// Round 3 (and 4 for groups): the deny rules above the project (`denies`:
+/// the project's rules first, then each ancestor's list), custom roles,
+/// the caller's membership of every group a grant or a deny rule names.
+/// Returns the deny policies, roles and groups, and how many more
+/// dependent rounds the group lookups took.
+async fn third_round(
+    clients: &Clients,
+    caller: Option<&Principal>,
+    caller_groups: Option<&[String]>,
+    org_domain: Option<String>,
+    allow: &[AllowPolicyAt],
+    denies: Vec<(&str, DenyRead)>,
+    unread: &mut Vec<Unreadable>,
+) -> (Vec<DenyPolicyAt>, BTreeMap<String, Option<Vec<String>>>, BTreeMap<String, GroupFacts>, u32) {
+    let bindings = || allow.iter().filter_map(|a| a.policy.as_ref()).flat_map(|p| p.bindings.iter());
+    let roles_to_read: BTreeSet<String> =
+        bindings().map(|b| b.role.clone()).filter(|r| roles::predefined(r).is_none()).collect();
+    let groups_to_check: BTreeSet<String> =
+        bindings().flat_map(|b| b.members.iter()).filter_map(|m| m.strip_prefix("group:").map(str::to_owned)).collect();
+    // The project's rules were read in round 2; the ancestors' are read now.
+    let mut denies = denies.into_iter();
+    let project_deny = denies.next();
+    let (parents, parent_denies): (Vec<&str>, Vec<DenyRead>) = denies.unzip();
     let (parent_rules, role_reads, group_facts) = tokio::join!(
         join_all(parent_denies.into_iter().map(|d| get_rules(clients, d))),
         join_all(roles_to_read.iter().map(|r| clients.iam.get_role(r))),
-        groups(clients, caller, caller_groups.as_deref(), org_domain(&organization), &groups_to_check),
+        groups(clients, caller, caller_groups, org_domain.clone(), &groups_to_check),
     );
-    if group_facts.2 {
-        rounds += 1;
-    }
-    let mut deny = vec![deny_at(&project_res, project_deny_rules, &mut unread)];
-    for (p, r) in parents.iter().zip(parent_rules) {
-        deny.push(deny_at(p, r, &mut unread));
+    let mut rounds = u32::from(group_facts.2);
+    let mut deny: Vec<DenyPolicyAt> = project_deny.into_iter().map(|(p, r)| deny_at(p, r, unread)).collect();
+    for (p, r) in parents.into_iter().zip(parent_rules) {
+        deny.push(deny_at(p, r, unread));
     }
     let mut role_map = BTreeMap::new();
     for (name, r) in roles_to_read.iter().zip(role_reads) {
-        match r {
-            Ok(role) => {
-                role_map.insert(name.clone(), Some(role.included_permissions));
-            }
+        let permissions = match r {
+            Ok(role) => Some(role.included_permissions),
             Err(e) => {
-                unread.push(unreadable(format!("the role {name}"), "iam.roles.get", &e));
-                role_map.insert(name.clone(), None);
+                unread.push(unreadable(Read::Role(name.clone()), format!("the role {name}"), "iam.roles.get", &e));
+                None
             }
-        }
+        };
+        role_map.insert(name.clone(), permissions);
     }
     let (mut group_map, group_unread, _) = group_facts;
     unread.extend(group_unread);
@@ -241,37 +372,12 @@ pub async fn gather(
         .filter(|g| !group_map.contains_key(g) && !groups_to_check.contains(g))
         .collect();
     if !deny_groups.is_empty() {
-        let (more, more_unread, called) =
-            groups(clients, caller, caller_groups.as_deref(), org_domain(&organization), &deny_groups).await;
-        if called {
-            rounds += 1;
-        }
+        let (more, more_unread, called) = groups(clients, caller, caller_groups, org_domain, &deny_groups).await;
+        rounds += u32::from(called);
         group_map.extend(more);
         unread.extend(more_unread);
     }
-
-    let mut service_ref = target.clone();
-    if service_ref.project_number.is_none() {
-        service_ref.project_number = service.uri.as_deref().and_then(number_from_uri);
-    }
-    Ok(Gathered {
-        facts: Facts {
-            service: service_ref,
-            caller: caller.cloned(),
-            allow,
-            deny,
-            roles: role_map,
-            groups: group_map,
-            now: Utc::now(),
-        },
-        service,
-        parents,
-        organization,
-        caller_account,
-        drs,
-        unreadable: unread,
-        rounds,
-    })
+    (deny, role_map, group_map, rounds)
 }
 
 /// `https://NAME-NUMBER.REGION.run.app` → NUMBER.
@@ -310,20 +416,11 @@ fn deny_at(
     let attachment = attachment_point(resource);
     match r {
         Ok(policies) => DenyPolicyAt { attachment, policies: Some(policies) },
-        Err((what, e)) if e.is_not_found() => {
-            let _ = what;
-            DenyPolicyAt { attachment, policies: Some(Vec::new()) }
-        }
         Err((what, e)) => {
-            unread.push(unreadable(format!("the deny policies at {what}"), "iam.denypolicies.get", &e));
+            unread.push(unreadable(Read::Deny, format!("the deny policies at {what}"), "iam.denypolicies.get", &e));
             DenyPolicyAt { attachment, policies: None }
         }
     }
-}
-
-/// The organization's primary domain, when known.
-fn org_domain(org: &Option<Organization>) -> Option<String> {
-    org.as_ref().and_then(|o| o.display_name.clone())
 }
 
 /// Membership of the caller in each group. Best: the caller's transitive
@@ -379,7 +476,12 @@ async fn groups(
                 map.insert(g.clone(), GroupFacts { caller: Some(m), members: None });
             }
             Ok(None) => frontier.push(g.clone()),
-            Err(e) => unread.push(unreadable(format!("the members of group {g}"), "cloudidentity.groups.get", &e)),
+            Err(e) => unread.push(unreadable(
+                Read::Group(g.clone()),
+                format!("the members of group {g}"),
+                "cloudidentity.groups.get",
+                &e,
+            )),
         }
     }
     for _ in 0..MAX_GROUP_DEPTH {
@@ -404,9 +506,12 @@ async fn groups(
                     );
                     map.insert(g.clone(), GroupFacts { caller: None, members: Some(members) });
                 }
-                Err(e) => {
-                    unread.push(unreadable(format!("the members of group {g}"), "cloudidentity.memberships.list", &e))
-                }
+                Err(e) => unread.push(unreadable(
+                    Read::Group(g.clone()),
+                    format!("the members of group {g}"),
+                    "cloudidentity.memberships.list",
+                    &e,
+                )),
             }
         }
         next.sort();
@@ -414,4 +519,43 @@ async fn groups(
         frontier = next;
     }
     (map, unread, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Api;
+    use crate::http::Status;
+
+    fn answered(http: u16, body: &str) -> ApiError {
+        ApiError::Status(Box::new(Status::parse(
+            Api::CloudScheduler,
+            "GET",
+            "https://cloudscheduler.googleapis.com/v1/projects/p/locations/-/jobs",
+            http,
+            None,
+            body.as_bytes(),
+        )))
+    }
+
+    #[test]
+    fn a_failed_read_says_why_and_is_never_none() {
+        let disabled = answered(
+            403,
+            r#"{"error":{"code":403,"message":"Cloud Scheduler API has not been used in project 123 before or it is disabled.","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"SERVICE_DISABLED","domain":"googleapis.com","metadata":{"service":"cloudscheduler.googleapis.com","consumer":"projects/123"}}]}}"#,
+        );
+        assert_eq!(
+            failure(&disabled, "cloudscheduler.jobs.list"),
+            "API not enabled: cloudscheduler.googleapis.com is disabled in projects/123"
+        );
+        let denied = answered(
+            403,
+            r#"{"error":{"code":403,"message":"Permission 'cloudscheduler.jobs.list' denied on resource 'projects/p' (or it may not exist).","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"IAM_PERMISSION_DENIED","domain":"iam.googleapis.com","metadata":{"permission":"cloudscheduler.jobs.list"}}]}}"#,
+        );
+        assert_eq!(failure(&denied, "x.y.z"), "could not read (permission cloudscheduler.jobs.list)");
+        let bare = answered(403, r#"{"error":{"code":403,"message":"no","status":"PERMISSION_DENIED"}}"#);
+        assert_eq!(failure(&bare, "cloudscheduler.jobs.list"), "could not read (permission cloudscheduler.jobs.list)");
+        let missing = answered(404, r#"{"error":{"code":404,"message":"gone","status":"NOT_FOUND"}}"#);
+        assert_eq!(failure(&missing, "cloudscheduler.jobs.list"), "not found");
+    }
 }

@@ -26,8 +26,11 @@ struct Case {
 /// element by element, on the fields each element names.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct Expect {
     verdict: Value,
+    /// Whether a grant on the service is the fix (`Evaluation::grant_fixes`).
+    grant_fixes: Option<bool>,
     grants: Option<Vec<ExpectReason>>,
     denials: Option<Vec<ExpectReason>>,
     unknowns: Option<Vec<ExpectReason>>,
@@ -87,6 +90,11 @@ fn check(case: &Case, ev: &Evaluation) -> Result<(), String> {
     let verdict = serde_json::to_value(ev.verdict).expect("a verdict serializes");
     if verdict != case.expect.verdict {
         return Err(format!("verdict: want {}, got {verdict}", case.expect.verdict));
+    }
+    if let Some(want) = case.expect.grant_fixes
+        && want != ev.grant_fixes
+    {
+        return Err(format!("grantFixes: want {want}, got {}", ev.grant_fixes));
     }
     check_list("grants", case.expect.grants.as_ref(), &ev.grants)?;
     check_list("denials", case.expect.denials.as_ref(), &ev.denials)?;

@@ -46,7 +46,7 @@ use std::time::Duration;
 
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
-use runiam_core::api::run::audience_accepted;
+use runiam_core::api::run::token_audience_accepted;
 use runiam_core::doc::Verdict;
 use runiam_core::eval::{Facts, evaluate};
 use runiam_core::model::Principal;
@@ -506,7 +506,8 @@ fn separates_tokens(token: &str) -> bool {
 fn check_claims(c: &Claims, t: &Target) -> Result<(), Defect> {
     let issuer_ok = c.iss.as_deref().is_some_and(|i| ISSUERS.contains(&i));
     let fresh = c.exp.is_some_and(|e| e > now_seconds());
-    let audience_ok = c.aud.as_deref().is_some_and(|a| audience_accepted(a, &t.urls, &t.custom_audiences));
+    let audience_ok =
+        c.aud.as_deref().is_some_and(|a| token_audience_accepted(a, c.email.as_deref(), &t.urls, &t.custom_audiences));
     if issuer_ok && fresh && audience_ok { Ok(()) } else { Err(Defect::Token) }
 }
 
@@ -586,6 +587,7 @@ mod tests {
     use super::*;
     use axum::http::HeaderValue;
     use proptest::prelude::*;
+    use runiam_core::api::run::audience_accepted;
 
     #[test]
     fn hosts_lose_port_case_and_dot() {

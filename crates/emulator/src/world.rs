@@ -103,6 +103,20 @@ pub struct Project {
     pub eventarc_triggers: Vec<EventarcTrigger>,
     #[serde(default)]
     pub services: Vec<Service>,
+    /// A test knob: caller APIs (by host, `cloudscheduler.googleapis.com`)
+    /// that answer every read in this project with an error instead.
+    #[serde(default)]
+    pub api_errors: BTreeMap<String, ApiFault>,
+}
+
+/// How an API of [`Project::api_errors`] answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ApiFault {
+    /// 403 with reason `SERVICE_DISABLED`, as for an API not enabled.
+    Disabled,
+    /// 404 `NOT_FOUND`.
+    NotFound,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -220,6 +234,17 @@ pub struct TrafficTarget {
     pub tag: Option<String>,
 }
 
+/// A failed Ready condition (`GoogleCloudRunV2Condition`).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FailedCondition {
+    /// A `revisionReason` (`HEALTH_CHECK_CONTAINER_ERROR`) or a common
+    /// `reason` (`CONTAINER_MISSING`).
+    pub reason: String,
+    #[serde(default)]
+    pub message: String,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Service {
@@ -248,6 +273,11 @@ pub struct Service {
     pub traffic: Vec<TrafficTarget>,
     #[serde(default)]
     pub iam_policy: Policy,
+    /// A service whose latest revision failed: its Ready condition is
+    /// CONDITION_FAILED with this reason and message, and it has no ready
+    /// revision.
+    #[serde(default)]
+    pub failed: Option<FailedCondition>,
     /// Bumped by each services.patch; it moves the service's etag.
     #[serde(skip)]
     pub generation: u64,
@@ -313,11 +343,16 @@ pub struct CloudIdentity {
     /// False: `checkTransitiveMembership` answers 403, as on non-Premium editions.
     #[serde(default = "yes")]
     pub transitive_membership: bool,
+    /// False: every Cloud Identity call answers 403, as Google does for a
+    /// caller (an application team's operator) who may not see the
+    /// directory's groups.
+    #[serde(default = "yes")]
+    pub readable: bool,
 }
 
 impl Default for CloudIdentity {
     fn default() -> Self {
-        Self { transitive_membership: true }
+        Self { transitive_membership: true, readable: true }
     }
 }
 

@@ -256,6 +256,24 @@ async fn iam_decides_with_a_valid_token() {
 }
 
 #[tokio::test]
+async fn user_tokens_of_gcloud_and_adc_pass_to_iam() {
+    let f = Front::new().await;
+    for aud in runiam_core::api::run::USER_TOKEN_AUDIENCES {
+        // A user's token: authenticated, then IAM decides (no grant: 403).
+        let user = format!("Bearer {}", f.token(json!({"email": "alice@acme.example", "audience": aud})).await);
+        let seen = f.get(HELLO, "/", &[("authorization", &user)]).await;
+        assert_eq!((seen.status, seen.body.as_str()), (403, forbidden("/").as_str()), "{aud}");
+        // A service account's token with that audience is refused.
+        denied_401(
+            &f.get(HELLO, "/", &[("authorization", &format!("Bearer {}", f.for_caller("sched", aud).await))]).await,
+            "/",
+        );
+    }
+    let other = f.token(json!({"email": "alice@acme.example", "audience": "1-x.apps.googleusercontent.com"})).await;
+    denied_401(&f.get(HELLO, "/", &[("authorization", &format!("Bearer {other}"))]).await, "/");
+}
+
+#[tokio::test]
 async fn public_and_unchecked_services_let_anyone_through() {
     let f = Front::new().await;
     let open = f.get("open-100000000009.europe-west1.run.app", "/", &[]).await;

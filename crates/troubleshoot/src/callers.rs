@@ -1,20 +1,23 @@
 //! Without `--caller`: every caller Google knows targets the service
 //! (facts §5): Pub/Sub push subscriptions whose endpoint is one of its
-//! URLs, Scheduler jobs whose target is, Eventarc triggers whose
-//! destination it is, and other Cloud Run services seen calling it in the
-//! logs. Each comes with what its own configuration breaks (audience,
+//! URLs, Scheduler jobs (in every location) whose target is, Eventarc
+//! triggers (in every location) whose destination it is, and other Cloud
+//! Run services seen calling it in the logs. Every source is reported as
+//! read or not, with why: a list that failed is never taken for none. Each comes with what its own configuration breaks (audience,
 //! service agents); IAM is then diagnosed per caller as usual.
 //!
 //! A calling service shows in the logs by trace: Cloud Run propagates the
 //! trace context, so a denial on this service and a 5xx on another
 //! service (the caller failing because of it) share a `trace`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use runiam_core::api::Clients;
-use runiam_core::api::callers::{OidcCall, OidcToken, Via, oidc_calls};
+use runiam_core::api::callers::{Everywhere, OidcCall, OidcToken, Trigger, Via, oidc_calls};
 use runiam_core::api::run::Service;
 use runiam_core::doc::{Evidence, Finding, Fix, FixAction};
+use runiam_core::gather::failure;
+use runiam_core::http::ApiError;
 use runiam_core::model::{Policy, Principal, ServiceRef};
 use serde_json::{Value, json};
 
@@ -82,119 +85,239 @@ fn audience_check(
     }
 }
 
-/// Every caller of `service` (`target`), with the log entries already read for its project.
-pub async fn discover(clients: &Clients, target: &ServiceRef, service: &Service, entries: &[Value]) -> Vec<Discovered> {
+/// One caller source as it was read: what, and either a summary of what
+/// was read or why it could not be (never an empty list in disguise).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceRead {
+    pub what: String,
+    pub outcome: Result<String, String>,
+}
+
+/// The callers found and every source read for them.
+pub struct Discovery {
+    pub found: Vec<Discovered>,
+    pub sources: Vec<SourceRead>,
+}
+
+impl Discovery {
+    /// The sources that could not be read, one line each.
+    pub fn unread(&self) -> Vec<String> {
+        self.sources.iter().filter_map(|s| s.outcome.as_ref().err().map(|e| format!("{}: {e}", s.what))).collect()
+    }
+
+    /// Every source, one line each: what was read and what was not.
+    pub fn summary(&self) -> Vec<String> {
+        self.sources
+            .iter()
+            .map(|s| match &s.outcome {
+                Ok(read) => format!("{}: {read}", s.what),
+                Err(e) => format!("{}: {e}", s.what),
+            })
+            .collect()
+    }
+}
+
+/// A list read whole or not at all.
+fn source<T>(what: String, permission: &str, read: &Result<Vec<T>, ApiError>) -> SourceRead {
+    SourceRead {
+        what,
+        outcome: match read {
+            Ok(items) => Ok(format!("{} read", items.len())),
+            Err(e) => Err(failure(e, permission)),
+        },
+    }
+}
+
+/// A list read in every location: one line for what was read, one per
+/// distinct failure (an API disabled fails the same way everywhere).
+fn sources_everywhere<T>(what: &str, project: &str, permission: &str, read: &Everywhere<T>) -> Vec<SourceRead> {
+    let mut out = Vec::new();
+    if read.locations > 0 {
+        out.push(SourceRead {
+            what: format!("{what} of projects/{project}"),
+            outcome: Ok(format!("{} read in {} locations", read.items.len(), read.locations)),
+        });
+    }
+    let mut by_failure: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for (at, e) in &read.failed {
+        by_failure.entry(failure(e, permission)).or_default().push(at);
+    }
+    for (why, at) in by_failure {
+        let place =
+            if at.len() == 1 { at[0].to_owned() } else { format!("{} locations of projects/{project}", at.len()) };
+        out.push(SourceRead { what: format!("{what} in {place}"), outcome: Err(why) });
+    }
+    out
+}
+
+/// Every caller of `service` (`target`), with the log entries already
+/// read for its project (`None`: the logs could not be read, why).
+pub async fn discover(
+    clients: &Clients,
+    target: &ServiceRef,
+    service: &Service,
+    logs: Result<&[Value], &str>,
+) -> Discovery {
     let p = &target.project;
-    let urls = service.all_urls();
     let project_res = format!("projects/{p}");
     let (subs, jobs, triggers, project, project_policy) = tokio::join!(
         clients.callers.subscriptions(p),
-        clients.callers.scheduler_jobs(p, &target.region),
-        clients.callers.eventarc_triggers(p, &target.region),
+        clients.callers.scheduler_jobs_everywhere(p),
+        clients.callers.eventarc_triggers_everywhere(p),
         clients.resource_manager.get_project(p),
         clients.resource_manager.get_iam_policy(&project_res),
     );
-    let number = target.project_number.clone().or_else(|| project.ok().map(|x| x.number().to_owned()));
-    let project_policy = project_policy.ok();
+    let mut sources =
+        vec![source(format!("Pub/Sub subscriptions of {project_res}"), "pubsub.subscriptions.list", &subs)];
+    sources.extend(sources_everywhere("Scheduler jobs", p, "cloudscheduler.jobs.list", &jobs));
+    sources.extend(sources_everywhere("Eventarc triggers", p, "eventarc.triggers.list", &triggers));
+    let ctx = Context {
+        clients,
+        target,
+        service,
+        number: target.project_number.clone().or_else(|| project.ok().map(|x| x.number().to_owned())),
+        project_policy: project_policy.ok(),
+    };
+    let subs = subs.unwrap_or_default();
+    let urls = service.all_urls();
+    let configured: Vec<OidcCall> = oidc_calls(&urls, &subs, &jobs.items).collect();
+    let mut found = Vec::new();
+    for c in &configured {
+        found.push(match c.via {
+            Via::PubSubPush => pubsub_caller(&ctx, c).await,
+            Via::Scheduler => scheduler_caller(&ctx, c),
+        });
+    }
+    found.extend(eventarc_callers(&ctx, &triggers.items));
+    match logs {
+        Ok(entries) => {
+            sources.push(SourceRead {
+                what: format!("Cloud Run request logs of {project_res} (callers by trace)"),
+                outcome: Ok(format!("{} entries read", entries.len())),
+            });
+            found.extend(traced_callers(&ctx, entries).await);
+        }
+        Err(why) => sources.push(SourceRead {
+            what: format!("Cloud Run request logs of {project_res} (callers by trace)"),
+            outcome: Err(why.to_owned()),
+        }),
+    }
+    Discovery { found, sources }
+}
+
+/// What every per-source step needs.
+struct Context<'a> {
+    clients: &'a Clients,
+    target: &'a ServiceRef,
+    service: &'a Service,
+    number: Option<String>,
+    project_policy: Option<Policy>,
+}
+
+/// A push subscription: its audience, and the Pub/Sub agent's right to
+/// mint the push account's tokens.
+async fn pubsub_caller(ctx: &Context<'_>, c: &OidcCall<'_>) -> Discovered {
+    let (oidc, sa, p, service) = (c.oidc, &c.oidc.service_account_email, &ctx.target.project, ctx.service);
+    let who = format!("Pub/Sub subscription {}", c.name);
+    let mut found = Vec::new();
+    audience_check(
+        &who,
+        oidc,
+        c.url,
+        service,
+        "pubsub.googleapis.com subscriptions.list",
+        &mut found,
+        format!(
+            "gcloud pubsub subscriptions update {} --push-auth-token-audience={}",
+            c.name,
+            service.uri.clone().unwrap_or_default()
+        ),
+    );
+    if let Some(n) = &ctx.number {
+        let agent = format!("serviceAccount:service-{n}@gcp-sa-pubsub.iam.gserviceaccount.com");
+        let sa_policy = ctx.clients.iam.get_service_account_iam_policy(sa).await.ok();
+        let project_policy = ctx.project_policy.as_ref();
+        let ok = holds(sa_policy.as_ref(), "roles/iam.serviceAccountTokenCreator", &agent)
+            || holds(project_policy, "roles/iam.serviceAccountTokenCreator", &agent)
+            || holds(project_policy, "roles/pubsub.serviceAgent", &agent);
+        if !ok && sa_policy.is_some() {
+            found.push(f::caller_pubsub_token_creator(
+                agent.trim_start_matches("serviceAccount:"),
+                sa,
+                vec![ev(
+                    "iam.googleapis.com serviceAccounts.getIamPolicy",
+                    format!("the IAM policy of {sa} grants {agent} no roles/iam.serviceAccountTokenCreator, and projects/{p} grants it neither that nor roles/pubsub.serviceAgent"),
+                    sa_policy.as_ref().and_then(|x| serde_json::to_value(x).ok()),
+                )],
+                grant(
+                    &agent,
+                    "roles/iam.serviceAccountTokenCreator",
+                    format!("gcloud iam service-accounts add-iam-policy-binding {sa} --member={agent} --role=roles/iam.serviceAccountTokenCreator"),
+                ),
+            ));
+        }
+    }
+    Discovered {
+        caller: Principal::ServiceAccount(sa.clone()),
+        from: Origin::Internal,
+        what: format!("pubsub subscription {}", c.name),
+        findings: found,
+        runtime_of: None,
+    }
+}
+
+/// A Scheduler job, in whatever location: its audience, and the Scheduler
+/// agent's role.
+fn scheduler_caller(ctx: &Context<'_>, c: &OidcCall<'_>) -> Discovered {
+    let (oidc, p, service) = (c.oidc, &ctx.target.project, ctx.service);
+    let who = format!("Scheduler job {}", c.name);
+    let location = c.name.split("/locations/").nth(1).and_then(|r| r.split('/').next()).unwrap_or_default();
+    let mut found = Vec::new();
+    audience_check(
+        &who,
+        oidc,
+        c.url,
+        service,
+        "cloudscheduler.googleapis.com jobs.list",
+        &mut found,
+        format!(
+            "gcloud scheduler jobs update http {} --location {location} --oidc-token-audience={}",
+            c.name.rsplit('/').next().unwrap_or_default(),
+            service.uri.clone().unwrap_or_default()
+        ),
+    );
+    if let (Some(n), Some(pp)) = (&ctx.number, &ctx.project_policy) {
+        let agent = format!("serviceAccount:service-{n}@gcp-sa-cloudscheduler.iam.gserviceaccount.com");
+        if !holds(Some(pp), "roles/cloudscheduler.serviceAgent", &agent) {
+            found.push(f::caller_scheduler_agent(
+                agent.trim_start_matches("serviceAccount:"),
+                vec![ev(
+                    "cloudresourcemanager.googleapis.com getIamPolicy",
+                    format!("projects/{p} grants {agent} no roles/cloudscheduler.serviceAgent"),
+                    None,
+                )],
+                grant(
+                    &agent,
+                    "roles/cloudscheduler.serviceAgent",
+                    format!("gcloud projects add-iam-policy-binding {p} --member={agent} --role=roles/cloudscheduler.serviceAgent"),
+                ),
+            ));
+        }
+    }
+    Discovered {
+        caller: Principal::ServiceAccount(oidc.service_account_email.clone()),
+        from: Origin::Internal,
+        what: format!("scheduler job {}", c.name),
+        findings: found,
+        runtime_of: None,
+    }
+}
+
+/// Eventarc triggers, in whatever location, whose destination is the service.
+fn eventarc_callers(ctx: &Context<'_>, triggers: &[Trigger]) -> Vec<Discovered> {
+    let target = ctx.target;
     let mut out = Vec::new();
-    let (subs, jobs) = (subs.unwrap_or_default(), jobs.unwrap_or_default());
-    let configured: Vec<OidcCall> = oidc_calls(&urls, &subs, &jobs).collect();
-
-    for c in configured.iter().filter(|c| c.via == Via::PubSubPush) {
-        let (oidc, sa) = (c.oidc, &c.oidc.service_account_email);
-        let who = format!("Pub/Sub subscription {}", c.name);
-        let mut found = Vec::new();
-        audience_check(
-            &who,
-            oidc,
-            c.url,
-            service,
-            "pubsub.googleapis.com subscriptions.list",
-            &mut found,
-            format!(
-                "gcloud pubsub subscriptions update {} --push-auth-token-audience={}",
-                c.name,
-                service.uri.clone().unwrap_or_default()
-            ),
-        );
-        if let Some(n) = &number {
-            let agent = format!("serviceAccount:service-{n}@gcp-sa-pubsub.iam.gserviceaccount.com");
-            let sa_policy = clients.iam.get_service_account_iam_policy(sa).await.ok();
-            let ok = holds(sa_policy.as_ref(), "roles/iam.serviceAccountTokenCreator", &agent)
-                || holds(project_policy.as_ref(), "roles/iam.serviceAccountTokenCreator", &agent)
-                || holds(project_policy.as_ref(), "roles/pubsub.serviceAgent", &agent);
-            if !ok && sa_policy.is_some() {
-                found.push(f::caller_pubsub_token_creator(
-                    agent.trim_start_matches("serviceAccount:"),
-                    sa,
-                    vec![ev(
-                        "iam.googleapis.com serviceAccounts.getIamPolicy",
-                        format!("the IAM policy of {sa} grants {agent} no roles/iam.serviceAccountTokenCreator, and projects/{p} grants it neither that nor roles/pubsub.serviceAgent"),
-                        sa_policy.as_ref().and_then(|x| serde_json::to_value(x).ok()),
-                    )],
-                    grant(
-                        &agent,
-                        "roles/iam.serviceAccountTokenCreator",
-                        format!("gcloud iam service-accounts add-iam-policy-binding {sa} --member={agent} --role=roles/iam.serviceAccountTokenCreator"),
-                    ),
-                ));
-            }
-        }
-        out.push(Discovered {
-            caller: Principal::ServiceAccount(sa.clone()),
-            from: Origin::Internal,
-            what: format!("pubsub subscription {}", c.name),
-            findings: found,
-            runtime_of: None,
-        });
-    }
-
-    for c in configured.iter().filter(|c| c.via == Via::Scheduler) {
-        let oidc = c.oidc;
-        let who = format!("Scheduler job {}", c.name);
-        let mut found = Vec::new();
-        audience_check(
-            &who,
-            oidc,
-            c.url,
-            service,
-            "cloudscheduler.googleapis.com jobs.list",
-            &mut found,
-            format!(
-                "gcloud scheduler jobs update http {} --location {} --oidc-token-audience={}",
-                c.name.rsplit('/').next().unwrap_or_default(),
-                target.region,
-                service.uri.clone().unwrap_or_default()
-            ),
-        );
-        if let (Some(n), Some(pp)) = (&number, &project_policy) {
-            let agent = format!("serviceAccount:service-{n}@gcp-sa-cloudscheduler.iam.gserviceaccount.com");
-            if !holds(Some(pp), "roles/cloudscheduler.serviceAgent", &agent) {
-                found.push(f::caller_scheduler_agent(
-                    agent.trim_start_matches("serviceAccount:"),
-                    vec![ev(
-                        "cloudresourcemanager.googleapis.com getIamPolicy",
-                        format!("projects/{p} grants {agent} no roles/cloudscheduler.serviceAgent"),
-                        None,
-                    )],
-                    grant(
-                        &agent,
-                        "roles/cloudscheduler.serviceAgent",
-                        format!("gcloud projects add-iam-policy-binding {p} --member={agent} --role=roles/cloudscheduler.serviceAgent"),
-                    ),
-                ));
-            }
-        }
-        out.push(Discovered {
-            caller: Principal::ServiceAccount(oidc.service_account_email.clone()),
-            from: Origin::Internal,
-            what: format!("scheduler job {}", c.name),
-            findings: found,
-            runtime_of: None,
-        });
-    }
-
-    for t in triggers.unwrap_or_default() {
+    for t in triggers {
         let Some(run) = t.destination.as_ref().and_then(|d| d.cloud_run.as_ref()) else { continue };
         if run.service != target.name || (!run.region.is_empty() && run.region != target.region) {
             continue;
@@ -203,7 +326,7 @@ pub async fn discover(clients: &Clients, target: &ServiceRef, service: &Service,
         let sa = t
             .service_account
             .clone()
-            .or_else(|| number.as_ref().map(|n| format!("{n}-compute@developer.gserviceaccount.com")));
+            .or_else(|| ctx.number.as_ref().map(|n| format!("{n}-compute@developer.gserviceaccount.com")));
         let Some(sa) = sa else { continue };
         out.push(Discovered {
             caller: Principal::ServiceAccount(sa),
@@ -213,8 +336,12 @@ pub async fn discover(clients: &Clients, target: &ServiceRef, service: &Service,
             runtime_of: None,
         });
     }
+    out
+}
 
-    // Other services in the same trace as a denial here.
+/// Other services in the same trace as a denial here.
+async fn traced_callers(ctx: &Context<'_>, entries: &[Value]) -> Vec<Discovered> {
+    let (target, p) = (ctx.target, &ctx.target.project);
     let denied_traces: BTreeSet<&str> = entries
         .iter()
         .filter(|e| matches!(logs::classify(&logs::view(e)), Class::FrontEnd(_)))
@@ -235,14 +362,15 @@ pub async fn discover(clients: &Clients, target: &ServiceRef, service: &Service,
             callers.insert((region.to_owned(), name.to_owned()));
         }
     }
+    let mut out = Vec::new();
     for (region, name) in callers {
         let other = ServiceRef::new(p, &region, &name);
-        let Ok(s) = clients.run_v2.get_service(&other).await else { continue };
+        let Ok(s) = ctx.clients.run_v2.get_service(&other).await else { continue };
         let sa = s
             .template
             .as_ref()
             .and_then(|t| t.service_account.clone())
-            .or_else(|| number.as_ref().map(|n| format!("{n}-compute@developer.gserviceaccount.com")));
+            .or_else(|| ctx.number.as_ref().map(|n| format!("{n}-compute@developer.gserviceaccount.com")));
         let Some(sa) = sa else { continue };
         out.push(Discovered {
             caller: Principal::ServiceAccount(sa),

@@ -1,17 +1,18 @@
-//! Decide: from gathered facts to a Diagnosis, with no I/O. The network
-//! and service settings come first (they act before IAM at Cloud Run's
-//! front end), then core's evaluator, then what the org policy means for
-//! the fix.
+//! Decide: from gathered facts to the findings of a [`Draft`], with no
+//! I/O. The network and service settings come first (they act before IAM
+//! at Cloud Run's front end), then core's evaluator, then what the org
+//! policy means for the fix and what could not be read. The verdict and
+//! the fix are settled later, once, in `settle`.
 
-use chrono::Utc;
-use runiam_core::doc::{Diagnosis, Evidence, Finding, Fix, FixAction, Severity, Verdict};
+use runiam_core::doc::{Evidence, Finding, Fix, FixAction, Verdict};
 use runiam_core::eval::{Evaluation, Reason, ReasonKind, Uncertainty, evaluate};
 use runiam_core::model::{INVOKE_PERMISSION, Policy, Principal, ServiceRef};
 use runiam_core::roles;
 use serde_json::json;
 
 use crate::findings as f;
-use crate::gather::{Drs, Gathered};
+use crate::gather::{Drs, Gathered, Read, Unreadable};
+use crate::settle::Draft;
 
 /// Where the call comes from (`--from`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -96,21 +97,42 @@ fn role_invokes(role: &str, g: &Gathered) -> bool {
     }
 }
 
-/// The full diagnosis of one (service, caller).
-pub fn diagnose(g: &Gathered, req: &Request, elsewhere: &[Elsewhere]) -> Diagnosis {
+/// Every finding the configuration gives for one (service, caller), and
+/// IAM's verdict, for [`settle`](crate::settle::settle) to decide on.
+pub fn diagnose(g: &Gathered, req: &Request, elsewhere: &[Elsewhere]) -> Draft {
     let service = &g.facts.service;
     let gcloud_service = format!(
         "gcloud run services update {} --region {} --project {}",
         service.name, service.region, service.project
     );
-    let caller = &req.caller;
     let mut findings: Vec<Finding> = Vec::new();
-    let svc_ev = |detail: String| evidence("run.googleapis.com services.get", detail, None);
+    front_end_findings(g, req, &gcloud_service, &mut findings);
+    let ev = evaluate(&g.facts, INVOKE_PERMISSION);
+    let iam = if g.service.invoker_iam_disabled {
+        findings.push(f::config_invoker_check_disabled(vec![evidence(
+            "run.googleapis.com services.get",
+            format!("{}: invokerIamDisabled is true", service.full_name()),
+            None,
+        )]));
+        Verdict::Allowed
+    } else {
+        iam_findings(g, req, &ev, elsewhere, &mut findings);
+        ev.verdict
+    };
+    if iam != Verdict::Allowed {
+        org_findings(g, req, &gcloud_service, &mut findings);
+        unreadable_findings(g, &ev, &mut findings);
+    }
+    Draft { service: service.clone(), caller: req.caller.clone(), iam, findings, log_evidence: Vec::new() }
+}
 
-    // The front end's checks before IAM.
-    let mut network_blocked = false;
+/// What Cloud Run's front end and the service itself decide before IAM:
+/// the default URL, ingress, IAP, a disabled caller account, a service
+/// that cannot serve.
+fn front_end_findings(g: &Gathered, req: &Request, gcloud_service: &str, findings: &mut Vec<Finding>) {
+    let service = &g.facts.service;
+    let svc_ev = |detail: String| evidence("run.googleapis.com services.get", detail, None);
     if g.service.default_uri_disabled {
-        network_blocked = true;
         findings.push(f::network_default_url_disabled(
             vec![svc_ev(format!("{}: defaultUriDisabled is true", service.full_name()))],
             manual(format!("call it through its custom domain or load balancer, or re-enable the URL: {gcloud_service} --default-url")),
@@ -124,7 +146,6 @@ pub fn diagnose(g: &Gathered, req: &Request, elsewhere: &[Elsewhere]) -> Diagnos
         _ => true,
     };
     if !admitted {
-        network_blocked = true;
         let gcloud_ingress = match ingress {
             "INGRESS_TRAFFIC_INTERNAL_ONLY" => "internal",
             "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" => "internal-and-cloud-load-balancing",
@@ -140,66 +161,39 @@ pub fn diagnose(g: &Gathered, req: &Request, elsewhere: &[Elsewhere]) -> Diagnos
     if g.service.iap_enabled {
         findings.push(f::network_iap(vec![svc_ev(format!("{}: iapEnabled is true", service.full_name()))]));
     }
-    let caller_disabled = g.caller_account.as_ref().is_some_and(|a| a.disabled);
-    if let (true, Some(a)) = (caller_disabled, &g.caller_account) {
+    if let Some(a) = g.caller_account.as_ref().filter(|a| a.disabled) {
         findings.push(f::iam_caller_disabled(
             &a.email,
             vec![evidence("iam.googleapis.com serviceAccounts.get", format!("{}: disabled is true", a.name), None)],
             manual(format!("gcloud iam service-accounts enable {}", a.email)),
         ));
     }
-
-    let ev = evaluate(&g.facts, INVOKE_PERMISSION);
-    let verdict = if network_blocked || caller_disabled {
-        Verdict::Denied
-    } else if g.service.invoker_iam_disabled {
-        findings.push(f::config_invoker_check_disabled(vec![svc_ev(format!(
-            "{}: invokerIamDisabled is true",
-            service.full_name()
-        ))]));
-        Verdict::Allowed
-    } else {
-        iam_findings(g, req, &ev, elsewhere, &mut findings);
-        ev.verdict
-    };
-    if verdict != Verdict::Allowed {
-        org_findings(g, req, &gcloud_service, &mut findings);
-    }
-    // What could not be read matters only when it left the answer open.
-    if verdict == Verdict::Unknown && !g.unreadable.is_empty() {
-        findings.push(f::iam_unreadable(
-            g.unreadable
-                .iter()
-                .map(|u| {
-                    evidence(
-                        "gather",
-                        format!("could not read {}; {} would allow it ({})", u.what, u.permission, u.error),
-                        None,
-                    )
-                })
-                .collect(),
+    if let Some((why, ev)) = not_ready(&g.service) {
+        findings.push(f::config_not_ready(
+            &why,
+            ev,
+            manual(format!(
+                "fix the revision (its logs say why), then redeploy: gcloud run services describe {} --region {} --project {}",
+                service.name, service.region, service.project
+            )),
         ));
     }
-    // Causes first, then risks, then what was ruled out.
-    findings.sort_by_key(|f| match f.severity {
-        Severity::Cause => 0,
-        Severity::Risk => 1,
-        Severity::Info => 2,
-    });
-    // A public grant that the org policy would refuse is no fix: the
-    // invoker-check route is.
-    let drs_route = findings.iter().find(|f| f.id == "org.public-blocked").and_then(|f| f.fix.clone());
-    let fix =
-        drs_route.or_else(|| findings.iter().filter(|f| f.severity == Severity::Cause).find_map(|f| f.fix.clone()));
-    Diagnosis {
-        service: service.clone(),
-        caller: Some(caller.clone()),
-        verdict,
-        findings,
-        log_evidence: Vec::new(),
-        fix: if verdict == Verdict::Allowed { None } else { fix },
-        diagnosed_at: Utc::now(),
+}
+
+/// What could not be read, where it leaves IAM's answer open.
+fn unreadable_findings(g: &Gathered, ev: &Evaluation, findings: &mut Vec<Finding>) {
+    let doubts = open_reads(g, ev);
+    if doubts.is_empty() {
+        return;
     }
+    let deny_doubt = ev.grant_fixes && doubts.iter().any(|u| u.read == Read::Deny);
+    findings.push(f::iam_unreadable(
+        deny_doubt,
+        doubts
+            .iter()
+            .map(|u| evidence("gather", format!("{}: {}", u.what, u.error), Some(json!({"permission": u.permission}))))
+            .collect(),
+    ));
 }
 
 fn iam_findings(g: &Gathered, req: &Request, ev: &Evaluation, elsewhere: &[Elsewhere], out: &mut Vec<Finding>) {
@@ -207,10 +201,13 @@ fn iam_findings(g: &Gathered, req: &Request, ev: &Evaluation, elsewhere: &[Elsew
     let caller = &req.caller;
     let caller_s = caller.to_string();
     let fix = grant_fix(service, caller);
-    if ev.grants.iter().any(|r| r.member.as_deref() == Some("allUsers")) {
-        out.push(f::config_public(
-            ev.grants.iter().filter(|r| r.member.as_deref() == Some("allUsers")).map(reason_evidence).collect(),
-        ));
+    let (public, named): (Vec<&Reason>, Vec<&Reason>) =
+        ev.grants.iter().partition(|r| r.member.as_deref() == Some("allUsers"));
+    if !public.is_empty() {
+        out.push(f::config_public(public.into_iter().map(reason_evidence).collect()));
+    }
+    if ev.verdict == runiam_core::doc::Verdict::Allowed && !named.is_empty() {
+        out.push(f::iam_granted(&caller_s, named.into_iter().map(reason_evidence).collect()));
     }
     if !ev.denials.is_empty() {
         let names: Vec<String> = ev.denials.iter().filter_map(|d| d.policy.clone()).collect();
@@ -242,7 +239,9 @@ fn iam_findings(g: &Gathered, req: &Request, ev: &Evaluation, elsewhere: &[Elsew
     if !unknown_conditions.is_empty() {
         out.push(f::iam_condition_unknown(unknown_conditions));
     }
-    if ev.verdict != runiam_core::doc::Verdict::Denied || !ev.denials.is_empty() {
+    // Whatever the unread policies hold, a missing grant is reported with
+    // its fix; the doubt goes into iam.unreadable.
+    if !ev.grant_fixes {
         return;
     }
     let near = |k: ReasonKind| ev.near.iter().filter(move |r| r.kind == k);
@@ -281,15 +280,74 @@ fn iam_findings(g: &Gathered, req: &Request, ev: &Evaluation, elsewhere: &[Elsew
         );
         out.push(f::iam_near_miss(explanation, misses.into_iter().map(|(_, e)| e).collect(), fix.clone()));
     }
-    if lacking.is_empty() && cond_false.is_empty() && deleted.is_empty() && ev.unknowns.is_empty() {
-        let searched: Vec<String> = g.facts.allow.iter().map(|a| a.resource.clone()).collect();
+    if lacking.is_empty() && cond_false.is_empty() && deleted.is_empty() {
+        let (read, unread): (Vec<_>, Vec<_>) = g.facts.allow.iter().partition(|a| a.policy.is_some());
+        let names =
+            |v: Vec<&runiam_core::eval::AllowPolicyAt>| v.iter().map(|a| a.resource.clone()).collect::<Vec<_>>();
+        let (read, unread) = (names(read), names(unread));
         out.push(f::iam_no_grant(
             &caller_s,
             &service.full_name(),
-            vec![evidence("getIamPolicy", format!("searched the allow policies of {}", searched.join(", ")), None)],
+            &unread,
+            vec![evidence("getIamPolicy", format!("searched the allow policies of {}", read.join(", ")), None)],
             fix,
         ));
     }
+}
+
+/// Why a service read from the API cannot serve: failed conditions (their
+/// reason and message quoted), no ready revision, no URL. A service known
+/// only from a snapshot carries no conditions and is not judged.
+fn not_ready(s: &runiam_core::api::run::Service) -> Option<(String, Vec<Evidence>)> {
+    let terminal = s.extra.get("terminalCondition")?;
+    let conditions = s.extra.get("conditions").and_then(serde_json::Value::as_array);
+    let mut why = Vec::new();
+    let mut ev = Vec::new();
+    for c in std::iter::once(terminal).chain(conditions.into_iter().flatten()) {
+        if c["state"].as_str() != Some("CONDITION_FAILED") {
+            continue;
+        }
+        let reason = ["revisionReason", "reason", "executionReason"]
+            .iter()
+            .find_map(|k| c[*k].as_str())
+            .unwrap_or("CONDITION_FAILED");
+        let line = format!("{} {reason}: {}", c["type"].as_str().unwrap_or("?"), c["message"].as_str().unwrap_or(""));
+        if !why.contains(&reason.to_owned()) {
+            why.push(reason.to_owned());
+        }
+        ev.push(evidence("run.googleapis.com services.get", format!("{}: {line}", s.name), Some(c.clone())));
+    }
+    if s.extra.get("latestReadyRevision").and_then(serde_json::Value::as_str).is_none_or(str::is_empty) {
+        why.push("no ready revision".into());
+        ev.push(evidence("run.googleapis.com services.get", format!("{}: latestReadyRevision is empty", s.name), None));
+    }
+    if s.uri.as_deref().is_none_or(str::is_empty) {
+        why.push("no URL".into());
+        ev.push(evidence("run.googleapis.com services.get", format!("{}: uri is empty", s.name), None));
+    }
+    (!why.is_empty()).then(|| (why.join(", "), ev))
+}
+
+/// The failed reads that leave this answer open: allow policies while no
+/// readable grant settles it, deny policies while nothing readable denies,
+/// the roles and groups the evaluation hangs on, the org policy when a
+/// grant is the fix, the caller's account. A
+/// failed read that cannot change the answer is left out.
+fn open_reads<'g>(g: &'g Gathered, ev: &Evaluation) -> Vec<&'g Unreadable> {
+    let hangs_on = |want: &dyn Fn(&Uncertainty) -> bool| ev.unknowns.iter().any(|r| r.uncertain.iter().any(want));
+    g.unreadable
+        .iter()
+        .filter(|u| match &u.read {
+            Read::Allow => ev.grants.is_empty() && ev.denials.is_empty(),
+            Read::Deny => ev.denials.is_empty(),
+            Read::Role(role) => hangs_on(&|x| matches!(x, Uncertainty::Role { role: r, .. } if r == role)),
+            Read::Group(group) => {
+                hangs_on(&|x| matches!(x, Uncertainty::Group { group: gr } if gr.eq_ignore_ascii_case(group)))
+            }
+            Read::OrgPolicy => ev.grant_fixes,
+            Read::Account => true,
+        })
+        .collect()
 }
 
 /// Grants with run.routes.invoke to a look-alike of the caller: another
@@ -373,5 +431,102 @@ fn org_findings(g: &Gathered, req: &Request, gcloud_service: &str, out: &mut Vec
         }
         (Some(_), Some(_)) => out.push(f::org_member_blocked(&req.caller.to_string(), domain == "gmail.com", ev)),
         _ => out.push(f::org_member_blocked(&req.caller.to_string(), false, ev)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use runiam_core::api::run::Service;
+    use runiam_core::eval::{AllowPolicyAt, DenyPolicyAt, Facts};
+    use runiam_core::model::Binding;
+
+    const CALLER: &str = "serviceAccount:caller@p.iam.gserviceaccount.com";
+
+    fn unread(read: Read, what: &str, permission: &str) -> Unreadable {
+        Unreadable {
+            read,
+            what: what.into(),
+            permission: permission.into(),
+            error: format!("could not read (permission {permission})"),
+        }
+    }
+
+    /// The caller holds custom role `a` on the project; someone else holds `b`.
+    /// Neither role, nor the folder's policy, nor its deny policies could be read.
+    fn gathered() -> Gathered {
+        let binding = |role: &str, member: &str| Binding {
+            role: role.into(),
+            members: vec![member.into()],
+            ..Binding::default()
+        };
+        let service = ServiceRef::new("p", "r", "s");
+        Gathered {
+            service: Service {
+                name: service.full_name(),
+                uri: Some("https://s-1.r.run.app".into()),
+                ..Default::default()
+            },
+            facts: Facts {
+                service: service.clone(),
+                caller: Some(Principal::parse(CALLER).unwrap()),
+                allow: vec![
+                    AllowPolicyAt { resource: service.full_name(), policy: Some(Policy::default()) },
+                    AllowPolicyAt {
+                        resource: "projects/p".into(),
+                        policy: Some(Policy {
+                            bindings: vec![
+                                binding("projects/p/roles/a", CALLER),
+                                binding("projects/p/roles/b", "user:other@x.example"),
+                            ],
+                            ..Policy::default()
+                        }),
+                    },
+                    AllowPolicyAt { resource: "folders/1".into(), policy: None },
+                ],
+                deny: vec![DenyPolicyAt {
+                    attachment: "cloudresourcemanager.googleapis.com/folders/1".into(),
+                    policies: None,
+                }],
+                roles: [("projects/p/roles/a".to_owned(), None), ("projects/p/roles/b".to_owned(), None)].into(),
+                groups: Default::default(),
+                now: Utc::now(),
+            },
+            parents: vec!["folders/1".into()],
+            organization: None,
+            caller_account: None,
+            drs: Drs::Off,
+            unreadable: vec![
+                unread(Read::Role("projects/p/roles/a".into()), "the role projects/p/roles/a", "iam.roles.get"),
+                unread(Read::Role("projects/p/roles/b".into()), "the role projects/p/roles/b", "iam.roles.get"),
+                unread(Read::Allow, "the IAM policy of folders/1", "resourcemanager.folders.getIamPolicy"),
+                unread(Read::Deny, "the deny policies at folders/1", "iam.denypolicies.list"),
+            ],
+            rounds: 3,
+        }
+    }
+
+    #[test]
+    fn only_the_reads_that_leave_the_answer_open_are_named() {
+        let g = gathered();
+        let ev = evaluate(&g.facts, INVOKE_PERMISSION);
+        let named: Vec<&str> = open_reads(&g, &ev).iter().map(|u| u.what.as_str()).collect();
+        // Role b names someone else: its failed read cannot matter.
+        assert_eq!(
+            named,
+            ["the role projects/p/roles/a", "the IAM policy of folders/1", "the deny policies at folders/1"]
+        );
+        // A possible grant through role a: no grant fix is proposed, the
+        // doubt is named.
+        let d = crate::settle::settle(diagnose(
+            &g,
+            &Request { caller: Principal::parse(CALLER).unwrap(), from: Origin::External },
+            &[],
+        ));
+        assert_eq!(d.verdict, Verdict::Unknown);
+        assert!(d.fix.is_none());
+        let ids: Vec<&str> = d.findings.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids, ["iam.unreadable"]);
     }
 }

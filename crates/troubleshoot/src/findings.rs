@@ -14,15 +14,18 @@ fn finding(
     Finding { id: id.to_owned(), bucket, severity, explanation, evidence, fix }
 }
 
-pub fn iam_no_grant(caller: &str, service: &str, evidence: Vec<Evidence>, fix: Fix) -> Finding {
-    finding(
-        "iam.no-grant",
-        Bucket::Iam,
-        Severity::Cause,
-        format!("nothing on {service} or any of its ancestors grants {caller} a role with run.routes.invoke"),
-        evidence,
-        Some(fix),
-    )
+/// `unread`: the allow policies that could not be read, which the claim
+/// cannot cover.
+pub fn iam_no_grant(caller: &str, service: &str, unread: &[String], evidence: Vec<Evidence>, fix: Fix) -> Finding {
+    let explanation = if unread.is_empty() {
+        format!("nothing on {service} or any of its ancestors grants {caller} a role with run.routes.invoke")
+    } else {
+        format!(
+            "no readable policy on {service} or its ancestors grants {caller} a role with run.routes.invoke ({} could not be read); a grant on the service is needed or, at worst, redundant",
+            unread.join(", ")
+        )
+    };
+    finding("iam.no-grant", Bucket::Iam, Severity::Cause, explanation, evidence, Some(fix))
 }
 
 pub fn iam_role_lacks_invoke(caller: &str, roles: &str, evidence: Vec<Evidence>, fix: Fix) -> Finding {
@@ -112,17 +115,16 @@ pub fn iam_group_unknown(groups: &str, evidence: Vec<Evidence>) -> Finding {
     )
 }
 
-/// Partial visibility: a finding that names
-/// what could not be read and the permission that would read it.
-pub fn iam_unreadable(evidence: Vec<Evidence>) -> Finding {
-    finding(
-        "iam.unreadable",
-        Bucket::Iam,
-        Severity::Risk,
-        "some policies could not be read; the answer holds only for what could".to_owned(),
-        evidence,
-        None,
-    )
+/// What could not be read and leaves the answer open (partial visibility): each
+/// read with why it failed and the permission that would allow it.
+/// `deny_doubt`: a deny policy went unread, so even the proposed grant may
+/// not be enough.
+pub fn iam_unreadable(deny_doubt: bool, evidence: Vec<Evidence>) -> Finding {
+    let mut explanation = "some policies could not be read; the answer holds only for what could".to_owned();
+    if deny_doubt {
+        explanation.push_str(": a deny policy above could still block this: run `runiam verify` after the grant");
+    }
+    finding("iam.unreadable", Bucket::Iam, Severity::Risk, explanation, evidence, None)
 }
 
 pub fn iam_remote_disagrees(ours: &str, theirs: &str, evidence: Vec<Evidence>) -> Finding {
@@ -198,6 +200,31 @@ pub fn config_invoker_check_disabled(evidence: Vec<Evidence>) -> Finding {
         Bucket::Config,
         Severity::Info,
         "the invoker IAM check is off, so IAM is not the cause".to_owned(),
+        evidence,
+        None,
+    )
+}
+
+pub fn config_not_ready(why: &str, evidence: Vec<Evidence>, fix: Fix) -> Finding {
+    finding(
+        "config.not-ready",
+        Bucket::Config,
+        Severity::Cause,
+        format!(
+            "the service cannot serve ({why}): callers get errors whatever IAM says, so this is not an IAM problem"
+        ),
+        evidence,
+        Some(fix),
+    )
+}
+
+/// What lets an ALLOWED caller in: the bindings that grant invoke.
+pub fn iam_granted(caller: &str, evidence: Vec<Evidence>) -> Finding {
+    finding(
+        "iam.granted",
+        Bucket::Iam,
+        Severity::Info,
+        format!("{caller} may invoke: the bindings below grant run.routes.invoke and no deny policy blocks it"),
         evidence,
         None,
     )
@@ -391,6 +418,19 @@ pub fn caller_scheduler_agent(agent: &str, evidence: Vec<Evidence>, fix: Fix) ->
     )
 }
 
+/// Discovery could not read some caller sources: the callers diagnosed
+/// may not be all of them.
+pub fn caller_unreadable(evidence: Vec<Evidence>) -> Finding {
+    finding(
+        "caller.unreadable",
+        Bucket::Iam,
+        Severity::Risk,
+        "some caller sources could not be read, so other callers of the service may exist; pass --caller to diagnose one by name".to_owned(),
+        evidence,
+        None,
+    )
+}
+
 pub fn caller_runtime_identity(service: &str, account: &str, evidence: Vec<Evidence>, fix: Fix) -> Finding {
     finding(
         "caller.runtime-identity",
@@ -402,4 +442,33 @@ pub fn caller_runtime_identity(service: &str, account: &str, evidence: Vec<Evide
         evidence,
         Some(fix),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every id built here is in the README's finding table, and the table
+    /// names no id that is not built here.
+    #[test]
+    fn the_readme_table_lists_every_id() {
+        let is_id = |s: &str| {
+            s.split_once('.').is_some_and(|(b, n)| {
+                !b.is_empty() && !n.is_empty() && (b.to_owned() + n).chars().all(|c| c.is_ascii_lowercase() || c == '-')
+            })
+        };
+        let ids = |text: &str, open: &str, close: char| -> std::collections::BTreeSet<String> {
+            text.split(open)
+                .skip(1)
+                .filter_map(|rest| rest.split(close).next())
+                .filter(|s| is_id(s))
+                .map(str::to_owned)
+                .collect()
+        };
+        let here = ids(include_str!("findings.rs"), "finding(\n        \"", '"')
+            .into_iter()
+            .chain(ids(include_str!("findings.rs"), "finding(\"", '"'))
+            .collect::<std::collections::BTreeSet<_>>();
+        let readme = ids(include_str!("../../../README.md"), "\n| `", '`');
+        assert!(here.len() >= 30, "{here:?}");
+        assert_eq!(here, readme);
+    }
 }

@@ -1,10 +1,13 @@
 //! `runiam troubleshoot`: why is this caller denied?
 //!
 //! Gather (`gather`: the service, every policy above it, deny and org
-//! policies, roles, groups, concurrently) → decide (`decide`: pure, core's
-//! evaluator plus the front end's own checks, into findings with stable ids
-//! from `findings`) → report (the verdict first on a terminal; Diagnosis
-//! documents in pipes). Troubleshoot only reads.
+//! policies, roles, groups, concurrently; `callers` without a caller; the
+//! logs and the token) → decide (`decide` and `observe`: pure, core's
+//! evaluator plus the front end's own checks, the caller's configuration,
+//! the token and the logs, into findings with stable ids from `findings`)
+//! → settle (`settle`: the one place that sets the verdict, orders the
+//! findings and picks the fix) → report (the verdict first on a terminal;
+//! Diagnosis documents in pipes). Troubleshoot only reads.
 
 pub mod callers;
 pub mod decide;
@@ -12,6 +15,7 @@ pub mod findings;
 pub use runiam_core::gather;
 pub mod logs;
 pub mod observe;
+pub mod settle;
 pub mod token;
 
 use std::collections::BTreeMap;
@@ -26,7 +30,7 @@ use runiam_core::api::Clients;
 use runiam_core::api::run::Service;
 use runiam_core::cli::{CommonArgs, run_command};
 use runiam_core::doc::{
-    Diagnosis, Document, Evidence, Kind, Severity, Verdict, input, read_for, read_input, write_stdout,
+    Diagnosis, Document, Evidence, Kind, ServiceSnapshot, Severity, Verdict, input, read_for, read_input, write_stdout,
 };
 use runiam_core::http::HttpOptions;
 use runiam_core::model::{INVOKE_PERMISSION, Policy, Principal, ServiceRef};
@@ -37,6 +41,7 @@ use serde_json::json;
 
 use crate::decide::{Elsewhere, Origin, Request, diagnose};
 use crate::observe::{LogRead, Observed};
+use crate::settle::{Draft, settle};
 
 /// Explain why a caller cannot invoke a Cloud Run service.
 ///
@@ -100,108 +105,47 @@ pub fn run(args: Vec<OsString>) -> Exit {
 /// of a busy service, few enough pages for Logging's read quota.
 const LOG_LIMIT: usize = 20_000;
 
+/// A service to diagnose, with what a snapshot already told about it.
+type Target = (ServiceRef, Option<(Service, Policy)>);
+
+/// Each project's log read: the filter, and the entries or why not.
+type LogReads = BTreeMap<String, (String, Result<Vec<serde_json::Value>, String>)>;
+
+/// gather (inputs, logs, keys) → per service and caller: gather facts,
+/// decide findings, observe, settle → report.
 async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
     let format = Format::resolve(args.output);
     let presented = read_token(&args)?;
-    let caller = match (&args.caller, &presented) {
-        (Some(c), _) => Some(Principal::parse(c).map_err(|e| CommandError::usage(format!("--caller {e}")))?),
-        (None, Some(p)) => Some(token_caller(p).ok_or_else(|| {
-            CommandError::usage("the token carries no email claim, so it does not say who the caller is")
-                .hinted("add --caller PRINCIPAL")
-        })?),
-        (None, None) => None,
-    };
+    let caller = named_caller(&args, presented.as_ref())?;
     let since = logs::parse_since(&args.since).map_err(|e| CommandError::usage(format!("--since {e}")))?;
     let saw = args.saw.as_deref().and_then(|s| s.parse::<u16>().ok());
-    let token_on_stdin = args.token_file.as_deref() == Some(std::path::Path::new("-"));
-    let snapshots = match (&args.service, input(args.file.as_deref(), args.service.is_some() || token_on_stdin)) {
-        (None, Some(source)) => {
-            let text = read_input(&source)?;
-            read_for("runiam-troubleshoot", &[Kind::ServiceSnapshot], &text)?
-                .into_iter()
-                .filter_map(|d| match d {
-                    Document::ServiceSnapshot(s) => Some(*s),
-                    _ => None,
-                })
-                .collect()
-        }
-        (None, None) => {
-            return Err(CommandError::usage("no SERVICE given and nothing on stdin")
-                .hinted("runiam troubleshoot SERVICE --caller PRINCIPAL, or pipe runiam export into it"));
-        }
-        (Some(_), _) => Vec::new(),
-    };
+    let snapshots = read_snapshots(&args)?;
     let ctx = args.common.context(HttpOptions::default())?;
-    let mut targets: Vec<(ServiceRef, Option<(Service, Policy)>)> = Vec::new();
+    let mut targets: Vec<Target> = Vec::new();
     if let Some(s) = &args.service {
         targets.push((resolve_service(s, &ctx.config, &ctx.clients).await?, None));
     }
-    for snap in snapshots {
-        let known = Service {
-            name: snap.service.full_name(),
-            uri: snap.uri.clone(),
-            urls: snap.urls.clone(),
-            custom_audiences: snap.custom_audiences.clone(),
-            ingress: snap.ingress.clone(),
-            invoker_iam_disabled: snap.invoker_iam_disabled,
-            default_uri_disabled: snap.default_uri_disabled,
-            iap_enabled: snap.iap_enabled,
-            etag: snap.etag.clone(),
-            ..Default::default()
-        };
-        targets.push((snap.service, Some((known, snap.iam_policy))));
-    }
+    targets.extend(snapshots.into_iter().map(known_target));
 
-    // One log read per project, whatever the number of services; and the
-    // signing keys, when there is a token to check.
     let now = Utc::now();
     let from = now - since;
-    let mut projects: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (t, _) in &targets {
-        projects.entry(t.project.clone()).or_default().push(t.name.clone());
-    }
-    let reads = async {
-        if args.no_logs {
-            return BTreeMap::new();
-        }
-        let reads = join_all(projects.iter().map(|(p, names)| {
-            let filter = logs::filter(p, names, from, caller.is_none());
-            let clients = &ctx.clients;
-            async move {
-                let got = clients.logging.list_entries(&format!("projects/{p}"), &filter, LOG_LIMIT).await;
-                (p.clone(), (filter, got.map_err(|e| e.to_string())))
-            }
-        }))
-        .await;
-        reads.into_iter().collect()
-    };
     let has_jwt = presented.as_ref().is_some_and(|p| p.tokens.iter().any(|k| matches!(k, token::Kind::Jwt(_))));
-    let (reads, jwks) =
-        tokio::join!(reads, async { if has_jwt { fetch_jwks(ctx.config.emulator.as_ref()).await } else { None } });
-    let sigs: Vec<token::Signature> = presented
-        .as_ref()
-        .map(|p| {
-            p.tokens
-                .iter()
-                .map(|k| match k {
-                    token::Kind::Jwt(j) => token::verify(j, jwks.as_ref()),
-                    _ => token::Signature::Unchecked,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let (reads, jwks) = tokio::join!(read_logs(&ctx.clients, &targets, from, &args, caller.is_none()), async {
+        if has_jwt { fetch_jwks(ctx.config.emulator.as_ref()).await } else { None }
+    });
+    let sigs = signatures(presented.as_ref(), jwks.as_ref());
 
     let mut diagnoses = Vec::new();
+    let mut not_found = Vec::new();
     for (target, known) in targets {
         let read = reads.get(&target.project);
-        let logs = match read {
-            None => LogRead::Skipped,
-            Some((_, Err(e))) => LogRead::Failed(e.clone()),
-            Some((filter, Ok(entries))) => LogRead::Read { entries, since: from, filter },
-        };
         let observed = Observed {
             token: presented.as_ref().map(|p| (p, sigs.as_slice())),
-            logs,
+            logs: match read {
+                None => LogRead::Skipped,
+                Some((_, Err(e))) => LogRead::Failed(e.clone()),
+                Some((filter, Ok(entries))) => LogRead::Read { entries, since: from, filter },
+            },
             saw,
             now,
             named_caller: caller.is_some(),
@@ -209,62 +153,176 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
         match &caller {
             Some(c) => {
                 let request = Request { caller: c.clone(), from: args.from };
-                let (mut d, service) = one(&ctx.clients, &target, &request, known, args.remote).await?;
-                observe::apply(&mut d, &service, &observed);
-                diagnoses.push(d);
+                let (mut draft, service) = one(&ctx.clients, &target, &request, known, args.remote).await?;
+                observe::apply(&mut draft, &service, &observed);
+                diagnoses.push(settle(draft));
             }
             None => {
-                // Read once for every caller found; an unreadable policy is
-                // left to each caller's gather, which reports it.
-                let (service, known) = match known {
-                    Some((s, p)) => (s.clone(), Some((s, p))),
-                    None => {
-                        let (s, p) = tokio::join!(
-                            ctx.clients.run_v2.get_service(&target),
-                            ctx.clients.run_v2.get_iam_policy(&target)
-                        );
-                        let s = s.map_err(|e| user_named(e, format!("cannot read service {}", target.full_name())))?;
-                        (s.clone(), p.ok().map(|p| (s, p)))
-                    }
+                let logs = match read {
+                    Some((_, Ok(e))) => Ok(e.as_slice()),
+                    Some((_, Err(e))) => Err(e.as_str()),
+                    None => Err("not read (--no-logs)"),
                 };
-                let entries = match read {
-                    Some((_, Ok(e))) => e.as_slice(),
-                    _ => &[],
-                };
-                let found = callers::discover(&ctx.clients, &target, &service, entries).await;
-                if found.is_empty() {
-                    tracing::info!(target: "runiam::troubleshoot", "no Pub/Sub, Scheduler, Eventarc or service caller targets {}", target.full_name());
-                }
-                for c in found {
-                    let request = Request { caller: c.caller.clone(), from: c.from };
-                    let (mut d, service) = one(&ctx.clients, &target, &request, known.clone(), args.remote).await?;
-                    if let Some(calling) = &c.runtime_of
-                        && d.verdict == Verdict::Denied
-                    {
-                        d.findings.push(callers::runtime_identity(
-                            &target,
-                            calling,
-                            &c.caller,
-                            Some(json!({"caller": c.what})),
-                        ));
-                    }
-                    if c.findings.iter().any(|f| f.severity == Severity::Cause) {
-                        d.verdict = Verdict::Denied;
-                    }
-                    d.findings.extend(c.findings);
-                    d.log_evidence.push(json!({"caller": c.what}));
-                    observe::apply(&mut d, &service, &observed);
-                    diagnoses.push(d);
+                let found = discovered(&ctx.clients, &target, known, logs, &observed, args.remote).await?;
+                match found {
+                    Ok(mut ds) => diagnoses.append(&mut ds),
+                    Err(summary) => not_found.push(format!("{}: {summary}", target.full_name())),
                 }
             }
         }
     }
+    // Listing one project never proves there is no caller: say what was
+    // read, what was not, and that other projects were not looked at.
     if diagnoses.is_empty() {
-        return Err(CommandError::usage("no caller to diagnose: no --caller, no token, and no Pub/Sub push, Scheduler job, Eventarc trigger or calling service targets the service")
-            .hinted("add --caller PRINCIPAL or --token-file FILE"));
+        return Err(CommandError::usage(format!(
+            "no caller found to diagnose (no --caller, no token); read {}; subscriptions, jobs and services in other projects can call it too",
+            not_found.join("; ")
+        ))
+        .hinted("add --caller PRINCIPAL or --token-file FILE"));
     }
     report(&diagnoses, format)?;
     Ok(if diagnoses.iter().all(|d| d.verdict == Verdict::Allowed) { Exit::Ok } else { Exit::Problem })
+}
+
+/// `--caller`, else the token's email, else none (discover the callers).
+fn named_caller(args: &Args, presented: Option<&token::Presented>) -> Result<Option<Principal>, CommandError> {
+    match (&args.caller, presented) {
+        (Some(c), _) => Ok(Some(Principal::parse(c).map_err(|e| CommandError::usage(format!("--caller {e}")))?)),
+        (None, Some(p)) => Ok(Some(token_caller(p).ok_or_else(|| {
+            CommandError::usage("the token carries no email claim, so it does not say who the caller is")
+                .hinted("add --caller PRINCIPAL")
+        })?)),
+        (None, None) => Ok(None),
+    }
+}
+
+/// ServiceSnapshot documents from stdin or `-f`, when no SERVICE is named.
+fn read_snapshots(args: &Args) -> Result<Vec<ServiceSnapshot>, CommandError> {
+    let token_on_stdin = args.token_file.as_deref() == Some(std::path::Path::new("-"));
+    match (&args.service, input(args.file.as_deref(), args.service.is_some() || token_on_stdin)) {
+        (None, Some(source)) => {
+            let text = read_input(&source)?;
+            Ok(read_for("runiam-troubleshoot", &[Kind::ServiceSnapshot], &text)?
+                .into_iter()
+                .filter_map(|d| match d {
+                    Document::ServiceSnapshot(s) => Some(*s),
+                    _ => None,
+                })
+                .collect())
+        }
+        (None, None) => Err(CommandError::usage("no SERVICE given and nothing on stdin")
+            .hinted("runiam troubleshoot SERVICE --caller PRINCIPAL, or pipe runiam export into it")),
+        (Some(_), _) => Ok(Vec::new()),
+    }
+}
+
+/// A snapshot's service and policy, as if just read.
+fn known_target(snap: ServiceSnapshot) -> Target {
+    let known = Service {
+        name: snap.service.full_name(),
+        uri: snap.uri.clone(),
+        urls: snap.urls.clone(),
+        custom_audiences: snap.custom_audiences.clone(),
+        ingress: snap.ingress.clone(),
+        invoker_iam_disabled: snap.invoker_iam_disabled,
+        default_uri_disabled: snap.default_uri_disabled,
+        iap_enabled: snap.iap_enabled,
+        etag: snap.etag.clone(),
+        ..Default::default()
+    };
+    (snap.service, Some((known, snap.iam_policy)))
+}
+
+/// One log read per project, whatever the number of services.
+async fn read_logs(
+    clients: &Clients,
+    targets: &[Target],
+    from: chrono::DateTime<Utc>,
+    args: &Args,
+    all_callers: bool,
+) -> LogReads {
+    if args.no_logs {
+        return BTreeMap::new();
+    }
+    let mut projects: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (t, _) in targets {
+        projects.entry(t.project.clone()).or_default().push(t.name.clone());
+    }
+    let reads = join_all(projects.iter().map(|(p, names)| {
+        let filter = logs::filter(p, names, from, all_callers);
+        async move {
+            let got = clients.logging.list_entries(&format!("projects/{p}"), &filter, LOG_LIMIT).await;
+            (p.clone(), (filter, got.map_err(|e| e.to_string())))
+        }
+    }))
+    .await;
+    reads.into_iter().collect()
+}
+
+/// Each presented token's signature, checked against the keys when it is a JWT.
+fn signatures(presented: Option<&token::Presented>, jwks: Option<&token::Jwks>) -> Vec<token::Signature> {
+    presented
+        .map(|p| {
+            p.tokens
+                .iter()
+                .map(|k| match k {
+                    token::Kind::Jwt(j) => token::verify(j, jwks),
+                    _ => token::Signature::Unchecked,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Without a caller: every caller discovered, each diagnosed with its own
+/// configuration's findings and the sources that could not be read. `Err`
+/// with what was read when no caller was found.
+async fn discovered(
+    clients: &Clients,
+    target: &ServiceRef,
+    known: Option<(Service, Policy)>,
+    logs: Result<&[serde_json::Value], &str>,
+    observed: &Observed<'_>,
+    remote: bool,
+) -> Result<Result<Vec<Diagnosis>, String>, CommandError> {
+    // Read once for every caller found; an unreadable policy is left to
+    // each caller's gather, which reports it.
+    let (service, known) = match known {
+        Some((s, p)) => (s.clone(), Some((s, p))),
+        None => {
+            let (s, p) = tokio::join!(clients.run_v2.get_service(target), clients.run_v2.get_iam_policy(target));
+            let s = s.map_err(|e| user_named(e, format!("cannot read service {}", target.full_name())))?;
+            (s.clone(), p.ok().map(|p| (s, p)))
+        }
+    };
+    let discovery = callers::discover(clients, target, &service, logs).await;
+    if discovery.found.is_empty() {
+        return Ok(Err(discovery.summary().join("; ")));
+    }
+    let unread = discovery.unread();
+    let mut out = Vec::new();
+    for c in discovery.found {
+        let request = Request { caller: c.caller.clone(), from: c.from };
+        let (mut draft, service) = one(clients, target, &request, known.clone(), remote).await?;
+        if let Some(calling) = &c.runtime_of
+            && draft.iam == Verdict::Denied
+        {
+            draft.findings.push(callers::runtime_identity(target, calling, &c.caller, Some(json!({"caller": c.what}))));
+        }
+        draft.findings.extend(c.findings);
+        if !unread.is_empty() {
+            draft.findings.push(findings::caller_unreadable(
+                unread
+                    .iter()
+                    .map(|u| Evidence { source: "caller discovery".into(), detail: u.clone(), data: None })
+                    .collect(),
+            ));
+        }
+        draft.log_evidence.push(json!({"caller": c.what}));
+        observe::apply(&mut draft, &service, observed);
+        out.push(settle(draft));
+    }
+    Ok(Ok(out))
 }
 
 /// The token from `--token-file` or `--token-env`, parsed; never echoed.
@@ -327,7 +385,7 @@ async fn one(
     req: &Request,
     known: Option<(Service, Policy)>,
     remote: bool,
-) -> Result<(Diagnosis, Service), CommandError> {
+) -> Result<(Draft, Service), CommandError> {
     // `--caller allUsers` asks about a request without credentials.
     let caller = (req.caller != Principal::AllUsers).then_some(&req.caller);
     let (gathered, elsewhere) =
@@ -340,9 +398,9 @@ async fn one(
         match clients.troubleshooter.troubleshoot(email, &full, INVOKE_PERMISSION).await {
             Ok(answer) => {
                 let theirs = answer.get("overallAccessState").and_then(|v| v.as_str()).unwrap_or("UNKNOWN").to_owned();
-                let ours = verdict_name(d.verdict);
+                let ours = verdict_name(d.iam);
                 let agrees = matches!(
-                    (theirs.as_str(), d.verdict),
+                    (theirs.as_str(), d.iam),
                     ("CAN_ACCESS", Verdict::Allowed)
                         | ("CANNOT_ACCESS", Verdict::Denied)
                         | ("UNKNOWN_INFO", Verdict::Unknown)

@@ -1,15 +1,16 @@
-//! What was actually sent and logged, added to a Diagnosis made from the
+//! What was actually sent and logged, added to the Draft made from the
 //! configuration: the token's findings (judged at the logged denial's
 //! time), the request-log classes, VPC-SC, recent grants. Pure.
 
 use chrono::{DateTime, Utc};
 use runiam_core::api::run::Service;
-use runiam_core::doc::{Diagnosis, Evidence, Fix, FixAction, Severity, Verdict};
+use runiam_core::doc::{Evidence, Fix, FixAction, Verdict};
 use runiam_core::model::Principal;
 use serde_json::{Value, json};
 
 use crate::findings as f;
 use crate::logs::{self, Class, PROPAGATION};
+use crate::settle::Draft;
 use crate::token::{self, At, Presented, Signature};
 
 /// The log read of the service's project: `None` with `--no-logs`, an
@@ -42,11 +43,25 @@ fn manual(command: String) -> Fix {
     Fix { action: FixAction::Manual, member: None, role: None, condition: None, command }
 }
 
-/// Adds the observed findings and log evidence to `d`, then re-orders
-/// findings and settles the verdict and fix.
-pub fn apply(d: &mut Diagnosis, service: &Service, o: &Observed) {
-    let s = d.service.clone();
-    let mine: Vec<(&Value, Class)> = match &o.logs {
+/// The service's own log entries, each with its class.
+type Mine<'a> = Vec<(&'a Value, Class)>;
+
+/// Adds the observed findings and log evidence to `d`; `settle` decides
+/// what they mean for the verdict and the fix.
+pub fn apply(d: &mut Draft, service: &Service, o: &Observed) {
+    let mine = classified(d, o);
+    let requests: Mine = mine.iter().filter(|(_, c)| !matches!(c, Class::VpcSc | Class::IamChange)).copied().collect();
+    d.log_evidence.extend(logs::group(&requests).into_iter().take(10));
+    token_findings(d, service, o, &mine);
+    log_findings(d, o, &mine, &requests);
+    propagation_findings(d, o, &mine);
+}
+
+/// The entries of `d`'s service among those read, classified; a failed
+/// read is noted as such.
+fn classified<'a>(d: &mut Draft, o: &Observed<'a>) -> Mine<'a> {
+    let s = &d.service;
+    match &o.logs {
         LogRead::Read { entries, .. } => entries
             .iter()
             .map(|e| (e, logs::classify(&logs::view(e))))
@@ -57,32 +72,36 @@ pub fn apply(d: &mut Diagnosis, service: &Service, o: &Observed) {
             d.log_evidence.push(json!({"unread": why}));
             Vec::new()
         }
-    };
-    let time =
-        |e: &Value| e["timestamp"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.to_utc());
-    let of = |pred: &dyn Fn(Class) -> bool| -> Vec<&Value> {
-        mine.iter().filter(|(_, c)| pred(*c)).map(|(e, _)| *e).collect()
-    };
-    let quoted = |es: &[&Value]| -> Vec<Evidence> {
-        es.iter()
-            .take(5)
-            .map(|e| {
-                ev(
-                    LOGS,
-                    format!("{} {}", e["timestamp"].as_str().unwrap_or("?"), e["insertId"].as_str().unwrap_or("?")),
-                    Some(logs::quote_entry(e)),
-                )
-            })
-            .collect()
-    };
-    let requests: Vec<(&Value, Class)> =
-        mine.iter().filter(|(_, c)| !matches!(c, Class::VpcSc | Class::IamChange)).copied().collect();
-    d.log_evidence.extend(logs::group(&requests).into_iter().take(10));
+    }
+}
 
-    // The token, judged at the newest front-end denial when one was logged.
-    let front = of(&|c| matches!(c, Class::FrontEnd(_)));
+fn time(e: &Value) -> Option<DateTime<Utc>> {
+    e["timestamp"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.to_utc())
+}
+
+fn of<'a>(mine: &Mine<'a>, pred: impl Fn(Class) -> bool) -> Vec<&'a Value> {
+    mine.iter().filter(|(_, c)| pred(*c)).map(|(e, _)| *e).collect()
+}
+
+/// Up to five entries, quoted as evidence.
+fn quoted(es: &[&Value]) -> Vec<Evidence> {
+    es.iter()
+        .take(5)
+        .map(|e| {
+            ev(
+                LOGS,
+                format!("{} {}", e["timestamp"].as_str().unwrap_or("?"), e["insertId"].as_str().unwrap_or("?")),
+                Some(logs::quote_entry(e)),
+            )
+        })
+        .collect()
+}
+
+/// The token, judged at the newest front-end denial when one was logged;
+/// without a token, a logged "not authenticated" for an IAM-allowed caller.
+fn token_findings(d: &mut Draft, service: &Service, o: &Observed, mine: &Mine) {
+    let front = of(mine, |c| matches!(c, Class::FrontEnd(_)));
     let denial = front.iter().filter_map(|e| time(e).map(|t| (t, *e))).max_by_key(|(t, _)| *t);
-    let mut token_cause = false;
     match o.token {
         Some((p, sigs)) => {
             let at = match denial {
@@ -91,9 +110,7 @@ pub fn apply(d: &mut Diagnosis, service: &Service, o: &Observed) {
                 }
                 None => At { time: o.now, source: "now".into() },
             };
-            let found = token::judge(p, service, &at, sigs);
-            token_cause = found.iter().any(|f| f.severity == Severity::Cause);
-            d.findings.extend(found);
+            d.findings.extend(token::judge(p, service, &at, sigs));
         }
         None => {
             let not_auth: Vec<&Value> = front
@@ -104,8 +121,8 @@ pub fn apply(d: &mut Diagnosis, service: &Service, o: &Observed) {
                 })
                 .copied()
                 .collect();
-            let anonymous = d.caller.as_ref().is_none_or(|c| *c == Principal::AllUsers);
-            if o.named_caller && !not_auth.is_empty() && !anonymous && d.verdict == Verdict::Allowed {
+            let anonymous = d.caller == Principal::AllUsers;
+            if o.named_caller && !not_auth.is_empty() && !anonymous && d.iam == Verdict::Allowed {
                 let url = service.uri.clone().unwrap_or_default();
                 d.findings.push(f::token_missing(
                     quoted(&not_auth),
@@ -114,12 +131,18 @@ pub fn apply(d: &mut Diagnosis, service: &Service, o: &Observed) {
             }
         }
     }
+}
 
-    let app = of(&|c| matches!(c, Class::App(_)));
+/// What the request logs show besides the token: the container's own
+/// denials, throttling, VPC-SC, a status the caller saw that Cloud Run
+/// never logged.
+fn log_findings(d: &mut Draft, o: &Observed, mine: &Mine, requests: &Mine) {
+    let s = d.service.clone();
+    let app = of(mine, |c| matches!(c, Class::App(_)));
     if let Some(status) = app.first().and_then(|e| e["httpRequest"]["status"].as_u64()) {
         d.findings.push(f::app_denied(u16::try_from(status).unwrap_or(403), quoted(&app)));
     }
-    let throttled = of(&|c| matches!(c, Class::Throttled(_)));
+    let throttled = of(mine, |c| matches!(c, Class::Throttled(_)));
     if !throttled.is_empty() {
         d.findings.push(f::quota_throttled(
             quoted(&throttled),
@@ -129,10 +152,8 @@ pub fn apply(d: &mut Diagnosis, service: &Service, o: &Observed) {
             )),
         ));
     }
-    let vpc = of(&|c| c == Class::VpcSc);
-    let mut vpc_blocked = false;
+    let vpc = of(mine, |c| c == Class::VpcSc);
     if !vpc.is_empty() {
-        vpc_blocked = true;
         d.findings.push(f::network_vpc_sc(
             quoted(&vpc),
             manual("add an ingress rule for the caller to the service perimeter (or call from inside it); the audit entry names the perimeter and the violation".into()),
@@ -156,32 +177,22 @@ pub fn apply(d: &mut Diagnosis, service: &Service, o: &Observed) {
             ));
         }
     }
-    if let Some(member) = d.caller.as_ref().map(ToString::to_string) {
-        let grants = of(&|c| c == Class::IamChange);
-        let recent: Vec<&Value> = grants
-            .into_iter()
-            .filter(|e| time(e).is_some_and(|t| o.now - t < PROPAGATION))
-            .filter(|e| {
-                e["protoPayload"]["serviceData"]["policyDelta"]["bindingDeltas"].as_array().is_some_and(|ds| {
-                    ds.iter().any(|d| d["action"] == "ADD" && d["member"].as_str() == Some(member.as_str()))
-                })
-            })
-            .collect();
-        if let Some(newest) = recent.iter().filter_map(|e| time(e)).max() {
-            let age = (o.now - newest).num_seconds().max(0);
-            d.findings.push(f::iam_propagation(&member, &format!("{}m{:02}s", age / 60, age % 60), quoted(&recent)));
-        }
-    }
+}
 
-    if token_cause || vpc_blocked {
-        d.verdict = Verdict::Denied;
-    }
-    d.findings.sort_by_key(|f| match f.severity {
-        Severity::Cause => 0,
-        Severity::Risk => 1,
-        Severity::Info => 2,
-    });
-    if d.verdict != Verdict::Allowed && d.fix.is_none() {
-        d.fix = d.findings.iter().filter(|f| f.severity == Severity::Cause).find_map(|f| f.fix.clone());
+/// A grant to the caller younger than IAM's propagation window.
+fn propagation_findings(d: &mut Draft, o: &Observed, mine: &Mine) {
+    let member = d.caller.to_string();
+    let recent: Vec<&Value> = of(mine, |c| c == Class::IamChange)
+        .into_iter()
+        .filter(|e| time(e).is_some_and(|t| o.now - t < PROPAGATION))
+        .filter(|e| {
+            e["protoPayload"]["serviceData"]["policyDelta"]["bindingDeltas"].as_array().is_some_and(|ds| {
+                ds.iter().any(|d| d["action"] == "ADD" && d["member"].as_str() == Some(member.as_str()))
+            })
+        })
+        .collect();
+    if let Some(newest) = recent.iter().filter_map(|e| time(e)).max() {
+        let age = (o.now - newest).num_seconds().max(0);
+        d.findings.push(f::iam_propagation(&member, &format!("{}m{:02}s", age / 60, age % 60), quoted(&recent)));
     }
 }

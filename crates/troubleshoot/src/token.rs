@@ -8,7 +8,7 @@ use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use base64::Engine;
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
-use runiam_core::api::run::{Service, audience_accepted};
+use runiam_core::api::run::{Service, audience_accepted, token_audience_accepted};
 use runiam_core::doc::{Evidence, Finding, Fix, FixAction};
 use serde_json::{Map, Value, json};
 
@@ -212,7 +212,9 @@ pub fn audience_problem(aud: &str, urls: &[String], custom: &[String]) -> Option
         return None;
     }
     if aud.ends_with(".apps.googleusercontent.com") {
-        return Some(format!("`{aud}` is an OAuth client id, which only an IAP-secured load balancer accepts"));
+        return Some(format!(
+            "`{aud}` is an OAuth client id: Cloud Run accepts only gcloud's and ADC's, and only in a user's token; other clients' tokens pass only an IAP-secured load balancer"
+        ));
     }
     let Ok(parsed) = url::Url::parse(aud) else {
         return Some(format!("`{aud}` is not a URL; Cloud Run accepts only the service's URLs or its customAudiences"));
@@ -317,8 +319,12 @@ pub fn judge(p: &Presented, service: &Service, at: &At, sigs: &[Signature]) -> V
         }
         let urls = service.all_urls();
         let auds = jwt.audiences();
-        let problems: Vec<String> =
-            auds.iter().filter_map(|a| audience_problem(a, &urls, &service.custom_audiences)).collect();
+        let email = jwt.email();
+        let problems: Vec<String> = auds
+            .iter()
+            .filter(|a| !token_audience_accepted(a, email, &urls, &service.custom_audiences))
+            .filter_map(|a| audience_problem(a, &urls, &service.custom_audiences))
+            .collect();
         if auds.is_empty() || problems.len() == auds.len() {
             let why = if auds.is_empty() { "the token has no aud claim".to_owned() } else { problems.join("; ") };
             out.push(f::token_audience_mismatch(
@@ -443,6 +449,16 @@ mod tests {
         assert_eq!(ids(&jwt(fb, "c2ln"), 1500), ["token.issuer"]);
         let noemail = json!({"iss": "accounts.google.com", "aud": "https://hello-1.europe-west1.run.app", "sub": "1"});
         assert_eq!(ids(&jwt(noemail, "c2ln"), 1500), ["token.no-email"]);
+        // A user's token from gcloud or ADC carries the tool's client id.
+        for aud in runiam_core::api::run::USER_TOKEN_AUDIENCES {
+            let user =
+                json!({"iss": "https://accounts.google.com", "aud": aud, "email": "alice@acme.example", "exp": 2000});
+            assert!(ids(&jwt(user, "c2ln"), 1500).is_empty(), "{aud}");
+            let sa = json!({"iss": "https://accounts.google.com", "aud": aud, "email": "x@p.iam.gserviceaccount.com", "exp": 2000});
+            assert_eq!(ids(&jwt(sa, "c2ln"), 1500), ["token.audience-mismatch"], "{aud}");
+        }
+        let other = json!({"iss": "https://accounts.google.com", "aud": "1-x.apps.googleusercontent.com", "email": "alice@acme.example", "exp": 2000});
+        assert_eq!(ids(&jwt(other, "c2ln"), 1500), ["token.audience-mismatch"]);
     }
 
     proptest! {

@@ -175,6 +175,23 @@ pub struct Trigger {
     pub extra: Map<String, Value>,
 }
 
+/// A list read in every location of a project: the items, how many
+/// locations were read, and the reads that failed (where, why). A failed
+/// read is never an empty list: the caller says what it could not see.
+#[derive(Debug, Default)]
+pub struct Everywhere<T> {
+    pub items: Vec<T>,
+    pub locations: usize,
+    pub failed: Vec<(String, ApiError)>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Location {
+    #[serde(default)]
+    location_id: String,
+}
+
 /// Pub/Sub, Cloud Scheduler and Eventarc, for listing callers.
 #[derive(Clone)]
 pub struct Callers {
@@ -225,6 +242,54 @@ impl Callers {
     pub async fn eventarc_triggers(&self, project: &str, location: &str) -> Result<Vec<Trigger>, ApiError> {
         let url = api_url(&self.eventarc, &["v1", "projects", project, "locations", location, "triggers"]);
         self.all(Api::Eventarc, url, "triggers").await
+    }
+
+    /// Every Scheduler job of the project, whatever its location: jobs
+    /// target services in any region.
+    pub async fn scheduler_jobs_everywhere(&self, project: &str) -> Everywhere<Job> {
+        self.everywhere(Api::CloudScheduler, &self.scheduler, project, "jobs").await
+    }
+
+    /// Every Eventarc trigger of the project, whatever its location.
+    pub async fn eventarc_triggers_everywhere(&self, project: &str) -> Everywhere<Trigger> {
+        self.everywhere(Api::Eventarc, &self.eventarc, project, "triggers").await
+    }
+
+    /// `locations.list` of the API, then `field` in each location, concurrently.
+    async fn everywhere<T: serde::de::DeserializeOwned>(
+        &self,
+        api: Api,
+        base: &Url,
+        project: &str,
+        field: &str,
+    ) -> Everywhere<T> {
+        let listed = api_url(base, &["v1", "projects", project, "locations"]);
+        let locations: Vec<Location> = match self.all(api, listed, "locations").await {
+            Ok(l) => l,
+            Err(e) => {
+                return Everywhere {
+                    items: Vec::new(),
+                    locations: 0,
+                    failed: vec![(format!("the locations of projects/{project}"), e)],
+                };
+            }
+        };
+        let reads = futures::future::join_all(locations.iter().filter(|l| !l.location_id.is_empty()).map(|l| async {
+            let url = api_url(base, &["v1", "projects", project, "locations", &l.location_id, field]);
+            (l.location_id.clone(), self.all::<T>(api, url, field).await)
+        }))
+        .await;
+        let mut out = Everywhere { items: Vec::new(), locations: 0, failed: Vec::new() };
+        for (location, read) in reads {
+            match read {
+                Ok(items) => {
+                    out.locations += 1;
+                    out.items.extend(items);
+                }
+                Err(e) => out.failed.push((format!("projects/{project}/locations/{location}"), e)),
+            }
+        }
+        out
     }
 }
 

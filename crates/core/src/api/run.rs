@@ -98,6 +98,24 @@ pub fn audience_accepted(aud: &str, urls: &[String], custom_audiences: &[String]
     custom_audiences.iter().any(|c| c == aud) || urls.iter().any(|u| u == aud.strip_suffix('/').unwrap_or(aud))
 }
 
+/// The OAuth client ids a user's Google ID token carries as `aud` when
+/// minted by Google's own tools: `gcloud auth print-identity-token`
+/// (gcloud's client) and application default credentials (ADC's client).
+/// Cloud Run documents that such tokens of a user who holds invoke are
+/// accepted (facts §3.1); IAM then decides.
+pub const USER_TOKEN_AUDIENCES: [&str; 2] = [
+    "32555940559.apps.googleusercontent.com",
+    "764086051850-6qr4p6gpi6hn506pt8ejuq83di341hur.apps.googleusercontent.com",
+];
+
+/// [`audience_accepted`], plus a Google user's token (an `email` that is
+/// no service account's) whose `aud` is one of [`USER_TOKEN_AUDIENCES`].
+/// The emulator's front end and troubleshoot's token check both ask here.
+pub fn token_audience_accepted(aud: &str, email: Option<&str>, urls: &[String], custom_audiences: &[String]) -> bool {
+    let user = email.is_some_and(|e| e.contains('@') && !e.ends_with(".gserviceaccount.com"));
+    audience_accepted(aud, urls, custom_audiences) || (user && USER_TOKEN_AUDIENCES.contains(&aud))
+}
+
 impl Service {
     /// Every URL Cloud Run accepts as `aud` for the service: `uri`, `urls`,
     /// and the traffic tags' URLs, without trailing `/`, sorted.
@@ -328,5 +346,22 @@ impl RunV1 {
                 None => return Ok(out),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_tokens_of_googles_tools_are_accepted_for_users_only() {
+        let urls = vec!["https://a-1.r.run.app".to_owned()];
+        for aud in USER_TOKEN_AUDIENCES {
+            assert!(token_audience_accepted(aud, Some("alice@example.com"), &urls, &[]));
+            assert!(!token_audience_accepted(aud, Some("sa@p.iam.gserviceaccount.com"), &urls, &[]));
+            assert!(!token_audience_accepted(aud, None, &urls, &[]));
+        }
+        assert!(!token_audience_accepted("1-other.apps.googleusercontent.com", Some("alice@example.com"), &urls, &[]));
+        assert!(token_audience_accepted("https://a-1.r.run.app/", Some("sa@p.iam.gserviceaccount.com"), &urls, &[]));
     }
 }

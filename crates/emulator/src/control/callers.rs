@@ -6,9 +6,9 @@ use serde_json::{Map, Value, json};
 
 use super::{Answer, CREATE_TIME, Call, UPDATE_TIME, page};
 use crate::authz::require;
-use crate::errors::ApiError;
+use crate::errors::{ApiError, Code};
 use crate::state::State;
-use crate::world::{EventarcTrigger, OidcToken, Project, PubsubSubscription, SchedulerJob, World, sha256};
+use crate::world::{ApiFault, EventarcTrigger, OidcToken, Project, PubsubSubscription, SchedulerJob, World, sha256};
 
 /// The page size when the client gives none.
 const DEFAULT_PAGE: usize = 100;
@@ -55,6 +55,24 @@ pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Ans
 fn read(state: &State, p: &str, permission: &str, answer: impl FnOnce(&Project) -> Answer) -> Answer {
     let world: &World = &state.world;
     let proj = world.project(p).ok_or_else(|| ApiError::not_found(format!("Project '{p}' not found.")))?;
+    let api = format!("{}.googleapis.com", permission.split('.').next().unwrap_or_default());
+    match proj.api_errors.get(&api) {
+        Some(ApiFault::Disabled) => {
+            return Err(ApiError::new(
+                Code::PermissionDenied,
+                format!("{api} has not been used in project {} before or it is disabled.", proj.number),
+            )
+            .with_reason(
+                "SERVICE_DISABLED",
+                "googleapis.com",
+                json!({"service": api, "consumer": format!("projects/{}", proj.number)}),
+            ));
+        }
+        Some(ApiFault::NotFound) => {
+            return Err(ApiError::not_found(format!("Requested entity was not found in projects/{p}.")));
+        }
+        None => {}
+    }
     require(state, &format!("projects/{}", proj.id), permission, &format!("projects/{p}"))?;
     answer(proj)
 }

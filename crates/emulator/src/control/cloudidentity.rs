@@ -25,6 +25,12 @@ pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Ans
         return None;
     }
     let world = &state.world;
+    if segs.first() == Some(&"v1") && segs.get(1) == Some(&"groups") && !world.cloud_identity.readable {
+        return Some(Err(ApiError::new(
+            Code::PermissionDenied,
+            "Error(2028): Permission denied for resource groups (or it may not exist).".to_owned(),
+        )));
+    }
     match (segs, call.verb.as_deref()) {
         (["v1", "groups"], Some("lookup")) => Some(lookup(world, call)),
         (["v1", "groups", g, "memberships"], None) => Some(list(world, call, g)),

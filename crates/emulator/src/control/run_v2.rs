@@ -302,18 +302,34 @@ fn service_json(call: &Call, p: &Project, s: &Service) -> Value {
     out.insert("traffic".into(), Value::Array(traffic));
     out.insert("observedGeneration".into(), json!(generation));
     let succeeded = call.enum_value(&CONDITION_STATE, "CONDITION_SUCCEEDED");
-    out.insert(
-        "terminalCondition".into(),
-        json!({"type": "Ready", "state": succeeded, "lastTransitionTime": UPDATE_TIME}),
-    );
-    out.insert(
-        "conditions".into(),
-        json!([
-            {"type": "RoutesReady", "state": succeeded, "lastTransitionTime": UPDATE_TIME},
-            {"type": "ConfigurationsReady", "state": succeeded, "lastTransitionTime": CREATE_TIME},
-        ]),
-    );
-    out.insert("latestReadyRevision".into(), json!(format!("{full}/revisions/{}", d.revision)));
+    match &s.failed {
+        None => {
+            out.insert(
+                "terminalCondition".into(),
+                json!({"type": "Ready", "state": succeeded, "lastTransitionTime": UPDATE_TIME}),
+            );
+            out.insert(
+                "conditions".into(),
+                json!([
+                    {"type": "RoutesReady", "state": succeeded, "lastTransitionTime": UPDATE_TIME},
+                    {"type": "ConfigurationsReady", "state": succeeded, "lastTransitionTime": CREATE_TIME},
+                ]),
+            );
+            out.insert("latestReadyRevision".into(), json!(format!("{full}/revisions/{}", d.revision)));
+        }
+        Some(f) => {
+            let failed = call.enum_value(&CONDITION_STATE, "CONDITION_FAILED");
+            // Revision reasons and common reasons are separate fields.
+            let field = if f.reason.starts_with("HEALTH_CHECK") || f.reason.starts_with("MIN_INSTANCES") {
+                "revisionReason"
+            } else {
+                "reason"
+            };
+            let condition = |kind: &str| json!({"type": kind, "state": failed, field: f.reason, "message": f.message, "lastTransitionTime": UPDATE_TIME});
+            out.insert("terminalCondition".into(), condition("Ready"));
+            out.insert("conditions".into(), json!([condition("ConfigurationsReady")]));
+        }
+    }
     out.insert("latestCreatedRevision".into(), json!(format!("{full}/revisions/{}", d.revision)));
     out.insert("trafficStatuses".into(), Value::Array(statuses));
     out.insert("uri".into(), json!(d.uri));
