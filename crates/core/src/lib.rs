@@ -20,6 +20,7 @@ pub mod eval;
 pub mod gate;
 pub mod gather;
 pub mod http;
+pub mod ingress;
 pub mod interrupt;
 pub mod model;
 pub mod output;

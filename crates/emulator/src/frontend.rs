@@ -49,6 +49,7 @@ use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use runiam_core::api::run::token_audience_accepted;
 use runiam_core::doc::Verdict;
 use runiam_core::eval::{Facts, evaluate};
+use runiam_core::ingress::{Ingress, Origin};
 use runiam_core::model::Principal;
 
 use crate::control::run_v2::derived;
@@ -77,14 +78,6 @@ const ISSUERS: [&str; 2] = [ISSUER, "accounts.google.com"];
 /// Caches are cleared when they reach this many entries.
 const CACHE_LIMIT: usize = 100_000;
 
-/// Where a request comes from, for ingress.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Origin {
-    External,
-    Internal,
-    LoadBalancer,
-}
-
 /// One service as the front end sees it: names and URLs fixed at start,
 /// settings refreshed when the state's generation moves.
 #[derive(Debug)]
@@ -96,21 +89,10 @@ struct Target {
     /// Every URL of the service (deterministic, hash, tags), no trailing `/`.
     urls: Vec<String>,
     custom_audiences: Vec<String>,
-    ingress: String,
+    ingress: Ingress,
     invoker_iam_disabled: bool,
     default_uri_disabled: bool,
     iap_enabled: bool,
-}
-
-impl Target {
-    fn admits(&self, origin: Origin) -> bool {
-        match self.ingress.as_str() {
-            "INGRESS_TRAFFIC_ALL" => true,
-            "INGRESS_TRAFFIC_INTERNAL_ONLY" => origin == Origin::Internal,
-            "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" => origin != Origin::External,
-            _ => false,
-        }
-    }
 }
 
 /// The host part of a Host header or authority: lowercased, without port
@@ -236,7 +218,7 @@ impl Frontend {
                 };
             }
         };
-        if target.default_uri_disabled || !target.admits(origin) {
+        if target.default_uri_disabled || !target.ingress.admits(origin) {
             return page(404, req);
         }
         let outcome = self.decide(state, issuer, (target, index, generation), req.headers);
@@ -441,7 +423,7 @@ fn table(world: &World) -> (HashMap<String, usize>, Vec<Target>) {
                 key: service_key(&p.id, &s.region, &s.name),
                 urls,
                 custom_audiences: s.custom_audiences.clone(),
-                ingress: s.ingress().to_owned(),
+                ingress: Ingress::from_v2(Some(s.ingress())).unwrap_or(Ingress::None),
                 invoker_iam_disabled: s.invoker_iam_disabled,
                 default_uri_disabled: s.default_uri_disabled,
                 iap_enabled: s.iap_enabled,

@@ -493,7 +493,7 @@ mod tests {
         assert_eq!((a.latency, a.fail_rate, a.fail_codes), (Duration::from_millis(50), 0.2, vec![503, 429]));
         assert!(EmulatorArgs::try_parse_from(["e", "--world", "w", "--fail-codes", "404"]).is_err());
         assert!(EmulatorArgs::try_parse_from(["e", "--world", "w", "--fail-rate", "2"]).is_err());
-        assert!(EmulatorArgs::try_parse_from(["e", "--world", "w", "--latency", "5h"]).is_err());
+        assert!(EmulatorArgs::try_parse_from(["e", "--world", "w", "--latency", "5x"]).is_err());
         assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
     }
 

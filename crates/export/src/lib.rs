@@ -232,14 +232,12 @@ fn report(snapshots: &[ServiceSnapshot], format: ExportFormat) -> Result<(), Com
     Ok(())
 }
 
-/// Ingress as gcloud spells it (`--ingress`).
+/// Ingress as gcloud spells it (`--ingress`); a value runiam does not
+/// know is shown as the API gave it.
 fn gcloud_ingress(v2: Option<&str>) -> &str {
-    match v2 {
-        Some("INGRESS_TRAFFIC_ALL") | None => "all",
-        Some("INGRESS_TRAFFIC_INTERNAL_ONLY") => "internal",
-        Some("INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER") => "internal-and-cloud-load-balancing",
-        Some("INGRESS_TRAFFIC_NONE") => "none",
-        Some(other) => other,
+    match runiam_core::ingress::Ingress::from_v2(v2) {
+        Ok(i) => i.gcloud(),
+        Err(_) => v2.unwrap_or_default(),
     }
 }
 

@@ -6,6 +6,7 @@
 
 use runiam_core::doc::{Evidence, Finding, Fix, FixAction, Verdict};
 use runiam_core::eval::{Evaluation, Reason, ReasonKind, Uncertainty, evaluate};
+use runiam_core::ingress::Ingress;
 use runiam_core::model::{INVOKE_PERMISSION, Policy, Principal, ServiceRef};
 use runiam_core::roles;
 use serde_json::json;
@@ -14,26 +15,8 @@ use crate::findings as f;
 use crate::gather::{Drs, Gathered, Read, Unreadable};
 use crate::settle::Draft;
 
-/// Where the call comes from (`--from`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Origin {
-    /// The internet, or another project's network.
-    External,
-    /// The project's VPC (and same-project Pub/Sub, Scheduler, Eventarc, Tasks).
-    Internal,
-    /// An external Application Load Balancer.
-    LoadBalancer,
-}
-
-impl Origin {
-    fn name(self) -> &'static str {
-        match self {
-            Origin::External => "outside the project's network",
-            Origin::Internal => "inside the project's network",
-            Origin::LoadBalancer => "a load balancer",
-        }
-    }
-}
+/// Where the call comes from (`--from`): runiam-core's ingress origin.
+pub use runiam_core::ingress::Origin;
 
 /// What the user asked about.
 #[derive(Clone, Debug)]
@@ -138,23 +121,14 @@ fn front_end_findings(g: &Gathered, req: &Request, gcloud_service: &str, finding
             manual(format!("call it through its custom domain or load balancer, or re-enable the URL: {gcloud_service} --default-url")),
         ));
     }
-    let ingress = g.service.ingress.as_deref().unwrap_or("INGRESS_TRAFFIC_ALL");
-    let admitted = match ingress {
-        "INGRESS_TRAFFIC_INTERNAL_ONLY" => req.from == Origin::Internal,
-        "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" => req.from != Origin::External,
-        "INGRESS_TRAFFIC_NONE" => false,
-        _ => true,
-    };
-    if !admitted {
-        let gcloud_ingress = match ingress {
-            "INGRESS_TRAFFIC_INTERNAL_ONLY" => "internal",
-            "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" => "internal-and-cloud-load-balancing",
-            other => other,
-        };
+    // A setting runiam does not know (a newer API value) is not judged.
+    if let Ok(ingress) = Ingress::from_v2(g.service.ingress.as_deref())
+        && !ingress.admits(req.from)
+    {
         findings.push(f::network_ingress(
-            gcloud_ingress,
-            req.from.name(),
-            vec![svc_ev(format!("{}: ingress is {ingress}", service.full_name()))],
+            ingress.gcloud(),
+            req.from.describe(),
+            vec![svc_ev(format!("{}: ingress is {}", service.full_name(), ingress.v2()))],
             manual(format!("call from an admitted network, or widen ingress: {gcloud_service} --ingress all")),
         ));
     }

@@ -177,14 +177,9 @@ fn namespaced_get(world: &World, p: &str, name: &str, region: Option<&str>) -> A
     }
 }
 
-/// The v1 annotation value of a v2 ingress enum.
+/// The v1 annotation value of a v2 ingress enum (the world checked it).
 fn ingress_annotation(ingress: &str) -> &'static str {
-    match ingress {
-        "INGRESS_TRAFFIC_INTERNAL_ONLY" => "internal",
-        "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" => "internal-and-cloud-load-balancing",
-        "INGRESS_TRAFFIC_NONE" => "none",
-        _ => "all",
-    }
+    runiam_core::ingress::Ingress::from_v2(Some(ingress)).map_or("all", |i| i.gcloud())
 }
 
 /// A service in the Knative shape Run v1 serves.

@@ -188,7 +188,9 @@ fn parse_ingress(v: &Value) -> Result<String, ApiError> {
         Value::Number(n) => n.as_u64().and_then(|i| INGRESS_NAMES.get(i as usize).copied()),
         _ => None,
     };
+    // UNSPECIFIED is the enum's zero, not a setting: a service always has one.
     named
+        .filter(|n| *n != INGRESS_NAMES[0])
         .map(str::to_owned)
         .ok_or_else(|| ApiError::invalid_field("service.ingress", format!("{v} is not an IngressTraffic value")))
 }
@@ -394,4 +396,22 @@ fn traffic(call: &Call, p: &Project, s: &Service, revision: &str) -> (Vec<Value>
         statuses.push(Value::Object(status));
     }
     (targets, statuses)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn ingress_patches_take_a_setting_by_name_or_number_never_unspecified() {
+        assert_eq!(
+            super::parse_ingress(&json!("INGRESS_TRAFFIC_INTERNAL_ONLY")).unwrap(),
+            "INGRESS_TRAFFIC_INTERNAL_ONLY"
+        );
+        assert_eq!(super::parse_ingress(&json!(3)).unwrap(), "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER");
+        for bad in [json!("INGRESS_TRAFFIC_UNSPECIFIED"), json!(0), json!("internal"), json!(9)] {
+            let e = super::parse_ingress(&bad).unwrap_err();
+            assert!(e.message.contains("is not an IngressTraffic value"), "{bad}: {}", e.message);
+        }
+    }
 }
