@@ -252,7 +252,7 @@ pub enum Uncertainty {
 
 /// Evaluates `permission` (v1 form, `run.routes.invoke`) for the caller.
 pub fn evaluate(facts: &Facts, permission: &str) -> Evaluation {
-    let caller = facts.caller.as_ref().map(|c| Who::parse(&c.to_string()));
+    let caller = facts.caller.as_ref().and_then(|c| Principal::canonical(&c.to_string()));
     let mut ev = Evaluation {
         verdict: Verdict::Denied,
         grants: Vec::new(),
@@ -288,7 +288,7 @@ pub fn evaluate(facts: &Facts, permission: &str) -> Evaluation {
                     uncertain,
                     why,
                 };
-                let m = matches(facts, &Who::parse(member), caller.as_ref());
+                let m = matches(facts, Principal::canonical(member).as_ref(), caller.as_ref());
                 if m == Match::No {
                     if is_deleted_caller(member, facts.caller.as_ref()) {
                         ev.near.push(reason(
@@ -415,7 +415,7 @@ impl Reason {
 fn deny_reason(
     facts: &Facts,
     conditions: &mut Conditions,
-    caller: Option<&Who>,
+    caller: Option<&Principal>,
     attachment: &str,
     policy: &DenyPolicy,
     rule: &DenyRule,
@@ -461,10 +461,10 @@ fn deny_reason(
 
 /// The principal that names the caller most surely: a definite match over
 /// an uncertain one.
-fn best_match<'p>(facts: &Facts, principals: &'p [String], caller: Option<&Who>) -> Option<(&'p String, Match)> {
+fn best_match<'p>(facts: &Facts, principals: &'p [String], caller: Option<&Principal>) -> Option<(&'p String, Match)> {
     principals
         .iter()
-        .map(|p| (p, matches(facts, &Who::parse(p), caller)))
+        .map(|p| (p, matches(facts, Principal::canonical(p).as_ref(), caller)))
         .filter(|(_, m)| *m != Match::No)
         .min_by_key(|(_, m)| m.uncertainty().is_some())
 }
@@ -515,60 +515,6 @@ fn role_has(facts: &Facts, role: &str, permission: &str) -> RoleHas {
     }
 }
 
-/// A member or principal in any of IAM's spellings, reduced to who it names.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Who {
-    Everyone,
-    Authenticated,
-    User(String),
-    ServiceAccount(String),
-    Group(String),
-    Domain(String),
-    /// Any other `principal://` (without the scheme).
-    Principal(String),
-    /// Any other `principalSet://` (without the scheme).
-    PrincipalSet(String),
-    /// `deleted:` and unparseable members: they name nobody.
-    Nobody,
-}
-
-impl Who {
-    fn parse(s: &str) -> Self {
-        if let Some(rest) = s.strip_prefix("principal://") {
-            if let Some(email) = rest.strip_prefix("goog/subject/") {
-                return Self::User(email.to_owned());
-            }
-            if let Some(sa) = rest.strip_prefix("iam.googleapis.com/projects/")
-                && let Some((_, email)) = sa.split_once("/serviceAccounts/")
-                && !email.is_empty()
-            {
-                return Self::ServiceAccount(email.to_owned());
-            }
-            return Self::Principal(rest.to_owned());
-        }
-        if let Some(rest) = s.strip_prefix("principalSet://") {
-            if let Some(group) = rest.strip_prefix("goog/group/") {
-                return Self::Group(group.to_owned());
-            }
-            if rest == "goog/public:all" {
-                return Self::Everyone;
-            }
-            return Self::PrincipalSet(rest.to_owned());
-        }
-        match Principal::parse(s) {
-            Ok(Principal::AllUsers) => Self::Everyone,
-            Ok(Principal::AllAuthenticatedUsers) => Self::Authenticated,
-            Ok(Principal::User(e)) => Self::User(e),
-            Ok(Principal::ServiceAccount(e)) => Self::ServiceAccount(e),
-            Ok(Principal::Group(e)) => Self::Group(e),
-            Ok(Principal::Domain(d)) => Self::Domain(d),
-            Ok(Principal::Principal(p)) => Self::Principal(p),
-            Ok(Principal::PrincipalSet(p)) => Self::PrincipalSet(p),
-            Ok(Principal::Deleted(_)) | Err(_) => Self::Nobody,
-        }
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Match {
     Yes { via: Option<String> },
@@ -585,42 +531,38 @@ impl Match {
     }
 }
 
-/// Does `member` name the caller (`None`: unauthenticated)?
-fn matches(facts: &Facts, member: &Who, caller: Option<&Who>) -> Match {
+/// Does `member` name the caller (`None`: unauthenticated)? Members name
+/// by `Principal::canonical` (v1 and v2 forms alike), and the same
+/// principal by `Principal::same_as` (emails without regard to case).
+fn matches(facts: &Facts, member: Option<&Principal>, caller: Option<&Principal>) -> Match {
     let yes = Match::Yes { via: None };
-    let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    let Some(member) = member else { return Match::No };
     match (member, caller) {
-        (Who::Everyone, _) => yes,
-        (Who::Nobody, _) | (_, None) => Match::No,
-        (Who::Authenticated, Some(_)) => yes,
-        (Who::User(m), Some(Who::User(c))) | (Who::ServiceAccount(m), Some(Who::ServiceAccount(c))) if same(m, c) => {
-            yes
-        }
-        (Who::Principal(m), Some(Who::Principal(c))) if m == c => yes,
-        (Who::Group(m), Some(Who::Group(c))) if same(m, c) => yes,
-        (Who::Group(g), Some(_)) => match facts.membership(g) {
+        (Principal::AllUsers, _) => yes,
+        (_, None) => Match::No,
+        (Principal::AllAuthenticatedUsers, Some(_)) => yes,
+        (m, Some(c)) if m.same_as(c) => yes,
+        (Principal::Group(g), Some(_)) => match facts.membership(g) {
             Membership::Member => Match::Yes { via: Some(g.clone()) },
             Membership::NotMember => Match::No,
             Membership::Unknown => Match::Maybe(Uncertainty::Group { group: g.clone() }),
         },
         // Domain members are the accounts of that Workspace or Cloud
         // Identity domain; service accounts never are.
-        (Who::Domain(d), Some(Who::User(c))) => {
-            if c.rsplit_once('@').is_some_and(|(_, cd)| same(cd, d)) {
-                yes
-            } else {
-                Match::No
-            }
+        (Principal::Domain(d), Some(Principal::User(c))) => {
+            if c.rsplit_once('@').is_some_and(|(_, cd)| cd.eq_ignore_ascii_case(d)) { yes } else { Match::No }
         }
-        (Who::PrincipalSet(set), Some(c)) => {
+        (Principal::PrincipalSet(set), Some(c)) => {
             let maybe = Match::Maybe(Uncertainty::PrincipalSet { set: format!("principalSet://{set}") });
             let could = match c {
-                Who::User(_) => set.starts_with("goog/cloudIdentityCustomerId/"),
-                Who::ServiceAccount(_) => {
+                Principal::User(_) => set.starts_with("goog/cloudIdentityCustomerId/"),
+                Principal::ServiceAccount(_) => {
                     set.starts_with("cloudresourcemanager.googleapis.com/") && set.ends_with("/type/ServiceAccount")
                 }
                 // Federated identities belong to pool-wide or attribute sets.
-                Who::Principal(p) => p.starts_with("iam.googleapis.com/") && set.starts_with("iam.googleapis.com/"),
+                Principal::Principal(p) => {
+                    p.starts_with("iam.googleapis.com/") && set.starts_with("iam.googleapis.com/")
+                }
                 _ => false,
             };
             if could { maybe } else { Match::No }

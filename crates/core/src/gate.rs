@@ -173,7 +173,7 @@ fn judge_added(member: &str, role: &str, allow: &Allowance) -> Option<Violation>
         Err(why) => return Some(Violation::Invalid { member: member.to_owned(), why }),
     };
     if let Some(intended) = &allow.member
-        && *intended != principal
+        && !intended.same_as(&principal)
     {
         return v(|member, role| Violation::Member { member, role });
     }

@@ -386,6 +386,62 @@ impl Principal {
         }
     }
 
+    /// Any member as IAM matches it, v1 and v2 syntax alike: the v2 forms
+    /// of a Google account (`principal://goog/subject/E`), a service account
+    /// (`principal://iam.googleapis.com/projects/-/serviceAccounts/E`), a
+    /// group (`principalSet://goog/group/G`) and everyone
+    /// (`principalSet://goog/public:all`) become their v1 equivalents.
+    /// `None` for what names nobody: `deleted:` members and what does not
+    /// parse.
+    pub fn canonical(member: &str) -> Option<Self> {
+        if let Some(rest) = member.strip_prefix("principal://") {
+            if let Some(email) = rest.strip_prefix("goog/subject/") {
+                return Some(Self::User(email.to_owned()));
+            }
+            if let Some(sa) = rest.strip_prefix("iam.googleapis.com/projects/")
+                && let Some((_, email)) = sa.split_once("/serviceAccounts/")
+                && !email.is_empty()
+            {
+                return Some(Self::ServiceAccount(email.to_owned()));
+            }
+            return Some(Self::Principal(rest.to_owned()));
+        }
+        if let Some(rest) = member.strip_prefix("principalSet://") {
+            if let Some(group) = rest.strip_prefix("goog/group/") {
+                return Some(Self::Group(group.to_owned()));
+            }
+            if rest == "goog/public:all" {
+                return Some(Self::AllUsers);
+            }
+            return Some(Self::PrincipalSet(rest.to_owned()));
+        }
+        match Self::parse(member) {
+            Ok(Self::Deleted(_)) | Err(_) => None,
+            Ok(p) => Some(p),
+        }
+    }
+
+    /// Whether two members name the same principal, as IAM compares them:
+    /// the member type exactly, an email or domain without regard to case
+    /// (IAM keeps an account's own casing, `Jane.Doe@…`, whatever casing a
+    /// grant was written with), `principal://` and `principalSet://` values
+    /// exactly.
+    pub fn same_as(&self, other: &Principal) -> bool {
+        match (self, other) {
+            (Self::User(a), Self::User(b))
+            | (Self::ServiceAccount(a), Self::ServiceAccount(b))
+            | (Self::Group(a), Self::Group(b))
+            | (Self::Domain(a), Self::Domain(b)) => a.eq_ignore_ascii_case(b),
+            (Self::Deleted(a), Self::Deleted(b)) => a.eq_ignore_ascii_case(b),
+            _ => self == other,
+        }
+    }
+
+    /// Whether a policy's member string names this principal (`same_as`).
+    pub fn is_member(&self, member: &str) -> bool {
+        Self::parse(member).is_ok_and(|m| self.same_as(&m))
+    }
+
     /// True for `allUsers` and `allAuthenticatedUsers`.
     pub fn is_public(&self) -> bool {
         matches!(self, Self::AllUsers | Self::AllAuthenticatedUsers)
@@ -504,6 +560,30 @@ mod tests {
             assert_eq!(e.input, m);
         }
         assert!(Principal::parse("alice@acme.example").unwrap_err().why.contains("user:EMAIL"));
+    }
+
+    #[test]
+    fn members_compare_as_iam_does() {
+        let p = |s: &str| Principal::parse(s).unwrap();
+        assert!(p("user:Jane.Doe@Example.com").same_as(&p("user:jane.doe@example.com")));
+        assert!(p("domain:Example.com").same_as(&p("domain:example.com")));
+        assert!(!p("user:a@example.com").same_as(&p("group:a@example.com")));
+        assert!(!p("principal://goog/subject/A@x.example").same_as(&p("principal://goog/subject/a@x.example")));
+        assert!(
+            p("serviceAccount:Sched@p.iam.gserviceaccount.com")
+                .is_member("serviceAccount:sched@p.iam.gserviceaccount.com")
+        );
+        assert_eq!(Principal::canonical("principal://goog/subject/a@x.example"), Some(p("user:a@x.example")));
+        assert_eq!(Principal::canonical("principalSet://goog/group/g@x.example"), Some(p("group:g@x.example")));
+        assert_eq!(Principal::canonical("principalSet://goog/public:all"), Some(Principal::AllUsers));
+        assert_eq!(
+            Principal::canonical(
+                "principal://iam.googleapis.com/projects/-/serviceAccounts/s@p.iam.gserviceaccount.com"
+            ),
+            Some(p("serviceAccount:s@p.iam.gserviceaccount.com"))
+        );
+        assert_eq!(Principal::canonical("deleted:user:a@x.example?uid=1"), None);
+        assert_eq!(Principal::canonical("nonsense"), None);
     }
 
     #[test]

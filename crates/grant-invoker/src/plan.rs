@@ -31,30 +31,32 @@ pub struct Grant {
 /// are replaced by this one: a time-bound grant extended, not doubled.
 pub fn grant(policy: &Policy, grant: &Grant, replace_conditional: bool) -> Option<Policy> {
     let member = grant.member.to_string();
+    // IAM compares member emails without regard to case.
+    let holds = |b: &Binding| b.members.iter().any(|m| grant.member.is_member(m));
     let same = |b: &Binding| {
         b.role == grant.role
             && b.condition.as_ref().map(|c| &c.expression) == grant.condition.as_ref().map(|c| &c.expression)
     };
-    let stale = |b: &Binding| b.role == grant.role && b.condition.is_some() && !same(b) && b.members.contains(&member);
+    let stale = |b: &Binding| b.role == grant.role && b.condition.is_some() && !same(b) && holds(b);
     let replacing = replace_conditional && policy.bindings.iter().any(stale);
-    if !replacing && policy.bindings.iter().any(|b| same(b) && b.members.contains(&member)) {
+    if !replacing && policy.bindings.iter().any(|b| same(b) && holds(b)) {
         return None;
     }
     // An unconditional grant already covers any time-bound one.
     if grant.condition.is_some()
-        && policy.bindings.iter().any(|b| b.role == grant.role && b.condition.is_none() && b.members.contains(&member))
+        && policy.bindings.iter().any(|b| b.role == grant.role && b.condition.is_none() && holds(b))
     {
         return None;
     }
     let mut after = policy.clone();
     if replacing {
         for b in after.bindings.iter_mut().filter(|b| stale(b)) {
-            b.members.retain(|m| *m != member);
+            b.members.retain(|m| !grant.member.is_member(m));
         }
         after.bindings.retain(|b| !b.members.is_empty());
     }
     match after.bindings.iter_mut().find(|b| same(b) && b.condition == grant.condition) {
-        Some(b) if !b.members.contains(&member) => b.members.push(member),
+        Some(b) if !holds(b) => b.members.push(member),
         Some(_) => {}
         None => after.bindings.push(Binding {
             role: grant.role.clone(),
@@ -70,11 +72,10 @@ pub fn grant(policy: &Policy, grant: &Grant, replace_conditional: bool) -> Optio
 /// The conditions under which `member` already holds `role`: a time-bound
 /// or path-conditioned grant that an unconditional one would make permanent.
 pub fn conditional_holdings<'p>(policy: &'p Policy, member: &Principal, role: &str) -> Vec<&'p Expr> {
-    let member = member.to_string();
     policy
         .bindings
         .iter()
-        .filter(|b| b.role == role && b.members.contains(&member))
+        .filter(|b| b.role == role && b.members.iter().any(|m| member.is_member(m)))
         .filter_map(|b| b.condition.as_ref())
         .collect()
 }
@@ -184,6 +185,12 @@ mod tests {
         assert_eq!(grant(&after, &g("user:a@acme.example", Some(c.clone())), false), None);
         assert_eq!(expiry_of(&c), Some(until));
         assert_eq!(conditional_holdings(&after, &Principal::parse("user:a@acme.example").unwrap(), DEFAULT_ROLE), [&c]);
+    }
+
+    #[test]
+    fn a_member_iam_holds_in_another_casing_is_already_granted() {
+        let p = grant(&Policy::default(), &g("user:Jane.Doe@Acme.example", None), false).unwrap();
+        assert_eq!(grant(&p, &g("user:jane.doe@acme.example", None), false), None);
     }
 
     #[test]

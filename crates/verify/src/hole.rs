@@ -35,7 +35,7 @@ fn intended(record: &ChangeRecord, g: &NewGrant) -> bool {
     let i = &record.intent;
     match i.action {
         ChangeAction::Grant => {
-            i.member.as_ref().is_some_and(|m| m.to_string() == g.member)
+            i.member.as_ref().is_some_and(|m| m.is_member(&g.member))
                 && i.role.as_deref().is_none_or(|r| r == g.role)
                 && g.binding.condition == i.condition
         }
