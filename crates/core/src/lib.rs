@@ -22,6 +22,7 @@ pub mod gather;
 pub mod http;
 pub mod ingress;
 pub mod interrupt;
+pub mod jwt;
 pub mod model;
 pub mod output;
 pub mod redact;

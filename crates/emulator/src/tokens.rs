@@ -28,10 +28,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, RsaPublicKeyComponents};
+use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair, RsaPublicKeyComponents};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use percent_encoding::percent_decode_str;
+use runiam_core::jwt::{self, Jwks};
 use serde_json::{Map, Value, json};
 
 use crate::control::{ApiRequest, Reply};
@@ -48,16 +49,15 @@ pub const JWKS_PATH: &str = "/oauth2/v3/certs";
 pub const KNOB_PATH: &str = "/emulator/v1/idTokens";
 /// ID and access tokens live an hour, as Google's do.
 pub const TOKEN_SECONDS: i64 = 3600;
-/// Tokens longer than this are not looked at (Google's are about 1 KB).
-const MAX_TOKEN_LEN: usize = 16 * 1024;
 const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
 
 /// The process's signing key, its id and its JWKS.
 struct Keys {
     pair: RsaKeyPair,
-    public: RsaPublicKeyComponents<Vec<u8>>,
     kid: String,
     jwks: Value,
+    /// The JWKS as runiam-core's verifier reads it.
+    verifier: Jwks,
 }
 
 static KEYS: OnceLock<Result<Keys, String>> = OnceLock::new();
@@ -76,7 +76,8 @@ fn keys() -> Result<&'static Keys, String> {
             "n": URL_SAFE_NO_PAD.encode(&public.n),
             "e": URL_SAFE_NO_PAD.encode(&public.e),
         }]});
-        Ok(Keys { pair, public, kid, jwks })
+        let verifier = Jwks::from_json(&jwks);
+        Ok(Keys { pair, kid, jwks, verifier })
     })
     .as_ref()
     .map_err(Clone::clone)
@@ -151,34 +152,17 @@ impl Issuer {
     /// Checks form and signature and reads the claims; issuer, expiry and
     /// audience are the caller's to judge.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(TokenError::NotJwt);
-        }
-        let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-            return Err(TokenError::NotJwt);
-        };
-        let header = json_object(h)?;
-        let payload = json_object(p)?;
-        let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| TokenError::NotJwt)?;
-        if header.get("alg").and_then(Value::as_str) != Some("RS256")
-            || header.get("kid").and_then(Value::as_str).is_some_and(|k| k != self.keys.kid)
+        let jwt = jwt::decode(token).map_err(|_| TokenError::NotJwt)?;
+        if jwt.header.get("alg").and_then(Value::as_str) != Some("RS256")
+            || jwt.kid().is_some_and(|k| k != self.keys.kid)
         {
             return Err(TokenError::Algorithm);
         }
-        let signed = &token[..h.len() + 1 + p.len()];
-        self.keys
-            .public
-            .verify(&RSA_PKCS1_2048_8192_SHA256, signed.as_bytes(), &signature)
-            .map_err(|_| TokenError::Signature)?;
-        let text = |k: &str| payload.get(k).and_then(Value::as_str).map(str::to_owned);
-        Ok(Claims {
-            iss: text("iss"),
-            aud: text("aud"),
-            email: text("email"),
-            sub: text("sub"),
-            exp: payload.get("exp").and_then(Value::as_i64),
-        })
+        if !jwt.verifies(&self.keys.verifier) {
+            return Err(TokenError::Signature);
+        }
+        let text = |k: &str| jwt.text(k).map(str::to_owned);
+        Ok(Claims { iss: text("iss"), aud: text("aud"), email: text("email"), sub: text("sub"), exp: jwt.time("exp") })
     }
 
     /// Google's ID-token claims for an account.
@@ -223,14 +207,6 @@ impl Minted {
             iat: now_seconds(),
             lifetime: TOKEN_SECONDS,
         }
-    }
-}
-
-fn json_object(part: &str) -> Result<Map<String, Value>, TokenError> {
-    let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| TokenError::NotJwt)?;
-    match serde_json::from_slice(&bytes) {
-        Ok(Value::Object(o)) => Ok(o),
-        _ => Err(TokenError::NotJwt),
     }
 }
 

@@ -4,20 +4,17 @@
 //! token.* findings. The raw token is held only to check its signature and
 //! never reaches a finding, a trace or `Debug`: only its claims do.
 
-use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
-use base64::Engine;
-use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use runiam_core::api::run::{Service, audience_accepted, token_audience_accepted};
 use runiam_core::doc::{Evidence, Finding, Fix, FixAction};
-use serde_json::{Map, Value, json};
+use runiam_core::jwt;
+pub use runiam_core::jwt::{Jwks, Jwt, SIGNATURE_REMOVED};
+use serde_json::{Value, json};
 
 use crate::findings as f;
 
 /// The issuer spellings Google's verifiers accept (facts §3.1, Q4).
 pub const GOOGLE_ISSUERS: [&str; 2] = ["https://accounts.google.com", "accounts.google.com"];
-/// What Google puts in place of the signature of a token handed to a container.
-pub const SIGNATURE_REMOVED: &str = "SIGNATURE_REMOVED_BY_GOOGLE";
 /// Clock skew tolerated for `iat`/`nbf` in the future.
 const SKEW_SECONDS: i64 = 300;
 /// Anything longer is not a token anyone pasted on purpose.
@@ -34,75 +31,11 @@ pub enum Kind {
     Jwt(Jwt),
 }
 
-/// A decoded JWT. The signed part and the signature stay private.
-pub struct Jwt {
-    pub header: Map<String, Value>,
-    pub claims: Map<String, Value>,
-    pub signature_removed: bool,
-    signed: Vec<u8>,
-    signature: Vec<u8>,
-}
-
-impl std::fmt::Debug for Jwt {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Jwt").field("header", &self.header).field("claims", &self.claims).finish_non_exhaustive()
-    }
-}
-
 /// Everything found in the pasted text.
 pub struct Presented {
     /// Authorization headers seen (`Bearer` occurrences or header names).
     pub headers: usize,
     pub tokens: Vec<Kind>,
-}
-
-impl Jwt {
-    fn text(&self, k: &str) -> Option<&str> {
-        self.claims.get(k).and_then(Value::as_str)
-    }
-
-    pub fn email(&self) -> Option<&str> {
-        self.text("email")
-    }
-
-    fn time(&self, k: &str) -> Option<i64> {
-        self.claims.get(k).and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
-    }
-
-    /// `aud` as a list (a JWT may carry an array).
-    fn audiences(&self) -> Vec<String> {
-        match self.claims.get("aud") {
-            Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-            _ => Vec::new(),
-        }
-    }
-
-    /// The claims worth showing, never the token.
-    pub fn summary(&self) -> Value {
-        let mut out = Map::new();
-        for k in ["iss", "aud", "email", "sub", "azp", "exp", "iat", "nbf"] {
-            if let Some(v) = self.claims.get(k) {
-                out.insert(k.to_owned(), v.clone());
-            }
-        }
-        if let Some(kid) = self.header.get("kid") {
-            out.insert("kid".into(), kid.clone());
-        }
-        Value::Object(out)
-    }
-}
-
-fn b64(part: &str) -> Option<Vec<u8>> {
-    let part = part.trim_end_matches('=');
-    URL_SAFE_NO_PAD.decode(part).ok().or_else(|| URL_SAFE.decode(part).ok())
-}
-
-fn json_object(part: &str) -> Option<Map<String, Value>> {
-    match serde_json::from_slice(&b64(part)?).ok()? {
-        Value::Object(m) => Some(m),
-        _ => None,
-    }
 }
 
 fn classify(word: &str) -> Kind {
@@ -112,17 +45,10 @@ fn classify(word: &str) -> Kind {
     if word.starts_with("1//") {
         return Kind::RefreshToken;
     }
-    let parts: Vec<&str> = word.split('.').collect();
-    let [h, p, s] = parts.as_slice() else { return Kind::Opaque };
-    let (Some(header), Some(claims)) = (json_object(h), json_object(p)) else { return Kind::Opaque };
-    let signature_removed = *s == SIGNATURE_REMOVED;
-    Kind::Jwt(Jwt {
-        header,
-        claims,
-        signature_removed,
-        signed: word.as_bytes()[..h.len() + 1 + p.len()].to_vec(),
-        signature: if signature_removed { Vec::new() } else { b64(s).unwrap_or_default() },
-    })
+    match jwt::decode(word) {
+        Ok(j) => Kind::Jwt(j),
+        Err(_) => Kind::Opaque,
+    }
 }
 
 /// Reads a token, a list of tokens, or a pasted `Authorization` header
@@ -155,27 +81,6 @@ pub fn parse(input: &str) -> Presented {
     Presented { headers: bearers.max(header_names), tokens }
 }
 
-/// Google's (or the emulator's) signing keys: `(kid, n, e)`.
-#[derive(Clone, Debug, Default)]
-pub struct Jwks(Vec<(Option<String>, Vec<u8>, Vec<u8>)>);
-
-impl Jwks {
-    /// A JWKS document; keys that are not RSA, or malformed, are skipped.
-    pub fn from_json(v: &Value) -> Self {
-        let keys = v.get("keys").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-        Self(
-            keys.iter()
-                .filter(|k| k.get("kty").and_then(Value::as_str) == Some("RSA"))
-                .filter_map(|k| {
-                    let n = b64(k.get("n")?.as_str()?)?;
-                    let e = b64(k.get("e")?.as_str()?)?;
-                    Some((k.get("kid").and_then(Value::as_str).map(str::to_owned), n, e))
-                })
-                .collect(),
-        )
-    }
-}
-
 /// How a signature fared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Signature {
@@ -192,17 +97,11 @@ pub fn verify(jwt: &Jwt, jwks: Option<&Jwks>) -> Signature {
     if jwt.signature_removed {
         return Signature::Removed;
     }
-    let Some(jwks) = jwks else { return Signature::Unchecked };
-    if jwt.header.get("alg").and_then(Value::as_str) != Some("RS256") {
-        return Signature::Invalid;
+    match jwks {
+        None => Signature::Unchecked,
+        Some(keys) if jwt.verifies(keys) => Signature::Valid,
+        Some(_) => Signature::Invalid,
     }
-    let kid = jwt.header.get("kid").and_then(Value::as_str);
-    let ok = jwks.0.iter().filter(|(k, _, _)| kid.is_none() || k.as_deref() == kid).any(|(_, n, e)| {
-        RsaPublicKeyComponents { n: n.as_slice(), e: e.as_slice() }
-            .verify(&RSA_PKCS1_2048_8192_SHA256, &jwt.signed, &jwt.signature)
-            .is_ok()
-    });
-    if ok { Signature::Valid } else { Signature::Invalid }
 }
 
 /// Why `aud` is refused, or `None` when accepted (facts §3.1, Q5: any URL
@@ -379,6 +278,8 @@ pub fn judge(p: &Presented, service: &Service, at: &At, sigs: &[Signature]) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use proptest::prelude::*;
 
     fn jwt(claims: Value, sig: &str) -> String {
