@@ -464,7 +464,7 @@ fn logs_show_no_new_refusals_after_the_change_or_quote_them() {
     assert!(logs["detail"].as_str().unwrap().starts_with("1 Cloud Run 401/403 in the request logs since "), "{logs:#}");
     let quoted = &logs["evidence"][0]["data"];
     assert_eq!(quoted["status"], 403, "{logs:#}");
-    assert!(quoted["textPayload"].as_str().unwrap().starts_with("The request was not authenticated"), "{logs:#}");
+    assert!(quoted["text"].as_str().unwrap().starts_with("The request was not authenticated"), "{logs:#}");
     assert!(quoted["trace"].as_str().unwrap().starts_with("projects/ver-proj/traces/"), "{logs:#}");
     assert!(quoted["timestamp"].as_str().is_some(), "{logs:#}");
     assert_eq!(check(r, "invoke")["result"], "pass");

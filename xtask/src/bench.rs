@@ -470,7 +470,7 @@ pub fn logs_bench(root: &Path) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    use runiam_troubleshoot::logs::{Class, View, classify};
+    use runiam_troubleshoot::logs::{Class, Entry, classify};
     use std::io::Write as _;
     let dir = std::env::temp_dir().join("runiam-bench");
     std::fs::create_dir_all(&dir)?;
@@ -493,7 +493,7 @@ pub fn logs_bench(root: &Path) -> anyhow::Result<()> {
     let mut reader = BufReader::with_capacity(1 << 20, std::fs::File::open(&path)?);
     let mut line = String::new();
     while reader.read_line(&mut line)? > 0 {
-        match serde_json::from_str::<View>(&line) {
+        match serde_json::from_str::<Entry>(&line) {
             Ok(v) => {
                 let slot = match classify(&v) {
                     Class::FrontEnd(_) => 0,

@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 use crate::decide::Origin;
 use crate::findings as f;
+use crate::logs::Entry;
 use crate::logs::{self, Class};
 use crate::token::audience_problem;
 
@@ -342,23 +343,22 @@ fn eventarc_callers(ctx: &Context<'_>, triggers: &[Trigger]) -> Vec<Discovered> 
 /// Other services in the same trace as a denial here.
 async fn traced_callers(ctx: &Context<'_>, entries: &[Value]) -> Vec<Discovered> {
     let (target, p) = (ctx.target, &ctx.target.project);
+    let entries: Vec<Entry> = entries.iter().map(Entry::read).collect();
     let denied_traces: BTreeSet<&str> = entries
         .iter()
-        .filter(|e| matches!(logs::classify(&logs::view(e)), Class::FrontEnd(_)))
+        .filter(|e| matches!(logs::classify(e), Class::FrontEnd(_)))
         .filter(|e| logs::concerns(e, p, &target.region, &target.name, Class::FrontEnd(403)))
-        .filter_map(|e| e["trace"].as_str())
+        .filter_map(|e| e.trace)
         .collect();
     let mut callers: BTreeSet<(String, String)> = BTreeSet::new();
-    for e in entries {
-        let labels = &e["resource"]["labels"];
-        let (Some(name), Some(region)) = (labels["service_name"].as_str(), labels["location"].as_str()) else {
+    for e in &entries {
+        let (Some(name), Some(region)) = e.service() else {
             continue;
         };
-        let status = e["httpRequest"]["status"].as_u64().unwrap_or(0);
-        if (name == target.name && region == target.region) || status < 500 {
+        if (name == target.name && region == target.region) || e.status().unwrap_or(0) < 500 {
             continue;
         }
-        if e["trace"].as_str().is_some_and(|t| denied_traces.contains(t)) {
+        if e.trace.is_some_and(|t| denied_traces.contains(t)) {
             callers.insert((region.to_owned(), name.to_owned()));
         }
     }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 
-pub use runiam_core::requestlog::{Class, FRONT_401, FRONT_403, HTTP_INGRESS, View, classify, view};
+pub use runiam_core::requestlog::{Class, Entry, FRONT_401, FRONT_403, HTTP_INGRESS, classify};
 
 /// Filters longer than this are refused by Logging (20,000 characters).
 const MAX_FILTER: usize = 19_000;
@@ -45,49 +45,23 @@ pub fn filter(project: &str, services: &[String], since: DateTime<Utc>, callers:
 /// Whether an entry is about `service` (`projects/P/locations/R/services/S`
 /// for audit entries, `service_name` and location for request logs). VPC-SC
 /// entries that name no service concern every service of the project.
-pub fn concerns(entry: &Value, project: &str, region: &str, name: &str, class: Class) -> bool {
+pub fn concerns(entry: &Entry, project: &str, region: &str, name: &str, class: Class) -> bool {
     let full = format!("projects/{project}/locations/{region}/services/{name}");
-    let labels = &entry["resource"]["labels"];
     match class {
         Class::VpcSc => {
-            let r = entry["protoPayload"]["resourceName"].as_str().unwrap_or_default();
+            let r = entry.resource_name().unwrap_or_default();
             !r.contains("/services/") || r.ends_with(&full)
         }
         Class::IamChange => {
-            let r = entry["protoPayload"]["resourceName"].as_str().unwrap_or_default();
+            let r = entry.resource_name().unwrap_or_default();
             r == full || r == format!("projects/{project}")
         }
         Class::Ignored => false,
-        _ => labels["service_name"].as_str() == Some(name) && labels["location"].as_str().is_none_or(|l| l == region),
-    }
-}
-
-/// One quoted entry: time, status, text, trace, insertId, user agent,
-/// remote IP. Never headers.
-pub fn quote_entry(e: &Value) -> Value {
-    let h = &e["httpRequest"];
-    let mut out = serde_json::Map::new();
-    for (k, v) in [
-        ("timestamp", &e["timestamp"]),
-        ("status", &h["status"]),
-        ("text", &e["textPayload"]),
-        ("trace", &e["trace"]),
-        ("insertId", &e["insertId"]),
-        ("userAgent", &h["userAgent"]),
-        ("remoteIp", &h["remoteIp"]),
-        ("latency", &h["latency"]),
-        ("requestUrl", &h["requestUrl"]),
-        ("methodName", &e["protoPayload"]["methodName"]),
-    ] {
-        if !v.is_null() {
-            let v = match v.as_str() {
-                Some(s) => json!(runiam_core::redact::redact(s)),
-                None => v.clone(),
-            };
-            out.insert(k.to_owned(), v);
+        _ => {
+            let (service, location) = entry.service();
+            service == Some(name) && location.is_none_or(|l| l == region)
         }
     }
-    Value::Object(out)
 }
 
 fn is_browser(ua: &str) -> bool {
@@ -97,22 +71,21 @@ fn is_browser(ua: &str) -> bool {
 /// Groups entries by (class, status, user agent) with every browser agent
 /// in one group, so scanner noise (many IPs, browsers) shows as one line
 /// with counts beside a real caller's. Non-browser groups come first.
-pub fn group(entries: &[(&Value, Class)]) -> Vec<Value> {
-    let mut groups: BTreeMap<(bool, String, u16, String), Vec<&Value>> = BTreeMap::new();
+pub fn group(entries: &[(Entry, Class)]) -> Vec<Value> {
+    let mut groups: BTreeMap<(bool, String, u16, String), Vec<&Entry>> = BTreeMap::new();
     for (e, c) in entries {
-        let ua = e["httpRequest"]["userAgent"].as_str().unwrap_or("(none)");
+        let ua = e.user_agent().unwrap_or("(none)");
         let browser = is_browser(ua);
         let ua = if browser { "browsers (Mozilla/...)".to_owned() } else { ua.to_owned() };
-        let status = e["httpRequest"]["status"].as_u64().and_then(|s| u16::try_from(s).ok()).unwrap_or(0);
-        groups.entry((browser, format!("{c:?}"), status, ua)).or_default().push(e);
+        groups.entry((browser, format!("{c:?}"), e.status().unwrap_or(0), ua)).or_default().push(e);
     }
     let mut out: Vec<(bool, usize, Value)> = groups
         .into_iter()
         .map(|((browser, class, status, ua), es)| {
-            let mut ips: Vec<&str> = es.iter().filter_map(|e| e["httpRequest"]["remoteIp"].as_str()).collect();
+            let mut ips: Vec<&str> = es.iter().filter_map(|e| e.remote_ip()).collect();
             ips.sort_unstable();
             ips.dedup();
-            let times: Vec<&str> = es.iter().filter_map(|e| e["timestamp"].as_str()).collect();
+            let times: Vec<&str> = es.iter().filter_map(|e| e.timestamp).collect();
             let v = json!({
                 "class": class,
                 "status": status,
@@ -121,7 +94,7 @@ pub fn group(entries: &[(&Value, Class)]) -> Vec<Value> {
                 "distinctRemoteIps": ips.len(),
                 "first": times.iter().min(),
                 "last": times.iter().max(),
-                "sample": quote_entry(es[0]),
+                "sample": es[0].quote(),
             });
             (browser, es.len(), v)
         })
@@ -146,7 +119,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn c(v: Value) -> Class {
-        classify(&view(&v))
+        classify(&Entry::read(&v))
     }
 
     #[test]
@@ -190,7 +163,7 @@ mod tests {
         #[test]
         fn classify_never_panics(text in ".{0,200}", status in any::<u64>(), latency in ".{0,10}") {
             let v = json!({"logName": text, "textPayload": text, "httpRequest": {"status": status, "latency": latency}});
-            let _ = classify(&view(&v));
+            let _ = classify(&Entry::read(&v));
             let _ = parse_since(&text);
         }
     }

@@ -9,7 +9,7 @@ use runiam_core::model::Principal;
 use serde_json::{Value, json};
 
 use crate::findings as f;
-use crate::logs::{self, Class, PROPAGATION};
+use crate::logs::{self, Class, Entry, PROPAGATION};
 use crate::settle::Draft;
 use crate::token::{self, At, Presented, Signature};
 
@@ -44,13 +44,13 @@ fn manual(command: String) -> Fix {
 }
 
 /// The service's own log entries, each with its class.
-type Mine<'a> = Vec<(&'a Value, Class)>;
+type Mine<'a> = Vec<(Entry<'a>, Class)>;
 
 /// Adds the observed findings and log evidence to `d`; `settle` decides
 /// what they mean for the verdict and the fix.
 pub fn apply(d: &mut Draft, service: &Service, o: &Observed) {
     let mine = classified(d, o);
-    let requests: Mine = mine.iter().filter(|(_, c)| !matches!(c, Class::VpcSc | Class::IamChange)).copied().collect();
+    let requests: Mine = mine.iter().filter(|(_, c)| !matches!(c, Class::VpcSc | Class::IamChange)).cloned().collect();
     d.log_evidence.extend(logs::group(&requests).into_iter().take(10));
     token_findings(d, service, o, &mine);
     log_findings(d, o, &mine, &requests);
@@ -64,7 +64,11 @@ fn classified<'a>(d: &mut Draft, o: &Observed<'a>) -> Mine<'a> {
     match &o.logs {
         LogRead::Read { entries, .. } => entries
             .iter()
-            .map(|e| (e, logs::classify(&logs::view(e))))
+            .map(|e| {
+                let e = Entry::read(e);
+                let c = logs::classify(&e);
+                (e, c)
+            })
             .filter(|(e, c)| logs::concerns(e, &s.project, &s.region, &s.name, *c))
             .collect(),
         LogRead::Skipped => Vec::new(),
@@ -75,25 +79,15 @@ fn classified<'a>(d: &mut Draft, o: &Observed<'a>) -> Mine<'a> {
     }
 }
 
-fn time(e: &Value) -> Option<DateTime<Utc>> {
-    e["timestamp"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.to_utc())
-}
-
-fn of<'a>(mine: &Mine<'a>, pred: impl Fn(Class) -> bool) -> Vec<&'a Value> {
-    mine.iter().filter(|(_, c)| pred(*c)).map(|(e, _)| *e).collect()
+fn of<'m, 'a>(mine: &'m Mine<'a>, pred: impl Fn(Class) -> bool) -> Vec<&'m Entry<'a>> {
+    mine.iter().filter(|(_, c)| pred(*c)).map(|(e, _)| e).collect()
 }
 
 /// Up to five entries, quoted as evidence.
-fn quoted(es: &[&Value]) -> Vec<Evidence> {
+fn quoted(es: &[&Entry]) -> Vec<Evidence> {
     es.iter()
         .take(5)
-        .map(|e| {
-            ev(
-                LOGS,
-                format!("{} {}", e["timestamp"].as_str().unwrap_or("?"), e["insertId"].as_str().unwrap_or("?")),
-                Some(logs::quote_entry(e)),
-            )
-        })
+        .map(|e| ev(LOGS, format!("{} {}", e.timestamp.unwrap_or("?"), e.insert_id.unwrap_or("?")), Some(e.quote())))
         .collect()
 }
 
@@ -101,24 +95,19 @@ fn quoted(es: &[&Value]) -> Vec<Evidence> {
 /// without a token, a logged "not authenticated" for an IAM-allowed caller.
 fn token_findings(d: &mut Draft, service: &Service, o: &Observed, mine: &Mine) {
     let front = of(mine, |c| matches!(c, Class::FrontEnd(_)));
-    let denial = front.iter().filter_map(|e| time(e).map(|t| (t, *e))).max_by_key(|(t, _)| *t);
+    let denial = front.iter().filter_map(|e| e.time().map(|t| (t, *e))).max_by_key(|(t, _)| *t);
     match o.token {
         Some((p, sigs)) => {
             let at = match denial {
-                Some((t, e)) => {
-                    At { time: t, source: format!("the logged denial {}", e["insertId"].as_str().unwrap_or("?")) }
-                }
+                Some((t, e)) => At { time: t, source: format!("the logged denial {}", e.insert_id.unwrap_or("?")) },
                 None => At { time: o.now, source: "now".into() },
             };
             d.findings.extend(token::judge(p, service, &at, sigs));
         }
         None => {
-            let not_auth: Vec<&Value> = front
+            let not_auth: Vec<&Entry> = front
                 .iter()
-                .filter(|e| {
-                    e["httpRequest"]["status"].as_u64() == Some(403)
-                        && e["textPayload"].as_str().is_some_and(|t| t.starts_with(logs::FRONT_403))
-                })
+                .filter(|e| e.status() == Some(403) && e.text().is_some_and(|t| t.starts_with(logs::FRONT_403)))
                 .copied()
                 .collect();
             let anonymous = d.caller == Principal::AllUsers;
@@ -139,8 +128,8 @@ fn token_findings(d: &mut Draft, service: &Service, o: &Observed, mine: &Mine) {
 fn log_findings(d: &mut Draft, o: &Observed, mine: &Mine, requests: &Mine) {
     let s = d.service.clone();
     let app = of(mine, |c| matches!(c, Class::App(_)));
-    if let Some(status) = app.first().and_then(|e| e["httpRequest"]["status"].as_u64()) {
-        d.findings.push(f::app_denied(u16::try_from(status).unwrap_or(403), quoted(&app)));
+    if let Some(status) = app.first().and_then(|e| e.status()) {
+        d.findings.push(f::app_denied(status, quoted(&app)));
     }
     let throttled = of(mine, |c| matches!(c, Class::Throttled(_)));
     if !throttled.is_empty() {
@@ -160,7 +149,7 @@ fn log_findings(d: &mut Draft, o: &Observed, mine: &Mine, requests: &Mine) {
         ));
     }
     if let (Some(saw), LogRead::Read { since, filter, .. }) = (o.saw, &o.logs) {
-        let logged = requests.iter().any(|(e, _)| e["httpRequest"]["status"].as_u64() == Some(u64::from(saw)));
+        let logged = requests.iter().any(|(e, _)| e.status() == Some(saw));
         if !logged && vpc.is_empty() {
             d.findings.push(f::network_no_request_log(
                 saw,
@@ -182,16 +171,12 @@ fn log_findings(d: &mut Draft, o: &Observed, mine: &Mine, requests: &Mine) {
 /// A grant to the caller younger than IAM's propagation window.
 fn propagation_findings(d: &mut Draft, o: &Observed, mine: &Mine) {
     let member = d.caller.to_string();
-    let recent: Vec<&Value> = of(mine, |c| c == Class::IamChange)
+    let recent: Vec<&Entry> = of(mine, |c| c == Class::IamChange)
         .into_iter()
-        .filter(|e| time(e).is_some_and(|t| o.now - t < PROPAGATION))
-        .filter(|e| {
-            e["protoPayload"]["serviceData"]["policyDelta"]["bindingDeltas"].as_array().is_some_and(|ds| {
-                ds.iter().any(|d| d["action"] == "ADD" && d["member"].as_str() == Some(member.as_str()))
-            })
-        })
+        .filter(|e| e.time().is_some_and(|t| o.now - t < PROPAGATION))
+        .filter(|e| e.added_members().any(|m| m == member))
         .collect();
-    if let Some(newest) = recent.iter().filter_map(|e| time(e)).max() {
+    if let Some(newest) = recent.iter().filter_map(|e| e.time()).max() {
         let age = (o.now - newest).num_seconds().max(0);
         d.findings.push(f::iam_propagation(&member, &format!("{}m{:02}s", age / 60, age % 60), quoted(&recent)));
     }

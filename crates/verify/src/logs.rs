@@ -9,8 +9,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use runiam_core::api::Logging;
 use runiam_core::doc::{Check, CheckResult, Evidence};
 use runiam_core::model::ServiceRef;
-use runiam_core::requestlog::{Class, classify, view};
-use serde_json::{Value, json};
+use runiam_core::requestlog::{Class, Entry, classify};
+use serde_json::Value;
 
 use crate::answer::USER_AGENT;
 use crate::checks::CheckName;
@@ -34,31 +34,25 @@ pub fn filter(target: &ServiceRef, since: DateTime<Utc>) -> String {
 }
 
 /// Whether verify itself made the request.
-fn ours(entry: &Value) -> bool {
-    entry["httpRequest"]["userAgent"].as_str().is_some_and(|ua| ua.starts_with(USER_AGENT))
+fn ours(entry: &Entry) -> bool {
+    entry.user_agent().is_some_and(|ua| ua.starts_with(USER_AGENT))
 }
 
 /// The entries that are Cloud Run refusing someone else than verify.
-fn refusals(entries: &[Value]) -> Vec<&Value> {
-    entries.iter().filter(|e| !ours(e) && matches!(classify(&view(e)), Class::FrontEnd(_))).collect()
+fn refusals(entries: &[Value]) -> Vec<Entry<'_>> {
+    entries.iter().map(Entry::read).filter(|e| !ours(e) && matches!(classify(e), Class::FrontEnd(_))).collect()
 }
 
 /// One entry in words: `TIME STATUS TEXT (trace T)`.
-fn quote(entry: &Value) -> Evidence {
-    let time = entry["timestamp"].as_str().unwrap_or("(no timestamp)");
-    let status = entry["httpRequest"]["status"].as_u64().map_or_else(|| "?".to_owned(), |s| s.to_string());
-    let text = entry["textPayload"].as_str().unwrap_or("(no textPayload)");
-    let trace = entry["trace"].as_str().unwrap_or("(none)");
+fn quote(entry: Entry) -> Evidence {
+    let time = entry.timestamp.unwrap_or("(no timestamp)");
+    let status = entry.status().map_or_else(|| "?".to_owned(), |s| s.to_string());
+    let text = entry.text().unwrap_or("(no textPayload)");
+    let trace = entry.trace.unwrap_or("(none)");
     Evidence {
         source: "logging.googleapis.com entries.list (run.googleapis.com/requests)".to_owned(),
-        detail: format!("{time} {status} {text} (trace {trace})"),
-        data: Some(json!({
-            "timestamp": entry["timestamp"],
-            "status": entry["httpRequest"]["status"],
-            "textPayload": entry["textPayload"],
-            "trace": entry["trace"],
-            "requestUrl": entry["httpRequest"]["requestUrl"],
-        })),
+        detail: format!("{time} {status} {} (trace {trace})", runiam_core::redact::redact(text)),
+        data: Some(entry.quote()),
     }
 }
 
@@ -103,6 +97,7 @@ pub async fn check(logging: &Logging, target: &ServiceRef, since: DateTime<Utc>,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn the_filter_names_the_service_statuses_and_time() {
@@ -129,20 +124,23 @@ mod tests {
         let app_silent = entry(401, None, "0.040s", "curl/8");
         let mine = entry(403, Some("The request was not authenticated."), "0s", USER_AGENT);
         let all = [front.clone(), front_401.clone(), silent.clone(), app, app_silent, mine];
-        assert_eq!(refusals(&all), [&front, &front_401, &silent]);
+        let texts: Vec<Option<String>> = refusals(&all).iter().map(|e| e.text().map(str::to_owned)).collect();
+        let want: Vec<Option<String>> =
+            [&front, &front_401, &silent].iter().map(|e| e["textPayload"].as_str().map(str::to_owned)).collect();
+        assert_eq!(texts, want);
     }
 
     #[test]
     fn entries_are_quoted_and_ours_left_out() {
         let e = json!({"timestamp": "2026-11-28T10:00:01Z", "httpRequest": {"status": 403, "userAgent": "curl/8"},
             "textPayload": "The request was not authenticated.", "trace": "projects/p/traces/abc"});
-        assert!(!ours(&e));
-        let q = quote(&e);
+        assert!(!ours(&Entry::read(&e)));
+        let q = quote(Entry::read(&e));
         assert_eq!(
             q.detail,
             "2026-11-28T10:00:01Z 403 The request was not authenticated. (trace projects/p/traces/abc)"
         );
-        assert!(ours(&json!({"httpRequest": {"userAgent": format!("{USER_AGENT} extra")}})));
-        assert_eq!(quote(&json!({})).detail, "(no timestamp) ? (no textPayload) (trace (none))");
+        assert!(ours(&Entry::read(&json!({"httpRequest": {"userAgent": format!("{USER_AGENT} extra")}}))));
+        assert_eq!(quote(Entry::read(&json!({}))).detail, "(no timestamp) ? (no textPayload) (trace (none))");
     }
 }
