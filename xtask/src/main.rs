@@ -84,6 +84,9 @@ fn write(dir: &str, files: &BTreeMap<PathBuf, String>) -> anyhow::Result<()> {
 /// Writes generated pages into a folder that also holds hand-written ones.
 fn write_pages(files: &BTreeMap<PathBuf, String>) -> anyhow::Result<()> {
     for (p, content) in files {
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
         std::fs::write(p, content)?;
         println!("wrote {}", p.display());
     }

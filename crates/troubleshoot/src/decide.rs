@@ -248,11 +248,8 @@ fn iam_findings(g: &Gathered, req: &Request, ev: &Evaluation, elsewhere: &[Elsew
     }
     let misses = near_misses(g, caller, elsewhere);
     if !misses.is_empty() {
-        let explanation = format!(
-            "a grant exists for a look-alike of {caller_s}: {}",
-            misses.iter().map(|(d, _)| d.as_str()).collect::<Vec<_>>().join("; ")
-        );
-        out.push(f::iam_near_miss(explanation, misses.into_iter().map(|(_, e)| e).collect(), fix.clone()));
+        let (what, evidence): (Vec<String>, Vec<Evidence>) = misses.into_iter().unzip();
+        out.push(f::iam_near_miss(&caller_s, &what, evidence, fix.clone()));
     }
     if lacking.is_empty() && cond_false.is_empty() && deleted.is_empty() {
         let (read, unread): (Vec<_>, Vec<_>) = g.facts.allow.iter().partition(|a| a.policy.is_some());

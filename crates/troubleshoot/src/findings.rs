@@ -14,6 +14,8 @@ fn finding(
     Finding { id: id.to_owned(), bucket, severity, explanation, evidence, fix }
 }
 
+/// no readable policy grants the caller a role with `run.routes.invoke`; the fix is `roles/run.invoker` on the service, proposed even when ancestors could not be read
+///
 /// `unread`: the allow policies that could not be read, which the claim
 /// cannot cover.
 pub fn iam_no_grant(caller: &str, service: &str, unread: &[String], evidence: Vec<Evidence>, fix: Fix) -> Finding {
@@ -28,6 +30,7 @@ pub fn iam_no_grant(caller: &str, service: &str, unread: &[String], evidence: Ve
     finding("iam.no-grant", Bucket::Iam, Severity::Cause, explanation, evidence, Some(fix))
 }
 
+/// the caller's roles lack `run.routes.invoke` (a viewer)
 pub fn iam_role_lacks_invoke(caller: &str, roles: &str, evidence: Vec<Evidence>, fix: Fix) -> Finding {
     finding(
         "iam.role-lacks-invoke",
@@ -39,6 +42,7 @@ pub fn iam_role_lacks_invoke(caller: &str, roles: &str, evidence: Vec<Evidence>,
     )
 }
 
+/// a conditional grant whose condition is false now
 pub fn iam_condition_false(caller: &str, evidence: Vec<Evidence>, fix: Fix) -> Finding {
     finding(
         "iam.condition-false",
@@ -52,6 +56,7 @@ pub fn iam_condition_false(caller: &str, evidence: Vec<Evidence>, fix: Fix) -> F
     )
 }
 
+/// a condition that cannot be evaluated offline
 pub fn iam_condition_unknown(evidence: Vec<Evidence>) -> Finding {
     finding(
         "iam.condition-unknown",
@@ -63,6 +68,7 @@ pub fn iam_condition_unknown(evidence: Vec<Evidence>) -> Finding {
     )
 }
 
+/// a deny policy denies the caller
 pub fn iam_denied(caller: &str, evidence: Vec<Evidence>, fix: Fix) -> Finding {
     finding(
         "iam.denied",
@@ -74,10 +80,19 @@ pub fn iam_denied(caller: &str, evidence: Vec<Evidence>, fix: Fix) -> Finding {
     )
 }
 
-pub fn iam_near_miss(explanation: String, evidence: Vec<Evidence>, fix: Fix) -> Finding {
-    finding("iam.near-miss", Bucket::Iam, Severity::Cause, explanation, evidence, Some(fix))
+/// a grant to a look-alike: another member type, a typo, a same-name service elsewhere
+pub fn iam_near_miss(caller: &str, misses: &[String], evidence: Vec<Evidence>, fix: Fix) -> Finding {
+    finding(
+        "iam.near-miss",
+        Bucket::Iam,
+        Severity::Cause,
+        format!("a grant exists for a look-alike of {caller}: {}", misses.join("; ")),
+        evidence,
+        Some(fix),
+    )
 }
 
+/// the grant names a deleted account with the caller's email
 pub fn iam_deleted_principal(caller: &str, evidence: Vec<Evidence>, fix: Fix) -> Finding {
     finding(
         "iam.deleted-principal",
@@ -91,6 +106,7 @@ pub fn iam_deleted_principal(caller: &str, evidence: Vec<Evidence>, fix: Fix) ->
     )
 }
 
+/// the caller's service account is disabled
 pub fn iam_caller_disabled(email: &str, evidence: Vec<Evidence>, fix: Fix) -> Finding {
     finding(
         "iam.caller-disabled",
@@ -102,6 +118,7 @@ pub fn iam_caller_disabled(email: &str, evidence: Vec<Evidence>, fix: Fix) -> Fi
     )
 }
 
+/// the answer hangs on a group membership that could not be confirmed
 pub fn iam_group_unknown(groups: &str, evidence: Vec<Evidence>) -> Finding {
     finding(
         "iam.group-unknown",
@@ -115,6 +132,8 @@ pub fn iam_group_unknown(groups: &str, evidence: Vec<Evidence>) -> Finding {
     )
 }
 
+/// reads that failed and leave the answer open (API not enabled, permission missing, not found), each with the permission that would allow it
+///
 /// What could not be read and leaves the answer open (partial visibility): each
 /// read with why it failed and the permission that would allow it.
 /// `deny_doubt`: a deny policy went unread, so even the proposed grant may
@@ -127,6 +146,7 @@ pub fn iam_unreadable(deny_doubt: bool, evidence: Vec<Evidence>) -> Finding {
     finding("iam.unreadable", Bucket::Iam, Severity::Risk, explanation, evidence, None)
 }
 
+/// `--remote`: the Policy Troubleshooter API answers otherwise
 pub fn iam_remote_disagrees(ours: &str, theirs: &str, evidence: Vec<Evidence>) -> Finding {
     finding(
         "iam.remote-disagrees",
@@ -138,6 +158,7 @@ pub fn iam_remote_disagrees(ours: &str, theirs: &str, evidence: Vec<Evidence>) -
     )
 }
 
+/// domain restricted sharing forbids a public grant (the fix turns the invoker check off)
 pub fn org_public_blocked(evidence: Vec<Evidence>, fix: Fix) -> Finding {
     finding(
         "org.public-blocked",
@@ -149,6 +170,7 @@ pub fn org_public_blocked(evidence: Vec<Evidence>, fix: Fix) -> Finding {
     )
 }
 
+/// domain restricted sharing may refuse the grant to the caller
 pub fn org_member_blocked(caller: &str, certain: bool, evidence: Vec<Evidence>) -> Finding {
     let explanation = if certain {
         format!("domain restricted sharing forbids {caller}'s domain, so granting it will fail")
@@ -160,6 +182,7 @@ pub fn org_member_blocked(caller: &str, certain: bool, evidence: Vec<Evidence>) 
     finding("org.member-blocked", Bucket::Iam, Severity::Risk, explanation, evidence, None)
 }
 
+/// ingress does not admit where the call comes from
 pub fn network_ingress(ingress: &str, from: &str, evidence: Vec<Evidence>, fix: Fix) -> Finding {
     finding(
         "network.ingress",
@@ -171,6 +194,7 @@ pub fn network_ingress(ingress: &str, from: &str, evidence: Vec<Evidence>, fix: 
     )
 }
 
+/// the run.app URL is disabled
 pub fn network_default_url_disabled(evidence: Vec<Evidence>, fix: Fix) -> Finding {
     finding(
         "network.default-url-disabled",
@@ -182,6 +206,7 @@ pub fn network_default_url_disabled(evidence: Vec<Evidence>, fix: Fix) -> Findin
     )
 }
 
+/// IAP decides before IAM
 pub fn network_iap(evidence: Vec<Evidence>) -> Finding {
     finding(
         "network.iap",
@@ -194,6 +219,7 @@ pub fn network_iap(evidence: Vec<Evidence>) -> Finding {
     )
 }
 
+/// the invoker IAM check is off
 pub fn config_invoker_check_disabled(evidence: Vec<Evidence>) -> Finding {
     finding(
         "config.invoker-check-disabled",
@@ -205,6 +231,7 @@ pub fn config_invoker_check_disabled(evidence: Vec<Evidence>) -> Finding {
     )
 }
 
+/// the service has no ready revision, no URL, or a failed condition (its reason and message quoted)
 pub fn config_not_ready(why: &str, evidence: Vec<Evidence>, fix: Fix) -> Finding {
     finding(
         "config.not-ready",
@@ -218,6 +245,8 @@ pub fn config_not_ready(why: &str, evidence: Vec<Evidence>, fix: Fix) -> Finding
     )
 }
 
+/// ALLOWED: the binding (role, member or group, resource, condition) that grants invoke
+///
 /// What lets an ALLOWED caller in: the bindings that grant invoke.
 pub fn iam_granted(caller: &str, evidence: Vec<Evidence>) -> Finding {
     finding(
@@ -230,6 +259,7 @@ pub fn iam_granted(caller: &str, evidence: Vec<Evidence>) -> Finding {
     )
 }
 
+/// `allUsers` may invoke
 pub fn config_public(evidence: Vec<Evidence>) -> Finding {
     finding(
         "config.public",
@@ -241,6 +271,7 @@ pub fn config_public(evidence: Vec<Evidence>) -> Finding {
     )
 }
 
+/// Cloud Run logged "not authenticated" and no token was given
 pub fn token_missing(evidence: Vec<Evidence>, fix: Fix) -> Finding {
     finding(
         "token.missing",
@@ -252,6 +283,7 @@ pub fn token_missing(evidence: Vec<Evidence>, fix: Fix) -> Finding {
     )
 }
 
+/// the credential is not a Google ID token
 pub fn token_not_id_token(what: &str, evidence: Vec<Evidence>, fix: Option<Fix>) -> Finding {
     finding(
         "token.not-id-token",
@@ -263,6 +295,7 @@ pub fn token_not_id_token(what: &str, evidence: Vec<Evidence>, fix: Option<Fix>)
     )
 }
 
+/// the token's `aud` is not accepted by the service
 pub fn token_audience_mismatch(why: String, evidence: Vec<Evidence>, fix: Option<Fix>) -> Finding {
     finding(
         "token.audience-mismatch",
@@ -274,6 +307,7 @@ pub fn token_audience_mismatch(why: String, evidence: Vec<Evidence>, fix: Option
     )
 }
 
+/// the token was not valid at the denial
 pub fn token_expired(why: String, evidence: Vec<Evidence>, fix: Option<Fix>) -> Finding {
     finding(
         "token.expired",
@@ -285,6 +319,7 @@ pub fn token_expired(why: String, evidence: Vec<Evidence>, fix: Option<Fix>) -> 
     )
 }
 
+/// not a Google-issued token
 pub fn token_issuer(why: String, evidence: Vec<Evidence>, fix: Option<Fix>) -> Finding {
     finding(
         "token.issuer",
@@ -296,6 +331,7 @@ pub fn token_issuer(why: String, evidence: Vec<Evidence>, fix: Option<Fix>) -> F
     )
 }
 
+/// several credentials or Authorization headers
 pub fn token_multiple(tokens: usize, headers: usize, evidence: Vec<Evidence>, fix: Option<Fix>) -> Finding {
     finding(
         "token.multiple",
@@ -309,6 +345,7 @@ pub fn token_multiple(tokens: usize, headers: usize, evidence: Vec<Evidence>, fi
     )
 }
 
+/// the ID token carries no email claim
 pub fn token_no_email(evidence: Vec<Evidence>, fix: Option<Fix>) -> Finding {
     finding(
         "token.no-email",
@@ -320,6 +357,7 @@ pub fn token_no_email(evidence: Vec<Evidence>, fix: Option<Fix>) -> Finding {
     )
 }
 
+/// the container itself answered 401/403
 pub fn app_denied(status: u16, evidence: Vec<Evidence>) -> Finding {
     finding(
         "app.denied",
@@ -333,6 +371,7 @@ pub fn app_denied(status: u16, evidence: Vec<Evidence>) -> Finding {
     )
 }
 
+/// Cloud Run answered 429/503
 pub fn quota_throttled(evidence: Vec<Evidence>, fix: Fix) -> Finding {
     finding(
         "quota.throttled",
@@ -344,6 +383,7 @@ pub fn quota_throttled(evidence: Vec<Evidence>, fix: Fix) -> Finding {
     )
 }
 
+/// VPC Service Controls blocked the request
 pub fn network_vpc_sc(evidence: Vec<Evidence>, fix: Fix) -> Finding {
     finding(
         "network.vpc-sc",
@@ -355,6 +395,7 @@ pub fn network_vpc_sc(evidence: Vec<Evidence>, fix: Fix) -> Finding {
     )
 }
 
+/// the status the caller saw was never logged by Cloud Run
 pub fn network_no_request_log(status: u16, since: &str, evidence: Vec<Evidence>) -> Finding {
     finding(
         "network.no-request-log",
@@ -368,6 +409,7 @@ pub fn network_no_request_log(status: u16, since: &str, evidence: Vec<Evidence>)
     )
 }
 
+/// the caller's grant is younger than IAM's propagation window
 pub fn iam_propagation(caller: &str, age: &str, evidence: Vec<Evidence>) -> Finding {
     finding(
         "iam.propagation",
@@ -381,6 +423,7 @@ pub fn iam_propagation(caller: &str, age: &str, evidence: Vec<Evidence>) -> Find
     )
 }
 
+/// the Pub/Sub service agent cannot mint the push account's tokens
 pub fn caller_pubsub_token_creator(agent: &str, push_sa: &str, evidence: Vec<Evidence>, fix: Fix) -> Finding {
     finding(
         "caller.pubsub-token-creator",
@@ -394,6 +437,7 @@ pub fn caller_pubsub_token_creator(agent: &str, push_sa: &str, evidence: Vec<Evi
     )
 }
 
+/// a configured caller's OIDC audience will be rejected
 pub fn caller_oidc_audience(caller: &str, why: String, evidence: Vec<Evidence>, fix: Fix) -> Finding {
     finding(
         "caller.oidc-audience",
@@ -405,6 +449,7 @@ pub fn caller_oidc_audience(caller: &str, why: String, evidence: Vec<Evidence>, 
     )
 }
 
+/// the Cloud Scheduler service agent lacks its role
 pub fn caller_scheduler_agent(agent: &str, evidence: Vec<Evidence>, fix: Fix) -> Finding {
     finding(
         "caller.scheduler-agent",
@@ -418,6 +463,8 @@ pub fn caller_scheduler_agent(agent: &str, evidence: Vec<Evidence>, fix: Fix) ->
     )
 }
 
+/// without `--caller`: caller sources that could not be read (API not enabled, permission, not found), so other callers may exist
+///
 /// Discovery could not read some caller sources: the callers diagnosed
 /// may not be all of them.
 pub fn caller_unreadable(evidence: Vec<Evidence>) -> Finding {
@@ -431,6 +478,7 @@ pub fn caller_unreadable(evidence: Vec<Evidence>) -> Finding {
     )
 }
 
+/// a calling service's runtime identity lacks invoke
 pub fn caller_runtime_identity(service: &str, account: &str, evidence: Vec<Evidence>, fix: Fix) -> Finding {
     finding(
         "caller.runtime-identity",
