@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Map;
 
 use crate::doc::Verdict;
-use crate::model::{Expr, Policy, Principal, ServiceRef};
+use crate::model::{Binding, Expr, Policy, Principal, ServiceRef};
 use crate::roles;
 
 /// `resource.type` of a Cloud Run service in IAM Conditions.
@@ -261,126 +261,163 @@ pub fn evaluate(facts: &Facts, permission: &str) -> Evaluation {
         near: Vec::new(),
         grant_fixes: false,
     };
-    let mut conditions = Conditions::new(facts);
-    let mut allow_unreadable = false;
-    let mut deny_unreadable = false;
+    let mut pass = Pass { facts, permission, caller: caller.as_ref(), conditions: Conditions::new(facts) };
+    let allow_unreadable = pass.allow(&mut ev);
+    let deny_unreadable = pass.deny(&mut ev);
+    settle(&mut ev, allow_unreadable, deny_unreadable);
+    ev
+}
 
-    for at in &facts.allow {
-        let Some(policy) = &at.policy else {
-            allow_unreadable = true;
-            ev.unknowns.push(Reason::bare(
-                ReasonKind::AllowPolicyUnreadable,
-                &at.resource,
-                format!("the allow policy of {} could not be read", at.resource),
-            ));
-            continue;
+/// What one evaluation reads from: the facts, the permission, the caller
+/// in canonical form, and the conditions evaluated so far.
+struct Pass<'a> {
+    facts: &'a Facts,
+    permission: &'a str,
+    caller: Option<&'a Principal>,
+    conditions: Conditions<'a>,
+}
+
+impl Pass<'_> {
+    /// Every allow binding that names the caller: grants, near misses and
+    /// uncertain grants. True when some allow policy could not be read.
+    fn allow(&mut self, ev: &mut Evaluation) -> bool {
+        let facts = self.facts;
+        let mut unreadable = false;
+        for at in &facts.allow {
+            let Some(policy) = &at.policy else {
+                unreadable = true;
+                ev.unknowns.push(Reason::bare(
+                    ReasonKind::AllowPolicyUnreadable,
+                    &at.resource,
+                    format!("the allow policy of {} could not be read", at.resource),
+                ));
+                continue;
+            };
+            for binding in &policy.bindings {
+                let role = role_has(facts, &binding.role, self.permission);
+                for member in &binding.members {
+                    self.binding(ev, &at.resource, binding, &role, member);
+                }
+            }
+        }
+        unreadable
+    }
+
+    /// What one member of one binding says about the caller, added to `ev`.
+    fn binding(&mut self, ev: &mut Evaluation, resource: &str, binding: &Binding, role: &RoleHas, member: &String) {
+        let (facts, permission) = (self.facts, self.permission);
+        let reason = |kind, uncertain: Vec<Uncertainty>, why: String| Reason {
+            kind,
+            resource: resource.to_owned(),
+            policy: None,
+            role: Some(binding.role.clone()),
+            member: Some(member.clone()),
+            condition: binding.condition.clone(),
+            uncertain,
+            why,
         };
-        for binding in &policy.bindings {
-            let role = role_has(facts, &binding.role, permission);
-            for member in &binding.members {
-                let reason = |kind, uncertain: Vec<Uncertainty>, why: String| Reason {
-                    kind,
-                    resource: at.resource.clone(),
-                    policy: None,
-                    role: Some(binding.role.clone()),
-                    member: Some(member.clone()),
-                    condition: binding.condition.clone(),
-                    uncertain,
-                    why,
-                };
-                let m = matches(facts, Principal::canonical(member).as_ref(), caller.as_ref());
-                if m == Match::No {
-                    if is_deleted_caller(member, facts.caller.as_ref()) {
-                        ev.near.push(reason(
-                            ReasonKind::DeletedPrincipal,
-                            Vec::new(),
-                            format!("{member} is a deleted account; a re-created account with the same email does not inherit its grants"),
-                        ));
-                    }
-                    continue;
-                }
-                let mut uncertain: Vec<Uncertainty> = m.uncertainty().into_iter().collect();
-                let named = match &m {
-                    Match::Yes { via: Some(g) } => format!("{member} (the caller is a member of group {g})"),
-                    _ => member.clone(),
-                };
-                match &role {
-                    RoleHas::No => {
-                        if uncertain.is_empty() {
-                            ev.near.push(reason(
-                                ReasonKind::RoleLacksPermission,
-                                Vec::new(),
-                                format!("{named} holds {} on {}, which lacks {permission}", binding.role, at.resource),
-                            ));
-                        }
-                        continue;
-                    }
-                    RoleHas::Unknown(why) => {
-                        uncertain.push(Uncertainty::Role { role: binding.role.clone(), why: why.clone() })
-                    }
-                    RoleHas::Yes => {}
-                }
-                // Only now, as most bindings never name the caller.
-                match binding.condition.as_ref().map(|c| (c, conditions.eval(&c.expression))) {
-                    Some((c, Truth::False)) => {
-                        ev.near.push(reason(
-                            ReasonKind::ConditionFalse,
-                            uncertain,
-                            format!(
-                                "{named} holds {} on {} only while `{}`, which is false now",
-                                binding.role, at.resource, c.expression
-                            ),
-                        ));
-                        continue;
-                    }
-                    Some((c, Truth::Unknown(why))) => {
-                        uncertain.push(Uncertainty::Condition { expression: c.expression.clone(), why })
-                    }
-                    Some((_, Truth::True)) | None => {}
-                }
+        let m = matches(facts, Principal::canonical(member).as_ref(), self.caller);
+        if m == Match::No {
+            if is_deleted_caller(member, facts.caller.as_ref()) {
+                ev.near.push(reason(
+                ReasonKind::DeletedPrincipal,
+                Vec::new(),
+                format!("{member} is a deleted account; a re-created account with the same email does not inherit its grants"),
+            ));
+            }
+            return;
+        }
+        let mut uncertain: Vec<Uncertainty> = m.uncertainty().into_iter().collect();
+        let named = match &m {
+            Match::Yes { via: Some(g) } => format!("{member} (the caller is a member of group {g})"),
+            _ => member.clone(),
+        };
+        match role {
+            RoleHas::No => {
                 if uncertain.is_empty() {
-                    ev.grants.push(reason(
-                        ReasonKind::Grant,
-                        uncertain,
-                        format!("{named} holds {} on {}, which carries {permission}", binding.role, at.resource),
-                    ));
-                } else {
-                    ev.unknowns.push(reason(
-                        ReasonKind::Grant,
-                        uncertain,
-                        format!("{named} may hold {} on {}, which would carry {permission}", binding.role, at.resource),
+                    ev.near.push(reason(
+                        ReasonKind::RoleLacksPermission,
+                        Vec::new(),
+                        format!("{named} holds {} on {resource}, which lacks {permission}", binding.role),
                     ));
                 }
+                return;
             }
+            RoleHas::Unknown(why) => uncertain.push(Uncertainty::Role { role: binding.role.clone(), why: why.clone() }),
+            RoleHas::Yes => {}
+        }
+        // Only now, as most bindings never name the caller.
+        match binding.condition.as_ref().map(|c| (c, self.conditions.eval(&c.expression))) {
+            Some((c, Truth::False)) => {
+                ev.near.push(reason(
+                    ReasonKind::ConditionFalse,
+                    uncertain,
+                    format!(
+                        "{named} holds {} on {resource} only while `{}`, which is false now",
+                        binding.role, c.expression
+                    ),
+                ));
+                return;
+            }
+            Some((c, Truth::Unknown(why))) => {
+                uncertain.push(Uncertainty::Condition { expression: c.expression.clone(), why })
+            }
+            Some((_, Truth::True)) | None => {}
+        }
+        if uncertain.is_empty() {
+            ev.grants.push(reason(
+                ReasonKind::Grant,
+                uncertain,
+                format!("{named} holds {} on {resource}, which carries {permission}", binding.role),
+            ));
+        } else {
+            ev.unknowns.push(reason(
+                ReasonKind::Grant,
+                uncertain,
+                format!("{named} may hold {} on {resource}, which would carry {permission}", binding.role),
+            ));
         }
     }
 
-    let v2 = v2_permission(permission);
-    for at in &facts.deny {
-        let Some(policies) = &at.policies else {
-            deny_unreadable = true;
-            ev.unknowns.push(Reason::bare(
-                ReasonKind::DenyPolicyUnreadable,
-                &at.attachment,
-                format!("the deny policies attached to {} could not be read", at.attachment),
-            ));
-            continue;
-        };
-        for policy in policies {
-            for rule in policy.rules.iter().filter_map(|r| r.deny_rule.as_ref()) {
-                if let Some(reason) =
-                    deny_reason(facts, &mut conditions, caller.as_ref(), &at.attachment, policy, rule, &v2)
-                {
-                    if reason.uncertain.is_empty() {
-                        ev.denials.push(reason);
-                    } else {
-                        ev.unknowns.push(reason);
+    /// Every deny rule that names the caller and the permission. True when
+    /// some deny policies could not be read.
+    fn deny(&mut self, ev: &mut Evaluation) -> bool {
+        let facts = self.facts;
+        let v2 = v2_permission(self.permission);
+        let mut unreadable = false;
+        for at in &facts.deny {
+            let Some(policies) = &at.policies else {
+                unreadable = true;
+                ev.unknowns.push(Reason::bare(
+                    ReasonKind::DenyPolicyUnreadable,
+                    &at.attachment,
+                    format!("the deny policies attached to {} could not be read", at.attachment),
+                ));
+                continue;
+            };
+            for policy in policies {
+                for rule in policy.rules.iter().filter_map(|r| r.deny_rule.as_ref()) {
+                    if let Some(reason) =
+                        deny_reason(facts, &mut self.conditions, self.caller, &at.attachment, policy, rule, &v2)
+                    {
+                        if reason.uncertain.is_empty() {
+                            ev.denials.push(reason);
+                        } else {
+                            ev.unknowns.push(reason);
+                        }
                     }
                 }
             }
         }
+        unreadable
     }
+}
 
+/// The verdict: a definite deny beats everything; a definite grant wins
+/// unless a deny may apply or could not be read; otherwise UNKNOWN while a
+/// grant may exist or an allow policy went unread, else DENIED. A grant on
+/// the service fixes it when nothing denies and nothing may grant already.
+fn settle(ev: &mut Evaluation, allow_unreadable: bool, deny_unreadable: bool) {
     let possible_grant = ev.unknowns.iter().any(|r| r.kind == ReasonKind::Grant);
     let possible_deny = ev.unknowns.iter().any(|r| r.kind == ReasonKind::Deny);
     ev.verdict = if !ev.denials.is_empty() {
@@ -393,7 +430,6 @@ pub fn evaluate(facts: &Facts, permission: &str) -> Evaluation {
         Verdict::Denied
     };
     ev.grant_fixes = ev.denials.is_empty() && ev.grants.is_empty() && !possible_grant;
-    ev
 }
 
 impl Reason {
