@@ -1,8 +1,10 @@
 //! Without `--caller`: every caller Google knows targets the service
 //! (facts §5): Pub/Sub push subscriptions whose endpoint is one of its
 //! URLs, Scheduler jobs (in every location) whose target is, Eventarc
-//! triggers (in every location) whose destination it is, and other Cloud
-//! Run services seen calling it in the logs. Every source is reported as
+//! triggers (in every location) whose destination it is, Cloud Tasks
+//! queues (in every location) whose `httpTarget` sends their tasks to it,
+//! workflows (in every location) with an OIDC `http.*` step calling it,
+//! and other Cloud Run services seen calling it in the logs. Every source is reported as
 //! read or not, with why: a list that failed is never taken for none. Each comes with what its own configuration breaks (audience,
 //! service agents); IAM is then diagnosed per caller as usual.
 //!
@@ -13,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use runiam_core::api::Clients;
-use runiam_core::api::callers::{Everywhere, OidcCall, OidcToken, Trigger, Via, oidc_calls};
+use runiam_core::api::callers::{Configured, Everywhere, OidcCall, OidcToken, Trigger, Via, workflow_steps};
 use runiam_core::api::run::Service;
 use runiam_core::doc::{Evidence, Finding, Fix, FixAction};
 use runiam_core::gather::failure;
@@ -160,10 +162,12 @@ pub async fn discover(
 ) -> Discovery {
     let p = &target.project;
     let project_res = format!("projects/{p}");
-    let (subs, jobs, triggers, project, project_policy) = tokio::join!(
+    let (subs, jobs, triggers, queues, workflows, project, project_policy) = tokio::join!(
         clients.callers.subscriptions(p),
         clients.callers.scheduler_jobs_everywhere(p),
         clients.callers.eventarc_triggers_everywhere(p),
+        clients.callers.queues_everywhere(p),
+        clients.callers.workflows_everywhere(p),
         clients.resource_manager.get_project(p),
         clients.resource_manager.get_iam_policy(&project_res),
     );
@@ -171,6 +175,10 @@ pub async fn discover(
         vec![source(format!("Pub/Sub subscriptions of {project_res}"), "pubsub.subscriptions.list", &subs)];
     sources.extend(sources_everywhere("Scheduler jobs", p, "cloudscheduler.jobs.list", &jobs));
     sources.extend(sources_everywhere("Eventarc triggers", p, "eventarc.triggers.list", &triggers));
+    // Queue-level targets only: a task's own token shows only while it is
+    // queued, and only with `cloudtasks.tasks.fullView`.
+    sources.extend(sources_everywhere("Cloud Tasks queues", p, "cloudtasks.queues.list", &queues));
+    sources.extend(sources_everywhere("workflows", p, "workflows.workflows.list", &workflows));
     let ctx = Context {
         clients,
         target,
@@ -178,14 +186,22 @@ pub async fn discover(
         number: target.project_number.clone().or_else(|| project.ok().map(|x| x.number().to_owned())),
         project_policy: project_policy.ok(),
     };
-    let subs = subs.unwrap_or_default();
+    // A workflow without an account runs as the project's default compute account.
+    let default_account = ctx.number.as_ref().map(|n| format!("{n}-compute@developer.gserviceaccount.com"));
+    let configured = Configured {
+        subscriptions: subs.unwrap_or_default(),
+        jobs: jobs.items,
+        queues: queues.items,
+        steps: workflows.items.iter().flat_map(|w| workflow_steps(w, default_account.as_deref())).collect(),
+    };
     let urls = service.all_urls();
-    let configured: Vec<OidcCall> = oidc_calls(&urls, &subs, &jobs.items).collect();
     let mut found = Vec::new();
-    for c in &configured {
+    for c in configured.oidc_calls(&urls) {
         found.push(match c.via {
-            Via::PubSubPush => pubsub_caller(&ctx, c).await,
-            Via::Scheduler => scheduler_caller(&ctx, c),
+            Via::PubSubPush => pubsub_caller(&ctx, &c).await,
+            Via::Scheduler => scheduler_caller(&ctx, &c),
+            Via::CloudTasks => tasks_caller(&ctx, &c),
+            Via::Workflows => workflow_caller(&ctx, &c),
         });
     }
     found.extend(eventarc_callers(&ctx, &triggers.items));
@@ -223,7 +239,7 @@ async fn pubsub_caller(ctx: &Context<'_>, c: &OidcCall<'_>) -> Discovered {
     audience_check(
         &who,
         oidc,
-        c.url,
+        &c.url,
         service,
         "pubsub.googleapis.com subscriptions.list",
         &mut found,
@@ -271,12 +287,12 @@ async fn pubsub_caller(ctx: &Context<'_>, c: &OidcCall<'_>) -> Discovered {
 fn scheduler_caller(ctx: &Context<'_>, c: &OidcCall<'_>) -> Discovered {
     let (oidc, p, service) = (c.oidc, &ctx.target.project, ctx.service);
     let who = format!("Scheduler job {}", c.name);
-    let location = c.name.split("/locations/").nth(1).and_then(|r| r.split('/').next()).unwrap_or_default();
+    let location = location_of(c.name);
     let mut found = Vec::new();
     audience_check(
         &who,
         oidc,
-        c.url,
+        &c.url,
         service,
         "cloudscheduler.googleapis.com jobs.list",
         &mut found,
@@ -308,6 +324,70 @@ fn scheduler_caller(ctx: &Context<'_>, c: &OidcCall<'_>) -> Discovered {
         caller: Principal::ServiceAccount(oidc.service_account_email.clone()),
         from: Origin::Internal,
         what: format!("scheduler job {}", c.name),
+        findings: found,
+        runtime_of: None,
+    }
+}
+
+/// The location in a resource name (`projects/P/locations/L/...`).
+fn location_of(name: &str) -> &str {
+    name.split("/locations/").nth(1).and_then(|r| r.split('/').next()).unwrap_or_default()
+}
+
+/// A Cloud Tasks queue, in whatever location, whose `httpTarget` sends
+/// its tasks to the service: the audience of its tokens.
+fn tasks_caller(ctx: &Context<'_>, c: &OidcCall<'_>) -> Discovered {
+    let who = c.what();
+    let mut found = Vec::new();
+    audience_check(
+        &who,
+        c.oidc,
+        &c.url,
+        ctx.service,
+        "cloudtasks.googleapis.com queues.list",
+        &mut found,
+        format!(
+            "gcloud tasks queues update {} --location={} --http-oidc-token-audience-override={}",
+            c.name.rsplit('/').next().unwrap_or_default(),
+            location_of(c.name),
+            ctx.service.uri.clone().unwrap_or_default()
+        ),
+    );
+    Discovered {
+        caller: Principal::ServiceAccount(c.oidc.service_account_email.clone()),
+        from: Origin::Internal,
+        what: format!("cloud tasks queue {}", c.name),
+        findings: found,
+        runtime_of: None,
+    }
+}
+
+/// A workflow step, in whatever location, that calls the service with the
+/// workflow's OIDC tokens: their audience, unless an expression sets it.
+fn workflow_caller(ctx: &Context<'_>, c: &OidcCall<'_>) -> Discovered {
+    let who = c.what();
+    let mut found = Vec::new();
+    if !c.oidc.audience.contains("${") {
+        audience_check(
+            &who,
+            c.oidc,
+            &c.url,
+            ctx.service,
+            "workflows.googleapis.com workflows.list",
+            &mut found,
+            format!(
+                "set `auth: {{type: OIDC, audience: {}}}` in step {} of the definition, then gcloud workflows deploy {} --location={} --source=FILE",
+                ctx.service.uri.clone().unwrap_or_default(),
+                c.step.unwrap_or_default(),
+                c.name.rsplit('/').next().unwrap_or_default(),
+                location_of(c.name),
+            ),
+        );
+    }
+    Discovered {
+        caller: Principal::ServiceAccount(c.oidc.service_account_email.clone()),
+        from: Origin::Internal,
+        what: format!("workflow {}", c.name),
         findings: found,
         runtime_of: None,
     }
