@@ -272,8 +272,10 @@ impl Queue {
         if o.host.is_empty() {
             return None;
         }
-        let scheme = if o.scheme == "HTTP" { "http" } else { "https" };
-        let port = if o.port.is_empty() || o.port == "0" { String::new() } else { format!(":{}", o.port) };
+        let (scheme, default_port) = if o.scheme == "HTTP" { ("http", "80") } else { ("https", "443") };
+        // The scheme's own port is no port: the URL is the service's all the same.
+        let port =
+            if ["", "0", default_port].contains(&o.port.as_str()) { String::new() } else { format!(":{}", o.port) };
         let path = o.path_override.as_ref().map(|p| p.path.as_str()).unwrap_or_default();
         let slash = if path.is_empty() || path.starts_with('/') { "" } else { "/" };
         let query = match o.query_override.as_ref().map(|q| q.query_params.as_str()) {
@@ -615,8 +617,10 @@ mod tests {
             query_override: Some(QueryOverride { query_params: "x=1".into() }),
         };
         assert_eq!(queue("q", o, None).target_url().as_deref(), Some("http://h.example:8080/a/b?x=1"));
-        let bare = UriOverride { host: "h.example".into(), port: "0".into(), ..Default::default() };
-        assert_eq!(queue("q", bare, None).target_url().as_deref(), Some("https://h.example"));
+        for port in ["", "0", "443"] {
+            let bare = UriOverride { host: "h.example".into(), port: port.into(), ..Default::default() };
+            assert_eq!(queue("q", bare, None).target_url().as_deref(), Some("https://h.example"));
+        }
         assert_eq!(Queue::default().target_url(), None);
     }
 
