@@ -885,6 +885,41 @@ mod tests {
         assert_eq!(err(parent), "w.yaml: projects[0].parent: 'folders/9' is not declared in the world file");
         assert!(err("projects: 3\n").starts_with("w.yaml: projects: invalid type"));
         assert!(err("a: [\n").starts_with("w.yaml: not a valid YAML world file"));
+        let p = "projects:\n  - id: acme-one\n";
+        let queue = |q: &str| err(&format!("{p}    cloudTasksQueues: [{q}]\n"));
+        assert!(
+            queue("{name: q, region: Europe}").starts_with("w.yaml: projects[0].cloudTasksQueues[0].region: region")
+        );
+        assert!(
+            queue("{name: q/x, region: us-east1}").starts_with("w.yaml: projects[0].cloudTasksQueues[0].name: 'q/x'")
+        );
+        assert_eq!(
+            queue("{name: q, region: us-east1}, {name: q, region: us-east1}"),
+            "w.yaml: projects[0].cloudTasksQueues[1].name: queue q is declared twice in us-east1"
+        );
+        assert_eq!(
+            queue("{name: q, region: us-east1, httpTarget: {uriOverride: {host: ''}}}"),
+            "w.yaml: projects[0].cloudTasksQueues[0].httpTarget.uriOverride.host: must not be empty (the API refuses it)"
+        );
+        assert!(
+            queue("{name: q, region: us-east1, httpTarget: {oidcToken: {serviceAccountEmail: x}}}")
+                .starts_with("w.yaml: projects[0].cloudTasksQueues[0].httpTarget.oidcToken.serviceAccountEmail: 'x'")
+        );
+        let flow = |w: &str| err(&format!("{p}    workflows: [{w}]\n"));
+        assert!(
+            flow("{name: w, region: us-east1, sourceContents: 'main: ['}").starts_with(
+                "w.yaml: projects[0].workflows[0].sourceContents: is not a YAML or JSON workflow definition"
+            )
+        );
+        assert!(
+            flow("{name: w, region: us-east1, sourceContents: x, serviceAccount: nobody}")
+                .starts_with("w.yaml: projects[0].workflows[0].serviceAccount: 'nobody'")
+        );
+        assert!(
+            flow("{name: w, region: us-east1}").ends_with("missing field `sourceContents`"),
+            "{}",
+            flow("{name: w, region: us-east1}")
+        );
     }
 
     #[test]
