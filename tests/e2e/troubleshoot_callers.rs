@@ -157,7 +157,8 @@ fn cloud_tasks_queues_and_workflow_steps_are_callers() {
 
     // The fix pipes: grant-invoker applies it, and the queue's account is then allowed.
     let mut c = cmd("runiam", home.path());
-    c.env("RUNIAM_EMULATOR_HOST", emu.host()).args(["grant-invoker", "--apply", "--yes"]);
+    // Backups go to the working directory: keep them out of the repository.
+    c.current_dir(home.path()).env("RUNIAM_EMULATOR_HOST", emu.host()).args(["grant-invoker", "--apply", "--yes"]);
     let (out, _) = run(c, &serde_json::to_string(tasks).unwrap());
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let (_, docs, err) = troubleshoot(&emu, home.path(), "cwp-tasks");
