@@ -1,5 +1,6 @@
 """Google's official Python clients against the caller sources of runiam-emulator
-that troubleshoot reads in every location: Cloud Tasks v2 queues and Workflows v1.
+that troubleshoot reads in every location: Cloud Tasks v2 queues (and their
+queued tasks) and Workflows v1.
 
 Usage: callers.py http://127.0.0.1:PORT   (the emulator serving tests/e2e/data/callers-world.yaml)
 
@@ -58,6 +59,16 @@ def check_tasks_queues_list_and_get(c):
         raise AssertionError("a missing queue was found")
     except exceptions.NotFound:
         pass
+
+
+def check_tasks_list_basic_view(c):
+    tasks = list(c.tasks.list_tasks(parent="projects/cwp-tasks/locations/us-west1/queues/mail"))
+    assert [t.name.rsplit("/", 1)[1] for t in tasks] == ["1001", "1002", "1003"], tasks
+    first = tasks[0]
+    assert first.view == tasks_v2.Task.View.BASIC, first.view
+    assert first.http_request.url == f"https://{SERVICE_URL_HOST}", first.http_request
+    assert first.http_request.http_method == tasks_v2.HttpMethod.POST, first.http_request
+    assert first.http_request.oidc_token.service_account_email == "mailer@cwp-tasks.iam.gserviceaccount.com"
 
 
 def check_workflows_list_and_get(c):

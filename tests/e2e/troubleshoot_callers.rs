@@ -100,6 +100,17 @@ fn unreadable_sources_are_never_none() {
             assert_eq!(err.matches(": not found").count(), 5, "one line per source, not per location: {err}");
         }
     }
+
+    // Queues listed, their tasks not: the unread tasks are named too.
+    let (code, docs, err) = troubleshoot(&emu, home.path(), "cwp-notasks");
+    assert_eq!((code, docs.len()), (2, 0), "{err}");
+    assert!(err.contains("Cloud Tasks queues of projects/cwp-notasks: 1 read in"), "{err}");
+    assert!(
+        err.contains(
+            "queued tasks of projects/cwp-notasks/locations/us-east1/queues/q: could not read (permission cloudtasks.tasks.list)"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -127,6 +138,7 @@ fn cloud_tasks_queues_and_workflow_steps_are_callers() {
         [
             "serviceAccount:hook@cwp-tasks.iam.gserviceaccount.com",
             "serviceAccount:tasks@cwp-tasks.iam.gserviceaccount.com",
+            "serviceAccount:mailer@cwp-tasks.iam.gserviceaccount.com",
             "serviceAccount:flow@cwp-tasks.iam.gserviceaccount.com",
         ]
     );
@@ -149,8 +161,13 @@ fn cloud_tasks_queues_and_workflow_steps_are_callers() {
     assert_eq!(tasks["fix"]["member"], "serviceAccount:tasks@cwp-tasks.iam.gserviceaccount.com");
     assert!(tasks["logEvidence"].to_string().contains("projects/cwp-tasks/locations/us-east1/queues/jobs"), "{tasks}");
 
+    // A queue with no host of its own: its queued tasks name the service.
+    let mailer = &docs[2];
+    assert_eq!((mailer["verdict"].as_str(), ids(mailer)), (Some("DENIED"), vec!["iam.no-grant"]), "{mailer}");
+    assert!(mailer["logEvidence"].to_string().contains("projects/cwp-tasks/locations/us-west1/queues/mail"));
+
     // A workflow step in another location calling the URL with OIDC.
-    let flow = &docs[2];
+    let flow = &docs[3];
     assert_eq!(flow["verdict"], "ALLOWED");
     assert!(flow["logEvidence"].to_string().contains("projects/cwp-tasks/locations/asia-east1/workflows/pipeline"));
     assert!(docs.iter().all(|d| !ids(d).contains(&"caller.unreadable")), "every source was read");

@@ -262,6 +262,27 @@ pub struct TasksQueue {
     pub region: String,
     #[serde(default)]
     pub http_target: Option<QueueHttpTarget>,
+    /// The tasks still queued (dispatched ones are gone from the API).
+    #[serde(default)]
+    pub tasks: Vec<QueuedTask>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TaskHttpRequest {
+    pub url: String,
+    #[serde(default)]
+    pub http_method: Option<String>,
+    #[serde(default)]
+    pub oidc_token: Option<OidcToken>,
+}
+
+/// An HTTP task waiting in its queue.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QueuedTask {
+    pub name: String,
+    pub http_request: TaskHttpRequest,
 }
 
 /// A deployed workflow.
@@ -668,6 +689,18 @@ fn check_tasks_and_workflows(p: &Project) -> Result<(), (String, String)> {
         if !seen.insert((q.region.as_str(), q.name.as_str())) {
             return Err((at("name"), format!("queue {} is declared twice in {}", q.name, q.region)));
         }
+        for (k, task) in q.tasks.iter().enumerate() {
+            let at = |field: &str| at(&format!("tasks[{k}].{field}"));
+            name_ok(&task.name, 500).map_err(|why| (at("name"), why))?;
+            let url = &task.http_request.url;
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err((at("httpRequest.url"), format!("'{url}' must begin with http:// or https://")));
+            }
+            if let Some(oidc) = &task.http_request.oidc_token {
+                email(&oidc.service_account_email)
+                    .map_err(|why| (at("httpRequest.oidcToken.serviceAccountEmail"), why))?;
+            }
+        }
         let Some(t) = &q.http_target else { continue };
         if let Some(o) = &t.uri_override {
             if o.host.is_empty() {
@@ -905,6 +938,9 @@ mod tests {
             queue("{name: q, region: us-east1, httpTarget: {oidcToken: {serviceAccountEmail: x}}}")
                 .starts_with("w.yaml: projects[0].cloudTasksQueues[0].httpTarget.oidcToken.serviceAccountEmail: 'x'")
         );
+        assert!(queue("{name: q, region: us-east1, tasks: [{name: t, httpRequest: {url: a.run.app}}]}").starts_with(
+            "w.yaml: projects[0].cloudTasksQueues[0].tasks[0].httpRequest.url: 'a.run.app' must begin with"
+        ));
         let flow = |w: &str| err(&format!("{p}    workflows: [{w}]\n"));
         assert!(
             flow("{name: w, region: us-east1, sourceContents: 'main: ['}").starts_with(

@@ -590,7 +590,9 @@ projects:
         httpTarget:
           uriOverride: {host: a.run.app, port: 8443, pathOverride: {path: /p}}
           oidcToken: {serviceAccountEmail: t@tw-one.iam.gserviceaccount.com}
-      - {name: plain, region: us-east1}
+      - name: plain
+        region: us-east1
+        tasks: [{name: "7", httpRequest: {url: "https://a.run.app/t", oidcToken: {serviceAccountEmail: t@tw-one.iam.gserviceaccount.com}}}]
     workflows:
       - name: w
         region: asia-east1
@@ -614,6 +616,18 @@ operator: user:ops@tw.example
     let one = get(&state, "/v2/projects/tw-one/locations/us-east1/queues/q", "");
     assert_eq!(one.body["name"], "projects/tw-one/locations/us-east1/queues/q");
     assert_eq!(get(&state, "/v2/projects/tw-one/locations/us-east1/queues/nope", "").status, 404);
+    let tasks = get(&state, "/v2/projects/tw-one/locations/us-east1/queues/plain/tasks", "").body;
+    let task = &tasks["tasks"][0];
+    assert_eq!(task["name"], "projects/tw-one/locations/us-east1/queues/plain/tasks/7");
+    assert_eq!(task["view"], "BASIC");
+    assert_eq!(
+        task["httpRequest"],
+        json!({"url": "https://a.run.app/t", "httpMethod": "POST", "oidcToken": {"serviceAccountEmail": "t@tw-one.iam.gserviceaccount.com"}})
+    );
+    assert_eq!(get(&state, "/v2/projects/tw-one/locations/us-east1/queues/nope/tasks", "").status, 404);
+    // FULL needs cloudtasks.tasks.fullView, which a viewer lacks.
+    let full = get(&state, "/v2/projects/tw-one/locations/us-east1/queues/plain/tasks", "responseView=FULL");
+    assert_eq!(full.body["error"]["details"][0]["metadata"]["permission"], "cloudtasks.tasks.fullView");
 
     // A Cloud Tasks viewer may not list workflows: Google's 403, naming the permission.
     let denied = get(&state, "/v1/projects/tw-one/locations/asia-east1/workflows", "");

@@ -15,7 +15,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use runiam_core::api::Clients;
-use runiam_core::api::callers::{Configured, Everywhere, OidcCall, OidcToken, Trigger, Via, workflow_steps};
+use runiam_core::api::callers::{
+    Configured, Everywhere, OidcCall, OidcToken, QUEUED, Task, Trigger, Via, workflow_steps,
+};
 use runiam_core::api::run::Service;
 use runiam_core::doc::{Evidence, Finding, Fix, FixAction};
 use runiam_core::gather::failure;
@@ -152,6 +154,31 @@ fn sources_everywhere<T>(what: &str, project: &str, permission: &str, read: &Eve
     out
 }
 
+/// The tasks of the queues without a host of their own: one line for
+/// what was read (tasks seen only while queued, the first 1,000 a queue),
+/// one per distinct failure.
+fn queued_sources(reads: &[(String, Result<Vec<Task>, ApiError>)]) -> Vec<SourceRead> {
+    let mut out = Vec::new();
+    let read: Vec<usize> = reads.iter().filter_map(|(_, r)| r.as_ref().ok().map(Vec::len)).collect();
+    if !read.is_empty() {
+        out.push(SourceRead {
+            what: format!("queued tasks of {} Cloud Tasks queues without a target host", read.len()),
+            outcome: Ok(format!("{} read (tasks show only while queued)", read.iter().sum::<usize>())),
+        });
+    }
+    let mut by_failure: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for (queue, r) in reads {
+        if let Err(e) = r {
+            by_failure.entry(failure(e, "cloudtasks.tasks.list")).or_default().push(queue);
+        }
+    }
+    for (why, queues) in by_failure {
+        let place = if queues.len() == 1 { queues[0].to_owned() } else { format!("{} queues", queues.len()) };
+        out.push(SourceRead { what: format!("queued tasks of {place}"), outcome: Err(why) });
+    }
+    out
+}
+
 /// Every caller of `service` (`target`), with the log entries already
 /// read for its project (`None`: the logs could not be read, why).
 pub async fn discover(
@@ -175,9 +202,11 @@ pub async fn discover(
         vec![source(format!("Pub/Sub subscriptions of {project_res}"), "pubsub.subscriptions.list", &subs)];
     sources.extend(sources_everywhere("Scheduler jobs", p, "cloudscheduler.jobs.list", &jobs));
     sources.extend(sources_everywhere("Eventarc triggers", p, "eventarc.triggers.list", &triggers));
-    // Queue-level targets only: a task's own token shows only while it is
-    // queued, and only with `cloudtasks.tasks.fullView`.
     sources.extend(sources_everywhere("Cloud Tasks queues", p, "cloudtasks.queues.list", &queues));
+    // A queue without its own host sends each task where the task says:
+    // only tasks still queued show it.
+    let tasks = clients.callers.queued_tasks_of(&queues.items).await;
+    sources.extend(queued_sources(&tasks));
     sources.extend(sources_everywhere("workflows", p, "workflows.workflows.list", &workflows));
     let ctx = Context {
         clients,
@@ -192,16 +221,17 @@ pub async fn discover(
         subscriptions: subs.unwrap_or_default(),
         jobs: jobs.items,
         queues: queues.items,
+        tasks: tasks.into_iter().flat_map(|(_, read)| read.unwrap_or_default()).collect(),
         steps: workflows.items.iter().flat_map(|w| workflow_steps(w, default_account.as_deref())).collect(),
     };
     let urls = service.all_urls();
     let mut found = Vec::new();
-    for c in configured.oidc_calls(&urls) {
+    for c in &configured.oidc_calls(&urls) {
         found.push(match c.via {
-            Via::PubSubPush => pubsub_caller(&ctx, &c).await,
-            Via::Scheduler => scheduler_caller(&ctx, &c),
-            Via::CloudTasks => tasks_caller(&ctx, &c),
-            Via::Workflows => workflow_caller(&ctx, &c),
+            Via::PubSubPush => pubsub_caller(&ctx, c).await,
+            Via::Scheduler => scheduler_caller(&ctx, c),
+            Via::CloudTasks => tasks_caller(&ctx, c),
+            Via::Workflows => workflow_caller(&ctx, c),
         });
     }
     found.extend(eventarc_callers(&ctx, &triggers.items));
@@ -334,25 +364,23 @@ fn location_of(name: &str) -> &str {
     name.split("/locations/").nth(1).and_then(|r| r.split('/').next()).unwrap_or_default()
 }
 
-/// A Cloud Tasks queue, in whatever location, whose `httpTarget` sends
-/// its tasks to the service: the audience of its tokens.
+/// A Cloud Tasks queue, in whatever location, whose `httpTarget` or
+/// queued tasks reach the service: the audience of its tokens.
 fn tasks_caller(ctx: &Context<'_>, c: &OidcCall<'_>) -> Discovered {
     let who = c.what();
-    let mut found = Vec::new();
-    audience_check(
-        &who,
-        c.oidc,
-        &c.url,
-        ctx.service,
-        "cloudtasks.googleapis.com queues.list",
-        &mut found,
+    let (queue, location) = (c.name.rsplit('/').next().unwrap_or_default(), location_of(c.name));
+    let uri = ctx.service.uri.clone().unwrap_or_default();
+    let fix = if c.step == Some(QUEUED) {
+        // The tasks' creator sets their token; a queue-wide override also wins over it.
         format!(
-            "gcloud tasks queues update {} --location={} --http-oidc-token-audience-override={}",
-            c.name.rsplit('/').next().unwrap_or_default(),
-            location_of(c.name),
-            ctx.service.uri.clone().unwrap_or_default()
-        ),
-    );
+            "set oidcToken.audience to {uri} where the tasks are created, or gcloud tasks queues update {queue} --location={location} --http-oidc-service-account-email-override={} --http-oidc-token-audience-override={uri}",
+            c.oidc.service_account_email
+        )
+    } else {
+        format!("gcloud tasks queues update {queue} --location={location} --http-oidc-token-audience-override={uri}")
+    };
+    let mut found = Vec::new();
+    audience_check(&who, c.oidc, &c.url, ctx.service, "cloudtasks.googleapis.com queues.list", &mut found, fix);
     Discovered {
         caller: Principal::ServiceAccount(c.oidc.service_account_email.clone()),
         from: Origin::Internal,

@@ -480,10 +480,10 @@ fn call_target(args: &Args, service: &Service) -> Result<(String, String), Strin
 }
 
 /// The configured routes (Pub/Sub push subscriptions, Scheduler jobs,
-/// Cloud Tasks queues, workflow steps; in every location) of the probes'
-/// service accounts to `service`, as (email, first route). A listing that
-/// fails (API off, no permission) leaves the service URL as the audience,
-/// as without any configuration.
+/// Cloud Tasks queues and their queued tasks, workflow steps; in every
+/// location) of the probes' service accounts to `service`, as (email, first
+/// route). A listing that fails (API off, no permission) leaves the service
+/// URL as the audience, as without any configuration.
 async fn configured_callers(
     ctx: &Context,
     target: &ServiceRef,
@@ -511,9 +511,11 @@ async fn configured_callers(
     // The default compute account needs the project number; an unset
     // workflow account is then not matched, as with an unread list.
     let default_account = target.project_number.as_ref().map(|n| format!("{n}-compute@developer.gserviceaccount.com"));
+    let tasks = callers.queued_tasks_of(&queues.items).await;
     let configured = Configured {
         subscriptions: subscriptions.unwrap_or_default(),
         jobs: jobs.items,
+        tasks: tasks.into_iter().flat_map(|(_, read)| read.unwrap_or_default()).collect(),
         queues: queues.items,
         steps: workflows.items.iter().flat_map(|w| workflow_steps(w, default_account.as_deref())).collect(),
     };

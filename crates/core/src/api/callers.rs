@@ -79,12 +79,16 @@ impl OidcCall<'_> {
         match (self.via, self.step) {
             (Via::PubSubPush, _) => format!("Pub/Sub subscription {}", self.name),
             (Via::Scheduler, _) => format!("Cloud Scheduler job {}", self.name),
-            (Via::CloudTasks, _) => format!("Cloud Tasks queue {}", self.name),
+            (Via::CloudTasks, None) => format!("Cloud Tasks queue {}", self.name),
+            (Via::CloudTasks, Some(what)) => format!("Cloud Tasks queue {} ({what})", self.name),
             (Via::Workflows, Some(step)) => format!("workflow {} (step {step})", self.name),
             (Via::Workflows, None) => format!("workflow {}", self.name),
         }
     }
 }
+
+/// The `step` of an [`OidcCall`] made by a queue's tasks rather than its own target.
+pub const QUEUED: &str = "queued tasks";
 
 /// What is configured to call services in a project, as read.
 #[derive(Clone, Debug, Default)]
@@ -92,6 +96,8 @@ pub struct Configured {
     pub subscriptions: Vec<Subscription>,
     pub jobs: Vec<Job>,
     pub queues: Vec<Queue>,
+    /// Tasks queued in the queues whose own target names no host.
+    pub tasks: Vec<Task>,
     /// The OIDC `http.*` steps of the project's workflows ([`workflow_steps`]).
     pub steps: Vec<WorkflowStep>,
 }
@@ -100,7 +106,7 @@ impl Configured {
     /// The configured calls to one of `service_urls` with some service
     /// account's OIDC tokens: what troubleshoot checks each caller's
     /// configuration from, and whose audience verify proves a caller with.
-    pub fn oidc_calls<'a>(&'a self, service_urls: &'a [String]) -> impl Iterator<Item = OidcCall<'a>> {
+    pub fn oidc_calls<'a>(&'a self, service_urls: &'a [String]) -> Vec<OidcCall<'a>> {
         let pushes = self.subscriptions.iter().filter_map(|s| {
             let push = s.push_config.as_ref()?;
             let oidc = push.oidc_token.as_ref()?;
@@ -115,6 +121,19 @@ impl Configured {
             let oidc = q.http_target.as_ref()?.oidc_token.as_ref()?;
             Some(OidcCall { via: Via::CloudTasks, name: &q.name, step: None, url: q.target_url()?, oidc })
         });
+        let tasks = self.tasks.iter().filter_map(|t| {
+            let request = t.http_request.as_ref()?;
+            let queue = self.queues.iter().find(|q| q.name == t.queue());
+            // A queue's own host replaces its tasks' URLs: the queue is the caller then.
+            if queue.is_some_and(|q| q.target_url().is_some()) {
+                return None;
+            }
+            // A queue's own token replaces its tasks' tokens.
+            let queue_token = queue.and_then(|q| q.http_target.as_ref()?.oidc_token.as_ref());
+            let oidc = queue_token.or(request.oidc_token.as_ref())?;
+            let name = queue.map_or(t.queue(), |q| q.name.as_str());
+            Some(OidcCall { via: Via::CloudTasks, name, step: Some(QUEUED), url: request.url.clone(), oidc })
+        });
         let steps = self.steps.iter().map(|s| OidcCall {
             via: Via::Workflows,
             name: &s.workflow,
@@ -122,17 +141,24 @@ impl Configured {
             url: s.url.clone(),
             oidc: &s.oidc,
         });
-        pushes
-            .chain(jobs)
-            .chain(queues)
-            .chain(steps)
-            .filter(move |c| !c.oidc.service_account_email.is_empty() && calls(&c.url, service_urls))
+        let mut out: Vec<OidcCall<'a>> = Vec::new();
+        for c in pushes.chain(jobs).chain(queues).chain(tasks).chain(steps) {
+            // Tasks of one queue calling alike are one caller.
+            let same = |o: &OidcCall| {
+                o.via == c.via && o.name == c.name && o.step == c.step && o.url == c.url && o.oidc == c.oidc
+            };
+            if !c.oidc.service_account_email.is_empty() && calls(&c.url, service_urls) && !out.iter().any(same) {
+                out.push(c);
+            }
+        }
+        out
     }
 
     /// The routes of `email` among [`Configured::oidc_calls`] whose
     /// audience is known (a workflow may compute its own).
     pub fn routes(&self, email: &str, service_urls: &[String]) -> Vec<Route> {
         self.oidc_calls(service_urls)
+            .into_iter()
             .filter(|c| c.oidc.service_account_email == email && !c.oidc.audience.contains("${"))
             .map(|c| Route { what: c.what(), audience: c.oidc.audience_for(&c.url).to_owned(), url: c.url })
             .collect()
@@ -283,6 +309,34 @@ impl Queue {
             _ => String::new(),
         };
         Some(format!("{scheme}://{}{port}{slash}{path}{query}", o.host))
+    }
+}
+
+/// Cloud Tasks `HttpRequest` of one task.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskHttpRequest {
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    pub oidc_token: Option<OidcToken>,
+}
+
+/// Cloud Tasks `Task`, as the BASIC view shows it (no body).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Task {
+    pub name: String,
+    #[serde(default)]
+    pub http_request: Option<TaskHttpRequest>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Task {
+    /// `projects/P/locations/L/queues/Q` of `projects/P/locations/L/queues/Q/tasks/T`.
+    pub fn queue(&self) -> &str {
+        self.name.split_once("/tasks/").map_or(self.name.as_str(), |(q, _)| q)
     }
 }
 
@@ -450,6 +504,29 @@ impl Callers {
         self.all(Api::CloudTasks, url, "queues").await
     }
 
+    /// The first page (up to 1,000) of the tasks of `queue`
+    /// (`projects/P/locations/L/queues/Q`), BASIC view: URLs and tokens
+    /// without bodies. Only tasks still queued show.
+    pub async fn queued_tasks(&self, queue: &str) -> Result<Vec<Task>, ApiError> {
+        let mut url = api_url(&self.tasks, &["v2", queue, "tasks"]);
+        url.query_pairs_mut().append_pair("pageSize", "1000");
+        let mut page: Map<String, Value> = self.http.json(Api::CloudTasks, Method::GET, url.clone(), None).await?;
+        let Some(tasks) = page.remove("tasks") else { return Ok(Vec::new()) };
+        serde_json::from_value(tasks).map_err(|e| ApiError::Decode {
+            api: Api::CloudTasks,
+            method: "GET".into(),
+            url: url.to_string(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// [`Callers::queued_tasks`] of every queue whose own target names no
+    /// host (its tasks then say where they go), concurrently: (queue, read).
+    pub async fn queued_tasks_of(&self, queues: &[Queue]) -> Vec<(String, Result<Vec<Task>, ApiError>)> {
+        let open = queues.iter().filter(|q| q.target_url().is_none());
+        futures::future::join_all(open.map(|q| async { (q.name.clone(), self.queued_tasks(&q.name).await) })).await
+    }
+
     /// Workflows `workflows.list`, which answers each workflow's `sourceContents`.
     pub async fn workflows(&self, project: &str, location: &str) -> Result<Vec<Workflow>, ApiError> {
         let url = api_url(&self.workflows, &["v1", "projects", project, "locations", location, "workflows"]);
@@ -578,7 +655,21 @@ mod tests {
             },
             None,
         );
-        let configured = Configured { subscriptions, jobs, queues, steps };
+        let task = |queue: &str, id: &str, email: &str| Task {
+            name: format!("{queue}/tasks/{id}"),
+            http_request: Some(TaskHttpRequest {
+                url: "https://api-1.r.run.app/t".into(),
+                oidc_token: oidc(email, ""),
+            }),
+            extra: Map::new(),
+        };
+        let tasks = vec![
+            task("projects/p/locations/l/queues/bare", "1", "e@p"),
+            task("projects/p/locations/l/queues/bare", "2", "e@p"),
+            // The queue's host wins over the task's URL.
+            task("projects/p/locations/l/queues/other", "3", "f@p"),
+        ];
+        let configured = Configured { subscriptions, jobs, queues, tasks, steps };
         assert_eq!(
             configured.routes("a@p", &urls),
             [Route {
@@ -604,7 +695,16 @@ mod tests {
                 audience: "https://api-1.r.run.app".into(),
             }]
         );
-        assert!(configured.routes("e@p", &urls).is_empty());
+        assert_eq!(
+            configured.routes("e@p", &urls),
+            [Route {
+                what: "Cloud Tasks queue projects/p/locations/l/queues/bare (queued tasks)".into(),
+                url: "https://api-1.r.run.app/t".into(),
+                audience: "https://api-1.r.run.app/t".into(),
+            }]
+        );
+        assert!(configured.routes("f@p", &urls).is_empty());
+        assert!(configured.routes("g@p", &urls).is_empty());
     }
 
     #[test]

@@ -10,8 +10,8 @@ use crate::authz::require;
 use crate::errors::{ApiError, Code};
 use crate::state::State;
 use crate::world::{
-    ApiFault, EventarcTrigger, OidcToken, Project, PubsubSubscription, SchedulerJob, TasksQueue, Workflow, World,
-    sha256,
+    ApiFault, EventarcTrigger, OidcToken, Project, PubsubSubscription, QueuedTask, SchedulerJob, TasksQueue, Workflow,
+    World, sha256,
 };
 
 /// The page size when the client gives none.
@@ -63,6 +63,23 @@ pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Ans
             let found = proj.cloud_tasks_queues.iter().find(|x| x.region == *l && x.name == *q);
             found.map(|x| queue(proj, x)).ok_or_else(|| ApiError::not_found("Requested entity was not found."))
         }),
+        ["v2", "projects", p, "locations", l, "queues", q, "tasks"] => {
+            read(state, p, "cloudtasks.tasks.list", |proj| {
+                let found = proj.cloud_tasks_queues.iter().find(|x| x.region == *l && x.name == *q);
+                let queue = found.ok_or_else(|| ApiError::not_found("Requested entity was not found."))?;
+                let full = call.param(&["responseView", "response_view"]).is_some_and(|v| v == "FULL" || v == "2");
+                if full {
+                    require(
+                        state,
+                        &format!("projects/{}", proj.id),
+                        "cloudtasks.tasks.fullView",
+                        &format!("projects/{p}"),
+                    )?;
+                }
+                let tasks = queue.tasks.iter().map(|t| task(proj, queue, t, full)).collect();
+                listing(call, "tasks", tasks)
+            })
+        }
         ["v1", "projects", p, "locations", l, "workflows"] => read(state, p, "workflows.workflows.list", |proj| {
             let flows = proj.workflows.iter().filter(|w| w.region == *l).map(|w| workflow(proj, w)).collect();
             listing(call, "workflows", flows)
@@ -254,5 +271,22 @@ fn workflow(p: &Project, w: &Workflow) -> Value {
         "sourceContents": w.source_contents,
         "callLogLevel": "LOG_ERRORS_ONLY",
         "executionHistoryLevel": "EXECUTION_HISTORY_BASIC",
+    })
+}
+
+fn task(p: &Project, q: &TasksQueue, t: &QueuedTask, full: bool) -> Value {
+    let mut request = Map::new();
+    request.insert("url".into(), json!(t.http_request.url));
+    request.insert("httpMethod".into(), json!(t.http_request.http_method.as_deref().unwrap_or("POST")));
+    if let Some(token) = &t.http_request.oidc_token {
+        request.insert("oidcToken".into(), oidc(token));
+    }
+    json!({
+        "name": format!("projects/{}/locations/{}/queues/{}/tasks/{}", p.id, q.region, q.name, t.name),
+        "httpRequest": request,
+        "scheduleTime": UPDATE_TIME,
+        "createTime": CREATE_TIME,
+        "dispatchDeadline": "600s",
+        "view": if full { "FULL" } else { "BASIC" },
     })
 }
