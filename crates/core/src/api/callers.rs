@@ -125,7 +125,7 @@ impl Configured {
             let request = t.http_request.as_ref()?;
             let queue = self.queues.iter().find(|q| q.name == t.queue());
             // A queue's own host replaces its tasks' URLs: the queue is the caller then.
-            if queue.is_some_and(|q| q.target_url().is_some()) {
+            if queue.is_some_and(Queue::overrides_tasks) {
                 return None;
             }
             // A queue's own token replaces its tasks' tokens.
@@ -252,6 +252,9 @@ pub struct UriOverride {
     pub path_override: Option<PathOverride>,
     #[serde(default)]
     pub query_override: Option<QueryOverride>,
+    /// `IF_NOT_EXISTS` or `ALWAYS` (the default).
+    #[serde(default)]
+    pub uri_override_enforce_mode: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -309,6 +312,17 @@ impl Queue {
             _ => String::new(),
         };
         Some(format!("{scheme}://{}{port}{slash}{path}{query}", o.host))
+    }
+
+    /// Whether the queue's host replaces every task's: not in
+    /// `IF_NOT_EXISTS` mode, where a task's own URL wins.
+    pub fn overrides_tasks(&self) -> bool {
+        let mode = self
+            .http_target
+            .as_ref()
+            .and_then(|t| t.uri_override.as_ref())
+            .map(|o| o.uri_override_enforce_mode.as_str());
+        self.target_url().is_some() && mode != Some("IF_NOT_EXISTS")
     }
 }
 
@@ -520,10 +534,11 @@ impl Callers {
         })
     }
 
-    /// [`Callers::queued_tasks`] of every queue whose own target names no
-    /// host (its tasks then say where they go), concurrently: (queue, read).
+    /// [`Callers::queued_tasks`] of every queue whose own host does not
+    /// replace its tasks' (they then say where they go), concurrently:
+    /// (queue, read).
     pub async fn queued_tasks_of(&self, queues: &[Queue]) -> Vec<(String, Result<Vec<Task>, ApiError>)> {
-        let open = queues.iter().filter(|q| q.target_url().is_none());
+        let open = queues.iter().filter(|q| !q.overrides_tasks());
         futures::future::join_all(open.map(|q| async { (q.name.clone(), self.queued_tasks(&q.name).await) })).await
     }
 
@@ -715,6 +730,7 @@ mod tests {
             port: "8080".into(),
             path_override: Some(PathOverride { path: "a/b".into() }),
             query_override: Some(QueryOverride { query_params: "x=1".into() }),
+            uri_override_enforce_mode: "ALWAYS".into(),
         };
         assert_eq!(queue("q", o, None).target_url().as_deref(), Some("http://h.example:8080/a/b?x=1"));
         for port in ["", "0", "443"] {
@@ -722,6 +738,15 @@ mod tests {
             assert_eq!(queue("q", bare, None).target_url().as_deref(), Some("https://h.example"));
         }
         assert_eq!(Queue::default().target_url(), None);
+        let host = |mode: &str| UriOverride {
+            host: "h.example".into(),
+            uri_override_enforce_mode: mode.into(),
+            ..Default::default()
+        };
+        assert!(queue("q", host(""), None).overrides_tasks());
+        assert!(queue("q", host("ALWAYS"), None).overrides_tasks());
+        assert!(!queue("q", host("IF_NOT_EXISTS"), None).overrides_tasks());
+        assert!(!Queue::default().overrides_tasks());
     }
 
     #[test]
