@@ -21,7 +21,7 @@ Register-ArgumentCompleter -Native -CommandName 'runiam-troubleshoot' -ScriptBlo
 
     $completions = @(switch ($command) {
         'runiam-troubleshoot' {
-            [CompletionResult]::new('--caller', '--caller', [CompletionResultType]::ParameterName, 'Who is denied: user:, serviceAccount:, group:, principal://..., allUsers [default: the token''s email, else every caller that targets the service: Pub/Sub push, Scheduler, Eventarc, other services seen in the logs]')
+            [CompletionResult]::new('--caller', '--caller', [CompletionResultType]::ParameterName, 'Who is denied: user:, serviceAccount:, group:, principal://..., allUsers [default: the token''s email, else every caller that targets the service: Pub/Sub push, Scheduler, Eventarc, Cloud Tasks queues, Workflows steps, other services seen in the logs]')
             [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'Read the token the caller sends (a token, several, or a pasted Authorization header) from FILE (- for stdin); only its claims are ever shown')
             [CompletionResult]::new('--token-env', '--token-env', [CompletionResultType]::ParameterName, 'Read the token the caller sends from environment variable VAR')
             [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'How far back to read Cloud Run''s request logs (s, m, h, d)')

@@ -18,7 +18,7 @@ set edit:completion:arg-completer[runiam-troubleshoot] = {|@words|
     }
     var completions = [
         &'runiam-troubleshoot'= {
-            cand --caller 'Who is denied: user:, serviceAccount:, group:, principal://..., allUsers [default: the token''s email, else every caller that targets the service: Pub/Sub push, Scheduler, Eventarc, other services seen in the logs]'
+            cand --caller 'Who is denied: user:, serviceAccount:, group:, principal://..., allUsers [default: the token''s email, else every caller that targets the service: Pub/Sub push, Scheduler, Eventarc, Cloud Tasks queues, Workflows steps, other services seen in the logs]'
             cand --token-file 'Read the token the caller sends (a token, several, or a pasted Authorization header) from FILE (- for stdin); only its claims are ever shown'
             cand --token-env 'Read the token the caller sends from environment variable VAR'
             cand --since 'How far back to read Cloud Run''s request logs (s, m, h, d)'

@@ -1,4 +1,4 @@
-complete -c runiam-troubleshoot -l caller -d 'Who is denied: user:, serviceAccount:, group:, principal://..., allUsers [default: the token\'s email, else every caller that targets the service: Pub/Sub push, Scheduler, Eventarc, other services seen in the logs]' -r
+complete -c runiam-troubleshoot -l caller -d 'Who is denied: user:, serviceAccount:, group:, principal://..., allUsers [default: the token\'s email, else every caller that targets the service: Pub/Sub push, Scheduler, Eventarc, Cloud Tasks queues, Workflows steps, other services seen in the logs]' -r
 complete -c runiam-troubleshoot -l token-file -d 'Read the token the caller sends (a token, several, or a pasted Authorization header) from FILE (- for stdin); only its claims are ever shown' -r -F
 complete -c runiam-troubleshoot -l token-env -d 'Read the token the caller sends from environment variable VAR' -r
 complete -c runiam-troubleshoot -l since -d 'How far back to read Cloud Run\'s request logs (s, m, h, d)' -r

@@ -23,6 +23,10 @@ fi
 if ! "$venv/bin/python" -c 'import google.cloud.logging, google.cloud.iam_v2, google.cloud.orgpolicy_v2, google.cloud.policytroubleshooter_iam_v3' 2>/dev/null; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check google-cloud-logging google-cloud-iam google-cloud-org-policy google-cloud-policytroubleshooter-iam
 fi
+# The caller sources read in every location: Cloud Tasks v2 and Workflows v1.
+if ! "$venv/bin/python" -c 'import google.cloud.tasks_v2, google.cloud.workflows_v1' 2>/dev/null; then
+  "$venv/bin/pip" install --quiet --disable-pip-version-check google-cloud-tasks google-cloud-workflows
+fi
 cargo build --quiet --bin runiam-emulator
 
 out="$(mktemp)"
@@ -53,3 +57,17 @@ done
 tokens_url="$(head -n1 "$tokens_out")"
 [ -n "$tokens_url" ] || { echo "the emulator printed no URL" >&2; exit 1; }
 "$venv/bin/python" tests/conformance/tokens.py "$tokens_url"
+
+# Cloud Tasks queues and workflows, as troubleshoot's discovery reads them.
+callers_out="$(mktemp)"
+target/debug/runiam-emulator --world tests/e2e/data/callers-world.yaml --listen 127.0.0.1:0 >"$callers_out" 2>target/conformance-callers-emulator.log &
+callers_pid=$!
+trap 'kill "$pid" "$tokens_pid" "$callers_pid" 2>/dev/null || true; wait "$pid" "$tokens_pid" "$callers_pid" 2>/dev/null || true; rm -f "$out" "$tokens_out" "$callers_out"' EXIT
+for _ in $(seq 1 100); do
+  [ -s "$callers_out" ] && break
+  kill -0 "$callers_pid" 2>/dev/null || { cat target/conformance-callers-emulator.log >&2; exit 1; }
+  sleep 0.1
+done
+callers_url="$(head -n1 "$callers_out")"
+[ -n "$callers_url" ] || { echo "the emulator printed no URL" >&2; exit 1; }
+"$venv/bin/python" tests/conformance/callers.py "$callers_url"

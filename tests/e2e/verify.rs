@@ -153,29 +153,33 @@ fn refused_minting_and_users_are_unconfirmed_never_a_pass() {
 fn a_scheduled_callers_own_audience_reproduces_its_401() {
     let emu = Emulator::start(&world(), &[]);
     let dir = tempfile::tempdir().unwrap();
-    let sched = sa("sched");
+    // Each configured in another location than the service.
+    for (who, route) in [
+        ("sched", "Cloud Scheduler job projects/ver-proj/locations/us-central1/jobs/nightly"),
+        ("queued", "Cloud Tasks queue projects/ver-proj/locations/asia-east1/queues/reports"),
+    ] {
+        let caller = sa(who);
+        // Granted, yet its tokens carry the target URI with its path.
+        let (code, out, err) = runiam(&emu, dir.path(), &["verify", SVC, "--as", &caller, "-o", "json"], "");
+        assert_eq!(code, 1, "{out}{err}");
+        let invoke = check(&reports(&out)[0], "invoke").clone();
+        assert_eq!(invoke["result"], "fail", "{invoke:#}");
+        assert_eq!(invoke["evidence"][0]["data"]["status"], 401, "{invoke:#}");
+        assert!(
+            invoke["detail"].as_str().unwrap().ends_with(&format!(
+                "; token audience https://api-600000000001.europe-west1.run.app/report as {route} sends it"
+            )),
+            "{invoke:#}"
+        );
+        assert_eq!(invoke["evidence"][1]["source"], route, "{invoke:#}");
 
-    // Granted, yet its job's tokens carry the target URI with its path.
-    let (code, out, err) = runiam(&emu, dir.path(), &["verify", SVC, "--as", &sched, "-o", "json"], "");
-    assert_eq!(code, 1, "{out}{err}");
-    let invoke = check(&reports(&out)[0], "invoke").clone();
-    assert_eq!(invoke["result"], "fail", "{invoke:#}");
-    assert_eq!(invoke["evidence"][0]["data"]["status"], 401, "{invoke:#}");
-    let job = "Cloud Scheduler job projects/ver-proj/locations/europe-west1/jobs/nightly";
-    assert!(
-        invoke["detail"].as_str().unwrap().ends_with(&format!(
-            "; token audience https://api-600000000001.europe-west1.run.app/report as {job} sends it"
-        )),
-        "{invoke:#}"
-    );
-    assert_eq!(invoke["evidence"][1]["source"], job, "{invoke:#}");
-
-    // With the audience the job should use, the same caller gets through.
-    let aud = "https://api-600000000001.europe-west1.run.app";
-    let (code, out, err) =
-        runiam(&emu, dir.path(), &["verify", SVC, "--as", &sched, "--audience", aud, "-o", "json"], "");
-    assert_eq!(code, 0, "{out}{err}");
-    assert_eq!(check(&reports(&out)[0], "invoke")["evidence"][0]["data"]["status"], 200);
+        // With the audience it should use, the same caller gets through.
+        let aud = "https://api-600000000001.europe-west1.run.app";
+        let (code, out, err) =
+            runiam(&emu, dir.path(), &["verify", SVC, "--as", &caller, "--audience", aud, "-o", "json"], "");
+        assert_eq!(code, 0, "{out}{err}");
+        assert_eq!(check(&reports(&out)[0], "invoke")["evidence"][0]["data"]["status"], 200);
+    }
 }
 
 #[test]

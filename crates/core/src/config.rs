@@ -31,11 +31,13 @@ pub enum Api {
     PubSub,
     CloudScheduler,
     Eventarc,
+    CloudTasks,
+    Workflows,
     Monitoring,
 }
 
 impl Api {
-    pub const ALL: [Api; 13] = [
+    pub const ALL: [Api; 15] = [
         Api::Run,
         Api::CloudResourceManager,
         Api::Iam,
@@ -48,6 +50,8 @@ impl Api {
         Api::PubSub,
         Api::CloudScheduler,
         Api::Eventarc,
+        Api::CloudTasks,
+        Api::Workflows,
         Api::Monitoring,
     ];
 
@@ -66,6 +70,8 @@ impl Api {
             Api::PubSub => "pubsub",
             Api::CloudScheduler => "cloudscheduler",
             Api::Eventarc => "eventarc",
+            Api::CloudTasks => "cloudtasks",
+            Api::Workflows => "workflows",
             Api::Monitoring => "monitoring",
         }
     }

@@ -351,3 +351,59 @@ async fn unreachable_endpoints_are_transport_errors() {
         )
     );
 }
+
+/// Cloud Tasks (v2) and Workflows (v1) are listed in every location their
+/// own `locations.list` answers, through their endpoint overrides; a
+/// location that fails is named with its error, never read as empty.
+#[tokio::test]
+async fn queues_and_workflows_are_listed_in_every_location() {
+    let f = fake(Arc::new(|_, s| {
+        let t = s.target.as_str();
+        if t.starts_with("/v2/projects/acme-prod/locations?") || t.starts_with("/v1/projects/acme-prod/locations?") {
+            reply(200, json!({"locations": [{"locationId": "europe-west1"}, {"locationId": "us-east1"}]}))
+        } else if t.starts_with("/v2/projects/acme-prod/locations/europe-west1/queues?") {
+            reply(200, json!({"queues": [{"name": "projects/acme-prod/locations/europe-west1/queues/q", "state": "RUNNING",
+                "httpTarget": {"uriOverride": {"host": "api.run.app", "port": "443"}, "oidcToken": {"serviceAccountEmail": "t@p"}}}]}))
+        } else if t.starts_with("/v2/projects/acme-prod/locations/us-east1/queues?") {
+            reply(403, json!({"error": {"code": 403, "message": "Permission 'cloudtasks.queues.list' denied", "status": "PERMISSION_DENIED"}}))
+        } else if t.starts_with("/v1/projects/acme-prod/locations/us-east1/workflows?") {
+            reply(200, json!({"workflows": [{"name": "projects/acme-prod/locations/us-east1/workflows/w", "sourceContents": "main: {}"}]}))
+        } else {
+            reply(200, json!({}))
+        }
+    }))
+    .await;
+    let env = Env::from_pairs([
+        ("CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDTASKS", f.url.as_str()),
+        ("CLOUDSDK_API_ENDPOINT_OVERRIDES_WORKFLOWS", f.url.as_str()),
+    ]);
+    let config = Config::resolve(&Flags::default(), &env, &GcloudProperties::default()).unwrap();
+    let c = Clients::new(&config, Http::new(&config, TokenSource::None, options()));
+
+    let queues = c.callers.queues_everywhere("acme-prod").await;
+    assert_eq!(queues.locations, 1);
+    assert_eq!(queues.items.len(), 1);
+    assert_eq!(queues.items[0].target_url().as_deref(), Some("https://api.run.app"));
+    assert_eq!(queues.failed.len(), 1);
+    assert_eq!(queues.failed[0].0, "projects/acme-prod/locations/us-east1");
+    assert_eq!(queues.failed[0].1.status().unwrap().http, 403);
+
+    let workflows = c.callers.workflows_everywhere("acme-prod").await;
+    assert_eq!((workflows.locations, workflows.failed.len()), (2, 0));
+    assert_eq!(workflows.items[0].source_contents, "main: {}");
+
+    let lines: Vec<String> = f.seen.lock().unwrap().iter().map(|s| format!("{} {}", s.method, s.target)).collect();
+    let mut sorted = lines.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [
+            "GET /v1/projects/acme-prod/locations/europe-west1/workflows?pageSize=1000",
+            "GET /v1/projects/acme-prod/locations/us-east1/workflows?pageSize=1000",
+            "GET /v1/projects/acme-prod/locations?pageSize=1000",
+            "GET /v2/projects/acme-prod/locations/europe-west1/queues?pageSize=1000",
+            "GET /v2/projects/acme-prod/locations/us-east1/queues?pageSize=1000",
+            "GET /v2/projects/acme-prod/locations?pageSize=1000",
+        ]
+    );
+}

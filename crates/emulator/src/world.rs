@@ -3,7 +3,7 @@
 //! Google would derive (project numbers, service URLs, unique ids).
 //!
 //! Every part of §8 is kept, including the parts that later issues serve
-//! (deny policies, org policies, groups, log entries, Pub/Sub, Scheduler,
+//! (deny policies, org policies, groups, log entries, Pub/Sub, Scheduler, Cloud Tasks, Workflows,
 //! Eventarc, the operator and the metadata identity), so the file format
 //! never changes under them.
 
@@ -101,6 +101,10 @@ pub struct Project {
     pub scheduler_jobs: Vec<SchedulerJob>,
     #[serde(default)]
     pub eventarc_triggers: Vec<EventarcTrigger>,
+    #[serde(default)]
+    pub cloud_tasks_queues: Vec<TasksQueue>,
+    #[serde(default)]
+    pub workflows: Vec<Workflow>,
     #[serde(default)]
     pub services: Vec<Service>,
     /// A test knob: caller APIs (by host, `cloudscheduler.googleapis.com`)
@@ -217,6 +221,81 @@ pub struct EventarcTrigger {
     #[serde(default)]
     pub service_account: Option<String>,
     pub destination: Destination,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PathOverride {
+    pub path: String,
+}
+
+/// A queue's `uriOverride`, in the API's shape.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UriOverride {
+    /// `HTTP` or `HTTPS`.
+    #[serde(default)]
+    pub scheme: Option<String>,
+    pub host: String,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub path_override: Option<PathOverride>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QueueHttpTarget {
+    #[serde(default)]
+    pub uri_override: Option<UriOverride>,
+    #[serde(default)]
+    pub http_method: Option<String>,
+    #[serde(default)]
+    pub oidc_token: Option<OidcToken>,
+}
+
+/// A Cloud Tasks queue; its `httpTarget` applies to every HTTP task.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TasksQueue {
+    pub name: String,
+    pub region: String,
+    #[serde(default)]
+    pub http_target: Option<QueueHttpTarget>,
+    /// The tasks still queued (dispatched ones are gone from the API).
+    #[serde(default)]
+    pub tasks: Vec<QueuedTask>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TaskHttpRequest {
+    pub url: String,
+    #[serde(default)]
+    pub http_method: Option<String>,
+    #[serde(default)]
+    pub oidc_token: Option<OidcToken>,
+}
+
+/// An HTTP task waiting in its queue.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QueuedTask {
+    pub name: String,
+    pub http_request: TaskHttpRequest,
+}
+
+/// A deployed workflow.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Workflow {
+    pub name: String,
+    pub region: String,
+    /// An email; the project's default compute account when absent.
+    #[serde(default)]
+    pub service_account: Option<String>,
+    /// The definition, YAML or JSON, as deployed.
+    pub source_contents: String,
 }
 
 /// One traffic target, in the API's shape (`GoogleCloudRunV2TrafficTarget`).
@@ -534,6 +613,7 @@ impl World {
                 check_region(&t.destination.cloud_run.region)
                     .map_err(|why| (at(&format!("eventarcTriggers[{j}].destination.cloudRun.region")), why))?;
             }
+            check_tasks_and_workflows(p).map_err(|(field, why)| (at(&field), why))?;
             let mut seen = BTreeSet::new();
             for (j, s) in p.services.iter().enumerate() {
                 let sat = |field: &str| at(&format!("services[{j}].{field}"));
@@ -589,6 +669,66 @@ impl World {
 
 fn missing_field(message: &str) -> Option<&str> {
     message.strip_prefix("missing field `")?.split('`').next()
+}
+
+/// Queues and workflows as their APIs accept them: a known region, a
+/// name unique in it, a host to call, a definition that parses.
+fn check_tasks_and_workflows(p: &Project) -> Result<(), (String, String)> {
+    let name_ok = |n: &str, max: usize| {
+        if !n.is_empty() && n.len() <= max && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            Ok(())
+        } else {
+            Err(format!("'{n}' must be 1 to {max} letters, digits, '-' or '_'"))
+        }
+    };
+    let mut seen = BTreeSet::new();
+    for (j, q) in p.cloud_tasks_queues.iter().enumerate() {
+        let at = |field: &str| format!("cloudTasksQueues[{j}].{field}");
+        check_region(&q.region).map_err(|why| (at("region"), why))?;
+        name_ok(&q.name, 100).map_err(|why| (at("name"), why))?;
+        if !seen.insert((q.region.as_str(), q.name.as_str())) {
+            return Err((at("name"), format!("queue {} is declared twice in {}", q.name, q.region)));
+        }
+        for (k, task) in q.tasks.iter().enumerate() {
+            let at = |field: &str| at(&format!("tasks[{k}].{field}"));
+            name_ok(&task.name, 500).map_err(|why| (at("name"), why))?;
+            let url = &task.http_request.url;
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err((at("httpRequest.url"), format!("'{url}' must begin with http:// or https://")));
+            }
+            if let Some(oidc) = &task.http_request.oidc_token {
+                email(&oidc.service_account_email)
+                    .map_err(|why| (at("httpRequest.oidcToken.serviceAccountEmail"), why))?;
+            }
+        }
+        let Some(t) = &q.http_target else { continue };
+        if let Some(o) = &t.uri_override {
+            if o.host.is_empty() {
+                return Err((at("httpTarget.uriOverride.host"), "must not be empty (the API refuses it)".into()));
+            }
+            if o.scheme.as_deref().is_some_and(|s| s != "HTTP" && s != "HTTPS") {
+                return Err((at("httpTarget.uriOverride.scheme"), "must be HTTP or HTTPS".into()));
+            }
+        }
+        if let Some(oidc) = &t.oidc_token {
+            email(&oidc.service_account_email).map_err(|why| (at("httpTarget.oidcToken.serviceAccountEmail"), why))?;
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for (j, w) in p.workflows.iter().enumerate() {
+        let at = |field: &str| format!("workflows[{j}].{field}");
+        check_region(&w.region).map_err(|why| (at("region"), why))?;
+        name_ok(&w.name, 64).map_err(|why| (at("name"), why))?;
+        if !seen.insert((w.region.as_str(), w.name.as_str())) {
+            return Err((at("name"), format!("workflow {} is declared twice in {}", w.name, w.region)));
+        }
+        if let Some(sa) = &w.service_account {
+            email(sa).map_err(|why| (at("serviceAccount"), why))?;
+        }
+        serde_saphyr::from_str::<Value>(&w.source_contents)
+            .map_err(|e| (at("sourceContents"), format!("is not a YAML or JSON workflow definition: {e}")))?;
+    }
+    Ok(())
 }
 
 fn digits(s: &str) -> Result<(), String> {
@@ -778,6 +918,44 @@ mod tests {
         assert_eq!(err(parent), "w.yaml: projects[0].parent: 'folders/9' is not declared in the world file");
         assert!(err("projects: 3\n").starts_with("w.yaml: projects: invalid type"));
         assert!(err("a: [\n").starts_with("w.yaml: not a valid YAML world file"));
+        let p = "projects:\n  - id: acme-one\n";
+        let queue = |q: &str| err(&format!("{p}    cloudTasksQueues: [{q}]\n"));
+        assert!(
+            queue("{name: q, region: Europe}").starts_with("w.yaml: projects[0].cloudTasksQueues[0].region: region")
+        );
+        assert!(
+            queue("{name: q/x, region: us-east1}").starts_with("w.yaml: projects[0].cloudTasksQueues[0].name: 'q/x'")
+        );
+        assert_eq!(
+            queue("{name: q, region: us-east1}, {name: q, region: us-east1}"),
+            "w.yaml: projects[0].cloudTasksQueues[1].name: queue q is declared twice in us-east1"
+        );
+        assert_eq!(
+            queue("{name: q, region: us-east1, httpTarget: {uriOverride: {host: ''}}}"),
+            "w.yaml: projects[0].cloudTasksQueues[0].httpTarget.uriOverride.host: must not be empty (the API refuses it)"
+        );
+        assert!(
+            queue("{name: q, region: us-east1, httpTarget: {oidcToken: {serviceAccountEmail: x}}}")
+                .starts_with("w.yaml: projects[0].cloudTasksQueues[0].httpTarget.oidcToken.serviceAccountEmail: 'x'")
+        );
+        assert!(queue("{name: q, region: us-east1, tasks: [{name: t, httpRequest: {url: a.run.app}}]}").starts_with(
+            "w.yaml: projects[0].cloudTasksQueues[0].tasks[0].httpRequest.url: 'a.run.app' must begin with"
+        ));
+        let flow = |w: &str| err(&format!("{p}    workflows: [{w}]\n"));
+        assert!(
+            flow("{name: w, region: us-east1, sourceContents: 'main: ['}").starts_with(
+                "w.yaml: projects[0].workflows[0].sourceContents: is not a YAML or JSON workflow definition"
+            )
+        );
+        assert!(
+            flow("{name: w, region: us-east1, sourceContents: x, serviceAccount: nobody}")
+                .starts_with("w.yaml: projects[0].workflows[0].serviceAccount: 'nobody'")
+        );
+        assert!(
+            flow("{name: w, region: us-east1}").ends_with("missing field `sourceContents`"),
+            "{}",
+            flow("{name: w, region: us-east1}")
+        );
     }
 
     #[test]

@@ -578,6 +578,79 @@ fn callers_are_read_from_the_world() {
 }
 
 #[test]
+fn queues_and_workflows_are_read_from_the_world_as_google_answers() {
+    let yaml = r#"
+projects:
+  - id: tw-one
+    number: "700000000001"
+    iamPolicy: {bindings: [{role: roles/cloudtasks.viewer, members: ["user:ops@tw.example"]}]}
+    cloudTasksQueues:
+      - name: q
+        region: us-east1
+        httpTarget:
+          uriOverride: {host: a.run.app, port: 8443, pathOverride: {path: /p}}
+          oidcToken: {serviceAccountEmail: t@tw-one.iam.gserviceaccount.com}
+      - name: plain
+        region: us-east1
+        tasks: [{name: "7", httpRequest: {url: "https://a.run.app/t", oidcToken: {serviceAccountEmail: t@tw-one.iam.gserviceaccount.com}}}]
+    workflows:
+      - name: w
+        region: asia-east1
+        sourceContents: "main: {steps: []}"
+operator: user:ops@tw.example
+"#;
+    let state = world(yaml);
+    let locations = get(&state, "/v2/projects/tw-one/locations", "").body;
+    assert!(locations["locations"].as_array().unwrap().iter().any(|l| l["locationId"] == "us-east1"), "{locations}");
+    let queues = get(&state, "/v2/projects/tw-one/locations/us-east1/queues", "").body;
+    assert_eq!(queues["queues"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        queues["queues"][0]["httpTarget"],
+        json!({
+            "uriOverride": {"host": "a.run.app", "port": "8443", "pathOverride": {"path": "/p"}, "uriOverrideEnforceMode": "ALWAYS"},
+            "oidcToken": {"serviceAccountEmail": "t@tw-one.iam.gserviceaccount.com"}
+        })
+    );
+    assert!(queues["queues"][1].get("httpTarget").is_none());
+    assert_eq!(get(&state, "/v2/projects/tw-one/locations/europe-west1/queues", "").body, json!({}));
+    let one = get(&state, "/v2/projects/tw-one/locations/us-east1/queues/q", "");
+    assert_eq!(one.body["name"], "projects/tw-one/locations/us-east1/queues/q");
+    assert_eq!(get(&state, "/v2/projects/tw-one/locations/us-east1/queues/nope", "").status, 404);
+    let tasks = get(&state, "/v2/projects/tw-one/locations/us-east1/queues/plain/tasks", "").body;
+    let task = &tasks["tasks"][0];
+    assert_eq!(task["name"], "projects/tw-one/locations/us-east1/queues/plain/tasks/7");
+    assert_eq!(task["view"], "BASIC");
+    assert_eq!(
+        task["httpRequest"],
+        json!({"url": "https://a.run.app/t", "httpMethod": "POST", "oidcToken": {"serviceAccountEmail": "t@tw-one.iam.gserviceaccount.com"}})
+    );
+    assert_eq!(get(&state, "/v2/projects/tw-one/locations/us-east1/queues/nope/tasks", "").status, 404);
+    // FULL needs cloudtasks.tasks.fullView, which a viewer lacks.
+    let full = get(&state, "/v2/projects/tw-one/locations/us-east1/queues/plain/tasks", "responseView=FULL");
+    assert_eq!(full.body["error"]["details"][0]["metadata"]["permission"], "cloudtasks.tasks.fullView");
+
+    // A Cloud Tasks viewer may not list workflows: Google's 403, naming the permission.
+    let denied = get(&state, "/v1/projects/tw-one/locations/asia-east1/workflows", "");
+    assert_eq!(denied.status, 403);
+    assert_eq!(denied.body["error"]["details"][0]["metadata"]["permission"], "workflows.workflows.list");
+
+    let state = world(&yaml.replace("roles/cloudtasks.viewer", "roles/workflows.viewer"));
+    let flows = get(&state, "/v1/projects/tw-one/locations/asia-east1/workflows", "").body;
+    let w = &flows["workflows"][0];
+    assert_eq!(w["name"], "projects/tw-one/locations/asia-east1/workflows/w");
+    assert_eq!(w["sourceContents"], "main: {steps: []}");
+    // No account set: Google answers the project's default compute account.
+    assert_eq!(
+        w["serviceAccount"],
+        "projects/tw-one/serviceAccounts/700000000001-compute@developer.gserviceaccount.com"
+    );
+    assert_eq!(get(&state, "/v1/projects/tw-one/locations/asia-east1/workflows/w", "").body, *w);
+    assert_eq!(get(&state, "/v1/projects/tw-one/locations/asia-east1/workflows/x", "").status, 404);
+    let denied = get(&state, "/v2/projects/tw-one/locations/us-east1/queues", "");
+    assert_eq!(denied.body["error"]["details"][0]["metadata"]["permission"], "cloudtasks.queues.list");
+}
+
+#[test]
 fn faults_race_commit_then_fail_and_reset() {
     let state = acme();
     let original = get(&state, &format!("{HELLO}:getIamPolicy"), "options.requestedPolicyVersion=3").body;

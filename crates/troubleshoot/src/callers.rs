@@ -1,8 +1,10 @@
 //! Without `--caller`: every caller Google knows targets the service
 //! (facts §5): Pub/Sub push subscriptions whose endpoint is one of its
 //! URLs, Scheduler jobs (in every location) whose target is, Eventarc
-//! triggers (in every location) whose destination it is, and other Cloud
-//! Run services seen calling it in the logs. Every source is reported as
+//! triggers (in every location) whose destination it is, Cloud Tasks
+//! queues (in every location) whose `httpTarget` sends their tasks to it,
+//! workflows (in every location) with an OIDC `http.*` step calling it,
+//! and other Cloud Run services seen calling it in the logs. Every source is reported as
 //! read or not, with why: a list that failed is never taken for none. Each comes with what its own configuration breaks (audience,
 //! service agents); IAM is then diagnosed per caller as usual.
 //!
@@ -13,7 +15,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use runiam_core::api::Clients;
-use runiam_core::api::callers::{Everywhere, OidcCall, OidcToken, Trigger, Via, oidc_calls};
+use runiam_core::api::callers::{
+    Configured, Everywhere, OidcCall, OidcToken, QUEUED, Task, Trigger, Via, workflow_steps,
+};
 use runiam_core::api::run::Service;
 use runiam_core::doc::{Evidence, Finding, Fix, FixAction};
 use runiam_core::gather::failure;
@@ -151,6 +155,31 @@ fn sources_everywhere<T>(what: &str, project: &str, permission: &str, read: &Eve
     out
 }
 
+/// The tasks of the queues without a host of their own: one line for
+/// what was read (tasks seen only while queued, the first 1,000 a queue),
+/// one per distinct failure.
+fn queued_sources(reads: &[(String, Result<Vec<Task>, ApiError>)]) -> Vec<SourceRead> {
+    let mut out = Vec::new();
+    let read: Vec<usize> = reads.iter().filter_map(|(_, r)| r.as_ref().ok().map(Vec::len)).collect();
+    if !read.is_empty() {
+        out.push(SourceRead {
+            what: format!("queued tasks of {} Cloud Tasks queues without a target host", read.len()),
+            outcome: Ok(format!("{} read (tasks show only while queued)", read.iter().sum::<usize>())),
+        });
+    }
+    let mut by_failure: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for (queue, r) in reads {
+        if let Err(e) = r {
+            by_failure.entry(failure(e, "cloudtasks.tasks.list")).or_default().push(queue);
+        }
+    }
+    for (why, queues) in by_failure {
+        let place = if queues.len() == 1 { queues[0].to_owned() } else { format!("{} queues", queues.len()) };
+        out.push(SourceRead { what: format!("queued tasks of {place}"), outcome: Err(why) });
+    }
+    out
+}
+
 /// Every caller of `service` (`target`), with the log entries already
 /// read for its project (`None`: the logs could not be read, why).
 pub async fn discover(
@@ -161,10 +190,12 @@ pub async fn discover(
 ) -> Discovery {
     let p = &target.project;
     let project_res = format!("projects/{p}");
-    let (subs, jobs, triggers, project, project_policy) = tokio::join!(
+    let (subs, jobs, triggers, queues, workflows, project, project_policy) = tokio::join!(
         clients.callers.subscriptions(p),
         clients.callers.scheduler_jobs_everywhere(p),
         clients.callers.eventarc_triggers_everywhere(p),
+        clients.callers.queues_everywhere(p),
+        clients.callers.workflows_everywhere(p),
         clients.resource_manager.get_project(p),
         clients.resource_manager.get_iam_policy(&project_res),
     );
@@ -172,6 +203,12 @@ pub async fn discover(
         vec![source(format!("Pub/Sub subscriptions of {project_res}"), "pubsub.subscriptions.list", &subs)];
     sources.extend(sources_everywhere("Scheduler jobs", p, "cloudscheduler.jobs.list", &jobs));
     sources.extend(sources_everywhere("Eventarc triggers", p, "eventarc.triggers.list", &triggers));
+    sources.extend(sources_everywhere("Cloud Tasks queues", p, "cloudtasks.queues.list", &queues));
+    // A queue without its own host sends each task where the task says:
+    // only tasks still queued show it.
+    let tasks = clients.callers.queued_tasks_of(&queues.items).await;
+    sources.extend(queued_sources(&tasks));
+    sources.extend(sources_everywhere("workflows", p, "workflows.workflows.list", &workflows));
     let ctx = Context {
         clients,
         target,
@@ -179,14 +216,23 @@ pub async fn discover(
         number: target.project_number.clone().or_else(|| project.ok().map(|x| x.number().to_owned())),
         project_policy: project_policy.ok(),
     };
-    let subs = subs.unwrap_or_default();
+    // A workflow without an account runs as the project's default compute account.
+    let default_account = ctx.number.as_ref().map(|n| format!("{n}-compute@developer.gserviceaccount.com"));
+    let configured = Configured {
+        subscriptions: subs.unwrap_or_default(),
+        jobs: jobs.items,
+        queues: queues.items,
+        tasks: tasks.into_iter().flat_map(|(_, read)| read.unwrap_or_default()).collect(),
+        steps: workflows.items.iter().flat_map(|w| workflow_steps(w, default_account.as_deref())).collect(),
+    };
     let urls = service.all_urls();
-    let configured: Vec<OidcCall> = oidc_calls(&urls, &subs, &jobs.items).collect();
     let mut found = Vec::new();
-    for c in &configured {
+    for c in &configured.oidc_calls(&urls) {
         found.push(match c.via {
             Via::PubSubPush => pubsub_caller(&ctx, c).await,
             Via::Scheduler => scheduler_caller(&ctx, c),
+            Via::CloudTasks => tasks_caller(&ctx, c),
+            Via::Workflows => workflow_caller(&ctx, c),
         });
     }
     found.extend(eventarc_callers(&ctx, &triggers.items));
@@ -224,7 +270,7 @@ async fn pubsub_caller(ctx: &Context<'_>, c: &OidcCall<'_>) -> Discovered {
     audience_check(
         &who,
         oidc,
-        c.url,
+        &c.url,
         service,
         "pubsub.googleapis.com subscriptions.list",
         &mut found,
@@ -272,12 +318,12 @@ async fn pubsub_caller(ctx: &Context<'_>, c: &OidcCall<'_>) -> Discovered {
 fn scheduler_caller(ctx: &Context<'_>, c: &OidcCall<'_>) -> Discovered {
     let (oidc, p, service) = (c.oidc, &ctx.target.project, ctx.service);
     let who = format!("Scheduler job {}", c.name);
-    let location = c.name.split("/locations/").nth(1).and_then(|r| r.split('/').next()).unwrap_or_default();
+    let location = location_of(c.name);
     let mut found = Vec::new();
     audience_check(
         &who,
         oidc,
-        c.url,
+        &c.url,
         service,
         "cloudscheduler.googleapis.com jobs.list",
         &mut found,
@@ -309,6 +355,68 @@ fn scheduler_caller(ctx: &Context<'_>, c: &OidcCall<'_>) -> Discovered {
         caller: Principal::ServiceAccount(oidc.service_account_email.clone()),
         from: Origin::Internal,
         what: format!("scheduler job {}", c.name),
+        findings: found,
+        runtime_of: None,
+    }
+}
+
+/// The location in a resource name (`projects/P/locations/L/...`).
+fn location_of(name: &str) -> &str {
+    name.split("/locations/").nth(1).and_then(|r| r.split('/').next()).unwrap_or_default()
+}
+
+/// A Cloud Tasks queue, in whatever location, whose `httpTarget` or
+/// queued tasks reach the service: the audience of its tokens.
+fn tasks_caller(ctx: &Context<'_>, c: &OidcCall<'_>) -> Discovered {
+    let who = c.what();
+    let (queue, location) = (c.name.rsplit('/').next().unwrap_or_default(), location_of(c.name));
+    let uri = ctx.service.uri.clone().unwrap_or_default();
+    let fix = if c.step == Some(QUEUED) {
+        // The tasks' creator sets their token; a queue-wide override also wins over it.
+        format!(
+            "set oidcToken.audience to {uri} where the tasks are created, or gcloud tasks queues update {queue} --location={location} --http-oidc-service-account-email-override={} --http-oidc-token-audience-override={uri}",
+            c.oidc.service_account_email
+        )
+    } else {
+        format!("gcloud tasks queues update {queue} --location={location} --http-oidc-token-audience-override={uri}")
+    };
+    let mut found = Vec::new();
+    audience_check(&who, c.oidc, &c.url, ctx.service, "cloudtasks.googleapis.com queues.list", &mut found, fix);
+    Discovered {
+        caller: Principal::ServiceAccount(c.oidc.service_account_email.clone()),
+        from: Origin::Internal,
+        what: format!("cloud tasks queue {}", c.name),
+        findings: found,
+        runtime_of: None,
+    }
+}
+
+/// A workflow step, in whatever location, that calls the service with the
+/// workflow's OIDC tokens: their audience, unless an expression sets it.
+fn workflow_caller(ctx: &Context<'_>, c: &OidcCall<'_>) -> Discovered {
+    let who = c.what();
+    let mut found = Vec::new();
+    if !c.oidc.audience.contains("${") {
+        audience_check(
+            &who,
+            c.oidc,
+            &c.url,
+            ctx.service,
+            "workflows.googleapis.com workflows.list",
+            &mut found,
+            format!(
+                "set `auth: {{type: OIDC, audience: {}}}` in step {} of the definition, then gcloud workflows deploy {} --location={} --source=FILE",
+                ctx.service.uri.clone().unwrap_or_default(),
+                c.step.unwrap_or_default(),
+                c.name.rsplit('/').next().unwrap_or_default(),
+                location_of(c.name),
+            ),
+        );
+    }
+    Discovered {
+        caller: Principal::ServiceAccount(c.oidc.service_account_email.clone()),
+        from: Origin::Internal,
+        what: format!("workflow {}", c.name),
         findings: found,
         runtime_of: None,
     }

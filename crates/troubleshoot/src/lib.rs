@@ -59,7 +59,7 @@ pub struct Args {
     /// The service: NAME (with --region), projects/P/locations/R/services/S, or a service URL.
     #[arg(value_name = "SERVICE")]
     pub service: Option<String>,
-    /// Who is denied: user:, serviceAccount:, group:, principal://..., allUsers [default: the token's email, else every caller that targets the service: Pub/Sub push, Scheduler, Eventarc, other services seen in the logs].
+    /// Who is denied: user:, serviceAccount:, group:, principal://..., allUsers [default: the token's email, else every caller that targets the service: Pub/Sub push, Scheduler, Eventarc, Cloud Tasks queues, Workflows steps, other services seen in the logs].
     #[arg(long, value_name = "PRINCIPAL")]
     pub caller: Option<String>,
     /// Read the token the caller sends (a token, several, or a pasted Authorization header) from FILE (- for stdin); only its claims are ever shown.

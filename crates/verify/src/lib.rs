@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use clap::{CommandFactory, Parser};
-use runiam_core::api::callers::{Route, routes};
+use runiam_core::api::callers::{Configured, Route, workflow_steps};
 use runiam_core::api::run::Service;
 use runiam_core::cli::{CommonArgs, Context, run_command};
 use runiam_core::doc::{
@@ -386,7 +386,8 @@ async fn call_checks(
     let endpoint = Endpoint::new(&url, &args.path, &args.method, ctx.config.emulator.as_ref())?;
     let mut loaded = false;
     // Without --url or --audience, a caller configured to call the
-    // service (Pub/Sub push, Scheduler) is proven with its own audience.
+    // service (Pub/Sub push, Scheduler, Cloud Tasks, Workflows) is proven
+    // with its own audience.
     let configured = if args.url.is_none() && args.audience.is_none() {
         configured_callers(ctx, &facts.target, &facts.service, &facts.probes).await
     } else {
@@ -478,10 +479,11 @@ fn call_target(args: &Args, service: &Service) -> Result<(String, String), Strin
     Ok((url, audience))
 }
 
-/// The configured routes (Pub/Sub push subscriptions, Scheduler jobs) of
-/// the probes' service accounts to `service`, as (email, first route). A
-/// listing that fails (API off, no permission) leaves the service URL as
-/// the audience, as without any configuration.
+/// The configured routes (Pub/Sub push subscriptions, Scheduler jobs,
+/// Cloud Tasks queues and their queued tasks, workflow steps; in every
+/// location) of the probes' service accounts to `service`, as (email, first
+/// route). A listing that fails (API off, no permission) leaves the service
+/// URL as the audience, as without any configuration.
 async fn configured_callers(
     ctx: &Context,
     target: &ServiceRef,
@@ -498,15 +500,29 @@ async fn configured_callers(
     if emails.is_empty() {
         return Vec::new();
     }
-    let (subscriptions, jobs) = tokio::join!(
-        ctx.clients.callers.subscriptions(&target.project),
-        ctx.clients.callers.scheduler_jobs(&target.project, &target.region),
+    let callers = &ctx.clients.callers;
+    let p = &target.project;
+    let (subscriptions, jobs, queues, workflows) = tokio::join!(
+        callers.subscriptions(p),
+        callers.scheduler_jobs_everywhere(p),
+        callers.queues_everywhere(p),
+        callers.workflows_everywhere(p),
     );
-    let (subscriptions, jobs) = (subscriptions.unwrap_or_default(), jobs.unwrap_or_default());
+    // The default compute account needs the project number; an unset
+    // workflow account is then not matched, as with an unread list.
+    let default_account = target.project_number.as_ref().map(|n| format!("{n}-compute@developer.gserviceaccount.com"));
+    let tasks = callers.queued_tasks_of(&queues.items).await;
+    let configured = Configured {
+        subscriptions: subscriptions.unwrap_or_default(),
+        jobs: jobs.items,
+        tasks: tasks.into_iter().flat_map(|(_, read)| read.unwrap_or_default()).collect(),
+        queues: queues.items,
+        steps: workflows.items.iter().flat_map(|w| workflow_steps(w, default_account.as_deref())).collect(),
+    };
     let urls = service.all_urls();
     emails
         .into_iter()
-        .filter_map(|e| routes(e, &urls, &subscriptions, &jobs).into_iter().next().map(|r| (e.to_owned(), r)))
+        .filter_map(|e| configured.routes(e, &urls).into_iter().next().map(|r| (e.to_owned(), r)))
         .collect()
 }
 

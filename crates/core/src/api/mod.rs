@@ -73,6 +73,8 @@ impl Clients {
                 pubsub: config.endpoint(Api::PubSub).clone(),
                 scheduler: config.endpoint(Api::CloudScheduler).clone(),
                 eventarc: config.endpoint(Api::Eventarc).clone(),
+                tasks: config.endpoint(Api::CloudTasks).clone(),
+                workflows: config.endpoint(Api::Workflows).clone(),
             },
             http,
         }

@@ -111,7 +111,9 @@ pub fn host_region(host: &str) -> Option<&str> {
         .find(|prefix| prefix.contains('-') && check_region(prefix).is_ok())
 }
 
-fn locations(world: &World, call: &Call, p: &str) -> Answer {
+/// A project's locations, every region the emulator knows; Cloud Tasks'
+/// v2 list answers the same.
+pub(crate) fn locations(world: &World, call: &Call, p: &str) -> Answer {
     let proj = project(world, p)?;
     let mut regions: Vec<&str> = REGION_CODES.iter().map(|(r, _)| *r).collect();
     regions.extend(world.regions());
