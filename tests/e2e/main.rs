@@ -7,6 +7,7 @@ mod export;
 mod faults;
 mod front;
 mod tampering;
+mod text_output;
 mod troubleshoot;
 mod troubleshoot_callers;
 mod troubleshoot_logs;
