@@ -550,99 +550,18 @@ impl World {
     /// Checks what serde cannot: names, references, members; the error
     /// names the field (`projects[1].services[0].region`) and why.
     fn check(&self) -> Result<(), (String, String)> {
-        let mut containers = BTreeSet::new();
-        if let Some(o) = &self.organization {
-            digits(&o.id).map_err(|why| ("organization.id".to_owned(), why))?;
-            check_policy(&o.iam_policy, "organization.iamPolicy")?;
-            for (i, r) in o.custom_roles.iter().enumerate() {
-                let prefix = format!("organizations/{}/roles/", o.id);
-                check_role_name(&r.name, &prefix)
-                    .map_err(|why| (format!("organization.customRoles[{i}].name"), why))?;
-            }
-            containers.insert(format!("organizations/{}", o.id));
-        }
-        for (i, f) in self.folders.iter().enumerate() {
-            digits(&f.id).map_err(|why| (format!("folders[{i}].id"), why))?;
-            if !containers.insert(format!("folders/{}", f.id)) {
-                return Err((format!("folders[{i}].id"), format!("folder {} is declared twice", f.id)));
-            }
-        }
-        // Parents may name folders declared later, so check them after all are known.
-        for (i, f) in self.folders.iter().enumerate() {
-            check_parent(&f.parent, &containers).map_err(|why| (format!("folders[{i}].parent"), why))?;
-            check_policy(&f.iam_policy, &format!("folders[{i}].iamPolicy"))?;
-        }
+        let containers = self.check_containers()?;
         let mut ids = BTreeSet::new();
         let mut numbers = BTreeSet::new();
         for (i, p) in self.projects.iter().enumerate() {
             let at = |field: &str| format!("projects[{i}].{field}");
-            check_project_id(&p.id)
-                .and_then(|()| {
-                    if p.id.chars().all(|c| c.is_ascii_digit()) {
-                        Err(format!("project id '{}' must start with a letter; put numbers in `number`", p.id))
-                    } else {
-                        Ok(())
-                    }
-                })
-                .map_err(|why| (at("id"), why))?;
-            digits(&p.number).map_err(|why| (at("number"), why))?;
             if !ids.insert(p.id.as_str()) {
                 return Err((at("id"), format!("project {} is declared twice", p.id)));
             }
             if !numbers.insert(p.number.as_str()) {
                 return Err((at("number"), format!("project number {} is used twice", p.number)));
             }
-            if let Some(parent) = &p.parent {
-                check_parent(parent, &containers).map_err(|why| (at("parent"), why))?;
-            }
-            check_policy(&p.iam_policy, &at("iamPolicy"))?;
-            for (j, r) in p.custom_roles.iter().enumerate() {
-                let prefix = format!("projects/{}/roles/", p.id);
-                check_role_name(&r.name, &prefix).map_err(|why| (at(&format!("customRoles[{j}].name")), why))?;
-            }
-            for (j, a) in p.service_accounts.iter().enumerate() {
-                email(&a.email).map_err(|why| (at(&format!("serviceAccounts[{j}].email")), why))?;
-                digits(&a.unique_id).map_err(|why| (at(&format!("serviceAccounts[{j}].uniqueId")), why))?;
-                check_policy(&a.iam_policy, &at(&format!("serviceAccounts[{j}].iamPolicy")))?;
-            }
-            for (j, j2) in p.scheduler_jobs.iter().enumerate() {
-                check_region(&j2.region).map_err(|why| (at(&format!("schedulerJobs[{j}].region")), why))?;
-            }
-            for (j, t) in p.eventarc_triggers.iter().enumerate() {
-                check_region(&t.region).map_err(|why| (at(&format!("eventarcTriggers[{j}].region")), why))?;
-                check_region(&t.destination.cloud_run.region)
-                    .map_err(|why| (at(&format!("eventarcTriggers[{j}].destination.cloudRun.region")), why))?;
-            }
-            check_tasks_and_workflows(p).map_err(|(field, why)| (at(&field), why))?;
-            let mut seen = BTreeSet::new();
-            for (j, s) in p.services.iter().enumerate() {
-                let sat = |field: &str| at(&format!("services[{j}].{field}"));
-                check_service_name(&s.name).map_err(|why| (sat("name"), why))?;
-                check_region(&s.region).map_err(|why| (sat("region"), why))?;
-                if !seen.insert((s.region.as_str(), s.name.as_str())) {
-                    return Err((sat("name"), format!("service {} is declared twice in {}", s.name, s.region)));
-                }
-                if !INGRESS_NAMES[1..].contains(&s.ingress()) {
-                    return Err((
-                        sat("ingress"),
-                        format!("'{}' is not one of {}", s.ingress(), INGRESS_NAMES[1..].join(", ")),
-                    ));
-                }
-                for (k, t) in s.traffic.iter().enumerate() {
-                    if let Some(kind) = &t.kind
-                        && !TRAFFIC_TYPES.contains(&kind.as_str())
-                    {
-                        return Err((
-                            sat(&format!("traffic[{k}].type")),
-                            format!("'{kind}' is not one of {}", TRAFFIC_TYPES.join(", ")),
-                        ));
-                    }
-                    if !(0..=100).contains(&t.percent) {
-                        return Err((sat(&format!("traffic[{k}].percent")), "must be between 0 and 100".to_owned()));
-                    }
-                }
-                check_policy(&s.iam_policy, &sat("iamPolicy"))?;
-            }
+            check_project(p, &containers).map_err(|(field, why)| (at(&field), why))?;
         }
         for (i, g) in self.groups.iter().enumerate() {
             email(&g.email).map_err(|why| (format!("groups[{i}].email"), why))?;
@@ -665,6 +584,106 @@ impl World {
         }
         Ok(())
     }
+
+    /// The organization and folders; returns the resource names projects
+    /// may name as parents.
+    fn check_containers(&self) -> Result<BTreeSet<String>, (String, String)> {
+        let mut containers = BTreeSet::new();
+        if let Some(o) = &self.organization {
+            digits(&o.id).map_err(|why| ("organization.id".to_owned(), why))?;
+            check_policy(&o.iam_policy, "organization.iamPolicy")?;
+            for (i, r) in o.custom_roles.iter().enumerate() {
+                let prefix = format!("organizations/{}/roles/", o.id);
+                check_role_name(&r.name, &prefix)
+                    .map_err(|why| (format!("organization.customRoles[{i}].name"), why))?;
+            }
+            containers.insert(format!("organizations/{}", o.id));
+        }
+        for (i, f) in self.folders.iter().enumerate() {
+            digits(&f.id).map_err(|why| (format!("folders[{i}].id"), why))?;
+            if !containers.insert(format!("folders/{}", f.id)) {
+                return Err((format!("folders[{i}].id"), format!("folder {} is declared twice", f.id)));
+            }
+        }
+        // Parents may name folders declared later, so check them after all are known.
+        for (i, f) in self.folders.iter().enumerate() {
+            check_parent(&f.parent, &containers).map_err(|why| (format!("folders[{i}].parent"), why))?;
+            check_policy(&f.iam_policy, &format!("folders[{i}].iamPolicy"))?;
+        }
+        Ok(containers)
+    }
+}
+
+/// One project's own fields and what it holds; errors name the field
+/// below the project.
+fn check_project(p: &Project, containers: &BTreeSet<String>) -> Result<(), (String, String)> {
+    let at = str::to_owned;
+    check_project_id(&p.id)
+        .and_then(|()| {
+            if p.id.chars().all(|c| c.is_ascii_digit()) {
+                Err(format!("project id '{}' must start with a letter; put numbers in `number`", p.id))
+            } else {
+                Ok(())
+            }
+        })
+        .map_err(|why| (at("id"), why))?;
+    digits(&p.number).map_err(|why| (at("number"), why))?;
+    if let Some(parent) = &p.parent {
+        check_parent(parent, containers).map_err(|why| (at("parent"), why))?;
+    }
+    check_policy(&p.iam_policy, "iamPolicy")?;
+    for (j, r) in p.custom_roles.iter().enumerate() {
+        let prefix = format!("projects/{}/roles/", p.id);
+        check_role_name(&r.name, &prefix).map_err(|why| (format!("customRoles[{j}].name"), why))?;
+    }
+    for (j, a) in p.service_accounts.iter().enumerate() {
+        email(&a.email).map_err(|why| (format!("serviceAccounts[{j}].email"), why))?;
+        digits(&a.unique_id).map_err(|why| (format!("serviceAccounts[{j}].uniqueId"), why))?;
+        check_policy(&a.iam_policy, &format!("serviceAccounts[{j}].iamPolicy"))?;
+    }
+    for (j, job) in p.scheduler_jobs.iter().enumerate() {
+        check_region(&job.region).map_err(|why| (format!("schedulerJobs[{j}].region"), why))?;
+    }
+    for (j, t) in p.eventarc_triggers.iter().enumerate() {
+        check_region(&t.region).map_err(|why| (format!("eventarcTriggers[{j}].region"), why))?;
+        check_region(&t.destination.cloud_run.region)
+            .map_err(|why| (format!("eventarcTriggers[{j}].destination.cloudRun.region"), why))?;
+    }
+    check_tasks_and_workflows(p)?;
+    let mut seen = BTreeSet::new();
+    for (j, s) in p.services.iter().enumerate() {
+        if !seen.insert((s.region.as_str(), s.name.as_str())) {
+            return Err((
+                format!("services[{j}].name"),
+                format!("service {} is declared twice in {}", s.name, s.region),
+            ));
+        }
+        check_service(s).map_err(|(field, why)| (format!("services[{j}].{field}"), why))?;
+    }
+    Ok(())
+}
+
+/// One service's fields; errors name the field below the service.
+fn check_service(s: &Service) -> Result<(), (String, String)> {
+    check_service_name(&s.name).map_err(|why| ("name".to_owned(), why))?;
+    check_region(&s.region).map_err(|why| ("region".to_owned(), why))?;
+    if !INGRESS_NAMES[1..].contains(&s.ingress()) {
+        return Err((
+            "ingress".to_owned(),
+            format!("'{}' is not one of {}", s.ingress(), INGRESS_NAMES[1..].join(", ")),
+        ));
+    }
+    for (k, t) in s.traffic.iter().enumerate() {
+        if let Some(kind) = &t.kind
+            && !TRAFFIC_TYPES.contains(&kind.as_str())
+        {
+            return Err((format!("traffic[{k}].type"), format!("'{kind}' is not one of {}", TRAFFIC_TYPES.join(", "))));
+        }
+        if !(0..=100).contains(&t.percent) {
+            return Err((format!("traffic[{k}].percent"), "must be between 0 and 100".to_owned()));
+        }
+    }
+    check_policy(&s.iam_policy, "iamPolicy")
 }
 
 fn missing_field(message: &str) -> Option<&str> {
