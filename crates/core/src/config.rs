@@ -315,6 +315,26 @@ fn resolve_one(rung: Rung, env: &Env, props: &GcloudProperties) -> Option<Resolv
     Some(Resolved { value: v.to_owned(), source: Source::Gcloud(props.path.clone().unwrap_or_default()) })
 }
 
+/// Every API's base URL: the emulator's when it is set, else gcloud's
+/// endpoint override (environment first, then properties), else Google's.
+fn endpoints(env: &Env, props: &GcloudProperties, emulator: Option<&Url>) -> Result<BTreeMap<Api, Url>, CommandError> {
+    let mut endpoints = BTreeMap::new();
+    for api in Api::ALL {
+        let var = format!("CLOUDSDK_API_ENDPOINT_OVERRIDES_{}", api.override_key());
+        let url = if let Some(e) = emulator {
+            e.clone()
+        } else if let Some(v) = env.get(&var) {
+            parse_endpoint(&var, v)?
+        } else if let Some(v) = props.get("api_endpoint_overrides", api.host_label()) {
+            parse_endpoint(&format!("api_endpoint_overrides/{}", api.host_label()), v)?
+        } else {
+            api.default_base()
+        };
+        endpoints.insert(api, url);
+    }
+    Ok(endpoints)
+}
+
 /// What `Env::set_process_override` set.
 static PROCESS_OVERRIDES: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
 
@@ -424,21 +444,7 @@ impl Config {
         .map(|r| Resolved { value: PathBuf::from(r.value), source: r.source });
 
         let emulator = env.get("RUNIAM_EMULATOR_HOST").map(parse_emulator_host).transpose()?;
-        let mut endpoints = BTreeMap::new();
-        for api in Api::ALL {
-            let var = format!("CLOUDSDK_API_ENDPOINT_OVERRIDES_{}", api.override_key());
-            let url = if let Some(e) = &emulator {
-                e.clone()
-            } else if let Some(v) = env.get(&var) {
-                parse_endpoint(&var, v)?
-            } else if let Some(v) = props.get("api_endpoint_overrides", api.host_label()) {
-                parse_endpoint(&format!("api_endpoint_overrides/{}", api.host_label()), v)?
-            } else {
-                api.default_base()
-            };
-            endpoints.insert(api, url);
-        }
-
+        let endpoints = endpoints(env, props, emulator.as_ref())?;
         Ok(Self {
             project,
             region,

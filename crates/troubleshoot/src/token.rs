@@ -174,96 +174,20 @@ pub fn judge(p: &Presented, service: &Service, at: &At, sigs: &[Signature]) -> V
     }
     for (i, k) in p.tokens.iter().enumerate() {
         let what = match k {
-            Kind::AccessToken => Some("an OAuth access token (ya29.)"),
-            Kind::RefreshToken => Some("an OAuth refresh token (1//)"),
-            Kind::Opaque => Some("not a JWT"),
-            Kind::Jwt(_) => None,
+            Kind::AccessToken => "an OAuth access token (ya29.)",
+            Kind::RefreshToken => "an OAuth refresh token (1//)",
+            Kind::Opaque => "not a JWT",
+            Kind::Jwt(jwt) => {
+                let sig = sigs.get(i).copied().unwrap_or(Signature::Unchecked);
+                let judged = Judged { n: i + 1, jwt, claims: Some(jwt.summary()), mint: &mint };
+                out.extend(judged.issuer(sig));
+                out.extend(judged.audience(service));
+                out.extend(judged.time(at));
+                out.extend(judged.email());
+                continue;
+            }
         };
-        if let Some(what) = what {
-            out.push(f::token_not_id_token(
-                what,
-                vec![ev(format!("credential {}: {what}", i + 1), None)],
-                manual(&mint),
-            ));
-        }
-        let Kind::Jwt(jwt) = k else { continue };
-        let claims = Some(jwt.summary());
-        let sig = sigs.get(i).copied().unwrap_or(Signature::Unchecked);
-        let iss = jwt.text("iss").unwrap_or("(none)");
-        if jwt.signature_removed || sig == Signature::Removed {
-            out.push(f::token_issuer(
-                "its signature reads SIGNATURE_REMOVED_BY_GOOGLE: it was copied from a request inside a service (Google strips the signature before handing tokens to containers, so they cannot be replayed). It is not a forgery, but it can never be accepted".into(),
-                vec![ev(format!("credential {}: signature {SIGNATURE_REMOVED}", i + 1), claims.clone())],
-                manual(&mint),
-            ));
-        } else if !GOOGLE_ISSUERS.contains(&iss) {
-            let why = if iss.starts_with("https://securetoken.google.com/") {
-                format!(
-                    "issuer {iss} is Firebase Authentication / Identity Platform, not Google: Cloud Run's IAM check accepts only Google-signed ID tokens"
-                )
-            } else {
-                format!("issuer {iss} is not Google (https://accounts.google.com): a self-signed or third-party token")
-            };
-            out.push(f::token_issuer(
-                why,
-                vec![ev(format!("credential {}: iss {iss}", i + 1), claims.clone())],
-                manual(&mint),
-            ));
-        } else if sig == Signature::Invalid {
-            out.push(f::token_issuer(
-                "it claims Google as issuer but no key of Google's JWKS verifies its signature (forged, tampered, or signed by another key)".into(),
-                vec![ev(format!("credential {}: signature does not verify", i + 1), claims.clone())],
-                manual(&mint),
-            ));
-        }
-        let urls = service.all_urls();
-        let auds = jwt.audiences();
-        let email = jwt.email();
-        let problems: Vec<String> = auds
-            .iter()
-            .filter(|a| !token_audience_accepted(a, email, &urls, &service.custom_audiences))
-            .filter_map(|a| audience_problem(a, &urls, &service.custom_audiences))
-            .collect();
-        if auds.is_empty() || problems.len() == auds.len() {
-            let why = if auds.is_empty() { "the token has no aud claim".to_owned() } else { problems.join("; ") };
-            out.push(f::token_audience_mismatch(
-                why,
-                vec![ev(
-                    format!(
-                        "credential {}: aud {:?}; accepted: {} and customAudiences {:?}",
-                        i + 1,
-                        auds,
-                        urls.join(", "),
-                        service.custom_audiences
-                    ),
-                    claims.clone(),
-                )],
-                manual(&mint),
-            ));
-        }
-        let now = at.time.timestamp();
-        let expired = jwt
-            .time("exp")
-            .filter(|e| *e <= now)
-            .map(|e| format!("exp {} was past at {} ({})", rfc(e), at.time.to_rfc3339(), at.source));
-        let future = ["nbf", "iat"].into_iter().find_map(|k| {
-            jwt.time(k)
-                .filter(|t| *t > now + SKEW_SECONDS)
-                .map(|t| format!("{k} {} is in the future at {} ({})", rfc(t), at.time.to_rfc3339(), at.source))
-        });
-        if let Some(why) = expired.or(future) {
-            out.push(f::token_expired(
-                why.clone(),
-                vec![ev(format!("credential {}: {why}", i + 1), claims.clone())],
-                manual(&mint),
-            ));
-        }
-        if jwt.email().is_none() {
-            out.push(f::token_no_email(
-                vec![ev(format!("credential {}: no email claim", i + 1), claims.clone())],
-                manual("mint with includeEmail (IAM Credentials generateIdToken) or format=full (metadata server)"),
-            ));
-        }
+        out.push(f::token_not_id_token(what, vec![ev(format!("credential {}: {what}", i + 1), None)], manual(&mint)));
     }
     if p.tokens.is_empty() {
         out.push(f::token_not_id_token(
@@ -273,6 +197,97 @@ pub fn judge(p: &Presented, service: &Service, at: &At, sigs: &[Signature]) -> V
         ));
     }
     out
+}
+
+/// One JWT being judged: its number among the credentials, its claims as
+/// evidence, and the fix that mints a right one.
+struct Judged<'a> {
+    n: usize,
+    jwt: &'a Jwt,
+    claims: Option<Value>,
+    mint: &'a str,
+}
+
+impl Judged<'_> {
+    fn evidence(&self, what: String) -> Vec<Evidence> {
+        vec![ev(format!("credential {}: {what}", self.n), self.claims.clone())]
+    }
+
+    /// Google as the issuer, and its signature.
+    fn issuer(&self, sig: Signature) -> Option<Finding> {
+        let iss = self.jwt.text("iss").unwrap_or("(none)");
+        let (why, what) = if self.jwt.signature_removed || sig == Signature::Removed {
+            (
+                "its signature reads SIGNATURE_REMOVED_BY_GOOGLE: it was copied from a request inside a service (Google strips the signature before handing tokens to containers, so they cannot be replayed). It is not a forgery, but it can never be accepted".to_owned(),
+                format!("signature {SIGNATURE_REMOVED}"),
+            )
+        } else if !GOOGLE_ISSUERS.contains(&iss) {
+            let why = if iss.starts_with("https://securetoken.google.com/") {
+                format!(
+                    "issuer {iss} is Firebase Authentication / Identity Platform, not Google: Cloud Run's IAM check accepts only Google-signed ID tokens"
+                )
+            } else {
+                format!("issuer {iss} is not Google (https://accounts.google.com): a self-signed or third-party token")
+            };
+            (why, format!("iss {iss}"))
+        } else if sig == Signature::Invalid {
+            (
+                "it claims Google as issuer but no key of Google's JWKS verifies its signature (forged, tampered, or signed by another key)".to_owned(),
+                "signature does not verify".to_owned(),
+            )
+        } else {
+            return None;
+        };
+        Some(f::token_issuer(why, self.evidence(what), manual(self.mint)))
+    }
+
+    /// An `aud` the service accepts.
+    fn audience(&self, service: &Service) -> Option<Finding> {
+        let urls = service.all_urls();
+        let auds = self.jwt.audiences();
+        let email = self.jwt.email();
+        let problems: Vec<String> = auds
+            .iter()
+            .filter(|a| !token_audience_accepted(a, email, &urls, &service.custom_audiences))
+            .filter_map(|a| audience_problem(a, &urls, &service.custom_audiences))
+            .collect();
+        if !auds.is_empty() && problems.len() < auds.len() {
+            return None;
+        }
+        let why = if auds.is_empty() { "the token has no aud claim".to_owned() } else { problems.join("; ") };
+        let what =
+            format!("aud {:?}; accepted: {} and customAudiences {:?}", auds, urls.join(", "), service.custom_audiences);
+        Some(f::token_audience_mismatch(why, self.evidence(what), manual(self.mint)))
+    }
+
+    /// Valid at the time of the logged denial (or now).
+    fn time(&self, at: &At) -> Option<Finding> {
+        let now = at.time.timestamp();
+        let expired = self
+            .jwt
+            .time("exp")
+            .filter(|e| *e <= now)
+            .map(|e| format!("exp {} was past at {} ({})", rfc(e), at.time.to_rfc3339(), at.source));
+        let future = ["nbf", "iat"].into_iter().find_map(|k| {
+            self.jwt
+                .time(k)
+                .filter(|t| *t > now + SKEW_SECONDS)
+                .map(|t| format!("{k} {} is in the future at {} ({})", rfc(t), at.time.to_rfc3339(), at.source))
+        });
+        let why = expired.or(future)?;
+        Some(f::token_expired(why.clone(), self.evidence(why), manual(self.mint)))
+    }
+
+    /// An email claim, which names the caller.
+    fn email(&self) -> Option<Finding> {
+        if self.jwt.email().is_some() {
+            return None;
+        }
+        Some(f::token_no_email(
+            self.evidence("no email claim".to_owned()),
+            manual("mint with includeEmail (IAM Credentials generateIdToken) or format=full (metadata server)"),
+        ))
+    }
 }
 
 #[cfg(test)]
