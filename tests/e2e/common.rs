@@ -168,26 +168,43 @@ pub fn call(emu: &Emulator, method: &str, path: &str, body: Option<serde_json::V
     })
 }
 
+/// The emulator's own client (runiam_emulator::client), run to completion.
+fn client<T>(emu: &Emulator, f: impl AsyncFnOnce(&runiam_emulator::client::Client) -> T) -> T {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(f(&runiam_emulator::client::Client::new(&emu.url)))
+}
+
 /// The live allow policy of a service (`projects/P/locations/R/services/S`),
 /// read through any failures the emulator injects.
 pub fn policy(emu: &Emulator, service: &str) -> serde_json::Value {
-    let path = format!("v2/{service}:getIamPolicy?options.requestedPolicyVersion=3");
-    let (mut status, mut p) = call(emu, "GET", &path, None);
-    for _ in 0..20 {
-        if status != 429 && status != 503 {
-            break;
+    client(emu, async |c| {
+        let mut last = None;
+        for _ in 0..20 {
+            match c.policy(service).await {
+                Ok(p) => return p,
+                Err(e) => last = Some(e),
+            }
         }
-        (status, p) = call(emu, "GET", &path, None);
-    }
-    assert_eq!(status, 200, "{p}");
-    p
+        panic!("{}", last.unwrap());
+    })
 }
 
 /// Replaces a service's policy (no etag: an unconditional overwrite).
-pub fn put_policy(emu: &Emulator, service: &str, mut p: serde_json::Value) -> serde_json::Value {
-    p.as_object_mut().unwrap().remove("etag");
-    let (status, out) =
-        call(emu, "POST", &format!("v2/{service}:setIamPolicy"), Some(serde_json::json!({"policy": p})));
-    assert_eq!(status, 200, "{out}");
-    out
+pub fn put_policy(emu: &Emulator, service: &str, p: serde_json::Value) -> serde_json::Value {
+    client(emu, async |c| c.put_policy(service, p).await.unwrap())
+}
+
+/// An ID token minted by the emulator's knob (`email`, `audience`, any other claim it takes).
+pub fn mint(emu: &Emulator, claims: serde_json::Value) -> String {
+    client(emu, async |c| c.mint(claims).await.unwrap())
+}
+
+/// Changes the emulator's fault settings.
+pub fn faults(emu: &Emulator, changes: serde_json::Value) {
+    client(emu, async |c| c.faults(changes).await.unwrap());
+}
+
+/// Policies, etags and logs back to the world file's.
+pub fn reset(emu: &Emulator) {
+    client(emu, async |c| c.reset().await.unwrap());
 }

@@ -426,7 +426,7 @@ fn google_behind_a_proxy(dir: &Path, emulator: String) -> (String, Arc<Mutex<Vec
                     let mut words = request.split_whitespace();
                     let (method, target) = (words.next().unwrap_or("GET"), words.next().unwrap_or("/"));
                     let (status, answer) = if connect == "oauth2.googleapis.com:443" {
-                        oauth(&upstream, &emulator, &body).await
+                        oauth(&emulator, &body).await
                     } else {
                         let mut req = upstream
                             .request(method.parse().unwrap(), format!("{emulator}{target}"))
@@ -459,7 +459,7 @@ fn google_behind_a_proxy(dir: &Path, emulator: String) -> (String, Arc<Mutex<Vec
 /// Google's token endpoint: a refresh gets an access token; a service
 /// account's signed assertion for a `target_audience` gets an ID token,
 /// minted by the emulator for that account and audience.
-async fn oauth(emulator_client: &reqwest::Client, emulator: &str, form: &[u8]) -> (u16, String) {
+async fn oauth(emulator: &str, form: &[u8]) -> (u16, String) {
     use base64::Engine;
     let form = String::from_utf8_lossy(form);
     let Some(assertion) = form.split('&').find_map(|kv| kv.strip_prefix("assertion=")) else {
@@ -472,9 +472,8 @@ async fn oauth(emulator_client: &reqwest::Client, emulator: &str, form: &[u8]) -
     let claims: Value =
         serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
     let mint = json!({"email": claims["iss"], "audience": claims["target_audience"]});
-    let resp = emulator_client.post(format!("{emulator}/emulator/v1/idTokens")).json(&mint).send().await.unwrap();
-    let minted: Value = resp.json().await.unwrap();
-    (200, json!({"id_token": minted["token"]}).to_string())
+    let minted = runiam_emulator::client::Client::new(emulator).mint(mint).await.unwrap();
+    (200, json!({"id_token": minted}).to_string())
 }
 
 /// Google's real host names behind HTTPS_PROXY, trusted through a test CA

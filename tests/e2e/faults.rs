@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::common::{Emulator, bin, call, cmd, policy, root, run, runiam};
+use crate::common::{Emulator, bin, call, cmd, faults, policy, root, run, runiam};
 
 const CHG: &str = "projects/chg-proj/locations/europe-west1/services/api";
 
@@ -95,8 +95,7 @@ fn concurrent_writers_lose_no_writes() {
         }
     });
     // The racer strikes after reads, ours included: stop it before looking.
-    let (status, _) = call(&emu, "POST", "emulator/v1/faults", Some(json!({"raceRate": 0})));
-    assert_eq!(status, 200);
+    faults(&emu, json!({"raceRate": 0}));
     let live = member_counts(&policy(&emu, CHG));
     for i in 0..200 {
         assert_eq!(live.get(&format!("user:m{i}@example.com")), Some(&1), "user:m{i} lost or duplicated");

@@ -442,7 +442,7 @@ mod mutations {
     use serde_json::{Value, json};
 
     use super::{CHG, change_world, to_yaml, witness};
-    use crate::common::{Emulator, call, grants, policy, runiam};
+    use crate::common::{Emulator, grants, policy, reset, runiam};
 
     const MEMBERS: &[&str] = &[
         "user:carol@example.com",
@@ -529,11 +529,6 @@ mod mutations {
             }
         }
         d
-    }
-
-    fn reset(emu: &Emulator) {
-        let (status, body) = call(emu, "POST", "emulator/v1/reset", None);
-        assert_eq!(status, 200, "{body}");
     }
 
     thread_local! {

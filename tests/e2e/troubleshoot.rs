@@ -293,16 +293,7 @@ fn invoke(emu: &Emulator, service: &str, email: Option<&str>, from: &str) -> u16
     assert_eq!(status, 200, "{svc}");
     let uri = svc["uri"].as_str().unwrap().to_owned();
     let host = uri.trim_start_matches("https://").to_owned();
-    let token = email.map(|e| {
-        let (status, t) = crate::common::call(
-            emu,
-            "POST",
-            "emulator/v1/idTokens",
-            Some(serde_json::json!({"email": e, "audience": uri})),
-        );
-        assert_eq!(status, 200, "{t}");
-        t["token"].as_str().unwrap().to_owned()
-    });
+    let token = email.map(|e| crate::common::mint(emu, serde_json::json!({"email": e, "audience": uri})));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let mut req =

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::common::{Emulator, call, cmd, root, run};
+use crate::common::{Emulator, cmd, mint, root, run};
 
 const WORLD: &str = "tests/e2e/data/troubleshoot-logs-world.yaml";
 const AMY: &str = "user:amy@acme.example";
@@ -44,13 +44,6 @@ fn rfc3339(t: i64) -> String {
 
 fn url(service: &str) -> String {
     format!("https://{service}-610000000001.europe-west1.run.app")
-}
-
-/// A token from the emulator's knob.
-fn mint(emu: &Emulator, body: Value) -> String {
-    let (status, t) = call(emu, "POST", "emulator/v1/idTokens", Some(body));
-    assert_eq!(status, 200, "{t}");
-    t["token"].as_str().unwrap().to_owned()
 }
 
 /// A request to the emulator's front end for `service`, as a caller would send it.

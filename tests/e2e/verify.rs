@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::common::{Emulator, call, cmd, policy, put_policy, root, run};
+use crate::common::{Emulator, cmd, mint, policy, put_policy, root, run};
 
 const SVC: &str = "projects/ver-proj/locations/europe-west1/services/api";
 const URL: &str = "https://api-600000000001.europe-west1.run.app";
@@ -221,10 +221,9 @@ fn id_token_cmd_and_the_metadata_server() {
     let emu = Emulator::start(&world(), &[]);
     let dir = tempfile::tempdir().unwrap();
     let email = "granted@ver-proj.iam.gserviceaccount.com";
-    let (status, minted) = call(&emu, "POST", "emulator/v1/idTokens", Some(json!({"email": email, "audience": URL})));
-    assert_eq!(status, 200, "{minted}");
+    let minted = mint(&emu, json!({"email": email, "audience": URL}));
     let token_file = dir.path().join("token");
-    std::fs::write(&token_file, minted["token"].as_str().unwrap()).unwrap();
+    std::fs::write(&token_file, minted).unwrap();
     let cmd_line = format!("cat '{}'", token_file.display());
     let (code, out, err) = runiam(
         &emu,
@@ -417,11 +416,7 @@ fn a_wait_shorter_than_propagation_fails_cleanly() {
 /// A call to the service's front end as a caller other than verify (no
 /// token, or one minted for `email` by the emulator's knob); its status.
 fn front(emu: &Emulator, email: Option<&str>) -> u16 {
-    let token = email.map(|e| {
-        let (status, minted) = call(emu, "POST", "emulator/v1/idTokens", Some(json!({"email": e, "audience": URL})));
-        assert_eq!(status, 200, "{minted}");
-        minted["token"].as_str().unwrap().to_owned()
-    });
+    let token = email.map(|e| mint(emu, json!({"email": e, "audience": URL})));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let mut req =

@@ -2,6 +2,8 @@
 //! (docs/emulator.md), served over plain HTTP on loopback.
 //!
 //! - `world`: the world file (docs/emulator.md), checked and completed at load;
+//! - `client`: a client of the knobs and of what tests read and write behind
+//!   a command's back (minted tokens, policies, faults, reset);
 //! - `state`: policies, etags and the write counter behind one mutex;
 //! - `control`: the REST control plane (Run v2 and v1, Resource Manager
 //!   v3 and v1, IAM v1), dispatched by path;
@@ -35,6 +37,7 @@
 //! request to stderr. Tests and `runiam demo` embed it through [`start`].
 
 pub mod authz;
+pub mod client;
 pub mod control;
 pub mod errors;
 pub mod faults;

@@ -59,17 +59,7 @@ impl Front {
 
     /// A token from the `/emulator/v1/idTokens` knob.
     async fn token(&self, body: Value) -> String {
-        let r: Value = self
-            .http
-            .post(format!("{}/emulator/v1/idTokens", self.emu.url()))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        r["token"].as_str().expect("the knob mints a token").to_owned()
+        runiam_emulator::client::Client::new(&self.emu.url()).mint(body).await.expect("the knob mints a token")
     }
 
     async fn for_caller(&self, name: &str, audience: &str) -> String {

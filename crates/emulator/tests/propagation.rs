@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use runiam_emulator::client::Client;
 use runiam_emulator::{Options, World, start};
 use serde_json::{Value, json};
 
@@ -26,16 +27,10 @@ async fn changes_reach_the_front_end_after_the_delay() {
         .await
         .unwrap();
     let (base, http) = (emu.url(), reqwest::Client::new());
-    let minted: Value = http
-        .post(format!("{base}/emulator/v1/idTokens"))
-        .json(&json!({"email": "nobody@front-proj.iam.gserviceaccount.com", "audience": format!("https://{HELLO}")}))
-        .send()
-        .await
-        .unwrap()
-        .json()
+    let token = Client::new(&base)
+        .mint_id_token("nobody@front-proj.iam.gserviceaccount.com", &format!("https://{HELLO}"))
         .await
         .unwrap();
-    let token = minted["token"].as_str().unwrap().to_owned();
     assert_eq!(call(&http, &base, &token).await, 403, "nobody is not granted yet");
 
     // Grant through the control plane: it answers with the new policy at once...

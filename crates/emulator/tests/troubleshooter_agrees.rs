@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use runiam_emulator::client::Client;
 use runiam_emulator::{Options, World, start};
 use serde_json::{Value, json};
 
@@ -31,16 +32,7 @@ async fn troubleshooter_agrees_with_the_front_end() {
     ];
     for (host, who) in cases {
         let email = format!("{who}@front-proj.iam.gserviceaccount.com");
-        let minted: Value = http
-            .post(format!("{base}/emulator/v1/idTokens"))
-            .json(&json!({"email": email, "audience": format!("https://{host}")}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = minted["token"].as_str().unwrap();
+        let token = Client::new(&base).mint_id_token(&email, &format!("https://{host}")).await.unwrap();
         let status =
             http.get(format!("{base}/")).header("Host", host).bearer_auth(token).send().await.unwrap().status();
         let name = host.split('-').next().unwrap();
