@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::error::CommandError;
-use crate::model::{Binding, Expr, Policy, Principal, ServiceRef};
+use crate::model::{Binding, Expr, NameError, Policy, Principal, ServiceRef};
 
 /// Predefined roles that carry nothing beyond invoking.
 pub const INVOKE_NARROW_ROLES: &[&str] = &["roles/run.invoker", "roles/run.servicesInvoker"];
@@ -170,7 +170,7 @@ fn judge_added(member: &str, role: &str, allow: &Allowance) -> Option<Violation>
     let v = |kind: fn(String, String) -> Violation| Some(kind(member.to_owned(), role.to_owned()));
     let principal = match allow_policy_member(member) {
         Ok(p) => p,
-        Err(why) => return Some(Violation::Invalid { member: member.to_owned(), why }),
+        Err(e) => return Some(Violation::Invalid { member: member.to_owned(), why: e.why }),
     };
     if let Some(intended) = &allow.member
         && !intended.same_as(&principal)
@@ -239,14 +239,17 @@ fn limits(live: &Policy, result: &Policy) -> Vec<Violation> {
 
 /// Parses a member as an allow policy accepts it: one principal, a valid
 /// email, and none of the deny-only sets (`principalSet://goog/public:all`).
-pub fn allow_policy_member(member: &str) -> Result<Principal, String> {
-    let p = Principal::parse(member).map_err(|e| e.why)?;
+pub fn allow_policy_member(member: &str) -> Result<Principal, NameError> {
+    let p = Principal::parse(member)?;
     if let Principal::PrincipalSet(s) = &p
         && s.starts_with("goog/")
     {
-        return Err(format!(
-            "principalSet://{s} is a deny-policy principal; in an allow policy anyone is allUsers (with --allow-public)"
-        ));
+        return Err(NameError {
+            input: member.to_owned(),
+            why: format!(
+                "principalSet://{s} is a deny-policy principal; in an allow policy anyone is allUsers (with --allow-public)"
+            ),
+        });
     }
     Ok(p)
 }
@@ -440,7 +443,7 @@ mod tests {
     #[test]
     fn deny_only_principal_sets_are_refused_in_allow_policies() {
         let err = allow_policy_member("principalSet://goog/public:all").unwrap_err();
-        assert!(err.contains("allUsers (with --allow-public)"), "{err}");
+        assert!(err.why.contains("allUsers (with --allow-public)"), "{err}");
         assert!(allow_policy_member("principalSet://iam.googleapis.com/locations/global/workforcePools/p/*").is_ok());
     }
 

@@ -237,8 +237,8 @@ fn gather_work(args: &Args) -> Result<(Vec<Work>, Exit), CommandError> {
 /// member without --allow-public exit 4.
 fn grant_from_flags(args: &Args) -> Result<Grant, CommandError> {
     let raw = args.member.as_deref().unwrap_or_default();
-    let member = gate::allow_policy_member(raw).map_err(|why| {
-        CommandError::usage(format!("--member '{raw}' is not a valid member: {why}"))
+    let member = gate::allow_policy_member(raw).map_err(|e| {
+        CommandError::usage(format!("--member '{raw}' is not a valid member: {}", e.why))
             .hinted("one principal per --member, e.g. user:alice@example.com or serviceAccount:NAME@PROJECT.iam.gserviceaccount.com")
     })?;
     let now = Utc::now();
@@ -288,7 +288,7 @@ fn checked_grant(
 ) -> Result<Grant, CommandError> {
     let raw = member.to_string();
     gate::allow_policy_member(&raw)
-        .map_err(|why| CommandError::usage(format!("{field} '{raw}' is not a valid member: {why}")))?;
+        .map_err(|e| CommandError::usage(format!("{field} '{raw}' is not a valid member: {}", e.why)))?;
     if matches!(member, Principal::Deleted(_)) {
         return Err(CommandError::usage(format!("{field} {member} names a deleted principal, which can never invoke")));
     }

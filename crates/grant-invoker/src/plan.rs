@@ -130,18 +130,27 @@ pub fn expiry_condition(until: DateTime<Utc>, reason: Option<&str>) -> Expr {
     }
 }
 
+/// Why a grant's length was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GrantLengthError {
+    #[error(transparent)]
+    Syntax(#[from] runiam_core::duration::DurationError),
+    #[error("'{0}' is no time at all: a grant must last a while")]
+    Zero(String),
+    #[error("'{0}' is longer than {MAX_GRANT_DAYS} days; a grant meant to last that long needs no expiry")]
+    TooLong(String),
+}
+
 /// A time-bound grant's length: runiam-core's duration syntax (`30m`,
 /// `2h`, `7d`, `1h30m`), more than nothing and at most `MAX_GRANT_DAYS`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = runiam_core::duration::parse(s).map_err(|e| e.to_string())?;
-    let d = Duration::from_std(d).map_err(|_| format!("'{s}' is far too long"))?;
+pub fn parse_duration(s: &str) -> Result<Duration, GrantLengthError> {
+    let d = runiam_core::duration::parse(s)?;
+    let d = Duration::from_std(d).map_err(|_| GrantLengthError::TooLong(s.to_owned()))?;
     if d <= Duration::zero() {
-        return Err(format!("'{s}' is no time at all: a grant must last a while"));
+        return Err(GrantLengthError::Zero(s.to_owned()));
     }
     if d > max_grant_duration() {
-        return Err(format!(
-            "'{s}' is longer than {MAX_GRANT_DAYS} days; a grant meant to last that long needs no expiry"
-        ));
+        return Err(GrantLengthError::TooLong(s.to_owned()));
     }
     Ok(d)
 }

@@ -103,14 +103,20 @@ pub fn group(entries: &[(Entry, Class)]) -> Vec<Value> {
     out.into_iter().map(|(_, _, v)| v).collect()
 }
 
+/// Why `--since` was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SinceError {
+    #[error(transparent)]
+    Syntax(#[from] runiam_core::duration::DurationError),
+    #[error("`{0}` is longer than Logging's 30-day default retention")]
+    TooLong(String),
+}
+
 /// Parses `--since` in runiam-core's one duration syntax (`90s`, `30m`,
 /// `1h`, `2d`), at most Logging's 30-day default retention.
-pub fn parse_since(s: &str) -> Result<TimeDelta, String> {
-    let d = runiam_core::duration::parse(s).map_err(|e| e.to_string())?;
-    TimeDelta::from_std(d)
-        .ok()
-        .filter(|d| *d <= TimeDelta::days(30))
-        .ok_or_else(|| format!("`{s}` is longer than Logging's 30-day default retention"))
+pub fn parse_since(s: &str) -> Result<TimeDelta, SinceError> {
+    let d = runiam_core::duration::parse(s)?;
+    TimeDelta::from_std(d).ok().filter(|d| *d <= TimeDelta::days(30)).ok_or_else(|| SinceError::TooLong(s.to_owned()))
 }
 
 #[cfg(test)]

@@ -381,7 +381,7 @@ async fn call_checks(
     let mut as_report = None;
     let (url, audience) = match call_target(args, &facts.service) {
         Ok(t) => t,
-        Err(why) => return Ok((vec![CheckName::Invoke.error(why)], None)),
+        Err(why) => return Ok((vec![CheckName::Invoke.error(why.to_string())], None)),
     };
     let endpoint = Endpoint::new(&url, &args.path, &args.method, ctx.config.emulator.as_ref())?;
     let mut loaded = false;
@@ -467,14 +467,15 @@ async fn logs_check(ctx: &Context, facts: &JobFacts, since: Option<DateTime<Utc>
     }
 }
 
+/// A service that never became ready has no URL to call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the service has no URL yet (it never became ready); pass --url")]
+struct NoUrl;
+
 /// The URL to call and the token's audience.
-fn call_target(args: &Args, service: &Service) -> Result<(String, String), String> {
-    let url = args
-        .url
-        .clone()
-        .or_else(|| service.uri.clone())
-        .or_else(|| service.urls.first().cloned())
-        .ok_or_else(|| "the service has no URL yet (it never became ready); pass --url".to_owned())?;
+fn call_target(args: &Args, service: &Service) -> Result<(String, String), NoUrl> {
+    let url =
+        args.url.clone().or_else(|| service.uri.clone()).or_else(|| service.urls.first().cloned()).ok_or(NoUrl)?;
     let audience = args.audience.clone().unwrap_or_else(|| url.clone());
     Ok((url, audience))
 }
