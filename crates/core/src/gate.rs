@@ -323,18 +323,7 @@ mod tests {
     const INV: &str = "roles/run.invoker";
 
     fn policy(grants: &[(&str, &str)]) -> Policy {
-        let mut p = Policy { version: 1, ..Policy::default() };
-        for (role, member) in grants {
-            match p.bindings.iter_mut().find(|b| b.role == *role) {
-                Some(b) => b.members.push((*member).into()),
-                None => p.bindings.push(Binding {
-                    role: (*role).into(),
-                    members: vec![(*member).into()],
-                    ..Binding::default()
-                }),
-            }
-        }
-        p
+        Policy::with_grants(grants)
     }
 
     fn grant_of(member: &str) -> Allowance {

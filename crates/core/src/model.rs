@@ -115,6 +115,23 @@ impl Policy {
         a == b && self.extra == other.extra
     }
 
+    /// A policy of unconditional `(role, member)` grants, one binding per
+    /// role in the order first named (for plans built by hand and tests).
+    pub fn with_grants(grants: &[(&str, &str)]) -> Policy {
+        let mut p = Policy { version: 1, ..Policy::default() };
+        for (role, member) in grants {
+            match p.bindings.iter_mut().find(|b| b.role == *role) {
+                Some(b) => b.members.push((*member).into()),
+                None => p.bindings.push(Binding {
+                    role: (*role).into(),
+                    members: vec![(*member).into()],
+                    ..Binding::default()
+                }),
+            }
+        }
+        p
+    }
+
     /// Members granted `role` without a condition, or with exactly `condition`.
     pub fn members_of(&self, role: &str, condition: Option<&Expr>) -> Vec<&str> {
         self.bindings

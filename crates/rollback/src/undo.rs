@@ -139,21 +139,10 @@ pub fn merge_undo(live: &Policy, record: &ChangeRecord) -> Policy {
 mod tests {
     use super::*;
     use runiam_core::doc::{ChangeAction, Intent};
-    use runiam_core::model::{Binding, ServiceRef};
+    use runiam_core::model::ServiceRef;
 
     fn policy(etag: &str, grants: &[(&str, &str)]) -> Policy {
-        let mut p = Policy { etag: Some(etag.into()), version: 1, ..Policy::default() };
-        for (role, member) in grants {
-            match p.bindings.iter_mut().find(|b| b.role == *role) {
-                Some(b) => b.members.push((*member).into()),
-                None => p.bindings.push(Binding {
-                    role: (*role).into(),
-                    members: vec![(*member).into()],
-                    ..Binding::default()
-                }),
-            }
-        }
-        p
+        Policy { etag: Some(etag.into()), ..Policy::with_grants(grants) }
     }
 
     fn record(before: Policy, after: Policy) -> Source {
