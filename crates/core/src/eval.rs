@@ -760,15 +760,26 @@ fn cel_truth(expression: &str, facts: &Facts) -> Truth {
                     "the result depends on whether resource.name carries the project id or number".into(),
                 );
             }
-            Err(why) => return Truth::Unknown(why),
+            Err(why) => return Truth::Unknown(why.to_string()),
         }
     }
     if seen == Some(true) { Truth::True } else { Truth::False }
 }
 
-fn run_condition(program: &Program, resource_name: &str, now: DateTime<Utc>) -> Result<bool, String> {
+/// Why a condition has no offline answer.
+#[derive(Debug, thiserror::Error)]
+enum ConditionError {
+    #[error("cannot be evaluated offline: {0}")]
+    Execution(#[from] ExecutionError),
+    #[error("cannot be evaluated offline: {0}")]
+    Declaration(#[from] cel::DeclarationError),
+    #[error("evaluates to {0}, not a boolean")]
+    NotBoolean(String),
+}
+
+fn run_condition(program: &Program, resource_name: &str, now: DateTime<Utc>) -> Result<bool, ConditionError> {
     let mut ctx = Context::default();
-    ctx.add_function("extract", extract).map_err(|e| e.to_string())?;
+    ctx.add_function("extract", extract)?;
     let request: HashMap<&str, Value> = HashMap::from([("time", Value::Timestamp(now.fixed_offset()))]);
     ctx.add_variable_from_value("request", request);
     let resource: HashMap<&str, Value> = HashMap::from([
@@ -777,10 +788,9 @@ fn run_condition(program: &Program, resource_name: &str, now: DateTime<Utc>) -> 
         ("service", Value::from(RESOURCE_SERVICE)),
     ]);
     ctx.add_variable_from_value("resource", resource);
-    match program.execute(&ctx) {
-        Ok(Value::Bool(b)) => Ok(b),
-        Ok(other) => Err(format!("evaluates to {other:?}, not a boolean")),
-        Err(e) => Err(format!("cannot be evaluated offline: {e}")),
+    match program.execute(&ctx)? {
+        Value::Bool(b) => Ok(b),
+        other => Err(ConditionError::NotBoolean(format!("{other:?}"))),
     }
 }
 
@@ -789,11 +799,16 @@ fn run_condition(program: &Program, resource_name: &str, now: DateTime<Utc>) -> 
 /// to the next occurrence of the text after it; empty when they do not
 /// occur (https://cloud.google.com/iam/docs/conditions-attribute-reference#extract).
 fn extract(This(s): This<Arc<String>>, template: Arc<String>) -> Result<Value, ExecutionError> {
-    extract_str(&s, &template).map(Value::from).map_err(|e| ExecutionError::function_error("extract", e))
+    extract_str(&s, &template).map(Value::from).map_err(|e| ExecutionError::function_error("extract", e.to_string()))
 }
 
-fn extract_str(s: &str, template: &str) -> Result<String, String> {
-    let bad = || format!("template '{template}' must hold exactly one {{name}} placeholder");
+/// An `extract` template without exactly one `{name}` placeholder.
+#[derive(Debug, thiserror::Error)]
+#[error("template '{0}' must hold exactly one {{name}} placeholder")]
+struct BadTemplate(String);
+
+fn extract_str(s: &str, template: &str) -> Result<String, BadTemplate> {
+    let bad = || BadTemplate(template.to_owned());
     let (prefix, rest) = template.split_once('{').ok_or_else(bad)?;
     let (_, suffix) = rest.split_once('}').ok_or_else(bad)?;
     if suffix.contains(['{', '}']) || prefix.contains('}') {

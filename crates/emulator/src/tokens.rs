@@ -60,11 +60,20 @@ struct Keys {
     verifier: Jwks,
 }
 
-static KEYS: OnceLock<Result<Keys, String>> = OnceLock::new();
+static KEYS: OnceLock<Result<Keys, SigningError>> = OnceLock::new();
 
-fn keys() -> Result<&'static Keys, String> {
+/// The issuer's keys could not be made, or a token signed.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum SigningError {
+    #[error("cannot generate an RSA key: {0}")]
+    KeyGeneration(String),
+    #[error("cannot sign a token: {0}")]
+    Sign(String),
+}
+
+fn keys() -> Result<&'static Keys, SigningError> {
     KEYS.get_or_init(|| {
-        let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|e| format!("cannot generate an RSA key: {e}"))?;
+        let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|e| SigningError::KeyGeneration(e.to_string()))?;
         let public: RsaPublicKeyComponents<Vec<u8>> = pair.public_key().into();
         // Google's key ids are 40 hex digits; derive ours from the modulus.
         let kid: String = sha256(&public.n)[..20].iter().map(|b| format!("{b:02x}")).collect();
@@ -123,7 +132,7 @@ fn rfc3339(seconds: i64) -> String {
 
 impl Issuer {
     /// `seed` makes access tokens reproducible.
-    pub fn new(seed: u64) -> Result<Self, String> {
+    pub fn new(seed: u64) -> Result<Self, SigningError> {
         Ok(Self { keys: keys()?, seed, minted: AtomicU64::new(0) })
     }
 
@@ -137,7 +146,7 @@ impl Issuer {
     }
 
     /// Signs `claims` (a JSON object) as an RS256 JWT.
-    pub fn sign(&self, claims: &Value) -> Result<String, String> {
+    pub fn sign(&self, claims: &Value) -> Result<String, SigningError> {
         let header = json!({"alg": "RS256", "kid": self.keys.kid, "typ": "JWT"});
         let message =
             format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
@@ -145,7 +154,7 @@ impl Issuer {
         self.keys
             .pair
             .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message.as_bytes(), &mut signature)
-            .map_err(|e| format!("cannot sign a token: {e}"))?;
+            .map_err(|e| SigningError::Sign(e.to_string()))?;
         Ok(format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature)))
     }
 
@@ -166,7 +175,7 @@ impl Issuer {
     }
 
     /// Google's ID-token claims for an account.
-    pub fn id_token(&self, who: &Minted, audience: &str) -> Result<String, String> {
+    pub fn id_token(&self, who: &Minted, audience: &str) -> Result<String, SigningError> {
         let mut claims = Map::new();
         claims.insert("aud".into(), json!(audience));
         claims.insert("azp".into(), json!(who.sub));
@@ -287,7 +296,7 @@ fn generate(
         let include_email = body.get("includeEmail").and_then(Value::as_bool).unwrap_or(false);
         let token = issuer
             .id_token(&Minted::account(sa, include_email), audience)
-            .map_err(|e| ApiError::new(Code::Internal, e))?;
+            .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?;
         return Ok(json!({ "token": token }));
     }
     let scopes = body.get("scope").and_then(Value::as_array).map(Vec::len).unwrap_or_default();
@@ -371,7 +380,7 @@ pub(crate) fn knob(state: &std::sync::Mutex<State>, issuer: &Issuer, request: &A
         };
         let token = issuer
             .id_token(&who, &text("audience").unwrap_or_default())
-            .map_err(|e| ApiError::new(Code::Internal, e))?;
+            .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?;
         Ok(json!({ "token": token }))
     });
     Some(reply(answer))

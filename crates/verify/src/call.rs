@@ -115,7 +115,7 @@ impl Endpoint {
             Ok(a) => a,
             Err(error) => {
                 return Outcome {
-                    answer: Answer::Transport { error },
+                    answer: Answer::Transport { error: error.to_string() },
                     latency: Duration::ZERO,
                     excerpt: String::new(),
                 };
@@ -178,7 +178,7 @@ impl Endpoint {
     ) -> Vec<(Answer, Duration)> {
         let auth = match token.map(bearer).transpose() {
             Ok(a) => a,
-            Err(error) => return vec![(Answer::Transport { error }, Duration::ZERO)],
+            Err(error) => return vec![(Answer::Transport { error: error.to_string() }, Duration::ZERO)],
         };
         if let Some(plain) = Plain::new(&self.send_to, self.host.as_ref(), &self.method, auth.as_ref(), CALL_TIMEOUT) {
             return plain.load(requests, concurrency.max(1)).await;
@@ -212,10 +212,14 @@ impl Endpoint {
     }
 }
 
+/// A token that cannot travel in a header.
+#[derive(Clone, Copy, Debug, thiserror::Error)]
+#[error("the ID token holds characters an HTTP header cannot carry")]
+struct NotHeaderSafe;
+
 /// `Bearer TOKEN`, marked sensitive so no debug output shows it.
-fn bearer(token: &Secret) -> Result<HeaderValue, String> {
-    let mut v = HeaderValue::try_from(format!("Bearer {}", token.expose()))
-        .map_err(|_| "the ID token holds characters an HTTP header cannot carry".to_owned())?;
+fn bearer(token: &Secret) -> Result<HeaderValue, NotHeaderSafe> {
+    let mut v = HeaderValue::try_from(format!("Bearer {}", token.expose())).map_err(|_| NotHeaderSafe)?;
     v.set_sensitive(true);
     Ok(v)
 }

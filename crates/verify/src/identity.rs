@@ -110,24 +110,38 @@ pub async fn ambient(ctx: &Context, audience: &str) -> Result<Identity, AuthErro
     Ok(Identity::from_id_token(token, None))
 }
 
+/// Why `--id-token-cmd` gave no token.
+#[derive(Debug, thiserror::Error)]
+pub enum IdTokenCmdError {
+    #[error("cannot run --id-token-cmd: {0}")]
+    Spawn(#[from] std::io::Error),
+    /// Its exit status and its stderr, redacted.
+    #[error("--id-token-cmd failed ({0}): {1}")]
+    Failed(std::process::ExitStatus, String),
+    #[error("--id-token-cmd must print exactly one token on stdout")]
+    NotOneToken,
+}
+
 /// The token `cmd` prints on stdout, run through `sh -c` with the audience
 /// in `RUNIAM_AUDIENCE`. Its stderr is shown redacted only when it fails.
-pub async fn from_command(cmd: &str, audience: &str, principal: Option<Principal>) -> Result<Identity, String> {
+pub async fn from_command(
+    cmd: &str,
+    audience: &str,
+    principal: Option<Principal>,
+) -> Result<Identity, IdTokenCmdError> {
     let out = tokio::process::Command::new("sh")
         .arg("-c")
         .arg(cmd)
         .env("RUNIAM_AUDIENCE", audience)
         .stdin(Stdio::null())
         .output()
-        .await
-        .map_err(|e| format!("cannot run --id-token-cmd: {e}"))?;
+        .await?;
     if !out.status.success() {
-        let err = redact(String::from_utf8_lossy(&out.stderr).trim());
-        return Err(format!("--id-token-cmd failed ({}): {err}", out.status));
+        return Err(IdTokenCmdError::Failed(out.status, redact(String::from_utf8_lossy(&out.stderr).trim())));
     }
     let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     if token.is_empty() || token.contains(char::is_whitespace) {
-        return Err("--id-token-cmd must print exactly one token on stdout".to_owned());
+        return Err(IdTokenCmdError::NotOneToken);
     }
     let token = Secret::new(token);
     Ok(Identity::Token { principal, expires: expiry(&token), token, source: "--id-token-cmd".to_owned() })

@@ -581,7 +581,7 @@ async fn identify(args: &Args, ctx: &Context, who: &Who, audience: &str) -> Resu
     if let Some(cmd) = &args.id_token_cmd {
         return identity::from_command(cmd, audience, principal)
             .await
-            .map_err(|e| CommandError::usage(e).hinted("the command must print one ID token and exit 0"));
+            .map_err(|e| CommandError::usage(e.to_string()).hinted("the command must print one ID token and exit 0"));
     }
     match who {
         Who::Principal(p) => Ok(identity::impersonate(&ctx.clients, ctx.http.source(), p, audience).await),

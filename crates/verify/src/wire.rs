@@ -167,7 +167,7 @@ impl Plain {
                     Ok(answer) => answer,
                     Err(error) => {
                         link = None;
-                        Answer::Transport { error: redact(&error) }
+                        Answer::Transport { error: redact(&error.to_string()) }
                     }
                 },
                 () = &mut deadline => {
@@ -182,14 +182,14 @@ impl Plain {
 
     /// One request and its answer. A kept-alive connection the server has
     /// closed in the meantime is reopened once without counting a failure.
-    async fn exchange(&self, link: &mut Option<Link>) -> Result<Answer, String> {
+    async fn exchange(&self, link: &mut Option<Link>) -> Result<Answer, Lost> {
         let reused = link.is_some();
         match self.exchange_on(link).await {
             Err(Lost::BeforeAnswer(_)) if reused => {
                 *link = None;
-                self.exchange_on(link).await.map_err(Lost::into_message)
+                self.exchange_on(link).await
             }
-            answered => answered.map_err(Lost::into_message),
+            answered => answered,
         }
     }
 
@@ -254,17 +254,12 @@ impl Plain {
 
 /// How an exchange failed: before any byte of the answer (a kept-alive
 /// connection the server dropped, worth one retry) or otherwise.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 enum Lost {
+    #[error("{0}")]
     BeforeAnswer(String),
+    #[error("{0}")]
     Other(String),
-}
-
-impl Lost {
-    fn into_message(self) -> String {
-        match self {
-            Lost::BeforeAnswer(m) | Lost::Other(m) => m,
-        }
-    }
 }
 
 /// The start of a body, as much of it as [`classify`] reads.
@@ -552,11 +547,11 @@ mod tests {
             let answer = tokio::time::timeout(Duration::from_secs(10), plain.exchange(&mut link)).await;
             answers.push(answer.expect("each answer is read to its end"));
         }
-        let keys: Vec<_> = answers.iter().map(|a| a.as_ref().map(Answer::key).map_err(String::clone)).collect();
+        let keys: Vec<_> = answers.iter().map(|a| a.as_ref().map(Answer::key).map_err(Lost::to_string)).collect();
         let ok = |s: &str| Ok(s.to_owned());
         assert_eq!(keys[..5], [ok("200"), ok("500"), ok("403"), ok("204"), ok("200")]);
         assert!(matches!(answers[2], Ok(Answer::CloudRun { status: 403, .. })), "{:?}", answers[2]);
-        assert_eq!(answers[5], Err("the answer ended mid-body".to_owned()));
+        assert_eq!(answers[5].as_ref().map_err(Lost::to_string), Err("the answer ended mid-body".to_owned()));
     }
 
     #[tokio::test]
