@@ -173,9 +173,9 @@ impl ServiceRef {
         let parts: Vec<&str> = s.split('/').collect();
         match parts.as_slice() {
             ["projects", p, "locations", r, "services", n] => {
-                check_project_id(p).map_err(|why| NameError::new(s, why))?;
-                check_region(r).map_err(|why| NameError::new(s, why))?;
-                check_service_name(n).map_err(|why| NameError::new(s, why))?;
+                check_project_id(p).map_err(|why| NameError::new(s, why.to_string()))?;
+                check_region(r).map_err(|why| NameError::new(s, why.to_string()))?;
+                check_service_name(n).map_err(|why| NameError::new(s, why.to_string()))?;
                 Ok(Self::new(p, r, n))
             }
             _ => Err(NameError::new(s, "expected projects/PROJECT/locations/REGION/services/SERVICE".into())),
@@ -207,22 +207,19 @@ impl From<ServiceRef> for ServiceRefWire {
 }
 
 impl TryFrom<ServiceRefWire> for ServiceRef {
-    type Error = String;
-    fn try_from(w: ServiceRefWire) -> Result<Self, String> {
+    type Error = BadName;
+    fn try_from(w: ServiceRefWire) -> Result<Self, BadName> {
         check_project_id(&w.project)?;
         check_region(&w.region)?;
         check_service_name(&w.name)?;
         if let Some(n) = &w.project_number
             && (n.is_empty() || !n.chars().all(|c| c.is_ascii_digit()))
         {
-            return Err(format!("projectNumber '{n}' must be digits only"));
+            return Err(BadName::ProjectNumber(n.clone()));
         }
         let s = Self { project: w.project, project_number: w.project_number, region: w.region, name: w.name };
         match w.full_name {
-            Some(f) if f != s.full_name() => Err(format!(
-                "fullName '{f}' does not match project, region and name ({}); fix one or drop fullName",
-                s.full_name()
-            )),
+            Some(given) if given != s.full_name() => Err(BadName::FullName { given, expected: s.full_name() }),
             _ => Ok(s),
         }
     }
@@ -257,46 +254,53 @@ impl NameError {
     }
 }
 
+/// A resource name, or a part of one, that Google would refuse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BadName {
+    #[error(
+        "service name '{0}' must be 1-49 lowercase letters, digits or hyphens, start with a letter and not end with a hyphen"
+    )]
+    Service(String),
+    #[error(
+        "project '{0}' must be a project id (6-30 lowercase letters, digits or hyphens, starting with a letter) or a project number"
+    )]
+    Project(String),
+    #[error("region '{0}' is not a region name such as europe-west1")]
+    Region(String),
+    #[error("projectNumber '{0}' must be digits only")]
+    ProjectNumber(String),
+    #[error("fullName '{given}' does not match project, region and name ({expected}); fix one or drop fullName")]
+    FullName { given: String, expected: String },
+}
+
 /// Cloud Run service names: lowercase letters, digits and hyphens, starting
 /// with a letter, not ending with a hyphen, at most 49 characters.
-pub fn check_service_name(n: &str) -> Result<(), String> {
+pub fn check_service_name(n: &str) -> Result<(), BadName> {
     let ok = !n.is_empty()
         && n.len() <= 49
         && n.starts_with(|c: char| c.is_ascii_lowercase())
         && !n.ends_with('-')
         && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "service name '{n}' must be 1-49 lowercase letters, digits or hyphens, start with a letter and not end with a hyphen"
-        ))
-    }
+    if ok { Ok(()) } else { Err(BadName::Service(n.to_owned())) }
 }
 
 /// Project ids: 6-30 lowercase letters, digits or hyphens, starting with a
 /// letter. Numbers are accepted too, as every Google API does.
-pub fn check_project_id(p: &str) -> Result<(), String> {
+pub fn check_project_id(p: &str) -> Result<(), BadName> {
     let id = (6..=30).contains(&p.len())
         && p.starts_with(|c: char| c.is_ascii_lowercase())
         && !p.ends_with('-')
         && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     let number = !p.is_empty() && p.len() <= 20 && p.chars().all(|c| c.is_ascii_digit());
-    if id || number {
-        Ok(())
-    } else {
-        Err(format!(
-            "project '{p}' must be a project id (6-30 lowercase letters, digits or hyphens, starting with a letter) or a project number"
-        ))
-    }
+    if id || number { Ok(()) } else { Err(BadName::Project(p.to_owned())) }
 }
 
 /// Regions look like `europe-west1`: lowercase words and a trailing digit.
-pub fn check_region(r: &str) -> Result<(), String> {
+pub fn check_region(r: &str) -> Result<(), BadName> {
     let ok = r.contains('-')
         && r.ends_with(|c: char| c.is_ascii_digit())
         && r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if ok { Ok(()) } else { Err(format!("region '{r}' is not a region name such as europe-west1")) }
+    if ok { Ok(()) } else { Err(BadName::Region(r.to_owned())) }
 }
 
 /// The local part of an email as IAM accepts it: RFC 5322's dot-atom.

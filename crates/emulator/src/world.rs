@@ -619,6 +619,7 @@ impl World {
 fn check_project(p: &Project, containers: &BTreeSet<String>) -> Result<(), (String, String)> {
     let at = str::to_owned;
     check_project_id(&p.id)
+        .map_err(|e| e.to_string())
         .and_then(|()| {
             if p.id.chars().all(|c| c.is_ascii_digit()) {
                 Err(format!("project id '{}' must start with a letter; put numbers in `number`", p.id))
@@ -642,12 +643,12 @@ fn check_project(p: &Project, containers: &BTreeSet<String>) -> Result<(), (Stri
         check_policy(&a.iam_policy, &format!("serviceAccounts[{j}].iamPolicy"))?;
     }
     for (j, job) in p.scheduler_jobs.iter().enumerate() {
-        check_region(&job.region).map_err(|why| (format!("schedulerJobs[{j}].region"), why))?;
+        check_region(&job.region).map_err(|why| (format!("schedulerJobs[{j}].region"), why.to_string()))?;
     }
     for (j, t) in p.eventarc_triggers.iter().enumerate() {
-        check_region(&t.region).map_err(|why| (format!("eventarcTriggers[{j}].region"), why))?;
+        check_region(&t.region).map_err(|why| (format!("eventarcTriggers[{j}].region"), why.to_string()))?;
         check_region(&t.destination.cloud_run.region)
-            .map_err(|why| (format!("eventarcTriggers[{j}].destination.cloudRun.region"), why))?;
+            .map_err(|why| (format!("eventarcTriggers[{j}].destination.cloudRun.region"), why.to_string()))?;
     }
     check_tasks_and_workflows(p)?;
     let mut seen = BTreeSet::new();
@@ -665,8 +666,8 @@ fn check_project(p: &Project, containers: &BTreeSet<String>) -> Result<(), (Stri
 
 /// One service's fields; errors name the field below the service.
 fn check_service(s: &Service) -> Result<(), (String, String)> {
-    check_service_name(&s.name).map_err(|why| ("name".to_owned(), why))?;
-    check_region(&s.region).map_err(|why| ("region".to_owned(), why))?;
+    check_service_name(&s.name).map_err(|why| ("name".to_owned(), why.to_string()))?;
+    check_region(&s.region).map_err(|why| ("region".to_owned(), why.to_string()))?;
     if !INGRESS_NAMES[1..].contains(&s.ingress()) {
         return Err((
             "ingress".to_owned(),
@@ -703,7 +704,7 @@ fn check_tasks_and_workflows(p: &Project) -> Result<(), (String, String)> {
     let mut seen = BTreeSet::new();
     for (j, q) in p.cloud_tasks_queues.iter().enumerate() {
         let at = |field: &str| format!("cloudTasksQueues[{j}].{field}");
-        check_region(&q.region).map_err(|why| (at("region"), why))?;
+        check_region(&q.region).map_err(|why| (at("region"), why.to_string()))?;
         name_ok(&q.name, 100).map_err(|why| (at("name"), why))?;
         if !seen.insert((q.region.as_str(), q.name.as_str())) {
             return Err((at("name"), format!("queue {} is declared twice in {}", q.name, q.region)));
@@ -736,7 +737,7 @@ fn check_tasks_and_workflows(p: &Project) -> Result<(), (String, String)> {
     let mut seen = BTreeSet::new();
     for (j, w) in p.workflows.iter().enumerate() {
         let at = |field: &str| format!("workflows[{j}].{field}");
-        check_region(&w.region).map_err(|why| (at("region"), why))?;
+        check_region(&w.region).map_err(|why| (at("region"), why.to_string()))?;
         name_ok(&w.name, 64).map_err(|why| (at("name"), why))?;
         if !seen.insert((w.region.as_str(), w.name.as_str())) {
             return Err((at("name"), format!("workflow {} is declared twice in {}", w.name, w.region)));

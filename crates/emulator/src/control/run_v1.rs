@@ -143,7 +143,7 @@ pub(crate) fn locations(world: &World, call: &Call, p: &str) -> Answer {
 /// A Knative ServiceList of one region, or of all regions when `None`.
 fn list(world: &World, call: &Call, p: &str, region: Option<&str>) -> Answer {
     if let Some(r) = region {
-        check_region(r).map_err(|why| ApiError::invalid_field("parent", why))?;
+        check_region(r).map_err(|why| ApiError::invalid_field("parent", why.to_string()))?;
     }
     let proj = project(world, p)?;
     let services: Vec<&Service> = proj.services.iter().filter(|s| region.is_none_or(|r| s.region == r)).collect();

@@ -214,7 +214,7 @@ pub(crate) fn find<'w>(
     region: &str,
     name: &str,
 ) -> Result<(&'w Project, &'w Service), ApiError> {
-    check_region(region).map_err(|why| ApiError::invalid_field("name", why))?;
+    check_region(region).map_err(|why| ApiError::invalid_field("name", why.to_string()))?;
     let proj = project(world, p)?;
     let svc = proj.service(region, name).ok_or_else(|| {
         ApiError::not_found(format!(
@@ -231,7 +231,7 @@ fn list(world: &World, call: &Call, p: &str, region: &str) -> Answer {
             "Location must be a valid Google Cloud region, and cannot be the \"-\" wildcard.",
         ));
     }
-    check_region(region).map_err(|why| ApiError::invalid_field("parent", why))?;
+    check_region(region).map_err(|why| ApiError::invalid_field("parent", why.to_string()))?;
     let proj = project(world, p)?;
     let services: Vec<&Service> = proj.services.iter().filter(|s| s.region == region).collect();
     let size = call.count_param(&["pageSize", "page_size"])?.filter(|n| *n > 0).unwrap_or(DEFAULT_PAGE).min(MAX_PAGE);
