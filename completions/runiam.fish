@@ -33,14 +33,135 @@ complete -c runiam -n "__fish_runiam_needs_command" -f -a "troubleshoot" -d 'Exp
 complete -c runiam -n "__fish_runiam_needs_command" -f -a "grant-invoker" -d 'Grant the least privilege that lets a caller invoke a Cloud Run service'
 complete -c runiam -n "__fish_runiam_needs_command" -f -a "rollback" -d 'Undo changes recorded by runiam, or restore services to a snapshot'
 complete -c runiam -n "__fish_runiam_needs_command" -f -a "verify" -d 'Prove that a caller can (or cannot) invoke a Cloud Run service, with a real call as the caller'
-complete -c runiam -n "__fish_runiam_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c runiam -n "__fish_runiam_using_subcommand plugins" -s h -l help -d 'Print help'
-complete -c runiam -n "__fish_runiam_using_subcommand demo" -s h -l help -d 'Print help'
-complete -c runiam -n "__fish_runiam_using_subcommand help; and not __fish_seen_subcommand_from plugins demo export troubleshoot grant-invoker rollback verify help" -f -a "plugins" -d 'List the runiam-* plugins found on PATH'
-complete -c runiam -n "__fish_runiam_using_subcommand help; and not __fish_seen_subcommand_from plugins demo export troubleshoot grant-invoker rollback verify help" -f -a "demo" -d 'Run the whole story offline, against the emulator on the example estate'
-complete -c runiam -n "__fish_runiam_using_subcommand help; and not __fish_seen_subcommand_from plugins demo export troubleshoot grant-invoker rollback verify help" -f -a "export" -d 'Snapshot Cloud Run services and their IAM policies'
-complete -c runiam -n "__fish_runiam_using_subcommand help; and not __fish_seen_subcommand_from plugins demo export troubleshoot grant-invoker rollback verify help" -f -a "troubleshoot" -d 'Explain why a caller cannot invoke a Cloud Run service'
-complete -c runiam -n "__fish_runiam_using_subcommand help; and not __fish_seen_subcommand_from plugins demo export troubleshoot grant-invoker rollback verify help" -f -a "grant-invoker" -d 'Grant the least privilege that lets a caller invoke a Cloud Run service'
-complete -c runiam -n "__fish_runiam_using_subcommand help; and not __fish_seen_subcommand_from plugins demo export troubleshoot grant-invoker rollback verify help" -f -a "rollback" -d 'Undo changes recorded by runiam, or restore services to a snapshot'
-complete -c runiam -n "__fish_runiam_using_subcommand help; and not __fish_seen_subcommand_from plugins demo export troubleshoot grant-invoker rollback verify help" -f -a "verify" -d 'Prove that a caller can (or cannot) invoke a Cloud Run service, with a real call as the caller'
-complete -c runiam -n "__fish_runiam_using_subcommand help; and not __fish_seen_subcommand_from plugins demo export troubleshoot grant-invoker rollback verify help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c runiam -n "__fish_runiam_using_subcommand plugins" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c runiam -n "__fish_runiam_using_subcommand demo" -l world -d 'A world file to use instead of the embedded examples/acme-world.yaml' -r -F
+complete -c runiam -n "__fish_runiam_using_subcommand demo" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c runiam -n "__fish_runiam_using_subcommand demo" -s V -l version -d 'Print version'
+complete -c runiam -n "__fish_runiam_using_subcommand export" -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'A table for people'
+yaml\t'A YAML stream of ServiceSnapshot documents'
+json\t'One ServiceSnapshot per line, as JSON'
+terraform\t'Terraform `import {}` blocks and google_cloud_run_v2_service_iam_member resources'"
+complete -c runiam -n "__fish_runiam_using_subcommand export" -l out-dir -d 'Write one YAML file per service to DIR/PROJECT/REGION/SERVICE.yaml, ready for git' -r -F
+complete -c runiam -n "__fish_runiam_using_subcommand export" -l project -d 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud\'s core/project]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand export" -l region -d 'Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud\'s run/region]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand export" -l account -d 'gcloud account whose credentials to use (needs gcloud; beats GOOGLE_APPLICATION_CREDENTIALS) [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand export" -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target' -r
+complete -c runiam -n "__fish_runiam_using_subcommand export" -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
+complete -c runiam -n "__fish_runiam_using_subcommand export" -l billing-project -d 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud\'s billing/quota_project, else the project]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand export" -l all -d 'Export every service of the project, in every region'
+complete -c runiam -n "__fish_runiam_using_subcommand export" -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
+complete -c runiam -n "__fish_runiam_using_subcommand export" -s q -l quiet -d 'Print nothing on stderr but errors'
+complete -c runiam -n "__fish_runiam_using_subcommand export" -l no-color -d 'Never colour output'
+complete -c runiam -n "__fish_runiam_using_subcommand export" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c runiam -n "__fish_runiam_using_subcommand export" -s V -l version -d 'Print version'
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l caller -d 'Who is denied: user:, serviceAccount:, group:, principal://..., allUsers [default: the token\'s email, else every caller that targets the service: Pub/Sub push, Scheduler, Eventarc, Cloud Tasks queues, Workflows steps, other services seen in the logs]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l token-file -d 'Read the token the caller sends (a token, several, or a pasted Authorization header) from FILE (- for stdin); only its claims are ever shown' -r -F
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l token-env -d 'Read the token the caller sends from environment variable VAR' -r
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l since -d 'How far back to read Cloud Run\'s request logs (s, m, h, d)' -r
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l saw -d 'The status the caller saw (401, 403, 404): no request log for it means the request never reached Cloud Run' -r -f -a "401\t''
+403\t''
+404\t''"
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l from -d 'Where the call comes from (same-project Pub/Sub, Scheduler, Eventarc and Tasks count as internal)' -r -f -a "external\t'The internet, or another project\'s network'
+internal\t'The project\'s VPC (and same-project Pub/Sub, Scheduler, Eventarc, Tasks)'
+load-balancer\t'An external Application Load Balancer'"
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -s f -l file -d 'Read ServiceSnapshot documents from FILE (- for stdin)' -r -F
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'Human-readable text'
+yaml\t'A YAML stream of runiam documents'
+json\t'One runiam document per line, as JSON'"
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l project -d 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud\'s core/project]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l region -d 'Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud\'s run/region]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l account -d 'gcloud account whose credentials to use (needs gcloud; beats GOOGLE_APPLICATION_CREDENTIALS) [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target' -r
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l billing-project -d 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud\'s billing/quota_project, else the project]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l no-logs -d 'Do not read request logs'
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l remote -d 'Also ask the Policy Troubleshooter API and report when it disagrees'
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -s q -l quiet -d 'Print nothing on stderr but errors'
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l no-color -d 'Never colour output'
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -s V -l version -d 'Print version'
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l member -d 'Who may invoke: user:, serviceAccount:, group:, domain:, principal://, principalSet://, allUsers or allAuthenticatedUsers' -r
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l role -d 'The role; another role than roles/run.invoker must carry no permission beyond it (roles/run.servicesInvoker, or a custom role)' -r
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l expires -d 'Make the grant expire after this long (30m, 2h, 7d): a conditional, time-bound binding' -r
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l until -d 'Make the grant expire at this time (RFC 3339, e.g. 2027-01-01T00:00:00Z)' -r
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l reason -d 'The change ticket or reason, recorded in the ChangeRecord and in a time-bound grant\'s description' -r
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l backup-dir -d 'Where --apply writes the backup (a ServiceSnapshot) of each service before changing it' -r -F
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -s f -l file -d 'Read Diagnosis documents or plans from FILE (- for stdin)' -r -F
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'The plan in words'
+yaml\t'ChangeRecord documents as YAML'
+json\t'ChangeRecord documents, one JSON object per line'
+terraform\t'The granted bindings as google_cloud_run_v2_service_iam_member resources'"
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l project -d 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud\'s core/project]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l region -d 'Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud\'s run/region]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l account -d 'gcloud account whose credentials to use (needs gcloud; beats GOOGLE_APPLICATION_CREDENTIALS) [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target' -r
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l billing-project -d 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud\'s billing/quota_project, else the project]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l allow-public -d 'Allow what makes the service public: granting allUsers or allAuthenticatedUsers, or turning the invoker check off'
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l allow-broad -d 'Allow granting a domain: member or a group of more than 50 accounts (or one whose size cannot be read)'
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l permanent -d 'Grant without a condition even though the member holds the role under one (a time-bound grant becomes permanent)'
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l keep-condition -d 'With --expires/--until: replace the member\'s existing time-bound grant instead of adding a second one'
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l disable-invoker-check -d 'Make the service public by turning its invoker IAM check off instead of granting allUsers (the way that works under domain restricted sharing); needs --allow-public'
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l apply -d 'Write the change (otherwise only plan it)'
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -s y -l yes -d 'Apply without asking for confirmation (needed when there is no terminal)'
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l allow-empty -d 'Succeed when stdin holds no document (otherwise exit 2: the command before in the pipe probably failed)'
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -s q -l quiet -d 'Print nothing on stderr but errors'
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l no-color -d 'Never colour output'
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -s V -l version -d 'Print version'
+complete -c runiam -n "__fish_runiam_using_subcommand rollback" -s f -l file -d 'Read ChangeRecord or ServiceSnapshot documents from FILE (- for stdin)' -r -F
+complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l allow-role -d 'Allow the restore to write back or remove ROLE, a role beyond invoking (repeatable)' -r
+complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l backup-dir -d 'Where --apply writes the backup (a ServiceSnapshot) of each service before changing it' -r -F
+complete -c runiam -n "__fish_runiam_using_subcommand rollback" -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'Human-readable text'
+yaml\t'A YAML stream of runiam documents'
+json\t'One runiam document per line, as JSON'"
+complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l project -d 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud\'s core/project]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l region -d 'Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud\'s run/region]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l account -d 'gcloud account whose credentials to use (needs gcloud; beats GOOGLE_APPLICATION_CREDENTIALS) [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target' -r
+complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
+complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l billing-project -d 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud\'s billing/quota_project, else the project]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l merge -d 'When the policy changed since the record (or snapshot), undo only this change (add back only what the snapshot had) and keep the others\' edits'
+complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l force -d 'When the policy changed since, overwrite the others\' edits with the recorded policy'
+complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l allow-public -d 'Allow the restore to make the service public (allUsers, allAuthenticatedUsers, invoker check off)'
+complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l allow-broad -d 'Allow the restore to grant domain: members and large groups'
+complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l allow-empty -d 'Succeed when stdin holds no document (otherwise exit 2: the command before in the pipe probably failed)'
+complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l apply -d 'Write the change (otherwise only plan it)'
+complete -c runiam -n "__fish_runiam_using_subcommand rollback" -s y -l yes -d 'Apply without asking for confirmation (needed when there is no terminal)'
+complete -c runiam -n "__fish_runiam_using_subcommand rollback" -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
+complete -c runiam -n "__fish_runiam_using_subcommand rollback" -s q -l quiet -d 'Print nothing on stderr but errors'
+complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l no-color -d 'Never colour output'
+complete -c runiam -n "__fish_runiam_using_subcommand rollback" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c runiam -n "__fish_runiam_using_subcommand rollback" -s V -l version -d 'Print version'
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l as -d 'Whom to call as: serviceAccount:EMAIL (its ID token is minted), user:EMAIL (an account gcloud holds credentials for), group:, ... [default: the identity of the credential in use: ADC file, gcloud account, metadata server]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l expect -d 'What the call must show: allow (it reaches the container) or deny (Cloud Run\'s 403)' -r -f -a "allow\t'The call gets through Cloud Run to the container'
+deny\t'Cloud Run refuses the call with its 403'"
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l url -d 'The URL the caller uses [default: the service\'s URL]; also the audience unless --audience' -r
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l audience -d 'The ID token\'s audience [default: --url; else, for a service account that a Pub/Sub push subscription or Scheduler job uses to call the service, that configuration\'s audience; else the service\'s URL]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l path -d 'The path to call' -r
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l method -d 'The HTTP method to call with' -r
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l id-token-cmd -d 'A shell command that prints the caller\'s ID token on stdout (run with sh -c; RUNIAM_AUDIENCE holds the audience)' -r
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l wait -d 'Retry through IAM propagation for up to this long (30s, 7m) [default: 7m for records applied in the last 7 minutes, else 0]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l requests -d 'Smoke load: send this many requests after the first call (at most 1000 without --force)' -r
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l concurrency -d 'Smoke load: requests in flight at once (at most 50 without --force)' -r
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l since -d 'The change time for --logs: RFC 3339 (2026-11-28T10:00:00Z) or how long ago (15m) [default: a record\'s appliedAt]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -s f -l file -d 'Read ChangeRecord documents from FILE (- for stdin)' -r -F
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'Human-readable text'
+yaml\t'A YAML stream of runiam documents'
+json\t'One runiam document per line, as JSON'"
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l project -d 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud\'s core/project]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l region -d 'Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud\'s run/region]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l account -d 'gcloud account whose credentials to use (needs gcloud; beats GOOGLE_APPLICATION_CREDENTIALS) [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target' -r
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l billing-project -d 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud\'s billing/quota_project, else the project]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l force -d 'Lift the smoke load caps'
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l logs -d 'Also read the service\'s request logs: no Cloud Run 401/403 may appear after the change time (each is quoted)'
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l allow-empty -d 'Succeed when stdin holds no document (otherwise exit 2: the command before in the pipe probably failed)'
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -s q -l quiet -d 'Print nothing on stderr but errors'
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l no-color -d 'Never colour output'
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -s V -l version -d 'Print version'

@@ -43,14 +43,23 @@ pub fn command() -> clap::Command {
         )
         .subcommand_required(true)
         .allow_external_subcommands(true)
-        .subcommand(clap::Command::new("plugins").about("List the runiam-* plugins found on PATH"))
-        .subcommand(clap::Command::new("demo").about(demo::command().get_about().cloned().unwrap_or_default()));
+        // `runiam help CMD` is the front binary's own: `runiam CMD --help`.
+        .disable_help_subcommand(true)
+        .subcommand(plugins_command())
+        .subcommand(demo::command().name("demo"));
+    // The built-ins whole, flags and values included, so the front binary's
+    // completions complete them as the runiam-COMMAND binaries' do.
     for b in BUILTINS {
-        let sub = (b.command)();
-        let about = sub.get_about().cloned().unwrap_or_default();
-        cmd = cmd.subcommand(clap::Command::new(b.name).about(about).disable_help_flag(true));
+        cmd = cmd.subcommand((b.command)().name(b.name));
     }
     cmd
+}
+
+/// `runiam plugins`.
+fn plugins_command() -> clap::Command {
+    clap::Command::new("plugins")
+        .about("List the runiam-* plugins found on PATH")
+        .long_about("List the runiam-* plugins found on PATH, and whether a built-in of the same name shadows one.")
 }
 
 /// Every binary runiam ships, as `(name, clap command)`: the front binary,
@@ -64,6 +73,16 @@ pub fn binaries() -> Vec<clap::Command> {
             .map(|b| (b.command)().name(format!("runiam-{}", b.name)).bin_name(format!("runiam-{}", b.name))),
     );
     all.push(runiam_emulator::command());
+    all
+}
+
+/// Every man page runiam ships: the binaries' and the front binary's own
+/// subcommands' (`runiam-plugins`, `runiam-demo`), so every page runiam(1)
+/// refers to exists.
+pub fn man_pages() -> Vec<clap::Command> {
+    let mut all = binaries();
+    all.push(plugins_command().name("runiam-plugins"));
+    all.push(demo::command().name("runiam-demo"));
     all
 }
 
@@ -166,6 +185,10 @@ fn dispatch(args: Vec<OsString>, path: Option<&std::ffi::OsStr>) -> Result<i32, 
         }
         "-V" | "--version" => {
             writeln!(std::io::stdout(), "runiam {}", env!("CARGO_PKG_VERSION"))?;
+            return Ok(0);
+        }
+        "plugins" if rest.iter().any(|a| a == "-h" || a == "--help") => {
+            write!(std::io::stdout(), "{}", plugins_command().bin_name("runiam plugins").render_long_help())?;
             return Ok(0);
         }
         "plugins" => return print_plugins(path),

@@ -87,6 +87,20 @@ fn help_and_version() {
 
     let (out, _) = run(cmd("runiam", home.path()), "");
     assert_eq!(out.status.code(), Some(2), "no command is a usage error");
+
+    // `runiam help CMD` shows CMD's help for every command, its own included.
+    for (command, usage) in [
+        ("plugins", "Usage: runiam plugins"),
+        ("demo", "Usage: runiam-demo"),
+        ("export", "Usage: runiam-export"),
+        ("verify", "Usage: runiam-verify"),
+    ] {
+        let mut c = cmd("runiam", home.path());
+        c.args(["help", command]);
+        let (out, text) = run(c, "");
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains(usage), "{command}: {text}");
+    }
 }
 
 #[test]

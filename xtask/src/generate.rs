@@ -42,7 +42,7 @@ host:port or URL of runiam\-emulator: every API and every *.run.app URL goes the
 
 /// One man page per binary, with EXIT STATUS and ENVIRONMENT sections.
 pub fn man(root: &Path) -> BTreeMap<PathBuf, String> {
-    runiam::binaries()
+    runiam::man_pages()
         .into_iter()
         .map(|cmd| {
             let name = cmd.get_name().to_owned();
@@ -316,6 +316,34 @@ fn differing(files: &BTreeMap<PathBuf, String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_front_binarys_completions_complete_every_commands_flags() {
+        let all = completions(&crate::root());
+        for shell in ["runiam.bash", "_runiam", "runiam.fish", "_runiam.ps1", "runiam.elv"] {
+            let script = &all[&crate::root().join("completions").join(shell)];
+            for flag in ["member", "allow-public", "merge", "requests", "caller", "all", "world"] {
+                // fish writes `-l NAME`, the others `--NAME`.
+                let listed = script.contains(&format!("--{flag}")) || script.contains(&format!("-l {flag} "));
+                assert!(listed, "{shell} does not complete --{flag}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_page_a_man_page_refers_to_exists() {
+        let root = crate::root();
+        let pages = man(&root);
+        let names: Vec<String> = pages.keys().map(|p| p.file_stem().unwrap().to_string_lossy().into_owned()).collect();
+        for (path, page) in &pages {
+            for word in page.split(|c: char| c.is_whitespace()) {
+                if let Some(name) = word.strip_suffix("(1)") {
+                    let name = name.replace("\\-", "-").replace("\\fB", "").replace("\\fR", "");
+                    assert!(names.contains(&name), "{} refers to {name}(1), which is not generated", path.display());
+                }
+            }
+        }
+    }
 
     #[test]
     fn a_stale_finding_table_or_exit_code_page_is_caught() {
