@@ -23,6 +23,8 @@ Register-ArgumentCompleter -Native -CommandName 'runiam-rollback' -ScriptBlock {
         'runiam-rollback' {
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Read ChangeRecord or ServiceSnapshot documents from FILE (- for stdin)')
             [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'Read ChangeRecord or ServiceSnapshot documents from FILE (- for stdin)')
+            [CompletionResult]::new('--list', '--list', [CompletionResultType]::ParameterName, 'List the backups under --backup-dir, newest first (of SERVICE only: a name or projects/P/locations/R/services/S); writes nothing')
+            [CompletionResult]::new('--last', '--last', [CompletionResultType]::ParameterName, 'Restore SERVICE (a name or projects/P/locations/R/services/S) from its newest backup under --backup-dir')
             [CompletionResult]::new('--allow-role', '--allow-role', [CompletionResultType]::ParameterName, 'Allow the restore to write back or remove ROLE, a role beyond invoking (repeatable)')
             [CompletionResult]::new('--backup-dir', '--backup-dir', [CompletionResultType]::ParameterName, 'Where --apply writes the backup (a ServiceSnapshot) of each service before changing it')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: text on a terminal, yaml otherwise]')

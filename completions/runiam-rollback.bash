@@ -23,7 +23,7 @@ _runiam__rollback() {
 
     case "${cmd}" in
         runiam__rollback)
-            opts="-f -y -o -v -q -h -V --file --merge --force --allow-public --allow-broad --allow-role --allow-empty --apply --yes --backup-dir --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --no-color --help --version"
+            opts="-f -y -o -v -q -h -V --file --list --last --merge --force --allow-public --allow-broad --allow-role --allow-empty --apply --yes --backup-dir --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -34,6 +34,14 @@ _runiam__rollback() {
                     return 0
                     ;;
                 -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --list)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --last)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

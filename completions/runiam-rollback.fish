@@ -1,4 +1,6 @@
 complete -c runiam-rollback -s f -l file -d 'Read ChangeRecord or ServiceSnapshot documents from FILE (- for stdin)' -r -F
+complete -c runiam-rollback -l list -d 'List the backups under --backup-dir, newest first (of SERVICE only: a name or projects/P/locations/R/services/S); writes nothing' -r
+complete -c runiam-rollback -l last -d 'Restore SERVICE (a name or projects/P/locations/R/services/S) from its newest backup under --backup-dir' -r
 complete -c runiam-rollback -l allow-role -d 'Allow the restore to write back or remove ROLE, a role beyond invoking (repeatable)' -r
 complete -c runiam-rollback -l backup-dir -d 'Where --apply writes the backup (a ServiceSnapshot) of each service before changing it' -r -F
 complete -c runiam-rollback -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'Human-readable text'

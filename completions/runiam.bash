@@ -218,7 +218,7 @@ _runiam() {
             return 0
             ;;
         runiam__subcmd__rollback)
-            opts="-f -y -o -v -q -h -V --file --merge --force --allow-public --allow-broad --allow-role --allow-empty --apply --yes --backup-dir --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --no-color --help --version"
+            opts="-f -y -o -v -q -h -V --file --list --last --merge --force --allow-public --allow-broad --allow-role --allow-empty --apply --yes --backup-dir --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -229,6 +229,14 @@ _runiam() {
                     return 0
                     ;;
                 -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --list)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --last)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -130,6 +130,8 @@ set edit:completion:arg-completer[runiam] = {|@words|
         &'runiam;rollback'= {
             cand -f 'Read ChangeRecord or ServiceSnapshot documents from FILE (- for stdin)'
             cand --file 'Read ChangeRecord or ServiceSnapshot documents from FILE (- for stdin)'
+            cand --list 'List the backups under --backup-dir, newest first (of SERVICE only: a name or projects/P/locations/R/services/S); writes nothing'
+            cand --last 'Restore SERVICE (a name or projects/P/locations/R/services/S) from its newest backup under --backup-dir'
             cand --allow-role 'Allow the restore to write back or remove ROLE, a role beyond invoking (repeatable)'
             cand --backup-dir 'Where --apply writes the backup (a ServiceSnapshot) of each service before changing it'
             cand -o 'Output format [default: text on a terminal, yaml otherwise]'

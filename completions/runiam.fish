@@ -112,6 +112,8 @@ complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l no-color
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -s V -l version -d 'Print version'
 complete -c runiam -n "__fish_runiam_using_subcommand rollback" -s f -l file -d 'Read ChangeRecord or ServiceSnapshot documents from FILE (- for stdin)' -r -F
+complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l list -d 'List the backups under --backup-dir, newest first (of SERVICE only: a name or projects/P/locations/R/services/S); writes nothing' -r
+complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l last -d 'Restore SERVICE (a name or projects/P/locations/R/services/S) from its newest backup under --backup-dir' -r
 complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l allow-role -d 'Allow the restore to write back or remove ROLE, a role beyond invoking (repeatable)' -r
 complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l backup-dir -d 'Where --apply writes the backup (a ServiceSnapshot) of each service before changing it' -r -F
 complete -c runiam -n "__fish_runiam_using_subcommand rollback" -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'Human-readable text'

@@ -315,3 +315,36 @@ mod round_trip {
         }
     }
 }
+
+#[test]
+fn backups_are_listed_and_the_last_one_restored() {
+    let emu = Emulator::start(&world(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let original = policy(&emu, SVC);
+    for member in ["user:first@example.com", "user:second@example.com"] {
+        let (code, _, err) =
+            runiam(&emu, dir.path(), &["grant-invoker", SVC, "--member", member, "--apply", "--yes"], "");
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, out, err) = runiam(&emu, dir.path(), &["rollback", "--list"], "");
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines.iter().all(|l| l.contains(SVC) && l.contains("runiam-backups/chg-proj/europe-west1/api-")), "{out}");
+    assert!(lines[0] > lines[1], "newest first:\n{out}");
+
+    // The newest backup holds first@ but not second@: restoring it removes a
+    // grant made since, which is drift until --force says so.
+    let (code, _, err) = runiam(&emu, dir.path(), &["rollback", "--last", "api", "--apply", "--yes"], "");
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("user:second@example.com roles/run.invoker"), "{err}");
+    let (code, _, err) = runiam(&emu, dir.path(), &["rollback", "--last", "api", "--force", "--apply", "--yes"], "");
+    assert_eq!(code, 0, "{err}");
+    let live = policy(&emu, SVC);
+    assert_eq!(members(&live, "roles/run.invoker"), ["user:first@example.com"]);
+    assert_ne!(grants(&live), grants(&original));
+
+    let (code, _, err) = runiam(&emu, dir.path(), &["rollback", "--last", "nothing-here"], "");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no backup of nothing-here under runiam-backups"), "{err}");
+}

@@ -5,6 +5,7 @@
 //! act (only with `--apply`: confirm, back up, etag-guarded write) →
 //! report (its own ChangeRecord, so a rollback can be rolled back).
 
+pub mod backups;
 pub mod undo;
 
 use std::cell::Cell;
@@ -47,8 +48,14 @@ use crate::undo::{Mode, Source, Target};
 #[command(name = "runiam-rollback", version)]
 pub struct Args {
     /// Read ChangeRecord or ServiceSnapshot documents from FILE (- for stdin).
-    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    #[arg(short = 'f', long = "file", value_name = "FILE", conflicts_with_all = ["list", "last"])]
     pub file: Option<PathBuf>,
+    /// List the backups under --backup-dir, newest first (of SERVICE only: a name or projects/P/locations/R/services/S); writes nothing.
+    #[arg(long, value_name = "SERVICE", num_args = 0..=1, default_missing_value = "", conflicts_with = "last")]
+    pub list: Option<String>,
+    /// Restore SERVICE (a name or projects/P/locations/R/services/S) from its newest backup under --backup-dir.
+    #[arg(long, value_name = "SERVICE")]
+    pub last: Option<String>,
     /// When the policy changed since the record (or snapshot), undo only this change (add back only what the snapshot had) and keep the others' edits.
     #[arg(long, conflicts_with = "force")]
     pub merge: bool,
@@ -86,7 +93,13 @@ pub fn run(args: Vec<OsString>) -> Exit {
 
 async fn rollback(args: Args) -> Result<Exit, CommandError> {
     let format = runiam_core::output::Format::resolve(args.output);
-    let sources = gather_sources(&args)?;
+    if let Some(service) = &args.list {
+        return list_backups(&args, service);
+    }
+    let sources = match &args.last {
+        Some(service) => last_backup(&args, service)?,
+        None => gather_sources(&args)?,
+    };
     let ctx = args.common.context(HttpOptions::default())?;
     if args.write.apply {
         interrupt::watch();
@@ -182,6 +195,42 @@ fn gather_sources(args: &Args) -> Result<BTreeMap<ServiceRef, Vec<Source>>, Comm
         list.sort_by_key(|s| std::cmp::Reverse(s.when()));
     }
     Ok(by_service)
+}
+
+/// `--list [SERVICE]`: the backups, newest first, one line each.
+fn list_backups(args: &Args, service: &str) -> Result<Exit, CommandError> {
+    let found = backups::list(&args.write.backup_dir, |s| service.is_empty() || backups::is_of(s, service));
+    let mut out = std::io::stdout().lock();
+    if found.is_empty() {
+        writeln!(std::io::stderr(), "no backups under {}", args.write.backup_dir.display())?;
+        return Ok(Exit::Problem);
+    }
+    for b in &found {
+        let s = &b.snapshot;
+        let at = s.captured_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        writeln!(out, "{at}  {}  {}", s.service.full_name(), b.path.display())?;
+    }
+    Ok(Exit::Ok)
+}
+
+/// `--last SERVICE`: the newest backup of SERVICE, restored as any snapshot is.
+fn last_backup(args: &Args, service: &str) -> Result<BTreeMap<ServiceRef, Vec<Source>>, CommandError> {
+    let found = backups::list(&args.write.backup_dir, |s| backups::is_of(s, service));
+    let services: std::collections::BTreeSet<String> = found.iter().map(|b| b.snapshot.service.full_name()).collect();
+    if services.len() > 1 {
+        return Err(CommandError::usage(format!(
+            "{service} names several services with backups: {}",
+            services.into_iter().collect::<Vec<_>>().join(", ")
+        ))
+        .hinted("name one as projects/P/locations/R/services/S"));
+    }
+    let Some(newest) = found.into_iter().next() else {
+        return Err(CommandError::usage(format!("no backup of {service} under {}", args.write.backup_dir.display()))
+            .hinted("runiam rollback --list shows the backups there; --backup-dir names another directory"));
+    };
+    writeln!(std::io::stderr(), "restoring {}", newest.path.display())?;
+    let key = without_number(&newest.snapshot.service);
+    Ok(BTreeMap::from([(key, vec![Source::Snapshot(newest.snapshot)])]))
 }
 
 /// Documents name a service with or without its number: key on the rest.
