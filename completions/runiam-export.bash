@@ -23,7 +23,7 @@ _runiam__export() {
 
     case "${cmd}" in
         runiam__export)
-            opts="-o -v -q -h -V --all --output --out-dir --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --no-color --help --version"
+            opts="-o -v -q -h -V --all --output --out-dir --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --no-color --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -62,6 +62,10 @@ _runiam__export() {
                     return 0
                     ;;
                 --billing-project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

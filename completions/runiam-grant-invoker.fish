@@ -15,6 +15,7 @@ complete -c runiam-grant-invoker -l account -d 'gcloud account whose credentials
 complete -c runiam-grant-invoker -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target' -r
 complete -c runiam-grant-invoker -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
 complete -c runiam-grant-invoker -l billing-project -d 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud\'s billing/quota_project, else the project]' -r
+complete -c runiam-grant-invoker -l timeout -d 'Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first' -r
 complete -c runiam-grant-invoker -l allow-public -d 'Allow what makes the service public: granting allUsers or allAuthenticatedUsers, or turning the invoker check off'
 complete -c runiam-grant-invoker -l allow-broad -d 'Allow granting a domain: member or a group of more than 50 accounts (or one whose size cannot be read)'
 complete -c runiam-grant-invoker -l permanent -d 'Grant without a condition even though the member holds the role under one (a time-bound grant becomes permanent)'

@@ -32,6 +32,7 @@ set edit:completion:arg-completer[runiam-rollback] = {|@words|
             cand --impersonate-service-account 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target'
             cand --access-token-file 'Read the access token for API calls from FILE'
             cand --billing-project 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud''s billing/quota_project, else the project]'
+            cand --timeout 'Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first'
             cand --merge 'When the policy changed since the record (or snapshot), undo only this change (add back only what the snapshot had) and keep the others'' edits'
             cand --force 'When the policy changed since, overwrite the others'' edits with the recorded policy'
             cand --allow-public 'Allow the restore to make the service public (allUsers, allAuthenticatedUsers, invoker check off)'

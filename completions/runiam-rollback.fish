@@ -12,6 +12,7 @@ complete -c runiam-rollback -l account -d 'gcloud account whose credentials to u
 complete -c runiam-rollback -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target' -r
 complete -c runiam-rollback -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
 complete -c runiam-rollback -l billing-project -d 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud\'s billing/quota_project, else the project]' -r
+complete -c runiam-rollback -l timeout -d 'Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first' -r
 complete -c runiam-rollback -l merge -d 'When the policy changed since the record (or snapshot), undo only this change (add back only what the snapshot had) and keep the others\' edits'
 complete -c runiam-rollback -l force -d 'When the policy changed since, overwrite the others\' edits with the recorded policy'
 complete -c runiam-rollback -l allow-public -d 'Allow the restore to make the service public (allUsers, allAuthenticatedUsers, invoker check off)'

@@ -23,7 +23,7 @@ _runiam__troubleshoot() {
 
     case "${cmd}" in
         runiam__troubleshoot)
-            opts="-f -o -v -q -h -V --caller --token-file --token-env --since --no-logs --saw --from --remote --file --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --no-color --help --version"
+            opts="-f -o -v -q -h -V --caller --token-file --token-env --since --no-logs --saw --from --remote --file --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --no-color --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -90,6 +90,10 @@ _runiam__troubleshoot() {
                     return 0
                     ;;
                 --billing-project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

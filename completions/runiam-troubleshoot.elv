@@ -34,6 +34,7 @@ set edit:completion:arg-completer[runiam-troubleshoot] = {|@words|
             cand --impersonate-service-account 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target'
             cand --access-token-file 'Read the access token for API calls from FILE'
             cand --billing-project 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud''s billing/quota_project, else the project]'
+            cand --timeout 'Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first'
             cand --no-logs 'Do not read request logs'
             cand --remote 'Also ask the Policy Troubleshooter API and report when it disagrees'
             cand -v 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'

@@ -39,6 +39,7 @@ set edit:completion:arg-completer[runiam-verify] = {|@words|
             cand --impersonate-service-account 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target'
             cand --access-token-file 'Read the access token for API calls from FILE'
             cand --billing-project 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud''s billing/quota_project, else the project]'
+            cand --timeout 'Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first'
             cand --force 'Lift the smoke load caps'
             cand --logs 'Also read the service''s request logs: no Cloud Run 401/403 may appear after the change time (each is quoted)'
             cand --allow-empty 'Succeed when stdin holds no document (otherwise exit 2: the command before in the pipe probably failed)'

@@ -76,7 +76,7 @@ _runiam() {
             return 0
             ;;
         runiam__subcmd__export)
-            opts="-o -v -q -h -V --all --output --out-dir --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --no-color --help --version"
+            opts="-o -v -q -h -V --all --output --out-dir --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --no-color --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -118,6 +118,10 @@ _runiam() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -126,7 +130,7 @@ _runiam() {
             return 0
             ;;
         runiam__subcmd__grant__subcmd__invoker)
-            opts="-y -f -o -v -q -h -V --member --role --expires --until --allow-public --allow-broad --permanent --keep-condition --disable-invoker-check --reason --apply --yes --backup-dir --file --allow-empty --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --no-color --help --version"
+            opts="-y -f -o -v -q -h -V --member --role --expires --until --allow-public --allow-broad --permanent --keep-condition --disable-invoker-check --reason --apply --yes --backup-dir --file --allow-empty --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --no-color --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -196,6 +200,10 @@ _runiam() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -218,7 +226,7 @@ _runiam() {
             return 0
             ;;
         runiam__subcmd__rollback)
-            opts="-f -y -o -v -q -h -V --file --list --last --merge --force --allow-public --allow-broad --allow-role --allow-empty --apply --yes --backup-dir --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --no-color --help --version"
+            opts="-f -y -o -v -q -h -V --file --list --last --merge --force --allow-public --allow-broad --allow-role --allow-empty --apply --yes --backup-dir --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --no-color --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -280,6 +288,10 @@ _runiam() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -288,7 +300,7 @@ _runiam() {
             return 0
             ;;
         runiam__subcmd__troubleshoot)
-            opts="-f -o -v -q -h -V --caller --token-file --token-env --since --no-logs --saw --from --remote --file --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --no-color --help --version"
+            opts="-f -o -v -q -h -V --caller --token-file --token-env --since --no-logs --saw --from --remote --file --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --no-color --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -358,6 +370,10 @@ _runiam() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -366,7 +382,7 @@ _runiam() {
             return 0
             ;;
         runiam__subcmd__verify)
-            opts="-f -o -v -q -h -V --as --expect --url --audience --path --method --id-token-cmd --wait --requests --concurrency --force --logs --since --file --allow-empty --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --no-color --help --version"
+            opts="-f -o -v -q -h -V --as --expect --url --audience --path --method --id-token-cmd --wait --requests --concurrency --force --logs --since --file --allow-empty --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --no-color --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -453,6 +469,10 @@ _runiam() {
                     return 0
                     ;;
                 --billing-project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -48,6 +48,7 @@ complete -c runiam -n "__fish_runiam_using_subcommand export" -l account -d 'gcl
 complete -c runiam -n "__fish_runiam_using_subcommand export" -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target' -r
 complete -c runiam -n "__fish_runiam_using_subcommand export" -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
 complete -c runiam -n "__fish_runiam_using_subcommand export" -l billing-project -d 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud\'s billing/quota_project, else the project]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand export" -l timeout -d 'Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first' -r
 complete -c runiam -n "__fish_runiam_using_subcommand export" -l all -d 'Export every service of the project, in every region'
 complete -c runiam -n "__fish_runiam_using_subcommand export" -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
 complete -c runiam -n "__fish_runiam_using_subcommand export" -s q -l quiet -d 'Print nothing on stderr but errors'
@@ -74,6 +75,7 @@ complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l account -
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target' -r
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l billing-project -d 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud\'s billing/quota_project, else the project]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l timeout -d 'Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first' -r
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l no-logs -d 'Do not read request logs'
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l remote -d 'Also ask the Policy Troubleshooter API and report when it disagrees'
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
@@ -98,6 +100,7 @@ complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l account 
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target' -r
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l billing-project -d 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud\'s billing/quota_project, else the project]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l timeout -d 'Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first' -r
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l allow-public -d 'Allow what makes the service public: granting allUsers or allAuthenticatedUsers, or turning the invoker check off'
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l allow-broad -d 'Allow granting a domain: member or a group of more than 50 accounts (or one whose size cannot be read)'
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l permanent -d 'Grant without a condition even though the member holds the role under one (a time-bound grant becomes permanent)'
@@ -125,6 +128,7 @@ complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l account -d 'g
 complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target' -r
 complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
 complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l billing-project -d 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud\'s billing/quota_project, else the project]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l timeout -d 'Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first' -r
 complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l merge -d 'When the policy changed since the record (or snapshot), undo only this change (add back only what the snapshot had) and keep the others\' edits'
 complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l force -d 'When the policy changed since, overwrite the others\' edits with the recorded policy'
 complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l allow-public -d 'Allow the restore to make the service public (allUsers, allAuthenticatedUsers, invoker check off)'
@@ -159,6 +163,7 @@ complete -c runiam -n "__fish_runiam_using_subcommand verify" -l account -d 'gcl
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target' -r
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -l billing-project -d 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud\'s billing/quota_project, else the project]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l timeout -d 'Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first' -r
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -l force -d 'Lift the smoke load caps'
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -l logs -d 'Also read the service\'s request logs: no Cloud Run 401/403 may appear after the change time (each is quoted)'
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -l allow-empty -d 'Succeed when stdin holds no document (otherwise exit 2: the command before in the pipe probably failed)'

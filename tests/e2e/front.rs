@@ -145,3 +145,19 @@ fn demo_tours_the_example_estate_offline() {
         rest = &rest[at + step.len()..];
     }
 }
+
+#[test]
+fn timeout_gives_up_with_a_clear_message() {
+    let emu = crate::common::Emulator::start(
+        &crate::common::root().join("tests/e2e/data/change-world.yaml"),
+        &["--latency", "3s"],
+    );
+    let home = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let (code, out, err) =
+        crate::common::runiam(&emu, home.path(), &["export", "--all", "--project", "chg-proj", "--timeout", "1s"], "");
+    assert_eq!(code, 3, "{err}");
+    assert_eq!(out, "");
+    assert!(err.contains("gave up after 1s (--timeout); nothing was written"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "it gave up late: {:?}", started.elapsed());
+}

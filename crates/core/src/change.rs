@@ -180,6 +180,7 @@ pub async fn read_modify_write(
             return Err(gate::refusal(service, &violations));
         }
         sent = Some(before.clone());
+        let _writing = crate::interrupt::writing_guard();
         match clients.run_v2.set_iam_policy(service, &after).await {
             Ok(written) => return Ok(Written { before, after: written, wrote: true, conflicts }),
             Err(e) if e.status().is_some_and(|s| s.status == "ABORTED") && conflicts + 1 < RMW_CYCLES => {
@@ -207,6 +208,7 @@ pub async fn write_once(
     }
     let mut body = after.clone();
     body.etag = before.etag.clone();
+    let _writing = crate::interrupt::writing_guard();
     clients.run_v2.set_iam_policy(service, &body).await.map_err(|e| {
         let moved = e.status().is_some_and(|s| s.status == "ABORTED");
         let mut err = write_error(e, &name, after, before);
@@ -295,6 +297,7 @@ pub async fn set_settings(
         let mut wanted = before.clone();
         wanted.invoker_iam_disabled = result.invoker_iam_disabled;
         wanted.ingress = result.ingress;
+        let _writing = crate::interrupt::writing_guard();
         match clients.run_v2.patch_service(&wanted, &mask.join(",")).await {
             Ok(op) => {
                 finish(clients, &name, op).await?;

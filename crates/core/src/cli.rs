@@ -43,6 +43,13 @@ pub struct CommonArgs {
     /// Never colour output.
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_timeout)]
+    pub timeout: Option<std::time::Duration>,
+}
+
+fn parse_timeout(s: &str) -> Result<std::time::Duration, crate::duration::DurationError> {
+    crate::duration::parse(s)
 }
 
 impl CommonArgs {
@@ -139,7 +146,30 @@ where
         .enable_all()
         .build()
         .expect("a Tokio runtime starts");
-    match runtime.block_on(body(parsed)) {
+    let timeout = c.timeout;
+    let result = runtime.block_on(async {
+        let Some(limit) = timeout else { return body(parsed).await };
+        let run = body(parsed);
+        tokio::pin!(run);
+        tokio::select! {
+            r = &mut run => r,
+            () = tokio::time::sleep(limit) => {
+                // A write under way is never cut off: it finishes, is
+                // recorded, and the command stops at its next step.
+                if crate::interrupt::writing() {
+                    crate::interrupt::time_out();
+                    run.await
+                } else {
+                    Err(CommandError::new(Exit::Api, std::io::Error::other(format!(
+                        "gave up after {} (--timeout); nothing was written",
+                        crate::duration::Shown(limit)
+                    )))
+                    .hinted("a longer --timeout, or --verbose to see which call is slow"))
+                }
+            }
+        }
+    });
+    match result {
         Ok(exit) => exit,
         Err(e) => e.report(program),
     }
