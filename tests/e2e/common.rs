@@ -73,6 +73,20 @@ pub fn grants(p: &serde_json::Value) -> Vec<String> {
     out
 }
 
+/// Runs a shell pipeline of runiam commands in `dir`, with the clean
+/// environment of `cmd` and the emulator; renders it as `run` does.
+pub fn pipe(emu: &Emulator, dir: &Path, line: &str) -> (Output, String) {
+    let c = cmd("runiam", dir);
+    let mut sh = Command::new("sh");
+    sh.arg("-c")
+        .arg(line)
+        .current_dir(dir)
+        .env_clear()
+        .envs(c.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .env("RUNIAM_EMULATOR_HOST", emu.host());
+    run(sh, "")
+}
+
 /// PATH with `dir` first.
 pub fn path_with(dir: &Path) -> std::ffi::OsString {
     let mut parts = vec![dir.to_owned()];
@@ -175,17 +189,17 @@ fn client<T>(emu: &Emulator, f: impl AsyncFnOnce(&runiam_emulator::client::Clien
 }
 
 /// The live allow policy of a service (`projects/P/locations/R/services/S`),
-/// read through any failures the emulator injects.
+/// read through the 429s and 503s the emulator injects.
 pub fn policy(emu: &Emulator, service: &str) -> serde_json::Value {
+    use runiam_emulator::client::ClientError;
     client(emu, async |c| {
-        let mut last = None;
         for _ in 0..20 {
             match c.policy(service).await {
-                Ok(p) => return p,
-                Err(e) => last = Some(e),
+                Err(ClientError::Status { status: 429 | 503, .. }) => continue,
+                read => return read.unwrap(),
             }
         }
-        panic!("{}", last.unwrap());
+        panic!("{service}: the emulator kept failing the read");
     })
 }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::common::{Emulator, bin, call, cmd, faults, policy, root, run, runiam};
+use crate::common::{Emulator, bin, call, faults, pipe, policy, root, runiam};
 
 const CHG: &str = "projects/chg-proj/locations/europe-west1/services/api";
 
@@ -262,16 +262,7 @@ fn troubleshoot_grant_rollback_pipe_restores_the_policy() {
         "{r} troubleshoot {svc} --caller user:kim@acme.example -o yaml | {r} grant-invoker --apply --yes | tee change.yaml | {r} rollback --apply --yes -o yaml",
         r = runiam_bin.display()
     );
-    let mut c = cmd("runiam", dir.path());
-    let mut sh = std::process::Command::new("sh");
-    sh.arg("-c")
-        .arg(&line)
-        .current_dir(dir.path())
-        .env_clear()
-        .envs(c.get_envs().filter_map(|(k, v)| Some((k, v?))))
-        .env("RUNIAM_EMULATOR_HOST", emu.host());
-    c = sh;
-    let (out, text) = run(c, "");
+    let (out, text) = pipe(&emu, dir.path(), &line);
     assert_eq!(out.status.code(), Some(0), "{text}");
     let change = std::fs::read_to_string(dir.path().join("change.yaml")).unwrap();
     assert!(change.contains("member: user:kim@acme.example"), "{change}");

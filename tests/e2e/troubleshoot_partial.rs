@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::common::{Emulator, bin, cmd, policy, root, run};
+use crate::common::{Emulator, bin, cmd, pipe, policy, root, run};
 
 const WORLD: &str = "tests/e2e/data/partial-world.yaml";
 const SVC: &str = "projects/pv-proj/locations/europe-west1/services/api";
@@ -107,15 +107,7 @@ fn troubleshoot_grant_invoker_verify_ends_in_a_proven_call() {
             "{r} troubleshoot {SVC} --caller {caller} -o yaml | {r} grant-invoker --apply --yes | {r} verify -o json",
             r = r.display()
         );
-        let c = cmd("runiam", dir.path());
-        let mut sh = std::process::Command::new("sh");
-        sh.arg("-c")
-            .arg(&line)
-            .current_dir(dir.path())
-            .env_clear()
-            .envs(c.get_envs().filter_map(|(k, v)| Some((k, v?))))
-            .env("RUNIAM_EMULATOR_HOST", emu.host());
-        let (out, text) = run(sh, "");
+        let (out, text) = pipe(&emu, dir.path(), &line);
         assert_eq!(out.status.code(), Some(0), "{who}: {text}");
         let p = policy(&emu, SVC);
         let invokers = p["bindings"]

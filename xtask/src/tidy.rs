@@ -56,21 +56,25 @@ pub fn module_docs(root: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Paths the repository's comments and documents name: a word starting
-/// with one of the repository's top-level folders and holding a `/`, a
-/// path into the shared folder beside it (outside the repository), or a section of the
-/// external design document (the word DESIGN, a space and a section sign).
+/// What the repository's comments and documents refer to: a word starting
+/// with one of the repository's top-level folders and holding a `/`, any
+/// path that climbs out of the repository (`../`), and any section of a
+/// document cited by number (a section sign), which only a document outside
+/// the repository can be: the repository's own are cited by path. RFC
+/// sections are public and allowed.
 fn references(text: &str, tops: &BTreeSet<String>) -> Vec<String> {
     let mut out = Vec::new();
-    if text.contains(concat!("DESIGN", " §")) {
-        out.push("DESIGN §".to_owned());
-    }
-    for word in text.split(|c: char| c.is_whitespace() || "`'\"()[]<>,;|*".contains(c)) {
+    let words: Vec<&str> = text.split(|c: char| c.is_whitespace() || "`'\"()[]<>,;|*".contains(c)).collect();
+    for (i, word) in words.iter().enumerate() {
         let word = word.trim_end_matches(['.', ':', '!', '?']);
+        if word.starts_with('\u{a7}') && !(i > 1 && words[i - 2] == "RFC") {
+            out.push(format!("{} {word}", if i > 0 { words[i - 1] } else { "" }).trim().to_owned());
+            continue;
+        }
         let Some((top, _)) = word.split_once('/') else { continue };
-        let outside = top == "shared" || word.starts_with("../shared/");
+        let climbs = top == ".." && word.len() > 3;
         let inside = tops.contains(top) && !word.contains(['{', '$', '%', '\\']) && !word.ends_with('/');
-        if outside || inside {
+        if climbs || inside {
             out.push(word.to_owned());
         }
     }
@@ -109,7 +113,7 @@ pub fn dangling_references(root: &Path) -> Vec<String> {
             for r in references(scanned, &tops) {
                 // A path may be written from the repository's root or from
                 // any folder between it and the file (a crate's tests/data/).
-                let outside = r.starts_with("DESIGN") || r.contains("shared/");
+                let outside = r.starts_with("../") || r.contains('\u{a7}');
                 let exists =
                     !outside && f.ancestors().skip(1).take_while(|a| a.starts_with(root)).any(|a| a.join(&r).exists());
                 if !exists {
@@ -371,16 +375,19 @@ mod tests {
     #[test]
     fn dangling_references_fail() {
         let t = tree(&[
-            ("crates/a/src/lib.rs", "//! See docs/design.md and docs/gone.md (DESIGN §4).\nlet p = \"docs/x.md\";\n"),
-            ("docs/design.md", "Shapes in schemas/Doc.json and ../shared/reference/facts.md.\n"),
+            (
+                "crates/a/src/lib.rs",
+                "//! See docs/design.md, docs/gone.md and the spec \u{a7}4 (framing: RFC 9112 \u{a7}6.3).\nlet p = \"docs/x.md\";\n",
+            ),
+            ("docs/design.md", "Shapes in schemas/Doc.json and ../notes/facts.md.\n"),
             ("schemas/Doc.json", "{}"),
         ]);
         assert_eq!(
             dangling_references(t.path()),
             [
-                "crates/a/src/lib.rs:1: refers to DESIGN §, which the repository does not have",
                 "crates/a/src/lib.rs:1: refers to docs/gone.md, which the repository does not have",
-                "docs/design.md:1: refers to ../shared/reference/facts.md, which the repository does not have",
+                "crates/a/src/lib.rs:1: refers to spec \u{a7}4, which the repository does not have",
+                "docs/design.md:1: refers to ../notes/facts.md, which the repository does not have",
             ]
         );
     }

@@ -344,27 +344,34 @@ async fn finish(clients: &Clients, name: &str, mut op: crate::api::run::Operatio
     Ok(())
 }
 
-/// How many accounts a group holds, nested groups walked (as far as the
-/// evaluator follows them) and each account counted once; `None` when Cloud
-/// Identity cannot say, which the gate counts as broad.
+/// How many accounts a group holds, nested groups walked level by level
+/// as deep as the evaluator follows them, each account counted once;
+/// `None` when Cloud Identity cannot say (or the nesting goes deeper),
+/// which the gate counts as broad.
 pub async fn group_size(clients: &Clients, email: &str) -> Option<usize> {
     let mut accounts = std::collections::BTreeSet::new();
     let mut seen = std::collections::BTreeSet::from([email.to_owned()]);
-    let mut frontier = vec![email.to_owned()];
-    for _ in 0..crate::eval::MAX_GROUP_DEPTH {
-        let Some(group) = frontier.pop() else { return Some(accounts.len()) };
-        let name = clients.cloud_identity.lookup_group(&group).await.ok()?;
-        for m in clients.cloud_identity.list_members(&name).await.ok()? {
-            match m.strip_prefix("group:") {
-                Some(g) if seen.insert(g.to_owned()) => frontier.push(g.to_owned()),
-                Some(_) => {}
-                None => {
-                    accounts.insert(m);
+    let mut level = vec![email.to_owned()];
+    for _ in 0..=crate::eval::MAX_GROUP_DEPTH {
+        if level.is_empty() {
+            return Some(accounts.len());
+        }
+        let mut next = Vec::new();
+        for group in level {
+            let name = clients.cloud_identity.lookup_group(&group).await.ok()?;
+            for m in clients.cloud_identity.list_members(&name).await.ok()? {
+                match m.strip_prefix("group:") {
+                    Some(g) if seen.insert(g.to_owned()) => next.push(g.to_owned()),
+                    Some(_) => {}
+                    None => {
+                        accounts.insert(m);
+                    }
                 }
             }
         }
+        level = next;
     }
-    frontier.is_empty().then_some(accounts.len())
+    level.is_empty().then_some(accounts.len())
 }
 
 /// The settings of a service the gate judges.

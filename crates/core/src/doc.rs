@@ -98,6 +98,28 @@ pub struct ServiceSnapshot {
     pub captured_at: DateTime<Utc>,
 }
 
+impl ServiceSnapshot {
+    /// A snapshot of a service of which only the IAM policy is known: its
+    /// settings at Cloud Run's defaults (ingress all, invoker check on).
+    pub fn of_policy(service: ServiceRef, iam_policy: Policy, captured_at: DateTime<Utc>) -> Self {
+        Self {
+            service,
+            uri: None,
+            urls: Vec::new(),
+            ingress: None,
+            invoker_iam_disabled: false,
+            default_uri_disabled: false,
+            iap_enabled: false,
+            custom_audiences: Vec::new(),
+            service_account: None,
+            etag: None,
+            iam_policy,
+            ancestry: Vec::new(),
+            captured_at,
+        }
+    }
+}
+
 /// `ALLOWED`, `DENIED` or `UNKNOWN`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

@@ -167,41 +167,29 @@ pub fn judge_settings(live: &Settings, result: &Settings, allow: &Allowance) -> 
 }
 
 fn judge_added(member: &str, role: &str, allow: &Allowance) -> Option<Violation> {
-    let v = |kind: fn(String, String) -> Violation| Some(kind(member.to_owned(), role.to_owned()));
+    let (m, r) = (member.to_owned(), role.to_owned());
     let principal = match allow_policy_member(member) {
         Ok(p) => p,
-        Err(e) => return Some(Violation::Invalid { member: member.to_owned(), why: e.why }),
+        Err(e) => return Some(Violation::Invalid { member: m, why: e.why }),
     };
-    if let Some(intended) = &allow.member
-        && !intended.same_as(&principal)
-    {
-        return v(|member, role| Violation::Member { member, role });
+    let broad = match &principal {
+        _ if allow.allow_broad => None,
+        Principal::Domain(_) => Some(None),
+        Principal::Group(g) => match allow.group_sizes.get(g) {
+            Some(n) if *n <= BROAD_GROUP_MEMBERS => None,
+            size => Some(size.copied()),
+        },
+        _ => None,
+    };
+    if allow.member.as_ref().is_some_and(|intended| !intended.same_as(&principal)) {
+        Some(Violation::Member { member: m, role: r })
+    } else if !is_invoke_narrow(role, allow) && !allow.allow_roles.contains(role) {
+        Some(Violation::Role { member: m, role: r })
+    } else if principal.is_public() && !allow.allow_public {
+        Some(Violation::Public { member: m, role: r })
+    } else {
+        broad.map(|size| Violation::Broad { member: m, role: r, size })
     }
-    if !is_invoke_narrow(role, allow) && !allow.allow_roles.contains(role) {
-        return v(|member, role| Violation::Role { member, role });
-    }
-    if principal.is_public() && !allow.allow_public {
-        return v(|member, role| Violation::Public { member, role });
-    }
-    if !allow.allow_broad {
-        match &principal {
-            Principal::Domain(_) => {
-                return Some(Violation::Broad { member: member.to_owned(), role: role.to_owned(), size: None });
-            }
-            Principal::Group(g) => match allow.group_sizes.get(g) {
-                Some(n) if *n <= BROAD_GROUP_MEMBERS => {}
-                size => {
-                    return Some(Violation::Broad {
-                        member: member.to_owned(),
-                        role: role.to_owned(),
-                        size: size.copied(),
-                    });
-                }
-            },
-            _ => {}
-        }
-    }
-    None
 }
 
 fn removal_allowed(member: &str, b: &Binding, allow: &Allowance) -> bool {
@@ -241,17 +229,21 @@ fn limits(live: &Policy, result: &Policy) -> Vec<Violation> {
 /// email, and none of the deny-only sets (`principalSet://goog/public:all`).
 pub fn allow_policy_member(member: &str) -> Result<Principal, NameError> {
     let p = Principal::parse(member)?;
-    if let Principal::PrincipalSet(s) = &p
-        && s.starts_with("goog/")
-    {
-        return Err(NameError {
-            input: member.to_owned(),
+    admissible(&p)?;
+    Ok(p)
+}
+
+/// Whether an allow policy accepts a parsed member: never a deny-only set.
+pub fn admissible(p: &Principal) -> Result<(), NameError> {
+    match p {
+        Principal::PrincipalSet(s) if s.starts_with("goog/") => Err(NameError {
+            input: p.to_string(),
             why: format!(
                 "principalSet://{s} is a deny-policy principal; in an allow policy anyone is allUsers (with --allow-public)"
             ),
-        });
+        }),
+        _ => Ok(()),
     }
-    Ok(p)
 }
 
 /// The refusal for `violations` (exit 4), naming each and the flags.

@@ -59,6 +59,26 @@ impl Ingress {
         }
     }
 
+    /// The Run v2 enum number (`INGRESS_TRAFFIC_UNSPECIFIED` is 0).
+    pub fn number(self) -> i64 {
+        match self {
+            Ingress::All => 1,
+            Ingress::InternalOnly => 2,
+            Ingress::InternalLoadBalancer => 3,
+            Ingress::None => 4,
+        }
+    }
+
+    /// A Run v2 value as a client sends it, by name or by number; the
+    /// enum's zero, `INGRESS_TRAFFIC_UNSPECIFIED`, is not a setting.
+    pub fn from_name_or_number(v: &serde_json::Value) -> Option<Ingress> {
+        match v {
+            serde_json::Value::String(s) => Ingress::ALL.into_iter().find(|i| i.v2() == s),
+            serde_json::Value::Number(n) => Ingress::ALL.into_iter().find(|i| Some(i.number()) == n.as_i64()),
+            _ => None,
+        }
+    }
+
     /// gcloud's `--ingress` value, which is also Run v1's
     /// `run.googleapis.com/ingress` annotation.
     pub fn gcloud(self) -> &'static str {
@@ -122,7 +142,14 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_unknown_values_are_refused() {
+        use serde_json::json;
+        assert_eq!(Ingress::from_name_or_number(&json!(3)), Some(Ingress::InternalLoadBalancer));
+        for unspecified in [json!(0), json!("INGRESS_TRAFFIC_UNSPECIFIED"), json!(9), json!(true)] {
+            assert_eq!(Ingress::from_name_or_number(&unspecified), None, "{unspecified}");
+        }
         for i in Ingress::ALL {
+            assert_eq!(Ingress::from_name_or_number(&json!(i.v2())), Some(i));
+            assert_eq!(Ingress::from_name_or_number(&json!(i.number())), Some(i));
             assert_eq!(Ingress::from_v2(Some(i.v2())), Ok(i));
             assert_eq!(Ingress::from_gcloud(i.gcloud()), Some(i));
         }

@@ -1,6 +1,6 @@
 //! Cloud Run's request logs, read the one way troubleshoot and verify both
 //! need: which entries are Cloud Run's own refusals (the front end's 401/403
-//! by their pinned text, facts §1.4, or no text and no latency) and which
+//! by their pinned text, docs/cloud-run.md, or no text and no latency) and which
 //! the container's, plus the audit entries troubleshoot reads alongside.
 //! Every entry is read once into a typed `Entry`, borrowed from its JSON;
 //! the classifier is pure and allocation-free, as it runs over every entry.
@@ -13,11 +13,11 @@ use serde_json::{Value, json};
 
 use crate::redact::redact;
 
-/// Start of Cloud Run's front-end 401 text (facts §1.4).
+/// Start of Cloud Run's front-end 401 text (docs/cloud-run.md).
 pub const FRONT_401: &str = "The request was not authorized to invoke this service";
 /// Start of Cloud Run's front-end 403 text.
 pub const FRONT_403: &str = "The request was not authenticated";
-/// The VPC-SC ingress method (facts §2.3).
+/// The VPC-SC ingress method (docs/cloud-run.md).
 pub const HTTP_INGRESS: &str = "run.googleapis.com/HttpIngress";
 /// A LogEntry, parsed once: the fields troubleshoot and verify read,
 /// borrowed from the JSON (or the text) they came in. A field of the wrong

@@ -68,7 +68,7 @@ const SERVERLESS_AUTHORIZATION: &str = "x-serverless-authorization";
 /// Request-log text of every front-end 401 (Cloud Run's documented text).
 pub const LOG_401: &str =
     "The request was not authorized to invoke this service. The access token could not be verified.";
-/// Request-log text of every front-end 403, with or without a token (facts §1.4, Q2).
+/// Request-log text of every front-end 403, with or without a token (docs/cloud-run.md).
 pub const LOG_403: &str = "The request was not authenticated. Either allow unauthenticated invocations or set the proper Authorization header. Read more at https://cloud.google.com/run/docs/securing/authenticating Additional troubleshooting documentation can be found at: https://cloud.google.com/run/docs/troubleshooting#unauthorized-client";
 /// IAP's answer to a request without IAP credentials.
 pub const IAP_BODY: &str = "Invalid IAP credentials: empty token\n";
@@ -423,7 +423,7 @@ fn table(world: &World) -> (HashMap<String, usize>, Vec<Target>) {
                 key: service_key(&p.id, &s.region, &s.name),
                 urls,
                 custom_audiences: s.custom_audiences.clone(),
-                ingress: Ingress::from_v2(Some(s.ingress())).unwrap_or(Ingress::None),
+                ingress: s.ingress(),
                 invoker_iam_disabled: s.invoker_iam_disabled,
                 default_uri_disabled: s.default_uri_disabled,
                 iap_enabled: s.iap_enabled,
@@ -518,7 +518,7 @@ fn container_body(service: &str, caller: Option<&str>, path: &str) -> Vec<u8> {
     body
 }
 
-/// Cloud Run's error pages (facts §1.3), the path and query in `<code>`.
+/// Cloud Run's error pages (docs/cloud-run.md), the path and query in `<code>`.
 /// The 404 page is not documented (Q12); it follows the same template.
 fn page(status: u16, req: &Incoming) -> Raw {
     let mut target = req.path.to_owned();

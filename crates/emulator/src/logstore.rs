@@ -119,7 +119,7 @@ fn severity(status: u16) -> &'static str {
 
 impl RequestLog {
     /// A `run.googleapis.com/requests` entry, fields in the order of the
-    /// real entry in facts §2.2.
+    /// real entry in docs/cloud-run.md
     pub fn to_value(&self) -> Value {
         let mut ids = [0u8; 32];
         for (i, chunk) in ids.chunks_mut(8).enumerate() {

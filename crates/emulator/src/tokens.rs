@@ -13,7 +13,7 @@
 //! - The key pair is generated once per process and shared by every
 //!   emulator in it: RSA key generation is slow in unoptimised builds, and
 //!   Google, too, signs every token with one key set.
-//! - Metadata server (reference gcp-api-wire-shapes §15): every path needs
+//! - Metadata server (docs/cloud-run.md): every path needs
 //!   `Metadata-Flavor: Google` (else 403, as GCE answers) and every answer
 //!   carries that header, which google-auth's ping checks. It speaks for the
 //!   world's `metadataIdentity`; without one there is no service account (404).
@@ -332,7 +332,7 @@ fn find_account<'w>(world: &'w World, account: &str) -> Result<(&'w Project, &'w
 
 /// When the world names an operator, it must hold `permission` on the
 /// account (authz, through the shared evaluator). The message is the one
-/// observed from IAM Credentials (wire shapes §9).
+/// observed from IAM Credentials (docs/cloud-run.md).
 fn check_operator(state: &State, proj: &Project, sa: &ServiceAccount, permission: &str) -> Result<(), ApiError> {
     let key = format!("projects/{}/serviceAccounts/{}", proj.id, sa.email);
     if authz::operator_holds(state, &key, permission) {

@@ -2,7 +2,7 @@
 //! once at start, checked field by field, and completed with the values
 //! Google would derive (project numbers, service URLs, unique ids).
 //!
-//! Every part of §8 is kept, including the parts that later issues serve
+//! Every part of the world format is kept, including the parts that later issues serve
 //! (deny policies, org policies, groups, log entries, Pub/Sub, Scheduler, Cloud Tasks, Workflows,
 //! Eventarc, the operator and the metadata identity), so the file format
 //! never changes under them.
@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use runiam_core::CommandError;
+use runiam_core::ingress::Ingress;
 use runiam_core::model::{Expr, Policy, Principal, check_project_id, check_region, check_service_name};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
@@ -448,21 +449,13 @@ fn id_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     }
 }
 
-/// The ingress enum names of Run v2, in number order (0..=4).
-pub const INGRESS_NAMES: [&str; 5] = [
-    "INGRESS_TRAFFIC_UNSPECIFIED",
-    "INGRESS_TRAFFIC_ALL",
-    "INGRESS_TRAFFIC_INTERNAL_ONLY",
-    "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER",
-    "INGRESS_TRAFFIC_NONE",
-];
-
 const TRAFFIC_TYPES: [&str; 2] = ["TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"];
 
 impl Service {
-    /// The ingress enum name, `INGRESS_TRAFFIC_ALL` by default.
-    pub fn ingress(&self) -> &str {
-        self.ingress.as_deref().unwrap_or("INGRESS_TRAFFIC_ALL")
+    /// The ingress setting, all by default (the world file is checked, so
+    /// the name is one of the four).
+    pub fn ingress(&self) -> Ingress {
+        Ingress::from_v2(self.ingress.as_deref()).unwrap_or(Ingress::None)
     }
 
     /// The image of the only container.
@@ -617,7 +610,6 @@ impl World {
 /// One project's own fields and what it holds; errors name the field
 /// below the project.
 fn check_project(p: &Project, containers: &BTreeSet<String>) -> Result<(), (String, String)> {
-    let at = str::to_owned;
     check_project_id(&p.id)
         .map_err(|e| e.to_string())
         .and_then(|()| {
@@ -627,10 +619,10 @@ fn check_project(p: &Project, containers: &BTreeSet<String>) -> Result<(), (Stri
                 Ok(())
             }
         })
-        .map_err(|why| (at("id"), why))?;
-    digits(&p.number).map_err(|why| (at("number"), why))?;
+        .map_err(|why| ("id".to_owned(), why))?;
+    digits(&p.number).map_err(|why| ("number".to_owned(), why))?;
     if let Some(parent) = &p.parent {
-        check_parent(parent, containers).map_err(|why| (at("parent"), why))?;
+        check_parent(parent, containers).map_err(|why| ("parent".to_owned(), why))?;
     }
     check_policy(&p.iam_policy, "iamPolicy")?;
     for (j, r) in p.custom_roles.iter().enumerate() {
@@ -668,11 +660,9 @@ fn check_project(p: &Project, containers: &BTreeSet<String>) -> Result<(), (Stri
 fn check_service(s: &Service) -> Result<(), (String, String)> {
     check_service_name(&s.name).map_err(|why| ("name".to_owned(), why.to_string()))?;
     check_region(&s.region).map_err(|why| ("region".to_owned(), why.to_string()))?;
-    if !INGRESS_NAMES[1..].contains(&s.ingress()) {
-        return Err((
-            "ingress".to_owned(),
-            format!("'{}' is not one of {}", s.ingress(), INGRESS_NAMES[1..].join(", ")),
-        ));
+    if let Err(e) = Ingress::from_v2(s.ingress.as_deref()) {
+        let names: Vec<&str> = Ingress::ALL.iter().map(|i| i.v2()).collect();
+        return Err(("ingress".to_owned(), format!("'{}' is not one of {}", e.0, names.join(", "))));
     }
     for (k, t) in s.traffic.iter().enumerate() {
         if let Some(kind) = &t.kind

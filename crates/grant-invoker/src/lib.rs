@@ -286,9 +286,8 @@ fn checked_grant(
     condition: Option<Expr>,
     field: &str,
 ) -> Result<Grant, CommandError> {
-    let raw = member.to_string();
-    gate::allow_policy_member(&raw)
-        .map_err(|e| CommandError::usage(format!("{field} '{raw}' is not a valid member: {}", e.why)))?;
+    gate::admissible(&member)
+        .map_err(|e| CommandError::usage(format!("{field} '{member}' is not a valid member: {}", e.why)))?;
     if matches!(member, Principal::Deleted(_)) {
         return Err(CommandError::usage(format!("{field} {member} names a deleted principal, which can never invoke")));
     }

@@ -59,21 +59,11 @@ mod tests {
     use runiam_core::model::{Policy, ServiceRef};
 
     fn snapshot(name: &str, hour: u32) -> ServiceSnapshot {
-        ServiceSnapshot {
-            service: ServiceRef::new("acme-prod", "europe-west1", name),
-            uri: None,
-            urls: Vec::new(),
-            ingress: None,
-            invoker_iam_disabled: false,
-            default_uri_disabled: false,
-            iap_enabled: false,
-            custom_audiences: Vec::new(),
-            service_account: None,
-            etag: None,
-            iam_policy: Policy::default(),
-            ancestry: Vec::new(),
-            captured_at: Utc.with_ymd_and_hms(2026, 11, 29, hour, 0, 0).unwrap(),
-        }
+        ServiceSnapshot::of_policy(
+            ServiceRef::new("acme-prod", "europe-west1", name),
+            Policy::default(),
+            Utc.with_ymd_and_hms(2026, 11, 29, hour, 0, 0).unwrap(),
+        )
     }
 
     #[test]

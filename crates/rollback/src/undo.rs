@@ -171,21 +171,11 @@ mod tests {
     #[test]
     fn a_snapshot_restore_that_removes_later_grants_is_drift() {
         let snap = policy("A", &[(INV, "user:a@x.example")]);
-        let source = Source::Snapshot(Box::new(runiam_core::doc::ServiceSnapshot {
-            service: ServiceRef::new("acme-prod", "europe-west1", "hello"),
-            uri: None,
-            urls: Vec::new(),
-            ingress: None,
-            invoker_iam_disabled: false,
-            default_uri_disabled: false,
-            iap_enabled: false,
-            custom_audiences: Vec::new(),
-            service_account: None,
-            etag: None,
-            iam_policy: snap.clone(),
-            ancestry: Vec::new(),
-            captured_at: Utc::now(),
-        }));
+        let source = Source::Snapshot(Box::new(runiam_core::doc::ServiceSnapshot::of_policy(
+            ServiceRef::new("acme-prod", "europe-west1", "hello"),
+            snap.clone(),
+            Utc::now(),
+        )));
         let since = policy("B", &[(INV, "user:a@x.example"), (INV, "user:new@x.example")]);
         assert_eq!(target(&since, &source, Mode::Exact), Target::Drifted);
         assert_eq!(target(&since, &source, Mode::Merge), Target::InPlace);

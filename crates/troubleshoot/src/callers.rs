@@ -1,5 +1,5 @@
 //! Without `--caller`: every caller Google knows targets the service
-//! (facts §5): Pub/Sub push subscriptions whose endpoint is one of its
+//! (docs/cloud-run.md): Pub/Sub push subscriptions whose endpoint is one of its
 //! URLs, Scheduler jobs (in every location) whose target is, Eventarc
 //! triggers (in every location) whose destination it is, Cloud Tasks
 //! queues (in every location) whose `httpTarget` sends their tasks to it,

@@ -1,7 +1,7 @@
 //! Request logs: the one `entries.list` filter per project (request-log
 //! denials of the services in question, VPC-SC ingress audit entries,
 //! SetIamPolicy audit entries, in one OR), read with runiam-core's
-//! classifier (`requestlog`, facts §1.4, §2). Cloud Logging's read quota is
+//! classifier (`requestlog`, docs/cloud-run.md. Cloud Logging's read quota is
 //! small (60 reads a minute per project), hence one read per project per run.
 
 use std::collections::BTreeMap;

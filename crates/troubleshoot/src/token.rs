@@ -1,5 +1,5 @@
 //! Token inspection (`--token-file`, `--token-env`): what the caller sends,
-//! judged the way Cloud Run's front end judges it (facts §1.2, §3). Pure:
+//! judged the way Cloud Run's front end judges it (docs/cloud-run.md). Pure:
 //! parsing, signature checking against an already fetched JWKS, and the
 //! token.* findings. The raw token is held only to check its signature and
 //! never reaches a finding, a trace or `Debug`: only its claims do.
@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::findings as f;
 
-/// The issuer spellings Google's verifiers accept (facts §3.1, Q4).
+/// The issuer spellings Google's verifiers accept (docs/cloud-run.md).
 pub const GOOGLE_ISSUERS: [&str; 2] = ["https://accounts.google.com", "accounts.google.com"];
 /// Clock skew tolerated for `iat`/`nbf` in the future.
 const SKEW_SECONDS: i64 = 300;
@@ -104,7 +104,7 @@ pub fn verify(jwt: &Jwt, jwks: Option<&Jwks>) -> Signature {
     }
 }
 
-/// Why `aud` is refused, or `None` when accepted (facts §3.1, Q5: any URL
+/// Why `aud` is refused, or `None` when accepted docs/cloud-run.md: any URL
 /// of the service with or without a trailing `/`, or a custom audience exactly).
 pub fn audience_problem(aud: &str, urls: &[String], custom: &[String]) -> Option<String> {
     if audience_accepted(aud, urls, custom) {

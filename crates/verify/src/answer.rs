@@ -51,7 +51,7 @@ pub fn reads_body(status: u16) -> bool {
 }
 
 /// Classifies an answer by its status and body: Cloud Run's own pages
-/// (facts §1.3) are recognised by their text, anything else is the
+/// (docs/cloud-run.md) are recognised by their text, anything else is the
 /// container's, whatever its status.
 pub fn classify(status: u16, body: &[u8]) -> Answer {
     if !reads_body(status) {

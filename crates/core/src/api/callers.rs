@@ -1,5 +1,5 @@
 //! The Google services that call Cloud Run with OIDC tokens, read only
-//! (reference gcp-api-wire-shapes §13): Pub/Sub push subscriptions, Cloud
+//! (docs/cloud-run.md): Pub/Sub push subscriptions, Cloud
 //! Scheduler HTTP jobs, Eventarc triggers, Cloud Tasks queues (their
 //! queue-level `httpTarget`) and Workflows (their `http.*` steps).
 

@@ -1,4 +1,4 @@
-//! Cloud Logging v2 `entries.list` (reference gcp-api-wire-shapes §5).
+//! Cloud Logging v2 `entries.list` (docs/cloud-run.md).
 //! Entries stay `serde_json::Value`: request logs, audit logs and
 //! whatever a container wrote share no schema worth fixing here.
 

@@ -89,7 +89,7 @@ pub struct RunV2 {
 }
 
 /// Cloud Run's audience rule, in one place because it is our reading of an
-/// open question (facts §3.1, Q5): any URL of the service (`urls` as
+/// open question (docs/cloud-run.md): any URL of the service (`urls` as
 /// [`Service::all_urls`] gives them), with or without one trailing `/`, or
 /// a custom audience exactly. An audience with a path, another service's
 /// URL or a custom domain is refused. The emulator's front end and
@@ -102,7 +102,7 @@ pub fn audience_accepted(aud: &str, urls: &[String], custom_audiences: &[String]
 /// minted by Google's own tools: `gcloud auth print-identity-token`
 /// (gcloud's client) and application default credentials (ADC's client).
 /// Cloud Run documents that such tokens of a user who holds invoke are
-/// accepted (facts §3.1); IAM then decides.
+/// accepted (docs/cloud-run.md); IAM then decides.
 pub const USER_TOKEN_AUDIENCES: [&str; 2] = [
     "32555940559.apps.googleusercontent.com",
     "764086051850-6qr4p6gpi6hn506pt8ejuq83di341hur.apps.googleusercontent.com",

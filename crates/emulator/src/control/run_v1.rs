@@ -179,11 +179,6 @@ fn namespaced_get(world: &World, p: &str, name: &str, region: Option<&str>) -> A
     }
 }
 
-/// The v1 annotation value of a v2 ingress enum (the world checked it).
-fn ingress_annotation(ingress: &str) -> &'static str {
-    runiam_core::ingress::Ingress::from_v2(Some(ingress)).map_or("all", |i| i.gcloud())
-}
-
 /// A service in the Knative shape Run v1 serves.
 fn knative(p: &Project, s: &Service) -> Value {
     let d = derived(p, s);
@@ -193,8 +188,8 @@ fn knative(p: &Project, s: &Service) -> Value {
     }
     labels.insert("cloud.googleapis.com/location".into(), json!(s.region));
     let mut annotations = Map::new();
-    annotations.insert("run.googleapis.com/ingress".into(), json!(ingress_annotation(s.ingress())));
-    annotations.insert("run.googleapis.com/ingress-status".into(), json!(ingress_annotation(s.ingress())));
+    annotations.insert("run.googleapis.com/ingress".into(), json!(s.ingress().gcloud()));
+    annotations.insert("run.googleapis.com/ingress-status".into(), json!(s.ingress().gcloud()));
     annotations
         .insert("serving.knative.dev/creator".into(), json!(format!("deployer@{}.iam.gserviceaccount.com", p.id)));
     annotations

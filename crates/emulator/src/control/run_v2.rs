@@ -1,6 +1,7 @@
 //! Cloud Run Admin API v2: services get/list and the IAM verbs, with
 //! services in the `GoogleCloudRunV2Service` shape, defaults omitted.
 
+use runiam_core::ingress::Ingress;
 use runiam_core::model::check_region;
 use serde_json::{Map, Value, json};
 
@@ -8,7 +9,7 @@ use super::{Answer, CREATE_TIME, Call, Target, UPDATE_TIME, iam_verbs, page};
 use crate::authz::require;
 use crate::errors::{ApiError, Code};
 use crate::state::{State, service_key};
-use crate::world::{INGRESS_NAMES, Project, Service, World, deterministic_url, hash_url, sha256, tag_url};
+use crate::world::{Project, Service, World, deterministic_url, hash_url, sha256, tag_url};
 
 pub(crate) const LAUNCH_STAGE: [(&str, i64); 8] = [
     ("LAUNCH_STAGE_UNSPECIFIED", 0),
@@ -183,15 +184,8 @@ fn patch(state: &mut State, call: &Call, p: &str, l: &str, s: &str) -> Answer {
 
 /// Ingress from its enum name or number.
 fn parse_ingress(v: &Value) -> Result<String, ApiError> {
-    let named = match v {
-        Value::String(s) => INGRESS_NAMES.iter().find(|n| **n == s.as_str()).copied(),
-        Value::Number(n) => n.as_u64().and_then(|i| INGRESS_NAMES.get(i as usize).copied()),
-        _ => None,
-    };
-    // UNSPECIFIED is the enum's zero, not a setting: a service always has one.
-    named
-        .filter(|n| *n != INGRESS_NAMES[0])
-        .map(str::to_owned)
+    Ingress::from_name_or_number(v)
+        .map(|i| i.v2().to_owned())
         .ok_or_else(|| ApiError::invalid_field("service.ingress", format!("{v} is not an IngressTraffic value")))
 }
 
@@ -283,7 +277,7 @@ fn service_json(call: &Call, p: &Project, s: &Service) -> Value {
     out.insert("updateTime".into(), json!(UPDATE_TIME));
     out.insert("creator".into(), json!(format!("deployer@{}.iam.gserviceaccount.com", p.id)));
     out.insert("lastModifier".into(), json!(format!("deployer@{}.iam.gserviceaccount.com", p.id)));
-    out.insert("ingress".into(), call.enum_value(&ingress_table(), s.ingress()));
+    out.insert("ingress".into(), call.enum_value(&ingress_table(), s.ingress().v2()));
     out.insert("launchStage".into(), call.enum_value(&LAUNCH_STAGE, "GA"));
     let account = s.service_account.clone().unwrap_or_else(|| p.default_compute_account());
     out.insert(
@@ -352,12 +346,8 @@ fn service_json(call: &Call, p: &Project, s: &Service) -> Value {
     Value::Object(out)
 }
 
-fn ingress_table() -> [(&'static str, i64); 5] {
-    let mut t = [("", 0); 5];
-    for (i, name) in INGRESS_NAMES.iter().enumerate() {
-        t[i] = (name, i as i64);
-    }
-    t
+fn ingress_table() -> [(&'static str, i64); 4] {
+    Ingress::ALL.map(|i| (i.v2(), i.number()))
 }
 
 /// `traffic` and `trafficStatuses`; tagged targets get their tag URL.
