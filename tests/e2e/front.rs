@@ -160,4 +160,8 @@ fn timeout_gives_up_with_a_clear_message() {
     assert_eq!(out, "");
     assert!(err.contains("gave up after 1s (--timeout); nothing was written"), "{err}");
     assert!(started.elapsed() < std::time::Duration::from_secs(3), "it gave up late: {:?}", started.elapsed());
+
+    let (code, _, err) = crate::common::runiam(&emu, home.path(), &["export", "--all", "--timeout", "0"], "");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("'0' gives no time at all"), "{err}");
 }

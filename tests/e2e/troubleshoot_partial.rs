@@ -127,3 +127,25 @@ fn troubleshoot_grant_invoker_verify_ends_in_a_proven_call() {
         assert_eq!(report["passed"], true, "{who}: {report}");
     }
 }
+
+/// What the README says of the headline pipe under `pipefail`: troubleshoot
+/// exits 1 for the denial it found, the rest 0, and an empty pipe fails.
+#[test]
+fn under_pipefail_the_statuses_tell_a_fixed_denial_from_a_failed_step() {
+    let emu = Emulator::start(&root().join(WORLD), &[]);
+    let r = bin("runiam");
+    let dir = tempfile::tempdir().unwrap();
+    let run_line = |first: &str| {
+        let line = format!(
+            "exec bash -c 'set -o pipefail; {first} | {r} grant-invoker --apply --yes | {r} verify -o json >/dev/null 2>&1; echo \"${{PIPESTATUS[@]}}\"'",
+            r = r.display()
+        );
+        let (out, text) = pipe(&emu, dir.path(), &line);
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let diagnose = format!("{} troubleshoot {SVC} --caller {} -o yaml 2>/dev/null", r.display(), sa("nobody"));
+    assert_eq!(run_line(&diagnose), "1 0 0");
+    // A first step that fails leaves nothing to apply: the readers refuse.
+    assert_eq!(run_line("false"), "1 2 2");
+}

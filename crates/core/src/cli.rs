@@ -48,8 +48,13 @@ pub struct CommonArgs {
     pub timeout: Option<std::time::Duration>,
 }
 
-fn parse_timeout(s: &str) -> Result<std::time::Duration, crate::duration::DurationError> {
-    crate::duration::parse(s)
+/// `--timeout`: a duration, and more than none (0 would give up at once).
+fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    match crate::duration::parse(s) {
+        Ok(d) if d.is_zero() => Err(format!("'{s}' gives no time at all; give a duration such as 30s or 5m")),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 impl CommonArgs {
