@@ -15,6 +15,9 @@ complete -c runiam-grant-invoker -l account -d 'gcloud account whose credentials
 complete -c runiam-grant-invoker -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target' -r
 complete -c runiam-grant-invoker -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
 complete -c runiam-grant-invoker -l billing-project -d 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud\'s billing/quota_project, else the project]' -r
+complete -c runiam-grant-invoker -l color -d 'Colour verdicts, findings and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'Colour on a terminal, unless NO_COLOR is set or TERM is dumb'
+always\t'Always colour, even in a pipe'
+never\t'Never colour'"
 complete -c runiam-grant-invoker -l timeout -d 'Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first' -r
 complete -c runiam-grant-invoker -l allow-public -d 'Allow what makes the service public: granting allUsers or allAuthenticatedUsers, or turning the invoker check off'
 complete -c runiam-grant-invoker -l allow-broad -d 'Allow granting a domain: member or a group of more than 50 accounts (or one whose size cannot be read)'
@@ -26,6 +29,6 @@ complete -c runiam-grant-invoker -s y -l yes -d 'Apply without asking for confir
 complete -c runiam-grant-invoker -l allow-empty -d 'Succeed when stdin holds no document (otherwise exit 2: the command before in the pipe probably failed)'
 complete -c runiam-grant-invoker -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
 complete -c runiam-grant-invoker -s q -l quiet -d 'Print nothing on stderr but errors'
-complete -c runiam-grant-invoker -l no-color -d 'Never colour output'
+complete -c runiam-grant-invoker -l no-color -d 'Never colour output (the same as --color never)'
 complete -c runiam-grant-invoker -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c runiam-grant-invoker -s V -l version -d 'Print version'

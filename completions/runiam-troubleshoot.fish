@@ -18,11 +18,14 @@ complete -c runiam-troubleshoot -l account -d 'gcloud account whose credentials 
 complete -c runiam-troubleshoot -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target' -r
 complete -c runiam-troubleshoot -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
 complete -c runiam-troubleshoot -l billing-project -d 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud\'s billing/quota_project, else the project]' -r
+complete -c runiam-troubleshoot -l color -d 'Colour verdicts, findings and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'Colour on a terminal, unless NO_COLOR is set or TERM is dumb'
+always\t'Always colour, even in a pipe'
+never\t'Never colour'"
 complete -c runiam-troubleshoot -l timeout -d 'Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first' -r
 complete -c runiam-troubleshoot -l no-logs -d 'Do not read request logs'
 complete -c runiam-troubleshoot -l remote -d 'Also ask the Policy Troubleshooter API and report when it disagrees'
 complete -c runiam-troubleshoot -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
 complete -c runiam-troubleshoot -s q -l quiet -d 'Print nothing on stderr but errors'
-complete -c runiam-troubleshoot -l no-color -d 'Never colour output'
+complete -c runiam-troubleshoot -l no-color -d 'Never colour output (the same as --color never)'
 complete -c runiam-troubleshoot -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c runiam-troubleshoot -s V -l version -d 'Print version'

@@ -20,12 +20,15 @@ complete -c runiam-verify -l account -d 'gcloud account whose credentials to use
 complete -c runiam-verify -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target' -r
 complete -c runiam-verify -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
 complete -c runiam-verify -l billing-project -d 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud\'s billing/quota_project, else the project]' -r
+complete -c runiam-verify -l color -d 'Colour verdicts, findings and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'Colour on a terminal, unless NO_COLOR is set or TERM is dumb'
+always\t'Always colour, even in a pipe'
+never\t'Never colour'"
 complete -c runiam-verify -l timeout -d 'Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first' -r
 complete -c runiam-verify -l force -d 'Lift the smoke load caps'
 complete -c runiam-verify -l logs -d 'Also read the service\'s request logs: no Cloud Run 401/403 may appear after the change time (each is quoted)'
 complete -c runiam-verify -l allow-empty -d 'Succeed when stdin holds no document (otherwise exit 2: the command before in the pipe probably failed)'
 complete -c runiam-verify -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
 complete -c runiam-verify -s q -l quiet -d 'Print nothing on stderr but errors'
-complete -c runiam-verify -l no-color -d 'Never colour output'
+complete -c runiam-verify -l no-color -d 'Never colour output (the same as --color never)'
 complete -c runiam-verify -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c runiam-verify -s V -l version -d 'Print version'

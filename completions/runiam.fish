@@ -48,11 +48,14 @@ complete -c runiam -n "__fish_runiam_using_subcommand export" -l account -d 'gcl
 complete -c runiam -n "__fish_runiam_using_subcommand export" -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target' -r
 complete -c runiam -n "__fish_runiam_using_subcommand export" -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
 complete -c runiam -n "__fish_runiam_using_subcommand export" -l billing-project -d 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud\'s billing/quota_project, else the project]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand export" -l color -d 'Colour verdicts, findings and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'Colour on a terminal, unless NO_COLOR is set or TERM is dumb'
+always\t'Always colour, even in a pipe'
+never\t'Never colour'"
 complete -c runiam -n "__fish_runiam_using_subcommand export" -l timeout -d 'Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first' -r
 complete -c runiam -n "__fish_runiam_using_subcommand export" -l all -d 'Export every service of the project, in every region'
 complete -c runiam -n "__fish_runiam_using_subcommand export" -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
 complete -c runiam -n "__fish_runiam_using_subcommand export" -s q -l quiet -d 'Print nothing on stderr but errors'
-complete -c runiam -n "__fish_runiam_using_subcommand export" -l no-color -d 'Never colour output'
+complete -c runiam -n "__fish_runiam_using_subcommand export" -l no-color -d 'Never colour output (the same as --color never)'
 complete -c runiam -n "__fish_runiam_using_subcommand export" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c runiam -n "__fish_runiam_using_subcommand export" -s V -l version -d 'Print version'
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l caller -d 'Who is denied: user:, serviceAccount:, group:, principal://..., allUsers [default: the token\'s email, else every caller that targets the service: Pub/Sub push, Scheduler, Eventarc, Cloud Tasks queues, Workflows steps, other services seen in the logs]' -r
@@ -75,12 +78,15 @@ complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l account -
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target' -r
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l billing-project -d 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud\'s billing/quota_project, else the project]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l color -d 'Colour verdicts, findings and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'Colour on a terminal, unless NO_COLOR is set or TERM is dumb'
+always\t'Always colour, even in a pipe'
+never\t'Never colour'"
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l timeout -d 'Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first' -r
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l no-logs -d 'Do not read request logs'
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l remote -d 'Also ask the Policy Troubleshooter API and report when it disagrees'
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -s q -l quiet -d 'Print nothing on stderr but errors'
-complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l no-color -d 'Never colour output'
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l no-color -d 'Never colour output (the same as --color never)'
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -s V -l version -d 'Print version'
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l member -d 'Who may invoke: user:, serviceAccount:, group:, domain:, principal://, principalSet://, allUsers or allAuthenticatedUsers' -r
@@ -100,6 +106,9 @@ complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l account 
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target' -r
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l billing-project -d 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud\'s billing/quota_project, else the project]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l color -d 'Colour verdicts, findings and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'Colour on a terminal, unless NO_COLOR is set or TERM is dumb'
+always\t'Always colour, even in a pipe'
+never\t'Never colour'"
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l timeout -d 'Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first' -r
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l allow-public -d 'Allow what makes the service public: granting allUsers or allAuthenticatedUsers, or turning the invoker check off'
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l allow-broad -d 'Allow granting a domain: member or a group of more than 50 accounts (or one whose size cannot be read)'
@@ -111,7 +120,7 @@ complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -s y -l yes
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l allow-empty -d 'Succeed when stdin holds no document (otherwise exit 2: the command before in the pipe probably failed)'
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -s q -l quiet -d 'Print nothing on stderr but errors'
-complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l no-color -d 'Never colour output'
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l no-color -d 'Never colour output (the same as --color never)'
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -s V -l version -d 'Print version'
 complete -c runiam -n "__fish_runiam_using_subcommand rollback" -s f -l file -d 'Read ChangeRecord or ServiceSnapshot documents from FILE (- for stdin)' -r -F
@@ -128,6 +137,9 @@ complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l account -d 'g
 complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target' -r
 complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
 complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l billing-project -d 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud\'s billing/quota_project, else the project]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l color -d 'Colour verdicts, findings and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'Colour on a terminal, unless NO_COLOR is set or TERM is dumb'
+always\t'Always colour, even in a pipe'
+never\t'Never colour'"
 complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l timeout -d 'Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first' -r
 complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l merge -d 'When the policy changed since the record (or snapshot), undo only this change (add back only what the snapshot had) and keep the others\' edits'
 complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l force -d 'When the policy changed since, overwrite the others\' edits with the recorded policy'
@@ -138,7 +150,7 @@ complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l apply -d 'Wri
 complete -c runiam -n "__fish_runiam_using_subcommand rollback" -s y -l yes -d 'Apply without asking for confirmation (needed when there is no terminal)'
 complete -c runiam -n "__fish_runiam_using_subcommand rollback" -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
 complete -c runiam -n "__fish_runiam_using_subcommand rollback" -s q -l quiet -d 'Print nothing on stderr but errors'
-complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l no-color -d 'Never colour output'
+complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l no-color -d 'Never colour output (the same as --color never)'
 complete -c runiam -n "__fish_runiam_using_subcommand rollback" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c runiam -n "__fish_runiam_using_subcommand rollback" -s V -l version -d 'Print version'
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -l as -d 'Whom to call as: serviceAccount:EMAIL (its ID token is minted), user:EMAIL (an account gcloud holds credentials for), group:, ... [default: the identity of the credential in use: ADC file, gcloud account, metadata server]' -r
@@ -163,12 +175,15 @@ complete -c runiam -n "__fish_runiam_using_subcommand verify" -l account -d 'gcl
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -l impersonate-service-account -d 'Make API calls as this service account (IAM Credentials generateAccessToken); a comma-separated list is a delegation chain, the last one the target' -r
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -l access-token-file -d 'Read the access token for API calls from FILE' -r -F
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -l billing-project -d 'Project to bill API quota to (sent as x-goog-user-project) [default: GOOGLE_CLOUD_QUOTA_PROJECT; for user credentials CLOUDSDK_BILLING_QUOTA_PROJECT or gcloud\'s billing/quota_project, else the project]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l color -d 'Colour verdicts, findings and diffs: auto (on a terminal, unless NO_COLOR is set), always, never' -r -f -a "auto\t'Colour on a terminal, unless NO_COLOR is set or TERM is dumb'
+always\t'Always colour, even in a pipe'
+never\t'Never colour'"
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -l timeout -d 'Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first' -r
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -l force -d 'Lift the smoke load caps'
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -l logs -d 'Also read the service\'s request logs: no Cloud Run 401/403 may appear after the change time (each is quoted)'
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -l allow-empty -d 'Succeed when stdin holds no document (otherwise exit 2: the command before in the pipe probably failed)'
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -s q -l quiet -d 'Print nothing on stderr but errors'
-complete -c runiam -n "__fish_runiam_using_subcommand verify" -l no-color -d 'Never colour output'
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l no-color -d 'Never colour output (the same as --color never)'
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -s V -l version -d 'Print version'

@@ -70,3 +70,70 @@ fn one_incident_as_a_person_reads_it() {
         )
     );
 }
+
+/// Colour: off in a pipe by default; `--color always` and CLICOLOR_FORCE
+/// colour the verdict, the cause and the plan's diff; NO_COLOR and
+/// `--color never` (or `--no-color`) win over CLICOLOR_FORCE.
+#[test]
+fn colour_follows_the_flag_and_the_conventions() {
+    let emu = Emulator::start(&root().join("tests/e2e/data/troubleshoot-world.yaml"), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let troubleshoot = ["troubleshoot", SVC, "--caller", CALLER, "--no-logs", "-o", "text"];
+    let with = |flags: &[&str], env: &[(&str, &str)]| {
+        let mut c = cmd("runiam", dir.path());
+        c.env("RUNIAM_EMULATOR_HOST", emu.host()).args(troubleshoot).args(flags);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let red_denied = "\x1b[1;31mDENIED\x1b[0m: ";
+    let red_cause = "\x1b[1;31mcause [iam.no-grant]\x1b[0m";
+    for (flags, env, coloured) in [
+        (&[][..], &[][..], false),
+        (&["--color", "always"][..], &[][..], true),
+        (&["--color", "always"][..], &[("NO_COLOR", "1")][..], true),
+        (&[][..], &[("CLICOLOR_FORCE", "1")][..], true),
+        (&[][..], &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")][..], false),
+        (&["--color", "never"][..], &[("CLICOLOR_FORCE", "1")][..], false),
+        (&["--no-color"][..], &[("CLICOLOR_FORCE", "1")][..], false),
+    ] {
+        let out = with(flags, env);
+        assert_eq!(out.contains(red_denied) && out.contains(red_cause), coloured, "{flags:?} {env:?}:\n{out}");
+        assert_eq!(out.contains('\x1b'), coloured, "{flags:?} {env:?}:\n{out}");
+    }
+
+    // The plan's diff goes to stderr: added lines green there.
+    let mut c = cmd("runiam", dir.path());
+    c.env("RUNIAM_EMULATOR_HOST", emu.host()).args([
+        "grant-invoker",
+        SVC,
+        "--member",
+        CALLER,
+        "-o",
+        "text",
+        "--color",
+        "always",
+    ]);
+    let out = c.output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains(&format!("\x1b[32m+  - {CALLER}\x1b[0m\n")), "{err}");
+    assert!(err.contains("\x1b[31m-{}\x1b[0m\n"), "{err}");
+    // Documents never carry colour, whatever the flag.
+    let mut c = cmd("runiam", dir.path());
+    c.env("RUNIAM_EMULATOR_HOST", emu.host()).args([
+        "troubleshoot",
+        SVC,
+        "--caller",
+        CALLER,
+        "--no-logs",
+        "-o",
+        "yaml",
+        "--color",
+        "always",
+    ]);
+    let out = c.output().unwrap();
+    assert!(!String::from_utf8(out.stdout).unwrap().contains('\x1b'));
+}

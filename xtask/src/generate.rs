@@ -38,6 +38,9 @@ Base URL of one API, as in gcloud (RUN, CLOUDRESOURCEMANAGER, IAM, IAMCREDENTIAL
 .TP
 \fBRUNIAM_EMULATOR_HOST\fR
 host:port or URL of runiam\-emulator: every API and every *.run.app URL goes there, without credentials.
+.TP
+\fBNO_COLOR\fR, \fBCLICOLOR_FORCE\fR
+With \fB\-\-color auto\fR (the default): a non\-empty NO_COLOR turns colour off; CLICOLOR_FORCE (not 0) turns it on in a pipe. \fB\-\-color always|never\fR overrides both.
 "#;
 
 /// One man page per binary, with EXIT STATUS and ENVIRONMENT sections.

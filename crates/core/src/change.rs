@@ -22,6 +22,7 @@ use crate::doc::{DocFormat, Document, ServiceSnapshot, render};
 use crate::error::{CommandError, Exit};
 use crate::gate::{self, Allowance, Settings};
 use crate::model::{Policy, ServiceRef};
+use crate::style::{Tone, paint_err};
 use crate::target::user_named;
 
 /// Builds a snapshot from a service, its policy and its project's facts.
@@ -388,11 +389,25 @@ pub fn policy_diff(before: &Policy, after: &Policy, label: &str) -> String {
         serde_saphyr::to_string(&p).unwrap_or_default()
     };
     let (a, b) = (yaml(before), yaml(after));
-    similar::TextDiff::from_lines(&a, &b)
+    let diff = similar::TextDiff::from_lines(&a, &b)
         .unified_diff()
         .context_radius(3)
         .header(&format!("{label} (live)"), &format!("{label} (planned)"))
-        .to_string()
+        .to_string();
+    // Plans print their diff on stderr: colour it as git does there.
+    diff.split_inclusive('\n')
+        .map(|line| {
+            let tone = match line.as_bytes() {
+                [b'+', b'+', b'+', ..] | [b'-', b'-', b'-', ..] => Tone::Strong,
+                [b'+', ..] => Tone::Added,
+                [b'-', ..] => Tone::Removed,
+                [b'@', b'@', ..] => Tone::Quiet,
+                _ => return line.to_owned(),
+            };
+            let body = line.trim_end_matches('\n');
+            format!("{}{}", paint_err(tone, body), &line[body.len()..])
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 //! codes, and the table entry the front binary dispatches through.
 
 use std::ffi::OsString;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -40,7 +39,10 @@ pub struct CommonArgs {
     /// Print nothing on stderr but errors.
     #[arg(long, short = 'q', global = true)]
     pub quiet: bool,
-    /// Never colour output.
+    /// Colour verdicts, findings and diffs: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_name = "WHEN", value_enum, default_value_t)]
+    pub color: crate::style::ColorChoice,
+    /// Never colour output (the same as --color never).
     #[arg(long, global = true)]
     pub no_color: bool,
     /// Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first.
@@ -58,6 +60,11 @@ fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
 }
 
 impl CommonArgs {
+    /// `--color`, with `--no-color` as `never`.
+    pub fn color_choice(&self) -> crate::style::ColorChoice {
+        if self.no_color { crate::style::ColorChoice::Never } else { self.color }
+    }
+
     pub fn flags(&self) -> Flags {
         Flags {
             project: self.project.clone(),
@@ -117,13 +124,13 @@ pub struct Builtin {
 }
 
 /// Sends `--verbose` traces to stderr (only runiam's own, at debug level).
-fn init_tracing(verbose: bool, no_color: bool) {
+fn init_tracing(verbose: bool) {
     if !verbose {
         return;
     }
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(!no_color && std::io::stderr().is_terminal())
+        .with_ansi(crate::style::stderr_enabled())
         .with_env_filter(tracing_subscriber::EnvFilter::new("warn,runiam=debug"))
         .with_target(false)
         .try_init();
@@ -145,7 +152,8 @@ where
         }
     };
     let c = common(&parsed);
-    init_tracing(c.verbose, c.no_color);
+    crate::style::init(c.color_choice());
+    init_tracing(c.verbose);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -123,7 +123,8 @@ impl CommandError {
 
     /// Renders the error the way every runiam binary prints it.
     pub fn render(&self, program: &str) -> String {
-        let mut out = format!("{program}: error: {}\n", redact(&self.error.to_string()));
+        let label = crate::style::paint_err(crate::style::Tone::Bad, "error:");
+        let mut out = format!("{program}: {label} {}\n", redact(&self.error.to_string()));
         let mut causes = Vec::new();
         let mut cur = self.error.source();
         while let Some(e) = cur {
@@ -139,7 +140,8 @@ impl CommandError {
         if !self.hints.is_empty() {
             out.push('\n');
             for h in &self.hints {
-                out.push_str(&format!("hint: {}\n", redact(h)));
+                let label = crate::style::paint_err(crate::style::Tone::Warn, "hint:");
+                out.push_str(&format!("{label} {}\n", redact(h)));
             }
         }
         out

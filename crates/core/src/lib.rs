@@ -6,7 +6,7 @@
 //! - `model`: services, principals, policies; `doc`: the pipe documents;
 //! - `gate`: the one judge of every write (what a change may add or remove);
 //! - `error`: the exit codes and the command error; `output` and `cli`:
-//!   how commands talk to the user.
+//!   how commands talk to the user; `style`: colour on terminals.
 
 pub mod api;
 pub mod auth;
@@ -28,6 +28,7 @@ pub mod output;
 pub mod redact;
 pub mod requestlog;
 pub mod roles;
+pub mod style;
 pub mod target;
 pub mod terraform;
 

@@ -35,6 +35,7 @@ use runiam_core::doc::{
 use runiam_core::http::HttpOptions;
 use runiam_core::model::{INVOKE_PERMISSION, Policy, Principal, ServiceRef};
 use runiam_core::output::Format;
+use runiam_core::style::{Tone, paint};
 use runiam_core::target::{resolve_service, user_named};
 use runiam_core::{CommandError, Exit};
 use serde_json::json;
@@ -457,15 +458,27 @@ fn report(diagnoses: &[Diagnosis], format: Format) -> Result<(), CommandError> {
 /// The terminal rendering: verdict, causes with evidence and fix, risks, info.
 fn text(d: &Diagnosis) -> String {
     let caller = d.caller.as_ref().map(|c| c.to_string()).unwrap_or_else(|| "a caller without credentials".into());
-    let mut out = format!("{}: {caller} on {}\n", verdict_name(d.verdict), d.service.full_name());
-    for (severity, title) in [(Severity::Cause, "cause"), (Severity::Risk, "risk"), (Severity::Info, "ruled out")] {
+    let verdict = paint(
+        match d.verdict {
+            Verdict::Allowed => Tone::Good,
+            Verdict::Denied => Tone::Bad,
+            Verdict::Unknown => Tone::Warn,
+        },
+        verdict_name(d.verdict),
+    );
+    let mut out = format!("{verdict}: {caller} on {}\n", d.service.full_name());
+    for (severity, title, tone) in [
+        (Severity::Cause, "cause", Tone::Bad),
+        (Severity::Risk, "risk", Tone::Warn),
+        (Severity::Info, "ruled out", Tone::Quiet),
+    ] {
         for f in d.findings.iter().filter(|f| f.severity == severity) {
-            out.push_str(&format!("\n  {title} [{}] {}\n", f.id, f.explanation));
+            out.push_str(&format!("\n  {} {}\n", paint(tone, &format!("{title} [{}]", f.id)), f.explanation));
             for e in &f.evidence {
                 out.push_str(&format!("    evidence ({}): {}\n", e.source, e.detail));
             }
             if let Some(fix) = &f.fix {
-                out.push_str(&format!("    fix: {}\n", fix.command));
+                out.push_str(&format!("    fix: {}\n", paint(Tone::Strong, &fix.command)));
             }
         }
     }

@@ -35,6 +35,7 @@ use runiam_core::doc::{
 use runiam_core::http::HttpOptions;
 use runiam_core::model::{INVOKE_PERMISSION, Policy, Principal, ServiceRef};
 use runiam_core::output::Format;
+use runiam_core::style::{Tone, paint};
 use runiam_core::target::{resolve_service, user_named};
 use runiam_core::{CommandError, Exit};
 use serde_json::json;
@@ -738,13 +739,13 @@ fn report(reports: &[VerifyReport], format: Format) -> Result<(), CommandError> 
             let mut out = std::io::stdout().lock();
             for r in reports {
                 let who = r.as_principal.as_ref().map(|p| format!(" as {p}")).unwrap_or_default();
-                let verdict = if r.passed { "PASS" } else { "FAIL" };
+                let verdict = if r.passed { paint(Tone::Good, "PASS") } else { paint(Tone::Bad, "FAIL") };
                 writeln!(out, "{}{who}: {verdict}", r.service.full_name())?;
                 for c in &r.checks {
                     let result = match c.result {
-                        CheckResult::Pass => "pass ",
-                        CheckResult::Fail => "FAIL ",
-                        CheckResult::Error => "ERROR",
+                        CheckResult::Pass => paint(Tone::Good, "pass "),
+                        CheckResult::Fail => paint(Tone::Bad, "FAIL "),
+                        CheckResult::Error => paint(Tone::Bad, "ERROR"),
                     };
                     writeln!(out, "  {result} {}: {}", c.name, c.detail)?;
                     for e in &c.evidence {
