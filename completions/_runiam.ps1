@@ -26,7 +26,7 @@ Register-ArgumentCompleter -Native -CommandName 'runiam' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('plugins', 'plugins', [CompletionResultType]::ParameterValue, 'List the runiam-* plugins found on PATH')
-            [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Run the whole story offline, against the emulator on the example estate')
+            [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Run the whole story offline, against the emulator on the demo estate')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Snapshot Cloud Run services and their IAM policies')
             [CompletionResult]::new('troubleshoot', 'troubleshoot', [CompletionResultType]::ParameterValue, 'Explain why a caller cannot invoke a Cloud Run service')
             [CompletionResult]::new('grant-invoker', 'grant-invoker', [CompletionResultType]::ParameterValue, 'Grant the least privilege that lets a caller invoke a Cloud Run service')
@@ -40,7 +40,9 @@ Register-ArgumentCompleter -Native -CommandName 'runiam' -ScriptBlock {
             break
         }
         'runiam;demo' {
-            [CompletionResult]::new('--world', '--world', [CompletionResultType]::ParameterName, 'A world file to use instead of the embedded examples/acme-world.yaml')
+            [CompletionResult]::new('--world', '--world', [CompletionResultType]::ParameterName, 'A world file to use instead of the embedded examples/demo-world.yaml (its project acme-shop and services are what the acts name)')
+            [CompletionResult]::new('--act', '--act', [CompletionResultType]::ParameterName, 'Run only act N (1-based; each act stands on its own)')
+            [CompletionResult]::new('--keep-running', '--keep-running', [CompletionResultType]::ParameterName, 'Leave the emulator running at the end and print the environment to replay any act by hand; Ctrl-C stops it')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')

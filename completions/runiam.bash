@@ -58,13 +58,17 @@ _runiam() {
             return 0
             ;;
         runiam__subcmd__demo)
-            opts="-h -V --world --help --version"
+            opts="-h -V --world --act --keep-running --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --world)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --act)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -23,7 +23,7 @@ set edit:completion:arg-completer[runiam] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand plugins 'List the runiam-* plugins found on PATH'
-            cand demo 'Run the whole story offline, against the emulator on the example estate'
+            cand demo 'Run the whole story offline, against the emulator on the demo estate'
             cand export 'Snapshot Cloud Run services and their IAM policies'
             cand troubleshoot 'Explain why a caller cannot invoke a Cloud Run service'
             cand grant-invoker 'Grant the least privilege that lets a caller invoke a Cloud Run service'
@@ -35,7 +35,9 @@ set edit:completion:arg-completer[runiam] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'runiam;demo'= {
-            cand --world 'A world file to use instead of the embedded examples/acme-world.yaml'
+            cand --world 'A world file to use instead of the embedded examples/demo-world.yaml (its project acme-shop and services are what the acts name)'
+            cand --act 'Run only act N (1-based; each act stands on its own)'
+            cand --keep-running 'Leave the emulator running at the end and print the environment to replay any act by hand; Ctrl-C stops it'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'

@@ -27,14 +27,16 @@ end
 complete -c runiam -n "__fish_runiam_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c runiam -n "__fish_runiam_needs_command" -s V -l version -d 'Print version'
 complete -c runiam -n "__fish_runiam_needs_command" -f -a "plugins" -d 'List the runiam-* plugins found on PATH'
-complete -c runiam -n "__fish_runiam_needs_command" -f -a "demo" -d 'Run the whole story offline, against the emulator on the example estate'
+complete -c runiam -n "__fish_runiam_needs_command" -f -a "demo" -d 'Run the whole story offline, against the emulator on the demo estate'
 complete -c runiam -n "__fish_runiam_needs_command" -f -a "export" -d 'Snapshot Cloud Run services and their IAM policies'
 complete -c runiam -n "__fish_runiam_needs_command" -f -a "troubleshoot" -d 'Explain why a caller cannot invoke a Cloud Run service'
 complete -c runiam -n "__fish_runiam_needs_command" -f -a "grant-invoker" -d 'Grant the least privilege that lets a caller invoke a Cloud Run service'
 complete -c runiam -n "__fish_runiam_needs_command" -f -a "rollback" -d 'Undo changes recorded by runiam, or restore services to a snapshot'
 complete -c runiam -n "__fish_runiam_needs_command" -f -a "verify" -d 'Prove that a caller can (or cannot) invoke a Cloud Run service, with a real call as the caller'
 complete -c runiam -n "__fish_runiam_using_subcommand plugins" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c runiam -n "__fish_runiam_using_subcommand demo" -l world -d 'A world file to use instead of the embedded examples/acme-world.yaml' -r -F
+complete -c runiam -n "__fish_runiam_using_subcommand demo" -l world -d 'A world file to use instead of the embedded examples/demo-world.yaml (its project acme-shop and services are what the acts name)' -r -F
+complete -c runiam -n "__fish_runiam_using_subcommand demo" -l act -d 'Run only act N (1-based; each act stands on its own)' -r
+complete -c runiam -n "__fish_runiam_using_subcommand demo" -l keep-running -d 'Leave the emulator running at the end and print the environment to replay any act by hand; Ctrl-C stops it'
 complete -c runiam -n "__fish_runiam_using_subcommand demo" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c runiam -n "__fish_runiam_using_subcommand demo" -s V -l version -d 'Print version'
 complete -c runiam -n "__fish_runiam_using_subcommand export" -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'A table for people'

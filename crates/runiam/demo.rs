@@ -1,90 +1,154 @@
 //! `runiam demo`: the whole story on a fresh machine, offline.
 //!
-//! Starts the emulator in-process on the example estate
-//! (`examples/acme-world.yaml`, embedded at build time, or `--world FILE`),
-//! points this process at it with `RUNIAM_EMULATOR_HOST`, and runs the real
-//! commands in-process, printing each command line before its output.
+//! Starts the emulator in-process on the demo estate
+//! (`examples/demo-world.yaml`, embedded at build time, or `--world FILE`)
+//! and tells it act by act: each act is one mistake real estates have, and
+//! each step is the exact shell command a user would type, run by a real
+//! shell (`bash`, pipelines under `set -o pipefail`) with this binary first on
+//! `PATH`, so the transcript replays by hand word for word (`--keep-running`
+//! prints the environment for that). A step whose exit status is not the
+//! one the story expects stops the demo with exit 1.
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use runiam_core::{CommandError, Exit};
 
-const EXAMPLE_WORLD: &str = include_str!("../../examples/acme-world.yaml");
+const DEMO_WORLD: &str = include_str!("../../examples/demo-world.yaml");
 
-/// Run the whole story offline, against the emulator on the example estate.
+/// Run the whole story offline, against the emulator on the demo estate.
 ///
-/// Prints each runiam command line and what it answers. Nothing leaves this
-/// machine: the emulator runs inside this process on a loopback port.
+/// Acts, one real mistake each: a Scheduler job whose account lacks invoke, a
+/// Pub/Sub push whose token audience carries a path, a public service under
+/// domain restricted sharing, a contractor behind a deny policy, an expired
+/// time-bound grant; then the reviewed fix: plan, apply, prove with real calls
+/// and a short load, undo, diagnose again. Each step prints the shell command
+/// a user would type and its output. Nothing leaves this machine: the emulator
+/// runs inside this process on a loopback port.
 #[derive(Parser, Debug)]
 #[command(name = "runiam-demo", version)]
 pub struct DemoArgs {
-    /// A world file to use instead of the embedded examples/acme-world.yaml.
+    /// A world file to use instead of the embedded examples/demo-world.yaml (its
+    /// project acme-shop and services are what the acts name).
     #[arg(long, value_name = "FILE")]
     pub world: Option<PathBuf>,
+    /// Run only act N (1-based; each act stands on its own).
+    #[arg(long, value_name = "N")]
+    pub act: Option<usize>,
+    /// Leave the emulator running at the end and print the environment to
+    /// replay any act by hand; Ctrl-C stops it.
+    #[arg(long)]
+    pub keep_running: bool,
 }
 
 pub fn command() -> clap::Command {
     <DemoArgs as clap::CommandFactory>::command()
 }
 
-/// The caller the tour diagnoses, fixes, proves and undoes.
-/// checkout's runtime identity, which must call hello (service to service).
-const CALLER: &str = "serviceAccount:checkout-runtime@acme-prod.iam.gserviceaccount.com";
-const SERVICE: &str = "projects/acme-prod/locations/europe-west1/services/hello";
-
-/// The steps of the tour, in the front binary's words: export, diagnose a
-/// denied caller, plan and apply the least-privilege grant, prove it with a
-/// real call as the caller, then undo it from the backup and diagnose again.
-/// `BACKUP` stands for the backup the apply step wrote.
-fn steps(project: &str, backups: &str) -> Vec<Vec<String>> {
-    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    vec![
-        s(&["export", "--all", "--project", project, "-o", "text"]),
-        s(&["troubleshoot", SERVICE, "--caller", CALLER, "--no-logs", "-o", "text"]),
-        s(&["grant-invoker", SERVICE, "--member", CALLER, "--reason", "DEMO-1", "-o", "text"]),
-        s(&[
-            "grant-invoker",
-            SERVICE,
-            "--member",
-            CALLER,
-            "--reason",
-            "DEMO-1",
-            "--apply",
-            "--yes",
-            "--backup-dir",
-            backups,
-            "-o",
-            "text",
-        ]),
-        s(&["verify", SERVICE, "--as", CALLER, "--requests", "20", "--concurrency", "4", "-o", "text"]),
-        s(&["export", SERVICE, "-o", "terraform"]),
-        // Restoring the backup removes the grant made since it was taken:
-        // drift that rollback refuses unless --force says so.
-        s(&["rollback", "-f", "BACKUP", "--force", "--apply", "--yes", "--backup-dir", backups, "-o", "text"]),
-        s(&["troubleshoot", SERVICE, "--caller", CALLER, "--no-logs", "-o", "text"]),
-    ]
+/// One shell command of an act and the exit status the story expects.
+struct Step {
+    line: String,
+    expect: i32,
 }
 
-/// The newest file under `dir` (the backup the apply step just wrote).
-fn newest_file(dir: &std::path::Path) -> Option<PathBuf> {
-    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let p = entry.path();
-        let found = if p.is_dir() {
-            newest_file(&p).and_then(|f| Some((f.metadata().ok()?.modified().ok()?, f)))
-        } else {
-            p.metadata().ok().and_then(|m| m.modified().ok()).map(|t| (t, p))
-        };
-        if let Some((t, f)) = found
-            && newest.as_ref().is_none_or(|(nt, _)| t > *nt)
-        {
-            newest = Some((t, f));
-        }
-    }
-    newest.map(|(_, f)| f)
+/// One mistake, told as the commands that show, explain and (where runiam
+/// can) fix it.
+struct Act {
+    title: &'static str,
+    story: &'static str,
+    steps: Vec<Step>,
+}
+
+const SCHED: &str = "serviceAccount:reports-sched@acme-shop.iam.gserviceaccount.com";
+const SYNC: &str = "serviceAccount:inventory-sync@acme-shop.iam.gserviceaccount.com";
+const CONTRACTOR: &str = "user:dave@contractor.example";
+
+fn step(line: impl Into<String>, expect: i32) -> Step {
+    Step { line: line.into(), expect }
+}
+
+/// The story. Exit statuses: 0 fine, 1 a problem found (a denial is the
+/// point of most acts), 4 refused (the tool saying no is the point of some).
+fn acts() -> Vec<Act> {
+    vec![
+        Act {
+            title: "A Scheduler job whose account lacks invoke",
+            story: "nightly-report calls reports as reports-sched@ every night, and every night it gets 403.\n\
+                    A real call as that account shows the symptom; troubleshoot finds the job on its own\n\
+                    (no --caller needed) and names the missing grant. The fix is the last act.",
+            steps: vec![
+                step(format!("runiam verify reports --as {SCHED} -o text"), 1),
+                step("runiam troubleshoot reports -o text", 1),
+            ],
+        },
+        Act {
+            title: "A Pub/Sub push whose token audience carries a path",
+            story: "orders-push holds invoke, yet every push to /push gets 401: with no audience set, Pub/Sub\n\
+                    uses the push URL, path included, and Cloud Run rejects the token before IAM is asked.\n\
+                    No grant can fix that; the fix is the subscription's audience.",
+            steps: vec![
+                step("runiam troubleshoot orders -o text", 1),
+                step(
+                    "runiam verify orders --as serviceAccount:orders-push@acme-shop.iam.gserviceaccount.com -o text",
+                    1,
+                ),
+            ],
+        },
+        Act {
+            title: "A public service under domain restricted sharing",
+            story: "The web team wants storefront public. The organization admits only acme.example members,\n\
+                    so granting allUsers would fail at Google; runiam refuses it up front and takes the\n\
+                    supported route instead: the invoker IAM check off, behind the --allow-public gate.",
+            steps: vec![
+                step("runiam troubleshoot storefront --caller allUsers --no-logs -o text", 1),
+                step("runiam grant-invoker storefront --member allUsers --allow-public --apply --yes -o text", 4),
+                step("runiam grant-invoker storefront --disable-invoker-check --allow-public --apply --yes -o text", 0),
+                step("runiam troubleshoot storefront --caller allUsers --no-logs -o text", 0),
+            ],
+        },
+        Act {
+            title: "A contractor behind a deny policy",
+            story: "dave@contractor.example asks for partner-api. A deny policy on the project denies invoke to\n\
+                    contractors, and deny beats every grant: the diagnosis says whose policy to change, and\n\
+                    grant-invoker refuses a grant that could not help.",
+            steps: vec![
+                step(format!("runiam troubleshoot partner-api --caller {CONTRACTOR} --no-logs -o text"), 1),
+                step(format!("runiam grant-invoker partner-api --member {CONTRACTOR} -o text"), 4),
+            ],
+        },
+        Act {
+            title: "An expired time-bound grant",
+            story: "inventory-sync stopped on 30 June: its grant on inventory was time-bound (CHG-2211).\n\
+                    troubleshoot finds the job and the condition that is false now; the renewal replaces\n\
+                    the old condition with a new 30-day one, and a real call as the job's account proves it.",
+            steps: vec![
+                step("runiam troubleshoot inventory -o text", 1),
+                step(
+                    format!(
+                        "runiam grant-invoker inventory --member {SYNC} --expires 30d --keep-condition --reason CHG-2290 --apply --yes -o text"
+                    ),
+                    0,
+                ),
+                step(format!("runiam verify inventory --as {SYNC} -o text"), 0),
+            ],
+        },
+        Act {
+            title: "The reviewed fix: plan, apply, prove, undo",
+            story: "Back to nightly-report. The diagnosis becomes a plan a reviewer reads (the diff is on\n\
+                    stderr), the plan is applied exactly as reviewed with a backup first, real calls and a\n\
+                    short load prove it, and the change record undoes it.",
+            steps: vec![
+                step("runiam troubleshoot reports -o yaml > diagnosis.yaml", 1),
+                step("runiam grant-invoker -f diagnosis.yaml --reason CHG-2301 > plan.yaml", 0),
+                step("runiam grant-invoker -f plan.yaml --apply --yes > change.yaml", 0),
+                step(format!("runiam verify reports --as {SCHED} --requests 200 --concurrency 8 -o text"), 0),
+                step("runiam rollback -f change.yaml --apply --yes -o text", 0),
+                step(format!("runiam troubleshoot reports --caller {SCHED} --no-logs -o text"), 1),
+            ],
+        },
+    ]
 }
 
 pub fn run(args: Vec<OsString>) -> Exit {
@@ -101,62 +165,134 @@ pub fn run(args: Vec<OsString>) -> Exit {
     }
 }
 
+/// The environment every step runs in, as `export` lines print it.
+fn environment(url: &str, work: &Path, bin_dir: &Path) -> Vec<(String, String)> {
+    let path = std::env::var_os("PATH").map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+    vec![
+        ("RUNIAM_EMULATOR_HOST".into(), url.into()),
+        ("CLOUDSDK_CORE_PROJECT".into(), "acme-shop".into()),
+        ("CLOUDSDK_RUN_REGION".into(), "europe-west1".into()),
+        ("CLOUDSDK_CONFIG".into(), work.join("gcloud").display().to_string()),
+        ("PATH".into(), format!("{}:{path}", bin_dir.display())),
+    ]
+}
+
 fn demo(args: DemoArgs) -> Result<Exit, CommandError> {
+    let all = acts();
+    if let Some(n) = args.act
+        && !(1..=all.len()).contains(&n)
+    {
+        return Err(CommandError::usage(format!("--act {n}: the demo has acts 1 to {}", all.len())));
+    }
     let (world, origin) = match &args.world {
         Some(p) => (
             std::fs::read_to_string(p)
                 .map_err(|e| CommandError::usage(format!("cannot read --world {}: {e}", p.display())))?,
             p.display().to_string(),
         ),
-        None => (EXAMPLE_WORLD.to_owned(), "examples/acme-world.yaml".to_owned()),
+        None => (DEMO_WORLD.to_owned(), "examples/demo-world.yaml".to_owned()),
     };
     let world = runiam_emulator::World::parse(&world, &origin)?;
-    let project = world.projects.first().map(|p| p.id.clone()).ok_or_else(|| {
-        CommandError::usage(format!("{origin} declares no project; the demo needs one with services"))
-    })?;
-
-    // Pick the port first: the commands are told the address before they run.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| CommandError::new(Exit::Api, e).context("cannot find a free loopback port"))?
-        .port();
-    let url = format!("http://127.0.0.1:{port}");
-    // Every command the demo runs in this process talks to its emulator.
-    runiam_core::config::Env::set_process_override(vec![("RUNIAM_EMULATOR_HOST".to_owned(), url.clone())]);
+    let bin_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .ok_or_else(|| CommandError::api("cannot tell where this runiam binary is, to put it on PATH"))?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| CommandError::new(Exit::Api, e).context("cannot start the async runtime"))?;
-    let addr = ([127, 0, 0, 1], port).into();
     let emulator = runtime
-        .block_on(runiam_emulator::start(world, runiam_emulator::Options::default(), addr))
-        .map_err(|e| CommandError::new(Exit::Api, e).context(format!("cannot start the emulator on {url}")))?;
+        .block_on(runiam_emulator::start(world, runiam_emulator::Options::default(), ([127, 0, 0, 1], 0).into()))
+        .map_err(|e| CommandError::new(Exit::Api, e).context("cannot start the emulator on loopback"))?;
+    let url = emulator.url();
+    let work = tempfile_dir(&url)?;
+    let env = environment(&url, &work, &bin_dir);
 
-    let backups = std::env::temp_dir().join(format!("runiam-demo-{port}"));
-    let backups_s = backups.display().to_string();
     let mut out = std::io::stdout();
-    writeln!(out, "runiam demo: an offline tour of {origin}")?;
-    writeln!(out, "emulator: {url} (RUNIAM_EMULATOR_HOST={url}); backups in {backups_s}")?;
-    let mut worst = Exit::Ok;
-    for mut step in steps(&project, &backups_s) {
-        if let Some(arg) = step.iter_mut().find(|a| *a == "BACKUP") {
-            *arg = newest_file(&backups).map(|p| p.display().to_string()).unwrap_or_default();
+    writeln!(out, "runiam demo: {} acts on an offline estate ({origin})", all.len())?;
+    writeln!(out, "emulator: {url}; commands run in {} under bash with set -o pipefail", work.display())?;
+    let mut off_script = None;
+    for (i, act) in all.iter().enumerate().filter(|(i, _)| args.act.is_none_or(|n| n == i + 1)) {
+        writeln!(out, "\n━━ Act {}. {}", i + 1, act.title)?;
+        for line in act.story.lines() {
+            writeln!(out, "   {}", line.trim())?;
         }
-        writeln!(out, "\n$ runiam {}", step.join(" "))?;
+        for s in &act.steps {
+            writeln!(out, "\n$ {}", s.line)?;
+            out.flush()?;
+            let code = shell(&s.line, &work, &env)?;
+            std::io::stderr().flush()?;
+            if code != s.expect && off_script.is_none() {
+                off_script = Some(format!("act {}: `{}` exited {code}, the story expects {}", i + 1, s.line, s.expect));
+            }
+        }
+    }
+    if let Some(why) = &off_script {
+        eprintln!("runiam-demo: error: the story went off script: {why}");
+    }
+    if args.keep_running {
+        writeln!(out, "\n━━ The emulator is still running. To replay any act by hand, in another shell:")?;
+        for (k, v) in &env {
+            writeln!(out, "   export {k}='{v}'")?;
+        }
+        writeln!(out, "   cd '{}' && set -o pipefail", work.display())?;
+        writeln!(out, "   curl -s -X POST {url}/emulator/v1/reset   # the estate as it began")?;
+        writeln!(out, "   then any \"$ runiam ...\" line above. Ctrl-C stops the emulator.")?;
         out.flush()?;
-        let mut argv = vec![OsString::from("runiam")];
-        argv.extend(step.iter().map(OsString::from));
-        // A DENIED diagnosis (exit 1) is part of the story; usage and API errors are not.
-        match crate::run(argv) {
-            0 | 1 => {}
-            2 => worst = worst.max(Exit::Usage),
-            _ => worst = worst.max(Exit::Api),
-        }
-        std::io::stderr().flush()?;
+        runtime.block_on(stopped());
     }
     runtime.block_on(emulator.shutdown());
-    let _ = std::fs::remove_dir_all(&backups);
-    Ok(worst)
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(if off_script.is_some() { Exit::Problem } else { Exit::Ok })
+}
+
+/// A fresh working directory for the steps' files and backups.
+fn tempfile_dir(url: &str) -> Result<PathBuf, CommandError> {
+    let port = url.rsplit(':').next().unwrap_or("0");
+    let dir = std::env::temp_dir().join(format!("runiam-demo-{port}"));
+    std::fs::create_dir_all(dir.join("gcloud"))
+        .map_err(|e| CommandError::new(Exit::Api, e).context(format!("cannot create {}", dir.display())))?;
+    Ok(dir)
+}
+
+/// Runs one step in bash, its stderr sent where stdout goes; its exit status.
+fn shell(line: &str, work: &Path, env: &[(String, String)]) -> Result<i32, CommandError> {
+    let mut c = std::process::Command::new("bash");
+    c.arg("-c").arg(format!("set -o pipefail; {line}")).current_dir(work);
+    // The user's own gcloud and runiam settings must not leak into the story.
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if ["CLOUDSDK_", "GOOGLE_", "RUNIAM_"].iter().any(|p| k.starts_with(p)) {
+            c.env_remove(&*k);
+        }
+    }
+    c.envs(env.iter().map(|(k, v)| (k, v)));
+    // Plans, refusals and hints are on stderr: the transcript shows them in
+    // place, as a terminal would.
+    #[cfg(unix)]
+    if let Ok(fd) = std::os::fd::AsFd::as_fd(&std::io::stdout()).try_clone_to_owned() {
+        c.stderr(fd);
+    }
+    let status = c
+        .status()
+        .map_err(|e| CommandError::new(Exit::Api, e).context("cannot run bash, which the demo's steps run in"))?;
+    Ok(status.code().unwrap_or(128))
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+async fn stopped() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

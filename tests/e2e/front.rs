@@ -116,37 +116,6 @@ fn closed_stdout_is_a_quiet_success() {
 }
 
 #[test]
-fn demo_tours_the_example_estate_offline() {
-    let home = tempfile::tempdir().unwrap();
-    let mut c = cmd("runiam", home.path());
-    c.arg("demo");
-    let (out, text) = run(c, "");
-    assert_eq!(out.status.code(), Some(0), "{text}");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let service = "projects/acme-prod/locations/europe-west1/services/hello";
-    let caller = "serviceAccount:checkout-runtime@acme-prod.iam.gserviceaccount.com";
-    // The story in order: denied, planned, applied, proven, exported, undone, denied again.
-    let story = [
-        "$ runiam export --all --project acme-prod -o text\n".to_owned(),
-        "hello        acme-prod  europe-west1  all ".to_owned(),
-        format!("DENIED: {caller} on {service}"),
-        "cause [iam.no-grant]".to_owned(),
-        format!("{service}: planned (dry run; add --apply)"),
-        format!("{service}: applied"),
-        format!("{service} as {caller}: PASS"),
-        format!("id = \"{service} roles/run.invoker {caller}\""),
-        format!("{service}: rolled back"),
-        format!("DENIED: {caller} on {service}"),
-    ];
-    let mut rest: &str = &stdout;
-    for step in &story {
-        let at =
-            rest.find(step.as_str()).unwrap_or_else(|| panic!("missing {step:?} after what came before in:\n{stdout}"));
-        rest = &rest[at + step.len()..];
-    }
-}
-
-#[test]
 fn timeout_gives_up_with_a_clear_message() {
     let emu = crate::common::Emulator::start(
         &crate::common::root().join("tests/e2e/data/change-world.yaml"),

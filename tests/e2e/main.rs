@@ -3,6 +3,7 @@
 mod changes;
 mod common;
 mod credentials;
+mod demo;
 mod export;
 mod faults;
 mod front;
