@@ -16,6 +16,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
+use crate::figures::Figure;
+
 const SERVICES: usize = 500;
 const REGIONS: [&str; 2] = ["europe-west1", "us-central1"];
 
@@ -111,7 +113,7 @@ fn fetch(url: &str) -> anyhow::Result<serde_json::Value> {
     runtime.block_on(async { Ok(reqwest::get(url).await?.json().await?) })
 }
 
-pub fn export_bench(root: &Path) -> anyhow::Result<()> {
+pub fn export_bench(root: &Path) -> anyhow::Result<Vec<Figure>> {
     let bin = build_release(root, &["runiam-emulator", "runiam-export"])?;
     let dir = std::env::temp_dir().join("runiam-bench");
     std::fs::create_dir_all(&dir)?;
@@ -137,7 +139,19 @@ pub fn export_bench(root: &Path) -> anyhow::Result<()> {
     let (secs, calls, docs) = export(&bin, &emu.1, &["--all"])?;
     println!("runiam export --all ({SERVICES} services, 50 ms latency):");
     println!("  wall {secs:.2} s, {calls} API calls, {docs} snapshots, {:.1} services/s", docs as f64 / secs);
-    Ok(())
+    let sequential = calls as f64 * 0.05;
+    Ok(vec![
+        Figure::new(
+            format!("enumerate {SERVICES} services in 2 regions, 50 ms a call"),
+            format!("{:.2} s (v1 locations/-)", v1.0),
+        )
+        .peer(format!("{:.2} s (v2 list × {} regions)", v2.0, regions.len()), v2.0 / v1.0.max(1e-9)),
+        Figure::new(
+            format!("`export --all`, {SERVICES} services, 50 ms a call"),
+            format!("{secs:.2} s, {calls} calls"),
+        )
+        .peer(format!("{sequential:.1} s (the same calls one after another)"), sequential / secs.max(1e-9)),
+    ])
 }
 
 /// The service and caller of the front-end bench.
@@ -274,7 +288,7 @@ pub(crate) fn mint_front_token(emulator: &str) -> anyhow::Result<String> {
 
 /// The Cloud Run front end's hot path: an allowed request with a valid
 /// token, beside nginx answering a static 200 under the same wrk settings.
-pub fn emulator_bench(root: &Path) -> anyhow::Result<()> {
+pub fn emulator_bench(root: &Path) -> anyhow::Result<Vec<Figure>> {
     ensure_tools()?;
     let bin = build_release(root, &["runiam-emulator"])?;
     let dir = std::env::temp_dir().join("runiam-bench-front");
@@ -299,8 +313,13 @@ pub fn emulator_bench(root: &Path) -> anyhow::Result<()> {
     let (front, static_200) = (median(fronts), median(statics));
     println!("  runiam-emulator   {front:>10.0} req/s (median)");
     println!("  nginx static 200  {static_200:>10.0} req/s (median)");
-    println!("  ratio             {:>10.2}", front / static_200.max(1e-9));
-    Ok(())
+    let ratio = front / static_200.max(1e-9);
+    println!("  ratio             {ratio:>10.2}");
+    Ok(vec![
+        Figure::new("emulator front end, allowed call with an ID token (wrk)", format!("{front:.0} req/s"))
+            .peer(format!("nginx static 200: {static_200:.0} req/s"), ratio)
+            .target("≥ 20,000 req/s and ≥ 0.5× nginx", front >= 20_000.0 && ratio >= 0.5),
+    ])
 }
 
 /// A three-level ancestry with deny policies and a group grant.
@@ -339,7 +358,7 @@ denyPolicies:
     rules: [{deniedPrincipals: ["principal://goog/subject/intern@bench.example"], deniedPermissions: [run.googleapis.com/routes.invoke]}]
 "#;
 
-pub fn troubleshoot_bench(root: &Path) -> anyhow::Result<()> {
+pub fn troubleshoot_bench(root: &Path) -> anyhow::Result<Vec<Figure>> {
     let bin = build_release(root, &["runiam-emulator", "runiam-troubleshoot"])?;
     let dir = std::env::temp_dir().join("runiam-bench");
     std::fs::create_dir_all(&dir)?;
@@ -387,7 +406,17 @@ pub fn troubleshoot_bench(root: &Path) -> anyhow::Result<()> {
         calls as f64 * 0.1,
         calls as f64 * 0.1 / secs
     );
-    Ok(())
+    Ok(vec![
+        Figure::new(
+            "`troubleshoot`, 3-level ancestry, deny policies, a group, 100 ms a call",
+            format!("{secs:.2} s, {calls} calls, {rounds} rounds"),
+        )
+        .peer(
+            format!("{:.1} s (the same calls one after another)", calls as f64 * 0.1),
+            calls as f64 * 0.1 / secs.max(1e-9),
+        )
+        .target("≤ 4 dependent rounds", rounds > 0 && rounds <= 4),
+    ])
 }
 
 /// Request-log entries `bench logs` classifies.
@@ -459,17 +488,7 @@ fn peak_kb() -> Option<u64> {
 /// entries (JSON lines, streamed from a file) with troubleshoot's own
 /// classifier. A debug xtask re-runs itself in release: the figure is for
 /// the shipped code.
-pub fn logs_bench(root: &Path) -> anyhow::Result<()> {
-    if cfg!(debug_assertions) {
-        let status = Command::new(env!("CARGO"))
-            .args(["run", "--quiet", "--release", "--package", "xtask", "--", "bench", "logs"])
-            .current_dir(root)
-            .status()?;
-        if !status.success() {
-            bail!("the release run failed");
-        }
-        return Ok(());
-    }
+pub fn logs_bench() -> anyhow::Result<Vec<Figure>> {
     use runiam_troubleshoot::logs::{Class, Entry, classify};
     use std::io::Write as _;
     let dir = std::env::temp_dir().join("runiam-bench");
@@ -528,5 +547,11 @@ pub fn logs_bench(root: &Path) -> anyhow::Result<()> {
         peak as f64 / 1024.0,
         before as f64 / 1024.0
     );
-    Ok(())
+    Ok(vec![
+        Figure::new(
+            format!("request-log classifier, {total} entries"),
+            format!("{secs:.2} s, peak {:.0} MB", peak as f64 / 1024.0),
+        )
+        .target("1,000,000 in ≤ 3 s", secs <= 3.0 && total >= LOG_ENTRIES),
+    ])
 }

@@ -14,7 +14,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod figures;
 mod generate;
+mod startup_bench;
 mod tidy;
 mod verify_bench;
 
@@ -38,7 +40,7 @@ enum Task {
     All,
     /// Fail if any committed generated file is stale or missing, or the tree is not tidy; report long functions.
     Check,
-    /// Measure and print figures (release build).
+    /// Measure and print figures, ending with a table of runiam beside its peers (a release xtask).
     Bench {
         /// What to measure.
         #[arg(value_enum)]
@@ -46,8 +48,12 @@ enum Task {
     },
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum BenchTarget {
+    /// Every benchmark below, then one table of all their figures.
+    All,
+    /// Start-up time and memory of one command beside Google's Python client.
+    Startup,
     /// `runiam export --all` on 500 services at 50 ms latency.
     Export,
     /// `runiam troubleshoot` on a deep ancestry at 100 ms latency.
@@ -93,6 +99,56 @@ fn write_pages(files: &BTreeMap<PathBuf, String>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs one benchmark, or all of them, and prints the figures' table. A
+/// debug xtask re-runs itself in release: the figures are for shipped code.
+fn bench_task(root: &Path, what: BenchTarget) -> anyhow::Result<()> {
+    if cfg!(debug_assertions) {
+        let name = bench_name(what);
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["run", "--quiet", "--release", "--package", "xtask", "--", "bench", &name])
+            .current_dir(root)
+            .status()?;
+        anyhow::ensure!(status.success(), "the release run failed");
+        return Ok(());
+    }
+    let benches: [(BenchTarget, figures::Bench); 6] = [
+        (BenchTarget::Startup, startup_bench::startup_bench),
+        (BenchTarget::Troubleshoot, bench::troubleshoot_bench),
+        (BenchTarget::Logs, |_| bench::logs_bench()),
+        (BenchTarget::Export, bench::export_bench),
+        (BenchTarget::Emulator, bench::emulator_bench),
+        (BenchTarget::Verify, verify_bench::verify_bench),
+    ];
+    let mut rows = Vec::new();
+    for (target, bench) in benches {
+        if what != BenchTarget::All && what != target {
+            continue;
+        }
+        let name = bench_name(target);
+        println!("== bench {name}");
+        match bench(root) {
+            Ok(figures) => rows.extend(figures),
+            // One failed bench leaves its row in the table instead of hiding the others.
+            Err(e) if what == BenchTarget::All => {
+                eprintln!("xtask: bench {name} failed: {e:#}");
+                rows.push(figures::failed(&name, &e));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    println!("\n`cargo xtask bench {}` on {} cores:\n", bench_name(what), cores());
+    print!("{}", figures::table(&rows));
+    Ok(())
+}
+
+fn bench_name(what: BenchTarget) -> String {
+    clap::ValueEnum::to_possible_value(&what).map(|v| v.get_name().to_owned()).unwrap_or_default()
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let root = root();
@@ -104,11 +160,7 @@ fn main() -> ExitCode {
             .and_then(|_| write("completions", &generate::completions(&root)))
             .and_then(|_| write("schemas", &generate::schemas(&root)))
             .and_then(|_| write_pages(&generate::docs(&root))),
-        Task::Bench { what: BenchTarget::Export } => bench::export_bench(&root),
-        Task::Bench { what: BenchTarget::Troubleshoot } => bench::troubleshoot_bench(&root),
-        Task::Bench { what: BenchTarget::Emulator } => bench::emulator_bench(&root),
-        Task::Bench { what: BenchTarget::Verify } => verify_bench::verify_bench(&root),
-        Task::Bench { what: BenchTarget::Logs } => bench::logs_bench(&root),
+        Task::Bench { what } => bench_task(&root, what),
         Task::Check => {
             let stale = generate::stale(&root);
             let untidy = tidy::problems(&root);

@@ -10,6 +10,8 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
+use crate::figures::Figure;
+
 use crate::bench::{
     FRONT_HOST, build_release, ensure_tools, front_world, median, mint_front_token, start_emulator, wrk, wrk_rps,
 };
@@ -92,7 +94,7 @@ fn medians(rounds: &[Figures]) -> Figures {
     Figures { rps: of(|f| f.rps), p50: of(|f| f.p50), p95: of(|f| f.p95), p99: of(|f| f.p99) }
 }
 
-pub fn verify_bench(root: &std::path::Path) -> anyhow::Result<()> {
+pub fn verify_bench(root: &std::path::Path) -> anyhow::Result<Vec<Figure>> {
     ensure_tools()?;
     let bin = build_release(root, &["runiam-emulator", "runiam-verify"])?;
     let dir = std::env::temp_dir().join("runiam-bench-verify");
@@ -138,5 +140,22 @@ pub fn verify_bench(root: &std::path::Path) -> anyhow::Result<()> {
         ratio(verify.p95, wrk.p95),
         ratio(verify.p99, wrk.p99)
     );
-    Ok(())
+    let within = |a: f64, b: f64| a <= b * 1.15;
+    Ok(vec![
+        Figure::new(
+            format!("`verify` smoke load, {REQUESTS} requests, {CONCURRENCY} in flight"),
+            format!("{:.0} req/s, p50 {:.2} ms, p99 {:.2} ms", verify.rps, verify.p50, verify.p99),
+        )
+        .peer(
+            format!("wrk: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms", wrk.rps, wrk.p50, wrk.p99),
+            ratio(verify.rps, wrk.rps),
+        )
+        .target(
+            "≥ 10,000 req/s, percentiles within 15 % of wrk",
+            verify.rps >= 10_000.0
+                && within(verify.p50, wrk.p50)
+                && within(verify.p95, wrk.p95)
+                && within(verify.p99, wrk.p99),
+        ),
+    ])
 }
