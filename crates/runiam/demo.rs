@@ -18,6 +18,15 @@ use runiam_core::{CommandError, Exit};
 
 const DEMO_WORLD: &str = include_str!("../../examples/demo-world.yaml");
 
+/// Shown after `--help` and as the man page's EXAMPLES.
+const EXAMPLES: &str = "\
+Examples:
+  # The whole story, in seconds
+  runiam demo
+
+  # One act, and the emulator left running to replay it by hand
+  runiam demo --act 3 --keep-running";
+
 /// Run the whole story offline, against the emulator on the demo estate.
 ///
 /// Acts, one real mistake each: a Scheduler job whose account lacks invoke, a
@@ -28,7 +37,7 @@ const DEMO_WORLD: &str = include_str!("../../examples/demo-world.yaml");
 /// a user would type and its output. Nothing leaves this machine: the emulator
 /// runs inside this process on a loopback port.
 #[derive(Parser, Debug)]
-#[command(name = "runiam-demo", version)]
+#[command(name = "runiam-demo", version, after_long_help = EXAMPLES)]
 pub struct DemoArgs {
     /// A world file to use instead of the embedded examples/demo-world.yaml (its
     /// project acme-shop and services are what the acts name).

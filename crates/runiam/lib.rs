@@ -41,6 +41,17 @@ pub fn command() -> clap::Command {
              COMMAND runs `runiam-COMMAND` from PATH with ARGS, stdin, stdout and stderr passed through and its \
              exit code returned.",
         )
+        .after_long_help(
+            "Examples:\n  \
+             # The whole story, offline, in seconds\n  \
+             runiam demo\n\n  \
+             # Diagnose, fix with least privilege, prove with a real call\n  \
+             set -o pipefail\n  \
+             runiam troubleshoot hello --caller user:ana@acme.example | runiam grant-invoker --apply --yes | runiam verify\n\n  \
+             # Help for one command, and the plugins on PATH\n  \
+             runiam help troubleshoot\n  \
+             runiam plugins",
+        )
         .subcommand_required(true)
         .allow_external_subcommands(true)
         // `runiam help CMD` is the front binary's own: `runiam CMD --help`.
@@ -60,6 +71,11 @@ fn plugins_command() -> clap::Command {
     clap::Command::new("plugins")
         .about("List the runiam-* plugins found on PATH")
         .long_about("List the runiam-* plugins found on PATH, and whether a built-in of the same name shadows one.")
+        .after_long_help(
+            "Examples:\n  \
+             # A plugin is any runiam-NAME on PATH; runiam NAME runs it\n  \
+             runiam plugins",
+        )
 }
 
 /// Every binary runiam ships, as `(name, clap command)`: the front binary,

@@ -43,17 +43,40 @@ host:port or URL of runiam\-emulator: every API and every *.run.app URL goes the
 With \fB\-\-color auto\fR (the default): a non\-empty NO_COLOR turns colour off; CLICOLOR_FORCE (not 0) turns it on in a pipe. \fB\-\-color always|never\fR overrides both.
 "#;
 
-/// One man page per binary, with EXIT STATUS and ENVIRONMENT sections.
+/// The FILES section of every page.
+const FILES: &str = r#".SH FILES
+.TP
+\fB$CLOUDSDK_CONFIG\fR (default \fB~/.config/gcloud\fR)
+gcloud's configurations (active_config, configurations/config_NAME) for project, region, account and quota project, its credential store for \-\-account, and application_default_credentials.json.
+.TP
+\fBruniam\-backups/\fR
+Where \-\-apply writes a ServiceSnapshot of each service before changing it (\-\-backup\-dir), as PROJECT/REGION/SERVICE\-TIME.yaml; rollback \-\-list and \-\-last read it.
+"#;
+
+/// The `after_long_help` examples as an EXAMPLES section, literal lines.
+fn examples_section(help: &str) -> String {
+    let body = help.strip_prefix("Examples:\n").unwrap_or(help);
+    let roff = body.lines().map(|l| l.replace('\\', "\\\\").replace('-', "\\-")).collect::<Vec<_>>().join("\n");
+    format!(".SH EXAMPLES\n.nf\n{roff}\n.fi\n")
+}
+
+/// One man page per binary, with EXAMPLES, EXIT STATUS, ENVIRONMENT and FILES sections.
 pub fn man(root: &Path) -> BTreeMap<PathBuf, String> {
     runiam::man_pages()
         .into_iter()
         .map(|cmd| {
             let name = cmd.get_name().to_owned();
+            let examples = cmd.get_after_long_help().map(|h| h.to_string());
             let mut buf = Vec::new();
-            clap_mangen::Man::new(cmd).render(&mut buf).expect("rendering to memory");
+            // The examples get their own section below, not clap_mangen's untitled one.
+            clap_mangen::Man::new(cmd.after_long_help(None::<&str>)).render(&mut buf).expect("rendering to memory");
             let mut page = String::from_utf8(buf).expect("roff is UTF-8");
+            if let Some(examples) = examples {
+                page.push_str(&examples_section(&examples));
+            }
             page.push_str(&exit_status(root));
             page.push_str(ENVIRONMENT);
+            page.push_str(FILES);
             (root.join("man").join(format!("{name}.1")), page)
         })
         .collect()
@@ -345,6 +368,16 @@ mod tests {
                     assert!(names.contains(&name), "{} refers to {name}(1), which is not generated", path.display());
                 }
             }
+        }
+    }
+
+    #[test]
+    fn every_page_has_examples_exit_status_environment_and_files() {
+        for (path, page) in man(&crate::root()) {
+            for section in [".SH EXAMPLES\n.nf\n", ".SH \"EXIT STATUS\"", ".SH ENVIRONMENT", ".SH FILES"] {
+                assert!(page.contains(section), "{} has no {section}", path.display());
+            }
+            assert!(page.contains("runiam"), "{}", path.display());
         }
     }
 

@@ -73,6 +73,16 @@ const PROGRAM: &str = "runiam-emulator";
 /// The largest request body accepted (policies are far smaller).
 const MAX_BODY: usize = 4 << 20;
 
+/// Shown after `--help` and as the man page's EXAMPLES.
+const EXAMPLES: &str = "\
+Examples:
+  # The example estate on the default port; prints its URL
+  runiam-emulator --world examples/acme-world.yaml
+
+  # Point runiam at it, with 50 ms of latency on every API answer
+  runiam-emulator --world examples/acme-world.yaml --latency 50ms &
+  export RUNIAM_EMULATOR_HOST=127.0.0.1:8785";
+
 /// Serve a local stand-in for the Google APIs runiam calls.
 ///
 /// Prints exactly one line on stdout, the base URL (http://127.0.0.1:PORT),
@@ -80,7 +90,7 @@ const MAX_BODY: usize = 4 << 20;
 /// clients at it with RUNIAM_EMULATOR_HOST=127.0.0.1:PORT, or Google's
 /// Python clients with client_options={"api_endpoint": URL}.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "runiam-emulator", version)]
+#[command(name = "runiam-emulator", version, after_long_help = EXAMPLES)]
 pub struct EmulatorArgs {
     /// The world file (YAML): organization, folders, projects, services, policies.
     #[arg(long, value_name = "FILE")]

@@ -24,6 +24,18 @@ use runiam_core::target::{resolve_service, user_named};
 use runiam_core::{CommandError, Exit};
 use tokio::task::JoinSet;
 
+/// Shown after `--help` and as the man page's EXAMPLES.
+const EXAMPLES: &str = "\
+Examples:
+  # Every Cloud Run service of a project, in every region, as YAML snapshots
+  runiam export --all --project acme-prod > estate.yaml
+
+  # One file per service, ready for git
+  runiam export --all --project acme-prod --out-dir snapshots/
+
+  # Terraform import blocks and invoker-member resources for one service
+  runiam export hello --region europe-west1 -o terraform";
+
 /// Snapshot Cloud Run services and their IAM policies.
 ///
 /// Writes one ServiceSnapshot document per service: its URLs, ingress,
@@ -32,7 +44,7 @@ use tokio::task::JoinSet;
 /// `runiam troubleshoot` and `runiam rollback` read, and what belongs in git
 /// before a change.
 #[derive(Parser, Debug)]
-#[command(name = "runiam-export", version)]
+#[command(name = "runiam-export", version, after_long_help = EXAMPLES)]
 pub struct Args {
     /// Services to export: NAME (with --region), projects/P/locations/R/services/S, or a service URL.
     #[arg(value_name = "SERVICE", required_unless_present = "all")]

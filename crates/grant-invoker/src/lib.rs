@@ -32,6 +32,18 @@ use runiam_core::{CommandError, Exit, interrupt};
 use crate::plan::{Grant, check_role, conditional_holdings, expiry_condition, expiry_of, parse_duration};
 use crate::precheck::Precheck;
 
+/// Shown after `--help` and as the man page's EXAMPLES.
+const EXAMPLES: &str = "\
+Examples:
+  # Plan the least-privilege grant (a dry run: the diff and the blast radius on stderr)
+  runiam grant-invoker hello --region europe-west1 --member serviceAccount:sched@acme-prod.iam.gserviceaccount.com > plan.yaml
+
+  # Apply exactly the reviewed plan (exit 4 if the policy changed since)
+  runiam grant-invoker -f plan.yaml --apply --yes > change.yaml
+
+  # A time-bound grant for an incident
+  runiam grant-invoker hello --member user:ana@acme.example --expires 2h --reason INC-42 --apply";
+
 /// Grant the least privilege that lets a caller invoke a Cloud Run service.
 ///
 /// A dry run unless --apply: prints the plan (the policy diff and who gains
@@ -45,7 +57,7 @@ use crate::precheck::Precheck;
 /// each `grant` fix is applied, `manual` fixes are printed and exit 1) or
 /// plans from stdin or -f.
 #[derive(Parser, Debug)]
-#[command(name = "runiam-grant-invoker", version)]
+#[command(name = "runiam-grant-invoker", version, after_long_help = EXAMPLES)]
 pub struct Args {
     /// The service: NAME (with --region), projects/P/locations/R/services/S, or a service URL.
     #[arg(value_name = "SERVICE")]

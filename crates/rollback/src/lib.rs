@@ -29,6 +29,16 @@ use runiam_core::{CommandError, Exit, interrupt};
 
 use crate::undo::{Mode, Source, Target};
 
+/// Shown after `--help` and as the man page's EXAMPLES.
+const EXAMPLES: &str = "\
+Examples:
+  # Undo a change (exit 4 if someone edited the policy since, unless --merge)
+  runiam rollback --apply --yes < change.yaml
+
+  # The backups under ./runiam-backups, newest first, and restoring the newest
+  runiam rollback --list hello
+  runiam rollback --last hello --apply";
+
 /// Undo changes recorded by runiam, or restore services to a snapshot.
 ///
 /// Reads ChangeRecord documents (from grant-invoker or an earlier rollback)
@@ -45,7 +55,7 @@ use crate::undo::{Mode, Source, Target};
 /// adds a role beyond invoking needs --allow-public or --allow-role. A dry
 /// run unless --apply; each write is backed up first and recorded.
 #[derive(Parser, Debug)]
-#[command(name = "runiam-rollback", version)]
+#[command(name = "runiam-rollback", version, after_long_help = EXAMPLES)]
 pub struct Args {
     /// Read ChangeRecord or ServiceSnapshot documents from FILE (- for stdin).
     #[arg(short = 'f', long = "file", value_name = "FILE", conflicts_with_all = ["list", "last"])]

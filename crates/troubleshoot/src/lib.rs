@@ -44,6 +44,22 @@ use crate::decide::{Elsewhere, Origin, Request, diagnose};
 use crate::observe::{LogRead, Observed};
 use crate::settle::{Draft, settle};
 
+/// Shown after `--help` and as the man page's EXAMPLES.
+const EXAMPLES: &str = "\
+Examples:
+  # Why is this account refused?
+  runiam troubleshoot hello --region europe-west1 --caller serviceAccount:sched@acme-prod.iam.gserviceaccount.com
+
+  # Every configured caller of the service (Pub/Sub, Scheduler, Eventarc, Tasks, Workflows)
+  runiam troubleshoot hello --region europe-west1
+
+  # The token the caller sent, judged offline (never printed)
+  runiam troubleshoot hello --region europe-west1 --token-file token.jwt
+
+  # Diagnose, fix and prove in one pipe
+  set -o pipefail
+  runiam troubleshoot hello --caller user:ana@acme.example | runiam grant-invoker --apply --yes | runiam verify";
+
 /// Explain why a caller cannot invoke a Cloud Run service.
 ///
 /// Reads the service, its IAM policy and every ancestor's, the deny
@@ -55,7 +71,7 @@ use crate::settle::{Draft, settle};
 /// export) from stdin or -f. Exit 0 when the caller is allowed, 1 when
 /// denied or unknown.
 #[derive(Parser, Debug)]
-#[command(name = "runiam-troubleshoot", version)]
+#[command(name = "runiam-troubleshoot", version, after_long_help = EXAMPLES)]
 pub struct Args {
     /// The service: NAME (with --region), projects/P/locations/R/services/S, or a service URL.
     #[arg(value_name = "SERVICE")]

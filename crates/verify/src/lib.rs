@@ -53,6 +53,18 @@ pub const MAX_CONCURRENCY: usize = 50;
 /// record must be for --wait to be on by default.
 pub const PROPAGATION: Duration = Duration::from_secs(7 * 60);
 
+/// Shown after `--help` and as the man page's EXAMPLES.
+const EXAMPLES: &str = "\
+Examples:
+  # A real call as the caller, with its own ID token
+  runiam verify hello --region europe-west1 --as serviceAccount:sched@acme-prod.iam.gserviceaccount.com
+
+  # Plus a short load: 500 requests, 20 at a time
+  runiam verify hello --as serviceAccount:sched@acme-prod.iam.gserviceaccount.com --requests 500 --concurrency 20
+
+  # Check an applied change against its intent
+  runiam verify < change.yaml";
+
 /// Prove that a caller can (or cannot) invoke a Cloud Run service, with a real call as the caller.
 ///
 /// Gets an ID token for the principal of --as (IAM Credentials
@@ -72,7 +84,7 @@ pub const PROPAGATION: Duration = Duration::from_secs(7 * 60);
 /// invoker check turned off unless asked. Exit 0 when every check passed,
 /// 1 when one failed or could not be made.
 #[derive(Parser, Debug)]
-#[command(name = "runiam-verify", version)]
+#[command(name = "runiam-verify", version, after_long_help = EXAMPLES)]
 pub struct Args {
     /// The service: NAME (with --region), projects/P/locations/R/services/S, or a service URL.
     #[arg(value_name = "SERVICE")]
