@@ -477,3 +477,42 @@ fn logs_show_no_new_refusals_after_the_change_or_quote_them() {
     assert_eq!(code, 1, "{out}{err}");
     assert_eq!(check(&reports(&out)[0], "logs")["evidence"].as_array().unwrap().len(), 2, "{out}");
 }
+
+/// The smoke load and the propagation wait show a progress bar on a
+/// terminal (here a pseudo-terminal from util-linux `script`), and nothing
+/// in a pipe.
+#[test]
+fn progress_bars_on_a_terminal_only() {
+    let emu = Emulator::start(&world(), &["--propagation-delay", "2s"]);
+    let dir = tempfile::tempdir().unwrap();
+    let granted = sa("granted");
+    let load = format!("verify {SVC} --as {granted} --requests 1000 --concurrency 10");
+    let on_a_terminal = |line: &str| {
+        let mut c = std::process::Command::new("script");
+        c.env_clear()
+            .env("HOME", dir.path())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("TERM", "xterm")
+            .current_dir(dir.path())
+            .env("RUNIAM_EMULATOR_HOST", emu.host());
+        c.args(["-qec", &format!("{} {line}", crate::common::bin("runiam").display()), "/dev/null"]);
+        let out = c.output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let seen = on_a_terminal(&load);
+    assert!(seen.contains("smoke load [") && seen.contains("] 1,000/1,000 "), "{seen:?}");
+    assert!(seen.contains("PASS") && !seen.contains("waiting for IAM propagation"), "{seen:?}");
+    let (code, _, err) = runiam(&emu, dir.path(), &load.split(' ').collect::<Vec<_>>(), "");
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("smoke load"), "{err}");
+
+    // A grant younger than propagation: verify waits, and shows it.
+    let ungranted = sa("stranger");
+    let (code, _, err) =
+        runiam(&emu, dir.path(), &["grant-invoker", SVC, "--member", &ungranted, "--apply", "--yes", "-o", "yaml"], "");
+    assert_eq!(code, 0, "{err}");
+    let seen = on_a_terminal(&format!("verify {SVC} --as {ungranted} --wait 30s"));
+    assert!(seen.contains("waiting for IAM propagation: attempt 1 got 403"), "{seen:?}");
+    assert!(seen.contains("s of 30s"), "{seen:?}");
+    assert!(seen.contains("PASS"), "{seen:?}");
+}

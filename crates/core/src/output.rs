@@ -34,15 +34,29 @@ impl Format {
     }
 }
 
-/// A progress bar for `len` steps on stderr, hidden in pipes and with `--quiet`.
+/// A progress bar for `len` steps on stderr, with the rate and the time
+/// left, hidden in pipes and with `--quiet`.
 pub fn progress(len: u64, message: &str, quiet: bool) -> ProgressBar {
+    bar(len, message, quiet, "{msg} [{bar:30}] {human_pos}/{human_len} {rate} ETA {eta}")
+}
+
+/// A progress bar of `seconds` waited, on stderr, hidden in pipes and with `--quiet`.
+pub fn waiting(seconds: u64, message: &str, quiet: bool) -> ProgressBar {
+    bar(seconds, message, quiet, "{msg} [{bar:30}] {pos}s of {len}s")
+}
+
+fn bar(len: u64, message: &str, quiet: bool, template: &str) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len}").expect("static template").progress_chars("=> "),
+    let style = ProgressStyle::with_template(template).expect("static template").progress_chars("=> ").with_key(
+        "rate",
+        |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.0}/s", state.per_sec());
+        },
     );
+    bar.set_style(style);
     bar.set_message(message.to_owned());
     bar
 }

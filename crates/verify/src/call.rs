@@ -3,7 +3,6 @@
 //! load with its histogram and percentiles.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -127,7 +126,8 @@ impl Endpoint {
 
     /// Calls until the answer meets `expect` or `wait` has passed, backing
     /// off from 1 s to 15 s: IAM changes take up to 7 minutes to reach
-    /// Cloud Run. Progress goes to stderr on a terminal only.
+    /// Cloud Run. A progress bar of the seconds waited goes to stderr on a
+    /// terminal only.
     pub async fn call_until(
         &self,
         token: Option<&Secret>,
@@ -135,8 +135,10 @@ impl Endpoint {
         wait: Duration,
         quiet: bool,
     ) -> (Outcome, u32) {
-        let deadline = Instant::now() + wait;
-        let show = !quiet && std::io::stderr().is_terminal();
+        let started = Instant::now();
+        let deadline = started + wait;
+        let bar =
+            runiam_core::output::waiting(wait.as_secs().max(1), "waiting for IAM propagation", quiet || wait.is_zero());
         let mut pause = Duration::from_secs(1);
         let mut attempts = 0;
         loop {
@@ -144,21 +146,16 @@ impl Endpoint {
             let outcome = self.call(token).await;
             let now = Instant::now();
             if outcome.answer.meets(expect) || now >= deadline {
-                if show && attempts > 1 {
-                    eprintln!();
-                }
+                bar.finish_and_clear();
                 return (outcome, attempts);
             }
-            let sleep = pause.min(deadline - now);
-            if show {
-                eprint!(
-                    "\rwaiting for IAM propagation: attempt {attempts} got {}, {}s left  ",
-                    outcome.answer.key(),
-                    (deadline - now).as_secs()
-                );
-                let _ = std::io::stderr().flush();
+            bar.set_message(format!("waiting for IAM propagation: attempt {attempts} got {}", outcome.answer.key()));
+            let until = now + pause.min(deadline - now);
+            // The bar counts the seconds waited, also between attempts.
+            while Instant::now() < until {
+                bar.set_position(started.elapsed().as_secs());
+                tokio::time::sleep((until - Instant::now()).min(Duration::from_millis(250))).await;
             }
-            tokio::time::sleep(sleep).await;
             pause = (pause * 2).min(Duration::from_secs(15));
         }
     }
@@ -175,16 +172,17 @@ impl Endpoint {
         token: Option<&Secret>,
         requests: u64,
         concurrency: usize,
+        sent: &Sent,
     ) -> Vec<(Answer, Duration)> {
         let auth = match token.map(bearer).transpose() {
             Ok(a) => a,
             Err(error) => return vec![(Answer::Transport { error: error.to_string() }, Duration::ZERO)],
         };
         if let Some(plain) = Plain::new(&self.send_to, self.host.as_ref(), &self.method, auth.as_ref(), CALL_TIMEOUT) {
-            return plain.load(requests, concurrency.max(1)).await;
+            return plain.load(requests, concurrency.max(1), sent).await;
         }
         let workers = concurrency.max(1);
-        let next = Arc::new(AtomicU64::new(0));
+        let next = sent.track(requests);
         let share = usize::try_from(requests / workers as u64 + 1).unwrap_or(usize::MAX).min(1 << 16);
         let handles: Vec<_> = (0..workers)
             .map(|_| {
@@ -209,6 +207,33 @@ impl Endpoint {
             }
         }
         answers
+    }
+}
+
+/// How many requests of a load have been sent, for its progress bar: the
+/// counters the load's workers already take request numbers from, each
+/// with its share, so counting costs the requests nothing.
+#[derive(Debug, Default)]
+pub struct Sent {
+    counters: std::sync::Mutex<Vec<(Arc<AtomicU64>, u64)>>,
+}
+
+impl Sent {
+    /// A new counter for `share` requests, counted from now on.
+    pub fn track(&self, share: u64) -> Arc<AtomicU64> {
+        let counter = Arc::new(AtomicU64::new(0));
+        if let Ok(mut c) = self.counters.lock() {
+            c.push((Arc::clone(&counter), share));
+        }
+        counter
+    }
+
+    /// Requests handed out so far (a worker takes one number past its share to stop).
+    pub fn count(&self) -> u64 {
+        self.counters
+            .lock()
+            .map(|c| c.iter().map(|(n, share)| n.load(Ordering::Relaxed).min(*share)).sum())
+            .unwrap_or(0)
     }
 }
 

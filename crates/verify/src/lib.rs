@@ -41,7 +41,7 @@ use runiam_core::{CommandError, Exit};
 use serde_json::json;
 
 use crate::answer::{Answer, Expect};
-use crate::call::{Endpoint, Load};
+use crate::call::{Endpoint, Load, Sent};
 use crate::checks::CheckName;
 use crate::identity::Identity;
 use runiam_core::auth::AuthError;
@@ -566,6 +566,7 @@ async fn load_renewing(
     let started = Instant::now();
     let mut answers = Vec::new();
     let (mut sent, mut round) = (0, (concurrency as u64 * 10).max(1));
+    let bar = runiam_core::output::progress(requests, "smoke load", args.common.quiet);
     while sent < requests {
         if expires.is_some_and(|e| e - RENEW_BEFORE <= Utc::now())
             && let Ok(Identity::Token { token: t, expires: e, .. }) = identify(args, ctx, who, audience).await
@@ -574,11 +575,21 @@ async fn load_renewing(
         }
         let n = round.min(requests - sent);
         let t0 = Instant::now();
-        answers.extend(endpoint.load_round(token.as_ref(), n, concurrency).await);
+        let tally = Sent::default();
+        let round_answers = endpoint.load_round(token.as_ref(), n, concurrency, &tally);
+        tokio::pin!(round_answers);
+        answers.extend(loop {
+            tokio::select! {
+                a = &mut round_answers => break a,
+                () = tokio::time::sleep(Duration::from_millis(100)) => bar.set_position(sent + tally.count()),
+            }
+        });
         sent += n;
+        bar.set_position(sent);
         let rate = n as f64 / t0.elapsed().as_secs_f64().max(1e-3);
         round = ((rate * ROUND.as_secs_f64()) as u64).max(concurrency as u64).max(1);
     }
+    bar.finish_and_clear();
     Load::from_answers(&answers, expect, concurrency, started.elapsed())
 }
 

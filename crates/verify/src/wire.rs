@@ -23,6 +23,7 @@ use tokio::net::TcpStream;
 use url::Url;
 
 use crate::answer::{Answer, USER_AGENT, classify, reads_body};
+use crate::call::Sent;
 
 /// How much of a body is kept for [`classify`]; the rest is read and dropped.
 const BODY_KEPT: usize = 4096;
@@ -84,7 +85,7 @@ impl Plain {
     /// `requests` calls from `concurrency` connections spread over one
     /// thread per core, each answer with its latency from before the
     /// request is written to the end of its body.
-    pub async fn load(self, requests: u64, concurrency: usize) -> Vec<(Answer, Duration)> {
+    pub async fn load(self, requests: u64, concurrency: usize, sent: &Sent) -> Vec<(Answer, Duration)> {
         let plain = Arc::new(self);
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let threads = cores.min(concurrency).max(1);
@@ -95,9 +96,10 @@ impl Plain {
             // its cache line between the cores on every request.
             let share = requests / threads as u64 + u64::from((t as u64) < requests % threads as u64);
             let plain = Arc::clone(&plain);
+            let next = sent.track(share);
             let (done, result) = tokio::sync::oneshot::channel();
             let spawned = std::thread::Builder::new().name(format!("load-{t}")).spawn(move || {
-                let _ = done.send(plain.thread(share, workers));
+                let _ = done.send(plain.thread(&next, share, workers));
             });
             if let Err(e) = spawned {
                 return vec![(Answer::Transport { error: format!("cannot start a load thread: {e}") }, Duration::ZERO)];
@@ -118,18 +120,17 @@ impl Plain {
 
     /// One load thread: its own event loop, `workers` connections and
     /// `requests` requests.
-    fn thread(self: &Arc<Self>, requests: u64, workers: usize) -> Vec<(Answer, Duration)> {
+    fn thread(self: &Arc<Self>, next: &Arc<AtomicU64>, requests: u64, workers: usize) -> Vec<(Answer, Duration)> {
         let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(r) => r,
             Err(e) => {
                 return vec![(Answer::Transport { error: format!("cannot start an event loop: {e}") }, Duration::ZERO)];
             }
         };
-        let next = Arc::new(AtomicU64::new(0));
         runtime.block_on(async {
             let tasks: Vec<_> = (0..workers)
                 .map(|_| {
-                    let (plain, next) = (Arc::clone(self), Arc::clone(&next));
+                    let (plain, next) = (Arc::clone(self), Arc::clone(next));
                     tokio::spawn(async move { plain.worker(&next, requests, workers).await })
                 })
                 .collect();
@@ -580,7 +581,9 @@ mod tests {
         });
         let plain = Plain::new(&url, None, &Method::GET, None, Duration::from_secs(5)).unwrap();
         // Shares that do not divide evenly, over more workers than threads.
-        let answers = plain.load(301, 3).await;
+        let sent = Sent::default();
+        let answers = plain.load(301, 3, &sent).await;
+        assert_eq!(sent.count(), 301);
         assert_eq!(answers.len(), 301);
         assert!(answers.iter().all(|(a, _)| *a == Answer::Container { status: 200 }));
         assert_eq!(served.load(Ordering::Relaxed), 301);
