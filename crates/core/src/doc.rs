@@ -49,9 +49,9 @@ impl Kind {
     pub fn readers(self) -> &'static [&'static str] {
         match self {
             Kind::ServiceSnapshot => &["runiam troubleshoot", "runiam rollback"],
-            Kind::Diagnosis => &["runiam grant-invoker"],
-            Kind::ChangeRecord => &["runiam grant-invoker", "runiam verify", "runiam rollback"],
-            Kind::VerifyReport => &[],
+            Kind::Diagnosis => &["runiam grant-invoker", "runiam runbook"],
+            Kind::ChangeRecord => &["runiam grant-invoker", "runiam verify", "runiam rollback", "runiam runbook"],
+            Kind::VerifyReport => &["runiam runbook"],
         }
     }
 }
