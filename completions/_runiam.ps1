@@ -27,6 +27,7 @@ Register-ArgumentCompleter -Native -CommandName 'runiam' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('plugins', 'plugins', [CompletionResultType]::ParameterValue, 'List the runiam-* plugins found on PATH')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Run the whole story offline, against the emulator on the example estate')
+            [CompletionResult]::new('runbook', 'runbook', [CompletionResultType]::ParameterValue, 'Render saved runiam documents as one Markdown page for the team wiki')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Snapshot Cloud Run services and their IAM policies')
             [CompletionResult]::new('troubleshoot', 'troubleshoot', [CompletionResultType]::ParameterValue, 'Explain why a caller cannot invoke a Cloud Run service')
             [CompletionResult]::new('grant-invoker', 'grant-invoker', [CompletionResultType]::ParameterValue, 'Grant the least privilege that lets a caller invoke a Cloud Run service')
@@ -41,6 +42,13 @@ Register-ArgumentCompleter -Native -CommandName 'runiam' -ScriptBlock {
         }
         'runiam;demo' {
             [CompletionResult]::new('--world', '--world', [CompletionResultType]::ParameterName, 'A world file to use instead of the embedded examples/acme-world.yaml')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'runiam;runbook' {
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -186,6 +194,10 @@ Register-ArgumentCompleter -Native -CommandName 'runiam' -ScriptBlock {
             [CompletionResult]::new('--requests', '--requests', [CompletionResultType]::ParameterName, 'Smoke load: send this many requests after the first call (at most 1000 without --force)')
             [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Smoke load: requests in flight at once (at most 50 without --force)')
             [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'The change time for --logs: RFC 3339 (2026-11-28T10:00:00Z) or how long ago (15m) [default: a record''s appliedAt]')
+            [CompletionResult]::new('--watch', '--watch', [CompletionResultType]::ParameterName, 'Once the checks pass, keep reading the service''s request log for this long (48h, 30m), one Logging entries.list per --interval: exit 1 as soon as Cloud Run refuses a caller again (when, how many, the entries quoted), 0 after a quiet window. --timeout must be longer')
+            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Time between two reads of --watch (at least 1s; Logging allows 60 reads a minute per project)')
+            [CompletionResult]::new('--notify', '--notify', [CompletionResultType]::ParameterName, 'A notification channel for --create-alert: projects/P/notificationChannels/ID, or the ID in the service''s project (repeatable)')
+            [CompletionResult]::new('--delete-alert', '--delete-alert', [CompletionResultType]::ParameterName, 'Delete an alert policy that --create-alert made (projects/P/alertPolicies/ID), and do nothing else; a policy runiam did not make is refused (exit 4)')
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Read ChangeRecord documents from FILE (- for stdin)')
             [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'Read ChangeRecord documents from FILE (- for stdin)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: text on a terminal, yaml otherwise]')
@@ -199,6 +211,7 @@ Register-ArgumentCompleter -Native -CommandName 'runiam' -ScriptBlock {
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Lift the smoke load caps')
             [CompletionResult]::new('--logs', '--logs', [CompletionResultType]::ParameterName, 'Also read the service''s request logs: no Cloud Run 401/403 may appear after the change time (each is quoted)')
+            [CompletionResult]::new('--create-alert', '--create-alert', [CompletionResultType]::ParameterName, 'Once the checks pass, create a Cloud Monitoring alert policy whose log-match condition is the --logs filter (Cloud Run 401/403 of the service), so Google watches for the denial''s return; one already made for the service is reported, not duplicated')
             [CompletionResult]::new('--allow-empty', '--allow-empty', [CompletionResultType]::ParameterName, 'Succeed when stdin holds no document (otherwise exit 2: the command before in the pipe probably failed)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown')

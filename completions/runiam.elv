@@ -24,6 +24,7 @@ set edit:completion:arg-completer[runiam] = {|@words|
             cand --version 'Print version'
             cand plugins 'List the runiam-* plugins found on PATH'
             cand demo 'Run the whole story offline, against the emulator on the example estate'
+            cand runbook 'Render saved runiam documents as one Markdown page for the team wiki'
             cand export 'Snapshot Cloud Run services and their IAM policies'
             cand troubleshoot 'Explain why a caller cannot invoke a Cloud Run service'
             cand grant-invoker 'Grant the least privilege that lets a caller invoke a Cloud Run service'
@@ -36,6 +37,12 @@ set edit:completion:arg-completer[runiam] = {|@words|
         }
         &'runiam;demo'= {
             cand --world 'A world file to use instead of the embedded examples/acme-world.yaml'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'runiam;runbook'= {
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -176,6 +183,10 @@ set edit:completion:arg-completer[runiam] = {|@words|
             cand --requests 'Smoke load: send this many requests after the first call (at most 1000 without --force)'
             cand --concurrency 'Smoke load: requests in flight at once (at most 50 without --force)'
             cand --since 'The change time for --logs: RFC 3339 (2026-11-28T10:00:00Z) or how long ago (15m) [default: a record''s appliedAt]'
+            cand --watch 'Once the checks pass, keep reading the service''s request log for this long (48h, 30m), one Logging entries.list per --interval: exit 1 as soon as Cloud Run refuses a caller again (when, how many, the entries quoted), 0 after a quiet window. --timeout must be longer'
+            cand --interval 'Time between two reads of --watch (at least 1s; Logging allows 60 reads a minute per project)'
+            cand --notify 'A notification channel for --create-alert: projects/P/notificationChannels/ID, or the ID in the service''s project (repeatable)'
+            cand --delete-alert 'Delete an alert policy that --create-alert made (projects/P/alertPolicies/ID), and do nothing else; a policy runiam did not make is refused (exit 4)'
             cand -f 'Read ChangeRecord documents from FILE (- for stdin)'
             cand --file 'Read ChangeRecord documents from FILE (- for stdin)'
             cand -o 'Output format [default: text on a terminal, yaml otherwise]'
@@ -189,6 +200,7 @@ set edit:completion:arg-completer[runiam] = {|@words|
             cand --timeout 'Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first'
             cand --force 'Lift the smoke load caps'
             cand --logs 'Also read the service''s request logs: no Cloud Run 401/403 may appear after the change time (each is quoted)'
+            cand --create-alert 'Once the checks pass, create a Cloud Monitoring alert policy whose log-match condition is the --logs filter (Cloud Run 401/403 of the service), so Google watches for the denial''s return; one already made for the service is reported, not duplicated'
             cand --allow-empty 'Succeed when stdin holds no document (otherwise exit 2: the command before in the pipe probably failed)'
             cand -v 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
             cand --verbose 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
