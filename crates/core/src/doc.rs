@@ -864,7 +864,7 @@ mod tests {
         assert_eq!(e.exit, crate::Exit::Usage);
         assert_eq!(
             e.render("runiam-verify"),
-            "runiam-verify: error: document 1 is a Diagnosis, which runiam-verify does not read; runiam-verify reads ChangeRecord documents\n\nhint: Diagnosis documents are read by runiam grant-invoker\n"
+            "runiam-verify: error: document 1 is a Diagnosis, which runiam-verify does not read; runiam-verify reads ChangeRecord documents\n\nhint: Diagnosis documents are read by runiam grant-invoker, runiam runbook\n"
         );
     }
 

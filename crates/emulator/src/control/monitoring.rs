@@ -304,7 +304,10 @@ mod tests {
             broken(&|p| p["conditions"][0]["conditionMatchedLog"]["filter"] = json!(" ")),
             "alert_policy.conditions[0].condition_matched_log.filter"
         );
-        assert_eq!(broken(&|p| p["conditions"][1] = json!({"conditionAbsent": {}})), "alert_policy.conditions");
+        assert_eq!(
+            broken(&|p| p["conditions"].as_array_mut().unwrap().push(json!({"conditionAbsent": {}}))),
+            "alert_policy.conditions"
+        );
         assert_eq!(broken(&|p| p["alertStrategy"] = json!({})), "alert_policy.alert_strategy.notification_rate_limit");
         assert_eq!(
             broken(&|p| p["alertStrategy"]["notificationRateLimit"]["period"] = json!("5m")),
