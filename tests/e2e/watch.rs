@@ -127,6 +127,7 @@ fn watch_flags_are_checked_before_any_call() {
         (&["--watch", "10m", "--timeout", "5m"][..], "--timeout 5m ends the --watch 10m before its window is over"),
         (&["--watch", "10m", "--interval", "500ms"][..], "--interval 500ms is shorter than 1s"),
         (&["--watch", "0"][..], "--watch 0 watches nothing"),
+        (&["--interval", "5s"][..], "--watch <DURATION>"),
         (&["--create-alert", "--notify", "email:me@x"][..], "--notify 'email:me@x' is not a notification channel"),
     ] {
         let mut all = vec!["verify", SVC, "--as", "serviceAccount:granted@ver-proj.iam.gserviceaccount.com"];

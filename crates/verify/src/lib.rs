@@ -121,7 +121,7 @@ pub struct Args {
     #[arg(long, value_name = "DURATION")]
     pub watch: Option<String>,
     /// Time between two reads of --watch (at least 1s; Logging allows 60 reads a minute per project).
-    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    #[arg(long, value_name = "DURATION", default_value = "60s", requires = "watch")]
     pub interval: String,
     /// Once the checks pass, create a Cloud Monitoring alert policy whose log-match condition is the --logs filter (Cloud Run 401/403 of the service), so Google watches for the denial's return; one already made for the service is reported, not duplicated.
     #[arg(long)]

@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use indicatif::ProgressBar;
 use runiam_core::api::Logging;
 use runiam_core::doc::{Check, CheckResult};
 use runiam_core::duration::Shown;
@@ -43,12 +44,13 @@ pub async fn watch(
     targets: &[ServiceRef],
     from: DateTime<Utc>,
     window: Window,
-    progress: &indicatif::ProgressBar,
+    progress: &ProgressBar,
 ) -> Ended {
     let started = Instant::now();
     let at = from.to_rfc3339_opts(SecondsFormat::Secs, true);
     let length = Shown(window.length);
     let mut reads = 0u64;
+    progress.set_length(window.length.as_millis() as u64);
     loop {
         reads += 1;
         for (i, target) in targets.iter().enumerate() {
@@ -56,7 +58,7 @@ pub async fn watch(
                 Ok(e) => e,
                 Err(why) => {
                     let check = CheckName::Watch.error(format!("stopped after {}: {why}", spent(started)));
-                    return ended_by(targets, i, check, None);
+                    return ended_by(targets, i, check);
                 }
             };
             let seen = logs::refusals(&entries);
@@ -75,7 +77,7 @@ pub async fn watch(
                     spent(started)
                 );
                 let check = CheckName::Watch.with(CheckResult::Fail, detail, logs::quoted(seen));
-                return ended_by(targets, i, check, None);
+                return ended_by(targets, i, check);
             }
         }
         let elapsed = started.elapsed();
@@ -88,10 +90,7 @@ pub async fn watch(
             return Ended { checks, signal: None };
         }
         let left = window.length - elapsed;
-        progress.set_length(window.length.as_millis() as u64);
-        progress.set_position(elapsed.as_millis() as u64);
-        progress.set_message(format!("watching for Cloud Run 401/403: none yet, {} left", remaining(left)));
-        if let Some(signal) = sleep(window.interval.min(left)).await {
+        if let Some(signal) = sleep(window.interval.min(left), started, window.length, progress).await {
             let detail = format!(
                 "stopped by a signal after {} of the {length} watch from {at}: no Cloud Run 401/403 until then, \
                  the rest of the window was not watched",
@@ -104,23 +103,27 @@ pub async fn watch(
 }
 
 /// `check` for the service `i`, and for the others a watch cut short by it.
-fn ended_by(targets: &[ServiceRef], i: usize, check: Check, signal: Option<Exit>) -> Ended {
+fn ended_by(targets: &[ServiceRef], i: usize, check: Check) -> Ended {
     let cut = format!("the watch ended early, at what it found on {}", targets[i].full_name());
     let checks = targets
         .iter()
         .enumerate()
         .map(|(j, t)| (t.clone(), if i == j { check.clone() } else { CheckName::Watch.error(cut.clone()) }))
         .collect();
-    Ended { checks, signal }
+    Ended { checks, signal: None }
 }
 
-/// Sleeps `d`, or less when SIGINT or SIGTERM arrives: the exit it asks for.
-async fn sleep(d: Duration) -> Option<Exit> {
+/// Sleeps `d`, or less when SIGINT or SIGTERM arrives: the exit it asks
+/// for. The time left in the window shows as it goes.
+async fn sleep(d: Duration, started: Instant, length: Duration, progress: &ProgressBar) -> Option<Exit> {
     let until = Instant::now() + d;
     loop {
         if let Some(signal) = interrupt::received().filter(|e| *e != Exit::Api) {
             return Some(signal);
         }
+        let elapsed = started.elapsed().min(length);
+        progress.set_position(elapsed.as_millis() as u64);
+        progress.set_message(format!("watching for Cloud Run 401/403: none yet, {} left", remaining(length - elapsed)));
         let now = Instant::now();
         if now >= until {
             return None;
