@@ -255,6 +255,16 @@ fn a_whole_change_as_one_runbook_page() {
     assert_eq!(code, 0, "{err}");
     assert!(rendered.starts_with("# Cloud Run invoke: `projects/ver-proj/locations/europe-west1/services/api`\n"));
     assert!(own.contains("## Alert\n"), "{own}");
+    let title = "# Cloud Run invoke: `projects/ver-proj/locations/europe-west1/services/api`\n\n";
+    let (code, diagnosed, err) =
+        runiam(&emu, d, &["troubleshoot", SVC, "--caller", &caller, "--no-logs", "-o", "markdown"], "");
+    assert_eq!(code, 1, "{err}");
+    assert!(diagnosed.starts_with(&format!("{title}## Symptom\n")), "{diagnosed}");
+    assert!(diagnosed.contains("## Cause\n") && diagnosed.contains("`iam.no-grant`"), "{diagnosed}");
+    let (code, planned, err) = runiam(&emu, d, &["grant-invoker", "-o", "markdown"], &diagnosis);
+    assert_eq!(code, 0, "{err}");
+    assert!(planned.starts_with(&format!("{title}## Change\n\n### Planned ")), "{planned}");
+    assert!(planned.contains("- blast radius: serviceAccount:newbie@"), "{planned}");
     let (code, _, err) = runiam(&emu, d, &["runbook"], "");
     assert_eq!(code, 2, "{err}");
     let (code, _, err) = runiam(&emu, d, &["runbook"], "apiVersion: runiam/v1\nkind: ServiceSnapshot\n");

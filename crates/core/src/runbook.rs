@@ -70,7 +70,8 @@ fn as_report(d: &Document) -> Option<&VerifyReport> {
 fn code(s: &str) -> String {
     let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest + 1);
-    let pad = if s.starts_with('`') || s.ends_with('`') { " " } else { "" };
+    // Spaces keep a span that starts or ends with a backtick (or is empty) apart from its fence.
+    let pad = if s.is_empty() || s.starts_with('`') || s.ends_with('`') { " " } else { "" };
     format!("{fence}{pad}{s}{pad}{fence}")
 }
 
@@ -81,7 +82,9 @@ fn cell(s: &str) -> String {
 
 /// A fenced block that no line of `body` can close.
 fn block(out: &mut String, lang: &str, body: &str) {
-    let longest = body.lines().map(|l| l.chars().take_while(|c| *c == '`').count()).max().unwrap_or(0);
+    // A line indented by up to three spaces can close a fence too.
+    let longest =
+        body.lines().map(|l| l.trim_start_matches(' ').chars().take_while(|c| *c == '`').count()).max().unwrap_or(0);
     let fence = "`".repeat(longest.max(2) + 1);
     let _ = writeln!(out, "{fence}{lang}\n{}\n{fence}\n", body.trim_end_matches('\n'));
 }
@@ -354,6 +357,26 @@ mod tests {
         let mut out = String::new();
         block(&mut out, "", "```\ninside\n");
         assert_eq!(out, "````\n```\ninside\n````\n\n");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn quoted_text_never_escapes_its_span_cell_or_block(s in "[`|\\\\\n a-z]{0,24}") {
+            let span = code(&s);
+            let fence: String = span.chars().take_while(|c| *c == '`').collect();
+            proptest::prop_assert!(span.ends_with(&fence) && span.len() >= 2 * fence.len());
+            proptest::prop_assert!(!span[fence.len()..span.len() - fence.len()].contains(&fence));
+            let c = cell(&s);
+            proptest::prop_assert!(!c.contains('\n'));
+            proptest::prop_assert!(c.match_indices('|').all(|(i, _)| c[..i].ends_with('\\')));
+            let mut out = String::new();
+            block(&mut out, "", &s);
+            let out = out.trim_end();
+            let fence = out.lines().next().unwrap_or_default().to_owned();
+            let inner: Vec<&str> = out.lines().skip(1).collect();
+            let closing = inner.iter().position(|l| l.trim_start_matches(' ').starts_with(&fence));
+            proptest::prop_assert_eq!(closing, Some(inner.len() - 1), "{}", out);
+        }
     }
 
     #[test]

@@ -178,6 +178,15 @@ mod tests {
         assert_eq!(p.extra["alertStrategy"]["notificationRateLimit"]["period"], RATE_LIMIT);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_notify_value_is_a_channel_or_a_usage_error(s in "[a-z0-9/_-]{0,40}|\\PC{0,20}") {
+            if let Ok(name) = channel("p", &s) {
+                proptest::prop_assert!(name.starts_with("projects/") && name.contains("/notificationChannels/"));
+            }
+        }
+    }
+
     #[test]
     fn channels_by_id_or_name() {
         assert_eq!(channel("p", "123").unwrap(), "projects/p/notificationChannels/123");
