@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import traceback
 import urllib.request
 
@@ -40,7 +41,11 @@ def monitoring(url):
 def runiam(url, binary, args, stdin=""):
     env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
            "RUNIAM_EMULATOR_HOST": url}
-    return subprocess.run([binary] + args, input=stdin, capture_output=True, text=True, env=env, timeout=120)
+    # grant-invoker --apply writes its backup under the working directory.
+    with tempfile.TemporaryDirectory() as cwd:
+        return subprocess.run(
+            [os.path.abspath(binary)] + args, input=stdin, capture_output=True, text=True, env=env, timeout=120, cwd=cwd
+        )
 
 
 def runiams_policy(m):
