@@ -1,8 +1,8 @@
 """Google's discovery-based Python client (google-api-python-client) against the
 Cloud Monitoring v3 alertPolicies of runiam-emulator: the alert policy that
-`runiam verify --create-alert` leaves is read back, as Google's client sees it, and
-`runiam verify --delete-alert` removes it; Monitoring's validation answers 400
-INVALID_ARGUMENT naming the field.
+`runiam verify --create-alert` leaves is read back as Google's client sees it, a patch
+replaces the fields of its update mask, `runiam verify --delete-alert` removes it, and
+Monitoring's validation answers 400 INVALID_ARGUMENT naming the field.
 
 Usage: alert_policies.py http://127.0.0.1:PORT path/to/runiam
        (the emulator serving examples/acme-world.yaml)
@@ -78,6 +78,19 @@ def check_create_alert_is_read_back(m, url, binary):
     assert got["documentation"]["mimeType"] == "text/markdown", got
 
 
+def check_patch_replaces_the_masked_field(m, url, binary):
+    [policy] = runiams_policy(m)
+    doc = {"content": "Page the payments on-call.", "mimeType": "text/markdown"}
+    patched = m.projects().alertPolicies().patch(
+        name=policy["name"], updateMask="documentation", body={"documentation": doc, "displayName": "ignored"}
+    ).execute()
+    assert patched["documentation"] == doc, patched
+    assert patched["displayName"] == DISPLAY, patched
+    assert patched["creationRecord"] == policy["creationRecord"], patched
+    again = m.projects().alertPolicies().get(name=policy["name"]).execute()
+    assert again["documentation"] == doc, again
+
+
 def check_delete_alert_removes_it(m, url, binary):
     [policy] = runiams_policy(m)
     gone = runiam(url, binary, ["verify", "--delete-alert", policy["name"]])
@@ -108,7 +121,12 @@ def main():
     urllib.request.urlopen(urllib.request.Request(url + "/emulator/v1/reset", data=b"{}", method="POST")).read()
     m = monitoring(url)
     passed = failed = 0
-    checks = [check_create_alert_is_read_back, check_delete_alert_removes_it, check_validation_names_the_field]
+    checks = [
+        check_create_alert_is_read_back,
+        check_patch_replaces_the_masked_field,
+        check_delete_alert_removes_it,
+        check_validation_names_the_field,
+    ]
     for check in checks:
         try:
             check(m, url, binary)

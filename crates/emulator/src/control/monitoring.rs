@@ -1,5 +1,5 @@
-//! Cloud Monitoring v3 `projects.alertPolicies`: create, list, get and
-//! delete, with Monitoring's validation of a policy (docs/emulator.md):
+//! Cloud Monitoring v3 `projects.alertPolicies`: create, list, get, patch
+//! and delete, with Monitoring's validation of a policy (docs/emulator.md):
 //! one to six conditions, each of exactly one kind; a log-match condition
 //! alone in its policy and with `alertStrategy.notificationRateLimit`,
 //! which only log-match policies may have; a display name; user labels,
@@ -40,6 +40,7 @@ pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Ans
         ["v3", "projects", p, "alertPolicies"] if call.is("GET") => Some(list(state, call, p)),
         ["v3", "projects", p, "alertPolicies", id] if call.is("GET") => Some(get(state, p, id)),
         ["v3", "projects", p, "alertPolicies", id] if call.is("DELETE") => Some(delete(state, p, id)),
+        ["v3", "projects", p, "alertPolicies", id] if call.is("PATCH") => Some(patch(state, call, p, id)),
         _ => None,
     }
 }
@@ -53,27 +54,111 @@ fn project(state: &State, p: &str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("Project '{p}' was not found.")))
 }
 
+/// Fields Monitoring sets and a write cannot.
+const READ_ONLY: [&str; 4] = ["name", "creationRecord", "mutationRecord", "validity"];
+
 fn create(state: &mut State, call: &Call, p: &str) -> Answer {
     let project = project(state, p)?;
-    let mut policy = Value::Object(call.body.clone());
+    let mut policy = call.body.clone();
+    for f in READ_ONLY {
+        policy.remove(f);
+    }
+    let policy = Value::Object(policy);
     validate(&policy)?;
     state.alert_policy_ids += 1;
     // Monitoring's ids are long decimal numbers; these are reproducible.
     let name = format!("projects/{project}/alertPolicies/{}", 14_000_000_000_000_000_000u64 + state.alert_policy_ids);
-    let record = json!({"mutateTime": Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true), "mutatedBy": MUTATED_BY});
+    let record = mutation();
+    let stored = stored(policy, &name, record.clone(), record);
+    state.alert_policies.insert(name, stored.clone());
+    Ok(stored)
+}
+
+/// `patch`: the fields of `updateMask` (top-level, camelCase or
+/// snake_case) from the body, or the whole body without one; the result
+/// is validated as a create is.
+fn patch(state: &mut State, call: &Call, p: &str, id: &str) -> Answer {
+    let name = format!("projects/{}/alertPolicies/{id}", project(state, p)?);
+    let old = state.alert_policies.get(&name).ok_or_else(|| missing(&name))?;
+    let created = old.get("creationRecord").cloned().unwrap_or_else(mutation);
+    let mut next = match call.param(&["updateMask", "update_mask"]).filter(|m| !m.is_empty()) {
+        None => call.body.clone(),
+        Some(mask) => {
+            let mut next = old.as_object().cloned().unwrap_or_default();
+            for path in mask.split(',').map(str::trim) {
+                let field = camel(path);
+                if READ_ONLY.contains(&field.as_str()) || !FIELDS.contains(&field.as_str()) {
+                    return Err(bad("update_mask", path, "not a field of AlertPolicy that can be updated."));
+                }
+                match call.body.get(&field) {
+                    Some(v) => next.insert(field, v.clone()),
+                    None => next.remove(&field),
+                };
+            }
+            next
+        }
+    };
+    for f in READ_ONLY {
+        next.remove(f);
+    }
+    let next = Value::Object(next);
+    validate(&next)?;
+    let stored = stored(next, &name, created, mutation());
+    state.alert_policies.insert(name, stored.clone());
+    Ok(stored)
+}
+
+/// The writable fields of `AlertPolicy` (monitoring v3 discovery).
+const FIELDS: [&str; 9] = [
+    "displayName",
+    "documentation",
+    "userLabels",
+    "conditions",
+    "combiner",
+    "enabled",
+    "notificationChannels",
+    "alertStrategy",
+    "severity",
+];
+
+/// `display_name` → `displayName`.
+fn camel(path: &str) -> String {
+    let mut out = String::new();
+    let mut up = false;
+    for c in path.chars() {
+        match c {
+            '_' => up = true,
+            c if up => {
+                out.extend(c.to_uppercase());
+                up = false;
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn mutation() -> Value {
+    json!({"mutateTime": Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true), "mutatedBy": MUTATED_BY})
+}
+
+/// A validated policy as Monitoring keeps it: named, its conditions
+/// named, `enabled` and `combiner` filled, the mutation records set.
+fn stored(mut policy: Value, name: &str, created: Value, mutated: Value) -> Value {
     let o = policy.as_object_mut().expect("validated as an object");
     o.insert("name".into(), json!(name));
     o.entry("enabled").or_insert(json!(true));
     o.entry("combiner").or_insert(json!("OR"));
-    o.insert("creationRecord".into(), record.clone());
-    o.insert("mutationRecord".into(), record);
+    o.insert("creationRecord".into(), created);
+    o.insert("mutationRecord".into(), mutated);
     if let Some(Value::Array(conditions)) = o.get_mut("conditions") {
         for (i, c) in conditions.iter_mut().enumerate() {
-            c["name"] = json!(format!("{name}/conditions/{}", 1000 + i));
+            if c.get("name").and_then(Value::as_str).is_none_or(|n| !n.starts_with(&format!("{name}/conditions/"))) {
+                c["name"] = json!(format!("{name}/conditions/{}", 1000 + i));
+            }
         }
     }
-    state.alert_policies.insert(name, policy.clone());
-    Ok(policy)
+    policy
 }
 
 fn list(state: &State, call: &Call, p: &str) -> Answer {
@@ -284,6 +369,38 @@ mod tests {
 
     fn field(e: ApiError) -> String {
         e.body()["error"]["details"][0]["fieldViolations"][0]["field"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn patch_replaces_the_masked_fields_and_is_validated_again() {
+        use crate::control::{ApiRequest, dispatch};
+        let world = include_str!("../../../../examples/acme-world.yaml");
+        let state = std::sync::Mutex::new(State::new(crate::World::parse(world, "acme-world.yaml").unwrap()));
+        let send = |method: &str, path: &str, query: &str, body: Value| {
+            let request = ApiRequest {
+                method: method.into(),
+                path: path.into(),
+                query: query.into(),
+                body: body.to_string().into_bytes(),
+                ..Default::default()
+            };
+            dispatch(&state, &request)
+        };
+        let made = send("POST", "/v3/projects/acme-prod/alertPolicies", "", log_policy());
+        assert_eq!(made.status, 200, "{:#}", made.body);
+        let path = format!("/v3/{}", made.body["name"].as_str().unwrap());
+        let renamed =
+            send("PATCH", &path, "updateMask=display_name", json!({"displayName": "renamed", "combiner": "AND"}));
+        assert_eq!(renamed.status, 200, "{:#}", renamed.body);
+        assert_eq!(renamed.body["displayName"], "renamed");
+        assert_eq!(renamed.body["combiner"], "OR", "only the masked field changes");
+        assert_eq!(renamed.body["creationRecord"], made.body["creationRecord"]);
+        assert_eq!(renamed.body["conditions"][0]["name"], made.body["conditions"][0]["name"]);
+        let unlimited = send("PATCH", &path, "updateMask=alertStrategy", json!({}));
+        assert_eq!(unlimited.status, 400, "{:#}", unlimited.body);
+        assert_eq!(send("PATCH", &path, "updateMask=name", json!({})).status, 400);
+        assert_eq!(send("GET", &path, "", json!({})).body["displayName"], "renamed");
+        assert_eq!(send("PATCH", "/v3/projects/acme-prod/alertPolicies/9", "", log_policy()).status, 404);
     }
 
     #[test]
