@@ -65,19 +65,33 @@ pub fn policy(target: &ServiceRef, channels: &[String]) -> AlertPolicy {
     }
 }
 
-/// `--notify CHANNEL`: a channel's full name, or its id in the service's project.
-pub fn channel(project: &str, given: &str) -> Result<String, CommandError> {
-    let bad = || {
-        CommandError::usage(format!(
-            "--notify '{given}' is not a notification channel: give projects/PROJECT/notificationChannels/ID or the ID"
-        ))
-        .hinted("gcloud beta monitoring channels list --format='value(name)'")
-    };
-    let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    match given.split('/').collect::<Vec<_>>().as_slice() {
-        [id] if ok(id) => Ok(format!("projects/{project}/notificationChannels/{id}")),
-        ["projects", p, "notificationChannels", id] if ok(p) && ok(id) => Ok(given.to_owned()),
-        _ => Err(bad()),
+/// `--notify CHANNEL`: a notification channel's full name, or its id in
+/// the service's project.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Channel {
+    Name(String),
+    Id(String),
+}
+
+impl Channel {
+    pub fn parse(given: &str) -> Result<Self, CommandError> {
+        let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        match given.split('/').collect::<Vec<_>>().as_slice() {
+            [id] if ok(id) => Ok(Channel::Id((*id).to_owned())),
+            ["projects", p, "notificationChannels", id] if ok(p) && ok(id) => Ok(Channel::Name(given.to_owned())),
+            _ => Err(CommandError::usage(format!(
+                "--notify '{given}' is not a notification channel: give projects/PROJECT/notificationChannels/ID or the ID"
+            ))
+            .hinted("gcloud beta monitoring channels list --format='value(name)'")),
+        }
+    }
+
+    /// The channel's full name, an id taken to be in `project`.
+    pub fn name(&self, project: &str) -> String {
+        match self {
+            Channel::Name(n) => n.clone(),
+            Channel::Id(id) => format!("projects/{project}/notificationChannels/{id}"),
+        }
     }
 }
 
@@ -181,7 +195,8 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn any_notify_value_is_a_channel_or_a_usage_error(s in "[a-z0-9/_-]{0,40}|\\PC{0,20}") {
-            if let Ok(name) = channel("p", &s) {
+            if let Ok(c) = Channel::parse(&s) {
+                let name = c.name("p");
                 proptest::prop_assert!(name.starts_with("projects/") && name.contains("/notificationChannels/"));
             }
         }
@@ -189,10 +204,11 @@ mod tests {
 
     #[test]
     fn channels_by_id_or_name() {
-        assert_eq!(channel("p", "123").unwrap(), "projects/p/notificationChannels/123");
-        assert_eq!(channel("p", "projects/q/notificationChannels/9").unwrap(), "projects/q/notificationChannels/9");
+        let name = |s: &str| Channel::parse(s).unwrap().name("p");
+        assert_eq!(name("123"), "projects/p/notificationChannels/123");
+        assert_eq!(name("projects/q/notificationChannels/9"), "projects/q/notificationChannels/9");
         for bad in ["", "a/b", "email:me@x", "projects/q/channels/9", "projects//notificationChannels/9"] {
-            assert_eq!(channel("p", bad).unwrap_err().exit, Exit::Usage, "{bad}");
+            assert_eq!(Channel::parse(bad).unwrap_err().exit, Exit::Usage, "{bad}");
         }
     }
 }

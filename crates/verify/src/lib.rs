@@ -192,10 +192,7 @@ async fn verify(args: Args) -> Result<Exit, CommandError> {
             .hinted("--since 15m, or --since 2026-11-28T10:00:00Z"));
     }
     let window = watch_window(&args)?;
-    for c in &args.notify {
-        // The shape only; a bare id is completed with each service's project.
-        alert::channel("project", c)?;
-    }
+    let channels = args.notify.iter().map(|c| alert::Channel::parse(c)).collect::<Result<Vec<_>, _>>()?;
     let load = load_size(&args);
     let as_principal = args
         .as_principal
@@ -215,7 +212,7 @@ async fn verify(args: Args) -> Result<Exit, CommandError> {
         reports.push(verify_job(&args, &ctx, job, as_principal.as_ref(), wait, since, load).await?);
     }
     if args.create_alert {
-        create_alerts(&args, &ctx, &mut reports).await?;
+        create_alerts(&args, &ctx, &channels, &mut reports).await;
     }
     let signal = match window {
         Some(w) => watch_reports(&args, &ctx, &mut reports, w).await,
@@ -267,7 +264,7 @@ fn not_watched(report: &VerifyReport, refusals_expected: bool) -> Option<&'stati
 }
 
 /// `--create-alert`: one alert policy per verified service.
-async fn create_alerts(args: &Args, ctx: &Context, reports: &mut [(VerifyReport, bool)]) -> Result<(), CommandError> {
+async fn create_alerts(args: &Args, ctx: &Context, channels: &[alert::Channel], reports: &mut [(VerifyReport, bool)]) {
     let mut done: Vec<(String, Check)> = Vec::new();
     for (report, expected) in reports.iter_mut() {
         let check = match not_watched(report, *expected) {
@@ -275,11 +272,7 @@ async fn create_alerts(args: &Args, ctx: &Context, reports: &mut [(VerifyReport,
             None => match done.iter().find(|(s, _)| *s == report.service.full_name()) {
                 Some((_, c)) => c.clone(),
                 None => {
-                    let channels = args
-                        .notify
-                        .iter()
-                        .map(|c| alert::channel(&report.service.project, c))
-                        .collect::<Result<Vec<_>, _>>()?;
+                    let channels: Vec<String> = channels.iter().map(|c| c.name(&report.service.project)).collect();
                     let c = alert::ensure(&ctx.clients.monitoring, &report.service, &channels).await;
                     if !args.common.quiet && c.result == CheckResult::Pass {
                         eprintln!("{}", c.detail);
@@ -292,7 +285,6 @@ async fn create_alerts(args: &Args, ctx: &Context, reports: &mut [(VerifyReport,
         report.passed &= check.result == CheckResult::Pass;
         report.checks.push(check);
     }
-    Ok(())
 }
 
 /// `--watch`: every passed report's service watched at once; the exit a
