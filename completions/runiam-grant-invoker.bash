@@ -62,11 +62,11 @@ _runiam__grant__invoker() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "text yaml json terraform" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text yaml json terraform markdown" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "text yaml json terraform" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text yaml json terraform markdown" -- "${cur}"))
                     return 0
                     ;;
                 --project)

@@ -8,7 +8,8 @@ complete -c runiam-grant-invoker -s f -l file -d 'Read Diagnosis documents or pl
 complete -c runiam-grant-invoker -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'The plan in words'
 yaml\t'ChangeRecord documents as YAML'
 json\t'ChangeRecord documents, one JSON object per line'
-terraform\t'The granted bindings as google_cloud_run_v2_service_iam_member resources'"
+terraform\t'The granted bindings as google_cloud_run_v2_service_iam_member resources'
+markdown\t'A page for the team wiki: the change, its diff and blast radius, how to roll it back'"
 complete -c runiam-grant-invoker -l project -d 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud\'s core/project]' -r
 complete -c runiam-grant-invoker -l region -d 'Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud\'s run/region]' -r
 complete -c runiam-grant-invoker -l account -d 'gcloud account whose credentials to use (needs gcloud; beats GOOGLE_APPLICATION_CREDENTIALS) [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r

@@ -5,7 +5,8 @@ complete -c runiam-rollback -l allow-role -d 'Allow the restore to write back or
 complete -c runiam-rollback -l backup-dir -d 'Where --apply writes the backup (a ServiceSnapshot) of each service before changing it' -r -F
 complete -c runiam-rollback -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'Human-readable text'
 yaml\t'A YAML stream of runiam documents'
-json\t'One runiam document per line, as JSON'"
+json\t'One runiam document per line, as JSON'
+markdown\t'A page for the team wiki (runbook.rs): what happened, as Markdown'"
 complete -c runiam-rollback -l project -d 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud\'s core/project]' -r
 complete -c runiam-rollback -l region -d 'Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud\'s run/region]' -r
 complete -c runiam-rollback -l account -d 'gcloud account whose credentials to use (needs gcloud; beats GOOGLE_APPLICATION_CREDENTIALS) [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r

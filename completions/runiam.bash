@@ -31,6 +31,9 @@ _runiam() {
             runiam,rollback)
                 cmd="runiam__subcmd__rollback"
                 ;;
+            runiam,runbook)
+                cmd="runiam__subcmd__runbook"
+                ;;
             runiam,troubleshoot)
                 cmd="runiam__subcmd__troubleshoot"
                 ;;
@@ -44,7 +47,7 @@ _runiam() {
 
     case "${cmd}" in
         runiam)
-            opts="-h -V --help --version plugins demo export troubleshoot grant-invoker rollback verify"
+            opts="-h -V --help --version plugins demo runbook export troubleshoot grant-invoker rollback verify"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -177,11 +180,11 @@ _runiam() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "text yaml json terraform" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text yaml json terraform markdown" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "text yaml json terraform" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text yaml json terraform markdown" -- "${cur}"))
                     return 0
                     ;;
                 --project)
@@ -269,11 +272,11 @@ _runiam() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "text yaml json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text yaml json markdown" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "text yaml json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text yaml json markdown" -- "${cur}"))
                     return 0
                     ;;
                 --project)
@@ -308,6 +311,20 @@ _runiam() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        runiam__subcmd__runbook)
+            opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;
@@ -355,11 +372,11 @@ _runiam() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "text yaml json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text yaml json markdown" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "text yaml json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text yaml json markdown" -- "${cur}"))
                     return 0
                     ;;
                 --project)
@@ -402,7 +419,7 @@ _runiam() {
             return 0
             ;;
         runiam__subcmd__verify)
-            opts="-f -o -v -q -h -V --as --expect --url --audience --path --method --id-token-cmd --wait --requests --concurrency --force --logs --since --file --allow-empty --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --color --no-color --timeout --help --version"
+            opts="-f -o -v -q -h -V --as --expect --url --audience --path --method --id-token-cmd --wait --requests --concurrency --force --logs --since --watch --interval --create-alert --notify --delete-alert --file --allow-empty --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --color --no-color --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -452,6 +469,22 @@ _runiam() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --watch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --delete-alert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -461,11 +494,11 @@ _runiam() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "text yaml json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text yaml json markdown" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "text yaml json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text yaml json markdown" -- "${cur}"))
                     return 0
                     ;;
                 --project)

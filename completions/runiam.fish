@@ -28,6 +28,7 @@ complete -c runiam -n "__fish_runiam_needs_command" -s h -l help -d 'Print help 
 complete -c runiam -n "__fish_runiam_needs_command" -s V -l version -d 'Print version'
 complete -c runiam -n "__fish_runiam_needs_command" -f -a "plugins" -d 'List the runiam-* plugins found on PATH'
 complete -c runiam -n "__fish_runiam_needs_command" -f -a "demo" -d 'Run the whole story offline, against the emulator on the demo estate'
+complete -c runiam -n "__fish_runiam_needs_command" -f -a "runbook" -d 'Render saved runiam documents as one Markdown page for the team wiki'
 complete -c runiam -n "__fish_runiam_needs_command" -f -a "export" -d 'Snapshot Cloud Run services and their IAM policies'
 complete -c runiam -n "__fish_runiam_needs_command" -f -a "troubleshoot" -d 'Explain why a caller cannot invoke a Cloud Run service'
 complete -c runiam -n "__fish_runiam_needs_command" -f -a "grant-invoker" -d 'Grant the least privilege that lets a caller invoke a Cloud Run service'
@@ -39,6 +40,8 @@ complete -c runiam -n "__fish_runiam_using_subcommand demo" -l act -d 'Run only 
 complete -c runiam -n "__fish_runiam_using_subcommand demo" -l keep-running -d 'Leave the emulator running at the end and print the environment to replay any act by hand; Ctrl-C stops it'
 complete -c runiam -n "__fish_runiam_using_subcommand demo" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c runiam -n "__fish_runiam_using_subcommand demo" -s V -l version -d 'Print version'
+complete -c runiam -n "__fish_runiam_using_subcommand runbook" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c runiam -n "__fish_runiam_using_subcommand runbook" -s V -l version -d 'Print version'
 complete -c runiam -n "__fish_runiam_using_subcommand export" -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'A table for people'
 yaml\t'A YAML stream of ServiceSnapshot documents'
 json\t'One ServiceSnapshot per line, as JSON'
@@ -73,7 +76,8 @@ load-balancer\t'An external Application Load Balancer'"
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -s f -l file -d 'Read ServiceSnapshot documents from FILE (- for stdin)' -r -F
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'Human-readable text'
 yaml\t'A YAML stream of runiam documents'
-json\t'One runiam document per line, as JSON'"
+json\t'One runiam document per line, as JSON'
+markdown\t'A page for the team wiki (runbook.rs): what happened, as Markdown'"
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l project -d 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud\'s core/project]' -r
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l region -d 'Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud\'s run/region]' -r
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l account -d 'gcloud account whose credentials to use (needs gcloud; beats GOOGLE_APPLICATION_CREDENTIALS) [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r
@@ -101,7 +105,8 @@ complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -s f -l fil
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'The plan in words'
 yaml\t'ChangeRecord documents as YAML'
 json\t'ChangeRecord documents, one JSON object per line'
-terraform\t'The granted bindings as google_cloud_run_v2_service_iam_member resources'"
+terraform\t'The granted bindings as google_cloud_run_v2_service_iam_member resources'
+markdown\t'A page for the team wiki: the change, its diff and blast radius, how to roll it back'"
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l project -d 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud\'s core/project]' -r
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l region -d 'Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud\'s run/region]' -r
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l account -d 'gcloud account whose credentials to use (needs gcloud; beats GOOGLE_APPLICATION_CREDENTIALS) [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r
@@ -132,7 +137,8 @@ complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l allow-role -d
 complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l backup-dir -d 'Where --apply writes the backup (a ServiceSnapshot) of each service before changing it' -r -F
 complete -c runiam -n "__fish_runiam_using_subcommand rollback" -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'Human-readable text'
 yaml\t'A YAML stream of runiam documents'
-json\t'One runiam document per line, as JSON'"
+json\t'One runiam document per line, as JSON'
+markdown\t'A page for the team wiki (runbook.rs): what happened, as Markdown'"
 complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l project -d 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud\'s core/project]' -r
 complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l region -d 'Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud\'s run/region]' -r
 complete -c runiam -n "__fish_runiam_using_subcommand rollback" -l account -d 'gcloud account whose credentials to use (needs gcloud; beats GOOGLE_APPLICATION_CREDENTIALS) [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r
@@ -167,10 +173,15 @@ complete -c runiam -n "__fish_runiam_using_subcommand verify" -l wait -d 'Retry 
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -l requests -d 'Smoke load: send this many requests after the first call (at most 1000 without --force)' -r
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -l concurrency -d 'Smoke load: requests in flight at once (at most 50 without --force)' -r
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -l since -d 'The change time for --logs: RFC 3339 (2026-11-28T10:00:00Z) or how long ago (15m) [default: a record\'s appliedAt]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l watch -d 'Once the checks pass, keep reading the service\'s request log for this long (48h, 30m), one Logging entries.list per --interval: exit 1 as soon as Cloud Run refuses a caller again (when, how many, the entries quoted), 0 after a quiet window. --timeout must be longer' -r
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l interval -d 'Time between two reads of --watch (at least 1s; Logging allows 60 reads a minute per project)' -r
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l notify -d 'A notification channel for --create-alert: projects/P/notificationChannels/ID, or the ID in the service\'s project (repeatable)' -r
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l delete-alert -d 'Delete an alert policy that --create-alert made (projects/P/alertPolicies/ID), and do nothing else; a policy runiam did not make is refused (exit 4)' -r
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -s f -l file -d 'Read ChangeRecord documents from FILE (- for stdin)' -r -F
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'Human-readable text'
 yaml\t'A YAML stream of runiam documents'
-json\t'One runiam document per line, as JSON'"
+json\t'One runiam document per line, as JSON'
+markdown\t'A page for the team wiki (runbook.rs): what happened, as Markdown'"
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -l project -d 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud\'s core/project]' -r
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -l region -d 'Cloud Run region [default: CLOUDSDK_RUN_REGION, or gcloud\'s run/region]' -r
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -l account -d 'gcloud account whose credentials to use (needs gcloud; beats GOOGLE_APPLICATION_CREDENTIALS) [default: CLOUDSDK_CORE_ACCOUNT, or gcloud\'s core/account]' -r
@@ -183,6 +194,7 @@ never\t'Never colour'"
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -l timeout -d 'Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first' -r
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -l force -d 'Lift the smoke load caps'
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -l logs -d 'Also read the service\'s request logs: no Cloud Run 401/403 may appear after the change time (each is quoted)'
+complete -c runiam -n "__fish_runiam_using_subcommand verify" -l create-alert -d 'Once the checks pass, create a Cloud Monitoring alert policy whose log-match condition is the --logs filter (Cloud Run 401/403 of the service), so Google watches for the denial\'s return; one already made for the service is reported, not duplicated'
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -l allow-empty -d 'Succeed when stdin holds no document (otherwise exit 2: the command before in the pipe probably failed)'
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
 complete -c runiam -n "__fish_runiam_using_subcommand verify" -s q -l quiet -d 'Print nothing on stderr but errors'

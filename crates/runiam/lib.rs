@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 
 pub mod demo;
+pub mod runbook;
 
 use runiam_core::cli::Builtin;
 use runiam_core::{CommandError, Exit};
@@ -28,7 +29,7 @@ pub const BUILTINS: &[Builtin] = &[
 ];
 
 /// Names the front binary answers itself.
-const OWN_COMMANDS: &[&str] = &["plugins", "demo", "help"];
+const OWN_COMMANDS: &[&str] = &["plugins", "demo", "runbook", "help"];
 
 /// The `runiam` command as help, man pages and completions show it.
 pub fn command() -> clap::Command {
@@ -57,7 +58,8 @@ pub fn command() -> clap::Command {
         // `runiam help CMD` is the front binary's own: `runiam CMD --help`.
         .disable_help_subcommand(true)
         .subcommand(plugins_command())
-        .subcommand(demo::command().name("demo"));
+        .subcommand(demo::command().name("demo"))
+        .subcommand(runbook::command().name("runbook"));
     // The built-ins whole, flags and values included, so the front binary's
     // completions complete them as the runiam-COMMAND binaries' do.
     for b in BUILTINS {
@@ -93,12 +95,13 @@ pub fn binaries() -> Vec<clap::Command> {
 }
 
 /// Every man page runiam ships: the binaries' and the front binary's own
-/// subcommands' (`runiam-plugins`, `runiam-demo`), so every page runiam(1)
+/// subcommands' (`runiam-plugins`, `runiam-demo`, `runiam-runbook`), so every page runiam(1)
 /// refers to exists.
 pub fn man_pages() -> Vec<clap::Command> {
     let mut all = binaries();
     all.push(plugins_command().name("runiam-plugins"));
     all.push(demo::command().name("runiam-demo"));
+    all.push(runbook::command().name("runiam-runbook"));
     all
 }
 
@@ -212,6 +215,11 @@ fn dispatch(args: Vec<OsString>, path: Option<&std::ffi::OsStr>) -> Result<i32, 
             let mut argv = vec![OsString::from("runiam-demo")];
             argv.extend(rest);
             return Ok(demo::run(argv).code());
+        }
+        "runbook" => {
+            let mut argv = vec![OsString::from("runiam-runbook")];
+            argv.extend(rest);
+            return Ok(runbook::run(argv).code());
         }
         _ => {}
     }

@@ -27,7 +27,11 @@ fi
 if ! "$venv/bin/python" -c 'import google.cloud.tasks_v2, google.cloud.workflows_v1' 2>/dev/null; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check google-cloud-tasks google-cloud-workflows
 fi
-cargo build --quiet --bin runiam-emulator
+# Monitoring alert policies through the discovery-based client.
+if ! "$venv/bin/python" -c 'import googleapiclient.discovery, httplib2' 2>/dev/null; then
+  "$venv/bin/pip" install --quiet --disable-pip-version-check google-api-python-client
+fi
+cargo build --quiet --bin runiam-emulator --bin runiam
 
 out="$(mktemp)"
 target/debug/runiam-emulator --world examples/acme-world.yaml --listen 127.0.0.1:0 >"$out" 2>target/conformance-emulator.log &
@@ -43,6 +47,8 @@ url="$(head -n1 "$out")"
 "$venv/bin/python" tests/conformance/control_plane.py "$url"
 # Logging, deny policies, org policy and the troubleshooter; the script resets the world first.
 "$venv/bin/python" tests/conformance/diagnosis_apis.py "$url"
+# The alert policy runiam verify --create-alert leaves; the script resets the world first.
+"$venv/bin/python" tests/conformance/alert_policies.py "$url" target/debug/runiam
 
 # Tokens (metadata server, IAM Credentials) and the front end that accepts them.
 tokens_out="$(mktemp)"

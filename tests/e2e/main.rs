@@ -15,3 +15,4 @@ mod troubleshoot_callers;
 mod troubleshoot_logs;
 mod troubleshoot_partial;
 mod verify;
+mod watch;

@@ -18,7 +18,7 @@ fn shown(emu: &Emulator, dir: &Path, args: &[&str], stdin: &str) -> String {
     text.replace(emu.host(), "[EMULATOR]").replace(&dir.display().to_string(), "[DIR]")
 }
 
-fn settings() -> insta::Settings {
+pub(crate) fn settings() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
     s.add_filter(r"\d{8}T\d{6}\.\d{6}Z", "[TIME]");
     s.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[TIME]");

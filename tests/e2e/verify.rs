@@ -10,20 +10,20 @@ use serde_json::{Value, json};
 
 use crate::common::{Emulator, cmd, mint, policy, put_policy, root, run};
 
-const SVC: &str = "projects/ver-proj/locations/europe-west1/services/api";
-const URL: &str = "https://api-600000000001.europe-west1.run.app";
+pub(crate) const SVC: &str = "projects/ver-proj/locations/europe-west1/services/api";
+pub(crate) const URL: &str = "https://api-600000000001.europe-west1.run.app";
 
 fn sa(name: &str) -> String {
     format!("serviceAccount:{name}@ver-proj.iam.gserviceaccount.com")
 }
 
-fn world() -> std::path::PathBuf {
+pub(crate) fn world() -> std::path::PathBuf {
     root().join("tests/e2e/data/verify-world.yaml")
 }
 
 /// Runs `runiam ARGS` with `stdin`; returns (exit, stdout, stderr) after
 /// checking that no JWT reached either stream.
-fn runiam(emu: &Emulator, dir: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
+pub(crate) fn runiam(emu: &Emulator, dir: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
     let mut c = cmd("runiam", dir);
     c.current_dir(dir).env("RUNIAM_EMULATOR_HOST", emu.host()).args(args);
     let (out, _) = run(c, stdin);
@@ -37,11 +37,11 @@ fn runiam(emu: &Emulator, dir: &Path, args: &[&str], stdin: &str) -> (i32, Strin
 }
 
 /// The JSON reports of a `-o json` run.
-fn reports(stdout: &str) -> Vec<Value> {
+pub(crate) fn reports(stdout: &str) -> Vec<Value> {
     stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
-fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+pub(crate) fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["checks"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("{report:#}"))
 }
 
@@ -415,7 +415,7 @@ fn a_wait_shorter_than_propagation_fails_cleanly() {
 
 /// A call to the service's front end as a caller other than verify (no
 /// token, or one minted for `email` by the emulator's knob); its status.
-fn front(emu: &Emulator, email: Option<&str>) -> u16 {
+pub(crate) fn front(emu: &Emulator, email: Option<&str>) -> u16 {
     let token = email.map(|e| mint(emu, json!({"email": e, "audience": URL})));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {

@@ -49,9 +49,9 @@ impl Kind {
     pub fn readers(self) -> &'static [&'static str] {
         match self {
             Kind::ServiceSnapshot => &["runiam troubleshoot", "runiam rollback"],
-            Kind::Diagnosis => &["runiam grant-invoker"],
-            Kind::ChangeRecord => &["runiam grant-invoker", "runiam verify", "runiam rollback"],
-            Kind::VerifyReport => &[],
+            Kind::Diagnosis => &["runiam grant-invoker", "runiam runbook"],
+            Kind::ChangeRecord => &["runiam grant-invoker", "runiam verify", "runiam rollback", "runiam runbook"],
+            Kind::VerifyReport => &["runiam runbook"],
         }
     }
 }
@@ -864,7 +864,7 @@ mod tests {
         assert_eq!(e.exit, crate::Exit::Usage);
         assert_eq!(
             e.render("runiam-verify"),
-            "runiam-verify: error: document 1 is a Diagnosis, which runiam-verify does not read; runiam-verify reads ChangeRecord documents\n\nhint: Diagnosis documents are read by runiam grant-invoker\n"
+            "runiam-verify: error: document 1 is a Diagnosis, which runiam-verify does not read; runiam-verify reads ChangeRecord documents\n\nhint: Diagnosis documents are read by runiam grant-invoker, runiam runbook\n"
         );
     }
 

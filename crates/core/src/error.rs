@@ -36,9 +36,9 @@ pub enum Exit {
     /// snapshot, an org policy forbids it, a grant that cannot help (a deny policy, a missing or disabled
     /// account), or a plan's etag moved.
     Refused = 4,
-    /// Stopped by Ctrl-C (SIGINT) during `--apply`, after recording what was written.
+    /// Stopped by Ctrl-C (SIGINT) during `--apply`, after recording what was written, or during `verify --watch`, with the report so far.
     Interrupted = 130,
-    /// Stopped by SIGTERM during `--apply`, after recording what was written.
+    /// Stopped by SIGTERM during `--apply`, after recording what was written, or during `verify --watch`, with the report so far.
     Terminated = 143,
 }
 

@@ -2,7 +2,8 @@
 //! abandoned half-way: the signal is only noted, the in-flight write
 //! finishes, and the command then records what it wrote (the ChangeRecord
 //! with its backup path) before exiting 130 or 143. A signal before any
-//! write leaves the service untouched.
+//! write leaves the service untouched. `verify --watch` notes signals the
+//! same way and stops between two reads of the request log.
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -37,7 +38,7 @@ pub fn time_out() {
 }
 
 /// Starts noting SIGINT and SIGTERM instead of dying on them. Call it once
-/// `--apply` is known, inside the command's runtime.
+/// `--apply` (or a watch) is known, inside the command's runtime.
 pub fn watch() {
     use tokio::signal::unix::{SignalKind, signal};
     for (kind, number) in [(SignalKind::interrupt(), 2), (SignalKind::terminate(), 15)] {

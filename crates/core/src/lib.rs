@@ -28,6 +28,7 @@ pub mod output;
 pub mod redact;
 pub mod requestlog;
 pub mod roles;
+pub mod runbook;
 pub mod style;
 pub mod target;
 pub mod terraform;

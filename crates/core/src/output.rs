@@ -16,6 +16,8 @@ pub enum Format {
     Yaml,
     /// One runiam document per line, as JSON.
     Json,
+    /// A page for the team wiki (runbook.rs): what happened, as Markdown.
+    Markdown,
 }
 
 impl Format {
@@ -27,7 +29,7 @@ impl Format {
     /// The document format, for the two machine formats.
     pub fn doc_format(self) -> Option<DocFormat> {
         match self {
-            Format::Text => None,
+            Format::Text | Format::Markdown => None,
             Format::Yaml => Some(DocFormat::Yaml),
             Format::Json => Some(DocFormat::Json),
         }
@@ -58,5 +60,17 @@ fn bar(len: u64, message: &str, quiet: bool, template: &str) -> ProgressBar {
     );
     bar.set_style(style);
     bar.set_message(message.to_owned());
+    bar
+}
+
+/// A bar for a span of time on stderr (position and length in
+/// milliseconds, the time left in the message), hidden in pipes and with
+/// `--quiet`.
+pub fn countdown(quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(1);
+    bar.set_style(ProgressStyle::with_template("{msg} [{bar:30}]").expect("static template").progress_chars("=> "));
     bar
 }

@@ -60,6 +60,10 @@ pub struct State {
     /// and when it happened (`None`: the state before the first change), so
     /// the front end can see the state as it was `delay` ago.
     views: VecDeque<(Option<Instant>, Arc<State>)>,
+    /// Monitoring alert policies by name, and how many were ever created
+    /// (their ids).
+    pub alert_policies: BTreeMap<String, Value>,
+    pub alert_policy_ids: u64,
 }
 
 /// The log store keeps this many entries; the oldest half goes when it is
@@ -90,6 +94,8 @@ impl State {
             pristine,
             operations: BTreeMap::new(),
             views: VecDeque::new(),
+            alert_policies: BTreeMap::new(),
+            alert_policy_ids: 0,
         }
     }
 
@@ -114,6 +120,7 @@ impl State {
         self.policies = initial_policies(&self.world);
         self.logs = seeded_logs(&self.world);
         self.operations.clear();
+        self.alert_policies.clear();
         self.writes = 0;
         self.changed();
     }
@@ -187,6 +194,8 @@ impl State {
             pristine: World::default(),
             operations: BTreeMap::new(),
             views: VecDeque::new(),
+            alert_policies: BTreeMap::new(),
+            alert_policy_ids: 0,
         }
     }
 

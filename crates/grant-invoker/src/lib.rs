@@ -118,6 +118,8 @@ pub enum GrantFormat {
     Json,
     /// The granted bindings as google_cloud_run_v2_service_iam_member resources.
     Terraform,
+    /// A page for the team wiki: the change, its diff and blast radius, how to roll it back.
+    Markdown,
 }
 
 pub fn command() -> clap::Command {
@@ -730,6 +732,10 @@ fn report(records: &[ChangeRecord], format: GrantFormat) -> Result<(), CommandEr
         GrantFormat::Yaml | GrantFormat::Json => {
             let f = if format == GrantFormat::Yaml { DocFormat::Yaml } else { DocFormat::Json };
             write_stdout(records.iter().map(|r| Document::ChangeRecord(Box::new(r.clone()))), f)?;
+        }
+        GrantFormat::Markdown => {
+            let docs: Vec<Document> = records.iter().map(|r| Document::ChangeRecord(Box::new(r.clone()))).collect();
+            runiam_core::runbook::write_stdout(&docs)?;
         }
         GrantFormat::Terraform => {
             let grants = records.iter().flat_map(|r| r.added.iter().map(move |b| (&r.service, b)));

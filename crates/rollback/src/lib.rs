@@ -497,9 +497,14 @@ fn record_for(service: &ServiceRef, source: &Source, before: &Policy, after: &Po
 }
 
 fn report(records: &[ChangeRecord], format: runiam_core::output::Format) -> Result<(), CommandError> {
+    let docs = || records.iter().map(|r| Document::ChangeRecord(Box::new(r.clone())));
+    if format == runiam_core::output::Format::Markdown {
+        runiam_core::runbook::write_stdout(&docs().collect::<Vec<_>>())?;
+        return Ok(());
+    }
     match format.doc_format() {
         Some(f) => {
-            write_stdout(records.iter().map(|r| Document::ChangeRecord(Box::new(r.clone()))), f)?;
+            write_stdout(docs(), f)?;
         }
         None => {
             let mut out = std::io::stdout().lock();

@@ -457,9 +457,14 @@ async fn same_name_elsewhere(clients: &Clients, target: &ServiceRef) -> Vec<Else
 }
 
 fn report(diagnoses: &[Diagnosis], format: Format) -> Result<(), CommandError> {
+    let docs = || diagnoses.iter().map(|d| Document::Diagnosis(Box::new(d.clone())));
+    if format == Format::Markdown {
+        runiam_core::runbook::write_stdout(&docs().collect::<Vec<_>>())?;
+        return Ok(());
+    }
     match format.doc_format() {
         Some(f) => {
-            write_stdout(diagnoses.iter().map(|d| Document::Diagnosis(Box::new(d.clone()))), f)?;
+            write_stdout(docs(), f)?;
         }
         None => {
             let mut out = std::io::stdout().lock();

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::answer::{Answer, Expect, USER_AGENT, classify};
-use crate::wire::Plain;
+use crate::wire::{Plain, Sent};
 
 /// How long one call may take, connection included.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -207,33 +207,6 @@ impl Endpoint {
             }
         }
         answers
-    }
-}
-
-/// How many requests of a load have been sent, for its progress bar: the
-/// counters the load's workers already take request numbers from, each
-/// with its share, so counting costs the requests nothing.
-#[derive(Debug, Default)]
-pub struct Sent {
-    counters: std::sync::Mutex<Vec<(Arc<AtomicU64>, u64)>>,
-}
-
-impl Sent {
-    /// A new counter for `share` requests, counted from now on.
-    pub fn track(&self, share: u64) -> Arc<AtomicU64> {
-        let counter = Arc::new(AtomicU64::new(0));
-        if let Ok(mut c) = self.counters.lock() {
-            c.push((Arc::clone(&counter), share));
-        }
-        counter
-    }
-
-    /// Requests handed out so far (a worker takes one number past its share to stop).
-    pub fn count(&self) -> u64 {
-        self.counters
-            .lock()
-            .map(|c| c.iter().map(|(n, share)| n.load(Ordering::Relaxed).min(*share)).sum())
-            .unwrap_or(0)
     }
 }
 

@@ -22,10 +22,14 @@ pub enum CheckName {
     Restored,
     /// No Cloud Run 401/403 in the request logs since the change.
     Logs,
+    /// `--watch`: no Cloud Run 401/403 came back during the watch window.
+    Watch,
+    /// `--create-alert`: a Cloud Monitoring log-match alert policy watches for them.
+    Alert,
 }
 
 impl CheckName {
-    pub const ALL: [CheckName; 7] = [
+    pub const ALL: [CheckName; 9] = [
         CheckName::Invoke,
         CheckName::Load,
         CheckName::IntendedMembers,
@@ -33,6 +37,8 @@ impl CheckName {
         CheckName::InvokerCheck,
         CheckName::Restored,
         CheckName::Logs,
+        CheckName::Watch,
+        CheckName::Alert,
     ];
 
     /// The name in VerifyReport documents.
@@ -45,6 +51,8 @@ impl CheckName {
             CheckName::InvokerCheck => "invoker-check",
             CheckName::Restored => "restored",
             CheckName::Logs => "logs",
+            CheckName::Watch => "watch",
+            CheckName::Alert => "alert",
         }
     }
 

@@ -9,6 +9,7 @@
 //! retried through IAM propagation, and the load) → decide (`hole`, pure)
 //! → report (VerifyReport documents, or text on a terminal).
 
+pub mod alert;
 pub mod answer;
 pub mod call;
 pub mod checks;
@@ -16,6 +17,7 @@ pub mod evaluate;
 pub mod hole;
 pub mod identity;
 pub mod logs;
+pub mod watch;
 pub mod wire;
 
 use std::ffi::OsString;
@@ -41,9 +43,10 @@ use runiam_core::{CommandError, Exit};
 use serde_json::json;
 
 use crate::answer::{Answer, Expect};
-use crate::call::{Endpoint, Load, Sent};
+use crate::call::{Endpoint, Load};
 use crate::checks::CheckName;
 use crate::identity::Identity;
+use crate::wire::Sent;
 use runiam_core::auth::AuthError;
 
 /// Requests and concurrency a smoke load is held to without --force.
@@ -128,6 +131,21 @@ pub struct Args {
     /// The change time for --logs: RFC 3339 (2026-11-28T10:00:00Z) or how long ago (15m) [default: a record's appliedAt].
     #[arg(long, value_name = "TIME", requires = "logs")]
     pub since: Option<String>,
+    /// Once the checks pass, keep reading the service's request log for this long (48h, 30m), one Logging entries.list per --interval: exit 1 as soon as Cloud Run refuses a caller again (when, how many, the entries quoted), 0 after a quiet window. --timeout must be longer.
+    #[arg(long, value_name = "DURATION")]
+    pub watch: Option<String>,
+    /// Time between two reads of --watch (at least 1s; Logging allows 60 reads a minute per project).
+    #[arg(long, value_name = "DURATION", default_value = "60s", requires = "watch")]
+    pub interval: String,
+    /// Once the checks pass, create a Cloud Monitoring alert policy whose log-match condition is the --logs filter (Cloud Run 401/403 of the service), so Google watches for the denial's return; one already made for the service is reported, not duplicated.
+    #[arg(long)]
+    pub create_alert: bool,
+    /// A notification channel for --create-alert: projects/P/notificationChannels/ID, or the ID in the service's project (repeatable).
+    #[arg(long = "notify", value_name = "CHANNEL", requires = "create_alert")]
+    pub notify: Vec<String>,
+    /// Delete an alert policy that --create-alert made (projects/P/alertPolicies/ID), and do nothing else; a policy runiam did not make is refused (exit 4).
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["service", "file", "watch", "create_alert", "logs", "as_principal"])]
+    pub delete_alert: Option<String>,
     /// Read ChangeRecord documents from FILE (- for stdin).
     #[arg(short = 'f', long = "file", value_name = "FILE", conflicts_with = "service")]
     pub file: Option<PathBuf>,
@@ -173,12 +191,22 @@ struct Probe {
 
 async fn verify(args: Args) -> Result<Exit, CommandError> {
     let format = Format::resolve(args.output);
+    if let Some(name) = &args.delete_alert {
+        let ctx = args.common.context(HttpOptions::default())?;
+        let said = alert::delete(&ctx.clients.monitoring, name).await?;
+        if !args.common.quiet {
+            eprintln!("{said}");
+        }
+        return Ok(Exit::Ok);
+    }
     let wait = args.wait.as_deref().map(|w| parse_duration("--wait", w)).transpose()?;
     let since = args.since.as_deref().map(parse_since).transpose()?;
     if args.logs && since.is_none() && args.service.is_some() {
         return Err(CommandError::usage("--logs with a SERVICE needs --since: the time the change was made")
             .hinted("--since 15m, or --since 2026-11-28T10:00:00Z"));
     }
+    let window = watch_window(&args)?;
+    let channels = args.notify.iter().map(|c| alert::Channel::parse(c)).collect::<Result<Vec<_>, _>>()?;
     let load = load_size(&args);
     let as_principal = args
         .as_principal
@@ -197,8 +225,115 @@ async fn verify(args: Args) -> Result<Exit, CommandError> {
     for job in jobs {
         reports.push(verify_job(&args, &ctx, job, as_principal.as_ref(), wait, since, load).await?);
     }
+    if args.create_alert {
+        create_alerts(&args, &ctx, &channels, &mut reports).await;
+    }
+    let signal = match window {
+        Some(w) => watch_reports(&args, &ctx, &mut reports, w).await,
+        None => None,
+    };
+    let reports: Vec<VerifyReport> = reports.into_iter().map(|(r, _)| r).collect();
     report(&reports, format)?;
+    if let Some(exit) = signal {
+        return Ok(exit);
+    }
     Ok(if reports.iter().all(|r| r.passed) { Exit::Ok } else { Exit::Problem })
+}
+
+/// `--watch` and `--interval`, checked against each other and `--timeout`.
+fn watch_window(args: &Args) -> Result<Option<watch::Window>, CommandError> {
+    let Some(w) = &args.watch else { return Ok(None) };
+    let length = parse_duration("--watch", w)?;
+    let interval = parse_duration("--interval", &args.interval)?;
+    if length.is_zero() {
+        return Err(CommandError::usage("--watch 0 watches nothing; give a window such as 30m or 48h"));
+    }
+    if interval < watch::MIN_INTERVAL {
+        return Err(CommandError::usage(format!(
+            "--interval {} is shorter than 1s; Logging allows 60 reads a minute per project",
+            show_duration(interval)
+        )));
+    }
+    if let Some(limit) = args.common.timeout.filter(|t| *t <= length) {
+        return Err(CommandError::usage(format!(
+            "--timeout {} ends the --watch {} before its window is over, so it could never pass",
+            show_duration(limit),
+            show_duration(length)
+        ))
+        .hinted("a --timeout longer than --watch, or a shorter --watch"));
+    }
+    Ok(Some(watch::Window { length, interval }))
+}
+
+/// Why a report gets no alert or watch: its checks failed, or the change
+/// meant to refuse callers (their 401/403 are expected).
+fn not_watched(report: &VerifyReport, refusals_expected: bool) -> Option<&'static str> {
+    if !report.passed {
+        Some("the checks above did not pass")
+    } else if refusals_expected {
+        Some("the change meant to refuse callers, so their 401/403 are expected")
+    } else {
+        None
+    }
+}
+
+/// `--create-alert`: one alert policy per verified service.
+async fn create_alerts(args: &Args, ctx: &Context, channels: &[alert::Channel], reports: &mut [(VerifyReport, bool)]) {
+    let mut done: Vec<(String, Check)> = Vec::new();
+    for (report, expected) in reports.iter_mut() {
+        let check = match not_watched(report, *expected) {
+            Some(why) => CheckName::Alert.error(format!("no alert policy created: {why}")),
+            None => match done.iter().find(|(s, _)| *s == report.service.full_name()) {
+                Some((_, c)) => c.clone(),
+                None => {
+                    let channels: Vec<String> = channels.iter().map(|c| c.name(&report.service.project)).collect();
+                    let c = alert::ensure(&ctx.clients.monitoring, &report.service, &channels).await;
+                    if !args.common.quiet && c.result == CheckResult::Pass {
+                        eprintln!("{}", c.detail);
+                    }
+                    done.push((report.service.full_name(), c.clone()));
+                    c
+                }
+            },
+        };
+        report.passed &= check.result == CheckResult::Pass;
+        report.checks.push(check);
+    }
+}
+
+/// `--watch`: every passed report's service watched at once; the exit a
+/// signal asks for, if one stopped it.
+async fn watch_reports(
+    args: &Args,
+    ctx: &Context,
+    reports: &mut [(VerifyReport, bool)],
+    window: watch::Window,
+) -> Option<Exit> {
+    let mut targets: Vec<ServiceRef> = Vec::new();
+    for (report, expected) in reports.iter_mut() {
+        match not_watched(report, *expected) {
+            Some(why) => {
+                report.passed = false;
+                report.checks.push(CheckName::Watch.error(format!("not watched: {why}")));
+            }
+            None if !targets.contains(&report.service) => targets.push(report.service.clone()),
+            None => {}
+        }
+    }
+    if targets.is_empty() {
+        return None;
+    }
+    runiam_core::interrupt::watch();
+    let bar = runiam_core::output::countdown(args.common.quiet);
+    let ended = watch::watch(&ctx.clients.logging, &targets, Utc::now(), window, &bar).await;
+    bar.finish_and_clear();
+    for (report, _) in reports.iter_mut() {
+        if let Some((_, check)) = ended.checks.iter().find(|(t, _)| *t == report.service) {
+            report.passed &= check.result == CheckResult::Pass;
+            report.checks.push(check.clone());
+        }
+    }
+    ended.signal
 }
 
 /// The smoke load's (requests, concurrency), capped unless --force.
@@ -320,6 +455,13 @@ struct JobFacts {
     wait: Duration,
 }
 
+impl JobFacts {
+    /// The change meant to refuse every caller probed (a revoke, a rollback).
+    fn refusals_expected(&self) -> bool {
+        self.probes.iter().all(|p| p.expect == Expect::Deny)
+    }
+}
+
 async fn verify_job(
     args: &Args,
     ctx: &Context,
@@ -328,8 +470,9 @@ async fn verify_job(
     wait: Option<Duration>,
     since: Option<DateTime<Utc>>,
     load: (u64, usize),
-) -> Result<VerifyReport, CommandError> {
+) -> Result<(VerifyReport, bool), CommandError> {
     let facts = gather_job(args, ctx, job, as_principal, wait).await?;
+    let refusals_expected = facts.refusals_expected();
     let (mut checks, as_report) = call_checks(args, ctx, &facts, load).await?;
     if let Some(r) = &facts.record {
         checks.extend(record_checks(r, &facts));
@@ -342,7 +485,9 @@ async fn verify_job(
             .push(CheckName::Invoke.error("the record implies no call to make, and nothing else to check".to_owned()));
     }
     let passed = checks.iter().all(|c| c.result == CheckResult::Pass);
-    Ok(VerifyReport { service: facts.target, as_principal: as_report, passed, checks, verified_at: Utc::now() })
+    let report =
+        VerifyReport { service: facts.target, as_principal: as_report, passed, checks, verified_at: Utc::now() };
+    Ok((report, refusals_expected))
 }
 
 /// The target, the live service and policy, the calls to make and how
@@ -470,10 +615,7 @@ fn record_checks(r: &ChangeRecord, facts: &JobFacts) -> Vec<Check> {
 /// No Cloud Run refusal logged since the change (or `--since`).
 async fn logs_check(ctx: &Context, facts: &JobFacts, since: Option<DateTime<Utc>>) -> Check {
     match facts.record.as_ref().and_then(|r| r.applied_at).or(since) {
-        Some(t) => {
-            let refusals_expected = facts.probes.iter().all(|p| p.expect == Expect::Deny);
-            logs::check(&ctx.clients.logging, &facts.target, t, refusals_expected).await
-        }
+        Some(t) => logs::check(&ctx.clients.logging, &facts.target, t, facts.refusals_expected()).await,
         None => CheckName::Logs.error(
             "the record has no appliedAt, so there is no change time to read the logs after; pass --since".to_owned(),
         ),
@@ -754,9 +896,14 @@ fn restored_check(record: &ChangeRecord, live: &Policy) -> Check {
 }
 
 fn report(reports: &[VerifyReport], format: Format) -> Result<(), CommandError> {
+    let docs = || reports.iter().map(|r| Document::VerifyReport(Box::new(r.clone())));
+    if format == Format::Markdown {
+        runiam_core::runbook::write_stdout(&docs().collect::<Vec<_>>())?;
+        return Ok(());
+    }
     match format.doc_format() {
         Some(f) => {
-            write_stdout(reports.iter().map(|r| Document::VerifyReport(Box::new(r.clone()))), f)?;
+            write_stdout(docs(), f)?;
         }
         None => {
             let mut out = std::io::stdout().lock();

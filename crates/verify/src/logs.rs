@@ -20,17 +20,22 @@ const LIMIT: usize = 1000;
 /// Entries quoted as evidence.
 const QUOTED: usize = 5;
 
-/// The filter: the service's request-log entries with 401 or 403 since `since`.
-pub fn filter(target: &ServiceRef, since: DateTime<Utc>) -> String {
+/// The service's request-log entries with 401 or 403, at any time: what
+/// `--create-alert`'s log-match condition watches on Google's side.
+pub fn denials_filter(target: &ServiceRef) -> String {
     format!(
         "logName=\"projects/{p}/logs/run.googleapis.com%2Frequests\" AND resource.type=\"cloud_run_revision\" \
          AND resource.labels.service_name=\"{s}\" AND resource.labels.location=\"{r}\" \
-         AND httpRequest.status=(401 OR 403) AND timestamp>=\"{t}\"",
+         AND httpRequest.status=(401 OR 403)",
         p = target.project,
         s = target.name,
         r = target.region,
-        t = since.to_rfc3339_opts(SecondsFormat::Micros, true)
     )
+}
+
+/// The filter: the service's request-log entries with 401 or 403 since `since`.
+pub fn filter(target: &ServiceRef, since: DateTime<Utc>) -> String {
+    format!("{} AND timestamp>=\"{}\"", denials_filter(target), since.to_rfc3339_opts(SecondsFormat::Micros, true))
 }
 
 /// Whether verify itself made the request.
@@ -39,12 +44,12 @@ fn ours(entry: &Entry) -> bool {
 }
 
 /// The entries that are Cloud Run refusing someone else than verify.
-fn refusals(entries: &[Value]) -> Vec<Entry<'_>> {
+pub fn refusals(entries: &[Value]) -> Vec<Entry<'_>> {
     entries.iter().map(Entry::read).filter(|e| !ours(e) && matches!(classify(e), Class::FrontEnd(_))).collect()
 }
 
 /// One entry in words: `TIME STATUS TEXT (trace T)`.
-fn quote(entry: Entry) -> Evidence {
+pub fn quote(entry: Entry) -> Evidence {
     let time = entry.timestamp.unwrap_or("(no timestamp)");
     let status = entry.status().map_or_else(|| "?".to_owned(), |s| s.to_string());
     let text = entry.text().unwrap_or("(no textPayload)");
@@ -56,42 +61,54 @@ fn quote(entry: Entry) -> Evidence {
     }
 }
 
+/// One `entries.list` of the service's 401/403 since `since`, or why it
+/// could not be read.
+pub async fn read(logging: &Logging, target: &ServiceRef, since: DateTime<Utc>) -> Result<Vec<Value>, String> {
+    logging.list_entries(&format!("projects/{}", target.project), &filter(target, since), LIMIT).await.map_err(|e| {
+        let hint = e
+            .status()
+            .filter(|s| s.http == 403)
+            .map(|_| "; reading request logs needs logging.logEntries.list on the project (roles/logging.viewer)")
+            .unwrap_or_default();
+        format!("cannot read the request logs of {}: {e}{hint}", target.full_name())
+    })
+}
+
+/// `N` or `N or more` when a read came back full.
+pub fn count(seen: usize, read: usize) -> String {
+    if read >= LIMIT { format!("{seen} or more") } else { seen.to_string() }
+}
+
+/// Entries quoted as evidence, the first `QUOTED`.
+pub fn quoted(seen: Vec<Entry>) -> Vec<Evidence> {
+    seen.into_iter().take(QUOTED).map(quote).collect()
+}
+
 /// The logs check. `refusals_expected`: the change meant to refuse someone
 /// (a revoke, a rollback), so new 403s are quoted but fail nothing.
 pub async fn check(logging: &Logging, target: &ServiceRef, since: DateTime<Utc>, refusals_expected: bool) -> Check {
     let at = since.to_rfc3339_opts(SecondsFormat::Secs, true);
-    let entries =
-        match logging.list_entries(&format!("projects/{}", target.project), &filter(target, since), LIMIT).await {
-            Ok(e) => e,
-            Err(e) => {
-                let hint = e
-                .status()
-                .filter(|s| s.http == 403)
-                .map(|_| "; reading request logs needs logging.logEntries.list on the project (roles/logging.viewer)")
-                .unwrap_or_default();
-                return CheckName::Logs
-                    .error(format!("cannot read the request logs of {}: {e}{hint}", target.full_name()));
-            }
-        };
+    let entries = match read(logging, target, since).await {
+        Ok(e) => e,
+        Err(why) => return CheckName::Logs.error(why),
+    };
     let seen = refusals(&entries);
-    let more = if entries.len() >= LIMIT { " or more" } else { "" };
+    let n = count(seen.len(), entries.len());
     let (result, detail) = match (seen.len(), refusals_expected) {
         (0, _) => (
             CheckResult::Pass,
             format!("no Cloud Run 401/403 in the request logs since {at} (verify's own calls aside)"),
         ),
-        (n, true) => (
+        (_, true) => (
             CheckResult::Pass,
-            format!(
-                "{n}{more} Cloud Run 401/403 in the request logs since {at}, as the change meant to refuse callers"
-            ),
+            format!("{n} Cloud Run 401/403 in the request logs since {at}, as the change meant to refuse callers"),
         ),
-        (n, false) => (
+        (_, false) => (
             CheckResult::Fail,
-            format!("{n}{more} Cloud Run 401/403 in the request logs since {at}: callers are still refused"),
+            format!("{n} Cloud Run 401/403 in the request logs since {at}: callers are still refused"),
         ),
     };
-    CheckName::Logs.with(result, detail, seen.into_iter().take(QUOTED).map(quote).collect())
+    CheckName::Logs.with(result, detail, quoted(seen))
 }
 
 #[cfg(test)]

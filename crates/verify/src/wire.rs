@@ -23,7 +23,6 @@ use tokio::net::TcpStream;
 use url::Url;
 
 use crate::answer::{Answer, USER_AGENT, classify, reads_body};
-use crate::call::Sent;
 
 /// How much of a body is kept for [`classify`]; the rest is read and dropped.
 const BODY_KEPT: usize = 4096;
@@ -35,6 +34,33 @@ const HEADERS: usize = 64;
 /// Proxy variables reqwest honours for `http://` URLs: with any of them
 /// set, the load goes through reqwest so that it takes the same path.
 const PROXY_VARIABLES: [&str; 4] = ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"];
+
+/// How many requests of a load have been sent, for its progress bar: the
+/// counters the load's workers already take request numbers from, each
+/// with its share, so counting costs the requests nothing.
+#[derive(Debug, Default)]
+pub struct Sent {
+    counters: std::sync::Mutex<Vec<(Arc<AtomicU64>, u64)>>,
+}
+
+impl Sent {
+    /// A new counter for `share` requests, counted from now on.
+    pub fn track(&self, share: u64) -> Arc<AtomicU64> {
+        let counter = Arc::new(AtomicU64::new(0));
+        if let Ok(mut c) = self.counters.lock() {
+            c.push((Arc::clone(&counter), share));
+        }
+        counter
+    }
+
+    /// Requests handed out so far (a worker takes one number past its share to stop).
+    pub fn count(&self) -> u64 {
+        self.counters
+            .lock()
+            .map(|c| c.iter().map(|(n, share)| n.load(Ordering::Relaxed).min(*share)).sum())
+            .unwrap_or(0)
+    }
+}
 
 /// One request, as every load worker sends it.
 #[derive(Debug)]

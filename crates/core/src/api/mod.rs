@@ -11,6 +11,7 @@ pub mod iam;
 pub mod iam_v2;
 pub mod iamcredentials;
 pub mod logging;
+pub mod monitoring;
 pub mod orgpolicy;
 pub mod resourcemanager;
 pub mod run;
@@ -27,6 +28,7 @@ pub use iam::Iam;
 pub use iam_v2::IamV2;
 pub use iamcredentials::IamCredentials;
 pub use logging::Logging;
+pub use monitoring::Monitoring;
 pub use orgpolicy::OrgPolicyApi;
 pub use resourcemanager::ResourceManager;
 pub use run::{RunV1, RunV2};
@@ -46,6 +48,7 @@ pub struct Clients {
     pub cloud_identity: CloudIdentity,
     pub troubleshooter: Troubleshooter,
     pub logging: Logging,
+    pub monitoring: Monitoring,
     pub callers: Callers,
 }
 
@@ -68,6 +71,7 @@ impl Clients {
                 base: config.endpoint(Api::PolicyTroubleshooter).clone(),
             },
             logging: Logging { http: http.clone(), base: config.endpoint(Api::Logging).clone() },
+            monitoring: Monitoring { http: http.clone(), base: config.endpoint(Api::Monitoring).clone() },
             callers: Callers {
                 http: http.clone(),
                 pubsub: config.endpoint(Api::PubSub).clone(),

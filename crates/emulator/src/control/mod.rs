@@ -9,7 +9,7 @@
 //!
 //! APIs: Run v2 and v1, Resource Manager v3 and v1, IAM v1 (roles, service
 //! accounts) and v2 (deny policies), Logging v2 (`logging`), Org
-//! Policy v2, Policy Troubleshooter v3, Cloud Identity Groups v1, Pub/Sub, Cloud Scheduler and
+//! Policy v2, Policy Troubleshooter v3, Monitoring v3 alert policies, Cloud Identity Groups v1, Pub/Sub, Cloud Scheduler and
 //! Eventarc reads; and the `/emulator/` test knobs (`knobs`).
 //!
 //! When the world names an `operator`, every method checks the operator's
@@ -24,6 +24,7 @@ pub mod iam;
 pub mod iam_v2;
 pub mod knobs;
 pub mod logging;
+pub mod monitoring;
 pub mod orgpolicy;
 pub mod resourcemanager;
 pub mod run_v1;
@@ -106,6 +107,7 @@ pub fn dispatch(state: &Mutex<State>, request: &ApiRequest) -> Reply {
         .or_else(|| iam::route(&mut state, &call, &segs))
         .or_else(|| iam_v2::route(&mut state, &call, &segs))
         .or_else(|| logging::route(&mut state, &call, &segs))
+        .or_else(|| monitoring::route(&mut state, &call, &segs))
         .or_else(|| orgpolicy::route(&mut state, &call, &segs))
         .or_else(|| cloudidentity::route(&mut state, &call, &segs))
         .or_else(|| callers::route(&mut state, &call, &segs))
