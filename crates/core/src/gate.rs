@@ -40,6 +40,10 @@ pub enum Removals {
     /// Grants of invoke-narrow roles, and of the `--allow-role` roles
     /// (undoing a grant).
     InvokeNarrow,
+    /// Grants that give nobody anything at this time, of any role:
+    /// `deleted:` members, and time-bound grants whose time has passed
+    /// (`--revoke-deleted`, `--revoke-expired`).
+    Inert(chrono::DateTime<chrono::Utc>),
     /// Anything (`--force`, or the exact undo of a verified record).
     Anything,
 }
@@ -201,6 +205,10 @@ fn removal_allowed(member: &str, b: &Binding, allow: &Allowance) -> bool {
                 && Principal::parse(member).ok().as_ref() == Some(p)
         }
         Removals::InvokeNarrow => is_invoke_narrow(&b.role, allow) || allow.allow_roles.contains(&b.role),
+        Removals::Inert(now) => {
+            matches!(Principal::parse(member), Ok(Principal::Deleted(_)))
+                || b.condition.as_ref().and_then(Expr::expiry).is_some_and(|end| end <= *now)
+        }
         Removals::Anything => true,
     }
 }
@@ -400,6 +408,32 @@ mod tests {
                 condition: None
             }]
         );
+    }
+
+    #[test]
+    fn inert_removals_are_deleted_members_and_passed_time_bounds_only() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-29T10:00:00Z").unwrap().to_utc();
+        let bound = |at: &str| Binding {
+            role: "roles/run.admin".into(),
+            members: vec!["user:t@acme.example".into()],
+            condition: Some(Expr { expression: format!("request.time < timestamp(\"{at}\")"), ..Expr::default() }),
+            ..Binding::default()
+        };
+        let mut live = policy(&[(INV, "deleted:user:gone@acme.example?uid=1"), (INV, "user:kept@acme.example")]);
+        live.bindings.push(bound("2026-11-29T09:00:00Z"));
+        live.bindings.push(bound("2026-11-30T00:00:00Z"));
+        let allow = Allowance { removals: Removals::Inert(now), ..Allowance::default() };
+        let mut cleaned = policy(&[(INV, "user:kept@acme.example")]);
+        cleaned.bindings.push(bound("2026-11-30T00:00:00Z"));
+        assert_eq!(judge_policy(&live, &cleaned, &allow), []);
+        let cases: [(Policy, &str); 2] = [
+            (policy(&[(INV, "deleted:user:gone@acme.example?uid=1")]), "user:kept@acme.example"),
+            (Policy { bindings: vec![bound("2026-11-29T09:00:00Z")], ..policy(&[]) }, "user:kept@acme.example"),
+        ];
+        for (result, lost) in cases {
+            let v = judge_policy(&live, &result, &allow);
+            assert!(v.iter().any(|v| matches!(v, Violation::Removal { member, .. } if member == lost)), "{v:?}");
+        }
     }
 
     #[test]

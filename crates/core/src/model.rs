@@ -58,6 +58,17 @@ pub struct Expr {
     pub location: Option<String>,
 }
 
+impl Expr {
+    /// The end of a time-bound grant's condition (`request.time <
+    /// timestamp("…")`, as runiam and the console write it); `None` for any
+    /// other condition.
+    pub fn expiry(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let rest = self.expression.trim().strip_prefix("request.time")?.trim_start().strip_prefix('<')?;
+        let quoted = rest.trim().strip_prefix("timestamp(\"")?.strip_suffix("\")")?;
+        chrono::DateTime::parse_from_rfc3339(quoted).ok().map(|t| t.with_timezone(&chrono::Utc))
+    }
+}
+
 fn is_zero(v: &i32) -> bool {
     *v == 0
 }

@@ -46,3 +46,16 @@ pub fn progress(len: u64, message: &str, quiet: bool) -> ProgressBar {
     bar.set_message(message.to_owned());
     bar
 }
+
+/// A count of steps done on stderr, for a stream whose length is not
+/// known; hidden in pipes and with `--quiet`.
+pub fn counter(message: &str, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} {msg} {pos} ({per_sec})").expect("static template"));
+    bar.set_message(message.to_owned());
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}

@@ -176,7 +176,6 @@ fn gather_sources(args: &Args) -> Result<BTreeMap<ServiceRef, Vec<Source>>, Comm
     };
     let mut by_service: BTreeMap<ServiceRef, Vec<Source>> = BTreeMap::new();
     for d in docs {
-        let key = without_number(d.service());
         let source = match d {
             Document::ChangeRecord(r) if !r.applied => {
                 return Err(CommandError::usage(format!(
@@ -188,6 +187,10 @@ fn gather_sources(args: &Args) -> Result<BTreeMap<ServiceRef, Vec<Source>>, Comm
             Document::ServiceSnapshot(s) => Source::Snapshot(s),
             other => unreachable!("read_for admits only ChangeRecord and ServiceSnapshot, got {:?}", other.kind()),
         };
+        let key = without_number(match &source {
+            Source::Record(r) => &r.service,
+            Source::Snapshot(s) => &s.service,
+        });
         by_service.entry(key).or_default().push(source);
     }
     for list in by_service.values_mut() {
