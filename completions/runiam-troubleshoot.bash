@@ -23,7 +23,7 @@ _runiam__troubleshoot() {
 
     case "${cmd}" in
         runiam__troubleshoot)
-            opts="-f -o -v -q -h -V --caller --token-file --token-env --since --no-logs --saw --from --remote --audit --all --expiring-within --domain --file --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --no-color --timeout --help --version"
+            opts="-f -o -v -q -h -V --caller --token-file --token-env --since --no-logs --saw --from --remote --audit --all --under --expiring-within --domain --file --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --no-color --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -51,6 +51,10 @@ _runiam__troubleshoot() {
                     ;;
                 --from)
                     COMPREPLY=($(compgen -W "external internal load-balancer" -- "${cur}"))
+                    return 0
+                    ;;
+                --under)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --expiring-within)

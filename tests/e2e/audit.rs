@@ -154,23 +154,15 @@ fn the_audit_reports_exactly_what_the_fleet_plants() {
     );
     assert!(stdout.contains("runiam grant-invoker projects/fleet-00/locations/europe-west1/services/svc-00 --revoke --member allUsers --apply"));
 
-    // Live, project by project: every service-level finding once, each
-    // ancestor's grant once per project audited below it.
-    let mut live = BTreeMap::new();
-    for p in 0..PROJECTS {
-        let args = ["troubleshoot", "--audit", "--all", "--project", &project(p), "-o", "json"];
-        let (code, out, err) = runiam(&emu, dir.path(), &args, "");
-        assert!(code == 0 || code == 1, "{}: {err}", project(p));
-        for (id, n) in counts(&out) {
-            *live.entry(id).or_insert(0) += n;
-        }
-    }
-    let mut want = planted();
-    // The two folder grants are seen from each of their 8 projects.
-    want.insert("audit.broad-grant".into(), 2 * (PROJECTS / FOLDERS) + 1);
-    assert_eq!(live, want);
+    // Live, every project below the organization, found through
+    // Resource Manager's folders.list and projects.list.
+    let args = ["troubleshoot", "--audit", "--under", "organizations/900000000001", "-o", "json"];
+    let (code, live, err) = runiam(&emu, dir.path(), &args, "");
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(counts(&live), planted());
+    assert!(live.contains("it can invoke all 400 audited services below it"), "{live}");
 
-    // Text: one line per finding, then the summary by project.
+    // Text, live for one project: one line per finding, then the summary by project.
     let (code, out, err) =
         runiam(&emu, dir.path(), &["troubleshoot", "--audit", "--all", "--project", "fleet-00", "-o", "text"], "");
     assert_eq!(code, 1, "{err}");
@@ -284,5 +276,22 @@ fn a_document_over_a_budget_is_named_with_exit_2() {
             err.contains(&format!("document {}: is larger than 8 MiB, the limit of one document", docs + 1)),
             "{args:?}: {err}"
         );
+    }
+}
+
+#[test]
+fn audit_flags_are_checked_before_anything_is_read() {
+    let emu = Emulator::start(&crate::common::root().join("examples/acme-world.yaml"), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (&["troubleshoot", "--audit", "--all", "--expiring-within", "2x"], "--expiring-within '2x' is not a duration"),
+        (&["troubleshoot", "--audit", "--under", "projects/acme-prod"], "--under 'projects/acme-prod' is not"),
+        (&["troubleshoot", "--audit", "--all", "--domain", "not a domain"], "--domain 'not a domain' is not a domain"),
+        (&["troubleshoot", "hello", "--domain", "acme.example"], "--domain, --all and --under apply to --audit only"),
+    ];
+    for (args, want) in cases {
+        let (code, out, err) = runiam(&emu, dir.path(), args, "");
+        assert_eq!((code, out.as_str()), (2, ""), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
     }
 }

@@ -86,12 +86,15 @@ pub struct Args {
     /// Also ask the Policy Troubleshooter API and report when it disagrees.
     #[arg(long)]
     pub remote: bool,
-    /// Audit for exposure instead, with no caller: public services, invoker checks off, grants above services, external and deleted members, expired and expiring grants, basic roles; each finding with its least-privilege fix. Reads ServiceSnapshot documents, or SERVICE, or with --all every service of --project. Exit 1 when any finding is a risk.
+    /// Audit for exposure instead, with no caller: public services, invoker checks off, grants above services, external and deleted members, expired and expiring grants, basic roles; each finding with its least-privilege fix. Reads ServiceSnapshot documents, or SERVICE, or live with --all every service of --project (--under: of every project below a folder or organization). Exit 1 when any finding is a risk.
     #[arg(long, conflicts_with_all = ["caller", "token_file", "token_env", "saw", "remote"])]
     pub audit: bool,
     /// With --audit: audit every service of --project, in every region, read live.
     #[arg(long, conflicts_with_all = ["service", "file"])]
     pub all: bool,
+    /// With --audit: audit every service of every project below RESOURCE (organizations/N or folders/N), read live, project by project.
+    #[arg(long, value_name = "RESOURCE", conflicts_with_all = ["service", "file", "all"])]
+    pub under: Option<String>,
     /// With --audit: report time-bound grants that end within this long (s, m, h, d).
     #[arg(long, value_name = "DURATION", default_value = "14d")]
     pub expiring_within: String,
@@ -135,8 +138,8 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
     if args.audit {
         return run_audit(&args).await;
     }
-    if !args.domain.is_empty() || args.all {
-        return Err(CommandError::usage("--domain and --all apply to --audit only"));
+    if !args.domain.is_empty() || args.all || args.under.is_some() {
+        return Err(CommandError::usage("--domain, --all and --under apply to --audit only"));
     }
     let format = Format::resolve(args.output);
     let presented = read_token(&args)?;
@@ -210,7 +213,16 @@ async fn run_audit(args: &Args) -> Result<Exit, CommandError> {
             .map_err(|_| CommandError::usage(format!("--domain '{d}' is not a domain such as example.com")))?;
         domains.insert(p.to_string().trim_start_matches("domain:").to_ascii_lowercase());
     }
-    let input = input(args.file.as_deref(), args.service.is_some() || args.all);
+    let live = args.service.is_some() || args.all || args.under.is_some();
+    let input = input(args.file.as_deref(), live);
+    if let Some(root) = &args.under
+        && !root.split_once('/').is_some_and(|(k, id)| {
+            matches!(k, "organizations" | "folders") && !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())
+        })
+    {
+        return Err(CommandError::usage(format!("--under '{root}' is not organizations/N or folders/N"))
+            .hinted("e.g. --under organizations/123456789012"));
+    }
     let ctx = args.common.context(HttpOptions::default())?;
     let mut rules = audit::Rules { now: Utc::now(), expiring_within: within, domains };
     let mut report = AuditReport::new(Format::resolve(args.output), rules.now);
@@ -249,16 +261,28 @@ async fn run_audit(args: &Args) -> Result<Exit, CommandError> {
                 }
             }
         }
-        (None, None) if args.all => {
-            let listed = list_project(&ctx.clients, ctx.config.project()?).await?;
-            let targets = listed.into_iter().map(|(r, s)| (r, Some(s))).collect();
-            for snap in snapshots(&ctx.clients, targets, args.common.quiet).await? {
-                judge(snap, &mut report).await?;
+        (None, None) if args.all || args.under.is_some() => {
+            let projects = match &args.under {
+                Some(root) => ctx
+                    .clients
+                    .resource_manager
+                    .projects_under(root)
+                    .await
+                    .map_err(|e| user_named(e, format!("cannot list the projects below {root}")))?,
+                None => vec![ctx.config.project()?.to_owned()],
+            };
+            // One project's services at a time: the memory of the largest project.
+            for project in projects {
+                let listed = list_project(&ctx.clients, &project).await?;
+                let targets = listed.into_iter().map(|(r, s)| (r, Some(s))).collect();
+                for snap in snapshots(&ctx.clients, targets, true).await? {
+                    judge(snap, &mut report).await?;
+                }
             }
         }
         (None, None) => {
-            return Err(CommandError::usage("nothing to audit: no SERVICE, no --all and nothing on stdin")
-                .hinted("runiam troubleshoot --audit --all --project P, or pipe runiam export into it"));
+            return Err(CommandError::usage("nothing to audit: no SERVICE, no --all or --under, and nothing on stdin")
+                .hinted("runiam troubleshoot --audit --under organizations/N, or pipe runiam export into it"));
         }
     }
     bar.finish_and_clear();
