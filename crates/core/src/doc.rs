@@ -1052,6 +1052,24 @@ mod tests {
     }
 
     #[test]
+    fn audit_findings_round_trip() {
+        let Document::Diagnosis(d) = &samples()[1] else { unreachable!() };
+        let doc = Document::AuditFinding(Box::new(AuditFinding {
+            resource: "folders/200000000001".into(),
+            project: None,
+            finding: d.findings[0].clone(),
+            audited_at: d.diagnosed_at,
+        }));
+        for format in [DocFormat::Yaml, DocFormat::Json] {
+            let text = render(&doc, format);
+            assert_eq!(parse_stream(&text).unwrap(), [doc.clone()], "{text}");
+        }
+        assert_eq!(doc.service(), None);
+        let e = read_for("runiam-rollback", &[Kind::ChangeRecord], &render(&doc, DocFormat::Yaml)).unwrap_err();
+        assert!(e.hints[0].contains("AuditFinding documents are final reports"), "{:?}", e.hints);
+    }
+
+    #[test]
     fn yaml_quotes_yaml11_booleans() {
         let text = render(&samples()[0], DocFormat::Yaml);
         assert!(text.contains("title: \"no\""), "{text}");

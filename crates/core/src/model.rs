@@ -633,4 +633,33 @@ mod tests {
         let p: Policy = serde_json::from_str(json).unwrap();
         assert_eq!(serde_json::to_string(&p).unwrap(), json);
     }
+
+    #[test]
+    fn expiries_are_read_from_time_bound_conditions_only() {
+        let e = |x: &str| Expr { expression: x.into(), ..Expr::default() }.expiry().map(|t| t.to_rfc3339());
+        assert_eq!(
+            e("request.time < timestamp(\"2027-01-01T00:00:00Z\")").as_deref(),
+            Some("2027-01-01T00:00:00+00:00")
+        );
+        assert_eq!(
+            e(" request.time<timestamp(\"2027-01-01T01:00:00+01:00\") ").as_deref(),
+            Some("2027-01-01T00:00:00+00:00")
+        );
+        for other in [
+            "request.time > timestamp(\"2027-01-01T00:00:00Z\")",
+            "request.path.startsWith(\"/a\")",
+            "",
+            "request.time <",
+        ] {
+            assert_eq!(e(other), None, "{other}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn expiry_never_panics(x in ".{0,80}", t in "[0-9TZ:+.-]{0,30}") {
+            let _ = Expr { expression: x, ..Expr::default() }.expiry();
+            let _ = Expr { expression: format!("request.time < timestamp(\"{t}\")"), ..Expr::default() }.expiry();
+        }
+    }
 }
