@@ -1062,7 +1062,7 @@ mod tests {
         }));
         for format in [DocFormat::Yaml, DocFormat::Json] {
             let text = render(&doc, format);
-            assert_eq!(parse_stream(&text).unwrap(), [doc.clone()], "{text}");
+            assert_eq!(parse_stream(&text).unwrap(), std::slice::from_ref(&doc), "{text}");
         }
         assert_eq!(doc.service(), None);
         let e = read_for("runiam-rollback", &[Kind::ChangeRecord], &render(&doc, DocFormat::Yaml)).unwrap_err();

@@ -40,6 +40,9 @@ pub enum Removals {
     /// Grants of invoke-narrow roles, and of the `--allow-role` roles
     /// (undoing a grant).
     InvokeNarrow,
+    /// This member's grants of this role, whatever their condition
+    /// (`--revoke --member M --role R`).
+    Member(Principal, String),
     /// Grants that give nobody anything at this time, of any role:
     /// `deleted:` members, and time-bound grants whose time has passed
     /// (`--revoke-deleted`, `--revoke-expired`).
@@ -205,6 +208,7 @@ fn removal_allowed(member: &str, b: &Binding, allow: &Allowance) -> bool {
                 && Principal::parse(member).ok().as_ref() == Some(p)
         }
         Removals::InvokeNarrow => is_invoke_narrow(&b.role, allow) || allow.allow_roles.contains(&b.role),
+        Removals::Member(p, role) => &b.role == role && Principal::parse(member).is_ok_and(|m| m.same_as(p)),
         Removals::Inert(now) => {
             matches!(Principal::parse(member), Ok(Principal::Deleted(_)))
                 || b.condition.as_ref().and_then(Expr::expiry).is_some_and(|end| end <= *now)
@@ -408,6 +412,18 @@ mod tests {
                 condition: None
             }]
         );
+    }
+
+    #[test]
+    fn a_member_revoke_removes_that_members_grants_of_that_role_only() {
+        let live =
+            policy(&[("roles/run.admin", "user:Gone@acme.example"), ("roles/run.admin", "user:kept@acme.example")]);
+        let allow = Allowance {
+            removals: Removals::Member(Principal::parse("user:gone@acme.example").unwrap(), "roles/run.admin".into()),
+            ..Allowance::default()
+        };
+        assert_eq!(judge_policy(&live, &policy(&[("roles/run.admin", "user:kept@acme.example")]), &allow), []);
+        assert_eq!(judge_policy(&live, &policy(&[("roles/run.admin", "user:Gone@acme.example")]), &allow).len(), 1);
     }
 
     #[test]

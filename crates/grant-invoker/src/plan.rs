@@ -86,7 +86,7 @@ impl Revoke {
     /// What the gate lets this revoke remove, and nothing more.
     pub fn removals(&self) -> Removals {
         match self {
-            Revoke::Member { .. } => Removals::InvokeNarrow,
+            Revoke::Member { member, role } => Removals::Member(member.clone(), role.clone()),
             Revoke::Inert { now, .. } => Removals::Inert(*now),
         }
     }
@@ -134,7 +134,7 @@ pub fn revoke(policy: &Policy, revoke: &Revoke) -> Option<Policy> {
         }
         Revoke::Inert { expired, deleted, now } => {
             if *expired {
-                after.bindings.retain(|b| !b.condition.as_ref().and_then(Expr::expiry).is_some_and(|end| end <= *now));
+                after.bindings.retain(|b| b.condition.as_ref().and_then(Expr::expiry).is_none_or(|end| end > *now));
             }
             if *deleted {
                 for b in after.bindings.iter_mut() {

@@ -492,35 +492,6 @@ pub fn caller_runtime_identity(service: &str, account: &str, evidence: Vec<Evide
     )
 }
 
-#[cfg(test)]
-mod tests {
-    /// Every id built here is in the README's finding table, and the table
-    /// names no id that is not built here.
-    #[test]
-    fn the_readme_table_lists_every_id() {
-        let is_id = |s: &str| {
-            s.split_once('.').is_some_and(|(b, n)| {
-                !b.is_empty() && !n.is_empty() && (b.to_owned() + n).chars().all(|c| c.is_ascii_lowercase() || c == '-')
-            })
-        };
-        let ids = |text: &str, open: &str, close: char| -> std::collections::BTreeSet<String> {
-            text.split(open)
-                .skip(1)
-                .filter_map(|rest| rest.split(close).next())
-                .filter(|s| is_id(s))
-                .map(str::to_owned)
-                .collect()
-        };
-        let here = ids(include_str!("findings.rs"), "finding(\n        \"", '"')
-            .into_iter()
-            .chain(ids(include_str!("findings.rs"), "finding(\"", '"'))
-            .collect::<std::collections::BTreeSet<_>>();
-        let readme = ids(include_str!("../../../README.md"), "\n| `", '`');
-        assert!(here.len() >= 30, "{here:?}");
-        assert_eq!(here, readme);
-    }
-}
-
 /// `--audit`: allUsers or allAuthenticatedUsers holds a role that carries `run.routes.invoke` on the service: anyone can invoke it
 pub fn audit_public(service: &str, member: &str, role: &str, evidence: Vec<Evidence>, fix: Fix) -> Finding {
     let who = if member == "allUsers" { "anyone on the internet" } else { "any signed-in Google account" };
@@ -659,4 +630,33 @@ pub fn audit_basic_role(
         evidence,
         Some(fix),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every id built here is in the README's finding table, and the table
+    /// names no id that is not built here.
+    #[test]
+    fn the_readme_table_lists_every_id() {
+        let is_id = |s: &str| {
+            s.split_once('.').is_some_and(|(b, n)| {
+                !b.is_empty() && !n.is_empty() && (b.to_owned() + n).chars().all(|c| c.is_ascii_lowercase() || c == '-')
+            })
+        };
+        let ids = |text: &str, open: &str, close: char| -> std::collections::BTreeSet<String> {
+            text.split(open)
+                .skip(1)
+                .filter_map(|rest| rest.split(close).next())
+                .filter(|s| is_id(s))
+                .map(str::to_owned)
+                .collect()
+        };
+        let here = ids(include_str!("findings.rs"), "finding(\n        \"", '"')
+            .into_iter()
+            .chain(ids(include_str!("findings.rs"), "finding(\"", '"'))
+            .collect::<std::collections::BTreeSet<_>>();
+        let readme = ids(include_str!("../../../README.md"), "\n| `", '`');
+        assert!(here.len() >= 30, "{here:?}");
+        assert_eq!(here, readme);
+    }
 }
