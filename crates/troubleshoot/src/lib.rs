@@ -224,40 +224,25 @@ async fn run_audit(args: &Args) -> Result<Exit, CommandError> {
             .hinted("e.g. --under organizations/123456789012"));
     }
     let ctx = args.common.context(HttpOptions::default())?;
-    let mut rules = audit::Rules { now: Utc::now(), expiring_within: within, domains };
-    let mut report = AuditReport::new(Format::resolve(args.output), rules.now);
-    let mut orgs = BTreeSet::new();
-    let mut below: BTreeMap<String, usize> = BTreeMap::new();
-    let bar = runiam_core::output::counter("auditing", args.common.quiet);
-    let mut judge = async |snap: ServiceSnapshot, report: &mut AuditReport| -> Result<(), CommandError> {
-        for org in snap.ancestry.iter().filter(|a| a.starts_with("organizations/")) {
-            if args.domain.is_empty() && orgs.insert(org.clone()) {
-                match ctx.clients.resource_manager.get_organization(org).await {
-                    Ok(o) => rules.domains.extend(o.display_name.map(|d| d.to_ascii_lowercase())),
-                    Err(e) => report.note(format!("cannot read {org} for its domain ({e}); add --domain")),
-                }
-            }
-        }
-        let project = snap.service.project.clone();
-        for a in std::iter::once(format!("projects/{project}")).chain(snap.ancestry.iter().cloned()) {
-            *below.entry(a).or_default() += 1;
-        }
-        report.service(&project);
-        for f in audit::service(&snap, &rules) {
-            report.add(snap.service.full_name(), Some(project.clone()), f)?;
-        }
-        bar.inc(1);
-        Ok(())
+    let now = Utc::now();
+    let mut a = Auditor {
+        args,
+        clients: &ctx.clients,
+        rules: audit::Rules { now, expiring_within: within, domains },
+        report: AuditReport::new(Format::resolve(args.output), now),
+        orgs: BTreeSet::new(),
+        below: BTreeMap::new(),
+        bar: runiam_core::output::counter("auditing", args.common.quiet),
     };
     match (&args.service, input) {
         (Some(s), _) => {
             let target = resolve_service(s, &ctx.config, &ctx.clients).await?;
-            judge(capture(&ctx.clients, &target).await?, &mut report).await?;
+            a.judge(capture(&ctx.clients, &target).await?).await?;
         }
         (None, Some(source)) => {
             for d in Documents::open("runiam-troubleshoot", &[Kind::ServiceSnapshot], &source, false)? {
                 if let Document::ServiceSnapshot(snap) = d? {
-                    judge(*snap, &mut report).await?;
+                    a.judge(*snap).await?;
                 }
             }
         }
@@ -276,7 +261,7 @@ async fn run_audit(args: &Args) -> Result<Exit, CommandError> {
                 let listed = list_project(&ctx.clients, &project).await?;
                 let targets = listed.into_iter().map(|(r, s)| (r, Some(s))).collect();
                 for snap in snapshots(&ctx.clients, targets, true).await? {
-                    judge(snap, &mut report).await?;
+                    a.judge(snap).await?;
                 }
             }
         }
@@ -285,33 +270,78 @@ async fn run_audit(args: &Args) -> Result<Exit, CommandError> {
                 .hinted("runiam troubleshoot --audit --under organizations/N, or pipe runiam export into it"));
         }
     }
-    bar.finish_and_clear();
-    let rm = &ctx.clients.resource_manager;
-    let policies = join_all(below.keys().map(|r| async move { (r, rm.get_iam_policy(r).await) })).await;
-    let mut unread = Vec::new();
-    for (resource, policy) in policies {
-        match policy {
-            Ok(p) => {
-                let project = resource.strip_prefix("projects/").map(str::to_owned);
-                for f in audit::ancestor(resource, &p, below[resource], &rules) {
-                    report.add(resource.clone(), project.clone(), f)?;
+    a.finish().await
+}
+
+/// The audit's state between snapshots: only counts and the organizations' domains.
+struct Auditor<'a> {
+    args: &'a Args,
+    clients: &'a Clients,
+    rules: audit::Rules,
+    report: AuditReport,
+    /// Organizations whose domain was looked up.
+    orgs: BTreeSet<String>,
+    /// Audited services below each project, folder and organization.
+    below: BTreeMap<String, usize>,
+    bar: indicatif::ProgressBar,
+}
+
+impl Auditor<'_> {
+    /// One snapshot: its organization's domain (once), its counts, its findings.
+    async fn judge(&mut self, snap: ServiceSnapshot) -> Result<(), CommandError> {
+        for org in snap.ancestry.iter().filter(|a| a.starts_with("organizations/")) {
+            if self.args.domain.is_empty() && self.orgs.insert(org.clone()) {
+                match self.clients.resource_manager.get_organization(org).await {
+                    Ok(o) => self.rules.domains.extend(o.display_name.map(|d| d.to_ascii_lowercase())),
+                    Err(e) => self.report.note(format!("cannot read {org} for its domain ({e}); add --domain")),
                 }
             }
-            Err(e) => unread.push(format!("{resource} ({e})")),
         }
+        let project = snap.service.project.clone();
+        for a in std::iter::once(format!("projects/{project}")).chain(snap.ancestry.iter().cloned()) {
+            *self.below.entry(a).or_default() += 1;
+        }
+        self.report.service(&project);
+        for f in audit::service(&snap, &self.rules) {
+            self.report.add(snap.service.full_name(), Some(project.clone()), f)?;
+        }
+        self.bar.inc(1);
+        Ok(())
     }
-    if rules.domains.is_empty() {
-        report.note("no organization domain is known, so no member was judged external; add --domain".into());
+
+    /// The policies above the audited services, each read once and judged,
+    /// then the summary; exit 3 after it when one could not be read.
+    async fn finish(mut self) -> Result<Exit, CommandError> {
+        self.bar.finish_and_clear();
+        let rm = &self.clients.resource_manager;
+        let policies = join_all(self.below.keys().map(|r| async move { (r, rm.get_iam_policy(r).await) })).await;
+        let mut unread = Vec::new();
+        for (resource, policy) in policies {
+            match policy {
+                Ok(p) => {
+                    let project = resource.strip_prefix("projects/").map(str::to_owned);
+                    for f in audit::ancestor(resource, &p, self.below[resource], &self.rules) {
+                        self.report.add(resource.clone(), project.clone(), f)?;
+                    }
+                }
+                Err(e) => unread.push(format!("{resource} ({e})")),
+            }
+        }
+        if self.rules.domains.is_empty() {
+            self.report.note("no organization domain is known, so no member was judged external; add --domain".into());
+        }
+        let exit = self.report.finish()?;
+        if !unread.is_empty() {
+            return Err(CommandError::api(format!(
+                "cannot read the allow policies of {}; grants there were not audited",
+                unread.join(", ")
+            ))
+            .hinted(
+                "the operator needs resourcemanager.*.getIamPolicy on them (roles/iam.securityReviewer carries it)",
+            ));
+        }
+        Ok(exit)
     }
-    let exit = report.finish()?;
-    if !unread.is_empty() {
-        return Err(CommandError::api(format!(
-            "cannot read the allow policies of {}; grants there were not audited",
-            unread.join(", ")
-        ))
-        .hinted("the operator needs resourcemanager.*.getIamPolicy on them (roles/iam.securityReviewer carries it)"));
-    }
-    Ok(exit)
 }
 
 /// The audit's output: findings as they are made (one line each on a
