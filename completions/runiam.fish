@@ -73,6 +73,9 @@ complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l saw -d 'T
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l from -d 'Where the call comes from (same-project Pub/Sub, Scheduler, Eventarc and Tasks count as internal)' -r -f -a "external\t'The internet, or another project\'s network'
 internal\t'The project\'s VPC (and same-project Pub/Sub, Scheduler, Eventarc, Tasks)'
 load-balancer\t'An external Application Load Balancer'"
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l under -d 'With --audit: audit every service of every project below RESOURCE (organizations/N or folders/N), read live, project by project' -r
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l expiring-within -d 'With --audit: report time-bound grants that end within this long (s, m, h, d)' -r
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l domain -d 'With --audit: a domain of the organization\'s Cloud Identity; members of other domains are external (repeatable) [default: each organization\'s own domain, as Resource Manager names it]' -r
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -s f -l file -d 'Read ServiceSnapshot documents from FILE (- for stdin)' -r -F
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'Human-readable text'
 yaml\t'A YAML stream of runiam documents'
@@ -90,6 +93,8 @@ never\t'Never colour'"
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l timeout -d 'Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first' -r
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l no-logs -d 'Do not read request logs'
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l remote -d 'Also ask the Policy Troubleshooter API and report when it disagrees'
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l audit -d 'Audit for exposure instead, with no caller: public services, invoker checks off, grants above services, external and deleted members, expired and expiring grants, basic roles; each finding with its least-privilege fix. Reads ServiceSnapshot documents, or SERVICE, or live with --all every service of --project (--under: of every project below a folder or organization). Exit 1 when any finding is a risk'
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l all -d 'With --audit: audit every service of --project, in every region, read live'
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -s q -l quiet -d 'Print nothing on stderr but errors'
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l no-color -d 'Never colour output (the same as --color never)'
@@ -122,6 +127,9 @@ complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l allow-br
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l permanent -d 'Grant without a condition even though the member holds the role under one (a time-bound grant becomes permanent)'
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l keep-condition -d 'With --expires/--until: replace the member\'s existing time-bound grant instead of adding a second one'
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l disable-invoker-check -d 'Make the service public by turning its invoker IAM check off instead of granting allUsers (the way that works under domain restricted sharing); needs --allow-public'
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l revoke -d 'Remove the --member\'s grants of --role from the service instead (whatever their condition): the same plan, backup and ChangeRecord as a grant, so rollback undoes it'
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l revoke-expired -d 'Remove the service\'s time-bound grants (request.time < timestamp(...)) whose time has passed, of any role'
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l revoke-deleted -d 'Remove deleted: members (accounts deleted since they were granted) from the service\'s policy, of any role'
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l apply -d 'Write the change (otherwise only plan it)'
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -s y -l yes -d 'Apply without asking for confirmation (needed when there is no terminal)'
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l allow-empty -d 'Succeed when stdin holds no document (otherwise exit 2: the command before in the pipe probably failed)'

@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::Parser;
-use runiam_core::doc::{Document, Input, Kind, read_for, read_input};
+use runiam_core::doc::{Document, Documents, Input, Kind};
 use runiam_core::{CommandError, Exit};
 
 /// The kinds a runbook page tells.
@@ -66,12 +66,12 @@ fn render(args: &RunbookArgs) -> Result<(), CommandError> {
     };
     let mut docs: Vec<Document> = Vec::new();
     for input in &inputs {
-        let text = read_input(input)?;
-        let read = read_for("runiam runbook", &KINDS, &text).map_err(|e| match input {
-            Input::File(p) => e.context(format!("in {}", p.display())),
-            Input::Stdin => e,
-        })?;
-        docs.extend(read);
+        for d in Documents::open("runiam runbook", &KINDS, input, true)? {
+            docs.push(d.map_err(|e| match input {
+                Input::File(p) => e.context(format!("in {}", p.display())),
+                Input::Stdin => e,
+            })?);
+        }
     }
     if docs.is_empty() {
         return Err(CommandError::usage("no documents to render: did the command before fail?")

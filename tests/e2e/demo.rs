@@ -34,10 +34,13 @@ fn story() -> Vec<String> {
         "cause [iam.condition-false]".into(),
         format!("{}: applied", svc("inventory")),
         ": PASS".into(),
-        "━━ Act 6. The reviewed fix: plan, apply, prove, undo".into(),
+        "━━ Act 6. The reviewed fix: plan, apply, prove, record, undo".into(),
         "$ runiam grant-invoker -f plan.yaml --apply --yes > change.yaml".into(),
+        "alert policy projects/acme-shop/alertPolicies/".into(),
         format!("{} as {SCHED}: PASS", svc("reports")),
         "pass  load: ".into(),
+        "## Change\n### Applied ".into(),
+        "## Rollback\n## Alert".into(),
         format!("{}: rolled back", svc("reports")),
         format!("DENIED: {SCHED} on {}", svc("reports")),
     ]
@@ -146,7 +149,7 @@ fn the_transcript_replays_by_hand_against_keep_running() {
     // The estate as it began, then every printed command in order.
     shell(&format!("curl -s {reset}"));
     let steps = commands(transcript.split("━━ The emulator is still running").next().unwrap());
-    assert_eq!(steps.len(), 19, "{transcript}");
+    assert_eq!(steps.len(), 21, "{transcript}");
     for (line, printed) in &steps {
         assert_eq!(normalized(&shell(line)), normalized(printed), "replaying `{line}`");
     }

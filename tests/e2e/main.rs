@@ -1,5 +1,6 @@
 //! End-to-end tests: the real binaries, real pipes, the emulator on loopback.
 
+mod audit;
 mod changes;
 mod common;
 mod credentials;

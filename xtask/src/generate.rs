@@ -282,6 +282,7 @@ pub fn schemas(root: &Path) -> BTreeMap<PathBuf, String> {
                 Kind::Diagnosis => schemars::schema_for!(runiam_core::doc::Diagnosis),
                 Kind::ChangeRecord => schemars::schema_for!(runiam_core::doc::ChangeRecord),
                 Kind::VerifyReport => schemars::schema_for!(runiam_core::doc::VerifyReport),
+                Kind::AuditFinding => schemars::schema_for!(runiam_core::doc::AuditFinding),
             };
             let mut v: Value = schema.to_value();
             let obj = v.as_object_mut().expect("a struct's schema is an object");

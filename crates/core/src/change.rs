@@ -1,5 +1,5 @@
-//! What every command that writes shares: capturing a ServiceSnapshot (for
-//! export and for backups), the `--apply` confirmation, the backup file,
+//! What every command that writes shares: capturing ServiceSnapshots (for
+//! export, the audit and backups), the `--apply` confirmation, the backup file,
 //! the etag-guarded read-modify-write with retries on concurrent changes,
 //! and the policy diff shown in plans. Every write here is judged by the
 //! write gate (`gate`) against what it was read from, right before it is
@@ -9,12 +9,14 @@
 //! nothing to do), so commands keep their decisions testable and this
 //! module owns the I/O around them.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
+use tokio::task::JoinSet;
 
 use crate::api::Clients;
 use crate::api::run::Service;
@@ -74,6 +76,100 @@ pub async fn capture(clients: &Clients, target: &ServiceRef) -> Result<ServiceSn
     let policy = policy.map_err(|e| user_named(e, format!("cannot read the IAM policy of {name}")))?;
     let (number, parents) = facts?;
     Ok(snapshot(target.clone(), &number, &parents, service, policy, Utc::now()))
+}
+
+/// Every service of a project. One Run v1 all-regions listing finds the
+/// regions in use; one v2 list per such region then gives full services.
+/// That is 1 + R calls for R regions in use, against 1 + 40-odd for a v2
+/// list of every Cloud Run region (`cargo xtask bench export` measures it).
+pub async fn list_project(clients: &Clients, project: &str) -> Result<Vec<(ServiceRef, Service)>, CommandError> {
+    let listing = clients
+        .run_v1
+        .list_services_all_regions(project)
+        .await
+        .map_err(|e| user_named(e, format!("cannot list the services of project {project}")))?;
+    if !listing.unreachable.is_empty() {
+        return Err(CommandError::api(format!(
+            "Cloud Run could not list regions {} of project {project}; the services listed would be incomplete",
+            listing.unreachable.join(", ")
+        ))
+        .hinted("retry later, or export the other regions' services by name"));
+    }
+    let regions: BTreeSet<&str> = listing.services.iter().filter_map(|s| s.region()).collect();
+    let lists = futures::future::join_all(regions.iter().map(|r| clients.run_v2.list_services(project, r))).await;
+    let mut out = Vec::new();
+    for (region, list) in regions.iter().zip(lists) {
+        let list = list.map_err(|e| user_named(e, format!("cannot list the services of {project} in {region}")))?;
+        for s in list {
+            let r =
+                ServiceRef::parse_full_name(&s.name).map_err(|e| CommandError::api(format!("Cloud Run listed {e}")))?;
+            out.push((ServiceRef::new(project, &r.region, &r.name), s));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.dedup_by(|a, b| a.0 == b.0);
+    Ok(out)
+}
+
+/// What one service contributes: the v2 service and its allow policy.
+struct Gathered {
+    service: Service,
+    policy: Policy,
+}
+
+/// Reads every service and policy, and each project's number and ancestry,
+/// with bounded concurrency (the HTTP layer caps calls in flight).
+pub async fn snapshots(
+    clients: &Clients,
+    targets: Vec<(ServiceRef, Option<Service>)>,
+    quiet: bool,
+) -> Result<Vec<ServiceSnapshot>, CommandError> {
+    let bar = crate::output::progress(targets.len() as u64, "reading services", quiet);
+    let mut tasks = JoinSet::new();
+    for (i, (target, known)) in targets.iter().cloned().enumerate() {
+        let c = clients.clone();
+        tasks.spawn(async move {
+            let name = target.full_name();
+            let read_service = async {
+                match known {
+                    Some(s) => Ok(s),
+                    None => c.run_v2.get_service(&target).await,
+                }
+            };
+            let (service, policy) = tokio::join!(read_service, c.run_v2.get_iam_policy(&target));
+            let service = service.map_err(|e| user_named(e, format!("cannot read service {name}")))?;
+            let policy = policy.map_err(|e| user_named(e, format!("cannot read the IAM policy of {name}")))?;
+            Ok::<_, CommandError>((i, Gathered { service, policy }))
+        });
+    }
+    let projects: BTreeSet<String> = targets.iter().map(|(t, _)| t.project.clone()).collect();
+    let mut project_tasks = JoinSet::new();
+    for p in projects {
+        let c = clients.clone();
+        project_tasks.spawn(async move { Ok::<_, CommandError>((p.clone(), project_facts(&c, &p).await?)) });
+    }
+    let mut gathered: Vec<Option<Gathered>> = (0..targets.len()).map(|_| None).collect();
+    while let Some(r) = tasks.join_next().await {
+        let (i, g) = r.map_err(|e| CommandError::api(format!("a read task failed: {e}")))??;
+        gathered[i] = Some(g);
+        bar.inc(1);
+    }
+    let mut project_info = BTreeMap::new();
+    while let Some(r) = project_tasks.join_next().await {
+        let (p, info) = r.map_err(|e| CommandError::api(format!("a read task failed: {e}")))??;
+        project_info.insert(p, info);
+    }
+    bar.finish_and_clear();
+    let captured_at = Utc::now();
+    Ok(targets
+        .into_iter()
+        .zip(gathered)
+        .filter_map(|((t, _), g)| {
+            let (number, parents) = project_info.get(&t.project)?;
+            let g = g?;
+            Some(snapshot(t, number, parents, g.service, g.policy, captured_at))
+        })
+        .collect())
 }
 
 /// The confirmation `--apply` needs: none with `--yes`; a
@@ -389,12 +485,15 @@ pub fn policy_diff(before: &Policy, after: &Policy, label: &str) -> String {
         serde_saphyr::to_string(&p).unwrap_or_default()
     };
     let (a, b) = (yaml(before), yaml(after));
-    let diff = similar::TextDiff::from_lines(&a, &b)
+    similar::TextDiff::from_lines(&a, &b)
         .unified_diff()
         .context_radius(3)
         .header(&format!("{label} (live)"), &format!("{label} (planned)"))
-        .to_string();
-    // Plans print their diff on stderr: colour it as git does there.
+        .to_string()
+}
+
+/// A diff from [`policy_diff`] coloured for stderr, as git colours its own.
+pub fn painted(diff: &str) -> String {
     diff.split_inclusive('\n')
         .map(|line| {
             let tone = match line.as_bytes() {

@@ -6,8 +6,10 @@
 //! `apiVersion` or a kind the command does not read is named as such, and
 //! a malformed body is reported with the path of the offending field.
 
-use std::io::{self, IsTerminal, Read, Write};
+use std::cell::Cell;
+use std::io::{self, BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -20,17 +22,19 @@ use crate::model::{Binding, Expr, Policy, Principal, ServiceRef};
 /// The document schema version this runiam reads and writes.
 pub const API_VERSION: &str = "runiam/v1";
 
-/// The four document kinds.
+/// The five document kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum Kind {
     ServiceSnapshot,
     Diagnosis,
     ChangeRecord,
     VerifyReport,
+    AuditFinding,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::ServiceSnapshot, Kind::Diagnosis, Kind::ChangeRecord, Kind::VerifyReport];
+    pub const ALL: [Kind; 5] =
+        [Kind::ServiceSnapshot, Kind::Diagnosis, Kind::ChangeRecord, Kind::VerifyReport, Kind::AuditFinding];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -38,6 +42,7 @@ impl Kind {
             Kind::Diagnosis => "Diagnosis",
             Kind::ChangeRecord => "ChangeRecord",
             Kind::VerifyReport => "VerifyReport",
+            Kind::AuditFinding => "AuditFinding",
         }
     }
 
@@ -52,6 +57,7 @@ impl Kind {
             Kind::Diagnosis => &["runiam grant-invoker", "runiam runbook"],
             Kind::ChangeRecord => &["runiam grant-invoker", "runiam verify", "runiam rollback", "runiam runbook"],
             Kind::VerifyReport => &["runiam runbook"],
+            Kind::AuditFinding => &[],
         }
     }
 }
@@ -167,6 +173,8 @@ pub struct Evidence {
 #[serde(rename_all = "camelCase")]
 pub enum FixAction {
     Grant,
+    /// Remove the member's grant (`runiam grant-invoker --revoke`).
+    Revoke,
     DisableInvokerCheck,
     Manual,
 }
@@ -336,6 +344,21 @@ pub struct VerifyReport {
     pub verified_at: DateTime<Utc>,
 }
 
+/// One exposure found by `runiam troubleshoot --audit` on a service, or on
+/// a project, folder or organization above services.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditFinding {
+    /// The resource the finding is on: `projects/P/locations/R/services/S`,
+    /// `projects/P`, `folders/N` or `organizations/N`.
+    pub resource: String,
+    /// The project it is counted under (none for folders and organizations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    pub finding: Finding,
+    pub audited_at: DateTime<Utc>,
+}
+
 /// Any runiam document.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Document {
@@ -343,6 +366,7 @@ pub enum Document {
     Diagnosis(Box<Diagnosis>),
     ChangeRecord(Box<ChangeRecord>),
     VerifyReport(Box<VerifyReport>),
+    AuditFinding(Box<AuditFinding>),
 }
 
 impl Document {
@@ -352,16 +376,19 @@ impl Document {
             Document::Diagnosis(_) => Kind::Diagnosis,
             Document::ChangeRecord(_) => Kind::ChangeRecord,
             Document::VerifyReport(_) => Kind::VerifyReport,
+            Document::AuditFinding(_) => Kind::AuditFinding,
         }
     }
 
-    /// The service the document is about.
-    pub fn service(&self) -> &ServiceRef {
+    /// The service the document is about (an audit finding may be on a
+    /// project, folder or organization instead).
+    pub fn service(&self) -> Option<&ServiceRef> {
         match self {
-            Document::ServiceSnapshot(d) => &d.service,
-            Document::Diagnosis(d) => &d.service,
-            Document::ChangeRecord(d) => &d.service,
-            Document::VerifyReport(d) => &d.service,
+            Document::ServiceSnapshot(d) => Some(&d.service),
+            Document::Diagnosis(d) => Some(&d.service),
+            Document::ChangeRecord(d) => Some(&d.service),
+            Document::VerifyReport(d) => Some(&d.service),
+            Document::AuditFinding(_) => None,
         }
     }
 
@@ -372,6 +399,7 @@ impl Document {
             Document::Diagnosis(d) => serde_json::to_value(d),
             Document::ChangeRecord(d) => serde_json::to_value(d),
             Document::VerifyReport(d) => serde_json::to_value(d),
+            Document::AuditFinding(d) => serde_json::to_value(d),
         }
         .expect("documents serialize");
         let mut m = Map::new();
@@ -409,14 +437,14 @@ impl Document {
                 DocError::new(
                     Some("kind"),
                     format!(
-                        "'{s}' is not a runiam document kind (ServiceSnapshot, Diagnosis, ChangeRecord, VerifyReport)"
+                        "'{s}' is not a runiam document kind (ServiceSnapshot, Diagnosis, ChangeRecord, VerifyReport, AuditFinding)"
                     ),
                 )
             })?,
             _ => {
                 return Err(DocError::new(
                     Some("kind"),
-                    "is missing or not a string; use ServiceSnapshot, Diagnosis, ChangeRecord or VerifyReport",
+                    "is missing or not a string; use ServiceSnapshot, Diagnosis, ChangeRecord, VerifyReport or AuditFinding",
                 ));
             }
         };
@@ -433,6 +461,7 @@ impl Document {
             Kind::Diagnosis => Document::Diagnosis(typed(body)?),
             Kind::ChangeRecord => Document::ChangeRecord(typed(body)?),
             Kind::VerifyReport => Document::VerifyReport(typed(body)?),
+            Kind::AuditFinding => Document::AuditFinding(typed(body)?),
         };
         Ok(doc)
     }
@@ -468,114 +497,301 @@ impl std::fmt::Display for DocError {
     }
 }
 
-/// Splits a stream into JSON values: JSON lines (or concatenated JSON)
-/// when it starts with `{`, else a YAML stream.
-fn values(text: &str) -> Result<Vec<Value>, DocError> {
-    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
-    if trimmed.starts_with('{') {
-        let mut out = Vec::new();
-        for (i, v) in serde_json::Deserializer::from_str(trimmed).into_iter::<Value>().enumerate() {
-            let v = v.map_err(|e| DocError {
-                index: i + 1,
-                kind: None,
-                field: None,
-                message: format!("not valid JSON: {e}"),
-            })?;
-            out.push(v);
-        }
-        return Ok(out);
-    }
-    // Each document is parsed on its own, so the parser's budgets (nodes,
-    // depth, aliases) hold per document and a stream may be any length.
-    let mut out = Vec::new();
-    for (i, doc) in yaml_documents(trimmed).into_iter().enumerate() {
-        let options = serde_saphyr::options! { strict_booleans: true };
-        let v: Value = serde_saphyr::from_str_with_options(doc, options).map_err(|e| DocError {
-            index: i + 1,
-            kind: None,
-            field: None,
-            message: format!("not a valid YAML document: {e}"),
-        })?;
-        if !v.is_null() {
-            out.push(v);
-        }
-    }
-    Ok(out)
+/// The largest document a reader takes, in bytes: far above any real
+/// snapshot (a policy at IAM's 1,500-principal limit is about 100 KiB), low
+/// enough that one document never holds much memory.
+pub const MAX_DOCUMENT_BYTES: usize = 8 << 20;
+
+/// Reads a stream one document at a time, so a stream of any length takes
+/// the memory of its largest document: JSON lines (or concatenated JSON)
+/// when it starts with `{`, else a YAML stream. Every budget (bytes, and
+/// the YAML parser's nodes, depth and aliases) holds per document.
+pub struct DocReader<R: BufRead> {
+    source: Source<R>,
+    /// Documents read so far (1-based position of the last one).
+    index: usize,
+    failed: bool,
 }
 
-/// The documents of a YAML stream, split at its `---` and `...` markers. A
-/// marker at the start of a line always ends a document in YAML (it cannot
-/// occur inside a scalar), so splitting on lines is exact. `--- value`
-/// keeps its content; blank documents are left out.
-fn yaml_documents(text: &str) -> Vec<&str> {
-    let mut docs = Vec::new();
-    let mut start = 0;
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let bare = line.trim_end_matches(['\n', '\r']);
-        let after = |m: &str| bare.strip_prefix(m).filter(|a| a.is_empty() || a.starts_with([' ', '\t']));
-        let next = match (after("---"), after("...")) {
-            (Some(_), _) => Some(offset + 3),
-            (None, Some(_)) => Some(offset + line.len()),
-            (None, None) => None,
+enum Source<R: BufRead> {
+    Yaml {
+        reader: R,
+        line: String,
+        carry: String,
+        done: bool,
+    },
+    Json {
+        values: Box<serde_json::StreamDeserializer<'static, serde_json::de::IoRead<Metered<R>>, Value>>,
+        used: Rc<Cell<usize>>,
+    },
+    Empty,
+}
+
+/// A reader that counts the bytes of the document being read and fails
+/// past `MAX_DOCUMENT_BYTES`, so one endless JSON value cannot fill memory.
+struct Metered<R> {
+    inner: R,
+    used: Rc<Cell<usize>>,
+}
+
+impl<R: Read> Read for Metered<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.used.get() > MAX_DOCUMENT_BYTES {
+            return Err(io::Error::new(io::ErrorKind::FileTooLarge, "document too large"));
+        }
+        let n = self.inner.read(buf)?;
+        self.used.set(self.used.get() + n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead + 'static> DocReader<R> {
+    /// Looks at the first byte that is not a byte-order mark or white space
+    /// to tell JSON from YAML.
+    pub fn new(mut reader: R) -> Result<Self, DocError> {
+        let unreadable = |e: io::Error| DocError::new(None, format!("cannot read the input: {e}"));
+        let first = loop {
+            let buf = reader.fill_buf().map_err(unreadable)?;
+            let Some(&b) = buf.first() else { break None };
+            let skip = if buf.starts_with("\u{feff}".as_bytes()) {
+                3
+            } else if b.is_ascii_whitespace() {
+                1
+            } else {
+                break Some(b);
+            };
+            reader.consume(skip);
         };
-        if let Some(next) = next {
-            docs.push(&text[start..offset]);
-            start = next;
-        }
-        offset += line.len();
+        let source = match first {
+            None => Source::Empty,
+            Some(b'{') => {
+                let used = Rc::new(Cell::new(0));
+                let metered = Metered { inner: reader, used: used.clone() };
+                Source::Json { values: Box::new(serde_json::Deserializer::from_reader(metered).into_iter()), used }
+            }
+            Some(_) => Source::Yaml { reader, line: String::new(), carry: String::new(), done: false },
+        };
+        Ok(Self { source, index: 0, failed: false })
     }
-    docs.push(&text[start..]);
-    docs.retain(|d| !d.trim().is_empty());
-    docs
+
+    /// The next document's JSON value, or `None` at the end of the stream.
+    fn next_value(&mut self) -> Option<Result<Value, DocError>> {
+        let index = self.index + 1;
+        let err = |message: String| DocError { index, kind: None, field: None, message };
+        if let Source::Json { values, used } = &mut self.source {
+            used.set(0);
+            let v = values.next()?;
+            self.index = index;
+            return Some(v.map_err(|e| match e.is_io() {
+                _ if used.get() > MAX_DOCUMENT_BYTES => err(too_large()),
+                true => err(format!("cannot read the input: {e}")),
+                false => err(format!("not valid JSON: {e}")),
+            }));
+        }
+        loop {
+            let text = self.next_yaml_text()?;
+            self.index = index;
+            let text = match text {
+                Ok(t) => t,
+                Err(message) => return Some(Err(err(message))),
+            };
+            let options = serde_saphyr::options! { strict_booleans: true };
+            match serde_saphyr::from_str_with_options::<Value>(&text, options) {
+                Ok(Value::Null) => continue,
+                Ok(v) => return Some(Ok(v)),
+                Err(e) => return Some(Err(err(yaml_error(e)))),
+            }
+        }
+    }
+
+    /// The text of the next non-blank YAML document, split at its `---` and
+    /// `...` markers. A marker at the start of a line always ends a document
+    /// in YAML (it cannot occur inside a scalar), so splitting on lines is
+    /// exact. `--- value` keeps its content.
+    fn next_yaml_text(&mut self) -> Option<Result<String, String>> {
+        let Source::Yaml { reader, line, carry, done } = &mut self.source else { return None };
+        let mut doc = std::mem::take(carry);
+        loop {
+            if *done {
+                return (!doc.trim().is_empty()).then_some(Ok(doc));
+            }
+            line.clear();
+            let room = (MAX_DOCUMENT_BYTES + 1).saturating_sub(doc.len()) as u64;
+            match reader.by_ref().take(room).read_line(line) {
+                Ok(0) => *done = true,
+                Ok(_) if doc.len() + line.len() > MAX_DOCUMENT_BYTES => return Some(Err(too_large())),
+                Ok(_) => {
+                    let bare = line.trim_end_matches(['\n', '\r']);
+                    let after = |m: &str| bare.strip_prefix(m).filter(|a| a.is_empty() || a.starts_with([' ', '\t']));
+                    let next = match (after("---"), after("...")) {
+                        (Some(rest), _) => Some(rest),
+                        (None, Some(_)) => Some(""),
+                        (None, None) => None,
+                    };
+                    match next {
+                        Some(rest) if doc.trim().is_empty() => doc = format!("{rest}\n"),
+                        Some(rest) => {
+                            *carry = format!("{rest}\n");
+                            return Some(Ok(doc));
+                        }
+                        None => doc.push_str(line),
+                    }
+                }
+                Err(e) => return Some(Err(format!("cannot read the input: {e}"))),
+            }
+        }
+    }
 }
 
-/// Reads every document of a YAML stream or JSON lines.
-pub fn parse_stream(text: &str) -> Result<Vec<Document>, DocError> {
-    values(text)?
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| {
+impl<R: BufRead + 'static> Iterator for DocReader<R> {
+    type Item = Result<Document, DocError>;
+
+    /// The next document; after an error, the stream ends.
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let index = self.index + 1;
+        let item = self.next_value()?.and_then(|v| {
             let kind = v.get("kind").and_then(Value::as_str).and_then(Kind::from_name);
             Document::from_value(v).map_err(|mut e| {
-                e.index = i + 1;
                 e.kind = e.kind.or(kind);
                 e
             })
-        })
-        .collect()
+        });
+        self.failed = item.is_err();
+        Some(item.map_err(|mut e| {
+            e.index = index;
+            e
+        }))
+    }
 }
 
-/// Reads the documents `program` accepts, or the exit-2 error that names
-/// the field at fault or the command that reads the kind given.
+fn too_large() -> String {
+    format!("is larger than {} MiB, the limit of one document", MAX_DOCUMENT_BYTES >> 20)
+}
+
+/// A YAML parse error in words; a breached budget names its limit.
+fn yaml_error(mut e: serde_saphyr::Error) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    while let serde_saphyr::Error::WithSnippet { error, .. } = e {
+        e = *error;
+    }
+    let limits = serde_saphyr::budget::Budget::default();
+    let (what, limit) = match &e {
+        serde_saphyr::Error::Budget { breach, .. } => match breach {
+            B::Nodes { .. } => ("YAML nodes", limits.max_nodes),
+            B::Events { .. } => ("YAML events", limits.max_events),
+            B::Depth { .. } => ("levels of nesting", limits.max_depth),
+            B::Aliases { .. } => ("aliases", limits.max_aliases),
+            B::Anchors { .. } => ("anchors", limits.max_anchors),
+            B::ScalarBytes { .. } => ("bytes of scalars", limits.max_total_scalar_bytes),
+            B::MergeKeys { .. } => ("merge keys", limits.max_merge_keys),
+            _ => return format!("is beyond what one document may hold ({breach:?})"),
+        },
+        _ => return format!("not a valid YAML document: {e}"),
+    };
+    format!("has more than {limit} {what}, the limit of one document")
+}
+
+/// Reads every document of a YAML stream or JSON lines held in memory.
+pub fn parse_stream(text: &str) -> Result<Vec<Document>, DocError> {
+    DocReader::new(io::Cursor::new(text.to_owned()))?.collect()
+}
+
+/// Reads the documents `program` accepts from text in memory, or the
+/// exit-2 error that names the field at fault or the command that reads
+/// the kind given.
 pub fn read_for(program: &str, accepts: &[Kind], text: &str) -> Result<Vec<Document>, CommandError> {
-    let docs = parse_stream(text).map_err(|e| {
-        let err = CommandError::usage(format!("cannot read the input documents: {e}"));
-        match e.kind {
-            Some(k) => {
-                err.hinted(format!("see `cargo xtask schemas` output schemas/{k}.schema.json for the shape of a {k}"))
-            }
-            None => err,
+    let cursor: Box<dyn BufRead> = Box::new(io::Cursor::new(text.to_owned()));
+    let reader = DocReader::new(cursor).map_err(unreadable)?;
+    Documents { reader, program: program.to_owned(), accepts: accepts.to_vec(), empty: None, read: 0 }.collect()
+}
+
+/// The exit-2 error for a document that cannot be read.
+fn unreadable(e: DocError) -> CommandError {
+    let err = CommandError::usage(format!("cannot read the input documents: {e}"));
+    match e.kind {
+        Some(k) => {
+            err.hinted(format!("see `cargo xtask schemas` output schemas/{k}.schema.json for the shape of a {k}"))
         }
-    })?;
-    let wanted = accepts.iter().map(|k| k.name()).collect::<Vec<_>>().join(" or ");
-    for (i, d) in docs.iter().enumerate() {
+        None => err,
+    }
+}
+
+/// The documents of one input, read one at a time and checked against the
+/// kinds the command reads. A command that handles each as it comes holds
+/// one document at a time, whatever the stream's length. After an error
+/// the iterator ends.
+pub struct Documents {
+    reader: DocReader<Box<dyn BufRead>>,
+    program: String,
+    accepts: Vec<Kind>,
+    /// The error for an input without documents, when that is one.
+    empty: Option<CommandError>,
+    read: usize,
+}
+
+impl Documents {
+    /// Opens `input` for `program`. An input with no document ends in an
+    /// exit-2 error unless `allow_empty`: in a pipe, it almost always means
+    /// the command before failed, and success here would make the whole
+    /// pipe look green.
+    pub fn open(program: &str, accepts: &[Kind], input: &Input, allow_empty: bool) -> Result<Self, CommandError> {
+        let (reader, from): (Box<dyn BufRead>, String) = match input {
+            Input::Stdin => (
+                Box::new(io::BufReader::new(io::stdin())),
+                "no documents on stdin: did the previous command fail?".into(),
+            ),
+            Input::File(p) => {
+                let f = std::fs::File::open(p)
+                    .map_err(|e| CommandError::usage(format!("cannot read -f {}: {e}", p.display())))?;
+                (Box::new(io::BufReader::new(f)), format!("no documents in {}", p.display()))
+            }
+        };
+        let empty = (!allow_empty).then(|| {
+            CommandError::usage(from).hinted(
+                "check the exit status of the command before (set -o pipefail); --allow-empty accepts an empty input",
+            )
+        });
+        let reader = DocReader::new(reader).map_err(unreadable)?;
+        Ok(Self { reader, program: program.to_owned(), accepts: accepts.to_vec(), empty, read: 0 })
+    }
+
+    fn check(&self, d: Document) -> Result<Document, CommandError> {
         let kind = d.kind();
-        if !accepts.contains(&kind) {
-            let readers = kind.readers();
-            let hint = if readers.is_empty() {
-                format!("{kind} documents are final reports; no runiam command reads them")
-            } else {
-                format!("{kind} documents are read by {}", readers.join(", "))
-            };
-            return Err(CommandError::usage(format!(
-                "document {} is a {kind}, which {program} does not read; {program} reads {wanted} documents",
-                i + 1
-            ))
-            .hinted(hint));
+        if self.accepts.contains(&kind) {
+            return Ok(d);
+        }
+        let program = &self.program;
+        let wanted = self.accepts.iter().map(|k| k.name()).collect::<Vec<_>>().join(" or ");
+        let readers = kind.readers();
+        let hint = if readers.is_empty() {
+            format!("{kind} documents are final reports; no runiam command reads them")
+        } else {
+            format!("{kind} documents are read by {}", readers.join(", "))
+        };
+        Err(CommandError::usage(format!(
+            "document {} is a {kind}, which {program} does not read; {program} reads {wanted} documents",
+            self.read
+        ))
+        .hinted(hint))
+    }
+}
+
+impl Iterator for Documents {
+    type Item = Result<Document, CommandError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.reader.next() {
+            Some(d) => {
+                self.read += 1;
+                Some(d.map_err(unreadable).and_then(|d| self.check(d)))
+            }
+            None if self.read == 0 => self.empty.take().map(Err),
+            None => None,
         }
     }
-    Ok(docs)
 }
 
 /// Where a command's input documents come from.
@@ -596,27 +812,10 @@ pub fn input(file: Option<&Path>, have_service_args: bool) -> Option<Input> {
     }
 }
 
-/// Reads an input's text; a missing file is exit 2 naming it.
-pub fn read_input(input: &Input) -> Result<String, CommandError> {
-    match input {
-        Input::Stdin => {
-            let mut s = String::new();
-            io::stdin()
-                .read_to_string(&mut s)
-                .map_err(|e| CommandError::usage(format!("cannot read documents from stdin: {e}")))?;
-            Ok(s)
-        }
-        Input::File(p) => {
-            std::fs::read_to_string(p).map_err(|e| CommandError::usage(format!("cannot read -f {}: {e}", p.display())))
-        }
-    }
-}
-
-/// The documents a reader command takes from `-f FILE` or stdin: `None`
-/// when there is no input at all (stdin a terminal), else every document,
-/// checked against `accepts`. An input with no document is exit 2 unless
-/// `allow_empty`: in a pipe, it almost always means the command before
-/// failed, and success here would make the whole pipe look green.
+/// The documents a reader command takes from `-f FILE` or stdin, all read
+/// and checked before anything is done: `None` when there is no input at
+/// all (stdin a terminal), else every document, checked against `accepts`
+/// (see `Documents::open` for `allow_empty`).
 pub fn read_documents(
     program: &str,
     accepts: &[Kind],
@@ -624,18 +823,7 @@ pub fn read_documents(
     allow_empty: bool,
 ) -> Result<Option<Vec<Document>>, CommandError> {
     let Some(source) = input(file, false) else { return Ok(None) };
-    let text = read_input(&source)?;
-    let docs = read_for(program, accepts, &text)?;
-    if docs.is_empty() && !allow_empty {
-        let from = match &source {
-            Input::Stdin => "no documents on stdin: did the previous command fail?".to_owned(),
-            Input::File(p) => format!("no documents in {}", p.display()),
-        };
-        return Err(CommandError::usage(from).hinted(
-            "check the exit status of the command before (set -o pipefail); --allow-empty accepts an empty input",
-        ));
-    }
-    Ok(Some(docs))
+    Documents::open(program, accepts, &source, allow_empty)?.collect::<Result<Vec<_>, _>>().map(Some)
 }
 
 /// YAML streams or JSON lines.
@@ -695,19 +883,52 @@ impl<W: Write> DocWriter<W> {
 
 #[cfg(test)]
 mod tests {
+    /// The raw texts of a YAML stream's documents.
+    fn yaml_texts(text: &str) -> Vec<String> {
+        let mut r = DocReader::new(io::Cursor::new(text.to_owned())).unwrap();
+        std::iter::from_fn(|| r.next_yaml_text()).map(Result::unwrap).collect()
+    }
+
     #[test]
     fn yaml_streams_split_at_markers_only() {
-        let docs = super::yaml_documents("a: 1\n---\nb: |\n  ---x\n  text\n--- c: 3\n...\n---\n\n---\nd: 4\n");
+        let docs = yaml_texts("a: 1\n---\nb: |\n  ---x\n  text\n--- c: 3\n...\n---\n\n---\nd: 4\n");
         assert_eq!(docs, ["a: 1\n", "\nb: |\n  ---x\n  text\n", " c: 3\n", "\nd: 4\n"]);
-        assert_eq!(super::yaml_documents("...\nfoo: 1"), ["foo: 1"]);
+        assert_eq!(yaml_texts("...\nfoo: 1"), ["\nfoo: 1"]);
     }
 
     #[test]
     fn budgets_hold_per_document_not_per_stream() {
-        let one = "apiVersion: runiam/v1\nkind: Nothing\n";
-        let stream = vec![one; 5000].join("---\n");
-        let values = super::values(&stream).unwrap();
-        assert_eq!(values.len(), 5000);
+        let snap = &samples()[0];
+        for format in [DocFormat::Yaml, DocFormat::Json] {
+            let mut w = DocWriter::new(Vec::new(), format);
+            for _ in 0..3000 {
+                w.write(snap).unwrap();
+            }
+            let docs = parse_stream(&String::from_utf8(w.into_inner()).unwrap()).unwrap();
+            assert_eq!(docs.len(), 3000, "{format:?}");
+        }
+    }
+
+    #[test]
+    fn a_document_over_a_budget_is_named_with_the_limit() {
+        let one = render(&samples()[0], DocFormat::Yaml);
+        let nodes = (0..260_000).map(|i| format!("  k{i}: v\n")).collect::<String>();
+        let stream = format!("{one}---\n{one}---\nbig:\n{nodes}---\n{one}");
+        let e = parse_stream(&stream).unwrap_err();
+        assert_eq!(e.to_string(), "document 3: has more than 250000 YAML nodes, the limit of one document");
+        let huge = format!("{one}---\nbig: \"{}\"\n", "x".repeat(MAX_DOCUMENT_BYTES));
+        assert_eq!(
+            parse_stream(&huge).unwrap_err().to_string(),
+            "document 2: is larger than 8 MiB, the limit of one document"
+        );
+        let json =
+            format!("{}{{\"big\": \"{}\"}}\n", render(&samples()[0], DocFormat::Json), "x".repeat(MAX_DOCUMENT_BYTES));
+        assert_eq!(
+            parse_stream(&json).unwrap_err().to_string(),
+            "document 2: is larger than 8 MiB, the limit of one document"
+        );
+        let e = read_for("runiam-troubleshoot", &[Kind::ServiceSnapshot], &stream).unwrap_err();
+        assert_eq!(e.exit, crate::Exit::Usage);
     }
 
     use super::*;
@@ -829,6 +1050,24 @@ mod tests {
             let text = String::from_utf8(w.into_inner()).unwrap();
             assert_eq!(parse_stream(&text).unwrap(), docs, "{format:?}:\n{text}");
         }
+    }
+
+    #[test]
+    fn audit_findings_round_trip() {
+        let Document::Diagnosis(d) = &samples()[1] else { unreachable!() };
+        let doc = Document::AuditFinding(Box::new(AuditFinding {
+            resource: "folders/200000000001".into(),
+            project: None,
+            finding: d.findings[0].clone(),
+            audited_at: d.diagnosed_at,
+        }));
+        for format in [DocFormat::Yaml, DocFormat::Json] {
+            let text = render(&doc, format);
+            assert_eq!(parse_stream(&text).unwrap(), std::slice::from_ref(&doc), "{text}");
+        }
+        assert_eq!(doc.service(), None);
+        let e = read_for("runiam-rollback", &[Kind::ChangeRecord], &render(&doc, DocFormat::Yaml)).unwrap_err();
+        assert!(e.hints[0].contains("AuditFinding documents are final reports"), "{:?}", e.hints);
     }
 
     #[test]

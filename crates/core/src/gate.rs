@@ -40,6 +40,13 @@ pub enum Removals {
     /// Grants of invoke-narrow roles, and of the `--allow-role` roles
     /// (undoing a grant).
     InvokeNarrow,
+    /// This member's grants of this role, whatever their condition
+    /// (`--revoke --member M --role R`).
+    Member(Principal, String),
+    /// Grants that give nobody anything at this time, of any role:
+    /// `deleted:` members, and time-bound grants whose time has passed
+    /// (`--revoke-deleted`, `--revoke-expired`).
+    Inert(chrono::DateTime<chrono::Utc>),
     /// Anything (`--force`, or the exact undo of a verified record).
     Anything,
 }
@@ -201,6 +208,11 @@ fn removal_allowed(member: &str, b: &Binding, allow: &Allowance) -> bool {
                 && Principal::parse(member).ok().as_ref() == Some(p)
         }
         Removals::InvokeNarrow => is_invoke_narrow(&b.role, allow) || allow.allow_roles.contains(&b.role),
+        Removals::Member(p, role) => &b.role == role && Principal::parse(member).is_ok_and(|m| m.same_as(p)),
+        Removals::Inert(now) => {
+            matches!(Principal::parse(member), Ok(Principal::Deleted(_)))
+                || b.condition.as_ref().and_then(Expr::expiry).is_some_and(|end| end <= *now)
+        }
         Removals::Anything => true,
     }
 }
@@ -400,6 +412,44 @@ mod tests {
                 condition: None
             }]
         );
+    }
+
+    #[test]
+    fn a_member_revoke_removes_that_members_grants_of_that_role_only() {
+        let live =
+            policy(&[("roles/run.admin", "user:Gone@acme.example"), ("roles/run.admin", "user:kept@acme.example")]);
+        let allow = Allowance {
+            removals: Removals::Member(Principal::parse("user:gone@acme.example").unwrap(), "roles/run.admin".into()),
+            ..Allowance::default()
+        };
+        assert_eq!(judge_policy(&live, &policy(&[("roles/run.admin", "user:kept@acme.example")]), &allow), []);
+        assert_eq!(judge_policy(&live, &policy(&[("roles/run.admin", "user:Gone@acme.example")]), &allow).len(), 1);
+    }
+
+    #[test]
+    fn inert_removals_are_deleted_members_and_passed_time_bounds_only() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-29T10:00:00Z").unwrap().to_utc();
+        let bound = |at: &str| Binding {
+            role: "roles/run.admin".into(),
+            members: vec!["user:t@acme.example".into()],
+            condition: Some(Expr { expression: format!("request.time < timestamp(\"{at}\")"), ..Expr::default() }),
+            ..Binding::default()
+        };
+        let mut live = policy(&[(INV, "deleted:user:gone@acme.example?uid=1"), (INV, "user:kept@acme.example")]);
+        live.bindings.push(bound("2026-11-29T09:00:00Z"));
+        live.bindings.push(bound("2026-11-30T00:00:00Z"));
+        let allow = Allowance { removals: Removals::Inert(now), ..Allowance::default() };
+        let mut cleaned = policy(&[(INV, "user:kept@acme.example")]);
+        cleaned.bindings.push(bound("2026-11-30T00:00:00Z"));
+        assert_eq!(judge_policy(&live, &cleaned, &allow), []);
+        let cases: [(Policy, &str); 2] = [
+            (policy(&[(INV, "deleted:user:gone@acme.example?uid=1")]), "user:kept@acme.example"),
+            (Policy { bindings: vec![bound("2026-11-29T09:00:00Z")], ..policy(&[]) }, "user:kept@acme.example"),
+        ];
+        for (result, lost) in cases {
+            let v = judge_policy(&live, &result, &allow);
+            assert!(v.iter().any(|v| matches!(v, Violation::Removal { member, .. } if member == lost)), "{v:?}");
+        }
     }
 
     #[test]

@@ -58,6 +58,17 @@ pub struct Expr {
     pub location: Option<String>,
 }
 
+impl Expr {
+    /// The end of a time-bound grant's condition (`request.time <
+    /// timestamp("…")`, as runiam and the console write it); `None` for any
+    /// other condition.
+    pub fn expiry(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let rest = self.expression.trim().strip_prefix("request.time")?.trim_start().strip_prefix('<')?;
+        let quoted = rest.trim().strip_prefix("timestamp(\"")?.strip_suffix("\")")?;
+        chrono::DateTime::parse_from_rfc3339(quoted).ok().map(|t| t.with_timezone(&chrono::Utc))
+    }
+}
+
 fn is_zero(v: &i32) -> bool {
     *v == 0
 }
@@ -621,5 +632,34 @@ mod tests {
         let json = r#"{"version":3,"etag":"BwY=","bindings":[{"role":"roles/run.invoker","members":["allUsers"],"futureField":1}],"auditConfigs":[{"service":"allServices"}]}"#;
         let p: Policy = serde_json::from_str(json).unwrap();
         assert_eq!(serde_json::to_string(&p).unwrap(), json);
+    }
+
+    #[test]
+    fn expiries_are_read_from_time_bound_conditions_only() {
+        let e = |x: &str| Expr { expression: x.into(), ..Expr::default() }.expiry().map(|t| t.to_rfc3339());
+        assert_eq!(
+            e("request.time < timestamp(\"2027-01-01T00:00:00Z\")").as_deref(),
+            Some("2027-01-01T00:00:00+00:00")
+        );
+        assert_eq!(
+            e(" request.time<timestamp(\"2027-01-01T01:00:00+01:00\") ").as_deref(),
+            Some("2027-01-01T00:00:00+00:00")
+        );
+        for other in [
+            "request.time > timestamp(\"2027-01-01T00:00:00Z\")",
+            "request.path.startsWith(\"/a\")",
+            "",
+            "request.time <",
+        ] {
+            assert_eq!(e(other), None, "{other}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn expiry_never_panics(x in ".{0,80}", t in "[0-9TZ:+.-]{0,30}") {
+            let _ = Expr { expression: x, ..Expr::default() }.expiry();
+            let _ = Expr { expression: format!("request.time < timestamp(\"{t}\")"), ..Expr::default() }.expiry();
+        }
     }
 }

@@ -51,26 +51,36 @@ fn bar(len: u64, message: &str, quiet: bool, template: &str) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(len);
-    let style = ProgressStyle::with_template(template).expect("static template").progress_chars("=> ").with_key(
+    let bar = ProgressBar::new(len).with_style(style(template));
+    bar.set_message(message.to_owned());
+    bar
+}
+
+/// Every bar's look: `{rate}` is a whole number of steps a second.
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).expect("static template").progress_chars("=> ").with_key(
         "rate",
         |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
             let _ = write!(w, "{:.0}/s", state.per_sec());
         },
-    );
-    bar.set_style(style);
-    bar.set_message(message.to_owned());
-    bar
+    )
 }
 
 /// A bar for a span of time on stderr (position and length in
 /// milliseconds, the time left in the message), hidden in pipes and with
 /// `--quiet`.
 pub fn countdown(quiet: bool) -> ProgressBar {
+    bar(1, "", quiet, "{msg} [{bar:30}]")
+}
+
+/// A count of steps done on stderr, for a stream whose length is not
+/// known; hidden in pipes and with `--quiet`.
+pub fn counter(message: &str, quiet: bool) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(1);
-    bar.set_style(ProgressStyle::with_template("{msg} [{bar:30}]").expect("static template").progress_chars("=> "));
+    let bar = ProgressBar::new_spinner().with_style(style("{spinner} {msg} {human_pos} ({rate})"));
+    bar.set_message(message.to_owned());
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar
 }

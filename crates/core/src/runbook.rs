@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::change::policy_diff;
 use crate::doc::{ChangeAction, ChangeRecord, CheckResult, Diagnosis, Document, Severity, Verdict, VerifyReport};
 use crate::gate::summary;
+use crate::model::ServiceRef;
 
 /// The check verify names its `--create-alert` result (crates/verify/src/checks.rs).
 const ALERT_CHECK: &str = "alert";
@@ -27,7 +28,7 @@ pub fn render(docs: &[Document]) -> String {
         records.iter().partition(|r| r.intent.action != ChangeAction::Restore);
     let mut services: Vec<String> = Vec::new();
     for d in docs {
-        let s = d.service().full_name();
+        let Some(s) = d.service().map(ServiceRef::full_name) else { continue };
         if !services.contains(&s) {
             services.push(s);
         }

@@ -6,23 +6,20 @@
 //! `--out-dir` tree, or Terraform). Everything is gathered before anything
 //! is written, so a failure leaves `--out-dir` untouched.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use chrono::Utc;
 use clap::{CommandFactory, Parser};
-use runiam_core::api::Clients;
 use runiam_core::api::run::Service;
-use runiam_core::change::{project_facts, snapshot};
+use runiam_core::change::{list_project, snapshots};
 use runiam_core::cli::{CommonArgs, Context, run_command};
 use runiam_core::doc::{DocFormat, Document, ServiceSnapshot, render, write_stdout};
 use runiam_core::http::HttpOptions;
-use runiam_core::model::{Policy, ServiceRef};
-use runiam_core::target::{resolve_service, user_named};
+use runiam_core::model::ServiceRef;
+use runiam_core::target::resolve_service;
 use runiam_core::{CommandError, Exit};
-use tokio::task::JoinSet;
 
 /// Shown after `--help` and as the man page's EXAMPLES.
 const EXAMPLES: &str = "\
@@ -96,7 +93,7 @@ async fn export(args: Args) -> Result<Exit, CommandError> {
     };
     let ctx = args.common.context(HttpOptions::default())?;
     let targets = gather_targets(&args, &ctx).await?;
-    let snapshots = gather_snapshots(&ctx.clients, targets, args.common.quiet).await?;
+    let snapshots = snapshots(&ctx.clients, targets, args.common.quiet).await?;
     match &args.out_dir {
         Some(dir) => write_tree(dir, &snapshots)?,
         None => report(&snapshots, format)?,
@@ -108,7 +105,7 @@ async fn export(args: Args) -> Result<Exit, CommandError> {
 /// With `--all`, the services come whole from the listing.
 async fn gather_targets(args: &Args, ctx: &Context) -> Result<Vec<(ServiceRef, Option<Service>)>, CommandError> {
     if args.all {
-        let listed = list_all(&ctx.clients, ctx.config.project()?).await?;
+        let listed = list_project(&ctx.clients, ctx.config.project()?).await?;
         return Ok(listed.into_iter().map(|(r, s)| (r, Some(s))).collect());
     }
     let mut out = BTreeSet::new();
@@ -116,100 +113,6 @@ async fn gather_targets(args: &Args, ctx: &Context) -> Result<Vec<(ServiceRef, O
         out.insert(resolve_service(s, &ctx.config, &ctx.clients).await?);
     }
     Ok(out.into_iter().map(|r| (r, None)).collect())
-}
-
-/// Every service of a project. One Run v1 all-regions listing finds the
-/// regions in use; one v2 list per such region then gives full services.
-/// That is 1 + R calls for R regions in use, against 1 + 40-odd for a v2
-/// list of every Cloud Run region (`cargo xtask bench export` measures it).
-async fn list_all(clients: &Clients, project: &str) -> Result<Vec<(ServiceRef, Service)>, CommandError> {
-    let listing = clients
-        .run_v1
-        .list_services_all_regions(project)
-        .await
-        .map_err(|e| user_named(e, format!("cannot list the services of project {project}")))?;
-    if !listing.unreachable.is_empty() {
-        return Err(CommandError::api(format!(
-            "Cloud Run could not list regions {} of project {project}; the export would be incomplete",
-            listing.unreachable.join(", ")
-        ))
-        .hinted("retry later, or export the other regions' services by name"));
-    }
-    let regions: BTreeSet<&str> = listing.services.iter().filter_map(|s| s.region()).collect();
-    let lists = futures::future::join_all(regions.iter().map(|r| clients.run_v2.list_services(project, r))).await;
-    let mut out = Vec::new();
-    for (region, list) in regions.iter().zip(lists) {
-        let list = list.map_err(|e| user_named(e, format!("cannot list the services of {project} in {region}")))?;
-        for s in list {
-            let r =
-                ServiceRef::parse_full_name(&s.name).map_err(|e| CommandError::api(format!("Cloud Run listed {e}")))?;
-            out.push((ServiceRef::new(project, &r.region, &r.name), s));
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out.dedup_by(|a, b| a.0 == b.0);
-    Ok(out)
-}
-
-/// What one service contributes: the v2 service and its allow policy.
-struct Gathered {
-    service: Service,
-    policy: Policy,
-}
-
-/// Reads every service and policy, and each project's number and ancestry,
-/// with bounded concurrency (the HTTP layer caps calls in flight).
-async fn gather_snapshots(
-    clients: &Clients,
-    targets: Vec<(ServiceRef, Option<Service>)>,
-    quiet: bool,
-) -> Result<Vec<ServiceSnapshot>, CommandError> {
-    let bar = runiam_core::output::progress(targets.len() as u64, "exporting", quiet);
-    let mut tasks = JoinSet::new();
-    for (i, (target, known)) in targets.iter().cloned().enumerate() {
-        let c = clients.clone();
-        tasks.spawn(async move {
-            let name = target.full_name();
-            let read_service = async {
-                match known {
-                    Some(s) => Ok(s),
-                    None => c.run_v2.get_service(&target).await,
-                }
-            };
-            let (service, policy) = tokio::join!(read_service, c.run_v2.get_iam_policy(&target));
-            let service = service.map_err(|e| user_named(e, format!("cannot read service {name}")))?;
-            let policy = policy.map_err(|e| user_named(e, format!("cannot read the IAM policy of {name}")))?;
-            Ok::<_, CommandError>((i, Gathered { service, policy }))
-        });
-    }
-    let projects: BTreeSet<String> = targets.iter().map(|(t, _)| t.project.clone()).collect();
-    let mut project_tasks = JoinSet::new();
-    for p in projects {
-        let c = clients.clone();
-        project_tasks.spawn(async move { Ok::<_, CommandError>((p.clone(), project_facts(&c, &p).await?)) });
-    }
-    let mut gathered: Vec<Option<Gathered>> = (0..targets.len()).map(|_| None).collect();
-    while let Some(r) = tasks.join_next().await {
-        let (i, g) = r.map_err(|e| CommandError::api(format!("an export task failed: {e}")))??;
-        gathered[i] = Some(g);
-        bar.inc(1);
-    }
-    let mut project_info = BTreeMap::new();
-    while let Some(r) = project_tasks.join_next().await {
-        let (p, info) = r.map_err(|e| CommandError::api(format!("an export task failed: {e}")))??;
-        project_info.insert(p, info);
-    }
-    bar.finish_and_clear();
-    let captured_at = Utc::now();
-    Ok(targets
-        .into_iter()
-        .zip(gathered)
-        .filter_map(|((t, _), g)| {
-            let (number, parents) = project_info.get(&t.project)?;
-            let g = g?;
-            Some(snapshot(t, number, parents, g.service, g.policy, captured_at))
-        })
-        .collect())
 }
 
 /// `DIR/PROJECT/REGION/SERVICE.yaml`, one document each.

@@ -17,7 +17,8 @@ use std::path::PathBuf;
 use chrono::Utc;
 use clap::{CommandFactory, Parser};
 use runiam_core::change::{
-    capture, confirm, group_size, policy_diff, read_modify_write, set_settings, settings_of, write_backup, write_once,
+    capture, confirm, group_size, painted, policy_diff, read_modify_write, set_settings, settings_of, write_backup,
+    write_once,
 };
 use runiam_core::cli::{CommonArgs, Context, WriteArgs, run_command};
 use runiam_core::doc::{
@@ -29,7 +30,7 @@ use runiam_core::model::{Expr, Policy, Principal, ServiceRef};
 use runiam_core::target::{resolve_service, user_named};
 use runiam_core::{CommandError, Exit, interrupt};
 
-use crate::plan::{Grant, check_role, conditional_holdings, expiry_condition, expiry_of, parse_duration};
+use crate::plan::{Grant, Revoke, check_role, conditional_holdings, expiry_condition, parse_duration};
 use crate::precheck::Precheck;
 
 /// Shown after `--help` and as the man page's EXAMPLES.
@@ -89,6 +90,15 @@ pub struct Args {
     /// Make the service public by turning its invoker IAM check off instead of granting allUsers (the way that works under domain restricted sharing); needs --allow-public.
     #[arg(long, conflicts_with_all = ["member", "expires", "until"])]
     pub disable_invoker_check: bool,
+    /// Remove the --member's grants of --role from the service instead (whatever their condition): the same plan, backup and ChangeRecord as a grant, so rollback undoes it.
+    #[arg(long, requires = "member", conflicts_with_all = ["expires", "until", "permanent", "keep_condition", "disable_invoker_check", "revoke_expired", "revoke_deleted"])]
+    pub revoke: bool,
+    /// Remove the service's time-bound grants (request.time < timestamp(...)) whose time has passed, of any role.
+    #[arg(long, conflicts_with_all = ["member", "expires", "until", "permanent", "keep_condition", "disable_invoker_check"])]
+    pub revoke_expired: bool,
+    /// Remove deleted: members (accounts deleted since they were granted) from the service's policy, of any role.
+    #[arg(long, conflicts_with_all = ["member", "expires", "until", "permanent", "keep_condition", "disable_invoker_check"])]
+    pub revoke_deleted: bool,
     /// The change ticket or reason, recorded in the ChangeRecord and in a time-bound grant's description.
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
@@ -134,6 +144,7 @@ pub fn run(args: Vec<OsString>) -> Exit {
 enum Work {
     Grant { service: String, grant: Grant },
     DisableInvokerCheck { service: String },
+    Revoke { service: String, revoke: Revoke },
     Plan(Box<ChangeRecord>),
 }
 
@@ -157,6 +168,10 @@ async fn grant_invoker(args: Args) -> Result<Exit, CommandError> {
             },
             Work::DisableInvokerCheck { service } => match resolve_service(&service, &ctx.config, &ctx.clients).await {
                 Ok(target) => do_disable(&args, &ctx, target, None).await,
+                Err(e) => Err(e),
+            },
+            Work::Revoke { service, revoke } => match resolve_service(&service, &ctx.config, &ctx.clients).await {
+                Ok(target) => do_revoke(&args, &ctx, target, &revoke, None).await,
                 Err(e) => Err(e),
             },
             Work::Plan(plan) => do_plan(&args, &ctx, *plan).await,
@@ -188,11 +203,18 @@ fn gather_work(args: &Args) -> Result<(Vec<Work>, Exit), CommandError> {
         if args.disable_invoker_check {
             return Ok((vec![Work::DisableInvokerCheck { service: service.clone() }], Exit::Ok));
         }
+        if let Some(revoke) = revoke_from_flags(args)? {
+            return Ok((vec![Work::Revoke { service: service.clone(), revoke }], Exit::Ok));
+        }
         if args.member.is_none() {
             return Err(CommandError::usage("a SERVICE needs --member PRINCIPAL (or --disable-invoker-check)"));
         }
         let grant = grant_from_flags(args)?;
         return Ok((vec![Work::Grant { service: service.clone(), grant }], Exit::Ok));
+    }
+    if args.revoke || args.revoke_expired || args.revoke_deleted {
+        return Err(CommandError::usage("--revoke, --revoke-expired and --revoke-deleted need a SERVICE")
+            .hinted("runiam grant-invoker SERVICE --revoke --member PRINCIPAL"));
     }
     if args.member.is_some() {
         return Err(
@@ -313,7 +335,7 @@ fn checked_grant(
     if member.is_public() && !args.allow_public {
         return Err(public_refusal(&member));
     }
-    if let Some(end) = condition.as_ref().and_then(expiry_of)
+    if let Some(end) = condition.as_ref().and_then(Expr::expiry)
         && end <= Utc::now()
     {
         return Err(CommandError::refused(format!(
@@ -481,7 +503,7 @@ async fn apply_grant(
     grant: &Grant,
     saved: Option<&ChangeRecord>,
     planned: &GrantPlan,
-    mut record: ChangeRecord,
+    record: ChangeRecord,
 ) -> Result<ChangeRecord, CommandError> {
     let name = target.full_name();
     precheck_permission(ctx, target, "run.services.setIamPolicy").await?;
@@ -524,14 +546,7 @@ async fn apply_grant(
             (plan.policy_before.clone(), written)
         }
     };
-    record.added = written.grants_not_in(&before);
-    record.removed = before.grants_not_in(&written);
-    record.policy_before = before;
-    record.policy_after = written;
-    record.applied = true;
-    record.applied_at = Some(Utc::now());
-    record.backup_path = Some(backup.display().to_string());
-    Ok(record)
+    Ok(applied(record, before, written, backup))
 }
 
 /// A grant already in place: a successful, already-applied state.
@@ -583,7 +598,7 @@ fn show(args: &Args, target: &ServiceRef, live: &Policy, after: &Policy) {
         return;
     }
     let mut err = std::io::stderr();
-    let _ = write!(err, "{}", policy_diff(live, after, &target.full_name()));
+    let _ = write!(err, "{}", painted(&policy_diff(live, after, &target.full_name())));
     let _ = writeln!(err, "{}", gate::summary(live, after, target));
 }
 
@@ -659,6 +674,106 @@ async fn do_disable(
     Ok(record)
 }
 
+/// The revoke the flags ask for, if any.
+fn revoke_from_flags(args: &Args) -> Result<Option<Revoke>, CommandError> {
+    if args.revoke {
+        let member = args.member.as_deref().unwrap_or_default();
+        let member = Principal::parse(member)
+            .map_err(|e| CommandError::usage(format!("--member '{member}' is not a valid member: {}", e.why)))?;
+        return Ok(Some(Revoke::Member { member, role: args.role.clone() }));
+    }
+    Ok((args.revoke_expired || args.revoke_deleted).then(|| Revoke::Inert {
+        expired: args.revoke_expired,
+        deleted: args.revoke_deleted,
+        now: Utc::now(),
+    }))
+}
+
+/// Plans, and with --apply performs, one revoke through the same gate,
+/// backup and record as a grant; `saved`: a plan, applied only to the
+/// policy it was made from and only when its intent gives its policyAfter.
+async fn do_revoke(
+    args: &Args,
+    ctx: &Context,
+    target: ServiceRef,
+    revoke: &Revoke,
+    saved: Option<&ChangeRecord>,
+) -> Result<ChangeRecord, CommandError> {
+    let name = target.full_name();
+    let live = ctx
+        .clients
+        .run_v2
+        .get_iam_policy(&target)
+        .await
+        .map_err(|e| user_named(e, format!("cannot read the IAM policy of {name}")))?;
+    if let Some(plan) = saved {
+        unchanged_since(&name, &live, &plan.policy_before)?;
+    }
+    let intent = revoke.intent(args.reason.clone());
+    let Some(after) = plan::revoke(&live, revoke) else {
+        if saved.is_some_and(|p| !p.policy_after.same_grants(&p.policy_before)) {
+            return Err(edited(&name));
+        }
+        let _ = writeln!(std::io::stderr(), "{name}: {}; nothing to do", revoke.describe());
+        let mut record = ChangeRecord::plan(target, intent, live.clone(), live);
+        record.applied = args.write.apply;
+        return Ok(record);
+    };
+    if saved.is_some_and(|p| !after.same_grants(&p.policy_after)) {
+        return Err(edited(&name));
+    }
+    let allow = Allowance { removals: revoke.removals(), ..Allowance::default() };
+    let violations = gate::judge_policy(&live, &after, &allow);
+    if !violations.is_empty() {
+        return Err(gate::refusal(&target, &violations));
+    }
+    show(args, &target, &live, &after);
+    let mut record = ChangeRecord::plan(target.clone(), intent, live, after);
+    if let Some(plan) = saved {
+        record.recorded_at = plan.recorded_at;
+    }
+    if !args.write.apply {
+        return Ok(record);
+    }
+    precheck_permission(ctx, &target, "run.services.setIamPolicy").await?;
+    confirm(args.write.yes, &format!("Remove the grants shown from {name}?"))?;
+    let snapshot = capture(&ctx.clients, &target).await?;
+    let backup = write_backup(&args.write.backup_dir, &snapshot)?;
+    interrupt::stop_before_write()?;
+    let (before, written) = match saved {
+        None => {
+            let w = read_modify_write(&ctx.clients, &target, Some(snapshot.iam_policy), &allow, |p| {
+                plan::revoke(p, revoke)
+            })
+            .await?;
+            (w.before, w.after)
+        }
+        Some(plan) => {
+            let w = write_once(&ctx.clients, &target, &plan.policy_before, &record.policy_after, &allow).await?;
+            (plan.policy_before.clone(), w)
+        }
+    };
+    Ok(applied(record, before, written, backup))
+}
+
+/// A saved revoke plan whose policyAfter is not what its intent gives.
+fn edited(name: &str) -> CommandError {
+    CommandError::refused(format!("the plan for {name} was edited: its policyAfter is not what its revoke gives"))
+        .hinted("make a new plan with runiam grant-invoker --revoke, and review it")
+}
+
+/// The record of a policy write: what was written over what, and the backup.
+fn applied(mut record: ChangeRecord, before: Policy, written: Policy, backup: PathBuf) -> ChangeRecord {
+    record.added = written.grants_not_in(&before);
+    record.removed = before.grants_not_in(&written);
+    record.policy_before = before;
+    record.policy_after = written;
+    record.applied = true;
+    record.applied_at = Some(Utc::now());
+    record.backup_path = Some(backup.display().to_string());
+    record
+}
+
 /// The operator must be able to write the policy: say which permission is
 /// missing before anything is backed up or written.
 async fn precheck_permission(ctx: &Context, target: &ServiceRef, permission: &str) -> Result<(), CommandError> {
@@ -719,12 +834,30 @@ async fn do_plan(args: &Args, ctx: &Context, plan: ChangeRecord) -> Result<Chang
             grant.reason = plan.intent.reason.clone();
             do_grant(args, ctx, target, grant, Some(&plan)).await
         }
+        ChangeAction::Revoke => {
+            let revoke = saved_revoke(&plan);
+            do_revoke(args, ctx, target, &revoke, Some(&plan)).await
+        }
         other => Err(CommandError::usage(format!(
-            "the plan for {} has intent.action {other:?}; grant-invoker applies grant and disableInvokerCheck plans",
+            "the plan for {} has intent.action {other:?}; grant-invoker applies grant, revoke and disableInvokerCheck plans",
             target.full_name()
         ))
         .hinted("restores are rollback's: pipe the record to runiam rollback")),
     }
+}
+
+/// The revoke a saved plan describes: its member's grants of its role, or
+/// (no member) the kinds of inert grants it removed, judged at the plan's
+/// time; anything else the plan claims is then an edit.
+fn saved_revoke(plan: &ChangeRecord) -> Revoke {
+    let Some(member) = plan.intent.member.clone() else {
+        let gone = plan.policy_before.grants_not_in(&plan.policy_after);
+        let deleted = gone.iter().flat_map(|b| &b.members).any(|m| m.starts_with("deleted:"));
+        let expired = gone.iter().any(|b| b.condition.as_ref().and_then(Expr::expiry).is_some());
+        return Revoke::Inert { expired, deleted, now: plan.recorded_at };
+    };
+    let role = plan.intent.role.clone().unwrap_or_else(|| plan::DEFAULT_ROLE.to_owned());
+    Revoke::Member { member, role }
 }
 
 fn report(records: &[ChangeRecord], format: GrantFormat) -> Result<(), CommandError> {
@@ -745,7 +878,9 @@ fn report(records: &[ChangeRecord], format: GrantFormat) -> Result<(), CommandEr
         GrantFormat::Text => {
             let mut out = std::io::stdout().lock();
             for r in records {
-                let unchanged = r.added.is_empty() && r.invoker_iam_disabled_before == r.invoker_iam_disabled_after;
+                let unchanged = r.added.is_empty()
+                    && r.removed.is_empty()
+                    && r.invoker_iam_disabled_before == r.invoker_iam_disabled_after;
                 let state = match (r.applied, unchanged) {
                     (true, true) => "already in place",
                     (true, false) => "applied",

@@ -6,6 +6,8 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use runiam_core::CommandError;
 use runiam_core::api::Clients;
+use runiam_core::doc::{ChangeAction, Intent};
+use runiam_core::gate::Removals;
 use runiam_core::model::{Binding, Expr, Policy, Principal};
 
 pub const DEFAULT_ROLE: &str = "roles/run.invoker";
@@ -69,6 +71,86 @@ pub fn grant(policy: &Policy, grant: &Grant, replace_conditional: bool) -> Optio
     Some(after)
 }
 
+/// Grants to remove: one member's grants of one role, or the grants that
+/// give nobody anything any more.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Revoke {
+    /// `--revoke --member M --role R`: every grant of R to M, whatever its condition.
+    Member { member: Principal, role: String },
+    /// `--revoke-expired` (time-bound grants whose time has passed, at
+    /// `now`) and/or `--revoke-deleted` (`deleted:` members), of any role.
+    Inert { expired: bool, deleted: bool, now: DateTime<Utc> },
+}
+
+impl Revoke {
+    /// What the gate lets this revoke remove, and nothing more.
+    pub fn removals(&self) -> Removals {
+        match self {
+            Revoke::Member { member, role } => Removals::Member(member.clone(), role.clone()),
+            Revoke::Inert { now, .. } => Removals::Inert(*now),
+        }
+    }
+
+    /// The ChangeRecord's intent (an inert revoke names no member).
+    pub fn intent(&self, reason: Option<String>) -> Intent {
+        match self {
+            Revoke::Member { member, role } => Intent {
+                action: ChangeAction::Revoke,
+                member: Some(member.clone()),
+                role: Some(role.clone()),
+                condition: None,
+                reason,
+            },
+            Revoke::Inert { .. } => Intent::bare(ChangeAction::Revoke, reason),
+        }
+    }
+
+    /// What was looked for, in words, when there was nothing to remove.
+    pub fn describe(&self) -> String {
+        match self {
+            Revoke::Member { member, role } => format!("{member} holds no {role}"),
+            Revoke::Inert { expired, deleted, .. } => {
+                let what = match (expired, deleted) {
+                    (true, true) => "no expired time-bound grant and no deleted member",
+                    (true, false) => "no expired time-bound grant",
+                    _ => "no deleted member",
+                };
+                what.to_owned()
+            }
+        }
+    }
+}
+
+/// The policy without what `revoke` removes, or None when there is nothing
+/// to remove. Bindings left without members go; every other binding, its
+/// order and unknown fields are untouched.
+pub fn revoke(policy: &Policy, revoke: &Revoke) -> Option<Policy> {
+    let mut after = policy.clone();
+    match revoke {
+        Revoke::Member { member, role } => {
+            for b in after.bindings.iter_mut().filter(|b| &b.role == role) {
+                b.members.retain(|m| !member.is_member(m));
+            }
+        }
+        Revoke::Inert { expired, deleted, now } => {
+            if *expired {
+                after.bindings.retain(|b| b.condition.as_ref().and_then(Expr::expiry).is_none_or(|end| end > *now));
+            }
+            if *deleted {
+                for b in after.bindings.iter_mut() {
+                    b.members.retain(|m| !matches!(Principal::parse(m), Ok(Principal::Deleted(_))));
+                }
+            }
+        }
+    }
+    after.bindings.retain(|b| !b.members.is_empty());
+    if after.same_grants(policy) {
+        return None;
+    }
+    after.version = after.required_version();
+    Some(after)
+}
+
 /// The conditions under which `member` already holds `role`: a time-bound
 /// or path-conditioned grant that an unconditional one would make permanent.
 pub fn conditional_holdings<'p>(policy: &'p Policy, member: &Principal, role: &str) -> Vec<&'p Expr> {
@@ -78,14 +160,6 @@ pub fn conditional_holdings<'p>(policy: &'p Policy, member: &Principal, role: &s
         .filter(|b| b.role == role && b.members.iter().any(|m| member.is_member(m)))
         .filter_map(|b| b.condition.as_ref())
         .collect()
-}
-
-/// The end of a time-bound grant's condition (`request.time <
-/// timestamp("…")`, as runiam and the console write it).
-pub fn expiry_of(condition: &Expr) -> Option<DateTime<Utc>> {
-    let rest = condition.expression.trim().strip_prefix("request.time")?.trim_start().strip_prefix('<')?;
-    let quoted = rest.trim().strip_prefix("timestamp(\"")?.strip_suffix("\")")?;
-    DateTime::parse_from_rfc3339(quoted).ok().map(|t| t.with_timezone(&Utc))
 }
 
 /// Refuses roles broader than roles/run.invoker: predefined roles other
@@ -192,7 +266,7 @@ mod tests {
         assert_eq!(after.version, 3);
         assert_eq!(after.bindings[0].condition.as_ref(), Some(&c));
         assert_eq!(grant(&after, &g("user:a@acme.example", Some(c.clone())), false), None);
-        assert_eq!(expiry_of(&c), Some(until));
+        assert_eq!(c.expiry(), Some(until));
         assert_eq!(conditional_holdings(&after, &Principal::parse("user:a@acme.example").unwrap(), DEFAULT_ROLE), [&c]);
     }
 
@@ -213,6 +287,74 @@ mod tests {
         assert_eq!(extended.bindings.len(), 1);
         assert_eq!(extended.bindings[0].condition.as_ref(), Some(&new));
         assert_eq!(grant(&extended, &g("user:a@acme.example", Some(new)), true), None);
+    }
+
+    #[test]
+    fn revokes_remove_exactly_what_they_name() {
+        let now = DateTime::parse_from_rfc3339("2026-11-29T10:00:00Z").unwrap().to_utc();
+        let past = expiry_condition(now - Duration::hours(1), None);
+        let future = expiry_condition(now + Duration::hours(1), None);
+        let mut p = Policy::with_grants(&[
+            (DEFAULT_ROLE, "user:a@acme.example"),
+            (DEFAULT_ROLE, "deleted:user:gone@acme.example?uid=7"),
+            ("roles/run.viewer", "user:a@acme.example"),
+        ]);
+        p = grant(&p, &g("user:old@acme.example", Some(past)), false).unwrap();
+        p = grant(&p, &g("user:new@acme.example", Some(future.clone())), false).unwrap();
+        let member = |m: &str| Revoke::Member { member: Principal::parse(m).unwrap(), role: DEFAULT_ROLE.into() };
+        let inert = |expired, deleted| Revoke::Inert { expired, deleted, now };
+        let kept = |p: &Policy| -> Vec<String> {
+            p.bindings.iter().flat_map(|b| b.members.iter().map(move |m| format!("{} {m}", b.role))).collect()
+        };
+        let cases: [(Revoke, Option<Vec<&str>>); 5] = [
+            (
+                member("user:A@acme.example"),
+                Some(vec![
+                    "roles/run.invoker deleted:user:gone@acme.example?uid=7",
+                    "roles/run.viewer user:a@acme.example",
+                    "roles/run.invoker user:old@acme.example",
+                    "roles/run.invoker user:new@acme.example",
+                ]),
+            ),
+            (member("user:nobody@acme.example"), None),
+            (
+                inert(true, false),
+                Some(vec![
+                    "roles/run.invoker user:a@acme.example",
+                    "roles/run.invoker deleted:user:gone@acme.example?uid=7",
+                    "roles/run.viewer user:a@acme.example",
+                    "roles/run.invoker user:new@acme.example",
+                ]),
+            ),
+            (
+                inert(false, true),
+                Some(vec![
+                    "roles/run.invoker user:a@acme.example",
+                    "roles/run.viewer user:a@acme.example",
+                    "roles/run.invoker user:old@acme.example",
+                    "roles/run.invoker user:new@acme.example",
+                ]),
+            ),
+            (
+                inert(true, true),
+                Some(vec![
+                    "roles/run.invoker user:a@acme.example",
+                    "roles/run.viewer user:a@acme.example",
+                    "roles/run.invoker user:new@acme.example",
+                ]),
+            ),
+        ];
+        for (r, want) in cases {
+            let got = revoke(&p, &r);
+            assert_eq!(got.as_ref().map(kept), want.map(|w| w.iter().map(|s| s.to_string()).collect()), "{r:?}");
+            if let Some(after) = got {
+                let allow = runiam_core::gate::Allowance { removals: r.removals(), ..Default::default() };
+                assert_eq!(runiam_core::gate::judge_policy(&p, &after, &allow), [], "{r:?}");
+            }
+        }
+        let cleaned = revoke(&p, &inert(true, true)).unwrap();
+        assert_eq!(revoke(&cleaned, &inert(true, true)), None);
+        assert_eq!(cleaned.bindings.last().unwrap().condition.as_ref(), Some(&future));
     }
 
     #[test]

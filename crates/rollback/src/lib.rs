@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use chrono::Utc;
 use clap::{CommandFactory, Parser};
 use runiam_core::change::{
-    capture, confirm, group_size, policy_diff, read_modify_write, set_settings, settings_of, write_backup,
+    capture, confirm, group_size, painted, policy_diff, read_modify_write, set_settings, settings_of, write_backup,
 };
 use runiam_core::cli::{CommonArgs, Context, WriteArgs, run_command};
 use runiam_core::doc::{ChangeAction, ChangeRecord, Document, Intent, Kind, read_documents, write_stdout};
@@ -186,7 +186,6 @@ fn gather_sources(args: &Args) -> Result<BTreeMap<ServiceRef, Vec<Source>>, Comm
     };
     let mut by_service: BTreeMap<ServiceRef, Vec<Source>> = BTreeMap::new();
     for d in docs {
-        let key = without_number(d.service());
         let source = match d {
             Document::ChangeRecord(r) if !r.applied => {
                 return Err(CommandError::usage(format!(
@@ -198,6 +197,10 @@ fn gather_sources(args: &Args) -> Result<BTreeMap<ServiceRef, Vec<Source>>, Comm
             Document::ServiceSnapshot(s) => Source::Snapshot(s),
             other => unreachable!("read_for admits only ChangeRecord and ServiceSnapshot, got {:?}", other.kind()),
         };
+        let key = without_number(match &source {
+            Source::Record(r) => &r.service,
+            Source::Snapshot(s) => &s.service,
+        });
         by_service.entry(key).or_default().push(source);
     }
     for list in by_service.values_mut() {
@@ -302,7 +305,7 @@ async fn restore_policy(
         return Err(gate::refusal(service, &violations));
     }
     if !args.common.quiet {
-        let _ = write!(err, "{}", policy_diff(&live, &planned, &name));
+        let _ = write!(err, "{}", painted(&policy_diff(&live, &planned, &name)));
         let _ = writeln!(err, "{}", gate::summary(&live, &planned, service));
     }
     if !args.write.apply {
@@ -343,8 +346,12 @@ fn drifted(name: &str, source: &Source, live: &Policy) -> CommandError {
     let mut err = std::io::stderr();
     match source {
         Source::Record(r) => {
-            let _ = write!(err, "{}", policy_diff(&r.policy_before, &r.policy_after, &format!("{name}: the change")));
-            let _ = write!(err, "{}", policy_diff(&r.policy_after, live, &format!("{name}: edits since")));
+            let _ = write!(
+                err,
+                "{}",
+                painted(&policy_diff(&r.policy_before, &r.policy_after, &format!("{name}: the change")))
+            );
+            let _ = write!(err, "{}", painted(&policy_diff(&r.policy_after, live, &format!("{name}: edits since"))));
             CommandError::refused(format!(
                 "the IAM policy of {name} changed since the record; refusing to overwrite the other edits"
             ))

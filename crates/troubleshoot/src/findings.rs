@@ -492,6 +492,146 @@ pub fn caller_runtime_identity(service: &str, account: &str, evidence: Vec<Evide
     )
 }
 
+/// `--audit`: allUsers or allAuthenticatedUsers holds a role that carries `run.routes.invoke` on the service: anyone can invoke it
+pub fn audit_public(service: &str, member: &str, role: &str, evidence: Vec<Evidence>, fix: Fix) -> Finding {
+    let who = if member == "allUsers" { "anyone on the internet" } else { "any signed-in Google account" };
+    finding(
+        "audit.public",
+        Bucket::Iam,
+        Severity::Risk,
+        format!("{member} holds {role} on {service}: {who} can invoke it"),
+        evidence,
+        Some(fix),
+    )
+}
+
+/// `--audit`: the invoker IAM check is off, so anyone who can reach the URL can invoke, with no allUsers binding to show for it; `risk` when ingress admits the internet, `info` when ingress is internal
+pub fn audit_invoker_check_off(
+    service: &str,
+    ingress: &str,
+    exposed: bool,
+    evidence: Vec<Evidence>,
+    fix: Fix,
+) -> Finding {
+    let (severity, reach) = if exposed {
+        (Severity::Risk, "anyone on the internet can invoke it")
+    } else {
+        (Severity::Info, "anyone who can reach it through its internal ingress can invoke it")
+    };
+    finding(
+        "audit.invoker-check-off",
+        Bucket::Config,
+        severity,
+        format!(
+            "the invoker IAM check of {service} is off and its ingress is {ingress}: {reach}, whatever its IAM policy"
+        ),
+        evidence,
+        Some(fix),
+    )
+}
+
+/// `--audit`: a role carrying `run.routes.invoke` is granted on a project, folder or organization: the member can invoke every service below it (the count names how many of the audited services)
+pub fn audit_broad_grant(
+    resource: &str,
+    member: &str,
+    role: &str,
+    services: usize,
+    evidence: Vec<Evidence>,
+    fix: Fix,
+) -> Finding {
+    finding(
+        "audit.broad-grant",
+        Bucket::Iam,
+        Severity::Risk,
+        format!("{member} holds {role} on {resource}: it can invoke all {services} audited services below it"),
+        evidence,
+        Some(fix),
+    )
+}
+
+/// `--audit`: a user, group or domain outside the organization's Cloud Identity domains (its own, and `--domain`) holds a role that carries `run.routes.invoke`
+pub fn audit_external_member(resource: &str, member: &str, role: &str, evidence: Vec<Evidence>, fix: Fix) -> Finding {
+    finding(
+        "audit.external-member",
+        Bucket::Iam,
+        Severity::Risk,
+        format!("{member}, outside the organization's domains, holds {role} on {resource}"),
+        evidence,
+        Some(fix),
+    )
+}
+
+/// `--audit`: a `deleted:` member still holds a role that carries `run.routes.invoke`: undeleting the account gives the access back
+pub fn audit_deleted_principal(resource: &str, member: &str, role: &str, evidence: Vec<Evidence>, fix: Fix) -> Finding {
+    finding(
+        "audit.deleted-principal",
+        Bucket::Iam,
+        Severity::Risk,
+        format!("{member}, a deleted account, still holds {role} on {resource}: undeleting it gives the access back"),
+        evidence,
+        Some(fix),
+    )
+}
+
+/// `--audit`: a time-bound grant whose time has passed: it grants nothing any more and only clutters the policy
+pub fn audit_expired_condition(
+    resource: &str,
+    member: &str,
+    role: &str,
+    ended: &str,
+    evidence: Vec<Evidence>,
+    fix: Fix,
+) -> Finding {
+    finding(
+        "audit.expired-condition",
+        Bucket::Iam,
+        Severity::Info,
+        format!("{member}'s time-bound grant of {role} on {resource} ended at {ended}; it grants nothing"),
+        evidence,
+        Some(fix),
+    )
+}
+
+/// `--audit`: a time-bound grant ends within `--expiring-within` (14 days by default): who loses access, and when
+pub fn audit_expiring(
+    resource: &str,
+    member: &str,
+    role: &str,
+    ends: &str,
+    evidence: Vec<Evidence>,
+    fix: Fix,
+) -> Finding {
+    finding(
+        "audit.expiring",
+        Bucket::Iam,
+        Severity::Info,
+        format!("{member} loses {role} on {resource} at {ends}, when its time-bound grant ends"),
+        evidence,
+        Some(fix),
+    )
+}
+
+/// `--audit`: roles/owner or roles/editor, which carry `run.routes.invoke` implicitly, on a service or above services (the count names how many of the audited services)
+pub fn audit_basic_role(
+    resource: &str,
+    member: &str,
+    role: &str,
+    services: usize,
+    evidence: Vec<Evidence>,
+    fix: Fix,
+) -> Finding {
+    finding(
+        "audit.basic-role",
+        Bucket::Iam,
+        Severity::Risk,
+        format!(
+            "{member} holds the basic role {role} on {resource}, which lets it invoke all {services} audited services there"
+        ),
+        evidence,
+        Some(fix),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     /// Every id built here is in the README's finding table, and the table

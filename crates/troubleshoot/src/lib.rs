@@ -9,6 +9,7 @@
 //! findings and picks the fix) → report (the verdict first on a terminal;
 //! Diagnosis documents in pipes). Troubleshoot only reads.
 
+pub mod audit;
 pub mod callers;
 pub mod decide;
 pub mod findings;
@@ -18,7 +19,7 @@ pub mod observe;
 pub mod settle;
 pub mod token;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
@@ -28,9 +29,11 @@ use clap::{CommandFactory, Parser};
 use futures::future::join_all;
 use runiam_core::api::Clients;
 use runiam_core::api::run::Service;
+use runiam_core::change::{capture, list_project, snapshots};
 use runiam_core::cli::{CommonArgs, run_command};
+use runiam_core::doc::Finding;
 use runiam_core::doc::{
-    Diagnosis, Document, Evidence, Kind, ServiceSnapshot, Severity, Verdict, input, read_for, read_input, write_stdout,
+    AuditFinding, Diagnosis, DocWriter, Document, Documents, Evidence, Kind, ServiceSnapshot, Severity, Verdict, input,
 };
 use runiam_core::http::HttpOptions;
 use runiam_core::model::{INVOKE_PERMISSION, Policy, Principal, ServiceRef};
@@ -100,6 +103,21 @@ pub struct Args {
     /// Also ask the Policy Troubleshooter API and report when it disagrees.
     #[arg(long)]
     pub remote: bool,
+    /// Audit for exposure instead, with no caller: public services, invoker checks off, grants above services, external and deleted members, expired and expiring grants, basic roles; each finding with its least-privilege fix. Reads ServiceSnapshot documents, or SERVICE, or live with --all every service of --project (--under: of every project below a folder or organization). Exit 1 when any finding is a risk.
+    #[arg(long, conflicts_with_all = ["caller", "token_file", "token_env", "saw", "remote"])]
+    pub audit: bool,
+    /// With --audit: audit every service of --project, in every region, read live.
+    #[arg(long, conflicts_with_all = ["service", "file"])]
+    pub all: bool,
+    /// With --audit: audit every service of every project below RESOURCE (organizations/N or folders/N), read live, project by project.
+    #[arg(long, value_name = "RESOURCE", conflicts_with_all = ["service", "file", "all"])]
+    pub under: Option<String>,
+    /// With --audit: report time-bound grants that end within this long (s, m, h, d).
+    #[arg(long, value_name = "DURATION", default_value = "14d")]
+    pub expiring_within: String,
+    /// With --audit: a domain of the organization's Cloud Identity; members of other domains are external (repeatable) [default: each organization's own domain, as Resource Manager names it].
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Vec<String>,
     /// Read ServiceSnapshot documents from FILE (- for stdin).
     #[arg(short = 'f', long = "file", value_name = "FILE", conflicts_with = "service")]
     pub file: Option<PathBuf>,
@@ -128,77 +146,374 @@ type Target = (ServiceRef, Option<(Service, Policy)>);
 /// Each project's log read: the filter, and the entries or why not.
 type LogReads = BTreeMap<String, (String, Result<Vec<serde_json::Value>, String>)>;
 
-/// gather (inputs, logs, keys) → per service and caller: gather facts,
-/// decide findings, observe, settle → report.
+/// gather (inputs, keys) → per batch of services of one project: read the
+/// logs once, then per service and caller gather facts, decide findings,
+/// observe, settle → report each diagnosis as it is made. Snapshots are
+/// read one at a time, so a stream of any length is diagnosed in the
+/// memory of its largest project.
 async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
+    if args.audit {
+        return run_audit(&args).await;
+    }
+    if !args.domain.is_empty() || args.all || args.under.is_some() {
+        return Err(CommandError::usage("--domain, --all and --under apply to --audit only"));
+    }
     let format = Format::resolve(args.output);
     let presented = read_token(&args)?;
     let caller = named_caller(&args, presented.as_ref())?;
     let since = logs::parse_since(&args.since).map_err(|e| CommandError::usage(format!("--since {e}")))?;
     let saw = args.saw.as_deref().and_then(|s| s.parse::<u16>().ok());
-    let snapshots = read_snapshots(&args)?;
+    let snapshots = snapshot_input(&args)?;
     let ctx = args.common.context(HttpOptions::default())?;
-    let mut targets: Vec<Target> = Vec::new();
-    if let Some(s) = &args.service {
-        targets.push((resolve_service(s, &ctx.config, &ctx.clients).await?, None));
-    }
-    targets.extend(snapshots.into_iter().map(known_target));
-
     let now = Utc::now();
-    let from = now - since;
     let has_jwt = presented.as_ref().is_some_and(|p| p.tokens.iter().any(|k| matches!(k, token::Kind::Jwt(_))));
-    let (reads, jwks) = tokio::join!(read_logs(&ctx.clients, &targets, from, &args, caller.is_none()), async {
-        if has_jwt { fetch_jwks(ctx.config.emulator.as_ref()).await } else { None }
-    });
-    let sigs = signatures(presented.as_ref(), jwks.as_ref());
-
-    let mut diagnoses = Vec::new();
-    let mut not_found = Vec::new();
-    for (target, known) in targets {
-        let read = reads.get(&target.project);
-        let observed = Observed {
-            token: presented.as_ref().map(|p| (p, sigs.as_slice())),
-            logs: match read {
-                None => LogRead::Skipped,
-                Some((_, Err(e))) => LogRead::Failed(e.clone()),
-                Some((filter, Ok(entries))) => LogRead::Read { entries, since: from, filter },
-            },
-            saw,
-            now,
-            named_caller: caller.is_some(),
-        };
-        match &caller {
-            Some(c) => {
-                let request = Request { caller: c.clone(), from: args.from };
-                let (mut draft, service) = one(&ctx.clients, &target, &request, known, args.remote).await?;
-                observe::apply(&mut draft, &service, &observed);
-                diagnoses.push(settle(draft));
-            }
-            None => {
-                let logs = match read {
-                    Some((_, Ok(e))) => Ok(e.as_slice()),
-                    Some((_, Err(e))) => Err(e.as_str()),
-                    None => Err("not read (--no-logs)"),
-                };
-                let found = discovered(&ctx.clients, &target, known, logs, &observed, args.remote).await?;
-                match found {
-                    Ok(mut ds) => diagnoses.append(&mut ds),
-                    Err(summary) => not_found.push(format!("{}: {summary}", target.full_name())),
-                }
-            }
+    let jwks = if has_jwt { fetch_jwks(ctx.config.emulator.as_ref()).await } else { None };
+    let run = Run {
+        args: &args,
+        clients: &ctx.clients,
+        caller: caller.as_ref(),
+        presented: presented.as_ref(),
+        sigs: signatures(presented.as_ref(), jwks.as_ref()),
+        saw,
+        now,
+        from: now - since,
+    };
+    let mut out = Outcome { writer: Report::new(format), not_found: Vec::new(), diagnosed: 0, all_allowed: true };
+    match (&args.service, snapshots) {
+        (Some(s), _) => {
+            let target = resolve_service(s, &ctx.config, &ctx.clients).await?;
+            run.batch(vec![(target, None)], &mut out).await?;
         }
+        (None, Some(docs)) => {
+            let bar = runiam_core::output::counter("diagnosing", args.common.quiet);
+            let mut batch: Vec<Target> = Vec::new();
+            for d in docs {
+                let Document::ServiceSnapshot(snap) = d? else { continue };
+                if batch.first().is_some_and(|(t, _)| t.project != snap.service.project) {
+                    bar.inc(batch.len() as u64);
+                    run.batch(std::mem::take(&mut batch), &mut out).await?;
+                }
+                batch.push(known_target(*snap));
+            }
+            bar.inc(batch.len() as u64);
+            run.batch(batch, &mut out).await?;
+            bar.finish_and_clear();
+        }
+        (None, None) => unreachable!("snapshot_input refuses no SERVICE and no input"),
     }
     // Listing one project never proves there is no caller: say what was
     // read, what was not, and that other projects were not looked at.
-    if diagnoses.is_empty() {
+    if out.diagnosed == 0 {
         return Err(CommandError::usage(format!(
             "no caller found to diagnose (no --caller, no token); read {}; subscriptions, jobs and services in other projects can call it too",
-            not_found.join("; ")
+            out.not_found.join("; ")
         ))
         .hinted("add --caller PRINCIPAL or --token-file FILE"));
     }
-    report(&diagnoses, format)?;
-    Ok(if diagnoses.iter().all(|d| d.verdict == Verdict::Allowed) { Exit::Ok } else { Exit::Problem })
+    out.writer.finish()?;
+    Ok(if out.all_allowed { Exit::Ok } else { Exit::Problem })
+}
+
+/// `--audit`: every snapshot judged as it is read, then the policy of
+/// every project, folder and organization above them, read once each;
+/// findings are written as they are made, the summary last.
+async fn run_audit(args: &Args) -> Result<Exit, CommandError> {
+    let within = runiam_core::duration::parse(&args.expiring_within)
+        .ok()
+        .and_then(|d| chrono::Duration::from_std(d).ok())
+        .ok_or_else(|| {
+            CommandError::usage(format!("--expiring-within '{}' is not a duration", args.expiring_within))
+                .hinted("use s, m, h or d, e.g. 14d or 36h")
+        })?;
+    let mut domains = std::collections::BTreeSet::new();
+    for d in &args.domain {
+        let p = Principal::parse(&format!("domain:{d}"))
+            .map_err(|_| CommandError::usage(format!("--domain '{d}' is not a domain such as example.com")))?;
+        domains.insert(p.to_string().trim_start_matches("domain:").to_ascii_lowercase());
+    }
+    let live = args.service.is_some() || args.all || args.under.is_some();
+    let input = input(args.file.as_deref(), live);
+    if let Some(root) = &args.under
+        && !root.split_once('/').is_some_and(|(k, id)| {
+            matches!(k, "organizations" | "folders") && !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())
+        })
+    {
+        return Err(CommandError::usage(format!("--under '{root}' is not organizations/N or folders/N"))
+            .hinted("e.g. --under organizations/123456789012"));
+    }
+    let ctx = args.common.context(HttpOptions::default())?;
+    let now = Utc::now();
+    let mut a = Auditor {
+        args,
+        clients: &ctx.clients,
+        rules: audit::Rules { now, expiring_within: within, domains },
+        report: AuditReport::new(Format::resolve(args.output), now),
+        orgs: BTreeSet::new(),
+        below: BTreeMap::new(),
+        bar: runiam_core::output::counter("auditing", args.common.quiet),
+    };
+    match (&args.service, input) {
+        (Some(s), _) => {
+            let target = resolve_service(s, &ctx.config, &ctx.clients).await?;
+            a.judge(capture(&ctx.clients, &target).await?).await?;
+        }
+        (None, Some(source)) => {
+            for d in Documents::open("runiam-troubleshoot", &[Kind::ServiceSnapshot], &source, false)? {
+                if let Document::ServiceSnapshot(snap) = d? {
+                    a.judge(*snap).await?;
+                }
+            }
+        }
+        (None, None) if args.all || args.under.is_some() => {
+            let projects = match &args.under {
+                Some(root) => ctx
+                    .clients
+                    .resource_manager
+                    .projects_under(root)
+                    .await
+                    .map_err(|e| user_named(e, format!("cannot list the projects below {root}")))?,
+                None => vec![ctx.config.project()?.to_owned()],
+            };
+            // One project's services at a time: the memory of the largest project.
+            for project in projects {
+                let listed = list_project(&ctx.clients, &project).await?;
+                let targets = listed.into_iter().map(|(r, s)| (r, Some(s))).collect();
+                for snap in snapshots(&ctx.clients, targets, true).await? {
+                    a.judge(snap).await?;
+                }
+            }
+        }
+        (None, None) => {
+            return Err(CommandError::usage("nothing to audit: no SERVICE, no --all or --under, and nothing on stdin")
+                .hinted("runiam troubleshoot --audit --under organizations/N, or pipe runiam export into it"));
+        }
+    }
+    a.finish().await
+}
+
+/// The audit's state between snapshots: only counts and the organizations' domains.
+struct Auditor<'a> {
+    args: &'a Args,
+    clients: &'a Clients,
+    rules: audit::Rules,
+    report: AuditReport,
+    /// Organizations whose domain was looked up.
+    orgs: BTreeSet<String>,
+    /// Audited services below each project, folder and organization.
+    below: BTreeMap<String, usize>,
+    bar: indicatif::ProgressBar,
+}
+
+impl Auditor<'_> {
+    /// One snapshot: its organization's domain (once), its counts, its findings.
+    async fn judge(&mut self, snap: ServiceSnapshot) -> Result<(), CommandError> {
+        for org in snap.ancestry.iter().filter(|a| a.starts_with("organizations/")) {
+            if self.args.domain.is_empty() && self.orgs.insert(org.clone()) {
+                match self.clients.resource_manager.get_organization(org).await {
+                    Ok(o) => self.rules.domains.extend(o.display_name.map(|d| d.to_ascii_lowercase())),
+                    Err(e) => self.report.note(format!("cannot read {org} for its domain ({e}); add --domain")),
+                }
+            }
+        }
+        let project = snap.service.project.clone();
+        for a in std::iter::once(format!("projects/{project}")).chain(snap.ancestry.iter().cloned()) {
+            *self.below.entry(a).or_default() += 1;
+        }
+        self.report.service(&project);
+        for f in audit::service(&snap, &self.rules) {
+            self.report.add(snap.service.full_name(), Some(project.clone()), f)?;
+        }
+        self.bar.inc(1);
+        Ok(())
+    }
+
+    /// The policies above the audited services, each read once and judged,
+    /// then the summary; exit 3 after it when one could not be read.
+    async fn finish(mut self) -> Result<Exit, CommandError> {
+        self.bar.finish_and_clear();
+        let rm = &self.clients.resource_manager;
+        let policies = join_all(self.below.keys().map(|r| async move { (r, rm.get_iam_policy(r).await) })).await;
+        let mut unread = Vec::new();
+        for (resource, policy) in policies {
+            match policy {
+                Ok(p) => {
+                    let project = resource.strip_prefix("projects/").map(str::to_owned);
+                    for f in audit::ancestor(resource, &p, self.below[resource], &self.rules) {
+                        self.report.add(resource.clone(), project.clone(), f)?;
+                    }
+                }
+                Err(e) => unread.push(format!("{resource} ({e})")),
+            }
+        }
+        if self.rules.domains.is_empty() {
+            self.report.note("no organization domain is known, so no member was judged external; add --domain".into());
+        }
+        let exit = self.report.finish()?;
+        if !unread.is_empty() {
+            return Err(CommandError::api(format!(
+                "cannot read the allow policies of {}; grants there were not audited",
+                unread.join(", ")
+            ))
+            .hinted(
+                "the operator needs resourcemanager.*.getIamPolicy on them (roles/iam.securityReviewer carries it)",
+            ));
+        }
+        Ok(exit)
+    }
+}
+
+/// The audit's output: findings as they are made (one line each on a
+/// terminal, AuditFinding documents in a pipe), then a summary by project.
+struct AuditReport {
+    docs: Option<DocWriter<std::io::Stdout>>,
+    at: chrono::DateTime<Utc>,
+    /// Per project (or folder, organization): services, risks, infos, and counts per id.
+    rows: BTreeMap<String, (usize, usize, usize, BTreeMap<String, usize>)>,
+    notes: Vec<String>,
+}
+
+impl AuditReport {
+    fn new(format: Format, at: chrono::DateTime<Utc>) -> Self {
+        let docs = format.doc_format().map(|f| DocWriter::new(std::io::stdout(), f));
+        Self { docs, at, rows: BTreeMap::new(), notes: Vec::new() }
+    }
+
+    fn service(&mut self, project: &str) {
+        self.rows.entry(project.to_owned()).or_default().0 += 1;
+    }
+
+    fn note(&mut self, note: String) {
+        if !self.notes.contains(&note) {
+            self.notes.push(note);
+        }
+    }
+
+    fn add(&mut self, resource: String, project: Option<String>, finding: Finding) -> Result<(), CommandError> {
+        let row = self.rows.entry(project.clone().unwrap_or_else(|| resource.clone())).or_default();
+        match finding.severity {
+            Severity::Risk | Severity::Cause => row.1 += 1,
+            Severity::Info => row.2 += 1,
+        }
+        *row.3.entry(finding.id.clone()).or_default() += 1;
+        match &mut self.docs {
+            Some(w) => {
+                let doc = AuditFinding { resource, project, finding, audited_at: self.at };
+                w.write(&Document::AuditFinding(Box::new(doc)))?;
+            }
+            None => {
+                let fix = finding.fix.as_ref().map(|f| format!(" (fix: {})", f.command)).unwrap_or_default();
+                let severity = match finding.severity {
+                    Severity::Cause => "cause",
+                    Severity::Risk => "risk",
+                    Severity::Info => "info",
+                };
+                writeln!(std::io::stdout(), "{severity} [{}] {}{fix}", finding.id, finding.explanation)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The summary table (text) and notes (stderr); exit 1 when any risk.
+    fn finish(self) -> Result<Exit, CommandError> {
+        for n in &self.notes {
+            let _ = writeln!(std::io::stderr(), "note: {n}");
+        }
+        if self.docs.is_none() {
+            let header = ["PROJECT", "SERVICES", "RISKS", "INFO", "FINDINGS"].map(String::from);
+            let rows: Vec<[String; 5]> = self
+                .rows
+                .iter()
+                .map(|(p, (services, risks, infos, ids))| {
+                    let ids: Vec<String> = ids.iter().map(|(id, n)| format!("{id} {n}")).collect();
+                    [p.clone(), services.to_string(), risks.to_string(), infos.to_string(), ids.join(", ")]
+                })
+                .collect();
+            let widths: Vec<usize> =
+                (0..5).map(|i| rows.iter().chain([&header]).map(|r| r[i].len()).max().unwrap_or(0)).collect();
+            let mut out = String::from("\n");
+            for r in [&header].into_iter().chain(rows.iter()) {
+                let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+                out.push_str(line.join("  ").trim_end());
+                out.push('\n');
+            }
+            std::io::stdout().write_all(out.as_bytes())?;
+        }
+        let risky = self.rows.values().any(|r| r.1 > 0);
+        Ok(if risky { Exit::Problem } else { Exit::Ok })
+    }
+}
+
+/// What every service's diagnosis shares: the flags, the token, the clock.
+struct Run<'a> {
+    args: &'a Args,
+    clients: &'a Clients,
+    caller: Option<&'a Principal>,
+    presented: Option<&'a token::Presented>,
+    sigs: Vec<token::Signature>,
+    saw: Option<u16>,
+    now: chrono::DateTime<Utc>,
+    from: chrono::DateTime<Utc>,
+}
+
+/// What the diagnoses so far came to; each is written as it is made.
+struct Outcome {
+    writer: Report,
+    not_found: Vec<String>,
+    diagnosed: usize,
+    all_allowed: bool,
+}
+
+impl Outcome {
+    fn add(&mut self, d: Diagnosis) -> Result<(), CommandError> {
+        self.diagnosed += 1;
+        self.all_allowed &= d.verdict == Verdict::Allowed;
+        self.writer.write(&d)
+    }
+}
+
+impl Run<'_> {
+    /// Diagnoses a batch of services (one project's, as export writes them):
+    /// one log read per project, then each service.
+    async fn batch(&self, targets: Vec<Target>, out: &mut Outcome) -> Result<(), CommandError> {
+        if targets.is_empty() {
+            return Ok(());
+        }
+        let reads = read_logs(self.clients, &targets, self.from, self.args, self.caller.is_none()).await;
+        for (target, known) in targets {
+            let read = reads.get(&target.project);
+            let observed = Observed {
+                token: self.presented.map(|p| (p, self.sigs.as_slice())),
+                logs: match read {
+                    None => LogRead::Skipped,
+                    Some((_, Err(e))) => LogRead::Failed(e.clone()),
+                    Some((filter, Ok(entries))) => LogRead::Read { entries, since: self.from, filter },
+                },
+                saw: self.saw,
+                now: self.now,
+                named_caller: self.caller.is_some(),
+            };
+            match self.caller {
+                Some(c) => {
+                    let request = Request { caller: c.clone(), from: self.args.from };
+                    let (mut draft, service) = one(self.clients, &target, &request, known, self.args.remote).await?;
+                    observe::apply(&mut draft, &service, &observed);
+                    out.add(settle(draft))?;
+                }
+                None => {
+                    let logs = match read {
+                        Some((_, Ok(e))) => Ok(e.as_slice()),
+                        Some((_, Err(e))) => Err(e.as_str()),
+                        None => Err("not read (--no-logs)"),
+                    };
+                    match discovered(self.clients, &target, known, logs, &observed, self.args.remote).await? {
+                        Ok(ds) => ds.into_iter().try_for_each(|d| out.add(d))?,
+                        Err(summary) => out.not_found.push(format!("{}: {summary}", target.full_name())),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `--caller`, else the token's email, else none (discover the callers).
@@ -213,23 +528,17 @@ fn named_caller(args: &Args, presented: Option<&token::Presented>) -> Result<Opt
     }
 }
 
-/// ServiceSnapshot documents from stdin or `-f`, when no SERVICE is named.
-fn read_snapshots(args: &Args) -> Result<Vec<ServiceSnapshot>, CommandError> {
+/// The ServiceSnapshot documents on stdin or `-f`, when no SERVICE is
+/// named, to be read one at a time.
+fn snapshot_input(args: &Args) -> Result<Option<Documents>, CommandError> {
     let token_on_stdin = args.token_file.as_deref() == Some(std::path::Path::new("-"));
     match (&args.service, input(args.file.as_deref(), args.service.is_some() || token_on_stdin)) {
         (None, Some(source)) => {
-            let text = read_input(&source)?;
-            Ok(read_for("runiam-troubleshoot", &[Kind::ServiceSnapshot], &text)?
-                .into_iter()
-                .filter_map(|d| match d {
-                    Document::ServiceSnapshot(s) => Some(*s),
-                    _ => None,
-                })
-                .collect())
+            Ok(Some(Documents::open("runiam-troubleshoot", &[Kind::ServiceSnapshot], &source, true)?))
         }
         (None, None) => Err(CommandError::usage("no SERVICE given and nothing on stdin")
             .hinted("runiam troubleshoot SERVICE --caller PRINCIPAL, or pipe runiam export into it")),
-        (Some(_), _) => Ok(Vec::new()),
+        (Some(_), _) => Ok(None),
     }
 }
 
@@ -456,24 +765,38 @@ async fn same_name_elsewhere(clients: &Clients, target: &ServiceRef) -> Vec<Else
     others.into_iter().zip(policies).filter_map(|(service, p)| Some(Elsewhere { service, policy: p.ok()? })).collect()
 }
 
-fn report(diagnoses: &[Diagnosis], format: Format) -> Result<(), CommandError> {
-    let docs = || diagnoses.iter().map(|d| Document::Diagnosis(Box::new(d.clone())));
-    if format == Format::Markdown {
-        runiam_core::runbook::write_stdout(&docs().collect::<Vec<_>>())?;
-        return Ok(());
-    }
-    match format.doc_format() {
-        Some(f) => {
-            write_stdout(docs(), f)?;
+/// Writes diagnoses as they are made: documents in a pipe, text on a
+/// terminal; a Markdown page is one page, written when all are made.
+enum Report {
+    Docs(DocWriter<std::io::Stdout>),
+    Text,
+    Markdown(Vec<Document>),
+}
+
+impl Report {
+    fn new(format: Format) -> Self {
+        match format.doc_format() {
+            Some(f) => Report::Docs(DocWriter::new(std::io::stdout(), f)),
+            None if format == Format::Markdown => Report::Markdown(Vec::new()),
+            None => Report::Text,
         }
-        None => {
-            let mut out = std::io::stdout().lock();
-            for d in diagnoses {
-                out.write_all(text(d).as_bytes())?;
-            }
-        }
     }
-    Ok(())
+
+    fn write(&mut self, d: &Diagnosis) -> Result<(), CommandError> {
+        match self {
+            Report::Docs(w) => w.write(&Document::Diagnosis(Box::new(d.clone())))?,
+            Report::Text => std::io::stdout().lock().write_all(text(d).as_bytes())?,
+            Report::Markdown(docs) => docs.push(Document::Diagnosis(Box::new(d.clone()))),
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(), CommandError> {
+        if let Report::Markdown(docs) = self {
+            runiam_core::runbook::write_stdout(&docs)?;
+        }
+        Ok(())
+    }
 }
 
 /// The terminal rendering: verdict, causes with evidence and fix, risks, info.

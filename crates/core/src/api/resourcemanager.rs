@@ -79,6 +79,41 @@ impl Ancestor {
     }
 }
 
+/// A page of a v3 list.
+trait Paged {
+    fn next(&self) -> Option<&str>;
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListProjects {
+    #[serde(default)]
+    projects: Vec<Project>,
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListFolders {
+    #[serde(default)]
+    folders: Vec<Folder>,
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
+
+impl Paged for ListProjects {
+    fn next(&self) -> Option<&str> {
+        self.next_page_token.as_deref()
+    }
+}
+
+impl Paged for ListFolders {
+    fn next(&self) -> Option<&str> {
+        self.next_page_token.as_deref()
+    }
+}
+
 #[derive(Deserialize)]
 struct AncestryResponse {
     #[serde(default)]
@@ -128,6 +163,56 @@ impl ResourceManager {
     pub async fn get_iam_policy(&self, resource: &str) -> Result<Policy, ApiError> {
         let url = api_url(&self.base, &["v3", &format!("{resource}:getIamPolicy")]);
         self.http.json(Api::CloudResourceManager, Method::POST, url, Some(&get_policy_options())).await
+    }
+
+    /// The projects directly under `parent` (`folders/N` or
+    /// `organizations/N`), across pages.
+    pub async fn list_projects(&self, parent: &str) -> Result<Vec<Project>, ApiError> {
+        let pages: Vec<ListProjects> = self.list_pages("projects", parent).await?;
+        Ok(pages.into_iter().flat_map(|p| p.projects).collect())
+    }
+
+    /// The folders directly under `parent`, across pages.
+    pub async fn list_folders(&self, parent: &str) -> Result<Vec<Folder>, ApiError> {
+        let pages: Vec<ListFolders> = self.list_pages("folders", parent).await?;
+        Ok(pages.into_iter().flat_map(|p| p.folders).collect())
+    }
+
+    /// The ids of every active project below `root` (`organizations/N` or
+    /// `folders/N`), folder by folder, sorted.
+    pub async fn projects_under(&self, root: &str) -> Result<Vec<String>, ApiError> {
+        let mut parents = std::collections::VecDeque::from([root.to_owned()]);
+        let mut out = Vec::new();
+        while let Some(parent) = parents.pop_front() {
+            let (projects, folders) = tokio::join!(self.list_projects(&parent), self.list_folders(&parent));
+            let active = |state: &Option<String>| state.as_deref().is_none_or(|s| s == "ACTIVE");
+            out.extend(projects?.into_iter().filter(|p| active(&p.state)).map(|p| p.project_id));
+            parents.extend(folders?.into_iter().map(|f| f.name));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    async fn list_pages<T: serde::de::DeserializeOwned + Paged>(
+        &self,
+        kind: &str,
+        parent: &str,
+    ) -> Result<Vec<T>, ApiError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut url = api_url(&self.base, &["v3", kind]);
+            url.query_pairs_mut().append_pair("parent", parent).append_pair("pageSize", "1000");
+            if let Some(t) = &token {
+                url.query_pairs_mut().append_pair("pageToken", t);
+            }
+            let page: T = self.http.json(Api::CloudResourceManager, Method::GET, url, None).await?;
+            token = page.next().filter(|t| !t.is_empty()).map(str::to_owned);
+            out.push(page);
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
     }
 
     /// The project, its folders and its organization, bottom to top.

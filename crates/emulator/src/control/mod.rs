@@ -459,6 +459,22 @@ mod tests {
     }
 
     #[test]
+    fn resource_manager_lists_a_parents_children() {
+        let state = example();
+        let folders = get(&state, "/v3/folders", "parent=organizations/123456789012").body;
+        let names: Vec<&str> =
+            folders["folders"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["folders/200000000001", "folders/200000000002"]);
+        let first = get(&state, "/v3/projects", "parent=folders/200000000001&pageSize=1").body;
+        assert_eq!(first["projects"][0]["projectId"], "acme-prod");
+        assert!(first.get("nextPageToken").is_none());
+        assert_eq!(get(&state, "/v3/projects", "parent=organizations/123456789012").body, json!({}));
+        assert_eq!(get(&state, "/v3/projects", "").status, 400);
+        assert_eq!(get(&state, "/v3/projects", "parent=projects/acme-prod").status, 400);
+        assert_eq!(get(&state, "/v3/folders", "parent=folders/999").status, 404);
+    }
+
+    #[test]
     fn lists_paginate_in_both_styles() {
         let state = example();
         let v2 = "/v2/projects/acme-prod/locations/europe-west1/services";

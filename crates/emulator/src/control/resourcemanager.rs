@@ -4,8 +4,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Answer, CREATE_TIME, Call, Target, iam_verbs};
-use crate::authz::require;
+use super::{Answer, CREATE_TIME, Call, Target, iam_verbs, page};
+use crate::authz::{operator_holds, require};
 use crate::errors::ApiError;
 use crate::state::State;
 use crate::world::{Folder, Organization, Project, World, sha256};
@@ -14,6 +14,11 @@ use crate::world::{Folder, Organization, Project, World, sha256};
 const STATE: [(&str, i64); 3] = [("STATE_UNSPECIFIED", 0), ("ACTIVE", 1), ("DELETE_REQUESTED", 2)];
 
 pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Answer> {
+    if let ["v3", kind @ ("projects" | "folders")] = segs
+        && call.is("GET")
+    {
+        return Some(list(state, call, kind));
+    }
     let (version, kind, id) = match segs {
         [v @ ("v1" | "v3"), k @ ("projects" | "folders" | "organizations"), id] => (*v, *k, *id),
         _ => return None,
@@ -62,6 +67,55 @@ pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Ans
         }
     }
 }
+
+/// v3 `projects.list` and `folders.list`: the direct children of `parent`
+/// (`folders/N` or `organizations/N`, required), a page at a time. Only
+/// the children the operator may get are shown, as Resource Manager's
+/// searches do (the role data holds no `.list` permission to check).
+fn list(state: &State, call: &Call, kind: &str) -> Answer {
+    let parent = call.param(&["parent"]).filter(|p| !p.is_empty()).ok_or_else(|| {
+        ApiError::invalid_field("parent", "parent is required: folders/{folder_id} or organizations/{org_id}.")
+    })?;
+    let (parent_kind, parent_id) = match parent.split_once('/') {
+        Some((k @ ("folders" | "organizations"), id)) => (k, id),
+        _ => {
+            return Err(ApiError::invalid_field(
+                "parent",
+                format!("'{parent}' is not a valid parent: use folders/{{folder_id}} or organizations/{{org_id}}."),
+            ));
+        }
+    };
+    let key = resolve(&state.world, parent_kind, parent_id)?;
+    let world = &state.world;
+    let visible = |child: String| operator_holds(state, &child, &format!("resourcemanager.{kind}.get"));
+    let size = call.count_param(&["pageSize", "page_size"])?.filter(|n| *n > 0).unwrap_or(LIST_PAGE).min(LIST_PAGE);
+    let token = call.param(&["pageToken", "page_token"]);
+    let (items, next) = if kind == "projects" {
+        let children: Vec<&Project> = world
+            .projects
+            .iter()
+            .filter(|p| p.parent.as_deref() == Some(&key) && visible(format!("projects/{}", p.id)))
+            .collect();
+        let (shown, next) = page(&children, size, token)?;
+        (shown.into_iter().map(|p| project_v3(call, p)).collect::<Vec<_>>(), next)
+    } else {
+        let children: Vec<&Folder> =
+            world.folders.iter().filter(|f| f.parent == key && visible(format!("folders/{}", f.id))).collect();
+        let (shown, next) = page(&children, size, token)?;
+        (shown.into_iter().map(|f| folder(call, f)).collect::<Vec<_>>(), next)
+    };
+    let mut out = Map::new();
+    if !items.is_empty() {
+        out.insert(kind.into(), Value::Array(items));
+    }
+    if let Some(t) = next {
+        out.insert("nextPageToken".into(), json!(t));
+    }
+    Ok(Value::Object(out))
+}
+
+/// The largest page `projects.list` and `folders.list` give.
+const LIST_PAGE: usize = 1000;
 
 /// The policy key of a resource, or the API's 404.
 fn resolve(world: &World, kind: &str, id: &str) -> Result<String, ApiError> {
