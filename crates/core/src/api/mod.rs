@@ -7,6 +7,7 @@
 
 pub mod callers;
 pub mod cloudidentity;
+pub mod compute;
 pub mod iam;
 pub mod iam_v2;
 pub mod iamcredentials;
@@ -23,6 +24,7 @@ use crate::http::Http;
 
 pub use callers::Callers;
 pub use cloudidentity::CloudIdentity;
+pub use compute::Compute;
 pub use iam::Iam;
 pub use iam_v2::IamV2;
 pub use iamcredentials::IamCredentials;
@@ -47,6 +49,7 @@ pub struct Clients {
     pub troubleshooter: Troubleshooter,
     pub logging: Logging,
     pub callers: Callers,
+    pub compute: Compute,
 }
 
 impl Clients {
@@ -68,6 +71,7 @@ impl Clients {
                 base: config.endpoint(Api::PolicyTroubleshooter).clone(),
             },
             logging: Logging { http: http.clone(), base: config.endpoint(Api::Logging).clone() },
+            compute: Compute { http: http.clone(), base: config.endpoint(Api::Compute).clone() },
             callers: Callers {
                 http: http.clone(),
                 pubsub: config.endpoint(Api::PubSub).clone(),
