@@ -108,6 +108,17 @@ pub struct Project {
     pub workflows: Vec<Workflow>,
     #[serde(default)]
     pub services: Vec<Service>,
+    /// Subnetworks, instances, connectors and the Shared VPC host
+    /// (crate::network; Compute shapes unverified).
+    #[serde(default)]
+    pub subnetworks: Vec<crate::network::Subnetwork>,
+    #[serde(default)]
+    pub instances: Vec<crate::network::Instance>,
+    #[serde(default)]
+    pub vpc_connectors: Vec<crate::network::Connector>,
+    /// The Shared VPC host project this project is attached to.
+    #[serde(default)]
+    pub shared_vpc_host: Option<String>,
     /// A test knob: caller APIs (by host, `cloudscheduler.googleapis.com`)
     /// that answer every read in this project with an error instead.
     #[serde(default)]
@@ -341,6 +352,9 @@ pub struct Service {
     pub iap_enabled: bool,
     #[serde(default)]
     pub custom_audiences: Vec<String>,
+    /// The revision template's `vpcAccess`, as Run v2 writes it.
+    #[serde(default)]
+    pub vpc_access: Option<runiam_core::api::run::VpcAccess>,
     /// Runtime identity; the project's default compute account when absent.
     #[serde(default)]
     pub service_account: Option<String>,
@@ -643,6 +657,7 @@ fn check_project(p: &Project, containers: &BTreeSet<String>) -> Result<(), (Stri
             .map_err(|why| (format!("eventarcTriggers[{j}].destination.cloudRun.region"), why.to_string()))?;
     }
     check_tasks_and_workflows(p)?;
+    crate::network::check(p)?;
     let mut seen = BTreeSet::new();
     for (j, s) in p.services.iter().enumerate() {
         if !seen.insert((s.region.as_str(), s.name.as_str())) {
