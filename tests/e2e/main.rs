@@ -7,6 +7,7 @@ mod demo;
 mod export;
 mod faults;
 mod front;
+mod network;
 mod tampering;
 mod text_output;
 mod troubleshoot;

@@ -40,6 +40,8 @@ pub struct Discovered {
     pub findings: Vec<Finding>,
     /// Found through the logs: another service's runtime identity.
     pub runtime_of: Option<String>,
+    /// A calling service's path, derived from its settings (overrides `from`).
+    pub path: Option<crate::network::CallerPath>,
 }
 
 fn ev(source: &str, detail: String, data: Option<Value>) -> Evidence {
@@ -310,6 +312,7 @@ async fn pubsub_caller(ctx: &Context<'_>, c: &OidcCall<'_>) -> Discovered {
         what: format!("pubsub subscription {}", c.name),
         findings: found,
         runtime_of: None,
+        path: None,
     }
 }
 
@@ -357,6 +360,7 @@ fn scheduler_caller(ctx: &Context<'_>, c: &OidcCall<'_>) -> Discovered {
         what: format!("scheduler job {}", c.name),
         findings: found,
         runtime_of: None,
+        path: None,
     }
 }
 
@@ -388,6 +392,7 @@ fn tasks_caller(ctx: &Context<'_>, c: &OidcCall<'_>) -> Discovered {
         what: format!("cloud tasks queue {}", c.name),
         findings: found,
         runtime_of: None,
+        path: None,
     }
 }
 
@@ -419,6 +424,7 @@ fn workflow_caller(ctx: &Context<'_>, c: &OidcCall<'_>) -> Discovered {
         what: format!("workflow {}", c.name),
         findings: found,
         runtime_of: None,
+        path: None,
     }
 }
 
@@ -443,6 +449,7 @@ fn eventarc_callers(ctx: &Context<'_>, triggers: &[Trigger]) -> Vec<Discovered> 
             what: format!("eventarc trigger {}", t.name),
             findings: Vec::new(),
             runtime_of: None,
+            path: None,
         });
     }
     out
@@ -480,12 +487,15 @@ async fn traced_callers(ctx: &Context<'_>, entries: &[Value]) -> Vec<Discovered>
             .and_then(|t| t.service_account.clone())
             .or_else(|| ctx.number.as_ref().map(|n| format!("{n}-compute@developer.gserviceaccount.com")));
         let Some(sa) = sa else { continue };
+        // Its own egress decides where its calls arrive from.
+        let path = crate::network::read(ctx.clients, p, &crate::network::CallerSpec::Service(other.clone())).await.ok();
         out.push(Discovered {
             caller: Principal::ServiceAccount(sa),
             from: Origin::Internal,
             what: format!("cloud run service {}", other.full_name()),
             findings: Vec::new(),
             runtime_of: Some(other.full_name()),
+            path,
         });
     }
     out

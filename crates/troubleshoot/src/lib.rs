@@ -14,6 +14,7 @@ pub mod decide;
 pub mod findings;
 pub use runiam_core::gather;
 pub mod logs;
+pub mod network;
 pub mod observe;
 pub mod settle;
 pub mod token;
@@ -78,9 +79,15 @@ pub struct Args {
     /// The status the caller saw (401, 403, 404): no request log for it means the request never reached Cloud Run.
     #[arg(long, value_name = "STATUS", value_parser = clap::builder::PossibleValuesParser::new(["401", "403", "404"]))]
     pub saw: Option<String>,
-    /// Where the call comes from (same-project Pub/Sub, Scheduler, Eventarc and Tasks count as internal).
-    #[arg(long, value_enum, default_value = "external")]
-    pub from: Origin,
+    /// Where the call comes from, overriding what runiam derives (same-project Pub/Sub, Scheduler, Eventarc and Tasks count as internal) [default: derived from --caller-service, --caller-vm or a discovered caller's settings, else external].
+    #[arg(long, value_enum)]
+    pub from: Option<Origin>,
+    /// The calling Cloud Run service (NAME in --project and --region, projects/P/locations/R/services/S, or its URL): its runtime identity is the caller unless --caller, and its VPC egress decides where its calls arrive from.
+    #[arg(long, value_name = "SERVICE", conflicts_with = "caller_vm")]
+    pub caller_service: Option<String>,
+    /// The calling Compute Engine VM (ZONE/NAME in the service's project, or projects/P/zones/Z/instances/N): its service account is the caller unless --caller, and its network decides where its calls arrive from.
+    #[arg(long, value_name = "ZONE/NAME")]
+    pub caller_vm: Option<String>,
     /// Also ask the Policy Troubleshooter API and report when it disagrees.
     #[arg(long)]
     pub remote: bool,
@@ -117,7 +124,7 @@ type LogReads = BTreeMap<String, (String, Result<Vec<serde_json::Value>, String>
 async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
     let format = Format::resolve(args.output);
     let presented = read_token(&args)?;
-    let caller = named_caller(&args, presented.as_ref())?;
+    let named = named_caller(&args, presented.as_ref())?;
     let since = logs::parse_since(&args.since).map_err(|e| CommandError::usage(format!("--since {e}")))?;
     let saw = args.saw.as_deref().and_then(|s| s.parse::<u16>().ok());
     let snapshots = read_snapshots(&args)?;
@@ -127,6 +134,23 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
         targets.push((resolve_service(s, &ctx.config, &ctx.clients).await?, None));
     }
     targets.extend(snapshots.into_iter().map(known_target));
+    let spec = caller_spec(&args, &ctx, &targets).await?;
+    let mut paths = BTreeMap::new();
+    if let Some(spec) = &spec {
+        for (t, _) in &targets {
+            if !paths.contains_key(&t.project) {
+                paths.insert(t.project.clone(), network::read(&ctx.clients, &t.project, spec).await?);
+            }
+        }
+    }
+    let caller = match (named, paths.values().next()) {
+        (Some(c), _) => Some(c),
+        (None, Some(p)) => Some(p.identity.clone().ok_or_else(|| {
+            CommandError::usage("the calling service's or VM's identity could not be read")
+                .hinted("add --caller PRINCIPAL")
+        })?),
+        (None, None) => None,
+    };
 
     let now = Utc::now();
     let from = now - since;
@@ -153,7 +177,9 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
         };
         match &caller {
             Some(c) => {
-                let request = Request { caller: c.clone(), from: args.from };
+                // `--from` overrides the derived path.
+                let path = paths.get(&target.project).filter(|_| args.from.is_none()).cloned();
+                let request = Request { caller: c.clone(), from: args.from.unwrap_or(Origin::External), path };
                 let (mut draft, service) = one(&ctx.clients, &target, &request, known, args.remote).await?;
                 observe::apply(&mut draft, &service, &observed);
                 diagnoses.push(settle(draft));
@@ -183,6 +209,23 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
     }
     report(&diagnoses, format)?;
     Ok(if diagnoses.iter().all(|d| d.verdict == Verdict::Allowed) { Exit::Ok } else { Exit::Problem })
+}
+
+/// The caller named by `--caller-service` or `--caller-vm`; a VM named
+/// ZONE/NAME lives in the (first) service's project.
+async fn caller_spec(
+    args: &Args,
+    ctx: &runiam_core::cli::Context,
+    targets: &[Target],
+) -> Result<Option<network::CallerSpec>, CommandError> {
+    if let Some(s) = &args.caller_service {
+        let service = resolve_service(s, &ctx.config, &ctx.clients).await?;
+        return Ok(Some(network::CallerSpec::Service(service)));
+    }
+    match (&args.caller_vm, targets.first()) {
+        (Some(vm), Some((t, _))) => Ok(Some(network::CallerSpec::vm(vm, &t.project)?)),
+        _ => Ok(None),
+    }
 }
 
 /// `--caller`, else the token's email, else none (discover the callers).
@@ -303,7 +346,7 @@ async fn discovered(
     let unread = discovery.unread();
     let mut out = Vec::new();
     for c in discovery.found {
-        let request = Request { caller: c.caller.clone(), from: c.from };
+        let request = Request { caller: c.caller.clone(), from: c.from, path: c.path.clone() };
         let (mut draft, service) = one(clients, target, &request, known.clone(), remote).await?;
         if let Some(calling) = &c.runtime_of
             && draft.iam == Verdict::Denied
