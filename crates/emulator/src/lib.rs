@@ -49,6 +49,7 @@ pub mod logstore;
 pub mod network;
 pub mod state;
 pub mod tokens;
+pub mod vpc;
 pub mod world;
 
 use std::ffi::OsString;

@@ -1,83 +1,15 @@
-//! The estate's networks (docs/emulator.md "Networks and callers"):
-//! subnetworks with Private Google Access, Compute Engine instances,
-//! Serverless VPC Access connectors and a project's Shared VPC host, and
-//! the one thing the front end asks of them: where a named caller's
-//! requests arrive from, derived through runiam-core's
-//! [`derive`](runiam_core::ingress::derive) as troubleshoot derives it.
-//!
-//! Compute Engine and Serverless VPC Access have no discovery document in
-//! this repository: the shapes here (`privateIpGoogleAccess`,
-//! `networkInterfaces[].network`/`subnetwork`, a connector's `network`,
-//! `getXpnHost`) are unverified.
-
-use runiam_core::ingress::{Caller, Path, PathFacts, Product, SharedVpc, derive, direct_subnetwork, network_project};
-use runiam_core::model::check_region;
-use serde::Deserialize;
+//! Where a named caller's requests arrive from (docs/emulator.md
+//! "Networks and callers"): the caller's settings and the world's networks
+//! (crate::vpc; unverified Compute shapes) gathered into runiam-core's
+//! facts and decided by [`derive`](runiam_core::ingress::derive), as
+//! troubleshoot decides; and the `template.vpcAccess` services.patch takes.
 
 use runiam_core::api::run::VpcAccess;
+use runiam_core::ingress::{Caller, Path, PathFacts, Product, SharedVpc, derive, direct_subnetwork, network_project};
 
 use crate::errors::ApiError;
+use crate::vpc::{short, zone_region};
 use crate::world::{Project, World};
-
-/// A subnetwork (unverified shape).
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Subnetwork {
-    pub name: String,
-    pub region: String,
-    /// The network's short name; `default` when absent.
-    #[serde(default)]
-    pub network: Option<String>,
-    #[serde(default)]
-    pub private_ip_google_access: bool,
-    #[serde(default)]
-    pub ip_cidr_range: Option<String>,
-}
-
-impl Subnetwork {
-    pub fn network(&self) -> &str {
-        self.network.as_deref().unwrap_or("default")
-    }
-}
-
-/// A Compute Engine instance with one network interface (unverified shape).
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Instance {
-    pub name: String,
-    pub zone: String,
-    /// `N` (this project's) or `projects/P/global/networks/N`; `default` when absent.
-    #[serde(default)]
-    pub network: Option<String>,
-    /// `S` or `projects/P/regions/R/subnetworks/S`; named like the network when absent.
-    #[serde(default)]
-    pub subnetwork: Option<String>,
-    #[serde(default)]
-    pub service_account: Option<String>,
-}
-
-/// A Serverless VPC Access connector (unverified shape).
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Connector {
-    pub name: String,
-    pub region: String,
-    /// `N` (this project's) or `projects/P/global/networks/N`.
-    pub network: String,
-    /// The subnetwork it takes addresses from; named like the network when absent.
-    #[serde(default)]
-    pub subnetwork: Option<String>,
-}
-
-/// The last segment of a name or URL.
-pub(crate) fn short(name: &str) -> &str {
-    name.rsplit('/').next().unwrap_or(name)
-}
-
-/// A zone's region (`europe-west1-b` → `europe-west1`).
-pub fn zone_region(zone: &str) -> &str {
-    zone.rsplit_once('-').map_or(zone, |(r, _)| r)
-}
 
 fn project<'w>(world: &'w World, id: &str) -> Result<&'w Project, String> {
     world.project(id).ok_or_else(|| format!("no project {id} in the world"))
@@ -202,50 +134,8 @@ pub(crate) fn patched_vpc_access(
     let Some(v) = body.get("template").and_then(|t| t.get("vpcAccess")) else { return Ok(None) };
     let vpc: VpcAccess = serde_json::from_value(v.clone())
         .map_err(|e| ApiError::invalid_field("service.template.vpc_access", format!("Invalid vpcAccess: {e}")))?;
-    match vpc.egress.as_deref() {
-        None | Some("ALL_TRAFFIC" | "PRIVATE_RANGES_ONLY") => Ok(Some(vpc)),
-        Some(e) => Err(ApiError::invalid_field(
-            "service.template.vpc_access.egress",
-            format!("'{e}' is not a VpcEgress value; use ALL_TRAFFIC or PRIVATE_RANGES_ONLY"),
-        )),
-    }
-}
-
-/// The network fields of one project; errors name the field below it.
-pub(crate) fn check(p: &Project) -> Result<(), (String, String)> {
-    let region = |field: String, r: &str| check_region(r).map_err(|why| (field, why.to_string()));
-    for (j, s) in p.subnetworks.iter().enumerate() {
-        region(format!("subnetworks[{j}].region"), &s.region)?;
-    }
-    for (j, c) in p.vpc_connectors.iter().enumerate() {
-        region(format!("vpcConnectors[{j}].region"), &c.region)?;
-    }
-    for (j, i) in p.instances.iter().enumerate() {
-        if !i.zone.contains('-') {
-            return Err((format!("instances[{j}].zone"), format!("'{}' is not a zone (REGION-LETTER)", i.zone)));
-        }
-        region(format!("instances[{j}].zone"), zone_region(&i.zone))?;
-    }
-    for (j, s) in p.services.iter().enumerate() {
-        if let Some(e) = s.vpc_access.as_ref().and_then(|v| v.egress.as_deref())
-            && !["ALL_TRAFFIC", "PRIVATE_RANGES_ONLY"].contains(&e)
-        {
-            return Err((
-                format!("services[{j}].vpcAccess.egress"),
-                format!("'{e}' is not an egress setting; use ALL_TRAFFIC or PRIVATE_RANGES_ONLY"),
-            ));
-        }
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn zones_give_regions() {
-        assert_eq!(zone_region("europe-west1-b"), "europe-west1");
-        assert_eq!(zone_region("x"), "x");
+    match vpc.egress_problem() {
+        None => Ok(Some(vpc)),
+        Some(why) => Err(ApiError::invalid_field("service.template.vpc_access.egress", why)),
     }
 }

@@ -109,13 +109,13 @@ pub struct Project {
     #[serde(default)]
     pub services: Vec<Service>,
     /// Subnetworks, instances, connectors and the Shared VPC host
-    /// (crate::network; Compute shapes unverified).
+    /// (crate::vpc; Compute shapes unverified).
     #[serde(default)]
-    pub subnetworks: Vec<crate::network::Subnetwork>,
+    pub subnetworks: Vec<crate::vpc::Subnetwork>,
     #[serde(default)]
-    pub instances: Vec<crate::network::Instance>,
+    pub instances: Vec<crate::vpc::Instance>,
     #[serde(default)]
-    pub vpc_connectors: Vec<crate::network::Connector>,
+    pub vpc_connectors: Vec<crate::vpc::Connector>,
     /// The Shared VPC host project this project is attached to.
     #[serde(default)]
     pub shared_vpc_host: Option<String>,
@@ -657,7 +657,7 @@ fn check_project(p: &Project, containers: &BTreeSet<String>) -> Result<(), (Stri
             .map_err(|why| (format!("eventarcTriggers[{j}].destination.cloudRun.region"), why.to_string()))?;
     }
     check_tasks_and_workflows(p)?;
-    crate::network::check(p)?;
+    crate::vpc::check(&p.subnetworks, &p.vpc_connectors, &p.instances)?;
     let mut seen = BTreeSet::new();
     for (j, s) in p.services.iter().enumerate() {
         if !seen.insert((s.region.as_str(), s.name.as_str())) {
@@ -675,6 +675,9 @@ fn check_project(p: &Project, containers: &BTreeSet<String>) -> Result<(), (Stri
 fn check_service(s: &Service) -> Result<(), (String, String)> {
     check_service_name(&s.name).map_err(|why| ("name".to_owned(), why.to_string()))?;
     check_region(&s.region).map_err(|why| ("region".to_owned(), why.to_string()))?;
+    if let Some(why) = s.vpc_access.as_ref().and_then(|v| v.egress_problem()) {
+        return Err(("vpcAccess.egress".into(), why));
+    }
     if let Err(e) = Ingress::from_v2(s.ingress.as_deref()) {
         let names: Vec<&str> = Ingress::ALL.iter().map(|i| i.v2()).collect();
         return Err(("ingress".to_owned(), format!("'{}' is not one of {}", e.0, names.join(", "))));

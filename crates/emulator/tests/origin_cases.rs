@@ -215,3 +215,10 @@ async fn a_caller_the_world_lacks_or_two_knobs_are_refused() {
         assert!(resp.text().await.unwrap().contains("X-Emulator-"), "{headers:?}");
     }
 }
+
+#[test]
+fn a_world_egress_that_is_no_setting_is_refused_by_field() {
+    let text = r#"{"projects": [{"id": "acme-prod", "services": [{"name": "s", "region": "europe-west1", "vpcAccess": {"egress": "EVERYTHING"}}]}]}"#;
+    let err = World::parse(text, "w").unwrap_err().to_string();
+    assert!(err.contains("projects[0].services[0].vpcAccess.egress") && err.contains("ALL_TRAFFIC"), "{err}");
+}

@@ -77,136 +77,129 @@ fn ev(source: &str, detail: String, data: Option<serde_json::Value>) -> Evidence
     Evidence { source: source.to_owned(), detail, data }
 }
 
+/// What has been read so far of one caller's path.
+#[derive(Default)]
+struct Reading {
+    facts: PathFacts,
+    evidence: Vec<Evidence>,
+    identity: Option<Principal>,
+    subnetwork: Option<String>,
+    /// (network project, subnetwork) when the answer may hinge on them.
+    network: Option<(String, String)>,
+}
+
 /// Reads the facts of `spec`'s path to a service of `target_project`.
 /// Unreadable facts stay unread (the path may then be undetermined); a
 /// caller that does not exist is a usage error.
 pub async fn read(clients: &Clients, target_project: &str, spec: &CallerSpec) -> Result<CallerPath, CommandError> {
-    let mut facts = PathFacts { target_project: target_project.to_owned(), ..Default::default() };
-    let mut evidence = Vec::new();
-    let mut identity = None;
-    let mut subnetwork = None;
-    // (network project, subnetwork) when the answer may hinge on them.
-    let mut network: Option<(String, String)> = None;
+    let mut r = Reading::default();
+    r.facts.target_project = target_project.to_owned();
     match spec {
-        CallerSpec::Service(s) => {
-            let vpc_access = match clients.run_v2.get_service(s).await {
-                Ok(svc) => {
-                    identity = svc
-                        .template
-                        .as_ref()
-                        .and_then(|t| t.service_account.as_deref())
-                        .map(|e| Principal::ServiceAccount(e.to_owned()));
-                    let read = serving_vpc_access(&svc, &mut evidence);
-                    if let Some(vpc) = &read {
-                        subnetwork = direct_subnetwork(&s.project, &s.region, vpc);
-                        if vpc.egress.as_deref() == Some("ALL_TRAFFIC")
-                            && let Some(nic) = vpc.network_interfaces.first()
-                            && let (Some(n), Some(sub)) =
-                                (nic.network.as_deref().or(nic.subnetwork.as_deref()), &subnetwork)
-                        {
-                            network = Some((network_project(n, &s.project).to_owned(), sub.clone()));
-                        }
-                    }
-                    read
-                }
-                Err(e) if e.is_not_found() => {
-                    return Err(CommandError::usage(format!("--caller-service {}: no such service", s.full_name()))
-                        .hinted("name the calling service as NAME (with --region), projects/P/locations/R/services/S or its URL"));
-                }
-                Err(e) => {
-                    evidence.push(ev(
-                        "run.googleapis.com services.get",
-                        format!("{}: {}", s.full_name(), failure(&e, "run.services.get")),
-                        None,
-                    ));
-                    None
-                }
-            };
-            facts.caller = Caller::CloudRun { project: s.project.clone(), region: s.region.clone(), vpc_access };
-        }
-        CallerSpec::Vm { project, zone, name } => {
-            let vm_network = match clients.compute.get_instance(project, zone, name).await {
-                Ok(vm) => {
-                    identity = vm.service_accounts.first().map(|a| Principal::ServiceAccount(a.email.clone()));
-                    let nic = vm.network_interfaces.first().cloned().unwrap_or_default();
-                    evidence.push(ev(
-                        "compute.googleapis.com instances.get (unverified)",
-                        format!(
-                            "projects/{project}/zones/{zone}/instances/{name}: network {}, subnetwork {}",
-                            relative(&nic.network),
-                            relative(&nic.subnetwork)
-                        ),
-                        None,
-                    ));
-                    if !nic.network.is_empty() && !nic.subnetwork.is_empty() {
-                        subnetwork = Some(relative(&nic.subnetwork).to_owned());
-                        network = Some((
-                            network_project(&nic.network, project).to_owned(),
-                            relative(&nic.subnetwork).to_owned(),
-                        ));
-                    }
-                    (!nic.network.is_empty()).then(|| relative(&nic.network).to_owned())
-                }
-                Err(e) if e.is_not_found() => {
-                    return Err(CommandError::usage(format!(
-                        "--caller-vm {zone}/{name}: no such instance in {project}"
-                    ))
-                    .hinted("name the VM as ZONE/NAME in the service's project, or projects/P/zones/Z/instances/N"));
-                }
-                Err(e) => {
-                    evidence.push(ev(
-                        "compute.googleapis.com instances.get (unverified)",
-                        format!(
-                            "projects/{project}/zones/{zone}/instances/{name}: {}",
-                            failure(&e, "compute.instances.get")
-                        ),
-                        None,
-                    ));
-                    None
-                }
-            };
-            facts.caller = Caller::Vm { project: project.clone(), network: vm_network };
-        }
+        CallerSpec::Service(s) => read_service(clients, s, &mut r).await?,
+        CallerSpec::Vm { project, zone, name } => read_vm(clients, (project, zone, name), &mut r).await?,
     }
-    if let Some((net_project, sub)) = network {
-        let host = async {
-            if net_project == target_project { None } else { Some(clients.compute.get_xpn_host(target_project).await) }
-        };
-        let (subnet, host) = tokio::join!(clients.compute.get_subnetwork(&sub), host);
-        match subnet {
-            Ok(s) => {
-                facts.private_google_access = Some(s.private_ip_google_access);
-                evidence.push(ev(
-                    "compute.googleapis.com subnetworks.get (unverified)",
-                    format!("{sub}: privateIpGoogleAccess is {}", s.private_ip_google_access),
-                    None,
-                ));
-            }
-            Err(e) => evidence.push(ev(
-                "compute.googleapis.com subnetworks.get (unverified)",
-                format!("{sub}: {}", failure(&e, "compute.subnetworks.get")),
-                None,
-            )),
-        }
-        match host {
-            None => facts.shared_vpc = Some(SharedVpc::default()),
-            Some(Ok(h)) => {
-                evidence.push(ev(
-                    "compute.googleapis.com projects.getXpnHost (unverified)",
-                    format!("{target_project}: Shared VPC host {}", h.name.as_deref().unwrap_or("none")),
-                    None,
-                ));
-                facts.shared_vpc = Some(SharedVpc { host: h.name });
-            }
-            Some(Err(e)) => evidence.push(ev(
-                "compute.googleapis.com projects.getXpnHost (unverified)",
-                format!("{target_project}: {}", failure(&e, "compute.projects.get")),
-                None,
-            )),
-        }
-    }
+    read_network(clients, &mut r).await;
+    let Reading { facts, evidence, identity, subnetwork, .. } = r;
     let path = derive(&facts);
     Ok(CallerPath { spec: spec.clone(), facts, path, subnetwork, identity, evidence })
+}
+
+async fn read_service(clients: &Clients, s: &ServiceRef, r: &mut Reading) -> Result<(), CommandError> {
+    let vpc_access = match clients.run_v2.get_service(s).await {
+        Ok(svc) => {
+            r.identity = svc
+                .template
+                .as_ref()
+                .and_then(|t| t.service_account.as_deref())
+                .map(|e| Principal::ServiceAccount(e.to_owned()));
+            let read = serving_vpc_access(&svc, &mut r.evidence);
+            if let Some(vpc) = &read {
+                r.subnetwork = direct_subnetwork(&s.project, &s.region, vpc);
+                if vpc.egress.as_deref() == Some("ALL_TRAFFIC")
+                    && let Some(nic) = vpc.network_interfaces.first()
+                    && let (Some(n), Some(sub)) = (nic.network.as_deref().or(nic.subnetwork.as_deref()), &r.subnetwork)
+                {
+                    r.network = Some((network_project(n, &s.project).to_owned(), sub.clone()));
+                }
+            }
+            read
+        }
+        Err(e) if e.is_not_found() => {
+            return Err(CommandError::usage(format!("--caller-service {}: no such service", s.full_name())).hinted(
+                "name the calling service as NAME (with --region), projects/P/locations/R/services/S or its URL",
+            ));
+        }
+        Err(e) => {
+            let detail = format!("{}: {}", s.full_name(), failure(&e, "run.services.get"));
+            r.evidence.push(ev("run.googleapis.com services.get", detail, None));
+            None
+        }
+    };
+    r.facts.caller = Caller::CloudRun { project: s.project.clone(), region: s.region.clone(), vpc_access };
+    Ok(())
+}
+
+async fn read_vm(
+    clients: &Clients,
+    (project, zone, name): (&str, &str, &str),
+    r: &mut Reading,
+) -> Result<(), CommandError> {
+    const SOURCE: &str = "compute.googleapis.com instances.get (unverified)";
+    let full = format!("projects/{project}/zones/{zone}/instances/{name}");
+    let network = match clients.compute.get_instance(project, zone, name).await {
+        Ok(vm) => {
+            r.identity = vm.service_accounts.first().map(|a| Principal::ServiceAccount(a.email.clone()));
+            let nic = vm.network_interfaces.first().cloned().unwrap_or_default();
+            let (network, subnetwork) = (relative(&nic.network), relative(&nic.subnetwork));
+            r.evidence.push(ev(SOURCE, format!("{full}: network {network}, subnetwork {subnetwork}"), None));
+            if !network.is_empty() && !subnetwork.is_empty() {
+                r.subnetwork = Some(subnetwork.to_owned());
+                r.network = Some((network_project(network, project).to_owned(), subnetwork.to_owned()));
+            }
+            (!network.is_empty()).then(|| network.to_owned())
+        }
+        Err(e) if e.is_not_found() => {
+            return Err(CommandError::usage(format!("--caller-vm {zone}/{name}: no such instance in {project}"))
+                .hinted("name the VM as ZONE/NAME in the service's project, or projects/P/zones/Z/instances/N"));
+        }
+        Err(e) => {
+            r.evidence.push(ev(SOURCE, format!("{full}: {}", failure(&e, "compute.instances.get")), None));
+            None
+        }
+    };
+    r.facts.caller = Caller::Vm { project: project.to_owned(), network };
+    Ok(())
+}
+
+/// The subnetwork's Private Google Access and, for a network outside the
+/// target's project, the target's Shared VPC host.
+async fn read_network(clients: &Clients, r: &mut Reading) {
+    let Some((net_project, sub)) = r.network.clone() else { return };
+    let target = r.facts.target_project.clone();
+    let host = async { if net_project == target { None } else { Some(clients.compute.get_xpn_host(&target).await) } };
+    let (subnet, host) = tokio::join!(clients.compute.get_subnetwork(&sub), host);
+    const SUBNETS: &str = "compute.googleapis.com subnetworks.get (unverified)";
+    const XPN: &str = "compute.googleapis.com projects.getXpnHost (unverified)";
+    match subnet {
+        Ok(s) => {
+            r.facts.private_google_access = Some(s.private_ip_google_access);
+            r.evidence.push(ev(
+                SUBNETS,
+                format!("{sub}: privateIpGoogleAccess is {}", s.private_ip_google_access),
+                None,
+            ));
+        }
+        Err(e) => r.evidence.push(ev(SUBNETS, format!("{sub}: {}", failure(&e, "compute.subnetworks.get")), None)),
+    }
+    match host {
+        None => r.facts.shared_vpc = Some(SharedVpc::default()),
+        Some(Ok(h)) => {
+            let shown = h.name.as_deref().unwrap_or("none");
+            r.evidence.push(ev(XPN, format!("{target}: Shared VPC host {shown}"), None));
+            r.facts.shared_vpc = Some(SharedVpc { host: h.name });
+        }
+        Some(Err(e)) => r.evidence.push(ev(XPN, format!("{target}: {}", failure(&e, "compute.projects.get")), None)),
+    }
 }
 
 /// The template's `vpcAccess` when the template is what serves: traffic

@@ -75,6 +75,18 @@ pub struct VpcAccess {
     pub network_interfaces: Vec<NetworkInterface>,
 }
 
+impl VpcAccess {
+    /// The `egress` values (`VPC_EGRESS_UNSPECIFIED` is no setting).
+    pub const EGRESS: [&str; 2] = ["ALL_TRAFFIC", "PRIVATE_RANGES_ONLY"];
+
+    /// Why `egress` is no setting, if it is not.
+    pub fn egress_problem(&self) -> Option<String> {
+        let e = self.egress.as_deref()?;
+        (!Self::EGRESS.contains(&e))
+            .then(|| format!("'{e}' is not a VpcEgress value; use {}", Self::EGRESS.join(" or ")))
+    }
+}
+
 /// `GoogleCloudRunV2NetworkInterface`: a network, a subnetwork or both
 /// (each a short name in the caller's project or a `projects/...` path).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

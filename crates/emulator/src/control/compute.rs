@@ -1,6 +1,6 @@
 //! Compute Engine reads (docs/emulator.md "Networks and callers"):
 //! `subnetworks.get`, `instances.get` and `projects.getXpnHost`, in the
-//! shapes the world's networks give (crate::network). There is no Compute
+//! shapes the world's networks give (crate::vpc). There is no Compute
 //! discovery document in this repository: these shapes are unverified.
 //! A project's `apiErrors` for `compute.googleapis.com` and the operator's
 //! permissions apply as for the caller APIs.
@@ -10,8 +10,8 @@ use serde_json::{Map, Value, json};
 use super::callers::read;
 use super::{Answer, Call};
 use crate::errors::ApiError;
-use crate::network::{short, zone_region};
 use crate::state::State;
+use crate::vpc::{short, zone_region};
 use crate::world::Project;
 
 const BASE: &str = "https://www.googleapis.com/compute/v1";
