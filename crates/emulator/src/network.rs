@@ -139,3 +139,52 @@ pub(crate) fn patched_vpc_access(
         Some(why) => Err(ApiError::invalid_field("service.template.vpc_access.egress", why)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn world() -> World {
+        let text = r#"{"projects": [{"id": "acme-p", "number": "100000000001",
+            "services": [{"name": "s", "region": "europe-west1"}],
+            "instances": [{"name": "i", "zone": "europe-west1-b"}],
+            "pubsubSubscriptions": [{"name": "sub", "topic": "t"}]}]}"#;
+        World::parse(text, "w").unwrap()
+    }
+
+    #[test]
+    fn callers_are_named_by_full_resource_name() {
+        let w = world();
+        let known = |c: &str| caller_path(&w, c, "acme-p").map(|p| p.origin());
+        assert_eq!(
+            known("//run.googleapis.com/projects/acme-p/locations/europe-west1/services/s"),
+            Ok(Some(runiam_core::ingress::Origin::External))
+        );
+        assert_eq!(
+            known("//pubsub.googleapis.com/projects/acme-p/subscriptions/sub"),
+            Ok(Some(runiam_core::ingress::Origin::Internal))
+        );
+        // A VM without a subnetwork the world lists has no Private Google Access.
+        assert_eq!(
+            known("//compute.googleapis.com/projects/acme-p/zones/europe-west1-b/instances/i"),
+            Ok(Some(runiam_core::ingress::Origin::External))
+        );
+        for bad in [
+            "",
+            "//",
+            "run.googleapis.com/projects/acme-p",
+            "//pubsub.googleapis.com/projects/acme-p/subscriptions/nope",
+            "//x.googleapis.com/projects/acme-p/a/b",
+        ] {
+            assert!(caller_path(&w, bad, "acme-p").is_err(), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The header comes from outside: any value is an answer or an error, never a panic.
+        #[test]
+        fn any_caller_header_is_answered(caller in "(//[a-z.]{0,30}/)?[a-z0-9/-]{0,60}") {
+            let _ = caller_path(&world(), &caller, "acme-p");
+        }
+    }
+}
