@@ -120,7 +120,11 @@ fn an_unreadable_subnet_leaves_the_path_undetermined() {
     let f = &d["findings"][0];
     assert_eq!(f["severity"], "risk");
     let text = f["explanation"].as_str().unwrap();
-    assert!(text.contains("privateIpGoogleAccess") && text.contains("compute.subnetworks.get"), "{text}");
+    assert!(
+        text.contains("privateIpGoogleAccess of projects/net-dark/regions/europe-west1/subnetworks/run-subnet")
+            && text.contains("permission compute.subnetworks.get"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -377,7 +377,7 @@ pub fn derive(facts: &PathFacts) -> Path {
         }
         Caller::Vm { project, network } => match network {
             None => unread(format!("the VM's network (a VM in {project})"), "compute.instances.get"),
-            Some(n) => through_network(facts, network_project(n, project)),
+            Some(n) => through_network(facts, network_project(n, project), None),
         },
         Caller::CloudRun { project, region, vpc_access } => {
             let Some(vpc) = vpc_access else {
@@ -408,15 +408,16 @@ pub fn derive(facts: &PathFacts) -> Path {
                 },
                 (None, None) => return external(Route::NoVpcAccess),
             };
-            through_network(facts, &network_project)
+            let subnet = direct_subnetwork(project, region, vpc);
+            through_network(facts, &network_project, subnet.as_deref())
         }
     }
 }
 
 /// A caller inside a VPC network of `network_project`: internal when that
 /// is the target's project or its Shared VPC host and the subnetwork has
-/// Private Google Access.
-fn through_network(facts: &PathFacts, network_project: &str) -> Path {
+/// Private Google Access (of `subnet`, when the caller's settings name it).
+fn through_network(facts: &PathFacts, network_project: &str, subnet: Option<&str>) -> Path {
     if network_project != facts.target_project {
         match &facts.shared_vpc {
             None => {
@@ -435,7 +436,10 @@ fn through_network(facts: &PathFacts, network_project: &str) -> Path {
         }
     }
     match facts.private_google_access {
-        None => unread("privateIpGoogleAccess of the caller's subnetwork".to_owned(), "compute.subnetworks.get"),
+        None => unread(
+            format!("privateIpGoogleAccess of {}", subnet.unwrap_or("the caller's subnetwork")),
+            "compute.subnetworks.get",
+        ),
         Some(false) => external(Route::NoPrivateGoogleAccess),
         Some(true) => internal(Route::ThroughVpc { network_project: network_project.to_owned() }),
     }
