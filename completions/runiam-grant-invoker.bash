@@ -23,7 +23,7 @@ _runiam__grant__invoker() {
 
     case "${cmd}" in
         runiam__grant__invoker)
-            opts="-y -f -o -v -q -h -V --member --role --expires --until --allow-public --allow-broad --permanent --keep-condition --disable-invoker-check --revoke --revoke-expired --revoke-deleted --reason --apply --yes --backup-dir --file --allow-empty --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --no-color --timeout --help --version"
+            opts="-y -f -o -v -q -h -V --member --role --expires --until --allow-public --allow-broad --permanent --keep-condition --disable-invoker-check --revoke --revoke-expired --revoke-deleted --reason --apply --yes --backup-dir --file --allow-empty --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --color --no-color --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -62,11 +62,11 @@ _runiam__grant__invoker() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "text yaml json terraform" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text yaml json terraform markdown" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "text yaml json terraform" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text yaml json terraform markdown" -- "${cur}"))
                     return 0
                     ;;
                 --project)
@@ -91,6 +91,10 @@ _runiam__grant__invoker() {
                     ;;
                 --billing-project)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 --timeout)

@@ -23,7 +23,7 @@ _runiam__troubleshoot() {
 
     case "${cmd}" in
         runiam__troubleshoot)
-            opts="-f -o -v -q -h -V --caller --token-file --token-env --since --no-logs --saw --from --remote --audit --all --under --expiring-within --domain --file --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --no-color --timeout --help --version"
+            opts="-f -o -v -q -h -V --caller --token-file --token-env --since --no-logs --saw --from --caller-service --caller-vm --remote --audit --all --under --expiring-within --domain --file --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --color --no-color --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -53,6 +53,14 @@ _runiam__troubleshoot() {
                     COMPREPLY=($(compgen -W "external internal load-balancer" -- "${cur}"))
                     return 0
                     ;;
+                --caller-service)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --caller-vm)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --under)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -74,11 +82,11 @@ _runiam__troubleshoot() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "text yaml json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text yaml json markdown" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "text yaml json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text yaml json markdown" -- "${cur}"))
                     return 0
                     ;;
                 --project)
@@ -103,6 +111,10 @@ _runiam__troubleshoot() {
                     ;;
                 --billing-project)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 --timeout)

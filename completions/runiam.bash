@@ -31,6 +31,9 @@ _runiam() {
             runiam,rollback)
                 cmd="runiam__subcmd__rollback"
                 ;;
+            runiam,runbook)
+                cmd="runiam__subcmd__runbook"
+                ;;
             runiam,troubleshoot)
                 cmd="runiam__subcmd__troubleshoot"
                 ;;
@@ -44,7 +47,7 @@ _runiam() {
 
     case "${cmd}" in
         runiam)
-            opts="-h -V --help --version plugins demo export troubleshoot grant-invoker rollback verify"
+            opts="-h -V --help --version plugins demo runbook export troubleshoot grant-invoker rollback verify"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -58,13 +61,17 @@ _runiam() {
             return 0
             ;;
         runiam__subcmd__demo)
-            opts="-h -V --world --help --version"
+            opts="-h -V --world --act --keep-running --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --world)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --act)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -76,7 +83,7 @@ _runiam() {
             return 0
             ;;
         runiam__subcmd__export)
-            opts="-o -v -q -h -V --all --output --out-dir --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --no-color --timeout --help --version"
+            opts="-o -v -q -h -V --all --output --out-dir --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --color --no-color --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -118,6 +125,10 @@ _runiam() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -130,7 +141,7 @@ _runiam() {
             return 0
             ;;
         runiam__subcmd__grant__subcmd__invoker)
-            opts="-y -f -o -v -q -h -V --member --role --expires --until --allow-public --allow-broad --permanent --keep-condition --disable-invoker-check --revoke --revoke-expired --revoke-deleted --reason --apply --yes --backup-dir --file --allow-empty --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --no-color --timeout --help --version"
+            opts="-y -f -o -v -q -h -V --member --role --expires --until --allow-public --allow-broad --permanent --keep-condition --disable-invoker-check --revoke --revoke-expired --revoke-deleted --reason --apply --yes --backup-dir --file --allow-empty --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --color --no-color --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -169,11 +180,11 @@ _runiam() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "text yaml json terraform" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text yaml json terraform markdown" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "text yaml json terraform" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text yaml json terraform markdown" -- "${cur}"))
                     return 0
                     ;;
                 --project)
@@ -198,6 +209,10 @@ _runiam() {
                     ;;
                 --billing-project)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 --timeout)
@@ -226,7 +241,7 @@ _runiam() {
             return 0
             ;;
         runiam__subcmd__rollback)
-            opts="-f -y -o -v -q -h -V --file --list --last --merge --force --allow-public --allow-broad --allow-role --allow-empty --apply --yes --backup-dir --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --no-color --timeout --help --version"
+            opts="-f -y -o -v -q -h -V --file --list --last --merge --force --allow-public --allow-broad --allow-role --allow-empty --apply --yes --backup-dir --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --color --no-color --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -257,11 +272,11 @@ _runiam() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "text yaml json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text yaml json markdown" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "text yaml json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text yaml json markdown" -- "${cur}"))
                     return 0
                     ;;
                 --project)
@@ -288,6 +303,10 @@ _runiam() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -299,8 +318,22 @@ _runiam() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        runiam__subcmd__runbook)
+            opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         runiam__subcmd__troubleshoot)
-            opts="-f -o -v -q -h -V --caller --token-file --token-env --since --no-logs --saw --from --remote --audit --all --under --expiring-within --domain --file --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --no-color --timeout --help --version"
+            opts="-f -o -v -q -h -V --caller --token-file --token-env --since --no-logs --saw --from --caller-service --caller-vm --remote --audit --all --under --expiring-within --domain --file --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --color --no-color --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -330,6 +363,14 @@ _runiam() {
                     COMPREPLY=($(compgen -W "external internal load-balancer" -- "${cur}"))
                     return 0
                     ;;
+                --caller-service)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --caller-vm)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --under)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -351,11 +392,11 @@ _runiam() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "text yaml json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text yaml json markdown" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "text yaml json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text yaml json markdown" -- "${cur}"))
                     return 0
                     ;;
                 --project)
@@ -382,6 +423,10 @@ _runiam() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -394,7 +439,7 @@ _runiam() {
             return 0
             ;;
         runiam__subcmd__verify)
-            opts="-f -o -v -q -h -V --as --expect --url --audience --path --method --id-token-cmd --wait --requests --concurrency --force --logs --since --file --allow-empty --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --no-color --timeout --help --version"
+            opts="-f -o -v -q -h -V --as --expect --url --audience --path --method --id-token-cmd --wait --requests --concurrency --force --logs --since --watch --interval --create-alert --notify --delete-alert --file --allow-empty --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --color --no-color --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -444,6 +489,22 @@ _runiam() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --watch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --delete-alert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -453,11 +514,11 @@ _runiam() {
                     return 0
                     ;;
                 --output)
-                    COMPREPLY=($(compgen -W "text yaml json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text yaml json markdown" -- "${cur}"))
                     return 0
                     ;;
                 -o)
-                    COMPREPLY=($(compgen -W "text yaml json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text yaml json markdown" -- "${cur}"))
                     return 0
                     ;;
                 --project)
@@ -482,6 +543,10 @@ _runiam() {
                     ;;
                 --billing-project)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 --timeout)

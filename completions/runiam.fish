@@ -70,9 +70,11 @@ complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l since -d 
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l saw -d 'The status the caller saw (401, 403, 404): no request log for it means the request never reached Cloud Run' -r -f -a "401\t''
 403\t''
 404\t''"
-complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l from -d 'Where the call comes from (same-project Pub/Sub, Scheduler, Eventarc and Tasks count as internal)' -r -f -a "external\t'The internet, or another project\'s network'
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l from -d 'Where the call comes from, overriding what runiam derives (same-project Pub/Sub, Scheduler, Eventarc and Tasks count as internal) [default: derived from --caller-service, --caller-vm or a discovered caller\'s settings, else external]' -r -f -a "external\t'The internet, or another project\'s network'
 internal\t'The project\'s VPC (and same-project Pub/Sub, Scheduler, Eventarc, Tasks)'
 load-balancer\t'An external Application Load Balancer'"
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l caller-service -d 'The calling Cloud Run service (NAME in --project and --region, projects/P/locations/R/services/S, or its URL): its runtime identity is the caller unless --caller, and its VPC egress decides where its calls arrive from' -r
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l caller-vm -d 'The calling Compute Engine VM (ZONE/NAME in the service\'s project, or projects/P/zones/Z/instances/N): its service account is the caller unless --caller, and its network decides where its calls arrive from' -r
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l under -d 'With --audit: audit every service of every project below RESOURCE (organizations/N or folders/N), read live, project by project' -r
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l expiring-within -d 'With --audit: report time-bound grants that end within this long (s, m, h, d)' -r
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l domain -d 'With --audit: a domain of the organization\'s Cloud Identity; members of other domains are external (repeatable) [default: each organization\'s own domain, as Resource Manager names it]' -r

@@ -8,6 +8,7 @@ mod demo;
 mod export;
 mod faults;
 mod front;
+mod network;
 mod readme;
 mod tampering;
 mod text_output;

@@ -34,10 +34,11 @@ pub enum Api {
     CloudTasks,
     Workflows,
     Monitoring,
+    Compute,
 }
 
 impl Api {
-    pub const ALL: [Api; 15] = [
+    pub const ALL: [Api; 16] = [
         Api::Run,
         Api::CloudResourceManager,
         Api::Iam,
@@ -53,6 +54,7 @@ impl Api {
         Api::CloudTasks,
         Api::Workflows,
         Api::Monitoring,
+        Api::Compute,
     ];
 
     /// The host label: `run` in `run.googleapis.com`.
@@ -73,6 +75,7 @@ impl Api {
             Api::CloudTasks => "cloudtasks",
             Api::Workflows => "workflows",
             Api::Monitoring => "monitoring",
+            Api::Compute => "compute",
         }
     }
 

@@ -2,8 +2,16 @@
 //! ingress setting admits, and its names in Run v2 (`INGRESS_TRAFFIC_*`),
 //! gcloud's `--ingress` and Run v1's annotation. The emulator's front end
 //! and troubleshoot both decide through `Ingress::admits`.
+//!
+//! Where a caller's requests arrive from is derived here too, from the
+//! caller's own settings ([`derive`], docs/cloud-run.md "The caller's
+//! path"), so that neither side has to be told the origin.
 
 use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::run::VpcAccess;
 
 /// Where a call comes from, as ingress sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -112,6 +120,331 @@ impl fmt::Display for Ingress {
     }
 }
 
+/// What the front end does with a call, as far as ingress decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Answer {
+    /// Ingress admits it; IAM decides next.
+    #[serde(rename = "allowed")]
+    Allowed,
+    /// 404, and no request log.
+    #[serde(rename = "404")]
+    NotFound,
+    /// It depends on a fact that could not be read.
+    #[serde(rename = "undetermined")]
+    Undetermined,
+}
+
+impl Ingress {
+    /// What this setting answers a caller on `path`: an undetermined path
+    /// stays undetermined unless the setting admits everyone or no one.
+    pub fn answer(self, path: &Path) -> Answer {
+        match (self, path.origin()) {
+            (Ingress::All, _) => Answer::Allowed,
+            (Ingress::None, _) => Answer::NotFound,
+            (_, None) => Answer::Undetermined,
+            (_, Some(o)) if self.admits(o) => Answer::Allowed,
+            _ => Answer::NotFound,
+        }
+    }
+}
+
+/// The facts that decide where a caller's requests arrive from. A fact
+/// left `None` was not read: the answer is then undetermined when that
+/// fact could change it, never a guess.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PathFacts {
+    /// The called service's project id.
+    pub target_project: String,
+    pub caller: Caller,
+    /// The caller's subnetwork has Private Google Access
+    /// (`privateIpGoogleAccess`; unverified: no Compute discovery document here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_google_access: Option<bool>,
+    /// The target project's Shared VPC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_vpc: Option<SharedVpc>,
+    /// A connector's network, `projects/P/global/networks/N` (unverified:
+    /// no Serverless VPC Access discovery document here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector_network: Option<String>,
+    /// The caller's project is in a VPC Service Controls perimeter with the
+    /// target's that restricts run.googleapis.com.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_perimeter: Option<bool>,
+}
+
+/// A project's Shared VPC: the host project it is attached to, if any
+/// (Compute `projects.getXpnHost`; unverified).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SharedVpc {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+/// Who calls.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum Caller {
+    /// A client outside Google Cloud.
+    #[default]
+    Internet,
+    /// A Cloud Run service or job, with its serving revision's `vpcAccess`
+    /// (`{}` when it has none; `None` when the caller was not read).
+    #[serde(rename_all = "camelCase")]
+    CloudRun {
+        project: String,
+        region: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        vpc_access: Option<VpcAccess>,
+    },
+    /// A Compute Engine VM and its first interface's network (unverified
+    /// field `networkInterfaces[].network`; `None` when the VM was not read).
+    #[serde(rename_all = "camelCase")]
+    Vm {
+        project: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        network: Option<String>,
+    },
+    /// A Google product calling the run.app URL from `project`.
+    #[serde(rename_all = "camelCase")]
+    Product { product: Product, project: String },
+}
+
+/// The products Cloud Run's ingress counts as internal from the same
+/// project or perimeter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Product {
+    Pubsub,
+    Scheduler,
+    Tasks,
+    Eventarc,
+    Workflows,
+}
+
+impl Product {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Product::Pubsub => "Pub/Sub",
+            Product::Scheduler => "Cloud Scheduler",
+            Product::Tasks => "Cloud Tasks",
+            Product::Eventarc => "Eventarc",
+            Product::Workflows => "Workflows",
+        }
+    }
+}
+
+/// Why a known path arrives as it does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    Internet,
+    /// A Cloud Run caller without Direct VPC egress or a connector.
+    NoVpcAccess,
+    /// Only private ranges go through the VPC; `egress` is the setting as
+    /// read (`None`: unset, Run's default).
+    PrivateRangesOnly {
+        egress: Option<String>,
+    },
+    /// Through a network neither in the target's project nor its Shared VPC host's.
+    NetworkElsewhere {
+        network_project: String,
+    },
+    /// Through the VPC, but its subnetwork lacks Private Google Access.
+    NoPrivateGoogleAccess,
+    /// Through a network of the target's project or its Shared VPC host.
+    ThroughVpc {
+        network_project: String,
+    },
+    SameProject(Product),
+    SamePerimeter(Product),
+    /// A product in another project, in no perimeter with the target.
+    OtherProject(Product),
+}
+
+impl Route {
+    /// The route in words.
+    pub fn describe(&self) -> String {
+        match self {
+            Route::Internet => "a client outside Google Cloud".to_owned(),
+            Route::NoVpcAccess => "the caller has no VPC access, so its requests leave through the internet".to_owned(),
+            Route::PrivateRangesOnly { egress } => format!(
+                "the caller's VPC egress is {}, so a run.app address (not a private range) is reached through the internet",
+                egress.as_deref().unwrap_or("unset (PRIVATE_RANGES_ONLY)")
+            ),
+            Route::NetworkElsewhere { network_project } => format!(
+                "the caller's network is in {network_project}, neither the service's project nor its Shared VPC host"
+            ),
+            Route::NoPrivateGoogleAccess => {
+                "the caller's subnetwork has no Private Google Access, so it does not reach run.app from inside the network"
+                    .to_owned()
+            }
+            Route::ThroughVpc { network_project } => {
+                format!("routed through a network of {network_project} with Private Google Access")
+            }
+            Route::SameProject(p) => format!("{} in the service's project", p.describe()),
+            Route::SamePerimeter(p) => format!("{} in a VPC Service Controls perimeter with the service", p.describe()),
+            Route::OtherProject(p) => {
+                format!("{} in another project, in no VPC Service Controls perimeter with the service", p.describe())
+            }
+        }
+    }
+}
+
+/// A fact that could not be read, and the permission that would read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unread {
+    pub fact: String,
+    pub permission: &'static str,
+}
+
+/// Where a caller's requests arrive from, or which fact is missing to say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Path {
+    Known { origin: Origin, route: Route },
+    Undetermined(Unread),
+}
+
+impl Path {
+    /// The origin, when known.
+    pub fn origin(&self) -> Option<Origin> {
+        match self {
+            Path::Known { origin, .. } => Some(*origin),
+            Path::Undetermined(_) => None,
+        }
+    }
+}
+
+fn internal(route: Route) -> Path {
+    Path::Known { origin: Origin::Internal, route }
+}
+
+fn external(route: Route) -> Path {
+    Path::Known { origin: Origin::External, route }
+}
+
+fn unread(fact: String, permission: &'static str) -> Path {
+    Path::Undetermined(Unread { fact, permission })
+}
+
+/// The project of a network or subnetwork as Run and Compute write it: a
+/// `projects/P/...` path (or a URL holding one), else a short name in
+/// `home`'s project.
+pub fn network_project<'a>(name: &'a str, home: &'a str) -> &'a str {
+    match name.split_once("projects/") {
+        Some((_, rest)) => rest.split('/').next().filter(|p| !p.is_empty()).unwrap_or(home),
+        None => home,
+    }
+}
+
+/// The subnetwork Direct VPC egress takes its addresses from, as
+/// `projects/P/regions/R/subnetworks/S`: the one named, else the one named
+/// like the network (Run v2's rule). `None` for a connector.
+pub fn direct_subnetwork(project: &str, region: &str, vpc: &VpcAccess) -> Option<String> {
+    let nic = vpc.network_interfaces.first()?;
+    let (home, name) = match (&nic.subnetwork, &nic.network) {
+        (Some(s), _) => (network_project(s, project), s.rsplit('/').next().unwrap_or(s)),
+        (None, Some(n)) => (network_project(n, project), n.rsplit('/').next().unwrap_or(n)),
+        (None, None) => return None,
+    };
+    Some(format!("projects/{home}/regions/{region}/subnetworks/{name}"))
+}
+
+/// Where the caller's requests to a run.app URL of a service in
+/// `facts.target_project` arrive from (docs/cloud-run.md "The caller's
+/// path"). Known facts are checked in an order that lets the first one
+/// that settles the answer do so, so an unread fact matters only when the
+/// answer depends on it.
+pub fn derive(facts: &PathFacts) -> Path {
+    match &facts.caller {
+        Caller::Internet => external(Route::Internet),
+        Caller::Product { product, project } => {
+            if *project == facts.target_project {
+                return internal(Route::SameProject(*product));
+            }
+            match facts.same_perimeter {
+                None => unread(
+                    format!(
+                        "whether a VPC Service Controls perimeter holds both {project} and {}",
+                        facts.target_project
+                    ),
+                    "accesscontextmanager.servicePerimeters.list",
+                ),
+                Some(true) => internal(Route::SamePerimeter(*product)),
+                Some(false) => external(Route::OtherProject(*product)),
+            }
+        }
+        Caller::Vm { project, network } => match network {
+            None => unread(format!("the VM's network (a VM in {project})"), "compute.instances.get"),
+            Some(n) => through_network(facts, network_project(n, project), None),
+        },
+        Caller::CloudRun { project, region, vpc_access } => {
+            let Some(vpc) = vpc_access else {
+                return unread(
+                    format!("the calling service's vpcAccess (a Cloud Run caller in {project}, {region})"),
+                    "run.services.get",
+                );
+            };
+            if vpc.connector.is_none() && vpc.network_interfaces.is_empty() {
+                return external(Route::NoVpcAccess);
+            }
+            if vpc.egress.as_deref() != Some("ALL_TRAFFIC") {
+                return external(Route::PrivateRangesOnly { egress: vpc.egress.clone() });
+            }
+            let network_project = match (&vpc.connector, vpc.network_interfaces.first()) {
+                (Some(c), _) => match &facts.connector_network {
+                    Some(n) => network_project(n, project).to_owned(),
+                    None => return unread(format!("the network of connector {c}"), "vpcaccess.connectors.get"),
+                },
+                (None, Some(nic)) => match nic.network.as_deref().or(nic.subnetwork.as_deref()) {
+                    Some(n) => network_project(n, project).to_owned(),
+                    None => {
+                        return unread(
+                            "the network of Direct VPC egress (it names neither network nor subnetwork)".to_owned(),
+                            "run.services.get",
+                        );
+                    }
+                },
+                (None, None) => return external(Route::NoVpcAccess),
+            };
+            let subnet = direct_subnetwork(project, region, vpc);
+            through_network(facts, &network_project, subnet.as_deref())
+        }
+    }
+}
+
+/// A caller inside a VPC network of `network_project`: internal when that
+/// is the target's project or its Shared VPC host and the subnetwork has
+/// Private Google Access (of `subnet`, when the caller's settings name it).
+fn through_network(facts: &PathFacts, network_project: &str, subnet: Option<&str>) -> Path {
+    if network_project != facts.target_project {
+        match &facts.shared_vpc {
+            None => {
+                return unread(
+                    format!(
+                        "the Shared VPC host of {} (the caller's network is in {network_project})",
+                        facts.target_project
+                    ),
+                    "compute.projects.get",
+                );
+            }
+            Some(s) if s.host.as_deref() != Some(network_project) => {
+                return external(Route::NetworkElsewhere { network_project: network_project.to_owned() });
+            }
+            Some(_) => {}
+        }
+    }
+    match facts.private_google_access {
+        None => unread(
+            format!("privateIpGoogleAccess of {}", subnet.unwrap_or("the caller's subnetwork")),
+            "compute.subnetworks.get",
+        ),
+        Some(false) => external(Route::NoPrivateGoogleAccess),
+        Some(true) => internal(Route::ThroughVpc { network_project: network_project.to_owned() }),
+    }
+}
+
 /// An ingress value that is none of Cloud Run's four settings.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -137,6 +470,44 @@ mod tests {
         ];
         for (ingress, admitted) in table {
             assert_eq!([External, Internal, LoadBalancer].map(|o| ingress.admits(o)), admitted, "{ingress}");
+        }
+    }
+
+    #[test]
+    fn network_names_give_their_project() {
+        assert_eq!(network_project("default", "home"), "home");
+        assert_eq!(network_project("projects/host/global/networks/shared", "home"), "host");
+        assert_eq!(
+            network_project("https://www.googleapis.com/compute/v1/projects/host/regions/r/subnetworks/s", "home"),
+            "host"
+        );
+        assert_eq!(network_project("projects/", "home"), "home");
+        let vpc = |network: Option<&str>, subnetwork: Option<&str>| VpcAccess {
+            network_interfaces: vec![crate::api::run::NetworkInterface {
+                network: network.map(str::to_owned),
+                subnetwork: subnetwork.map(str::to_owned),
+                tags: Vec::new(),
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            direct_subnetwork("p", "r", &vpc(Some("default"), None)).as_deref(),
+            Some("projects/p/regions/r/subnetworks/default")
+        );
+        assert_eq!(
+            direct_subnetwork("p", "r", &vpc(Some("default"), Some("projects/h/regions/r/subnetworks/s"))).as_deref(),
+            Some("projects/h/regions/r/subnetworks/s")
+        );
+        assert_eq!(direct_subnetwork("p", "r", &vpc(None, None)), None);
+        assert_eq!(direct_subnetwork("p", "r", &VpcAccess::default()), None);
+    }
+
+    proptest::proptest! {
+        /// Names come from outside input: any string gives a project, never a panic.
+        #[test]
+        fn any_network_name_gives_a_project(name in ".*", home in "[a-z]{1,8}") {
+            let p = network_project(&name, &home);
+            proptest::prop_assert!(!p.contains('/'));
         }
     }
 

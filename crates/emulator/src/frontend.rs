@@ -5,8 +5,12 @@
 //! 1. host: a service's deterministic, hash or tag URL; an unknown host,
 //!    or any default URL of a service with `defaultUriDisabled`, gets the
 //!    404 page and no request log;
-//! 2. ingress against the `X-Emulator-Origin` test header (`external`, the
-//!    default, `internal`, `load-balancer`): not admitted → 404, no log;
+//! 2. ingress against where the request comes from: the `X-Emulator-Caller`
+//!    test header names the calling service, VM or product (a full resource
+//!    name) and the origin is derived from its settings (crate::network);
+//!    `X-Emulator-Origin: load-balancer|internal|external` stands for a
+//!    caller the world does not hold (a load balancer); neither is a client
+//!    on the internet. Not admitted → 404, no log;
 //! 3. IAP: the emulator issues no IAP credentials, so IAP refuses every
 //!    request as it refuses one without them (401, "Invalid IAP
 //!    credentials: empty token"). The request log has no `textPayload`, as
@@ -63,6 +67,8 @@ use crate::{Raw, authz};
 pub const INVOKE: &str = "run.routes.invoke";
 /// The test header that says where a request comes from.
 pub const ORIGIN_HEADER: &str = "x-emulator-origin";
+/// The test header that names the caller, whose settings say where it comes from.
+pub const CALLER_HEADER: &str = "x-emulator-caller";
 const SERVERLESS_AUTHORIZATION: &str = "x-serverless-authorization";
 
 /// Request-log text of every front-end 401 (Cloud Run's documented text).
@@ -93,6 +99,24 @@ struct Target {
     invoker_iam_disabled: bool,
     default_uri_disabled: bool,
     iap_enabled: bool,
+}
+
+/// Where a request comes from: derived from the caller `X-Emulator-Caller`
+/// names, else `X-Emulator-Origin`, else the internet. `Err` is the 400's text.
+fn origin(state: &Mutex<State>, headers: &HeaderMap, target_project: &str) -> Result<Origin, String> {
+    match (headers.get(CALLER_HEADER), headers.get(ORIGIN_HEADER).map(|v| v.as_bytes())) {
+        (Some(_), Some(_)) => Err("send X-Emulator-Caller or X-Emulator-Origin, not both.".to_owned()),
+        (Some(caller), None) => {
+            let caller = caller.to_str().map_err(|_| "X-Emulator-Caller is not ASCII.".to_owned())?;
+            let path = crate::network::caller_path(&lock(state).world, caller, target_project)
+                .map_err(|why| format!("X-Emulator-Caller: {why}."))?;
+            path.origin().ok_or_else(|| format!("X-Emulator-Caller: the world leaves {caller}'s path open: {path:?}."))
+        }
+        (None, None | Some(b"external")) => Ok(Origin::External),
+        (None, Some(b"internal")) => Ok(Origin::Internal),
+        (None, Some(b"load-balancer")) => Ok(Origin::LoadBalancer),
+        (None, Some(_)) => Err("X-Emulator-Origin must be external, internal or load-balancer.".to_owned()),
+    }
 }
 
 /// The host part of a Host header or authority: lowercased, without port
@@ -204,16 +228,13 @@ impl Frontend {
         let Some(target) = targets.get(index) else {
             return page(404, req);
         };
-        let origin = match req.headers.get(ORIGIN_HEADER).map(|v| v.as_bytes()) {
-            None | Some(b"external") => Origin::External,
-            Some(b"internal") => Origin::Internal,
-            Some(b"load-balancer") => Origin::LoadBalancer,
-            Some(_) => {
-                let body = "X-Emulator-Origin must be external, internal or load-balancer.\n";
+        let origin = match origin(state, req.headers, &target.labels.project_id) {
+            Ok(o) => o,
+            Err(why) => {
                 return Raw {
                     status: 400,
                     content_type: "text/plain; charset=utf-8",
-                    body: body.into(),
+                    body: format!("{why}\n").into(),
                     headers: Vec::new(),
                 };
             }

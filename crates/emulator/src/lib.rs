@@ -26,8 +26,11 @@
 //! - `POST /emulator/v1/idTokens` with `{"email", "audience", "issuer",
 //!   "expiresInSeconds"}` mints any ID token the emulator signs, expired or
 //!   from another issuer included;
-//! - the request header `X-Emulator-Origin: external|internal|load-balancer`
-//!   says where a front-end request comes from, for ingress (default external);
+//! - the request header `X-Emulator-Caller: //run.googleapis.com/projects/P/...`
+//!   names who sends a front-end request (a service, VM or product of the
+//!   world), whose settings give its origin for ingress (`network`);
+//!   `X-Emulator-Origin: load-balancer|internal|external` stands for a
+//!   caller the world cannot hold; neither is the internet;
 //! - `POST /emulator/v1/reset` puts policies, etags, the write counter and
 //!   the log store back as the world file declares them.
 //!
@@ -43,8 +46,10 @@ pub mod errors;
 pub mod faults;
 pub mod frontend;
 pub mod logstore;
+pub mod network;
 pub mod state;
 pub mod tokens;
+pub mod vpc;
 pub mod world;
 
 use std::ffi::OsString;

@@ -108,6 +108,17 @@ pub struct Project {
     pub workflows: Vec<Workflow>,
     #[serde(default)]
     pub services: Vec<Service>,
+    /// Subnetworks, instances, connectors and the Shared VPC host
+    /// (crate::vpc; Compute shapes unverified).
+    #[serde(default)]
+    pub subnetworks: Vec<crate::vpc::Subnetwork>,
+    #[serde(default)]
+    pub instances: Vec<crate::vpc::Instance>,
+    #[serde(default)]
+    pub vpc_connectors: Vec<crate::vpc::Connector>,
+    /// The Shared VPC host project this project is attached to.
+    #[serde(default)]
+    pub shared_vpc_host: Option<String>,
     /// A test knob: caller APIs (by host, `cloudscheduler.googleapis.com`)
     /// that answer every read in this project with an error instead.
     #[serde(default)]
@@ -341,6 +352,9 @@ pub struct Service {
     pub iap_enabled: bool,
     #[serde(default)]
     pub custom_audiences: Vec<String>,
+    /// The revision template's `vpcAccess`, as Run v2 writes it.
+    #[serde(default)]
+    pub vpc_access: Option<runiam_core::api::run::VpcAccess>,
     /// Runtime identity; the project's default compute account when absent.
     #[serde(default)]
     pub service_account: Option<String>,
@@ -643,6 +657,7 @@ fn check_project(p: &Project, containers: &BTreeSet<String>) -> Result<(), (Stri
             .map_err(|why| (format!("eventarcTriggers[{j}].destination.cloudRun.region"), why.to_string()))?;
     }
     check_tasks_and_workflows(p)?;
+    crate::vpc::check(&p.subnetworks, &p.vpc_connectors, &p.instances)?;
     let mut seen = BTreeSet::new();
     for (j, s) in p.services.iter().enumerate() {
         if !seen.insert((s.region.as_str(), s.name.as_str())) {
@@ -660,6 +675,9 @@ fn check_project(p: &Project, containers: &BTreeSet<String>) -> Result<(), (Stri
 fn check_service(s: &Service) -> Result<(), (String, String)> {
     check_service_name(&s.name).map_err(|why| ("name".to_owned(), why.to_string()))?;
     check_region(&s.region).map_err(|why| ("region".to_owned(), why.to_string()))?;
+    if let Some(why) = s.vpc_access.as_ref().and_then(|v| v.egress_problem()) {
+        return Err(("vpcAccess.egress".into(), why));
+    }
     if let Err(e) = Ingress::from_v2(s.ingress.as_deref()) {
         let names: Vec<&str> = Ingress::ALL.iter().map(|i| i.v2()).collect();
         return Err(("ingress".to_owned(), format!("'{}' is not one of {}", e.0, names.join(", "))));

@@ -25,6 +25,8 @@ use runiam_core::http::ApiError;
 use runiam_core::model::{Policy, Principal, ServiceRef};
 use serde_json::{Value, json};
 
+use runiam_core::ingress::{Caller, PathFacts, Product, derive};
+
 use crate::decide::Origin;
 use crate::findings as f;
 use crate::logs::Entry;
@@ -40,6 +42,8 @@ pub struct Discovered {
     pub findings: Vec<Finding>,
     /// Found through the logs: another service's runtime identity.
     pub runtime_of: Option<String>,
+    /// A calling service's path, derived from its settings (overrides `from`).
+    pub path: Option<crate::network::CallerPath>,
 }
 
 fn ev(source: &str, detail: String, data: Option<Value>) -> Evidence {
@@ -261,6 +265,18 @@ struct Context<'a> {
     project_policy: Option<Policy>,
 }
 
+impl Context<'_> {
+    /// Where a product of the target's own project calls from, by core's rule.
+    fn product_origin(&self, product: Product) -> Origin {
+        let p = &self.target.project;
+        let caller = Caller::Product { product, project: p.clone() };
+        // Same-project products are always known; the fallback is never taken.
+        derive(&PathFacts { target_project: p.clone(), caller, ..Default::default() })
+            .origin()
+            .unwrap_or(Origin::External)
+    }
+}
+
 /// A push subscription: its audience, and the Pub/Sub agent's right to
 /// mint the push account's tokens.
 async fn pubsub_caller(ctx: &Context<'_>, c: &OidcCall<'_>) -> Discovered {
@@ -306,10 +322,11 @@ async fn pubsub_caller(ctx: &Context<'_>, c: &OidcCall<'_>) -> Discovered {
     }
     Discovered {
         caller: Principal::ServiceAccount(sa.clone()),
-        from: Origin::Internal,
+        from: ctx.product_origin(Product::Pubsub),
         what: format!("pubsub subscription {}", c.name),
         findings: found,
         runtime_of: None,
+        path: None,
     }
 }
 
@@ -353,10 +370,11 @@ fn scheduler_caller(ctx: &Context<'_>, c: &OidcCall<'_>) -> Discovered {
     }
     Discovered {
         caller: Principal::ServiceAccount(oidc.service_account_email.clone()),
-        from: Origin::Internal,
+        from: ctx.product_origin(Product::Scheduler),
         what: format!("scheduler job {}", c.name),
         findings: found,
         runtime_of: None,
+        path: None,
     }
 }
 
@@ -384,10 +402,11 @@ fn tasks_caller(ctx: &Context<'_>, c: &OidcCall<'_>) -> Discovered {
     audience_check(&who, c.oidc, &c.url, ctx.service, "cloudtasks.googleapis.com queues.list", &mut found, fix);
     Discovered {
         caller: Principal::ServiceAccount(c.oidc.service_account_email.clone()),
-        from: Origin::Internal,
+        from: ctx.product_origin(Product::Tasks),
         what: format!("cloud tasks queue {}", c.name),
         findings: found,
         runtime_of: None,
+        path: None,
     }
 }
 
@@ -415,10 +434,11 @@ fn workflow_caller(ctx: &Context<'_>, c: &OidcCall<'_>) -> Discovered {
     }
     Discovered {
         caller: Principal::ServiceAccount(c.oidc.service_account_email.clone()),
-        from: Origin::Internal,
+        from: ctx.product_origin(Product::Workflows),
         what: format!("workflow {}", c.name),
         findings: found,
         runtime_of: None,
+        path: None,
     }
 }
 
@@ -439,10 +459,11 @@ fn eventarc_callers(ctx: &Context<'_>, triggers: &[Trigger]) -> Vec<Discovered> 
         let Some(sa) = sa else { continue };
         out.push(Discovered {
             caller: Principal::ServiceAccount(sa),
-            from: Origin::Internal,
+            from: ctx.product_origin(Product::Eventarc),
             what: format!("eventarc trigger {}", t.name),
             findings: Vec::new(),
             runtime_of: None,
+            path: None,
         });
     }
     out
@@ -480,12 +501,16 @@ async fn traced_callers(ctx: &Context<'_>, entries: &[Value]) -> Vec<Discovered>
             .and_then(|t| t.service_account.clone())
             .or_else(|| ctx.number.as_ref().map(|n| format!("{n}-compute@developer.gserviceaccount.com")));
         let Some(sa) = sa else { continue };
+        // Its own egress decides where its calls arrive from (`path`, not `from`).
+        let spec = crate::network::CallerSpec::Service(other.clone());
+        let Ok(path) = crate::network::read(ctx.clients, p, &spec).await else { continue };
         out.push(Discovered {
             caller: Principal::ServiceAccount(sa),
-            from: Origin::Internal,
+            from: Origin::External,
             what: format!("cloud run service {}", other.full_name()),
             findings: Vec::new(),
             runtime_of: Some(other.full_name()),
+            path: Some(path),
         });
     }
     out

@@ -22,7 +22,10 @@ pub use runiam_core::ingress::Origin;
 #[derive(Clone, Debug)]
 pub struct Request {
     pub caller: Principal,
+    /// Where the call comes from when no path was derived (`--from`).
     pub from: Origin,
+    /// The caller's path, derived from its settings; decides ingress instead of `from`.
+    pub path: Option<crate::network::CallerPath>,
 }
 
 /// Another service of the same name the caller may have meant.
@@ -123,11 +126,11 @@ fn front_end_findings(g: &Gathered, req: &Request, gcloud_service: &str, finding
     }
     // A setting runiam does not know (a newer API value) is not judged.
     if let Ok(ingress) = Ingress::from_v2(g.service.ingress.as_deref())
-        && !ingress.admits(req.from)
+        && let Some(from) = crate::network::judge(req.path.as_ref(), req.from, ingress, findings)
     {
         findings.push(f::network_ingress(
             ingress.gcloud(),
-            req.from.describe(),
+            from,
             vec![svc_ev(format!("{}: ingress is {}", service.full_name(), ingress.v2()))],
             manual(format!("call from an admitted network, or widen ingress: {gcloud_service} --ingress all")),
         ));
@@ -492,7 +495,7 @@ mod tests {
         // doubt is named.
         let d = crate::settle::settle(diagnose(
             &g,
-            &Request { caller: Principal::parse(CALLER).unwrap(), from: Origin::External },
+            &Request { caller: Principal::parse(CALLER).unwrap(), from: Origin::External, path: None },
             &[],
         ));
         assert_eq!(d.verdict, Verdict::Unknown);

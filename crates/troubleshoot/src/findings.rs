@@ -194,6 +194,40 @@ pub fn network_ingress(ingress: &str, from: &str, evidence: Vec<Evidence>, fix: 
     )
 }
 
+/// the caller's own egress keeps it outside the network an internal service admits (no VPC egress, private ranges only, no Private Google Access, another project's network); the fix is the caller's `--vpc-egress=all-traffic` (or the Terraform attribute)
+pub fn network_egress_not_routed(caller: &str, ingress: &str, why: &str, evidence: Vec<Evidence>, fix: Fix) -> Finding {
+    finding(
+        "network.egress-not-routed",
+        Bucket::Network,
+        Severity::Cause,
+        format!(
+            "ingress is {ingress} and {caller} arrives from outside the project's network ({why}): Cloud Run answers 404 and writes no request log"
+        ),
+        evidence,
+        Some(fix),
+    )
+}
+
+/// whether the caller's requests arrive as internal depends on a fact that could not be read; names the fact and the permission that reads it
+pub fn network_origin_undetermined(
+    caller: &str,
+    ingress: &str,
+    fact: &str,
+    permission: &str,
+    evidence: Vec<Evidence>,
+) -> Finding {
+    finding(
+        "network.origin-undetermined",
+        Bucket::Network,
+        Severity::Risk,
+        format!(
+            "ingress is {ingress}, and whether {caller} arrives from inside the project's network depends on {fact}, which could not be read (permission {permission})"
+        ),
+        evidence,
+        None,
+    )
+}
+
 /// the run.app URL is disabled
 pub fn network_default_url_disabled(evidence: Vec<Evidence>, fix: Fix) -> Finding {
     finding(

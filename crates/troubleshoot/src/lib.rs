@@ -15,6 +15,7 @@ pub mod decide;
 pub mod findings;
 pub use runiam_core::gather;
 pub mod logs;
+pub mod network;
 pub mod observe;
 pub mod settle;
 pub mod token;
@@ -97,9 +98,15 @@ pub struct Args {
     /// The status the caller saw (401, 403, 404): no request log for it means the request never reached Cloud Run.
     #[arg(long, value_name = "STATUS", value_parser = clap::builder::PossibleValuesParser::new(["401", "403", "404"]))]
     pub saw: Option<String>,
-    /// Where the call comes from (same-project Pub/Sub, Scheduler, Eventarc and Tasks count as internal).
-    #[arg(long, value_enum, default_value = "external")]
-    pub from: Origin,
+    /// Where the call comes from, overriding what runiam derives (same-project Pub/Sub, Scheduler, Eventarc and Tasks count as internal) [default: derived from --caller-service, --caller-vm or a discovered caller's settings, else external].
+    #[arg(long, value_enum)]
+    pub from: Option<Origin>,
+    /// The calling Cloud Run service (NAME in --project and --region, projects/P/locations/R/services/S, or its URL): its runtime identity is the caller unless --caller, and its VPC egress decides where its calls arrive from.
+    #[arg(long, value_name = "SERVICE", conflicts_with = "caller_vm")]
+    pub caller_service: Option<String>,
+    /// The calling Compute Engine VM (ZONE/NAME in the service's project, or projects/P/zones/Z/instances/N): its service account is the caller unless --caller, and its network decides where its calls arrive from.
+    #[arg(long, value_name = "ZONE/NAME")]
+    pub caller_vm: Option<String>,
     /// Also ask the Policy Troubleshooter API and report when it disagrees.
     #[arg(long)]
     pub remote: bool,
@@ -160,11 +167,29 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
     }
     let format = Format::resolve(args.output);
     let presented = read_token(&args)?;
-    let caller = named_caller(&args, presented.as_ref())?;
+    let named = named_caller(&args, presented.as_ref())?;
     let since = logs::parse_since(&args.since).map_err(|e| CommandError::usage(format!("--since {e}")))?;
     let saw = args.saw.as_deref().and_then(|s| s.parse::<u16>().ok());
     let snapshots = snapshot_input(&args)?;
     let ctx = args.common.context(HttpOptions::default())?;
+    let first = match &args.service {
+        Some(s) => Some(resolve_service(s, &ctx.config, &ctx.clients).await?),
+        None => None,
+    };
+    // The calling service or VM: its identity is the caller unless named;
+    // its path is read again for each project of the services called.
+    let spec = caller_spec(&args, &ctx, first.as_ref()).await?;
+    let caller = match (named, &spec) {
+        (Some(c), _) => Some(c),
+        (None, Some(spec)) => {
+            let project = first.as_ref().map_or_else(|| spec.project().to_owned(), |t| t.project.clone());
+            Some(network::read(&ctx.clients, &project, spec).await?.identity.ok_or_else(|| {
+                CommandError::usage("the calling service's or VM's identity could not be read")
+                    .hinted("add --caller PRINCIPAL")
+            })?)
+        }
+        (None, None) => None,
+    };
     let now = Utc::now();
     let has_jwt = presented.as_ref().is_some_and(|p| p.tokens.iter().any(|k| matches!(k, token::Kind::Jwt(_))));
     let jwks = if has_jwt { fetch_jwks(ctx.config.emulator.as_ref()).await } else { None };
@@ -172,6 +197,7 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
         args: &args,
         clients: &ctx.clients,
         caller: caller.as_ref(),
+        spec: spec.as_ref(),
         presented: presented.as_ref(),
         sigs: signatures(presented.as_ref(), jwks.as_ref()),
         saw,
@@ -179,9 +205,8 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
         from: now - since,
     };
     let mut out = Outcome { writer: Report::new(format), not_found: Vec::new(), diagnosed: 0, all_allowed: true };
-    match (&args.service, snapshots) {
-        (Some(s), _) => {
-            let target = resolve_service(s, &ctx.config, &ctx.clients).await?;
+    match (first, snapshots) {
+        (Some(target), _) => {
             run.batch(vec![(target, None)], &mut out).await?;
         }
         (None, Some(docs)) => {
@@ -212,6 +237,27 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
     }
     out.writer.finish()?;
     Ok(if out.all_allowed { Exit::Ok } else { Exit::Problem })
+}
+
+/// The caller named by `--caller-service` or `--caller-vm`; a VM named
+/// ZONE/NAME lives in the service's project, else the configured one.
+async fn caller_spec(
+    args: &Args,
+    ctx: &runiam_core::cli::Context,
+    first: Option<&ServiceRef>,
+) -> Result<Option<network::CallerSpec>, CommandError> {
+    if let Some(s) = &args.caller_service {
+        let service = resolve_service(s, &ctx.config, &ctx.clients).await?;
+        return Ok(Some(network::CallerSpec::Service(service)));
+    }
+    let Some(vm) = &args.caller_vm else { return Ok(None) };
+    let project = first.map(|t| t.project.clone()).or_else(|| ctx.config.project.as_ref().map(|p| p.value.clone()));
+    match (project, vm.starts_with("projects/")) {
+        (Some(p), _) => Ok(Some(network::CallerSpec::vm(vm, &p)?)),
+        (None, true) => Ok(Some(network::CallerSpec::vm(vm, "")?)),
+        (None, false) => Err(CommandError::usage(format!("--caller-vm {vm}: in which project?"))
+            .hinted("add --project, or name the VM as projects/P/zones/Z/instances/N")),
+    }
 }
 
 /// `--audit`: every snapshot judged as it is read, then the policy of
@@ -448,6 +494,8 @@ struct Run<'a> {
     args: &'a Args,
     clients: &'a Clients,
     caller: Option<&'a Principal>,
+    /// `--caller-service`/`--caller-vm`, whose path each batch reads for its project.
+    spec: Option<&'a network::CallerSpec>,
     presented: Option<&'a token::Presented>,
     sigs: Vec<token::Signature>,
     saw: Option<u16>,
@@ -479,6 +527,11 @@ impl Run<'_> {
             return Ok(());
         }
         let reads = read_logs(self.clients, &targets, self.from, self.args, self.caller.is_none()).await;
+        // `--from` overrides the derived path.
+        let path = match (self.spec, self.args.from) {
+            (Some(spec), None) => Some(network::read(self.clients, &targets[0].0.project, spec).await?),
+            _ => None,
+        };
         for (target, known) in targets {
             let read = reads.get(&target.project);
             let observed = Observed {
@@ -494,7 +547,11 @@ impl Run<'_> {
             };
             match self.caller {
                 Some(c) => {
-                    let request = Request { caller: c.clone(), from: self.args.from };
+                    let request = Request {
+                        caller: c.clone(),
+                        from: self.args.from.unwrap_or(Origin::External),
+                        path: path.clone(),
+                    };
                     let (mut draft, service) = one(self.clients, &target, &request, known, self.args.remote).await?;
                     observe::apply(&mut draft, &service, &observed);
                     out.add(settle(draft))?;
@@ -628,7 +685,7 @@ async fn discovered(
     let unread = discovery.unread();
     let mut out = Vec::new();
     for c in discovery.found {
-        let request = Request { caller: c.caller.clone(), from: c.from };
+        let request = Request { caller: c.caller.clone(), from: c.from, path: c.path.clone() };
         let (mut draft, service) = one(clients, target, &request, known.clone(), remote).await?;
         if let Some(calling) = &c.runtime_of
             && draft.iam == Verdict::Denied

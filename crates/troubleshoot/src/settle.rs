@@ -41,7 +41,14 @@ pub fn blocks(f: &Finding) -> bool {
 /// refuse a public grant; else the first cause's.
 pub fn settle(d: Draft) -> Diagnosis {
     let Draft { service, caller, iam, mut findings, log_evidence } = d;
-    let verdict = if findings.iter().any(blocks) { Verdict::Denied } else { iam };
+    // A path that could not be settled leaves an allowed caller unknown.
+    let verdict = if findings.iter().any(blocks) {
+        Verdict::Denied
+    } else if iam == Verdict::Allowed && findings.iter().any(|f| f.id == "network.origin-undetermined") {
+        Verdict::Unknown
+    } else {
+        iam
+    };
     findings.sort_by_key(|f| match f.severity {
         Severity::Cause => 0,
         Severity::Risk => 1,

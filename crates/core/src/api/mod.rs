@@ -7,6 +7,7 @@
 
 pub mod callers;
 pub mod cloudidentity;
+pub mod compute;
 pub mod iam;
 pub mod iam_v2;
 pub mod iamcredentials;
@@ -24,6 +25,7 @@ use crate::http::Http;
 
 pub use callers::Callers;
 pub use cloudidentity::CloudIdentity;
+pub use compute::Compute;
 pub use iam::Iam;
 pub use iam_v2::IamV2;
 pub use iamcredentials::IamCredentials;
@@ -50,6 +52,7 @@ pub struct Clients {
     pub logging: Logging,
     pub monitoring: Monitoring,
     pub callers: Callers,
+    pub compute: Compute,
 }
 
 impl Clients {
@@ -72,6 +75,7 @@ impl Clients {
             },
             logging: Logging { http: http.clone(), base: config.endpoint(Api::Logging).clone() },
             monitoring: Monitoring { http: http.clone(), base: config.endpoint(Api::Monitoring).clone() },
+            compute: Compute { http: http.clone(), base: config.endpoint(Api::Compute).clone() },
             callers: Callers {
                 http: http.clone(),
                 pubsub: config.endpoint(Api::PubSub).clone(),

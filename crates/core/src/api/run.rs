@@ -46,15 +46,58 @@ pub struct Service {
     pub extra: Map<String, Value>,
 }
 
-/// `GoogleCloudRunV2RevisionTemplate`: only the runtime identity matters here.
+/// `GoogleCloudRunV2RevisionTemplate`: the runtime identity and the VPC
+/// access that decides where its calls arrive from.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RevisionTemplate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_access: Option<VpcAccess>,
     #[serde(flatten)]
     #[schemars(skip)]
     pub extra: Map<String, Value>,
+}
+
+/// `GoogleCloudRunV2VpcAccess`: Direct VPC egress (`networkInterfaces`) or
+/// a Serverless VPC Access `connector`, and which traffic goes through it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VpcAccess {
+    /// `projects/P/locations/L/connectors/C`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector: Option<String>,
+    /// `ALL_TRAFFIC` or `PRIVATE_RANGES_ONLY` (Run's default when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network_interfaces: Vec<NetworkInterface>,
+}
+
+impl VpcAccess {
+    /// The `egress` values (`VPC_EGRESS_UNSPECIFIED` is no setting).
+    pub const EGRESS: [&str; 2] = ["ALL_TRAFFIC", "PRIVATE_RANGES_ONLY"];
+
+    /// Why `egress` is no setting, if it is not.
+    pub fn egress_problem(&self) -> Option<String> {
+        let e = self.egress.as_deref()?;
+        (!Self::EGRESS.contains(&e))
+            .then(|| format!("'{e}' is not a VpcEgress value; use {}", Self::EGRESS.join(" or ")))
+    }
+}
+
+/// `GoogleCloudRunV2NetworkInterface`: a network, a subnetwork or both
+/// (each a short name in the caller's project or a `projects/...` path).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkInterface {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnetwork: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 /// `GoogleLongrunningOperation`.

@@ -96,7 +96,7 @@ pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Ans
 }
 
 /// Finds the project, checks the operator's `permission` on it, answers.
-fn read(state: &State, p: &str, permission: &str, answer: impl FnOnce(&Project) -> Answer) -> Answer {
+pub(crate) fn read(state: &State, p: &str, permission: &str, answer: impl FnOnce(&Project) -> Answer) -> Answer {
     let world: &World = &state.world;
     let proj = world.project(p).ok_or_else(|| ApiError::not_found(format!("Project '{p}' not found.")))?;
     let api = format!("{}.googleapis.com", permission.split('.').next().unwrap_or_default());

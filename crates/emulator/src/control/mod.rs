@@ -10,7 +10,7 @@
 //! APIs: Run v2 and v1, Resource Manager v3 and v1, IAM v1 (roles, service
 //! accounts) and v2 (deny policies), Logging v2 (`logging`), Org
 //! Policy v2, Policy Troubleshooter v3, Monitoring v3 alert policies, Cloud Identity Groups v1, Pub/Sub, Cloud Scheduler and
-//! Eventarc reads; and the `/emulator/` test knobs (`knobs`).
+//! Eventarc reads, Compute Engine network reads (`compute`); and the `/emulator/` test knobs (`knobs`).
 //!
 //! When the world names an `operator`, every method checks the operator's
 //! permission on its resource through runiam-core's evaluator
@@ -20,6 +20,7 @@
 
 pub mod callers;
 pub mod cloudidentity;
+pub mod compute;
 pub mod iam;
 pub mod iam_v2;
 pub mod knobs;
@@ -112,6 +113,7 @@ pub fn dispatch(state: &Mutex<State>, request: &ApiRequest) -> Reply {
         .or_else(|| cloudidentity::route(&mut state, &call, &segs))
         .or_else(|| callers::route(&mut state, &call, &segs))
         .or_else(|| troubleshooter::route(&mut state, &call, &segs))
+        .or_else(|| compute::route(&mut state, &call, &segs))
         .or_else(|| knobs::route(&mut state, &call, &segs))
         .unwrap_or_else(|| Err(ApiError::no_such_method(call.method, &request.path)));
     match answer {

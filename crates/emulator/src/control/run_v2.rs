@@ -87,7 +87,8 @@ pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Ans
 }
 
 /// The settings `services.patch` may change here: the invoker-relevant ones.
-const PATCHABLE: [&str; 5] = ["invokerIamDisabled", "ingress", "defaultUriDisabled", "iapEnabled", "customAudiences"];
+const PATCHABLE: [&str; 6] =
+    ["invokerIamDisabled", "ingress", "defaultUriDisabled", "iapEnabled", "customAudiences", "template.vpcAccess"];
 
 /// `services.patch` of the invoker-relevant settings named in `updateMask`,
 /// guarded by the body's etag, answered as a finished long-running
@@ -134,6 +135,7 @@ fn patch(state: &mut State, call: &Call, p: &str, l: &str, s: &str) -> Answer {
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
         .unwrap_or_default();
+    let vpc_access = crate::network::patched_vpc_access(body)?;
     let validate_only = call.param(&["validateOnly"]) == Some("true");
     if !validate_only {
         state.before_change();
@@ -157,6 +159,7 @@ fn patch(state: &mut State, call: &Call, p: &str, l: &str, s: &str) -> Answer {
                 "iapEnabled" => svc.iap_enabled = flag(f),
                 "ingress" => svc.ingress = ingress.clone(),
                 "customAudiences" => svc.custom_audiences = audiences.clone(),
+                "template.vpcAccess" => svc.vpc_access = vpc_access.clone(),
                 _ => {}
             }
         }
@@ -294,6 +297,9 @@ fn service_json(call: &Call, p: &Project, s: &Service) -> Value {
             "maxInstanceRequestConcurrency": 80,
         }),
     );
+    if let (Some(vpc), Some(t)) = (&s.vpc_access, out.get_mut("template").and_then(Value::as_object_mut)) {
+        t.insert("vpcAccess".into(), json!(vpc));
+    }
     let (traffic, statuses) = traffic(call, p, s, &d.revision);
     out.insert("traffic".into(), Value::Array(traffic));
     out.insert("observedGeneration".into(), json!(generation));
