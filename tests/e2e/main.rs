@@ -6,6 +6,7 @@ mod credentials;
 mod export;
 mod faults;
 mod front;
+mod proxy;
 mod tampering;
 mod text_output;
 mod troubleshoot;

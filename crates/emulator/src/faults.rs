@@ -50,6 +50,15 @@ pub struct FaultSettings {
     /// (Google documents up to about 7 minutes).
     #[serde(default)]
     pub propagation_delay_ms: u64,
+    /// How long the ID tokens that IAM Credentials' generateIdToken and the
+    /// metadata server mint live, in seconds (Google's: an hour); shorter
+    /// ones let a test see a long session renew its token.
+    #[serde(default = "default_id_token_seconds")]
+    pub id_token_seconds: i64,
+}
+
+fn default_id_token_seconds() -> i64 {
+    crate::tokens::TOKEN_SECONDS
 }
 
 fn default_codes() -> Vec<u16> {
@@ -65,6 +74,7 @@ impl Default for FaultSettings {
             race_rate: 0.0,
             commit_then_fail: 0.0,
             propagation_delay_ms: 0,
+            id_token_seconds: default_id_token_seconds(),
         }
     }
 }
@@ -79,6 +89,12 @@ impl FaultSettings {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(ApiError::invalid_field(field, format!("{field} must be between 0 and 1, not {rate}.")));
             }
+        }
+        if !(1..=crate::tokens::TOKEN_SECONDS).contains(&self.id_token_seconds) {
+            return Err(ApiError::invalid_field(
+                "idTokenSeconds",
+                format!("idTokenSeconds must be between 1 and 3600, not {}.", self.id_token_seconds),
+            ));
         }
         if let Some(bad) = self.fail_codes.iter().find(|c| code_for(**c).is_none()) {
             let known = FAULT_CODES.iter().map(|(c, _)| c.to_string()).collect::<Vec<_>>().join(", ");
