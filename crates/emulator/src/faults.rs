@@ -23,6 +23,10 @@ pub const FAULT_CODES: [(u16, Code); 6] = [
     (504, Code::DeadlineExceeded),
 ];
 
+/// ID and access tokens live an hour, as Google's do; `idTokenSeconds`
+/// can only shorten that.
+pub const TOKEN_SECONDS: i64 = 3600;
+
 /// Seconds clients are told to wait; small, because clients honour it.
 pub const RETRY_AFTER_SECONDS: u64 = 1;
 
@@ -58,7 +62,7 @@ pub struct FaultSettings {
 }
 
 fn default_id_token_seconds() -> i64 {
-    crate::tokens::TOKEN_SECONDS
+    TOKEN_SECONDS
 }
 
 fn default_codes() -> Vec<u16> {
@@ -90,7 +94,7 @@ impl FaultSettings {
                 return Err(ApiError::invalid_field(field, format!("{field} must be between 0 and 1, not {rate}.")));
             }
         }
-        if !(1..=crate::tokens::TOKEN_SECONDS).contains(&self.id_token_seconds) {
+        if !(1..=TOKEN_SECONDS).contains(&self.id_token_seconds) {
             return Err(ApiError::invalid_field(
                 "idTokenSeconds",
                 format!("idTokenSeconds must be between 1 and 3600, not {}.", self.id_token_seconds),
@@ -236,6 +240,11 @@ mod tests {
         assert_eq!(bad.check().unwrap_err().message, "raceRate must be between 0 and 1, not 2.");
         let codes: FaultSettings = serde_json::from_value(json!({"failCodes": [404]})).unwrap();
         assert!(codes.check().is_err());
+        for (seconds, ok) in [(0, false), (1, true), (3600, true), (3601, false)] {
+            let s: FaultSettings = serde_json::from_value(json!({ "idTokenSeconds": seconds })).unwrap();
+            assert_eq!(s.check().is_ok(), ok, "{seconds}");
+        }
+        assert_eq!(FaultSettings::default().id_token_seconds, 3600);
         assert!(serde_json::from_value::<FaultSettings>(json!({"nope": 1})).is_err());
         let mut f = Faults::new(1, FaultSettings { race_rate: 1.0, commit_then_fail: 1.0, ..FaultSettings::default() });
         assert!(f.race() && f.commit_then_fail() && f.roll().is_none());

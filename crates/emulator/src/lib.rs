@@ -20,10 +20,11 @@
 //!
 //! - `GET /emulator/v1/faults` shows the fault settings;
 //!   `POST /emulator/v1/faults` with `{"latencyMs", "failRate",
-//!   "failCodes", "raceRate", "commitThenFail", "propagationDelayMs"}`
-//!   changes the fields given (the flags of the same names set them at
-//!   start); `propagationDelayMs` makes IAM and invoker-check changes reach
-//!   the front end that late, while the control plane shows them at once;
+//!   "failCodes", "raceRate", "commitThenFail", "propagationDelayMs",
+//!   "idTokenSeconds"}` changes the fields given (the flags of the same
+//!   names set them at start); `propagationDelayMs` makes IAM and
+//!   invoker-check changes reach the front end that late, while the control
+//!   plane shows them at once; `idTokenSeconds` shortens minted ID tokens;
 //! - `POST /emulator/v1/idTokens` with `{"email", "audience", "issuer",
 //!   "expiresInSeconds"}` mints any ID token the emulator signs, expired or
 //!   from another issuer included;

@@ -47,8 +47,7 @@ pub const ISSUER: &str = "https://accounts.google.com";
 pub const JWKS_PATH: &str = "/oauth2/v3/certs";
 /// The test knob that mints any token.
 pub const KNOB_PATH: &str = "/emulator/v1/idTokens";
-/// ID and access tokens live an hour, as Google's do.
-pub const TOKEN_SECONDS: i64 = 3600;
+pub use crate::faults::TOKEN_SECONDS;
 const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
 
 /// The process's signing key, its id and its JWKS.

@@ -353,7 +353,25 @@ mod tests {
         let protocol = upgrade_to(&ws).unwrap();
         assert_eq!(protocol, "websocket");
         let h = upstream_headers(ws, HeaderValue::from_static("Bearer id"), false, None, Some(&protocol));
-        assert_eq!((h.get("connection").unwrap(), h.get("upgrade").unwrap()), (&"upgrade", &"websocket"));
+        assert_eq!(h.get("connection").unwrap(), "upgrade");
+        assert_eq!(h.get("upgrade").unwrap(), "websocket");
         assert_eq!(upgrade_to(&headers(&[("upgrade", "websocket")])), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_client_headers_are_forwarded_without_panic(
+            pairs in proptest::collection::vec(("[a-z-]{1,12}|connection|upgrade", proptest::collection::vec(proptest::num::u8::ANY, 0..40)), 0..8)
+        ) {
+            let mut h = HeaderMap::new();
+            for (k, v) in &pairs {
+                if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_bytes(v)) {
+                    h.append(k, v);
+                }
+            }
+            let upgrade = upgrade_to(&h);
+            let out = upstream_headers(h, HeaderValue::from_static("Bearer id"), false, None, upgrade.as_ref());
+            proptest::prop_assert_eq!(out.get_all(AUTHORIZATION).iter().count(), 1);
+        }
     }
 }
