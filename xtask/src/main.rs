@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod generate;
+mod proxy_bench;
 mod tidy;
 mod verify_bench;
 
@@ -58,6 +59,8 @@ enum BenchTarget {
     Verify,
     /// troubleshoot's request-log classifier on 1,000,000 entries.
     Logs,
+    /// `runiam proxy`'s added latency and throughput, beside direct calls with the same token.
+    Proxy,
 }
 
 fn root() -> PathBuf {
@@ -109,6 +112,7 @@ fn main() -> ExitCode {
         Task::Bench { what: BenchTarget::Emulator } => bench::emulator_bench(&root),
         Task::Bench { what: BenchTarget::Verify } => verify_bench::verify_bench(&root),
         Task::Bench { what: BenchTarget::Logs } => bench::logs_bench(&root),
+        Task::Bench { what: BenchTarget::Proxy } => proxy_bench::proxy_bench(&root),
         Task::Check => {
             let stale = generate::stale(&root);
             let untidy = tidy::problems(&root);
