@@ -26,6 +26,7 @@ pub const BUILTINS: &[Builtin] = &[
     Builtin { name: "grant-invoker", command: runiam_grant_invoker::command, run: runiam_grant_invoker::run },
     Builtin { name: "rollback", command: runiam_rollback::command, run: runiam_rollback::run },
     Builtin { name: "verify", command: runiam_verify::command, run: runiam_verify::run },
+    Builtin { name: "proxy", command: runiam_proxy::command, run: runiam_proxy::run },
 ];
 
 /// Names the front binary answers itself.

@@ -9,6 +9,7 @@ mod export;
 mod faults;
 mod front;
 mod network;
+mod proxy;
 mod readme;
 mod tampering;
 mod text_output;

@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod figures;
 mod generate;
+mod proxy_bench;
 mod startup_bench;
 mod tidy;
 mod verify_bench;
@@ -64,6 +65,8 @@ enum BenchTarget {
     Verify,
     /// troubleshoot's request-log classifier on 1,000,000 entries.
     Logs,
+    /// `runiam proxy`'s added latency and throughput, beside direct calls with the same token.
+    Proxy,
 }
 
 fn root() -> PathBuf {
@@ -111,13 +114,14 @@ fn bench_task(root: &Path, what: BenchTarget) -> anyhow::Result<()> {
         anyhow::ensure!(status.success(), "the release run failed");
         return Ok(());
     }
-    let benches: [(BenchTarget, figures::Bench); 6] = [
+    let benches: [(BenchTarget, figures::Bench); 7] = [
         (BenchTarget::Startup, startup_bench::startup_bench),
         (BenchTarget::Troubleshoot, bench::troubleshoot_bench),
         (BenchTarget::Logs, |_| bench::logs_bench()),
         (BenchTarget::Export, bench::export_bench),
         (BenchTarget::Emulator, bench::emulator_bench),
         (BenchTarget::Verify, verify_bench::verify_bench),
+        (BenchTarget::Proxy, proxy_bench::proxy_bench),
     ];
     let mut rows = Vec::new();
     for (target, bench) in benches {

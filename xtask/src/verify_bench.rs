@@ -25,17 +25,17 @@ const ROUNDS: usize = 5;
 
 /// Throughput and latency percentiles (ms) of one load generator.
 #[derive(Clone, Copy)]
-struct Figures {
-    rps: f64,
-    p50: f64,
-    p95: f64,
-    p99: f64,
+pub(crate) struct Figures {
+    pub rps: f64,
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
 }
 
 /// wrk's `Requests/sec` and its latency distribution; wrk prints 50/75/90/99
 /// only, so p95 is interpolated between 90 and 99 (linear in rank).
-fn run_wrk(url: &str, headers: &[String]) -> anyhow::Result<Figures> {
-    let text = wrk(&WRK, url, headers)?;
+pub(crate) fn run_wrk(settings: &[&str], url: &str, headers: &[String]) -> anyhow::Result<Figures> {
+    let text = wrk(settings, url, headers)?;
     let rps = wrk_rps(&text)?;
     let pct = |p: &str| {
         text.lines()
@@ -89,7 +89,7 @@ fn run_verify(bin: &std::path::Path, emulator: &str, token_file: &std::path::Pat
 }
 
 /// Each figure's median over the rounds, taken figure by figure.
-fn medians(rounds: &[Figures]) -> Figures {
+pub(crate) fn medians(rounds: &[Figures]) -> Figures {
     let of = |pick: fn(&Figures) -> f64| median(rounds.iter().map(pick).collect());
     Figures { rps: of(|f| f.rps), p50: of(|f| f.p50), p95: of(|f| f.p95), p99: of(|f| f.p99) }
 }
@@ -110,7 +110,7 @@ pub fn verify_bench(root: &std::path::Path) -> anyhow::Result<Vec<Figure>> {
     let mut rounds = Vec::with_capacity(ROUNDS);
     for _ in 0..ROUNDS {
         let verify = run_verify(&bin, &emu.1, &token_file)?;
-        let wrk = run_wrk(&format!("{}{PATH}", emu.1), &headers)?;
+        let wrk = run_wrk(&WRK, &format!("{}{PATH}", emu.1), &headers)?;
         rounds.push((verify, wrk));
     }
     let _ = std::fs::remove_file(&token_file);

@@ -23,6 +23,10 @@ pub const FAULT_CODES: [(u16, Code); 6] = [
     (504, Code::DeadlineExceeded),
 ];
 
+/// ID and access tokens live an hour, as Google's do; `idTokenSeconds`
+/// can only shorten that.
+pub const TOKEN_SECONDS: i64 = 3600;
+
 /// Seconds clients are told to wait; small, because clients honour it.
 pub const RETRY_AFTER_SECONDS: u64 = 1;
 
@@ -50,6 +54,15 @@ pub struct FaultSettings {
     /// (Google documents up to about 7 minutes).
     #[serde(default)]
     pub propagation_delay_ms: u64,
+    /// How long the ID tokens that IAM Credentials' generateIdToken and the
+    /// metadata server mint live, in seconds (Google's: an hour); shorter
+    /// ones let a test see a long session renew its token.
+    #[serde(default = "default_id_token_seconds")]
+    pub id_token_seconds: i64,
+}
+
+fn default_id_token_seconds() -> i64 {
+    TOKEN_SECONDS
 }
 
 fn default_codes() -> Vec<u16> {
@@ -65,6 +78,7 @@ impl Default for FaultSettings {
             race_rate: 0.0,
             commit_then_fail: 0.0,
             propagation_delay_ms: 0,
+            id_token_seconds: default_id_token_seconds(),
         }
     }
 }
@@ -79,6 +93,12 @@ impl FaultSettings {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(ApiError::invalid_field(field, format!("{field} must be between 0 and 1, not {rate}.")));
             }
+        }
+        if !(1..=TOKEN_SECONDS).contains(&self.id_token_seconds) {
+            return Err(ApiError::invalid_field(
+                "idTokenSeconds",
+                format!("idTokenSeconds must be between 1 and 3600, not {}.", self.id_token_seconds),
+            ));
         }
         if let Some(bad) = self.fail_codes.iter().find(|c| code_for(**c).is_none()) {
             let known = FAULT_CODES.iter().map(|(c, _)| c.to_string()).collect::<Vec<_>>().join(", ");
@@ -220,6 +240,11 @@ mod tests {
         assert_eq!(bad.check().unwrap_err().message, "raceRate must be between 0 and 1, not 2.");
         let codes: FaultSettings = serde_json::from_value(json!({"failCodes": [404]})).unwrap();
         assert!(codes.check().is_err());
+        for (seconds, ok) in [(0, false), (1, true), (3600, true), (3601, false)] {
+            let s: FaultSettings = serde_json::from_value(json!({ "idTokenSeconds": seconds })).unwrap();
+            assert_eq!(s.check().is_ok(), ok, "{seconds}");
+        }
+        assert_eq!(FaultSettings::default().id_token_seconds, 3600);
         assert!(serde_json::from_value::<FaultSettings>(json!({"nope": 1})).is_err());
         let mut f = Faults::new(1, FaultSettings { race_rate: 1.0, commit_then_fail: 1.0, ..FaultSettings::default() });
         assert!(f.race() && f.commit_then_fail() && f.roll().is_none());

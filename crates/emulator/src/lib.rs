@@ -13,16 +13,18 @@
 //!   evaluator; `control::logging`: the log store's `entries.list` and its filters;
 //! - `tokens`: the ID-token issuer (JWKS at `/oauth2/v3/certs`), IAM
 //!   Credentials and the metadata server (`/computeMetadata/v1/...`);
-//! - `frontend`: the Cloud Run front end, for every Host ending in `.run.app`.
+//! - `frontend`: the Cloud Run front end, for every Host ending in `.run.app`;
+//!   `container`: the stub container's streaming paths behind it.
 //!
 //! Test knobs Google does not have live under `/emulator/`:
 //!
 //! - `GET /emulator/v1/faults` shows the fault settings;
 //!   `POST /emulator/v1/faults` with `{"latencyMs", "failRate",
-//!   "failCodes", "raceRate", "commitThenFail", "propagationDelayMs"}`
-//!   changes the fields given (the flags of the same names set them at
-//!   start); `propagationDelayMs` makes IAM and invoker-check changes reach
-//!   the front end that late, while the control plane shows them at once;
+//!   "failCodes", "raceRate", "commitThenFail", "propagationDelayMs",
+//!   "idTokenSeconds"}` changes the fields given (the flags of the same
+//!   names set them at start); `propagationDelayMs` makes IAM and
+//!   invoker-check changes reach the front end that late, while the control
+//!   plane shows them at once; `idTokenSeconds` shortens minted ID tokens;
 //! - `POST /emulator/v1/idTokens` with `{"email", "audience", "issuer",
 //!   "expiresInSeconds"}` mints any ID token the emulator signs, expired or
 //!   from another issuer included;
@@ -41,6 +43,7 @@
 
 pub mod authz;
 pub mod client;
+pub mod container;
 pub mod control;
 pub mod errors;
 pub mod faults;
@@ -192,6 +195,7 @@ impl Options {
             race_rate: self.race_rate,
             commit_then_fail: self.commit_then_fail,
             propagation_delay_ms: u64::try_from(self.propagation_delay.as_millis()).unwrap_or(u64::MAX),
+            ..FaultSettings::default()
         }
     }
 }
@@ -273,7 +277,10 @@ pub async fn start(world: World, options: Options, listen: SocketAddr) -> std::i
 /// the front end's hot path pays for every layer. On `stopped`, stops
 /// accepting and lets the connections finish what they are answering.
 async fn accept(listener: tokio::net::TcpListener, app: Arc<App>, mut stopped: oneshot::Receiver<()>) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // hyper-util's GracefulShutdown cannot watch an upgradeable connection:
+    // a watch channel tells each one to finish, and the set waits for them.
+    let (closing, closed) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
     loop {
         let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -287,6 +294,7 @@ async fn accept(listener: tokio::net::TcpListener, app: Arc<App>, mut stopped: o
             },
             _ = &mut stopped => break,
         };
+        while connections.try_join_next().is_some() {}
         // Answers are written whole; Nagle would only hold them back.
         let _ = stream.set_nodelay(true);
         let app = Arc::clone(&app);
@@ -294,21 +302,32 @@ async fn accept(listener: tokio::net::TcpListener, app: Arc<App>, mut stopped: o
             let app = Arc::clone(&app);
             async move { Ok::<_, std::convert::Infallible>(handle(&app, req.map(Body::new), remote).await) }
         });
-        let connection =
-            hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
+        // Upgrades: the stub container's WebSocket path.
+        let connection = hyper::server::conn::http1::Builder::new()
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+            .with_upgrades();
+        let mut closed = closed.clone();
+        connections.spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            let done = tokio::select! {
+                done = connection.as_mut() => done,
+                () = async { drop(closed.wait_for(|c| *c).await) } => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = done {
                 tracing::debug!("connection from {remote}: {e}");
             }
         });
     }
-    graceful.shutdown().await;
+    let _ = closing.send(true);
+    while connections.join_next().await.is_some() {}
 }
 
 async fn handle(app: &App, req: Request<Body>, remote: SocketAddr) -> Response<Body> {
     let started = Instant::now();
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     // gcloud's proxy mode sends absolute-form targets; their authority is the Host.
     let host = parts
         .uri
@@ -316,7 +335,15 @@ async fn handle(app: &App, req: Request<Body>, remote: SocketAddr) -> Response<B
         .map(|a| a.as_str())
         .or_else(|| parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()))
         .unwrap_or_default();
+    let front = frontend::run_app_host(host).is_some();
     if let Some(raw) = serve_raw(app, &parts, host, remote) {
+        // A request the front end let through may be for a streaming path.
+        if front
+            && raw.status == 200
+            && let Some(streamed) = container::serve(&mut parts, body)
+        {
+            return streamed;
+        }
         return raw_response(raw);
     }
     let host = host.to_owned();

@@ -47,8 +47,7 @@ pub const ISSUER: &str = "https://accounts.google.com";
 pub const JWKS_PATH: &str = "/oauth2/v3/certs";
 /// The test knob that mints any token.
 pub const KNOB_PATH: &str = "/emulator/v1/idTokens";
-/// ID and access tokens live an hour, as Google's do.
-pub const TOKEN_SECONDS: i64 = 3600;
+pub use crate::faults::TOKEN_SECONDS;
 const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
 
 /// The process's signing key, its id and its JWKS.
@@ -208,13 +207,13 @@ pub struct Minted {
 }
 
 impl Minted {
-    fn account(a: &ServiceAccount, include_email: bool) -> Self {
+    fn account(a: &ServiceAccount, include_email: bool, lifetime: i64) -> Self {
         Self {
             sub: a.unique_id.clone(),
             email: include_email.then(|| a.email.clone()),
             issuer: ISSUER.to_owned(),
             iat: now_seconds(),
-            lifetime: TOKEN_SECONDS,
+            lifetime,
         }
     }
 }
@@ -295,7 +294,7 @@ fn generate(
             .ok_or_else(|| ApiError::invalid_field("audience", "The audience of an ID token must not be empty."))?;
         let include_email = body.get("includeEmail").and_then(Value::as_bool).unwrap_or(false);
         let token = issuer
-            .id_token(&Minted::account(sa, include_email), audience)
+            .id_token(&Minted::account(sa, include_email, state.faults.settings().id_token_seconds), audience)
             .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?;
         return Ok(json!({ "token": token }));
     }
@@ -457,7 +456,7 @@ pub(crate) fn metadata(
                 email: full.then(|| email.to_owned()),
                 issuer: ISSUER.to_owned(),
                 iat: now_seconds(),
-                lifetime: TOKEN_SECONDS,
+                lifetime: state.faults.settings().id_token_seconds,
             };
             match issuer.id_token(&who, audience) {
                 Ok(t) => text(t),

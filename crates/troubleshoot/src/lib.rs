@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod callers;
 pub mod decide;
+pub mod explain;
 pub mod findings;
 pub use runiam_core::gather;
 pub mod logs;

@@ -8,6 +8,7 @@
 use std::process::Stdio;
 
 use chrono::{DateTime, Utc};
+use runiam_core::CommandError;
 use runiam_core::api::Clients;
 use runiam_core::auth::{AuthError, AuthOptions, IdToken, Metadata, Secret, TokenSource, jwt_claims};
 use runiam_core::cli::Context;
@@ -145,4 +146,33 @@ pub async fn from_command(
     }
     let token = Secret::new(token);
     Ok(Identity::Token { principal, expires: expiry(&token), token, source: "--id-token-cmd".to_owned() })
+}
+
+/// An ID token for `audience`, the way verify (and proxy) get one: printed
+/// by `id_token_cmd` when given; else minted for `principal`
+/// ([`impersonate`]); else the credential in use's own ([`ambient`]).
+pub async fn mint(
+    ctx: &Context,
+    principal: Option<&Principal>,
+    id_token_cmd: Option<&str>,
+    audience: &str,
+) -> Result<Identity, CommandError> {
+    if let Some(cmd) = id_token_cmd {
+        return from_command(cmd, audience, principal.cloned())
+            .await
+            .map_err(|e| CommandError::usage(e.to_string()).hinted("the command must print one ID token and exit 0"));
+    }
+    match principal {
+        Some(p) => Ok(impersonate(&ctx.clients, ctx.http.source(), p, audience).await),
+        None => ambient(ctx, audience).await.map_err(|e| {
+            let (hint, about_as) = (e.hint(), matches!(e, AuthError::NoIdToken { .. }));
+            let err =
+                CommandError::new(e.exit(), e).context("no --as given, and the credential in use gives no ID token");
+            if about_as {
+                err.hinted(hint)
+            } else {
+                err.hinted(hint).hinted("or name the caller with --as PRINCIPAL, or pass --id-token-cmd CMD")
+            }
+        }),
+    }
 }

@@ -47,7 +47,6 @@ use crate::call::{Endpoint, Load};
 use crate::checks::CheckName;
 use crate::identity::Identity;
 use crate::wire::Sent;
-use runiam_core::auth::AuthError;
 
 /// Requests and concurrency a smoke load is held to without --force.
 pub const MAX_REQUESTS: u64 = 1000;
@@ -738,30 +737,11 @@ async fn load_renewing(
 /// The identity for one probe.
 async fn identify(args: &Args, ctx: &Context, who: &Who, audience: &str) -> Result<Identity, CommandError> {
     let principal = match who {
-        Who::Principal(p) => Some(p.clone()),
-        _ => None,
+        Who::Anonymous => return Ok(Identity::Anonymous),
+        Who::Principal(p) => Some(p),
+        Who::Ambient => None,
     };
-    if *who == Who::Anonymous {
-        return Ok(Identity::Anonymous);
-    }
-    if let Some(cmd) = &args.id_token_cmd {
-        return identity::from_command(cmd, audience, principal)
-            .await
-            .map_err(|e| CommandError::usage(e.to_string()).hinted("the command must print one ID token and exit 0"));
-    }
-    match who {
-        Who::Principal(p) => Ok(identity::impersonate(&ctx.clients, ctx.http.source(), p, audience).await),
-        _ => identity::ambient(ctx, audience).await.map_err(|e| {
-            let (hint, about_as) = (e.hint(), matches!(e, AuthError::NoIdToken { .. }));
-            let err =
-                CommandError::new(e.exit(), e).context("no --as given, and the credential in use gives no ID token");
-            if about_as {
-                err.hinted(hint)
-            } else {
-                err.hinted(hint).hinted("or name the caller with --as PRINCIPAL, or pass --id-token-cmd CMD")
-            }
-        }),
-    }
+    identity::mint(ctx, principal, args.id_token_cmd.as_deref(), audience).await
 }
 
 fn answer_data(outcome: &call::Outcome, attempts: u32) -> serde_json::Value {

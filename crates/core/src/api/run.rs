@@ -160,16 +160,23 @@ pub fn token_audience_accepted(aud: &str, email: Option<&str>, urls: &[String], 
 }
 
 impl Service {
+    /// The traffic targets Cloud Run reports (`trafficStatuses`).
+    fn traffic_statuses(&self) -> impl Iterator<Item = &Value> {
+        self.extra.get("trafficStatuses").and_then(Value::as_array).into_iter().flatten()
+    }
+
+    /// The URL of the traffic tag `tag`, when the service has that tag.
+    pub fn tag_uri(&self, tag: &str) -> Option<String> {
+        self.traffic_statuses()
+            .find(|t| t.get("tag").and_then(Value::as_str) == Some(tag))
+            .and_then(|t| t.get("uri").and_then(Value::as_str))
+            .map(str::to_owned)
+    }
+
     /// Every URL Cloud Run accepts as `aud` for the service: `uri`, `urls`,
     /// and the traffic tags' URLs, without trailing `/`, sorted.
     pub fn all_urls(&self) -> Vec<String> {
-        let tags = self
-            .extra
-            .get("trafficStatuses")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|t| t.get("uri").and_then(Value::as_str));
+        let tags = self.traffic_statuses().filter_map(|t| t.get("uri").and_then(Value::as_str));
         let mut out: Vec<String> = self
             .uri
             .iter()
@@ -406,5 +413,18 @@ mod tests {
         }
         assert!(!token_audience_accepted("1-other.apps.googleusercontent.com", Some("alice@example.com"), &urls, &[]));
         assert!(token_audience_accepted("https://a-1.r.run.app/", Some("sa@p.iam.gserviceaccount.com"), &urls, &[]));
+    }
+
+    #[test]
+    fn tag_urls_come_from_traffic_statuses() {
+        let service: Service = serde_json::from_value(serde_json::json!({
+            "name": "projects/p/locations/r/services/a",
+            "uri": "https://a-1.r.run.app",
+            "trafficStatuses": [{"percent": 100}, {"tag": "blue", "uri": "https://blue---a-1.r.run.app"}],
+        }))
+        .unwrap();
+        assert_eq!(service.tag_uri("blue").as_deref(), Some("https://blue---a-1.r.run.app"));
+        assert_eq!(service.tag_uri("green"), None);
+        assert_eq!(service.all_urls(), ["https://a-1.r.run.app", "https://blue---a-1.r.run.app"]);
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! - `GET /emulator/v1/faults`: the fault settings, as JSON;
 //! - `POST /emulator/v1/faults` with any of `{"latencyMs", "failRate",
-//!   "failCodes", "raceRate", "commitThenFail"}`: changes those settings
+//!   "failCodes", "raceRate", "commitThenFail", "propagationDelayMs",
+//!   "idTokenSeconds"}`: changes those settings
 //!   (the rest stay) and answers with all of them;
 //! - `POST /emulator/v1/reset`: policies, etags, the write counter and the
 //!   log store back to the world file's; fault settings stay.
