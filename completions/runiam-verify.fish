@@ -10,6 +10,9 @@ complete -c runiam-verify -l wait -d 'Retry through IAM propagation for up to th
 complete -c runiam-verify -l requests -d 'Smoke load: send this many requests after the first call (at most 1000 without --force)' -r
 complete -c runiam-verify -l concurrency -d 'Smoke load: requests in flight at once (at most 50 without --force)' -r
 complete -c runiam-verify -l since -d 'The change time for --logs: RFC 3339 (2026-11-28T10:00:00Z) or how long ago (15m) [default: a record\'s appliedAt]' -r
+complete -c runiam-verify -l no-new-access -d 'Compare with REFERENCE, a ServiceSnapshot (runiam export) or a ChangeRecord\'s policy before: fail naming every principal × run.* permission on the service that the live state (or a plan\'s, from stdin) gives beyond the intended member × role; ancestors\' grants, deny policies, public principals and the invoker check count' -r -F
+complete -c runiam-verify -l member -d 'With --no-new-access: the member the change was meant to grant [default: the ChangeRecord\'s intent]' -r
+complete -c runiam-verify -l role -d 'With --member: the role it was meant to get; every permission of the role is allowed [default: roles/run.invoker]' -r
 complete -c runiam-verify -s f -l file -d 'Read ChangeRecord documents from FILE (- for stdin)' -r -F
 complete -c runiam-verify -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'Human-readable text'
 yaml\t'A YAML stream of runiam documents'

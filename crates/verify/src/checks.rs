@@ -22,10 +22,12 @@ pub enum CheckName {
     Restored,
     /// No Cloud Run 401/403 in the request logs since the change.
     Logs,
+    /// No principal gained a run.* permission on the service beyond the intent.
+    NoNewAccess,
 }
 
 impl CheckName {
-    pub const ALL: [CheckName; 7] = [
+    pub const ALL: [CheckName; 8] = [
         CheckName::Invoke,
         CheckName::Load,
         CheckName::IntendedMembers,
@@ -33,6 +35,7 @@ impl CheckName {
         CheckName::InvokerCheck,
         CheckName::Restored,
         CheckName::Logs,
+        CheckName::NoNewAccess,
     ];
 
     /// The name in VerifyReport documents.
@@ -45,6 +48,7 @@ impl CheckName {
             CheckName::InvokerCheck => "invoker-check",
             CheckName::Restored => "restored",
             CheckName::Logs => "logs",
+            CheckName::NoNewAccess => "no-new-access",
         }
     }
 
