@@ -132,3 +132,85 @@ fn no_new_access_judges_the_live_service_with_ancestors_and_the_public() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("is a state of projects/ver-proj/locations/europe-west1/services/api"), "{err}");
 }
+
+fn impact_world() -> std::path::PathBuf {
+    root().join("tests/e2e/data/impact-world.yaml")
+}
+
+const API: &str = "projects/imp-proj/locations/europe-west1/services/api";
+
+#[test]
+fn blast_radius_of_an_account_lists_its_workloads_keys_and_minters() {
+    let emu = Emulator::start(&impact_world(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let runner = "serviceAccount:runner@imp-proj.iam.gserviceaccount.com";
+    let (code, out, err) = runiam(&emu, dir.path(), &["grant-invoker", API, "--member", runner, "-o", "json"], "");
+    assert_eq!(code, 0, "{err}");
+    let who_else: Vec<&str> = err.lines().filter(|l| l.starts_with("who else: ")).collect();
+    assert_eq!(
+        who_else,
+        [
+            "who else: Cloud Run service billing (europe-west1) runs as it: it can call the service too",
+            "who else: Cloud Run service reports (us-central1) runs as it: it can call the service too",
+            "who else: Scheduler job projects/imp-proj/locations/us-central1/jobs/nightly calls with its tokens: it can call the service too",
+            "who else: whoever holds user-managed key projects/imp-proj/serviceAccounts/runner@imp-proj.iam.gserviceaccount.com/keys/3f1c0a9e2b7d4c5a can sign as serviceAccount:runner@imp-proj.iam.gserviceaccount.com",
+            "who else: user:ci@imp.example (roles/iam.serviceAccountTokenCreator on the account) can mint serviceAccount:runner@imp-proj.iam.gserviceaccount.com's tokens",
+            "who else: user:ops@imp.example (roles/owner on the project) can mint serviceAccount:runner@imp-proj.iam.gserviceaccount.com's tokens",
+            "who else: group:deployers@imp.example (roles/iam.serviceAccountUser on the project) can mint serviceAccount:runner@imp-proj.iam.gserviceaccount.com's tokens",
+        ],
+        "{err}"
+    );
+    let record: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(record["impact"]["workloads"].as_array().unwrap().len(), 3, "{record:#}");
+    assert_eq!(record["impact"]["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(record["impact"]["tokenMinters"].as_array().unwrap().len(), 3);
+
+    // An account nothing runs as says so.
+    let lonely = "serviceAccount:lonely@imp-proj.iam.gserviceaccount.com";
+    let (_, _, err) = runiam(&emu, dir.path(), &["grant-invoker", API, "--member", lonely, "-o", "json"], "");
+    assert!(err.contains(&format!("who else: no workload found running or pushing as {lonely}")), "{err}");
+}
+
+#[test]
+fn blast_radius_of_groups_counts_nested_members_and_broad_ones_are_refused() {
+    let emu = Emulator::start(&impact_world(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) =
+        runiam(&emu, dir.path(), &["grant-invoker", API, "--member", "group:team@imp.example", "-o", "json"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("who else: group:team@imp.example holds 3 direct member(s), 3 account(s) with nested groups"),
+        "{err}"
+    );
+    let record: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (record["impact"]["directMembers"].as_u64(), record["impact"]["transitiveMembers"].as_u64()),
+        (Some(3), Some(3))
+    );
+
+    for (member, says) in [
+        (
+            "group:everyone@imp.example",
+            "group:everyone@imp.example (60 members) would gain roles/run.invoker (needs --allow-broad)",
+        ),
+        (
+            "domain:imp.example",
+            "domain:imp.example, every account of the domain, would gain roles/run.invoker (needs --allow-broad)",
+        ),
+    ] {
+        let (code, out, err) = runiam(&emu, dir.path(), &["grant-invoker", API, "--member", member, "-o", "json"], "");
+        assert_eq!(code, 4, "{out}{err}");
+        assert!(err.contains(says), "{err}");
+        assert!(out.is_empty(), "{out}");
+    }
+    // With --allow-broad, the large group's size is in the plan.
+    let (code, out, err) = runiam(
+        &emu,
+        dir.path(),
+        &["grant-invoker", API, "--member", "group:everyone@imp.example", "--allow-broad", "-o", "json"],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let record: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(record["impact"]["transitiveMembers"].as_u64(), Some(60));
+}

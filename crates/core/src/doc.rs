@@ -271,6 +271,9 @@ pub struct ChangeRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_path: Option<String>,
     pub recorded_at: DateTime<Utc>,
+    /// Who else gains access through the granted member (`core::impact`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impact: Option<crate::impact::Impact>,
 }
 
 impl ChangeRecord {
@@ -292,6 +295,7 @@ impl ChangeRecord {
             applied_at: None,
             backup_path: None,
             recorded_at: Utc::now(),
+            impact: None,
         }
     }
 }
@@ -802,6 +806,7 @@ mod tests {
                 applied_at: Some(at),
                 backup_path: Some("backups/acme-prod/europe-west1/hello.yaml".into()),
                 recorded_at: at,
+                impact: None,
             })),
             Document::VerifyReport(Box::new(VerifyReport {
                 service: svc,

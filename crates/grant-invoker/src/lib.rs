@@ -373,6 +373,10 @@ async fn do_grant(
         Planned::Write(p) => *p,
     };
     show(args, &target, &planned.live, &planned.after);
+    let impact = runiam_core::impact::of(&ctx.clients, &target, &grant.member).await;
+    if let Some(i) = impact.as_ref().filter(|_| !args.common.quiet) {
+        let _ = writeln!(std::io::stderr(), "{}", i.lines().join("\n"));
+    }
     if planned.made_permanent && !args.common.quiet {
         let _ = writeln!(
             std::io::stderr(),
@@ -382,6 +386,7 @@ async fn do_grant(
         );
     }
     let mut record = ChangeRecord::plan(target.clone(), intent(&grant), planned.live.clone(), planned.after.clone());
+    record.impact = impact;
     if let Some(plan) = saved {
         record.recorded_at = plan.recorded_at;
     }

@@ -840,6 +840,7 @@ mod tests {
             applied_at: None,
             backup_path: None,
             recorded_at: Utc::now(),
+            impact: None,
         };
         let probes: Vec<(Who, Expect)> = probes_for(&record).into_iter().map(|p| (p.who, p.expect)).collect();
         assert_eq!(
