@@ -214,3 +214,37 @@ fn blast_radius_of_groups_counts_nested_members_and_broad_ones_are_refused() {
     let record: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(record["impact"]["transitiveMembers"].as_u64(), Some(60));
 }
+
+#[test]
+fn a_policy_last_written_by_terraform_is_named_with_the_resource_to_change() {
+    let emu = Emulator::start(&impact_world(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let bob = "user:bob@imp.example";
+    let plan = || runiam(&emu, dir.path(), &["grant-invoker", API, "--member", bob, "-o", "json"], "");
+    let (code, _, err) = plan();
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("Terraform"), "{err}");
+
+    // Terraform's Google provider writes the policy, as its user agent says.
+    let ua = "Terraform/1.9.5 (+https://www.terraform.io) Terraform-Plugin-SDK/2.33.0 terraform-provider-google/6.8.0";
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let status = rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/v2/{API}:setIamPolicy", emu.url))
+            .header("User-Agent", ua)
+            .json(&json!({"policy": {"bindings": [{"role": "roles/run.invoker", "members": ["user:a@imp.example"]}]}}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 200);
+    let (code, out, err) = plan();
+    assert_eq!(code, 0, "{err}");
+    let warning = format!(
+        "warning: the last SetIamPolicy on {API} came from Terraform ({ua}): a google_cloud_run_v2_service_iam_policy or google_cloud_run_v2_service_iam_binding that owns its roles will revert this grant on its next apply; add {bob} to that resource (or as a google_cloud_run_v2_service_iam_member, with -o terraform) instead"
+    );
+    assert!(err.lines().any(|l| l == warning), "{err}");
+    let record: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(record["impact"]["terraform"].as_str(), warning.strip_prefix("warning: "));
+}

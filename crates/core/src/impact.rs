@@ -45,6 +45,10 @@ pub struct Impact {
     /// What could not be read, so the lists above may be short.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unread: Vec<String>,
+    /// The service's last SetIamPolicy came from Terraform: which resource
+    /// to change instead, lest its next apply revert the grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terraform: Option<String>,
 }
 
 /// What was read about one service account.
@@ -61,9 +65,17 @@ pub struct AccountReads {
     pub project_policy: Result<Policy, String>,
 }
 
-/// The impact of granting `member` on `target`: `None` for a principal that
-/// stands for no one else (a user).
-pub async fn of(clients: &Clients, target: &ServiceRef, member: &Principal) -> Option<Impact> {
+/// The impact of granting `member` on `target`.
+pub async fn of(clients: &Clients, target: &ServiceRef, member: &Principal) -> Impact {
+    let (who, terraform) = tokio::join!(members_of(clients, target, member), last_policy_writer(clients, target));
+    let mut out = who.unwrap_or_else(|| Impact { member: member.to_string(), ..Impact::default() });
+    out.terraform = terraform.and_then(|ua| terraform_warning(target, member, &ua));
+    out
+}
+
+/// Who stands behind `member`: `None` for a principal that stands for no
+/// one else (a user).
+async fn members_of(clients: &Clients, target: &ServiceRef, member: &Principal) -> Option<Impact> {
     match member {
         Principal::ServiceAccount(email) => {
             Some(account_impact(member, email, &read_account(clients, target, email).await))
@@ -90,6 +102,34 @@ pub async fn of(clients: &Clients, target: &ServiceRef, member: &Principal) -> O
         }
         _ => None,
     }
+}
+
+/// The user agent of the service's last SetIamPolicy, from the project's
+/// Admin Activity audit log; `None` when there is none or it cannot be read
+/// (the warning is advice, never a reason to stop).
+async fn last_policy_writer(clients: &Clients, target: &ServiceRef) -> Option<String> {
+    let p = &target.project;
+    let filter = format!(
+        "logName=\"projects/{p}/logs/cloudaudit.googleapis.com%2Factivity\" AND protoPayload.methodName:\"SetIamPolicy\" AND protoPayload.resourceName=\"{}\"",
+        target.full_name()
+    );
+    let entries = clients.logging.list_entries(&format!("projects/{p}"), &filter, 1).await.ok()?;
+    let ua = entries.first()?.pointer("/protoPayload/requestMetadata/callerSuppliedUserAgent")?.as_str()?;
+    Some(ua.to_owned())
+}
+
+/// The warning when `user_agent` is Terraform's (its Google provider sends
+/// `Terraform/VERSION ... terraform-provider-google/VERSION`).
+pub fn terraform_warning(target: &ServiceRef, member: &Principal, user_agent: &str) -> Option<String> {
+    if !user_agent.to_ascii_lowercase().contains("terraform") {
+        return None;
+    }
+    Some(format!(
+        "the last SetIamPolicy on {} came from Terraform ({user_agent}): a google_cloud_run_v2_service_iam_policy or \
+         google_cloud_run_v2_service_iam_binding that owns its roles will revert this grant on its next apply; add {member} \
+         to that resource (or as a google_cloud_run_v2_service_iam_member, with -o terraform) instead",
+        target.full_name()
+    ))
 }
 
 async fn read_account(clients: &Clients, target: &ServiceRef, email: &str) -> AccountReads {
@@ -239,6 +279,9 @@ impl Impact {
         for u in &self.unread {
             out.push(format!("who else: not read, the lists may be short: {u}"));
         }
+        if let Some(t) = &self.terraform {
+            out.push(format!("warning: {t}"));
+        }
         out
     }
 }
@@ -247,6 +290,21 @@ impl Impact {
 mod tests {
     use super::*;
     use crate::api::callers::{HttpTarget, OidcToken};
+
+    #[test]
+    fn terraform_is_told_by_its_user_agent() {
+        let s = ServiceRef::new("p", "r", "api");
+        let m = Principal::parse("user:bob@p.example").unwrap();
+        let ua =
+            "Terraform/1.9.5 (+https://www.terraform.io) Terraform-Plugin-SDK/2.33.0 terraform-provider-google/6.8.0";
+        let w = terraform_warning(&s, &m, ua).unwrap();
+        assert!(
+            w.starts_with("the last SetIamPolicy on projects/p/locations/r/services/api came from Terraform"),
+            "{w}"
+        );
+        assert!(w.contains("add user:bob@p.example to that resource"), "{w}");
+        assert_eq!(terraform_warning(&s, &m, "google-cloud-sdk gcloud/502.0.0"), None);
+    }
 
     #[test]
     fn workloads_keys_and_minters_of_one_account() {

@@ -374,8 +374,9 @@ async fn do_grant(
     };
     show(args, &target, &planned.live, &planned.after);
     let impact = runiam_core::impact::of(&ctx.clients, &target, &grant.member).await;
-    if let Some(i) = impact.as_ref().filter(|_| !args.common.quiet) {
-        let _ = writeln!(std::io::stderr(), "{}", i.lines().join("\n"));
+    let said = impact.lines();
+    if !said.is_empty() && !args.common.quiet {
+        let _ = writeln!(std::io::stderr(), "{}", said.join("\n"));
     }
     if planned.made_permanent && !args.common.quiet {
         let _ = writeln!(
@@ -386,7 +387,7 @@ async fn do_grant(
         );
     }
     let mut record = ChangeRecord::plan(target.clone(), intent(&grant), planned.live.clone(), planned.after.clone());
-    record.impact = impact;
+    record.impact = Some(impact);
     if let Some(plan) = saved {
         record.recorded_at = plan.recorded_at;
     }
