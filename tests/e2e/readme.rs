@@ -92,7 +92,9 @@ fn script(steps: &[Step], gcloud: bool) -> String {
         s.push_str(&step.line);
         s.push_str(&format!("\necho \"@@step {i} $? ${{PIPESTATUS[*]}}@@\"\n"));
         if step.line.ends_with('&') {
-            s.push_str("for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/8785) 2>/dev/null && break; sleep 0.1; done\n");
+            s.push_str(
+                "for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/8785) 2>/dev/null && break; sleep 0.1; done\n",
+            );
         }
     }
     s.push_str("kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; echo @@end@@\n");
@@ -147,8 +149,7 @@ fn the_readme_followed_literally_works() {
 
 #[test]
 fn commands_are_read_as_bash_would() {
-    let readme =
-        "x\n```sh\nrunemu &   # start\nrunner a \\\n  --b 'c # d' # exit 1: statuses 1 0 0, all fine\n```\n```text\nnot run\n```\n";
+    let readme = "x\n```sh\nrunemu &   # start\nrunner a \\\n  --b 'c # d' # exit 1: statuses 1 0 0, all fine\n```\n```text\nnot run\n```\n";
     let s = steps(readme);
     assert_eq!(s.len(), 2);
     assert_eq!((s[0].line.as_str(), s[0].exit), ("runemu &", 0));

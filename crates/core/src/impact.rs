@@ -9,47 +9,16 @@
 //! project's policy; the group's members) → decide (`account_impact`, pure)
 //! → report (`Impact::lines`).
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
 use crate::api::Clients;
 use crate::api::callers::{Everywhere, Job, Queue, Subscription, Trigger, Workflow};
 use crate::api::run::KnativeService;
+pub use crate::doc::Impact;
 use crate::http::ApiError;
 use crate::model::{Policy, Principal, ServiceRef};
 use crate::roles;
 
 /// The permissions that let a principal get the account's tokens.
 pub const MINT_PERMISSIONS: [&str; 2] = ["iam.serviceAccounts.getOpenIdToken", "iam.serviceAccounts.actAs"];
-
-/// Who else gains access when a member is granted.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Impact {
-    pub member: String,
-    /// Workloads that run as or push as the account.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub workloads: Vec<String>,
-    /// The account's user-managed keys (their names).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub keys: Vec<String>,
-    /// Principals that can mint the account's tokens, and through what.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub token_minters: Vec<String>,
-    /// A group's direct members.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub direct_members: Option<usize>,
-    /// A group's accounts, nested groups walked.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub transitive_members: Option<usize>,
-    /// What could not be read, so the lists above may be short.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub unread: Vec<String>,
-    /// The service's last SetIamPolicy came from Terraform: which resource
-    /// to change instead, lest its next apply revert the grant.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub terraform: Option<String>,
-}
 
 /// What was read about one service account.
 #[derive(Debug)]
