@@ -14,6 +14,9 @@ complete -c runiam-verify -l watch -d 'Once the checks pass, keep reading the se
 complete -c runiam-verify -l interval -d 'Time between two reads of --watch (at least 1s; Logging allows 60 reads a minute per project)' -r
 complete -c runiam-verify -l notify -d 'A notification channel for --create-alert: projects/P/notificationChannels/ID, or the ID in the service\'s project (repeatable)' -r
 complete -c runiam-verify -l delete-alert -d 'Delete an alert policy that --create-alert made (projects/P/alertPolicies/ID), and do nothing else; a policy runiam did not make is refused (exit 4)' -r
+complete -c runiam-verify -l no-new-access -d 'Compare with REFERENCE, a ServiceSnapshot (runiam export) or a ChangeRecord\'s policy before: fail naming every principal × run.* permission on the service that the live state (or a plan\'s, from stdin) gives beyond the intended member × role; ancestors\' grants, deny policies, public principals and the invoker check count' -r -F
+complete -c runiam-verify -l member -d 'With --no-new-access: the member the change was meant to grant [default: the ChangeRecord\'s intent]' -r
+complete -c runiam-verify -l role -d 'With --member: the role it was meant to get; every permission of the role is allowed [default: roles/run.invoker]' -r
 complete -c runiam-verify -s f -l file -d 'Read ChangeRecord documents from FILE (- for stdin)' -r -F
 complete -c runiam-verify -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'Human-readable text'
 yaml\t'A YAML stream of runiam documents'

@@ -5,6 +5,7 @@ mod changes;
 mod common;
 mod credentials;
 mod demo;
+mod evidence;
 mod export;
 mod faults;
 mod front;

@@ -279,6 +279,39 @@ pub struct ChangeRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_path: Option<String>,
     pub recorded_at: DateTime<Utc>,
+    /// Who else gains access through the granted member (`core::impact`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impact: Option<Impact>,
+}
+
+/// Who else gains access when a member is granted (`core::impact`
+/// gathers it).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Impact {
+    pub member: String,
+    /// Workloads that run as or push as the account.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workloads: Vec<String>,
+    /// The account's user-managed keys (their names).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
+    /// Principals that can mint the account's tokens, and through what.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub token_minters: Vec<String>,
+    /// A group's direct members.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direct_members: Option<usize>,
+    /// A group's accounts, nested groups walked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transitive_members: Option<usize>,
+    /// What could not be read, so the lists above may be short.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unread: Vec<String>,
+    /// The service's last SetIamPolicy came from Terraform: which resource
+    /// to change instead, lest its next apply revert the grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terraform: Option<String>,
 }
 
 impl ChangeRecord {
@@ -300,6 +333,7 @@ impl ChangeRecord {
             applied_at: None,
             backup_path: None,
             recorded_at: Utc::now(),
+            impact: None,
         }
     }
 }
@@ -1023,6 +1057,7 @@ mod tests {
                 applied_at: Some(at),
                 backup_path: Some("backups/acme-prod/europe-west1/hello.yaml".into()),
                 recorded_at: at,
+                impact: None,
             })),
             Document::VerifyReport(Box::new(VerifyReport {
                 service: svc,

@@ -10,6 +10,8 @@
 //! IAM's own limits hold whatever the flags. The verdict is pure, so every
 //! rule is unit-tested here; `change` calls it right before each write.
 
+pub mod reach;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 

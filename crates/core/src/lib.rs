@@ -20,6 +20,7 @@ pub mod eval;
 pub mod gate;
 pub mod gather;
 pub mod http;
+pub mod impact;
 pub mod ingress;
 pub mod interrupt;
 pub mod jwt;

@@ -353,6 +353,7 @@ async fn handle(app: &App, req: Request<Body>, remote: SocketAddr) -> Response<B
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().unwrap_or_default().to_owned(),
         body: Vec::new(),
+        user_agent: parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
     };
     let reply = match axum::body::to_bytes(body, MAX_BODY).await {
         Err(_) => {

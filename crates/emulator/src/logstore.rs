@@ -227,6 +227,8 @@ pub struct Audit<'a> {
     pub permission: &'a str,
     /// The writer (`user:x@y`); none when the world names no operator.
     pub principal: Option<&'a str>,
+    /// The request's User-Agent header (`callerSuppliedUserAgent`).
+    pub user_agent: Option<&'a str>,
     pub request: &'a Policy,
     pub response: &'a Policy,
     pub deltas: &'a [BindingDelta],
@@ -277,7 +279,7 @@ pub fn audit_entry(world: &World, a: &Audit, now: DateTime<Utc>) -> Value {
         "@type": "type.googleapis.com/google.cloud.audit.AuditLog",
         "status": {},
         "authenticationInfo": authentication,
-        "requestMetadata": {"callerIp": "127.0.0.1", "callerSuppliedUserAgent": "runiam-emulator"},
+        "requestMetadata": {"callerIp": "127.0.0.1", "callerSuppliedUserAgent": a.user_agent.unwrap_or("runiam-emulator")},
         "serviceName": a.service_name,
         "methodName": a.method_name,
         "authorizationInfo": [{"resource": a.key, "permission": a.permission, "granted": true, "resourceAttributes": {}}],

@@ -165,6 +165,19 @@ pub struct ServiceAccount {
     /// Who may act as, or mint tokens for, this account.
     #[serde(default)]
     pub iam_policy: Policy,
+    /// Its user-managed keys (IAM `serviceAccounts.keys.list`).
+    #[serde(default)]
+    pub keys: Vec<AccountKey>,
+}
+
+/// A user-managed key of a service account.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccountKey {
+    /// The key's id, the last segment of its name.
+    pub id: String,
+    #[serde(default)]
+    pub valid_after_time: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]

@@ -152,7 +152,14 @@ proptest! {
         body in body(),
     ) {
         let state = state();
-        let request = ApiRequest { method: method.to_owned(), host, path: format!("/{}", segments.join("/")), query, body };
+        let request = ApiRequest {
+            method: method.to_owned(),
+            host,
+            path: format!("/{}", segments.join("/")),
+            query,
+            body,
+            user_agent: None,
+        };
         let reply = dispatch(&state, &request);
         prop_assert!((200..600).contains(&reply.status));
         prop_assert!(reply.body.is_object());

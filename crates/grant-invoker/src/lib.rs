@@ -397,6 +397,11 @@ async fn do_grant(
         Planned::Write(p) => *p,
     };
     show(args, &target, &planned.live, &planned.after);
+    let impact = runiam_core::impact::of(&ctx.clients, &target, &grant.member).await;
+    let said = impact.lines();
+    if !said.is_empty() && !args.common.quiet {
+        let _ = writeln!(std::io::stderr(), "{}", said.join("\n"));
+    }
     if planned.made_permanent && !args.common.quiet {
         let _ = writeln!(
             std::io::stderr(),
@@ -406,6 +411,7 @@ async fn do_grant(
         );
     }
     let mut record = ChangeRecord::plan(target.clone(), intent(&grant), planned.live.clone(), planned.after.clone());
+    record.impact = Some(impact);
     if let Some(plan) = saved {
         record.recorded_at = plan.recorded_at;
     }

@@ -26,10 +26,12 @@ pub enum CheckName {
     Watch,
     /// `--create-alert`: a Cloud Monitoring log-match alert policy watches for them.
     Alert,
+    /// No principal gained a run.* permission on the service beyond the intent.
+    NoNewAccess,
 }
 
 impl CheckName {
-    pub const ALL: [CheckName; 9] = [
+    pub const ALL: [CheckName; 10] = [
         CheckName::Invoke,
         CheckName::Load,
         CheckName::IntendedMembers,
@@ -39,6 +41,7 @@ impl CheckName {
         CheckName::Logs,
         CheckName::Watch,
         CheckName::Alert,
+        CheckName::NoNewAccess,
     ];
 
     /// The name in VerifyReport documents.
@@ -53,6 +56,7 @@ impl CheckName {
             CheckName::Logs => "logs",
             CheckName::Watch => "watch",
             CheckName::Alert => "alert",
+            CheckName::NoNewAccess => "no-new-access",
         }
     }
 

@@ -187,6 +187,7 @@ mod tests {
             applied_at: Some(Utc::now()),
             backup_path: None,
             recorded_at: Utc::now(),
+            impact: None,
         }
     }
 

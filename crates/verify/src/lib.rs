@@ -17,6 +17,7 @@ pub mod evaluate;
 pub mod hole;
 pub mod identity;
 pub mod logs;
+pub mod no_new_access;
 pub mod watch;
 pub mod wire;
 
@@ -145,6 +146,15 @@ pub struct Args {
     /// Delete an alert policy that --create-alert made (projects/P/alertPolicies/ID), and do nothing else; a policy runiam did not make is refused (exit 4).
     #[arg(long, value_name = "NAME", conflicts_with_all = ["service", "file", "watch", "create_alert", "logs", "as_principal"])]
     pub delete_alert: Option<String>,
+    /// Compare with REFERENCE, a ServiceSnapshot (runiam export) or a ChangeRecord's policy before: fail naming every principal × run.* permission on the service that the live state (or a plan's, from stdin) gives beyond the intended member × role; ancestors' grants, deny policies, public principals and the invoker check count.
+    #[arg(long, value_name = "REFERENCE")]
+    pub no_new_access: Option<PathBuf>,
+    /// With --no-new-access: the member the change was meant to grant [default: the ChangeRecord's intent].
+    #[arg(long, value_name = "PRINCIPAL", requires = "no_new_access")]
+    pub member: Option<String>,
+    /// With --member: the role it was meant to get; every permission of the role is allowed [default: roles/run.invoker].
+    #[arg(long, value_name = "ROLE", requires = "member")]
+    pub role: Option<String>,
     /// Read ChangeRecord documents from FILE (- for stdin).
     #[arg(short = 'f', long = "file", value_name = "FILE", conflicts_with = "service")]
     pub file: Option<PathBuf>,
@@ -203,6 +213,12 @@ async fn verify(args: Args) -> Result<Exit, CommandError> {
     if args.logs && since.is_none() && args.service.is_some() {
         return Err(CommandError::usage("--logs with a SERVICE needs --since: the time the change was made")
             .hinted("--since 15m, or --since 2026-11-28T10:00:00Z"));
+    }
+    if let Some(reference) = &args.no_new_access {
+        let ctx = args.common.context(HttpOptions::default())?;
+        let r = no_new_access::check(&args, &ctx, reference).await?;
+        report(std::slice::from_ref(&r), format)?;
+        return Ok(if r.passed { Exit::Ok } else { Exit::Problem });
     }
     let window = watch_window(&args)?;
     let channels = args.notify.iter().map(|c| alert::Channel::parse(c)).collect::<Result<Vec<_>, _>>()?;
@@ -962,6 +978,7 @@ mod tests {
             applied_at: None,
             backup_path: None,
             recorded_at: Utc::now(),
+            impact: None,
         };
         let probes: Vec<(Who, Expect)> = probes_for(&record).into_iter().map(|p| (p.who, p.expect)).collect();
         assert_eq!(

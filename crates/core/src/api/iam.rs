@@ -72,4 +72,30 @@ impl Iam {
         url.query_pairs_mut().append_pair("options.requestedPolicyVersion", "3");
         self.http.json(Api::Iam, Method::POST, url, None).await
     }
+
+    /// The account's user-managed keys: each lets its holder sign as the
+    /// account, so mint its tokens, from anywhere.
+    pub async fn list_user_managed_keys(&self, email: &str) -> Result<Vec<AccountKey>, ApiError> {
+        let mut url = api_url(&self.base, &["v1", "projects", "-", "serviceAccounts", email, "keys"]);
+        url.query_pairs_mut().append_pair("keyTypes", "USER_MANAGED");
+        let list: KeyList = self.http.json(Api::Iam, Method::GET, url, None).await?;
+        Ok(list.keys)
+    }
+}
+
+/// `ServiceAccountKey`, without key material (keys.list never returns it).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountKey {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_after_time: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct KeyList {
+    #[serde(default)]
+    keys: Vec<AccountKey>,
 }

@@ -48,8 +48,32 @@ pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Ans
                 }
             }
         }
+        ["v1", "projects", p, "serviceAccounts", email, "keys"] if call.verb.is_none() && call.is("GET") => {
+            Some(account(world, p, email).map(|(proj, a)| keys_json(proj, a)))
+        }
         _ => None,
     }
+}
+
+/// `ListServiceAccountKeysResponse`: the world's keys are user-managed;
+/// Google's own system-managed keys are not listed.
+fn keys_json(p: &Project, a: &ServiceAccount) -> Value {
+    let keys: Vec<Value> = a
+        .keys
+        .iter()
+        .map(|k| {
+            let mut out = Map::new();
+            out.insert("name".into(), json!(format!("projects/{}/serviceAccounts/{}/keys/{}", p.id, a.email, k.id)));
+            if let Some(t) = &k.valid_after_time {
+                out.insert("validAfterTime".into(), json!(t));
+            }
+            out.insert("keyAlgorithm".into(), json!("KEY_ALG_RSA_2048"));
+            out.insert("keyOrigin".into(), json!("GOOGLE_PROVIDED"));
+            out.insert("keyType".into(), json!("USER_MANAGED"));
+            Value::Object(out)
+        })
+        .collect();
+    if keys.is_empty() { json!({}) } else { json!({ "keys": keys }) }
 }
 
 fn role_json(

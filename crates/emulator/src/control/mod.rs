@@ -59,6 +59,8 @@ pub struct ApiRequest {
     /// The raw query string.
     pub query: String,
     pub body: Vec<u8>,
+    /// The User-Agent header, which audit entries record.
+    pub user_agent: Option<String>,
 }
 
 /// The answer: a status and a JSON body (plus headers for faults).
@@ -90,6 +92,7 @@ pub(crate) struct Call<'a> {
     pub body: Map<String, Value>,
     /// `$alt=json;enum-encoding=int`: enums as numbers (GAPIC clients).
     pub ints: bool,
+    pub user_agent: Option<&'a str>,
 }
 
 pub(crate) type Answer = Result<Value, ApiError>;
@@ -158,7 +161,16 @@ impl<'a> Call<'a> {
                 Err(e) => return Err(ApiError::invalid(format!("Invalid JSON payload received. {e}"))),
             }
         };
-        Ok(Self { method: &r.method, host: &r.host, segments, verb, query, body, ints })
+        Ok(Self {
+            method: &r.method,
+            host: &r.host,
+            segments,
+            verb,
+            query,
+            body,
+            ints,
+            user_agent: r.user_agent.as_deref(),
+        })
     }
 
     /// A query parameter, by its camelCase or snake_case name.
@@ -315,7 +327,7 @@ fn set_policy(state: &mut State, call: &Call, target: &Target) -> Answer {
     check(state, target, "setIamPolicy")?;
     let request = call.set_policy_request()?;
     let operator = state.world.operator.clone();
-    let written = write(state, target, request, operator.as_deref())?;
+    let written = write(state, target, request, operator.as_deref(), call.user_agent)?;
     if state.faults.commit_then_fail() {
         return Err(commit_then_fail_error());
     }
@@ -329,7 +341,13 @@ fn touches_bindings(mask: Option<&str>) -> bool {
 
 /// Domain restricted sharing on what the write adds, the write, and its
 /// audit entry.
-fn write(state: &mut State, target: &Target, request: SetPolicy, principal: Option<&str>) -> Result<Policy, ApiError> {
+fn write(
+    state: &mut State,
+    target: &Target,
+    request: SetPolicy,
+    principal: Option<&str>,
+    user_agent: Option<&str>,
+) -> Result<Policy, ApiError> {
     let before = state.get_policy(target.key, 3)?;
     if touches_bindings(request.update_mask.as_deref()) {
         let wanted = binding_deltas(&before, &request.policy);
@@ -345,6 +363,7 @@ fn write(state: &mut State, target: &Target, request: SetPolicy, principal: Opti
         method_name: target.set_method,
         permission: &format!("{}.setIamPolicy", target.permissions),
         principal,
+        user_agent,
         request: &asked,
         response: &after,
         deltas: &deltas,
@@ -374,7 +393,7 @@ fn racer_write(state: &mut State, target: &Target) -> Result<(), ApiError> {
         condition: None,
         extra: Map::new(),
     });
-    write(state, target, SetPolicy { policy, update_mask: None }, Some(&member)).map(|_| ())
+    write(state, target, SetPolicy { policy, update_mask: None }, Some(&member), None).map(|_| ())
 }
 
 fn policy_json(p: Policy) -> Answer {
