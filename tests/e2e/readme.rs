@@ -92,13 +92,22 @@ fn script(steps: &[Step], gcloud: bool) -> String {
         s.push_str(&step.line);
         s.push_str(&format!("\necho \"@@step {i} $? ${{PIPESTATUS[*]}}@@\"\n"));
         if step.line.ends_with('&') {
-            s.push_str(
-                "for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/8785) 2>/dev/null && break; sleep 0.1; done\n",
-            );
+            let port = listening_port(&step.line);
+            s.push_str(&format!(
+                "for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/{port}) 2>/dev/null && break; sleep 0.1; done\n"
+            ));
         }
     }
     s.push_str("kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; echo @@end@@\n");
     s
+}
+
+/// The port a command sent to the background listens on: its `--port`,
+/// else the default of runiam proxy (8080) or runiam-emulator (8785).
+fn listening_port(line: &str) -> u16 {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let given = words.windows(2).find(|w| w[0] == "--port").and_then(|w| w[1].parse().ok());
+    given.unwrap_or(if line.contains("runiam proxy") { 8080 } else { 8785 })
 }
 
 fn link(from: &Path, to: &Path) {

@@ -872,9 +872,11 @@ pub fn render(doc: &Document, format: DocFormat) -> String {
     let v = doc.to_value();
     match format {
         DocFormat::Json => format!("{}\n", serde_json::to_string(&v).expect("JSON values serialize")),
+        // Every YAML document opens with `---`, so that files concatenated
+        // (`cat diag.yaml change.yaml | runiam runbook`) stay a stream.
         DocFormat::Yaml => {
             let s = serde_saphyr::to_string(&v).expect("JSON values serialize as YAML");
-            if s.ends_with('\n') { s } else { format!("{s}\n") }
+            if s.ends_with('\n') { format!("---\n{s}") } else { format!("---\n{s}\n") }
         }
     }
 }
@@ -892,21 +894,16 @@ pub fn write_stdout(docs: impl IntoIterator<Item = Document>, format: DocFormat)
 pub struct DocWriter<W: Write> {
     out: W,
     format: DocFormat,
-    written: usize,
 }
 
 impl<W: Write> DocWriter<W> {
     pub fn new(out: W, format: DocFormat) -> Self {
-        Self { out, format, written: 0 }
+        Self { out, format }
     }
 
     pub fn write(&mut self, doc: &Document) -> io::Result<()> {
-        if self.format == DocFormat::Yaml && self.written > 0 {
-            self.out.write_all(b"---\n")?;
-        }
         self.out.write_all(render(doc, self.format).as_bytes())?;
         self.out.flush()?;
-        self.written += 1;
         Ok(())
     }
 
@@ -1106,10 +1103,17 @@ mod tests {
     }
 
     #[test]
+    fn concatenated_yaml_files_are_one_stream() {
+        let docs = samples();
+        let files: Vec<String> = docs.iter().map(|d| render(d, DocFormat::Yaml)).collect();
+        assert_eq!(parse_stream(&files.concat()).unwrap(), docs);
+    }
+
+    #[test]
     fn yaml_quotes_yaml11_booleans() {
         let text = render(&samples()[0], DocFormat::Yaml);
         assert!(text.contains("title: \"no\""), "{text}");
-        assert!(text.starts_with("apiVersion: runiam/v1\nkind: ServiceSnapshot\n"), "{text}");
+        assert!(text.starts_with("---\napiVersion: runiam/v1\nkind: ServiceSnapshot\n"), "{text}");
     }
 
     #[test]

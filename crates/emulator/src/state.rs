@@ -242,9 +242,13 @@ impl State {
         let stored = self.policies.get(key).ok_or_else(|| missing(key))?;
         let incoming = request.policy;
         if let Some(etag) = &incoming.etag {
-            // Padding is optional on the way in; the bytes are what count (G5).
+            // Padding is optional on the way in, and the URL-safe alphabet
+            // is as good as the standard one (proto3 JSON reads `bytes` in
+            // either; gcloud's apitools sends the URL-safe one); the bytes
+            // are what count (G5).
+            let standard = etag.trim_end_matches('=').replace('-', "+").replace('_', "/");
             let sent = STANDARD_NO_PAD
-                .decode(etag.trim_end_matches('='))
+                .decode(standard)
                 .map_err(|_| ApiError::invalid_field("policy.etag", format!("etag '{etag}' is not base64")))?;
             if sent != stored.etag {
                 return Err(ApiError::concurrent_policy_change());
@@ -580,6 +584,23 @@ mod tests {
         );
         assert_eq!(s.get_policy("projects/nope", 3).unwrap_err().code, Code::NotFound);
         assert_eq!(s.get_policy("projects/acme-one", 2).unwrap_err().code, Code::InvalidArgument);
+    }
+
+    #[test]
+    fn an_etag_in_the_url_safe_alphabet_guards_as_well() {
+        let mut s = State::new(world());
+        // Write until the etag holds a character the two alphabets spell differently.
+        let mut p = s.get_policy(HELLO, 3).unwrap();
+        while !p.etag.as_deref().unwrap().contains(['+', '/']) {
+            p = s.set_policy(HELLO, SetPolicy { policy: p, update_mask: None }).unwrap();
+        }
+        let url_safe = p.etag.as_deref().unwrap().replace('+', "-").replace('/', "_");
+        let mut stale = p.clone();
+        stale.etag = Some(url_safe.clone());
+        assert!(s.set_policy(HELLO, SetPolicy { policy: stale.clone(), update_mask: None }).is_ok(), "{url_safe}");
+        // The etag moved with that write: the same one is now stale.
+        let e = s.set_policy(HELLO, SetPolicy { policy: stale, update_mask: None }).unwrap_err();
+        assert_eq!(e.code, Code::Aborted);
     }
 
     #[test]
