@@ -48,6 +48,7 @@ pub fn snapshot(
         iam_policy: policy,
         ancestry: parents.to_vec(),
         captured_at,
+        source: None,
     }
 }
 

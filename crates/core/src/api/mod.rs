@@ -5,6 +5,7 @@
 //! fields it does not name in `extra`, so a read-modify-write never drops
 //! what Google added.
 
+pub mod asset;
 pub mod callers;
 pub mod cloudidentity;
 pub mod iam;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use crate::config::{Api, Config};
 use crate::http::Http;
 
+pub use asset::CloudAsset;
 pub use callers::Callers;
 pub use cloudidentity::CloudIdentity;
 pub use iam::Iam;
@@ -47,6 +49,7 @@ pub struct Clients {
     pub troubleshooter: Troubleshooter,
     pub logging: Logging,
     pub callers: Callers,
+    pub cloud_asset: CloudAsset,
 }
 
 impl Clients {
@@ -76,6 +79,7 @@ impl Clients {
                 tasks: config.endpoint(Api::CloudTasks).clone(),
                 workflows: config.endpoint(Api::Workflows).clone(),
             },
+            cloud_asset: CloudAsset { http: http.clone(), base: config.endpoint(Api::CloudAsset).clone() },
             http,
         }
     }

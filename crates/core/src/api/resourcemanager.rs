@@ -80,6 +80,24 @@ impl Ancestor {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProjectList {
+    #[serde(default)]
+    projects: Vec<Project>,
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FolderList {
+    #[serde(default)]
+    folders: Vec<Folder>,
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
 struct AncestryResponse {
     #[serde(default)]
     ancestor: Vec<AncestorJson>,
@@ -128,6 +146,45 @@ impl ResourceManager {
     pub async fn get_iam_policy(&self, resource: &str) -> Result<Policy, ApiError> {
         let url = api_url(&self.base, &["v3", &format!("{resource}:getIamPolicy")]);
         self.http.json(Api::CloudResourceManager, Method::POST, url, Some(&get_policy_options())).await
+    }
+
+    /// The projects directly under `parent` (`folders/N`, `organizations/N`), across pages.
+    pub async fn list_projects(&self, parent: &str) -> Result<Vec<Project>, ApiError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let url = self.list_url("projects", parent, token.as_deref());
+            let page: ProjectList = self.http.json(Api::CloudResourceManager, Method::GET, url, None).await?;
+            out.extend(page.projects);
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = Some(t),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// The folders directly under `parent`, across pages.
+    pub async fn list_folders(&self, parent: &str) -> Result<Vec<Folder>, ApiError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let url = self.list_url("folders", parent, token.as_deref());
+            let page: FolderList = self.http.json(Api::CloudResourceManager, Method::GET, url, None).await?;
+            out.extend(page.folders);
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = Some(t),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    fn list_url(&self, kind: &str, parent: &str, token: Option<&str>) -> Url {
+        let mut url = api_url(&self.base, &["v3", kind]);
+        url.query_pairs_mut().append_pair("parent", parent).append_pair("pageSize", "1000");
+        if let Some(t) = token {
+            url.query_pairs_mut().append_pair("pageToken", t);
+        }
+        url
     }
 
     /// The project, its folders and its organization, bottom to top.
