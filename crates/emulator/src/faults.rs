@@ -50,6 +50,10 @@ pub struct FaultSettings {
     /// (Google documents up to about 7 minutes).
     #[serde(default)]
     pub propagation_delay_ms: u64,
+    /// Lowers every Asset Inventory search quota to this many calls a
+    /// minute (never above Google's own limits), so tests can reach it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset_quota_per_minute: Option<u32>,
 }
 
 fn default_codes() -> Vec<u16> {
@@ -65,6 +69,7 @@ impl Default for FaultSettings {
             race_rate: 0.0,
             commit_then_fail: 0.0,
             propagation_delay_ms: 0,
+            asset_quota_per_minute: None,
         }
     }
 }

@@ -43,6 +43,7 @@ pub mod errors;
 pub mod faults;
 pub mod frontend;
 pub mod logstore;
+pub mod quota;
 pub mod state;
 pub mod tokens;
 pub mod world;
@@ -177,6 +178,7 @@ impl Options {
             race_rate: self.race_rate,
             commit_then_fail: self.commit_then_fail,
             propagation_delay_ms: u64::try_from(self.propagation_delay.as_millis()).unwrap_or(u64::MAX),
+            asset_quota_per_minute: None,
         }
     }
 }

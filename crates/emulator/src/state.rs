@@ -23,6 +23,7 @@ use serde_json::{Map, Value};
 use crate::errors::ApiError;
 use crate::faults::Faults;
 use crate::logstore::LogRecord;
+use crate::quota::Quotas;
 use crate::world::{World, sha256};
 
 /// The etag of a policy nobody has written and that has no bindings.
@@ -60,6 +61,8 @@ pub struct State {
     /// and when it happened (`None`: the state before the first change), so
     /// the front end can see the state as it was `delay` ago.
     views: VecDeque<(Option<Instant>, Arc<State>)>,
+    /// Per-minute rate quota windows (Asset Inventory's searches).
+    pub quotas: Quotas,
 }
 
 /// The log store keeps this many entries; the oldest half goes when it is
@@ -90,6 +93,7 @@ impl State {
             pristine,
             operations: BTreeMap::new(),
             views: VecDeque::new(),
+            quotas: Quotas::default(),
         }
     }
 
@@ -114,6 +118,7 @@ impl State {
         self.policies = initial_policies(&self.world);
         self.logs = seeded_logs(&self.world);
         self.operations.clear();
+        self.quotas.clear();
         self.writes = 0;
         self.changed();
     }
@@ -187,6 +192,7 @@ impl State {
             pristine: World::default(),
             operations: BTreeMap::new(),
             views: VecDeque::new(),
+            quotas: Quotas::default(),
         }
     }
 

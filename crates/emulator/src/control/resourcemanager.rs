@@ -14,6 +14,12 @@ use crate::world::{Folder, Organization, Project, World, sha256};
 const STATE: [(&str, i64); 3] = [("STATE_UNSPECIFIED", 0), ("ACTIVE", 1), ("DELETE_REQUESTED", 2)];
 
 pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Answer> {
+    if let ["v3", kind @ ("projects" | "folders")] = segs
+        && call.verb.is_none()
+        && call.is("GET")
+    {
+        return Some(list(&state.world, call, kind));
+    }
     let (version, kind, id) = match segs {
         [v @ ("v1" | "v3"), k @ ("projects" | "folders" | "organizations"), id] => (*v, *k, *id),
         _ => return None,
@@ -61,6 +67,36 @@ pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Ans
             iam_verbs(state, call, &target, &["POST", "GET"])
         }
     }
+}
+
+/// v3 `projects.list` / `folders.list`: the children of `parent`
+/// (`organizations/N` or `folders/N`), in id order, paged. The offline role
+/// table has no `.list` permissions, so the operator is not checked here.
+fn list(world: &World, call: &Call, kind: &str) -> Answer {
+    let parent = call
+        .param(&["parent"])
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| ApiError::invalid_field("parent", "parent is required: organizations/N or folders/N."))?;
+    let size = call.count_param(&["pageSize", "page_size"])?.filter(|n| *n > 0).unwrap_or(1000);
+    let token = call.param(&["pageToken", "page_token"]);
+    let (field, items) = if kind == "projects" {
+        let children: Vec<&Project> = world.projects.iter().filter(|p| p.parent.as_deref() == Some(parent)).collect();
+        let (shown, next) = super::page(&children, size, token)?;
+        ("projects", (shown.iter().map(|p| project_v3(call, p)).collect::<Vec<_>>(), next))
+    } else {
+        let children: Vec<&Folder> = world.folders.iter().filter(|f| f.parent == parent).collect();
+        let (shown, next) = super::page(&children, size, token)?;
+        ("folders", (shown.iter().map(|f| folder(call, f)).collect::<Vec<_>>(), next))
+    };
+    let (items, next) = items;
+    let mut out = Map::new();
+    if !items.is_empty() {
+        out.insert(field.into(), Value::Array(items));
+    }
+    if let Some(t) = next {
+        out.insert("nextPageToken".into(), json!(t));
+    }
+    Ok(Value::Object(out))
 }
 
 /// The policy key of a resource, or the API's 404.
