@@ -46,3 +46,28 @@ pub fn progress(len: u64, message: &str, quiet: bool) -> ProgressBar {
     bar.set_message(message.to_owned());
     bar
 }
+
+/// A count of `unit`s done with its rate and elapsed time, for work whose
+/// total is not known up front; on stderr, hidden in pipes and with `--quiet`.
+pub fn counter(message: &str, unit: &str, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::no_length();
+    let template = format!("{{spinner}} {{msg}}: {{pos}} {unit} ({{per_sec}}, {{elapsed}})");
+    bar.set_style(ProgressStyle::with_template(&template).expect("counter template"));
+    bar.set_message(message.to_owned());
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
+/// Turns a counter into a bar once the total is known: count, rate and ETA.
+pub fn set_total(bar: &ProgressBar, len: u64, unit: &str) {
+    if bar.is_hidden() {
+        return;
+    }
+    let template = format!("{{msg}} [{{bar:30}}] {{pos}}/{{len}} {unit} ({{per_sec}}, ETA {{eta}})");
+    bar.set_style(ProgressStyle::with_template(&template).expect("bar template").progress_chars("=> "));
+    bar.set_length(len);
+    bar.set_position(0);
+}

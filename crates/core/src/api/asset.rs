@@ -240,8 +240,30 @@ impl Placement {
     }
 }
 
-/// A ServiceSnapshot of a Run service read from Asset Inventory: `name` its
-/// full resource name, `resource` the service in `version`'s JSON.
+/// The ServiceSnapshot of a service (`target` as [`service_of`] named it,
+/// `service` as [`run_service`] read it).
+pub fn finish(
+    target: ServiceRef,
+    service: Service,
+    placement: &Placement,
+    policy: Policy,
+    source: SnapshotSource,
+    captured_at: DateTime<Utc>,
+) -> Result<ServiceSnapshot, AssetError> {
+    let number = &placement.project_number;
+    if number.is_empty() || !number.chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad(format!(
+            "the project number of {} is missing or not a number ('{number}')",
+            target.full_name()
+        )));
+    }
+    let mut s = crate::change::snapshot(target, number, &placement.parents, service, policy, captured_at);
+    s.source = Some(source);
+    Ok(s)
+}
+
+/// A Run service read from Asset Inventory (`name` its full resource name,
+/// `resource` the service in `version`'s JSON) as a ServiceSnapshot.
 pub fn snapshot(
     name: &str,
     version: &str,
@@ -251,15 +273,7 @@ pub fn snapshot(
     source: SnapshotSource,
     captured_at: DateTime<Utc>,
 ) -> Result<ServiceSnapshot, AssetError> {
-    let target = service_of(name)?;
-    let service = run_service(version, resource)?;
-    let number = &placement.project_number;
-    if number.is_empty() || !number.chars().all(|c| c.is_ascii_digit()) {
-        return Err(bad(format!("the project number of {name} is missing or not a number ('{number}')")));
-    }
-    let mut s = crate::change::snapshot(target, number, &placement.parents, service, policy, captured_at);
-    s.source = Some(source);
-    Ok(s)
+    finish(service_of(name)?, run_service(version, resource)?, placement, policy, source, captured_at)
 }
 
 /// One page of a search.
