@@ -5,6 +5,7 @@ mod common;
 mod credentials;
 mod export;
 mod faults;
+mod fleet;
 mod front;
 mod tampering;
 mod text_output;

@@ -74,16 +74,17 @@ fn search(
     let world = &state.world;
     let nodes: Vec<Node> =
         scope(world, kind, id).unwrap_or_default().into_iter().filter(|n| request.wants_type(n.asset_type())).collect();
-    let results: Vec<Value> = if verb == "searchAllIamPolicies" {
-        nodes.iter().filter_map(|n| policy_result(state, world, n, &request)).collect::<Result<_, _>>()?
+    let token = call.param(&["pageToken", "page_token"]);
+    let (shown, next) = if verb == "searchAllIamPolicies" {
+        let results: Vec<Value> =
+            nodes.iter().filter_map(|n| policy_result(state, world, n, &request)).collect::<Result<_, _>>()?;
+        page(&results, request.page_size, token)?
     } else {
-        nodes
-            .iter()
-            .filter(|n| request.matches_resource(world, n))
-            .map(|n| resource_result(world, n, &request))
-            .collect()
+        // Only the page's results are built: a service's versioned forms are large.
+        let matching: Vec<&Node> = nodes.iter().filter(|n| request.matches_resource(world, n)).collect();
+        let (shown, next) = page(&matching, request.page_size, token)?;
+        (shown.iter().map(|n| resource_result(world, n, &request)).collect(), next)
     };
-    let (shown, next) = page(&results, request.page_size, call.param(&["pageToken", "page_token"]))?;
     let mut out = Map::new();
     if !shown.is_empty() {
         out.insert("results".into(), Value::Array(shown));
@@ -260,6 +261,9 @@ impl Request {
     /// searchAllResources' query: `name`, `location`, `assetType` and
     /// `project` fields; an unknown field was refused by `parse_query`.
     fn matches_resource(&self, world: &World, n: &Node) -> bool {
+        if self.terms.is_empty() {
+            return true;
+        }
         let location = match n {
             Node::Service(_, s) => s.region.as_str(),
             _ => "global",
@@ -450,6 +454,9 @@ fn resource_result(world: &World, n: &Node, request: &Request) -> Value {
             "parentFullResourceName".into(),
             json!(format!("//cloudresourcemanager.googleapis.com/projects/{}", p.number)),
         );
+        if !request.wants_field("versionedResources") {
+            return Value::Object(all.into_iter().filter(|(k, _)| request.wants_field(k)).collect());
+        }
         // The service's own JSON in each API version, enums by name (a
         // Struct has no enum encoding).
         let named = Call {
