@@ -12,81 +12,14 @@ use serde_json::{Value, json};
 
 use crate::common::{Emulator, cmd, policy, put_policy, root, run, runiam};
 
-const ORG: &str = "700000000001";
-const FOLDERS: usize = 5;
-const PROJECTS: usize = 40;
+use runiam_emulator::estate::{FOLDERS, ORG, Size, fleet};
+
 const SERVICES: usize = 2000;
-const REGIONS: [&str; 3] = ["europe-west1", "us-central1", "asia-northeast1"];
-const INGRESS: [&str; 4] = [
-    "INGRESS_TRAFFIC_ALL",
-    "INGRESS_TRAFFIC_INTERNAL_ONLY",
-    "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER",
-    "INGRESS_TRAFFIC_NONE",
-];
 
 /// The estate; with `operator`, an operator who may read Run and Resource
 /// Manager but not search Asset Inventory.
 fn estate(operator: bool) -> Value {
-    let folders: Vec<Value> = (0..FOLDERS)
-        .map(|f| json!({"id": format!("71000000000{f}"), "parent": format!("organizations/{ORG}"), "displayName": format!("team-{f}")}))
-        .collect();
-    let per_project = SERVICES / PROJECTS;
-    let projects: Vec<Value> = (0..PROJECTS)
-        .map(|p| {
-            let id = format!("fleet-{p:02}");
-            let services: Vec<Value> = (0..per_project)
-                .map(|i| {
-                    let n = p * per_project + i;
-                    let mut bindings = Vec::new();
-                    if n % 6 != 0 {
-                        let mut members = vec![format!("serviceAccount:caller-{n}@{id}.iam.gserviceaccount.com")];
-                        if n % 4 == 0 {
-                            members.push(format!("group:team-{}@fleet.example", n % FOLDERS));
-                        }
-                        bindings.push(json!({"role": "roles/run.invoker", "members": members}));
-                    }
-                    if n % 9 == 0 {
-                        bindings.push(json!({
-                            "role": "roles/run.developer",
-                            "members": [format!("user:dev-{n}@fleet.example")],
-                            "condition": {"title": "until-2027", "expression": "request.time < timestamp(\"2027-01-01T00:00:00Z\")"},
-                        }));
-                    }
-                    let mut s = json!({
-                        "name": format!("svc-{n:04}"),
-                        "region": REGIONS[n % REGIONS.len()],
-                        "ingress": INGRESS[n % INGRESS.len()],
-                        "invokerIamDisabled": n % 7 == 0,
-                        "iamPolicy": {"bindings": bindings},
-                    });
-                    if n % 5 == 0 {
-                        s["customAudiences"] = json!([format!("https://svc-{n}.fleet.example")]);
-                    }
-                    if n % 3 == 0 {
-                        s["serviceAccount"] = json!(format!("runtime@{id}.iam.gserviceaccount.com"));
-                    }
-                    s
-                })
-                .collect();
-            json!({
-                "id": id,
-                "number": format!("72000000{p:04}"),
-                "parent": format!("folders/71000000000{}", p % FOLDERS),
-                "services": services,
-            })
-        })
-        .collect();
-    let mut w = json!({
-        "organization": {"id": ORG, "domain": "fleet.example"},
-        "folders": folders,
-        "projects": projects,
-    });
-    if operator {
-        w["organization"]["iamPolicy"] =
-            json!({"bindings": [{"role": "roles/run.viewer", "members": ["user:ops@fleet.example"]}]});
-        w["operator"] = json!("user:ops@fleet.example");
-    }
-    w
+    fleet(Size { projects: 40, services: SERVICES }, operator)
 }
 
 fn start(dir: &Path, operator: bool) -> Emulator {

@@ -40,6 +40,7 @@ pub mod authz;
 pub mod client;
 pub mod control;
 pub mod errors;
+pub mod estate;
 pub mod faults;
 pub mod frontend;
 pub mod logstore;
