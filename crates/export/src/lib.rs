@@ -22,7 +22,7 @@ use chrono::Utc;
 use clap::{CommandFactory, Parser};
 use runiam_core::api::Clients;
 use runiam_core::api::run::Service;
-use runiam_core::change::{project_facts, snapshot};
+use runiam_core::change::project_facts;
 use runiam_core::cli::{CommonArgs, Context, run_command};
 use runiam_core::config::Api;
 use runiam_core::doc::{DocFormat, DocWriter, Document, ServiceSnapshot, render};
@@ -266,7 +266,7 @@ pub(crate) async fn gather_snapshots(
         .filter_map(|((t, _), g)| {
             let (number, parents) = project_info.get(&t.project)?;
             let g = g?;
-            Some(snapshot(t, number, parents, g.service, g.policy, captured_at))
+            Some(g.service.into_snapshot(t, number, parents, g.policy, captured_at))
         })
         .collect())
 }

@@ -4,7 +4,7 @@
 //!
 //! A Run service reaches runiam here in two forms, whatever the channel:
 //! Run v1's Knative object or Run v2's `Service`. [`run_service`] is the one
-//! reader of both; it yields the v2 [`Service`] that `change::snapshot`
+//! reader of both; it yields the v2 [`Service`] that `Service::into_snapshot`
 //! already turns into a ServiceSnapshot, so a snapshot from Asset Inventory
 //! carries exactly the settings a snapshot from Run does.
 //! `additionalAttributes` is never read: Google says not to consume it
@@ -257,7 +257,7 @@ pub fn finish(
             target.full_name()
         )));
     }
-    let mut s = crate::change::snapshot(target, number, &placement.parents, service, policy, captured_at);
+    let mut s = service.into_snapshot(target, number, &placement.parents, policy, captured_at);
     s.source = Some(source);
     Ok(s)
 }

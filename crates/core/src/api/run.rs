@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use reqwest::Method;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,7 @@ use url::Url;
 
 use super::{is_false, set_policy_body};
 use crate::config::Api;
+use crate::doc::ServiceSnapshot;
 use crate::http::{ApiError, Http, api_url};
 use crate::model::{Policy, ServiceRef};
 
@@ -117,6 +119,35 @@ pub fn token_audience_accepted(aud: &str, email: Option<&str>, urls: &[String], 
 }
 
 impl Service {
+    /// The ServiceSnapshot of this service, its policy and its project's
+    /// facts (`parents` above the project, nearest first).
+    pub fn into_snapshot(
+        self,
+        mut target: ServiceRef,
+        project_number: &str,
+        parents: &[String],
+        policy: Policy,
+        captured_at: DateTime<Utc>,
+    ) -> ServiceSnapshot {
+        target.project_number = Some(project_number.to_owned());
+        ServiceSnapshot {
+            service: target,
+            uri: self.uri,
+            urls: self.urls,
+            ingress: self.ingress,
+            invoker_iam_disabled: self.invoker_iam_disabled,
+            default_uri_disabled: self.default_uri_disabled,
+            iap_enabled: self.iap_enabled,
+            custom_audiences: self.custom_audiences,
+            service_account: self.template.and_then(|t| t.service_account),
+            etag: self.etag,
+            iam_policy: policy,
+            ancestry: parents.to_vec(),
+            captured_at,
+            source: None,
+        }
+    }
+
     /// Every URL Cloud Run accepts as `aud` for the service: `uri`, `urls`,
     /// and the traffic tags' URLs, without trailing `/`, sorted.
     pub fn all_urls(&self) -> Vec<String> {
