@@ -43,14 +43,14 @@ pub fn fleet(size: Size, operator: bool) -> Value {
                 .map(|i| {
                     let n = p * per_project + i;
                     let mut bindings = Vec::new();
-                    if n % 6 != 0 {
+                    if !n.is_multiple_of(6) {
                         let mut members = vec![format!("serviceAccount:caller-{n}@{id}.iam.gserviceaccount.com")];
-                        if n % 4 == 0 {
+                        if n.is_multiple_of(4) {
                             members.push(format!("group:team-{}@fleet.example", n % FOLDERS));
                         }
                         bindings.push(json!({"role": "roles/run.invoker", "members": members}));
                     }
-                    if n % 9 == 0 {
+                    if n.is_multiple_of(9) {
                         bindings.push(json!({
                             "role": "roles/run.developer",
                             "members": [format!("user:dev-{n}@fleet.example")],
@@ -61,13 +61,13 @@ pub fn fleet(size: Size, operator: bool) -> Value {
                         "name": format!("svc-{n:04}"),
                         "region": REGIONS[n % REGIONS.len()],
                         "ingress": INGRESS[n % INGRESS.len()],
-                        "invokerIamDisabled": n % 7 == 0,
+                        "invokerIamDisabled": n.is_multiple_of(7),
                         "iamPolicy": {"bindings": bindings},
                     });
-                    if n % 5 == 0 {
+                    if n.is_multiple_of(5) {
                         s["customAudiences"] = json!([format!("https://svc-{n}.fleet.example")]);
                     }
-                    if n % 3 == 0 {
+                    if n.is_multiple_of(3) {
                         s["serviceAccount"] = json!(format!("runtime@{id}.iam.gserviceaccount.com"));
                     }
                     s

@@ -307,11 +307,10 @@ fn text_matches(field: &str, t: &Term) -> bool {
 /// `field=value`, values optionally double-quoted.
 fn parse_query(query: &str) -> Result<Vec<Term>, ApiError> {
     let mut terms = Vec::new();
-    let mut chars = query.chars().peekable();
     let mut token = String::new();
     let mut tokens = Vec::new();
     let mut quoted = false;
-    while let Some(c) = chars.next() {
+    for c in query.chars() {
         match c {
             '"' => quoted = !quoted,
             c if c.is_whitespace() && !quoted => {
