@@ -65,6 +65,13 @@ fn export(bin: &Path, emu: &Emulator) -> anyhow::Result<Run> {
         }
         lines
     });
+    // `--verbose` traces every call: drained while it runs, or the pipe fills and blocks it.
+    let mut stderr_pipe = child.stderr.take().context("export stderr")?;
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr_pipe.read_to_string(&mut text);
+        text
+    });
     let mut peak_kb = 0;
     while child.try_wait()?.is_none() {
         if let Some(kb) = std::fs::read_to_string(&status_file).ok().as_deref().and_then(vm_hwm) {
@@ -72,8 +79,7 @@ fn export(bin: &Path, emu: &Emulator) -> anyhow::Result<Run> {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    let mut stderr = String::new();
-    child.stderr.take().context("export stderr")?.read_to_string(&mut stderr)?;
+    let stderr = errors.join().map_err(|_| anyhow::anyhow!("the stderr reader panicked"))?;
     let secs = started.elapsed().as_secs_f64();
     let snapshots = counter.join().map_err(|_| anyhow::anyhow!("the line counter panicked"))?;
     if !child.wait()?.success() {
