@@ -21,6 +21,11 @@ Register-ArgumentCompleter -Native -CommandName 'runiam-export' -ScriptBlock {
 
     $completions = @(switch ($command) {
         'runiam-export' {
+            [CompletionResult]::new('--organization', '--organization', [CompletionResultType]::ParameterName, 'Export every service of organization N (its numeric id) through Cloud Asset Inventory, streaming snapshots as they complete')
+            [CompletionResult]::new('--folder', '--folder', [CompletionResultType]::ParameterName, 'Export every service of folder N and the folders below it, through Cloud Asset Inventory')
+            [CompletionResult]::new('--projects', '--projects', [CompletionResultType]::ParameterName, 'Export every service of these projects (ids or numbers, comma-separated), through Cloud Asset Inventory')
+            [CompletionResult]::new('--from-asset-export', '--from-asset-export', [CompletionResultType]::ParameterName, 'Read an Asset Inventory export instead of calling any API: newline-delimited Asset JSON (--content-type resource and iam-policy, in one file or several; - for stdin), streamed in one pass')
+            [CompletionResult]::new('--rate-limit', '--rate-limit', [CompletionResultType]::ParameterName, 'Calls a minute allowed to one API, as API=N (cloudasset=350, run=900, cloudresourcemanager=900 by default against Google; repeatable)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: text on a terminal, yaml otherwise]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: text on a terminal, yaml otherwise]')
             [CompletionResult]::new('--out-dir', '--out-dir', [CompletionResultType]::ParameterName, 'Write one YAML file per service to DIR/PROJECT/REGION/SERVICE.yaml, ready for git')

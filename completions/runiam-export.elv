@@ -18,6 +18,11 @@ set edit:completion:arg-completer[runiam-export] = {|@words|
     }
     var completions = [
         &'runiam-export'= {
+            cand --organization 'Export every service of organization N (its numeric id) through Cloud Asset Inventory, streaming snapshots as they complete'
+            cand --folder 'Export every service of folder N and the folders below it, through Cloud Asset Inventory'
+            cand --projects 'Export every service of these projects (ids or numbers, comma-separated), through Cloud Asset Inventory'
+            cand --from-asset-export 'Read an Asset Inventory export instead of calling any API: newline-delimited Asset JSON (--content-type resource and iam-policy, in one file or several; - for stdin), streamed in one pass'
+            cand --rate-limit 'Calls a minute allowed to one API, as API=N (cloudasset=350, run=900, cloudresourcemanager=900 by default against Google; repeatable)'
             cand -o 'Output format [default: text on a terminal, yaml otherwise]'
             cand --output 'Output format [default: text on a terminal, yaml otherwise]'
             cand --out-dir 'Write one YAML file per service to DIR/PROJECT/REGION/SERVICE.yaml, ready for git'

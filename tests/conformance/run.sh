@@ -31,6 +31,10 @@ fi
 if ! "$venv/bin/python" -c 'import googleapiclient.discovery, httplib2' 2>/dev/null; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check google-api-python-client
 fi
+# Cloud Asset Inventory's searches and export lines.
+if ! "$venv/bin/python" -c 'import google.cloud.asset_v1' 2>/dev/null; then
+  "$venv/bin/pip" install --quiet --disable-pip-version-check google-cloud-asset
+fi
 cargo build --quiet --bin runiam-emulator --bin runiam
 
 out="$(mktemp)"
@@ -45,6 +49,8 @@ done
 url="$(head -n1 "$out")"
 [ -n "$url" ] || { echo "the emulator printed no URL" >&2; exit 1; }
 "$venv/bin/python" tests/conformance/control_plane.py "$url"
+# Asset Inventory searches (org, folder, project scopes) and the export fixtures.
+"$venv/bin/python" tests/conformance/asset.py "$url"
 # Logging, deny policies, org policy and the troubleshooter; the script resets the world first.
 "$venv/bin/python" tests/conformance/diagnosis_apis.py "$url"
 # The alert policy runiam verify --create-alert leaves; the script resets the world first.

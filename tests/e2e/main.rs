@@ -8,6 +8,7 @@ mod demo;
 mod evidence;
 mod export;
 mod faults;
+mod fleet;
 mod front;
 mod network;
 mod proxy;

@@ -14,7 +14,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use rand::Rng;
 use tokio::task::JoinSet;
 
@@ -26,33 +26,6 @@ use crate::gate::{self, Allowance, Settings};
 use crate::model::{Policy, ServiceRef};
 use crate::style::{Tone, paint_err};
 use crate::target::user_named;
-
-/// Builds a snapshot from a service, its policy and its project's facts.
-pub fn snapshot(
-    mut target: ServiceRef,
-    project_number: &str,
-    parents: &[String],
-    service: Service,
-    policy: Policy,
-    captured_at: DateTime<Utc>,
-) -> ServiceSnapshot {
-    target.project_number = Some(project_number.to_owned());
-    ServiceSnapshot {
-        service: target,
-        uri: service.uri,
-        urls: service.urls,
-        ingress: service.ingress,
-        invoker_iam_disabled: service.invoker_iam_disabled,
-        default_uri_disabled: service.default_uri_disabled,
-        iap_enabled: service.iap_enabled,
-        custom_audiences: service.custom_audiences,
-        service_account: service.template.and_then(|t| t.service_account),
-        etag: service.etag,
-        iam_policy: policy,
-        ancestry: parents.to_vec(),
-        captured_at,
-    }
-}
 
 /// The project's number and its parents above it (`folders/N`, `organizations/N`).
 pub async fn project_facts(clients: &Clients, project: &str) -> Result<(String, Vec<String>), CommandError> {
@@ -75,7 +48,7 @@ pub async fn capture(clients: &Clients, target: &ServiceRef) -> Result<ServiceSn
     let service = service.map_err(|e| user_named(e, format!("cannot read service {name}")))?;
     let policy = policy.map_err(|e| user_named(e, format!("cannot read the IAM policy of {name}")))?;
     let (number, parents) = facts?;
-    Ok(snapshot(target.clone(), &number, &parents, service, policy, Utc::now()))
+    Ok(service.into_snapshot(target.clone(), &number, &parents, policy, Utc::now()))
 }
 
 /// Every service of a project. One Run v1 all-regions listing finds the
@@ -167,7 +140,7 @@ pub async fn snapshots(
         .filter_map(|((t, _), g)| {
             let (number, parents) = project_info.get(&t.project)?;
             let g = g?;
-            Some(snapshot(t, number, parents, g.service, g.policy, captured_at))
+            Some(g.service.into_snapshot(t, number, parents, g.policy, captured_at))
         })
         .collect())
 }

@@ -102,6 +102,21 @@ pub struct ServiceSnapshot {
     #[serde(default)]
     pub ancestry: Vec<String>,
     pub captured_at: DateTime<Utc>,
+    /// Where the snapshot came from when not from Cloud Run itself. Asset
+    /// Inventory lags the live state and carries no policy etag, so a write
+    /// based on such a snapshot re-reads the live policy first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SnapshotSource>,
+}
+
+/// The origin of a snapshot not read from Cloud Run (docs/documents.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum SnapshotSource {
+    /// Cloud Asset Inventory's searchAllResources and searchAllIamPolicies.
+    AssetInventory,
+    /// An Asset Inventory export (newline-delimited `Asset` JSON).
+    AssetExport,
 }
 
 impl ServiceSnapshot {
@@ -122,6 +137,7 @@ impl ServiceSnapshot {
             iam_policy,
             ancestry: Vec::new(),
             captured_at,
+            source: None,
         }
     }
 }
@@ -1012,6 +1028,7 @@ mod tests {
                 iam_policy: policy.clone(),
                 ancestry: vec!["folders/200000000001".into(), "organizations/123456789012".into()],
                 captured_at: at,
+                source: None,
             })),
             Document::Diagnosis(Box::new(Diagnosis {
                 service: svc.clone(),

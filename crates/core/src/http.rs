@@ -36,8 +36,9 @@ pub struct HttpOptions {
     pub max_delay: Duration,
     /// Calls in flight at once, across all APIs.
     pub concurrency: usize,
-    /// Calls started per second per API.
-    pub rate_per_api: f64,
+    /// Calls started per minute, for the APIs named; the others run at
+    /// [`default_per_minute`] against Google and unpaced on the emulator.
+    pub rates: BTreeMap<Api, f64>,
     pub timeout: Duration,
     /// Seed for the backoff jitter (tests pin it).
     pub seed: Option<u64>,
@@ -58,7 +59,7 @@ impl Default for HttpOptions {
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(30),
             concurrency: 16,
-            rate_per_api: 100.0,
+            rates: BTreeMap::new(),
             timeout: Duration::from_secs(60),
             seed: None,
             auth: AuthOptions::default(),
@@ -333,14 +334,37 @@ pub struct Http {
     next_slot: Mutex<HashMap<Api, Instant>>,
     rng: std::sync::Mutex<StdRng>,
     calls: AtomicU64,
+    default_rates: bool,
+    /// Calls and 429 answers per API, retries included (`--verbose`).
+    by_api: std::sync::Mutex<BTreeMap<Api, ApiCalls>>,
+}
+
+/// What one API was asked and how often it answered 429.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ApiCalls {
+    pub calls: u64,
+    pub exhausted: u64,
+}
+
+/// Calls a minute runiam allows itself per API against Google by default:
+/// under each API's published per-minute quota (docs/fleet.md).
+pub fn default_per_minute(api: Api) -> f64 {
+    match api {
+        // SearchAllIamPolicies and SearchAllResources: 400 a minute per project each.
+        Api::CloudAsset => 350.0,
+        // Cloud Run Admin API reads: 1,000 a minute per region.
+        Api::Run => 900.0,
+        // Resource Manager reads: 1,000 a minute.
+        Api::CloudResourceManager => 900.0,
+        _ => 6000.0,
+    }
 }
 
 impl Http {
-    pub fn new(config: &Config, source: TokenSource, mut options: HttpOptions) -> Arc<Self> {
-        // Pacing protects Google's quotas; the emulator has none to protect.
-        if config.emulator.is_some() {
-            options.rate_per_api = 0.0;
-        }
+    pub fn new(config: &Config, source: TokenSource, options: HttpOptions) -> Arc<Self> {
+        // Default pacing protects Google's quotas; the emulator enforces
+        // only the limits a test asks for, so only explicit rates apply there.
+        let default_rates = config.emulator.is_none();
         // HTTPS_PROXY/NO_PROXY are honoured (reqwest reads them); the
         // metadata server has its own client that never uses a proxy.
         let client = reqwest::Client::builder()
@@ -373,6 +397,8 @@ impl Http {
             next_slot: Mutex::new(HashMap::new()),
             rng: std::sync::Mutex::new(rng),
             calls: AtomicU64::new(0),
+            default_rates,
+            by_api: std::sync::Mutex::new(BTreeMap::new()),
             source,
             options,
         })
@@ -499,12 +525,30 @@ impl Http {
         );
     }
 
-    /// Waits for this API's next slot under the per-API rate.
+    /// Calls and 429 answers per API so far, in `Api::ALL` order.
+    pub fn calls_by_api(&self) -> Vec<(Api, ApiCalls)> {
+        let by = self.by_api.lock().expect("call counts lock");
+        Api::ALL.iter().filter_map(|a| by.get(a).map(|c| (*a, *c))).collect()
+    }
+
+    fn count(&self, api: Api, status: StatusCode) {
+        let mut by = self.by_api.lock().expect("call counts lock");
+        let c = by.entry(api).or_default();
+        c.calls += 1;
+        c.exhausted += u64::from(status == StatusCode::TOO_MANY_REQUESTS);
+    }
+
+    /// Waits for this API's next slot under its per-minute rate.
     async fn pace(&self, api: Api) {
-        if self.options.rate_per_api <= 0.0 {
+        let per_minute = match self.options.rates.get(&api) {
+            Some(r) => *r,
+            None if self.default_rates => default_per_minute(api),
+            None => return,
+        };
+        if !per_minute.is_finite() || per_minute <= 0.0 {
             return;
         }
-        let gap = Duration::from_secs_f64(1.0 / self.options.rate_per_api);
+        let gap = Duration::from_secs_f64(60.0 / per_minute);
         let wait = {
             let mut slots = self.next_slot.lock().await;
             let now = Instant::now();
@@ -566,6 +610,7 @@ impl Http {
                 }
             };
             let status = resp.status();
+            self.count(api, status);
             let headers = resp.headers().clone();
             let request_id = headers
                 .get("x-goog-request-id")

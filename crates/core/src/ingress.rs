@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::run::VpcAccess;
+use schemars::JsonSchema;
 
 /// Where a call comes from, as ingress sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -452,6 +452,46 @@ fn through_network(facts: &PathFacts, network_project: &str, subnet: Option<&str
 )]
 pub struct UnknownIngress(pub String);
 
+/// `GoogleCloudRunV2VpcAccess`: Direct VPC egress (`networkInterfaces`) or
+/// a Serverless VPC Access `connector`, and which traffic goes through it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VpcAccess {
+    /// `projects/P/locations/L/connectors/C`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector: Option<String>,
+    /// `ALL_TRAFFIC` or `PRIVATE_RANGES_ONLY` (Run's default when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network_interfaces: Vec<NetworkInterface>,
+}
+
+impl VpcAccess {
+    /// The `egress` values (`VPC_EGRESS_UNSPECIFIED` is no setting).
+    pub const EGRESS: [&str; 2] = ["ALL_TRAFFIC", "PRIVATE_RANGES_ONLY"];
+
+    /// Why `egress` is no setting, if it is not.
+    pub fn egress_problem(&self) -> Option<String> {
+        let e = self.egress.as_deref()?;
+        (!Self::EGRESS.contains(&e))
+            .then(|| format!("'{e}' is not a VpcEgress value; use {}", Self::EGRESS.join(" or ")))
+    }
+}
+
+/// `GoogleCloudRunV2NetworkInterface`: a network, a subnetwork or both
+/// (each a short name in the caller's project or a `projects/...` path).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkInterface {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnetwork: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -483,7 +523,7 @@ mod tests {
         );
         assert_eq!(network_project("projects/", "home"), "home");
         let vpc = |network: Option<&str>, subnetwork: Option<&str>| VpcAccess {
-            network_interfaces: vec![crate::api::run::NetworkInterface {
+            network_interfaces: vec![NetworkInterface {
                 network: network.map(str::to_owned),
                 subnetwork: subnetwork.map(str::to_owned),
                 tags: Vec::new(),

@@ -73,14 +73,25 @@ pub fn countdown(quiet: bool) -> ProgressBar {
     bar(1, "", quiet, "{msg} [{bar:30}]")
 }
 
-/// A count of steps done on stderr, for a stream whose length is not
-/// known; hidden in pipes and with `--quiet`.
-pub fn counter(message: &str, quiet: bool) -> ProgressBar {
+/// A count of `unit`s done with its rate and elapsed time, for work whose
+/// total is not known up front; on stderr, hidden in pipes and with `--quiet`.
+pub fn counter(message: &str, unit: &str, quiet: bool) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new_spinner().with_style(style("{spinner} {msg} {human_pos} ({rate})"));
+    let bar = ProgressBar::no_length()
+        .with_style(style(&format!("{{spinner}} {{msg}}: {{human_pos}} {unit} ({{rate}}, {{elapsed}})")));
     bar.set_message(message.to_owned());
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar
+}
+
+/// Turns a counter into a bar once the total is known: count, rate and ETA.
+pub fn set_total(bar: &ProgressBar, len: u64, unit: &str) {
+    if bar.is_hidden() {
+        return;
+    }
+    bar.set_style(style(&format!("{{msg}} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} ({{rate}}, ETA {{eta}})")));
+    bar.set_length(len);
+    bar.set_position(0);
 }

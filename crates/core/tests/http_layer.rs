@@ -132,6 +132,37 @@ async fn honours_retry_after() {
 }
 
 #[tokio::test]
+async fn paces_each_api_and_counts_its_calls_and_429s() {
+    let f = fake(Arc::new(|n, s| {
+        if n == 1 {
+            return reply(429, status_body(429, "RESOURCE_EXHAUSTED", "quota"));
+        }
+        if s.target.contains("searchAll") { reply(200, json!({})) } else { reply(200, json!({"etag": "ACAB"})) }
+    }))
+    .await;
+    let env = Env::from_pairs([
+        ("CLOUDSDK_API_ENDPOINT_OVERRIDES_RUN", f.url.as_str()),
+        ("CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDASSET", f.url.as_str()),
+    ]);
+    let config = Config::resolve(&Flags::default(), &env, &GcloudProperties::default()).unwrap();
+    // 600 a minute: one call every 100 ms for Cloud Asset; Run at its default.
+    let rates = [(runiam_core::config::Api::CloudAsset, 600.0)].into_iter().collect();
+    let http = Http::new(&config, TokenSource::None, HttpOptions { rates, ..options() });
+    let clients = Clients::new(&config, http.clone());
+    let started = Instant::now();
+    let search = runiam_core::api::asset::Search::default();
+    for _ in 0..4 {
+        clients.cloud_asset.search_all_resources("organizations/1", &search).await.unwrap();
+    }
+    // 5 calls (the first answered 429 and retried): 4 gaps of 100 ms at least.
+    assert!(started.elapsed() >= Duration::from_millis(390), "{:?}", started.elapsed());
+    clients.run_v2.get_iam_policy(&svc()).await.unwrap();
+    let counts: Vec<(String, u64, u64)> =
+        http.calls_by_api().iter().map(|(a, c)| (a.host_label().to_owned(), c.calls, c.exhausted)).collect();
+    assert_eq!(counts, [("run".to_owned(), 1, 0), ("cloudasset".to_owned(), 5, 1)]);
+}
+
+#[tokio::test]
 async fn gives_up_after_the_attempt_budget() {
     let f = fake(Arc::new(|_, _| reply(503, status_body(503, "UNAVAILABLE", "down")))).await;
     let (config, http) = http_for(&f, None);

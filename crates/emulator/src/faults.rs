@@ -54,6 +54,10 @@ pub struct FaultSettings {
     /// (Google documents up to about 7 minutes).
     #[serde(default)]
     pub propagation_delay_ms: u64,
+    /// Lowers every Asset Inventory search quota to this many calls a
+    /// minute (never above Google's own limits), so tests can reach it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset_quota_per_minute: Option<u32>,
     /// How long the ID tokens that IAM Credentials' generateIdToken and the
     /// metadata server mint live, in seconds (Google's: an hour); shorter
     /// ones let a test see a long session renew its token.
@@ -79,6 +83,7 @@ impl Default for FaultSettings {
             commit_then_fail: 0.0,
             propagation_delay_ms: 0,
             id_token_seconds: default_id_token_seconds(),
+            asset_quota_per_minute: None,
         }
     }
 }

@@ -23,6 +23,7 @@ use serde_json::{Map, Value};
 use crate::errors::ApiError;
 use crate::faults::Faults;
 use crate::logstore::LogRecord;
+use crate::quota::Quotas;
 use crate::world::{World, sha256};
 
 /// The etag of a policy nobody has written and that has no bindings.
@@ -64,6 +65,8 @@ pub struct State {
     /// (their ids).
     pub alert_policies: BTreeMap<String, Value>,
     pub alert_policy_ids: u64,
+    /// Per-minute rate quota windows (Asset Inventory's searches).
+    pub quotas: Quotas,
 }
 
 /// The log store keeps this many entries; the oldest half goes when it is
@@ -96,6 +99,7 @@ impl State {
             views: VecDeque::new(),
             alert_policies: BTreeMap::new(),
             alert_policy_ids: 0,
+            quotas: Quotas::default(),
         }
     }
 
@@ -121,6 +125,7 @@ impl State {
         self.logs = seeded_logs(&self.world);
         self.operations.clear();
         self.alert_policies.clear();
+        self.quotas.clear();
         self.writes = 0;
         self.changed();
     }
@@ -196,6 +201,7 @@ impl State {
             views: VecDeque::new(),
             alert_policies: BTreeMap::new(),
             alert_policy_ids: 0,
+            quotas: Quotas::default(),
         }
     }
 

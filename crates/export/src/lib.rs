@@ -3,19 +3,27 @@
 //! Gather (resolve the services, read each service, its policy and its
 //! project's ancestry, concurrently) → decide (build ServiceSnapshots) →
 //! act (nothing: export only reads) → report (YAML/JSON documents, an
-//! `--out-dir` tree, or Terraform). Everything is gathered before anything
-//! is written, so a failure leaves `--out-dir` untouched.
+//! `--out-dir` tree, or Terraform). For named services and `--all`,
+//! everything is gathered before anything is written, so a failure leaves
+//! `--out-dir` untouched. A fleet (`--organization`, `--folder`,
+//! `--projects`: `fleet`) or an Asset Inventory export (`asset_export`)
+//! streams instead: each snapshot is written as it completes, so an estate
+//! of any size never sits in memory (docs/fleet.md).
+
+pub mod asset_export;
+pub mod fleet;
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
-use std::io::Write;
+use std::io::{Stdout, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, Parser};
 use runiam_core::api::run::Service;
 use runiam_core::change::{list_project, snapshots};
 use runiam_core::cli::{CommonArgs, Context, run_command};
-use runiam_core::doc::{DocFormat, Document, ServiceSnapshot, render, write_stdout};
+use runiam_core::config::Api;
+use runiam_core::doc::{DocFormat, DocWriter, Document, ServiceSnapshot, render};
 use runiam_core::http::HttpOptions;
 use runiam_core::model::ServiceRef;
 use runiam_core::target::resolve_service;
@@ -44,11 +52,26 @@ Examples:
 #[command(name = "runiam-export", version, after_long_help = EXAMPLES)]
 pub struct Args {
     /// Services to export: NAME (with --region), projects/P/locations/R/services/S, or a service URL.
-    #[arg(value_name = "SERVICE", required_unless_present = "all")]
+    #[arg(value_name = "SERVICE", required_unless_present_any = ["all", "organization", "folder", "projects", "from_asset_export"])]
     pub services: Vec<String>,
     /// Export every service of the project, in every region.
     #[arg(long, conflicts_with = "services")]
     pub all: bool,
+    /// Export every service of organization N (its numeric id) through Cloud Asset Inventory, streaming snapshots as they complete.
+    #[arg(long, value_name = "N", conflicts_with_all = ["services", "all", "folder", "projects", "from_asset_export"])]
+    pub organization: Option<String>,
+    /// Export every service of folder N and the folders below it, through Cloud Asset Inventory.
+    #[arg(long, value_name = "N", conflicts_with_all = ["services", "all", "projects", "from_asset_export"])]
+    pub folder: Option<String>,
+    /// Export every service of these projects (ids or numbers, comma-separated), through Cloud Asset Inventory.
+    #[arg(long, value_name = "P,Q", value_delimiter = ',', conflicts_with_all = ["services", "all", "from_asset_export"])]
+    pub projects: Vec<String>,
+    /// Read an Asset Inventory export instead of calling any API: newline-delimited Asset JSON (--content-type resource and iam-policy, in one file or several; - for stdin), streamed in one pass.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["services", "all"])]
+    pub from_asset_export: Vec<PathBuf>,
+    /// Calls a minute allowed to one API, as API=N (cloudasset=350, run=900, cloudresourcemanager=900 by default against Google; repeatable).
+    #[arg(long = "rate-limit", value_name = "API=N", value_parser = parse_rate_limit)]
+    pub rate_limits: Vec<(Api, f64)>,
     /// Output format [default: text on a terminal, yaml otherwise].
     #[arg(short = 'o', long, value_enum)]
     pub output: Option<ExportFormat>,
@@ -82,6 +105,19 @@ pub fn run(args: Vec<OsString>) -> Exit {
     run_command("runiam-export", args, |a: &Args| &a.common, export)
 }
 
+/// `--rate-limit API=N`: the API by its host label, N calls a minute.
+fn parse_rate_limit(s: &str) -> Result<(Api, f64), String> {
+    let (api, n) = s.split_once('=').ok_or_else(|| format!("'{s}' is not API=N (cloudasset=300)"))?;
+    let api = Api::ALL.into_iter().find(|a| a.host_label() == api.trim()).ok_or_else(|| {
+        let known: Vec<&str> = Api::ALL.iter().map(|a| a.host_label()).collect();
+        format!("'{api}' is not an API runiam calls; use one of {}", known.join(", "))
+    })?;
+    match n.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Ok((api, n)),
+        _ => Err(format!("'{n}' is not a number of calls a minute above 0")),
+    }
+}
+
 async fn export(args: Args) -> Result<Exit, CommandError> {
     let format = match args.output {
         Some(f) => f,
@@ -91,14 +127,49 @@ async fn export(args: Args) -> Result<Exit, CommandError> {
             _ => ExportFormat::Yaml,
         },
     };
-    let ctx = args.common.context(HttpOptions::default())?;
-    let targets = gather_targets(&args, &ctx).await?;
-    let snapshots = snapshots(&ctx.clients, targets, args.common.quiet).await?;
-    match &args.out_dir {
-        Some(dir) => write_tree(dir, &snapshots)?,
-        None => report(&snapshots, format)?,
+    let mut sink = Sink::new(format, args.out_dir.clone());
+    if !args.from_asset_export.is_empty() {
+        asset_export::export(&args.from_asset_export, &mut sink, args.common.quiet)?;
+        return sink.finish().map(|()| Exit::Ok);
     }
+    let options = HttpOptions { rates: args.rate_limits.iter().copied().collect(), ..HttpOptions::default() };
+    let ctx = args.common.context(options)?;
+    let scope = match (&args.organization, &args.folder) {
+        (Some(o), _) => Some(fleet::Scope::Organization(o.clone())),
+        (None, Some(f)) => Some(fleet::Scope::Folder(f.clone())),
+        (None, None) if !args.projects.is_empty() => Some(fleet::Scope::Projects(args.projects.clone())),
+        _ => None,
+    };
+    let exported = match scope {
+        Some(scope) => fleet::export(&ctx.clients, &scope, &mut sink, args.common.quiet).await,
+        None => export_project(&args, &ctx, &mut sink).await,
+    };
+    if args.common.verbose {
+        report_calls(&ctx);
+    }
+    exported?;
+    sink.finish()?;
     Ok(Exit::Ok)
+}
+
+/// `--verbose`: the calls made per API, and how many were answered 429.
+fn report_calls(ctx: &Context) {
+    let calls: Vec<String> = ctx
+        .http
+        .calls_by_api()
+        .iter()
+        .map(|(api, c)| format!("{} {} ({} answered 429)", api.host_label(), c.calls, c.exhausted))
+        .collect();
+    eprintln!("runiam-export: API calls: {}", if calls.is_empty() { "none".to_owned() } else { calls.join(", ") });
+}
+
+/// Named services, or `--all`: gathered whole, then written.
+async fn export_project(args: &Args, ctx: &Context, sink: &mut Sink) -> Result<(), CommandError> {
+    let targets = gather_targets(args, ctx).await?;
+    for s in snapshots(&ctx.clients, targets, args.common.quiet).await? {
+        sink.put(s)?;
+    }
+    Ok(())
 }
 
 /// The services to export, deduplicated, in a stable order.
@@ -115,36 +186,58 @@ async fn gather_targets(args: &Args, ctx: &Context) -> Result<Vec<(ServiceRef, O
     Ok(out.into_iter().map(|r| (r, None)).collect())
 }
 
-/// `DIR/PROJECT/REGION/SERVICE.yaml`, one document each.
-fn write_tree(dir: &Path, snapshots: &[ServiceSnapshot]) -> Result<(), CommandError> {
-    for s in snapshots {
-        let path = dir.join(&s.service.project).join(&s.service.region).join(format!("{}.yaml", s.service.name));
-        let text = render(&Document::ServiceSnapshot(Box::new(s.clone())), DocFormat::Yaml);
-        let parent = path.parent().expect("a joined path has a parent");
-        std::fs::create_dir_all(parent)
-            .and_then(|_| std::fs::write(&path, text))
-            .map_err(|e| CommandError::new(Exit::Api, e).context(format!("cannot write {}", path.display())))?;
-    }
-    Ok(())
+/// Where snapshots go as they complete: documents and `--out-dir` files
+/// at once; a table or Terraform (whose labels are made unique across
+/// services) once every snapshot is in.
+pub enum Sink {
+    Docs(DocWriter<Stdout>),
+    /// `DIR/PROJECT/REGION/SERVICE.yaml`, one document each.
+    Tree(PathBuf),
+    Table(Vec<ServiceSnapshot>),
+    Terraform(Vec<ServiceSnapshot>),
 }
 
-fn report(snapshots: &[ServiceSnapshot], format: ExportFormat) -> Result<(), CommandError> {
-    match format {
-        ExportFormat::Yaml | ExportFormat::Json => {
-            let f = if format == ExportFormat::Yaml { DocFormat::Yaml } else { DocFormat::Json };
-            write_stdout(snapshots.iter().map(|s| Document::ServiceSnapshot(Box::new(s.clone()))), f)?;
-        }
-        ExportFormat::Terraform => {
-            let mut out = std::io::stdout().lock();
-            let grants = snapshots.iter().flat_map(|s| s.iam_policy.bindings.iter().map(move |b| (&s.service, b)));
-            out.write_all(runiam_core::terraform::render(grants, true).as_bytes())?;
-        }
-        ExportFormat::Text => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(text_table(snapshots).as_bytes())?;
+impl Sink {
+    pub fn new(format: ExportFormat, out_dir: Option<PathBuf>) -> Self {
+        match (out_dir, format) {
+            (Some(dir), _) => Sink::Tree(dir),
+            (None, ExportFormat::Yaml) => Sink::Docs(DocWriter::new(std::io::stdout(), DocFormat::Yaml)),
+            (None, ExportFormat::Json) => Sink::Docs(DocWriter::new(std::io::stdout(), DocFormat::Json)),
+            (None, ExportFormat::Text) => Sink::Table(Vec::new()),
+            (None, ExportFormat::Terraform) => Sink::Terraform(Vec::new()),
         }
     }
-    Ok(())
+
+    pub fn put(&mut self, s: ServiceSnapshot) -> Result<(), CommandError> {
+        match self {
+            Sink::Docs(w) => w.write(&Document::ServiceSnapshot(Box::new(s)))?,
+            Sink::Tree(dir) => write_file(dir, &s)?,
+            Sink::Table(all) | Sink::Terraform(all) => all.push(s),
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<(), CommandError> {
+        let mut out = std::io::stdout().lock();
+        match self {
+            Sink::Docs(_) | Sink::Tree(_) => {}
+            Sink::Terraform(all) => {
+                let grants = all.iter().flat_map(|s| s.iam_policy.bindings.iter().map(move |b| (&s.service, b)));
+                out.write_all(runiam_core::terraform::render(grants, true).as_bytes())?;
+            }
+            Sink::Table(all) => out.write_all(text_table(&all).as_bytes())?,
+        }
+        Ok(())
+    }
+}
+
+fn write_file(dir: &Path, s: &ServiceSnapshot) -> Result<(), CommandError> {
+    let path = dir.join(&s.service.project).join(&s.service.region).join(format!("{}.yaml", s.service.name));
+    let text = render(&Document::ServiceSnapshot(Box::new(s.clone())), DocFormat::Yaml);
+    let parent = path.parent().expect("a joined path has a parent");
+    std::fs::create_dir_all(parent)
+        .and_then(|_| std::fs::write(&path, text))
+        .map_err(|e| CommandError::new(Exit::Api, e).context(format!("cannot write {}", path.display())))
 }
 
 /// Ingress as gcloud spells it (`--ingress`); a value runiam does not

@@ -211,7 +211,7 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
             run.batch(vec![(target, None)], &mut out).await?;
         }
         (None, Some(docs)) => {
-            let bar = runiam_core::output::counter("diagnosing", args.common.quiet);
+            let bar = runiam_core::output::counter("diagnosing", "services", args.common.quiet);
             let mut batch: Vec<Target> = Vec::new();
             for d in docs {
                 let Document::ServiceSnapshot(snap) = d? else { continue };
@@ -297,7 +297,7 @@ async fn run_audit(args: &Args) -> Result<Exit, CommandError> {
         report: AuditReport::new(Format::resolve(args.output), now),
         orgs: BTreeSet::new(),
         below: BTreeMap::new(),
-        bar: runiam_core::output::counter("auditing", args.common.quiet),
+        bar: runiam_core::output::counter("auditing", "services", args.common.quiet),
     };
     match (&args.service, input) {
         (Some(s), _) => {

@@ -5,6 +5,7 @@
 //! fields it does not name in `extra`, so a read-modify-write never drops
 //! what Google added.
 
+pub mod asset;
 pub mod callers;
 pub mod cloudidentity;
 pub mod compute;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use crate::config::{Api, Config};
 use crate::http::Http;
 
+pub use asset::CloudAsset;
 pub use callers::Callers;
 pub use cloudidentity::CloudIdentity;
 pub use compute::Compute;
@@ -53,6 +55,7 @@ pub struct Clients {
     pub monitoring: Monitoring,
     pub callers: Callers,
     pub compute: Compute,
+    pub cloud_asset: CloudAsset,
 }
 
 impl Clients {
@@ -84,6 +87,7 @@ impl Clients {
                 tasks: config.endpoint(Api::CloudTasks).clone(),
                 workflows: config.endpoint(Api::Workflows).clone(),
             },
+            cloud_asset: CloudAsset { http: http.clone(), base: config.endpoint(Api::CloudAsset).clone() },
             http,
         }
     }

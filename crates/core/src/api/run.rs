@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use reqwest::Method;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,7 @@ use url::Url;
 
 use super::{is_false, set_policy_body};
 use crate::config::Api;
+use crate::doc::ServiceSnapshot;
 use crate::http::{ApiError, Http, api_url};
 use crate::model::{Policy, ServiceRef};
 
@@ -60,45 +62,9 @@ pub struct RevisionTemplate {
     pub extra: Map<String, Value>,
 }
 
-/// `GoogleCloudRunV2VpcAccess`: Direct VPC egress (`networkInterfaces`) or
-/// a Serverless VPC Access `connector`, and which traffic goes through it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct VpcAccess {
-    /// `projects/P/locations/L/connectors/C`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connector: Option<String>,
-    /// `ALL_TRAFFIC` or `PRIVATE_RANGES_ONLY` (Run's default when absent).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub egress: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub network_interfaces: Vec<NetworkInterface>,
-}
-
-impl VpcAccess {
-    /// The `egress` values (`VPC_EGRESS_UNSPECIFIED` is no setting).
-    pub const EGRESS: [&str; 2] = ["ALL_TRAFFIC", "PRIVATE_RANGES_ONLY"];
-
-    /// Why `egress` is no setting, if it is not.
-    pub fn egress_problem(&self) -> Option<String> {
-        let e = self.egress.as_deref()?;
-        (!Self::EGRESS.contains(&e))
-            .then(|| format!("'{e}' is not a VpcEgress value; use {}", Self::EGRESS.join(" or ")))
-    }
-}
-
-/// `GoogleCloudRunV2NetworkInterface`: a network, a subnetwork or both
-/// (each a short name in the caller's project or a `projects/...` path).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct NetworkInterface {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub network: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subnetwork: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tags: Vec<String>,
-}
+// VPC access is a fact of a caller's path: its types live with the rule
+// that reads them (`ingress::derive`).
+pub use crate::ingress::{NetworkInterface, VpcAccess};
 
 /// `GoogleLongrunningOperation`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -171,6 +137,35 @@ impl Service {
             .find(|t| t.get("tag").and_then(Value::as_str) == Some(tag))
             .and_then(|t| t.get("uri").and_then(Value::as_str))
             .map(str::to_owned)
+    }
+
+    /// The ServiceSnapshot of this service, its policy and its project's
+    /// facts (`parents` above the project, nearest first).
+    pub fn into_snapshot(
+        self,
+        mut target: ServiceRef,
+        project_number: &str,
+        parents: &[String],
+        policy: Policy,
+        captured_at: DateTime<Utc>,
+    ) -> ServiceSnapshot {
+        target.project_number = Some(project_number.to_owned());
+        ServiceSnapshot {
+            service: target,
+            uri: self.uri,
+            urls: self.urls,
+            ingress: self.ingress,
+            invoker_iam_disabled: self.invoker_iam_disabled,
+            default_uri_disabled: self.default_uri_disabled,
+            iap_enabled: self.iap_enabled,
+            custom_audiences: self.custom_audiences,
+            service_account: self.template.and_then(|t| t.service_account),
+            etag: self.etag,
+            iam_policy: policy,
+            ancestry: parents.to_vec(),
+            captured_at,
+            source: None,
+        }
     }
 
     /// Every URL Cloud Run accepts as `aud` for the service: `uri`, `urls`,

@@ -9,8 +9,9 @@
 //!
 //! APIs: Run v2 and v1, Resource Manager v3 and v1, IAM v1 (roles, service
 //! accounts) and v2 (deny policies), Logging v2 (`logging`), Org
-//! Policy v2, Policy Troubleshooter v3, Monitoring v3 alert policies, Cloud Identity Groups v1, Pub/Sub, Cloud Scheduler and
-//! Eventarc reads, Compute Engine network reads (`compute`); and the `/emulator/` test knobs (`knobs`).
+//! Policy v2, Policy Troubleshooter v3, Monitoring v3 alert policies, Cloud Identity Groups v1,
+//! Cloud Asset Inventory v1 searches (`asset`), Pub/Sub, Cloud Scheduler and Eventarc reads,
+//! Compute Engine network reads (`compute`); and the `/emulator/` test knobs (`knobs`).
 //!
 //! When the world names an `operator`, every method checks the operator's
 //! permission on its resource through runiam-core's evaluator
@@ -18,6 +19,7 @@
 //! successful setIamPolicy is checked against domain restricted sharing
 //! first and leaves an AuditLog entry in the log store after.
 
+pub mod asset;
 pub mod callers;
 pub mod cloudidentity;
 pub mod compute;
@@ -107,6 +109,7 @@ pub fn dispatch(state: &Mutex<State>, request: &ApiRequest) -> Reply {
     let segs: Vec<&str> = call.segments.iter().map(String::as_str).collect();
     let answer = run_v2::route(&mut state, &call, &segs)
         .or_else(|| run_v1::route(&mut state, &call, &segs))
+        .or_else(|| asset::route(&mut state, &call, &segs))
         .or_else(|| resourcemanager::route(&mut state, &call, &segs))
         .or_else(|| iam::route(&mut state, &call, &segs))
         .or_else(|| iam_v2::route(&mut state, &call, &segs))

@@ -180,7 +180,7 @@ fn namespaced_get(world: &World, p: &str, name: &str, region: Option<&str>) -> A
 }
 
 /// A service in the Knative shape Run v1 serves.
-fn knative(p: &Project, s: &Service) -> Value {
+pub(crate) fn knative(p: &Project, s: &Service) -> Value {
     let d = derived(p, s);
     let mut labels = Map::new();
     for (k, v) in &s.labels {
@@ -203,6 +203,7 @@ fn knative(p: &Project, s: &Service) -> Value {
     if !s.custom_audiences.is_empty() {
         annotations.insert("run.googleapis.com/custom-audiences".into(), json!(json!(s.custom_audiences).to_string()));
     }
+    annotations.insert("run.googleapis.com/urls".into(), json!(json!(d.urls).to_string()));
     let account = s.service_account.clone().unwrap_or_else(|| p.default_compute_account());
     let traffic: Vec<Value> = if s.traffic.is_empty() {
         vec![json!({"percent": 100, "latestRevision": true})]

@@ -265,7 +265,7 @@ pub(crate) fn derived(p: &Project, s: &Service) -> Derived {
     Derived { uri, urls, uid, revision, etag }
 }
 
-fn service_json(call: &Call, p: &Project, s: &Service) -> Value {
+pub(crate) fn service_json(call: &Call, p: &Project, s: &Service) -> Value {
     let d = derived(p, s);
     let full = service_key(&p.id, &s.region, &s.name);
     let mut out = Map::new();
