@@ -64,6 +64,8 @@ pub struct State {
     /// (their ids).
     pub alert_policies: BTreeMap<String, Value>,
     pub alert_policy_ids: u64,
+    /// Monitoring's metric descriptors and time series.
+    pub metrics: crate::control::timeseries::Metrics,
 }
 
 /// The log store keeps this many entries; the oldest half goes when it is
@@ -96,6 +98,7 @@ impl State {
             views: VecDeque::new(),
             alert_policies: BTreeMap::new(),
             alert_policy_ids: 0,
+            metrics: Default::default(),
         }
     }
 
@@ -121,6 +124,7 @@ impl State {
         self.logs = seeded_logs(&self.world);
         self.operations.clear();
         self.alert_policies.clear();
+        self.metrics = Default::default();
         self.writes = 0;
         self.changed();
     }
@@ -196,6 +200,7 @@ impl State {
             views: VecDeque::new(),
             alert_policies: BTreeMap::new(),
             alert_policy_ids: 0,
+            metrics: Default::default(),
         }
     }
 

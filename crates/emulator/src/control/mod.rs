@@ -29,6 +29,7 @@ pub mod orgpolicy;
 pub mod resourcemanager;
 pub mod run_v1;
 pub mod run_v2;
+pub mod timeseries;
 pub mod troubleshooter;
 
 use std::sync::Mutex;
@@ -108,6 +109,7 @@ pub fn dispatch(state: &Mutex<State>, request: &ApiRequest) -> Reply {
         .or_else(|| iam_v2::route(&mut state, &call, &segs))
         .or_else(|| logging::route(&mut state, &call, &segs))
         .or_else(|| monitoring::route(&mut state, &call, &segs))
+        .or_else(|| timeseries::route(&mut state, &call, &segs))
         .or_else(|| orgpolicy::route(&mut state, &call, &segs))
         .or_else(|| cloudidentity::route(&mut state, &call, &segs))
         .or_else(|| callers::route(&mut state, &call, &segs))
