@@ -7,6 +7,7 @@ mod demo;
 mod export;
 mod faults;
 mod front;
+mod heal;
 mod readme;
 mod tampering;
 mod text_output;
