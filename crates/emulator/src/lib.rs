@@ -43,6 +43,7 @@ pub mod errors;
 pub mod faults;
 pub mod frontend;
 pub mod logstore;
+pub mod metrics;
 pub mod state;
 pub mod tokens;
 pub mod world;

@@ -65,7 +65,7 @@ pub struct State {
     pub alert_policies: BTreeMap<String, Value>,
     pub alert_policy_ids: u64,
     /// Monitoring's metric descriptors and time series.
-    pub metrics: crate::control::timeseries::Metrics,
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// The log store keeps this many entries; the oldest half goes when it is

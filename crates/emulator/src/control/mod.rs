@@ -9,7 +9,7 @@
 //!
 //! APIs: Run v2 and v1, Resource Manager v3 and v1, IAM v1 (roles, service
 //! accounts) and v2 (deny policies), Logging v2 (`logging`), Org
-//! Policy v2, Policy Troubleshooter v3, Monitoring v3 alert policies, Cloud Identity Groups v1, Pub/Sub, Cloud Scheduler and
+//! Policy v2, Policy Troubleshooter v3, Monitoring v3 alert policies and time series, Cloud Identity Groups v1, Pub/Sub, Cloud Scheduler and
 //! Eventarc reads; and the `/emulator/` test knobs (`knobs`).
 //!
 //! When the world names an `operator`, every method checks the operator's

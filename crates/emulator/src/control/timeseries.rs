@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 use super::monitoring::{bad, project};
 use super::{Answer, Call, page};
 use crate::errors::{ApiError, Code};
+use crate::metrics::{Labels, Point, SeriesKey};
 use crate::state::State;
 
 /// Series per `create` request.
@@ -26,33 +27,6 @@ const SAMPLING_SECS: i64 = 5;
 const PAST_HOURS: i64 = 25;
 const FUTURE_MINUTES: i64 = 5;
 const MAX_LABELS: usize = 30;
-
-/// The metric store: descriptors auto-created by writes, and the series.
-#[derive(Clone, Debug, Default)]
-pub struct Metrics {
-    /// `(project, metric type)` → `(metricKind, valueType)`.
-    descriptors: BTreeMap<(String, String), (String, String)>,
-    /// Series by `(project, metric type, metric labels, resource)`.
-    series: BTreeMap<SeriesKey, Vec<Point>>,
-}
-
-type Labels = BTreeMap<String, String>;
-
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct SeriesKey {
-    project: String,
-    metric: String,
-    labels: Labels,
-    resource: String,
-    resource_labels: Labels,
-}
-
-#[derive(Clone, Debug)]
-struct Point {
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    value: Value,
-}
 
 pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Answer> {
     if call.verb.is_some() {
@@ -379,6 +353,52 @@ fn list(state: &State, call: &Call, p: &str) -> Answer {
         "HEADERS" => true,
         v => return Err(bad("view", v, "must be FULL or HEADERS.")),
     };
+    let (aligner, reducer, period) = aggregation(call)?;
+    let Some((kind, value_type)) = state.metrics.descriptors.get(&(project.clone(), filter.metric.clone())) else {
+        return Err(ApiError::new(
+            Code::NotFound,
+            format!("Cannot find metric(s) that match type = \"{}\".", filter.metric),
+        ));
+    };
+    let within = |t: DateTime<Utc>| if start == end { t == end } else { start < t && t <= end };
+    let mut series: Vec<Out> = state
+        .metrics
+        .series
+        .iter()
+        .filter(|(k, _)| k.project == project && k.metric == filter.metric)
+        .filter(|(k, _)| filter.terms.iter().all(|(f, v)| field_of(k, f) == Some(v.as_str())))
+        .map(|(k, points)| Out {
+            key: k.clone(),
+            kind: kind.clone(),
+            value_type: value_type.clone(),
+            // Newest first, as Monitoring answers.
+            points: points.iter().rev().filter(|p| within(p.end)).cloned().collect(),
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect();
+    if let Some(period) = period {
+        series = series.into_iter().map(|s| align(s, aligner, end, period)).collect();
+    }
+    if reducer != "REDUCE_NONE" {
+        let by: Vec<String> = call
+            .param(&["aggregation.groupByFields", "aggregation.group_by_fields"])
+            .map(|v| v.split(',').map(|f| f.trim().to_owned()).filter(|f| !f.is_empty()).collect())
+            .unwrap_or_default();
+        series = reduce(series, reducer, &by);
+    }
+    let rendered: Vec<Value> = series.iter().map(|s| render(s, headers)).collect();
+    let size = call.count_param(&["pageSize", "page_size"])?.unwrap_or(100_000).min(100_000);
+    let (items, next) = page(&rendered, size, call.param(&["pageToken", "page_token"]))?;
+    let mut out = json!({ "timeSeries": items });
+    if let Some(t) = next {
+        out["nextPageToken"] = json!(t);
+    }
+    Ok(out)
+}
+
+/// `aggregation.*`: the aligner, the reducer, and the alignment period
+/// (none with ALIGN_NONE).
+fn aggregation<'a>(call: &'a Call) -> Result<(&'a str, &'a str, Option<Duration>), ApiError> {
     let aligner =
         call.param(&["aggregation.perSeriesAligner", "aggregation.per_series_aligner"]).unwrap_or("ALIGN_NONE");
     let reducer =
@@ -403,12 +423,13 @@ fn list(state: &State, call: &Call, p: &str) -> Answer {
             let raw = call.param(&["aggregation.alignmentPeriod", "aggregation.alignment_period"]).unwrap_or_default();
             let secs = raw.strip_suffix('s').and_then(|n| n.parse::<f64>().ok());
             match secs {
-                Some(s) if s >= 60.0 => Some(Duration::milliseconds((s * 1000.0) as i64)),
+                // At most 104 weeks, Monitoring's longest.
+                Some(s) if (60.0..=62_899_200.0).contains(&s) => Some(Duration::milliseconds((s * 1000.0) as i64)),
                 _ => {
                     return Err(bad(
                         "aggregation.alignment_period",
                         raw,
-                        "The alignment period must be at least 60 seconds (\"60s\").",
+                        "The alignment period must be from 60 seconds (\"60s\") to 104 weeks.",
                     ));
                 }
             }
@@ -421,75 +442,36 @@ fn list(state: &State, call: &Call, p: &str) -> Answer {
             "a cross-series reducer needs a per-series aligner other than ALIGN_NONE.",
         ));
     }
-    let Some((kind, value_type)) = state.metrics.descriptors.get(&(project.clone(), filter.metric.clone())) else {
-        return Err(ApiError::new(
-            Code::NotFound,
-            format!("Cannot find metric(s) that match type = \"{}\".", filter.metric),
-        ));
-    };
-    let within = |t: DateTime<Utc>| if start == end { t == end } else { start < t && t <= end };
-    let mut series: Vec<Out> = state
-        .metrics
-        .series
-        .iter()
-        .filter(|(k, _)| k.project == project && k.metric == filter.metric)
-        .filter(|(k, _)| filter.terms.iter().all(|(f, v)| field_of(k, f) == Some(v.as_str())))
-        .map(|(k, points)| Out {
-            key: k.clone(),
-            kind: kind.clone(),
-            value_type: value_type.clone(),
-            // Newest first, as Monitoring answers.
-            points: points.iter().rev().filter(|p| within(p.end)).cloned().collect(),
-        })
-        .filter(|s| !s.points.is_empty())
-        .collect();
-    if let Some(period) = period {
-        series = series.into_iter().map(|s| align(s, aligner, start, end, period)).collect();
-    }
-    if reducer != "REDUCE_NONE" {
-        let by: Vec<String> = call
-            .param(&["aggregation.groupByFields", "aggregation.group_by_fields"])
-            .map(|v| v.split(',').map(|f| f.trim().to_owned()).filter(|f| !f.is_empty()).collect())
-            .unwrap_or_default();
-        series = reduce(series, reducer, &by);
-    }
-    let rendered: Vec<Value> = series.iter().map(|s| render(s, headers)).collect();
-    let size = call.count_param(&["pageSize", "page_size"])?.unwrap_or(100_000).min(100_000);
-    let (items, next) = page(&rendered, size, call.param(&["pageToken", "page_token"]))?;
-    let mut out = json!({ "timeSeries": items });
-    if let Some(t) = next {
-        out["nextPageToken"] = json!(t);
-    }
-    Ok(out)
+    Ok((aligner, reducer, period))
 }
 
-/// Buckets `(end - k·period - period, end - k·period]` back to `start`,
-/// each summed or counted into one point.
-fn align(s: Out, aligner: &str, start: DateTime<Utc>, end: DateTime<Utc>, period: Duration) -> Out {
-    let mut points = Vec::new();
-    let mut bucket_end = end;
-    loop {
-        let bucket_start = bucket_end - period;
-        let inside: Vec<&Point> = s.points.iter().filter(|p| bucket_start < p.end && p.end <= bucket_end).collect();
-        if !inside.is_empty() {
-            let n: i64 = match aligner {
-                "ALIGN_COUNT" => inside.len() as i64,
-                _ => inside.iter().map(|p| int_of(&p.value)).sum(),
-            };
-            points.push(Point { start: bucket_start, end: bucket_end, value: json!({"int64Value": n.to_string()}) });
-        }
-        if bucket_start <= start {
-            break;
-        }
-        bucket_end = bucket_start;
+/// Buckets `(end - (k+1)·period, end - k·period]`, each holding points
+/// summed or counted into one (the points are already those after `start`).
+fn align(s: Out, aligner: &str, end: DateTime<Utc>, period: Duration) -> Out {
+    let mut buckets: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+    let width = period.num_milliseconds().max(1);
+    for p in &s.points {
+        let slot = buckets.entry((end - p.end).num_milliseconds() / width).or_default();
+        slot.0 += 1;
+        slot.1 += int_of(&p.value);
     }
+    let points = buckets
+        .into_iter()
+        .map(|(k, (count, sum))| {
+            let bucket_end = end - Duration::milliseconds(k * width);
+            let n = if aligner == "ALIGN_COUNT" { count } else { sum };
+            Point { start: bucket_end - period, end: bucket_end, value: json!({"int64Value": n.to_string()}) }
+        })
+        .collect();
     Out { kind: "GAUGE".into(), value_type: "INT64".into(), points, ..s }
 }
 
+/// Aligned points by end time: their start and the reduced value.
+type Buckets = BTreeMap<DateTime<Utc>, (DateTime<Utc>, i64)>;
+
 /// Series with equal group-by fields combined, point by aligned end time.
 fn reduce(series: Vec<Out>, reducer: &str, by: &[String]) -> Vec<Out> {
-    let mut groups: BTreeMap<Vec<Option<String>>, (SeriesKey, BTreeMap<DateTime<Utc>, (DateTime<Utc>, i64)>)> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<Vec<Option<String>>, (SeriesKey, Buckets)> = BTreeMap::new();
     for s in series {
         let group: Vec<Option<String>> = by.iter().map(|f| field_of(&s.key, f).map(str::to_owned)).collect();
         let key = SeriesKey {
@@ -721,6 +703,20 @@ mod tests {
         let no_end =
             send(&s, "GET", "filter=metric.type%3D%22custom.googleapis.com%2Fruniam%2Fautofix_count%22", Value::Null);
         assert_eq!(field(&no_end), "interval.end_time");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_filter_or_body_panics(text in "\\PC{0,120}", n in proptest::num::i64::ANY, key in "[a-zA-Z_]{0,8}") {
+            let _ = parse_filter(&text);
+            let s = state();
+            let now = Utc::now();
+            let mut ts = point(json!({key.clone(): text.clone()}), json!({"int64Value": n.to_string()}), now);
+            ts["metricKind"] = json!(text.clone());
+            let _ = send(&s, "POST", "", json!({"timeSeries": [ts]}));
+            let q = format!("filter={}&interval.endTime={}&aggregation.perSeriesAligner=ALIGN_SUM&aggregation.alignmentPeriod={}", text, text, key);
+            let _ = send(&s, "GET", &q, Value::Null);
+        }
     }
 
     #[test]
