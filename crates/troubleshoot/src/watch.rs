@@ -125,7 +125,6 @@ pub async fn run(clients: &Clients, w: &Watch) -> Result<Exit, CommandError> {
     let mut services: HashMap<(String, String), Option<Service>> = HashMap::new();
     let mut wait = w.interval;
     let mut polls = 0;
-    let mut denied_any = false;
     let mut err = std::io::stderr();
     loop {
         let now = Utc::now();
@@ -199,7 +198,6 @@ pub async fn run(clients: &Clients, w: &Watch) -> Result<Exit, CommandError> {
             };
             observe::apply(&mut draft, &service, &observed);
             let diagnosis = settle(draft);
-            denied_any |= diagnosis.verdict != runiam_core::doc::Verdict::Allowed;
             emit(diagnosis, w.format)?;
         }
         polls += 1;
@@ -211,10 +209,10 @@ pub async fn run(clients: &Clients, w: &Watch) -> Result<Exit, CommandError> {
             break;
         }
     }
-    if let Some(signal) = interrupt::received() {
-        return Ok(signal);
-    }
-    Ok(if denied_any { Exit::Problem } else { Exit::Ok })
+    // A stream's exit says whether it ran, not what it found: the
+    // Diagnoses carry their verdicts, and under `set -o pipefail` the loop
+    // fails only when the watch could not read.
+    Ok(interrupt::received().unwrap_or(Exit::Ok))
 }
 
 /// One Diagnosis, written and flushed at once (the loop's pipe reads it).
