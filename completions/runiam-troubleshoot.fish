@@ -8,6 +8,8 @@ complete -c runiam-troubleshoot -l saw -d 'The status the caller saw (401, 403, 
 complete -c runiam-troubleshoot -l from -d 'Where the call comes from (same-project Pub/Sub, Scheduler, Eventarc and Tasks count as internal)' -r -f -a "external\t'The internet, or another project\'s network'
 internal\t'The project\'s VPC (and same-project Pub/Sub, Scheduler, Eventarc, Tasks)'
 load-balancer\t'An external Application Load Balancer'"
+complete -c runiam-troubleshoot -l interval -d 'With --watch: the time between two polls (one entries.list per project each)' -r
+complete -c runiam-troubleshoot -l polls -d 'With --watch: stop after this many polls (1 for a scheduled job whose --since is its schedule)' -r
 complete -c runiam-troubleshoot -s f -l file -d 'Read ServiceSnapshot documents from FILE (- for stdin)' -r -F
 complete -c runiam-troubleshoot -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'Human-readable text'
 yaml\t'A YAML stream of runiam documents'
@@ -25,6 +27,7 @@ never\t'Never colour'"
 complete -c runiam-troubleshoot -l timeout -d 'Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first' -r
 complete -c runiam-troubleshoot -l no-logs -d 'Do not read request logs'
 complete -c runiam-troubleshoot -l remote -d 'Also ask the Policy Troubleshooter API and report when it disagrees'
+complete -c runiam-troubleshoot -l watch -d 'Keep polling the project\'s request logs (or SERVICE\'s) and stream a Diagnosis for each configured caller newly denied (401/403), until SIGINT/SIGTERM'
 complete -c runiam-troubleshoot -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
 complete -c runiam-troubleshoot -s q -l quiet -d 'Print nothing on stderr but errors'
 complete -c runiam-troubleshoot -l no-color -d 'Never colour output (the same as --color never)'

@@ -73,6 +73,8 @@ complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l saw -d 'T
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l from -d 'Where the call comes from (same-project Pub/Sub, Scheduler, Eventarc and Tasks count as internal)' -r -f -a "external\t'The internet, or another project\'s network'
 internal\t'The project\'s VPC (and same-project Pub/Sub, Scheduler, Eventarc, Tasks)'
 load-balancer\t'An external Application Load Balancer'"
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l interval -d 'With --watch: the time between two polls (one entries.list per project each)' -r
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l polls -d 'With --watch: stop after this many polls (1 for a scheduled job whose --since is its schedule)' -r
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -s f -l file -d 'Read ServiceSnapshot documents from FILE (- for stdin)' -r -F
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'Human-readable text'
 yaml\t'A YAML stream of runiam documents'
@@ -90,6 +92,7 @@ never\t'Never colour'"
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l timeout -d 'Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first' -r
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l no-logs -d 'Do not read request logs'
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l remote -d 'Also ask the Policy Troubleshooter API and report when it disagrees'
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l watch -d 'Keep polling the project\'s request logs (or SERVICE\'s) and stream a Diagnosis for each configured caller newly denied (401/403), until SIGINT/SIGTERM'
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -s q -l quiet -d 'Print nothing on stderr but errors'
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l no-color -d 'Never colour output (the same as --color never)'
@@ -102,6 +105,7 @@ complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l until -d
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l reason -d 'The change ticket or reason, recorded in the ChangeRecord and in a time-bound grant\'s description' -r
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l backup-dir -d 'Where --apply writes the backup (a ServiceSnapshot) of each service before changing it' -r -F
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -s f -l file -d 'Read Diagnosis documents or plans from FILE (- for stdin)' -r -F
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l heal-policy -d 'Fix the Diagnoses on stdin only as far as this YAML allowlist admits (members, services, max_expires, fixes_per_hour), counting every fix in Cloud Monitoring; anything else is refused (exit 4)' -r -F
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'The plan in words'
 yaml\t'ChangeRecord documents as YAML'
 json\t'ChangeRecord documents, one JSON object per line'
