@@ -140,3 +140,40 @@ fn scanners_trigger_nothing_and_the_excess_over_the_hourly_limit_is_refused_and_
     assert_eq!(refused.len(), 2, "the mailer and the one over the limit: {refused:?}");
     assert!(refused.contains(&MAILER.to_owned()));
 }
+
+#[test]
+fn a_bad_heal_policy_is_exit_2_naming_the_field_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = Emulator::start(&world(dir.path()), &[]);
+    std::fs::write(
+        dir.path().join("heal.yaml"),
+        "members: ['serviceAccount:*@heal-proj.iam.gserviceaccount.com']\nservices: [orders]\nfixes_per_hour: 1\n",
+    )
+    .unwrap();
+    let (out, text) = shell(&emu, dir.path(), LOOP);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("heal.yaml: services[0]:"), "{text}");
+    assert!(invokers(&emu).is_empty());
+    assert!(points(&emu, "autofix_count").is_empty() && points(&emu, "autofix_refused").is_empty());
+}
+
+#[test]
+fn the_watch_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = Emulator::start(&world(dir.path()), &[]);
+    let mut c = crate::common::cmd("runiam", dir.path());
+    c.env("RUNIAM_EMULATOR_HOST", emu.host())
+        .args(["troubleshoot", "--watch", "--project", "heal-proj", "--since", "5m", "--interval", "60s", "-o", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut first).unwrap();
+    assert!(first.contains("\"kind\":\"Diagnosis\""), "a Diagnosis streams before the poll ends: {first}");
+    let started = std::time::Instant::now();
+    let killed = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "stopped without waiting out the interval");
+}

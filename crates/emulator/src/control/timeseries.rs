@@ -601,28 +601,16 @@ mod tests {
         let api = send(&s, "GET", &api_only, Value::Null);
         assert_eq!(api.body["timeSeries"].as_array().unwrap().len(), 1, "{:#}", api.body);
         assert_eq!(api.body["timeSeries"][0]["metric"]["labels"]["member"], "serviceAccount:b@x");
-        let summed = send(
-            &s,
-            "GET",
-            &query(
-                now - Duration::hours(1),
-                now,
-                "&aggregation.alignmentPeriod=3600s&aggregation.perSeriesAligner=ALIGN_SUM&aggregation.crossSeriesReducer=REDUCE_SUM",
-            ),
-            Value::Null,
+        let last_hour =
+            |aggregation: &str| send(&s, "GET", &query(now - Duration::hours(1), now, aggregation), Value::Null);
+        let summed = last_hour(
+            "&aggregation.alignmentPeriod=3600s&aggregation.perSeriesAligner=ALIGN_SUM&aggregation.crossSeriesReducer=REDUCE_SUM",
         );
         assert_eq!(summed.status, 200, "{:#}", summed.body);
         assert_eq!(summed.body["timeSeries"].as_array().unwrap().len(), 1);
         assert_eq!(summed.body["timeSeries"][0]["points"][0]["value"]["int64Value"], "4");
-        let grouped = send(
-            &s,
-            "GET",
-            &query(
-                now - Duration::hours(1),
-                now,
-                "&aggregation.alignmentPeriod=3600s&aggregation.perSeriesAligner=ALIGN_COUNT&aggregation.crossSeriesReducer=REDUCE_SUM&aggregation.groupByFields=metric.label.service",
-            ),
-            Value::Null,
+        let grouped = last_hour(
+            "&aggregation.alignmentPeriod=3600s&aggregation.perSeriesAligner=ALIGN_COUNT&aggregation.crossSeriesReducer=REDUCE_SUM&aggregation.groupByFields=metric.label.service",
         );
         let counts: BTreeMap<String, String> = grouped.body["timeSeries"]
             .as_array()
