@@ -110,6 +110,13 @@ async fn configured(clients: &Clients, project: &str) -> Configured {
     }
 }
 
+/// The wait before the next poll: doubled after a 429 (up to
+/// `MAX_BACKOFF`, never below the interval), back to the interval after a
+/// read that went through.
+fn next_wait(current: TimeDelta, interval: TimeDelta, throttled: bool) -> TimeDelta {
+    if throttled { (current * 2).clamp(interval, MAX_BACKOFF.max(interval)) } else { interval }
+}
+
 /// Sleeps `d`, or less when a signal arrives.
 async fn pause(d: TimeDelta) {
     let end = tokio::time::Instant::now() + d.to_std().unwrap_or_default();
@@ -134,11 +141,11 @@ pub async fn run(clients: &Clients, w: &Watch) -> Result<Exit, CommandError> {
         let read = clients.logging.list_entries(&format!("projects/{}", w.project), &filter, POLL_LIMIT).await;
         let entries = match read {
             Ok(e) => {
-                wait = w.interval;
+                wait = next_wait(wait, w.interval, false);
                 e
             }
             Err(e) if e.status().is_some_and(|s| s.http == 429) => {
-                wait = (wait * 2).min(MAX_BACKOFF);
+                wait = next_wait(wait, w.interval, true);
                 let _ =
                     writeln!(err, "runiam-troubleshoot: Logging answered 429; next poll in {}s", wait.num_seconds());
                 pause(wait).await;
@@ -283,6 +290,21 @@ mod tests {
         assert!(denied(&Entry::read(&entry("https://x", "y"))));
         let app = json!({"logName": "projects/p/logs/run.googleapis.com%2Frequests", "httpRequest": {"status": 403, "latency": "0.02s"}});
         assert!(!denied(&Entry::read(&app)), "the container's own 403 is no IAM denial");
+    }
+
+    #[test]
+    fn a_429_doubles_the_wait_up_to_ten_minutes_and_a_good_read_resets_it() {
+        let minute = TimeDelta::minutes(1);
+        let mut wait = minute;
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            wait = next_wait(wait, minute, true);
+            seen.push(wait.num_minutes());
+        }
+        assert_eq!(seen, [2, 4, 8, 10, 10, 10]);
+        assert_eq!(next_wait(wait, minute, false), minute);
+        let hour = TimeDelta::hours(1);
+        assert_eq!(next_wait(hour, hour, true), hour, "an interval longer than the cap is kept");
     }
 
     #[test]
