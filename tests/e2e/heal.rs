@@ -177,3 +177,48 @@ fn the_watch_stops_cleanly_on_sigterm() {
     assert_eq!(out.status.code(), Some(143), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "stopped without waiting out the interval");
 }
+
+#[test]
+fn a_watch_that_never_ends_is_healed_within_its_first_interval() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let emu = Emulator::start(&world(dir.path()), &[]);
+    heal_policy(dir.path(), 10);
+    let runiam = |args: &[&str]| {
+        let mut c = crate::common::cmd("runiam", dir.path());
+        c.current_dir(dir.path()).env("RUNIAM_EMULATOR_HOST", emu.host()).args(args).stderr(Stdio::piped());
+        c
+    };
+    let mut watch = runiam(&[
+        "troubleshoot",
+        "--watch",
+        "--project",
+        "heal-proj",
+        "--since",
+        "5m",
+        "--interval",
+        "60s",
+        "-o",
+        "json",
+    ])
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let heal = runiam(&["grant-invoker", "--heal-policy", "heal.yaml", "--apply", "--yes", "-o", "json"])
+        .stdin(Stdio::from(watch.stdout.take().unwrap()))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while invokers(&emu).len() < 2 && started.elapsed() < std::time::Duration::from_secs(50) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(invokers(&emu).len(), 2, "fixed while the watch still runs, within its first 60 s interval");
+    std::process::Command::new("kill").args(["-TERM", &watch.id().to_string()]).status().unwrap();
+    assert_eq!(watch.wait().unwrap().code(), Some(143));
+    let out = heal.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2, "a ChangeRecord per fix");
+    assert_eq!(points(&emu, "autofix_count").len(), 2);
+    assert_eq!(points(&emu, "autofix_refused"), [(MAILER.to_owned(), "1".to_owned())]);
+}

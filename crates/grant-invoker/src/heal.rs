@@ -10,19 +10,20 @@
 //! point per series) → report (refusals on stderr, exit 4).
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use chrono::{Duration, Utc};
 use runiam_core::api::monitoring::GaugePoint;
 use runiam_core::cli::Context;
-use runiam_core::doc::{ChangeRecord, Diagnosis, Document, FixAction, Kind, Verdict, read_documents};
+use runiam_core::doc::{ChangeRecord, Diagnosis, Document, FixAction, Kind, Verdict, read_for};
 use runiam_core::model::{Principal, ServiceRef};
 use runiam_core::{CommandError, Exit};
 use serde::Deserialize;
+use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::Args;
 use crate::plan::{DEFAULT_ROLE, Grant, expiry_condition, parse_duration};
+use crate::{Args, GrantFormat, report};
 
 /// Every applied auto-fix adds to this metric (INT64 GAUGE, `global`).
 pub const AUTOFIX_COUNT: &str = "custom.googleapis.com/runiam/autofix_count";
@@ -247,9 +248,11 @@ fn labels(c: &Candidate) -> BTreeMap<String, String> {
     ])
 }
 
-/// Runs the loop's fixes for `--heal-policy`: the ChangeRecords made, and
-/// exit 4 when any fix was refused.
-pub(crate) async fn heal(args: &Args, ctx: &Context, file: &Path) -> Result<(Vec<ChangeRecord>, Exit), CommandError> {
+/// Runs the loop's fixes for `--heal-policy`, one batch of Diagnoses at a
+/// time as they arrive (a JSON line, or a YAML document once the next
+/// begins), so a watch that never ends is healed as it goes; the exit is 4
+/// when any fix was refused.
+pub(crate) async fn heal(args: &Args, ctx: &Context, file: &Path, format: GrantFormat) -> Result<Exit, CommandError> {
     let origin = file.display().to_string();
     let text = std::fs::read_to_string(file)
         .map_err(|e| CommandError::usage(format!("--heal-policy {origin}: cannot read it: {e}")))?;
@@ -258,12 +261,88 @@ pub(crate) async fn heal(args: &Args, ctx: &Context, file: &Path) -> Result<(Vec
         Some(d) => Some(parse_duration(d).map_err(|e| CommandError::usage(format!("--expires {e}")))?),
         None => policy.max_expires,
     };
-    let Some(docs) =
-        read_documents("runiam-grant-invoker", &[Kind::Diagnosis], args.file.as_deref(), args.allow_empty)?
-    else {
-        return Err(CommandError::usage("--heal-policy reads Diagnosis documents, and stdin is a terminal")
-            .hinted("runiam troubleshoot --watch | runiam grant-invoker --heal-policy heal.yaml --apply --yes"));
-    };
+    if args.write.apply {
+        runiam_core::interrupt::watch();
+    }
+    let mut run = Run { args, ctx, policy: &policy, expires, format, docs: 0, refused: false };
+    match args.file.as_deref().filter(|f| *f != Path::new("-")) {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| CommandError::usage(format!("-f {}: cannot read it: {e}", path.display())))?;
+            run.batch(&text).await?;
+        }
+        None if std::io::stdin().is_terminal() => {
+            return Err(CommandError::usage("--heal-policy reads Diagnosis documents, and stdin is a terminal")
+                .hinted("runiam troubleshoot --watch | runiam grant-invoker --heal-policy heal.yaml --apply --yes"));
+        }
+        None => {
+            let mut lines = BufReader::new(tokio::io::stdin()).lines();
+            let mut pending = String::new();
+            while let Some(line) =
+                lines.next_line().await.map_err(|e| CommandError::usage(format!("cannot read stdin: {e}")))?
+            {
+                let json = line.trim_start().starts_with('{');
+                if (json || line == "---") && !pending.trim().is_empty() {
+                    run.batch(&std::mem::take(&mut pending)).await?;
+                }
+                pending.push_str(&line);
+                pending.push('\n');
+                if json {
+                    run.batch(&std::mem::take(&mut pending)).await?;
+                }
+                if runiam_core::interrupt::received().is_some() {
+                    break;
+                }
+            }
+            run.batch(&pending).await?;
+        }
+    }
+    if let Some(signal) = runiam_core::interrupt::received() {
+        return Ok(signal);
+    }
+    if run.docs == 0 && !args.allow_empty {
+        return Err(CommandError::usage("no Diagnosis documents on stdin: did the command before fail?")
+            .hinted("--allow-empty makes a quiet interval exit 0"));
+    }
+    Ok(if run.refused { Exit::Refused } else { Exit::Ok })
+}
+
+/// What every batch of one run shares.
+struct Run<'a> {
+    args: &'a Args,
+    ctx: &'a Context,
+    policy: &'a HealPolicy,
+    expires: Option<Duration>,
+    format: GrantFormat,
+    /// Diagnoses read so far.
+    docs: usize,
+    refused: bool,
+}
+
+impl Run<'_> {
+    /// Decides, applies, counts and reports the Diagnoses in `text`.
+    async fn batch(&mut self, text: &str) -> Result<(), CommandError> {
+        if text.trim().is_empty() {
+            return Ok(());
+        }
+        let docs = read_for("runiam-grant-invoker", &[Kind::Diagnosis], text)?;
+        self.docs += docs.len();
+        let (records, refused) = fix(self.args, self.ctx, self.policy, self.expires, &docs).await?;
+        self.refused |= refused;
+        report(&records, self.format)?;
+        std::io::stdout().flush()?;
+        Ok(())
+    }
+}
+
+/// One batch: the records written, and whether any fix was refused.
+async fn fix(
+    args: &Args,
+    ctx: &Context,
+    policy: &HealPolicy,
+    expires: Option<Duration>,
+    docs: &[Document],
+) -> Result<(Vec<ChangeRecord>, bool), CommandError> {
     let candidates: Vec<Candidate> = docs
         .iter()
         .filter_map(|d| match d {
@@ -282,10 +361,7 @@ pub(crate) async fn heal(args: &Args, ctx: &Context, file: &Path) -> Result<(Vec
             .await
             .map_err(|e| CommandError::from(e).context(format!("cannot count this hour's auto-fixes in {p}")))?;
     }
-    let decisions = decide(&policy, &candidates, used, expires);
-    if args.write.apply {
-        runiam_core::interrupt::watch();
-    }
+    let decisions = decide(policy, &candidates, used, expires);
     let mut records = Vec::new();
     let mut applied: BTreeMap<(String, BTreeMap<String, String>), i64> = BTreeMap::new();
     let mut refused: BTreeMap<(String, BTreeMap<String, String>), i64> = BTreeMap::new();
@@ -324,7 +400,7 @@ pub(crate) async fn heal(args: &Args, ctx: &Context, file: &Path) -> Result<(Vec
             }
         }
     }
-    let exit = if refused.is_empty() { Exit::Ok } else { Exit::Refused };
+    let any_refused = !refused.is_empty();
     if args.write.apply {
         write_points(ctx, AUTOFIX_COUNT, &applied).await?;
         // A refusal is counted once an hour per service, member and
@@ -344,7 +420,7 @@ pub(crate) async fn heal(args: &Args, ctx: &Context, file: &Path) -> Result<(Vec
         }
         write_points(ctx, AUTOFIX_REFUSED, &new).await?;
     }
-    Ok((records, exit))
+    Ok((records, any_refused))
 }
 
 /// One point per series (Monitoring takes one per series per request),

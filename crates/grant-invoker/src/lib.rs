@@ -149,9 +149,7 @@ async fn grant_invoker(args: Args) -> Result<Exit, CommandError> {
     };
     if let Some(file) = &args.heal_policy {
         let ctx = args.common.context(HttpOptions::default())?;
-        let (records, exit) = heal::heal(&args, &ctx, file).await?;
-        report(&records, format)?;
-        return Ok(exit);
+        return heal::heal(&args, &ctx, file, format).await;
     }
     let (work, exit) = gather_work(&args)?;
     let ctx = args.common.context(HttpOptions::default())?;
