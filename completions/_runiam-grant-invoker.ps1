@@ -29,6 +29,7 @@ Register-ArgumentCompleter -Native -CommandName 'runiam-grant-invoker' -ScriptBl
             [CompletionResult]::new('--backup-dir', '--backup-dir', [CompletionResultType]::ParameterName, 'Where --apply writes the backup (a ServiceSnapshot) of each service before changing it')
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Read Diagnosis documents or plans from FILE (- for stdin)')
             [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'Read Diagnosis documents or plans from FILE (- for stdin)')
+            [CompletionResult]::new('--heal-policy', '--heal-policy', [CompletionResultType]::ParameterName, 'Fix the Diagnoses on stdin only as far as this YAML allowlist admits (members, services, max_expires, fixes_per_hour), counting every fix in Cloud Monitoring; anything else is refused (exit 4)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: text on a terminal, yaml otherwise]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: text on a terminal, yaml otherwise]')
             [CompletionResult]::new('--project', '--project', [CompletionResultType]::ParameterName, 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud''s core/project]')

@@ -26,6 +26,7 @@ set edit:completion:arg-completer[runiam-grant-invoker] = {|@words|
             cand --backup-dir 'Where --apply writes the backup (a ServiceSnapshot) of each service before changing it'
             cand -f 'Read Diagnosis documents or plans from FILE (- for stdin)'
             cand --file 'Read Diagnosis documents or plans from FILE (- for stdin)'
+            cand --heal-policy 'Fix the Diagnoses on stdin only as far as this YAML allowlist admits (members, services, max_expires, fixes_per_hour), counting every fix in Cloud Monitoring; anything else is refused (exit 4)'
             cand -o 'Output format [default: text on a terminal, yaml otherwise]'
             cand --output 'Output format [default: text on a terminal, yaml otherwise]'
             cand --project 'Project id [default: CLOUDSDK_CORE_PROJECT, GOOGLE_CLOUD_PROJECT, or gcloud''s core/project]'

@@ -5,6 +5,7 @@ complete -c runiam-grant-invoker -l until -d 'Make the grant expire at this time
 complete -c runiam-grant-invoker -l reason -d 'The change ticket or reason, recorded in the ChangeRecord and in a time-bound grant\'s description' -r
 complete -c runiam-grant-invoker -l backup-dir -d 'Where --apply writes the backup (a ServiceSnapshot) of each service before changing it' -r -F
 complete -c runiam-grant-invoker -s f -l file -d 'Read Diagnosis documents or plans from FILE (- for stdin)' -r -F
+complete -c runiam-grant-invoker -l heal-policy -d 'Fix the Diagnoses on stdin only as far as this YAML allowlist admits (members, services, max_expires, fixes_per_hour), counting every fix in Cloud Monitoring; anything else is refused (exit 4)' -r -F
 complete -c runiam-grant-invoker -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'The plan in words'
 yaml\t'ChangeRecord documents as YAML'
 json\t'ChangeRecord documents, one JSON object per line'

@@ -84,6 +84,8 @@ complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l caller-vm
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l under -d 'With --audit: audit every service of every project below RESOURCE (organizations/N or folders/N), read live, project by project' -r
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l expiring-within -d 'With --audit: report time-bound grants that end within this long (s, m, h, d)' -r
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l domain -d 'With --audit: a domain of the organization\'s Cloud Identity; members of other domains are external (repeatable) [default: each organization\'s own domain, as Resource Manager names it]' -r
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l interval -d 'With --watch: the time between two polls (one entries.list per project each)' -r
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l polls -d 'With --watch: stop after this many polls (1 for a scheduled job whose --since is its schedule)' -r
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -s f -l file -d 'Read ServiceSnapshot documents from FILE (- for stdin)' -r -F
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'Human-readable text'
 yaml\t'A YAML stream of runiam documents'
@@ -103,6 +105,7 @@ complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l no-logs -
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l remote -d 'Also ask the Policy Troubleshooter API and report when it disagrees'
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l audit -d 'Audit for exposure instead, with no caller: public services, invoker checks off, grants above services, external and deleted members, expired and expiring grants, basic roles; each finding with its least-privilege fix. Reads ServiceSnapshot documents, or SERVICE, or live with --all every service of --project (--under: of every project below a folder or organization). Exit 1 when any finding is a risk'
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l all -d 'With --audit: audit every service of --project, in every region, read live'
+complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l watch -d 'Keep polling the project\'s request logs (or SERVICE\'s) and stream a Diagnosis for each configured caller newly denied (401/403), until SIGINT/SIGTERM'
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -s v -l verbose -d 'Trace API calls (method, URL, status, latency, request id) to stderr; tokens are never shown'
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -s q -l quiet -d 'Print nothing on stderr but errors'
 complete -c runiam -n "__fish_runiam_using_subcommand troubleshoot" -l no-color -d 'Never colour output (the same as --color never)'
@@ -115,6 +118,7 @@ complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l until -d
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l reason -d 'The change ticket or reason, recorded in the ChangeRecord and in a time-bound grant\'s description' -r
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l backup-dir -d 'Where --apply writes the backup (a ServiceSnapshot) of each service before changing it' -r -F
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -s f -l file -d 'Read Diagnosis documents or plans from FILE (- for stdin)' -r -F
+complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -l heal-policy -d 'Fix the Diagnoses on stdin only as far as this YAML allowlist admits (members, services, max_expires, fixes_per_hour), counting every fix in Cloud Monitoring; anything else is refused (exit 4)' -r -F
 complete -c runiam -n "__fish_runiam_using_subcommand grant-invoker" -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'The plan in words'
 yaml\t'ChangeRecord documents as YAML'
 json\t'ChangeRecord documents, one JSON object per line'

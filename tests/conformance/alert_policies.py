@@ -119,17 +119,21 @@ def check_validation_names_the_field(m, url, binary):
 def main():
     url, binary = sys.argv[1].rstrip("/"), sys.argv[2]
     urllib.request.urlopen(urllib.request.Request(url + "/emulator/v1/reset", data=b"{}", method="POST")).read()
-    m = monitoring(url)
-    passed = failed = 0
     checks = [
         check_create_alert_is_read_back,
         check_patch_replaces_the_masked_field,
         check_delete_alert_removes_it,
         check_validation_names_the_field,
     ]
+    run_checks(checks, monitoring(url), url, binary)
+
+
+def run_checks(checks, *args):
+    """Runs each check with args, one line each, then 'N passed, N failed'; exits 1 on a failure."""
+    passed = failed = 0
     for check in checks:
         try:
-            check(m, url, binary)
+            check(*args)
             print(f"ok   {check.__name__}")
             passed += 1
         except Exception:
@@ -138,7 +142,6 @@ def main():
             failed += 1
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
-
 
 if __name__ == "__main__":
     main()

@@ -55,6 +55,8 @@ url="$(head -n1 "$out")"
 "$venv/bin/python" tests/conformance/diagnosis_apis.py "$url"
 # The alert policy runiam verify --create-alert leaves; the script resets the world first.
 "$venv/bin/python" tests/conformance/alert_policies.py "$url" target/debug/runiam
+# The self-healing loop's autofix points, written and read back; the script resets the world first.
+"$venv/bin/python" tests/conformance/time_series.py "$url"
 
 # Tokens (metadata server, IAM Credentials) and the front end that accepts them.
 tokens_out="$(mktemp)"

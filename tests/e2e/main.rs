@@ -10,6 +10,7 @@ mod export;
 mod faults;
 mod fleet;
 mod front;
+mod heal;
 mod network;
 mod proxy;
 mod readme;

@@ -50,6 +50,7 @@ pub mod estate;
 pub mod faults;
 pub mod frontend;
 pub mod logstore;
+pub mod metrics;
 pub mod network;
 pub mod quota;
 pub mod state;

@@ -67,6 +67,8 @@ pub struct State {
     pub alert_policy_ids: u64,
     /// Per-minute rate quota windows (Asset Inventory's searches).
     pub quotas: Quotas,
+    /// Monitoring's metric descriptors and time series.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// The log store keeps this many entries; the oldest half goes when it is
@@ -100,6 +102,7 @@ impl State {
             alert_policies: BTreeMap::new(),
             alert_policy_ids: 0,
             quotas: Quotas::default(),
+            metrics: Default::default(),
         }
     }
 
@@ -126,6 +129,7 @@ impl State {
         self.operations.clear();
         self.alert_policies.clear();
         self.quotas.clear();
+        self.metrics = Default::default();
         self.writes = 0;
         self.changed();
     }
@@ -202,6 +206,7 @@ impl State {
             alert_policies: BTreeMap::new(),
             alert_policy_ids: 0,
             quotas: Quotas::default(),
+            metrics: Default::default(),
         }
     }
 

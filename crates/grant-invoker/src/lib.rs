@@ -7,6 +7,7 @@
 //! read-modify-write through runiam-core) → report (the plan's diff and
 //! blast radius on stderr, ChangeRecords on stdout).
 
+pub mod heal;
 pub mod plan;
 pub mod precheck;
 
@@ -110,6 +111,9 @@ pub struct Args {
     /// Succeed when stdin holds no document (otherwise exit 2: the command before in the pipe probably failed).
     #[arg(long)]
     pub allow_empty: bool,
+    /// Fix the Diagnoses on stdin only as far as this YAML allowlist admits (members, services, max_expires, fixes_per_hour), counting every fix in Cloud Monitoring; anything else is refused (exit 4).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["service", "member", "until", "permanent", "disable_invoker_check"])]
+    pub heal_policy: Option<PathBuf>,
     /// Output format [default: text on a terminal, yaml otherwise].
     #[arg(short = 'o', long, value_enum)]
     pub output: Option<GrantFormat>,
@@ -154,6 +158,10 @@ async fn grant_invoker(args: Args) -> Result<Exit, CommandError> {
         None if std::io::stdout().is_terminal() => GrantFormat::Text,
         None => GrantFormat::Yaml,
     };
+    if let Some(file) = &args.heal_policy {
+        let ctx = args.common.context(HttpOptions::default())?;
+        return heal::heal(&args, &ctx, file, format).await;
+    }
     let (work, exit) = gather_work(&args)?;
     let ctx = args.common.context(HttpOptions::default())?;
     if args.write.apply {

@@ -20,6 +20,7 @@ pub mod network;
 pub mod observe;
 pub mod settle;
 pub mod token;
+pub mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
@@ -126,6 +127,15 @@ pub struct Args {
     /// With --audit: a domain of the organization's Cloud Identity; members of other domains are external (repeatable) [default: each organization's own domain, as Resource Manager names it].
     #[arg(long, value_name = "DOMAIN")]
     pub domain: Vec<String>,
+    /// Keep polling the project's request logs (or SERVICE's) and stream a Diagnosis for each configured caller newly denied (401/403), until SIGINT/SIGTERM.
+    #[arg(long, conflicts_with_all = ["caller", "token_file", "token_env", "no_logs", "saw", "file", "remote"])]
+    pub watch: bool,
+    /// With --watch: the time between two polls (one entries.list per project each).
+    #[arg(long, value_name = "DURATION", default_value = "60s", requires = "watch")]
+    pub interval: String,
+    /// With --watch: stop after this many polls (1 for a scheduled job whose --since is its schedule).
+    #[arg(long, value_name = "N", requires = "watch", value_parser = clap::value_parser!(u32).range(1..))]
+    pub polls: Option<u32>,
     /// Read ServiceSnapshot documents from FILE (- for stdin).
     #[arg(short = 'f', long = "file", value_name = "FILE", conflicts_with = "service")]
     pub file: Option<PathBuf>,
@@ -167,6 +177,9 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
         return Err(CommandError::usage("--domain, --all and --under apply to --audit only"));
     }
     let format = Format::resolve(args.output);
+    if args.watch {
+        return watching(&args, format).await;
+    }
     let presented = read_token(&args)?;
     let named = named_caller(&args, presented.as_ref())?;
     let since = logs::parse_since(&args.since).map_err(|e| CommandError::usage(format!("--since {e}")))?;
@@ -572,6 +585,29 @@ impl Run<'_> {
         }
         Ok(())
     }
+}
+
+/// `--watch`: the project of SERVICE, or the configured project.
+async fn watching(args: &Args, format: Format) -> Result<Exit, CommandError> {
+    let since = logs::parse_since(&args.since).map_err(|e| CommandError::usage(format!("--since {e}")))?;
+    let interval = runiam_core::duration::parse(&args.interval)
+        .ok()
+        .and_then(|d| chrono::TimeDelta::from_std(d).ok())
+        .filter(|d| *d >= chrono::TimeDelta::seconds(1))
+        .ok_or_else(|| {
+            CommandError::usage(format!("--interval '{}' is not a duration of at least 1s (60s, 5m)", args.interval))
+        })?;
+    let ctx = args.common.context(HttpOptions::default())?;
+    let service = match &args.service {
+        Some(s) => Some(resolve_service(s, &ctx.config, &ctx.clients).await?),
+        None => None,
+    };
+    let project = match &service {
+        Some(s) => s.project.clone(),
+        None => ctx.config.project()?.to_owned(),
+    };
+    let w = watch::Watch { project, service, interval, since, polls: args.polls, format };
+    watch::run(&ctx.clients, &w).await
 }
 
 /// `--caller`, else the token's email, else none (discover the callers).

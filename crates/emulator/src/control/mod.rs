@@ -9,8 +9,8 @@
 //!
 //! APIs: Run v2 and v1, Resource Manager v3 and v1, IAM v1 (roles, service
 //! accounts) and v2 (deny policies), Logging v2 (`logging`), Org
-//! Policy v2, Policy Troubleshooter v3, Monitoring v3 alert policies, Cloud Identity Groups v1,
-//! Cloud Asset Inventory v1 searches (`asset`), Pub/Sub, Cloud Scheduler and Eventarc reads,
+//! Policy v2, Policy Troubleshooter v3, Monitoring v3 alert policies and time series, Cloud Identity
+//! Groups v1, Cloud Asset Inventory v1 searches (`asset`), Pub/Sub, Cloud Scheduler and Eventarc reads,
 //! Compute Engine network reads (`compute`); and the `/emulator/` test knobs (`knobs`).
 //!
 //! When the world names an `operator`, every method checks the operator's
@@ -32,6 +32,7 @@ pub mod orgpolicy;
 pub mod resourcemanager;
 pub mod run_v1;
 pub mod run_v2;
+pub mod timeseries;
 pub mod troubleshooter;
 
 use std::sync::Mutex;
@@ -115,6 +116,7 @@ pub fn dispatch(state: &Mutex<State>, request: &ApiRequest) -> Reply {
         .or_else(|| iam_v2::route(&mut state, &call, &segs))
         .or_else(|| logging::route(&mut state, &call, &segs))
         .or_else(|| monitoring::route(&mut state, &call, &segs))
+        .or_else(|| timeseries::route(&mut state, &call, &segs))
         .or_else(|| orgpolicy::route(&mut state, &call, &segs))
         .or_else(|| cloudidentity::route(&mut state, &call, &segs))
         .or_else(|| callers::route(&mut state, &call, &segs))

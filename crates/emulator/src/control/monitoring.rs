@@ -46,7 +46,7 @@ pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Ans
 }
 
 /// The project's id as the world names it, or 404.
-fn project(state: &State, p: &str) -> Result<String, ApiError> {
+pub(crate) fn project(state: &State, p: &str) -> Result<String, ApiError> {
     state
         .world
         .project(p)
@@ -198,7 +198,7 @@ fn missing(name: &str) -> ApiError {
 }
 
 /// `Field FIELD had an invalid value of "VALUE": WHY`, Monitoring's wording.
-fn bad(field: &str, value: &str, why: &str) -> ApiError {
+pub(crate) fn bad(field: &str, value: &str, why: &str) -> ApiError {
     ApiError::invalid_field(field, format!("Field {field} had an invalid value of \"{value}\": {why}"))
 }
 

@@ -1,0 +1,224 @@
+//! The self-healing loop (tests/e2e/data/heal-world.yaml, docs/self-healing.md):
+//! `runiam troubleshoot --watch | runiam grant-invoker --heal-policy` fixes
+//! the denied callers the policy admits within one poll, refuses the rest,
+//! and counts both in the emulator's Cloud Monitoring store; a second run
+//! adds nothing; scanners trigger nothing.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::common::{Emulator, bin, call, grants, pipe, policy, root};
+
+const WORLD: &str = "tests/e2e/data/heal-world.yaml";
+const ORDERS: &str = "projects/heal-proj/locations/europe-west1/services/orders";
+const PUSH: &str = "serviceAccount:push@heal-proj.iam.gserviceaccount.com";
+const SCHED: &str = "serviceAccount:sched@heal-proj.iam.gserviceaccount.com";
+const MAILER: &str = "serviceAccount:mailer@other-proj.iam.gserviceaccount.com";
+const LOOP: &str = "runiam troubleshoot --watch --project heal-proj --since 5m --interval 1s --polls 1 -o json \
+    | runiam grant-invoker --heal-policy heal.yaml --apply --yes --allow-empty -o json";
+
+/// Runs a pipeline of `runiam` commands (the binary under test) in `dir`.
+fn shell(emu: &Emulator, dir: &Path, line: &str) -> (std::process::Output, String) {
+    let runiam = bin("runiam").display().to_string();
+    pipe(emu, dir, &line.replace("runiam ", &format!("{runiam} ")))
+}
+
+/// The world with each `@T-N@` replaced by the time N seconds ago.
+fn world(dir: &Path) -> PathBuf {
+    let mut text = std::fs::read_to_string(root().join(WORLD)).unwrap();
+    while let Some(start) = text.find("@T-") {
+        let end = start + 3 + text[start + 3..].find('@').unwrap();
+        let secs: i64 = text[start + 3..end].parse().unwrap();
+        let at = chrono::Utc::now() - chrono::Duration::seconds(secs);
+        text.replace_range(start..=end, &at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    }
+    let path = dir.join("world.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn heal_policy(dir: &Path, fixes_per_hour: u32) {
+    let text = format!(
+        "members:\n  - serviceAccount:*@heal-proj.iam.gserviceaccount.com\nservices:\n  - projects/heal-proj/locations/*/services/orders\nmax_expires: 2h\nfixes_per_hour: {fixes_per_hour}\n"
+    );
+    std::fs::write(dir.join("heal.yaml"), text).unwrap();
+}
+
+/// Every point of `metric` in the emulator's store: (member, value).
+fn points(emu: &Emulator, metric: &str) -> Vec<(String, String)> {
+    let now = chrono::Utc::now();
+    let stamp = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let filter = format!("metric.type = \"custom.googleapis.com/runiam/{metric}\"");
+    let url = reqwest::Url::parse_with_params(
+        "http://emulator/v3/projects/heal-proj/timeSeries",
+        [
+            ("filter", filter),
+            ("interval.startTime", stamp(now - chrono::Duration::hours(1))),
+            ("interval.endTime", stamp(now + chrono::Duration::seconds(5))),
+        ],
+    )
+    .unwrap();
+    let (status, body) = call(emu, "GET", &format!("v3/projects/heal-proj/timeSeries?{}", url.query().unwrap()), None);
+    if status == 404 {
+        return Vec::new();
+    }
+    assert_eq!(status, 200, "{body:#}");
+    let mut out: Vec<(String, String)> = body["timeSeries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            let member = s["metric"]["labels"]["member"].as_str().unwrap().to_owned();
+            assert_eq!(s["metric"]["labels"]["service"], ORDERS);
+            assert!(s["metric"]["labels"]["finding"].as_str().is_some_and(|f| !f.is_empty()), "{s:#}");
+            s["points"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |p| (member.clone(), p["value"]["int64Value"].as_str().unwrap().to_owned()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn invokers(emu: &Emulator) -> Vec<String> {
+    let live: Value = policy(emu, ORDERS);
+    grants(&live).into_iter().filter(|g| g.contains("roles/run.invoker")).collect()
+}
+
+#[test]
+fn the_loop_fixes_the_admitted_callers_refuses_the_other_and_counts_each_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = Emulator::start(&world(dir.path()), &[]);
+    heal_policy(dir.path(), 10);
+    let (out, text) = shell(&emu, dir.path(), LOOP);
+    assert_eq!(out.status.code(), Some(4), "the mailer is refused: {text}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("auto-fix refused: {MAILER} matches no member")), "{stderr}");
+    let fixed = invokers(&emu);
+    assert_eq!(fixed.len(), 2, "{fixed:?}");
+    assert!(fixed.iter().any(|g| g.contains(PUSH)) && fixed.iter().any(|g| g.contains(SCHED)), "{fixed:?}");
+    assert!(fixed.iter().all(|g| g.contains("request.time < timestamp(")), "time-bound by max_expires: {fixed:?}");
+    let records: Vec<Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 2);
+    assert!(records.iter().all(|r| r["applied"] == true && r["backupPath"].is_string()), "{records:#?}");
+    let count = [(PUSH.to_owned(), "1".to_owned()), (SCHED.to_owned(), "1".to_owned())];
+    assert_eq!(points(&emu, "autofix_count"), count);
+    assert_eq!(points(&emu, "autofix_refused"), [(MAILER.to_owned(), "1".to_owned())]);
+
+    // Monitoring takes one point a series each 5 seconds: wait them out,
+    // so that nothing below is missing only because it was refused.
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    let (again, text) = shell(&emu, dir.path(), LOOP);
+    assert_eq!(again.status.code(), Some(4), "{text}");
+    assert_eq!(invokers(&emu), fixed, "nothing more granted");
+    assert_eq!(points(&emu, "autofix_count"), count, "a second run adds nothing");
+    assert_eq!(points(&emu, "autofix_refused"), [(MAILER.to_owned(), "1".to_owned())]);
+}
+
+#[test]
+fn scanners_trigger_nothing_and_the_excess_over_the_hourly_limit_is_refused_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = Emulator::start(&world(dir.path()), &[]);
+    let watch = shell(&emu, dir.path(), "runiam troubleshoot --watch --project heal-proj --since 5m --polls 1 -o json");
+    let callers: Vec<String> = String::from_utf8_lossy(&watch.0.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["caller"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(callers, [MAILER, PUSH, SCHED], "one Diagnosis per caller, none for the scanners: {}", watch.1);
+
+    heal_policy(dir.path(), 1);
+    let (out, text) = shell(&emu, dir.path(), LOOP);
+    assert_eq!(out.status.code(), Some(4), "{text}");
+    assert!(text.contains("fixes per hour are used up"), "{text}");
+    assert_eq!(invokers(&emu).len(), 1, "{text}");
+    assert_eq!(points(&emu, "autofix_count").len(), 1);
+    let refused: Vec<String> = points(&emu, "autofix_refused").into_iter().map(|(m, _)| m).collect();
+    assert_eq!(refused.len(), 2, "the mailer and the one over the limit: {refused:?}");
+    assert!(refused.contains(&MAILER.to_owned()));
+}
+
+#[test]
+fn a_bad_heal_policy_is_exit_2_naming_the_field_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = Emulator::start(&world(dir.path()), &[]);
+    std::fs::write(
+        dir.path().join("heal.yaml"),
+        "members: ['serviceAccount:*@heal-proj.iam.gserviceaccount.com']\nservices: [orders]\nfixes_per_hour: 1\n",
+    )
+    .unwrap();
+    let (out, text) = shell(&emu, dir.path(), LOOP);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("heal.yaml: services[0]:"), "{text}");
+    assert!(invokers(&emu).is_empty());
+    assert!(points(&emu, "autofix_count").is_empty() && points(&emu, "autofix_refused").is_empty());
+}
+
+#[test]
+fn the_watch_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = Emulator::start(&world(dir.path()), &[]);
+    let mut c = crate::common::cmd("runiam", dir.path());
+    c.env("RUNIAM_EMULATOR_HOST", emu.host())
+        .args(["troubleshoot", "--watch", "--project", "heal-proj", "--since", "5m", "--interval", "60s", "-o", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut first).unwrap();
+    assert!(first.contains("\"kind\":\"Diagnosis\""), "a Diagnosis streams before the poll ends: {first}");
+    let started = std::time::Instant::now();
+    let killed = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "stopped without waiting out the interval");
+}
+
+#[test]
+fn a_watch_that_never_ends_is_healed_within_its_first_interval() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let emu = Emulator::start(&world(dir.path()), &[]);
+    heal_policy(dir.path(), 10);
+    let runiam = |args: &[&str]| {
+        let mut c = crate::common::cmd("runiam", dir.path());
+        c.current_dir(dir.path()).env("RUNIAM_EMULATOR_HOST", emu.host()).args(args).stderr(Stdio::piped());
+        c
+    };
+    let mut watch = runiam(&[
+        "troubleshoot",
+        "--watch",
+        "--project",
+        "heal-proj",
+        "--since",
+        "5m",
+        "--interval",
+        "60s",
+        "-o",
+        "json",
+    ])
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let heal = runiam(&["grant-invoker", "--heal-policy", "heal.yaml", "--apply", "--yes", "-o", "json"])
+        .stdin(Stdio::from(watch.stdout.take().unwrap()))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while invokers(&emu).len() < 2 && started.elapsed() < std::time::Duration::from_secs(50) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(invokers(&emu).len(), 2, "fixed while the watch still runs, within its first 60 s interval");
+    std::process::Command::new("kill").args(["-TERM", &watch.id().to_string()]).status().unwrap();
+    assert_eq!(watch.wait().unwrap().code(), Some(143));
+    let out = heal.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2, "a ChangeRecord per fix");
+    assert_eq!(points(&emu, "autofix_count").len(), 2);
+    assert_eq!(points(&emu, "autofix_refused"), [(MAILER.to_owned(), "1".to_owned())]);
+}
