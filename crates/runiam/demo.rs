@@ -30,10 +30,12 @@ Examples:
 /// Run the whole story offline, against the emulator on the demo estate.
 ///
 /// Acts, one real mistake each: a Scheduler job whose account lacks invoke, a
-/// Pub/Sub push whose token audience carries a path, a public service under
-/// domain restricted sharing, a contractor behind a deny policy, an expired
-/// time-bound grant; then the reviewed fix: plan, apply, prove with real calls
-/// and a short load, undo, diagnose again. Each step prints the shell command
+/// Pub/Sub push whose token audience carries a path, a service-to-service call
+/// whose egress is not routed, a public service under domain restricted
+/// sharing, a contractor behind a deny policy, an expired time-bound grant;
+/// the exposure audit of the project; then the reviewed fix: plan, apply, prove with real calls
+/// and a short load, leave an alert watching, write the runbook page, undo,
+/// diagnose again. Each step prints the shell command
 /// a user would type and its output. Nothing leaves this machine: the emulator
 /// runs inside this process on a loopback port.
 #[derive(Parser, Debug)]
@@ -106,6 +108,17 @@ fn acts() -> Vec<Act> {
             ],
         },
         Act {
+            title: "A service-to-service call whose egress is not routed",
+            story: "checkout calls payments, whose ingress is internal. checkout holds invoke, yet gets 404 and\n\
+                    no request log: its VPC egress sends only private ranges through the VPC, so its calls\n\
+                    to run.app arrive from the internet. troubleshoot derives that from checkout's own\n\
+                    settings, names the gcloud fix, and --from shows the answer once the egress is routed.",
+            steps: vec![
+                step("runiam troubleshoot payments --caller-service checkout --no-logs -o text", 1),
+                step("runiam troubleshoot payments --caller-service checkout --from internal --no-logs -o text", 0),
+            ],
+        },
+        Act {
             title: "A public service under domain restricted sharing",
             story: "The web team wants storefront public. The organization admits only acme.example members,\n\
                     so granting allUsers would fail at Google; runiam refuses it up front and takes the\n\
@@ -144,15 +157,25 @@ fn acts() -> Vec<Act> {
             ],
         },
         Act {
-            title: "The reviewed fix: plan, apply, prove, undo",
+            title: "The exposure audit",
+            story: "Every service of the project, exported and audited in one pipe, with no caller: what is\n\
+                    public (storefront by the invoker check, status with no allUsers binding to find), who\n\
+                    holds invoke through a basic role, which grants end soon; each with its fix.",
+            steps: vec![step("runiam export --all | runiam troubleshoot --audit -o text", 1)],
+        },
+        Act {
+            title: "The reviewed fix: plan, apply, prove, record, undo",
             story: "Back to nightly-report. The diagnosis becomes a plan a reviewer reads (the diff is on\n\
                     stderr), the plan is applied exactly as reviewed with a backup first, real calls and a\n\
-                    short load prove it, and the change record undoes it.",
+                    short load prove it, Cloud Monitoring is left watching for the denial's return, the\n\
+                    runbook page is written for the team wiki, and the change record undoes it.",
             steps: vec![
                 step("runiam troubleshoot reports -o yaml > diagnosis.yaml", 1),
                 step("runiam grant-invoker -f diagnosis.yaml --reason CHG-2301 > plan.yaml", 0),
                 step("runiam grant-invoker -f plan.yaml --apply --yes > change.yaml", 0),
+                step("runiam verify --create-alert -o yaml < change.yaml > verify.yaml", 0),
                 step(format!("runiam verify reports --as {SCHED} --requests 200 --concurrency 8 -o text"), 0),
+                step("runiam runbook diagnosis.yaml change.yaml verify.yaml > INCIDENT.md && grep '^#' INCIDENT.md", 0),
                 step("runiam rollback -f change.yaml --apply --yes -o text", 0),
                 step(format!("runiam troubleshoot reports --caller {SCHED} --no-logs -o text"), 1),
             ],

@@ -22,19 +22,26 @@ fn story() -> Vec<String> {
         "cause [caller.oidc-audience]".into(),
         "--push-auth-token-audience=https://orders-300000000001.europe-west1.run.app".into(),
         "Cloud Run's 401".into(),
-        "━━ Act 3. A public service under domain restricted sharing".into(),
+        "━━ Act 3. A service-to-service call whose egress is not routed".into(),
+        "cause [network.egress-not-routed]".into(),
+        "--vpc-egress=all-traffic".into(),
+        format!("ALLOWED: serviceAccount:checkout-runtime@acme-shop.iam.gserviceaccount.com on {}", svc("payments")),
+        "━━ Act 4. A public service under domain restricted sharing".into(),
         "risk [org.public-blocked]".into(),
         "runiam-grant-invoker: error: org.public-blocked".into(),
         format!("{}: invoker IAM check on -> off", svc("storefront")),
         format!("ALLOWED: allUsers on {}", svc("storefront")),
-        "━━ Act 4. A contractor behind a deny policy".into(),
+        "━━ Act 5. A contractor behind a deny policy".into(),
         "cause [iam.denied]".into(),
         "a grant cannot help".into(),
-        "━━ Act 5. An expired time-bound grant".into(),
+        "━━ Act 6. An expired time-bound grant".into(),
         "cause [iam.condition-false]".into(),
         format!("{}: applied", svc("inventory")),
         ": PASS".into(),
-        "━━ Act 6. The reviewed fix: plan, apply, prove, record, undo".into(),
+        "━━ Act 7. The exposure audit".into(),
+        "audit.invoker-check-off".into(),
+        "audit.basic-role".into(),
+        "━━ Act 8. The reviewed fix: plan, apply, prove, record, undo".into(),
         "$ runiam grant-invoker -f plan.yaml --apply --yes > change.yaml".into(),
         "alert policy projects/acme-shop/alertPolicies/".into(),
         format!("{} as {SCHED}: PASS", svc("reports")),
@@ -61,15 +68,15 @@ fn every_act_shows_its_finding_and_outcome_in_order() {
     }
     // One act alone, and a bad act number.
     let mut c = cmd("runiam", home.path());
-    c.args(["demo", "--act", "4"]);
+    c.args(["demo", "--act", "5"]);
     let (out, text) = run(c, "");
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("━━ Act 4.") && !text.contains("━━ Act 3.") && !text.contains("━━ Act 5."), "{text}");
+    assert!(text.contains("━━ Act 5.") && !text.contains("━━ Act 4.") && !text.contains("━━ Act 6."), "{text}");
     let mut c = cmd("runiam", home.path());
     c.args(["demo", "--act", "9"]);
     let (out, text) = run(c, "");
     assert_eq!(out.status.code(), Some(2), "{text}");
-    assert!(text.contains("--act 9: the demo has acts 1 to 6"), "{text}");
+    assert!(text.contains("--act 9: the demo has acts 1 to 8"), "{text}");
 }
 
 /// Times, latencies, rates and backup names differ between two runs.
@@ -149,7 +156,7 @@ fn the_transcript_replays_by_hand_against_keep_running() {
     // The estate as it began, then every printed command in order.
     shell(&format!("curl -s {reset}"));
     let steps = commands(transcript.split("━━ The emulator is still running").next().unwrap());
-    assert_eq!(steps.len(), 21, "{transcript}");
+    assert_eq!(steps.len(), 24, "{transcript}");
     for (line, printed) in &steps {
         assert_eq!(normalized(&shell(line)), normalized(printed), "replaying `{line}`");
     }

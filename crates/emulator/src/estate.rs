@@ -30,7 +30,8 @@ pub struct Size {
 
 /// The estate of `size`, as world-file JSON; with `operator`, the world's
 /// operator (`user:ops@fleet.example`) may read Run and Resource Manager
-/// across the organization but not search Asset Inventory.
+/// (Cloud Run Viewer and Browser) across the organization but not search
+/// Asset Inventory.
 pub fn fleet(size: Size, operator: bool) -> Value {
     let folders: Vec<Value> = (0..FOLDERS)
         .map(|f| json!({"id": format!("71000000000{f}"), "parent": format!("organizations/{ORG}"), "displayName": format!("team-{f}")}))
@@ -87,8 +88,12 @@ pub fn fleet(size: Size, operator: bool) -> Value {
         "projects": projects,
     });
     if operator {
-        w["organization"]["iamPolicy"] =
-            json!({"bindings": [{"role": "roles/run.viewer", "members": ["user:ops@fleet.example"]}]});
+        // Browser to see the folders and projects Resource Manager lists, as
+        // a platform operator has; no role that searches Asset Inventory.
+        w["organization"]["iamPolicy"] = json!({"bindings": [
+            {"role": "roles/run.viewer", "members": ["user:ops@fleet.example"]},
+            {"role": "roles/browser", "members": ["user:ops@fleet.example"]},
+        ]});
         w["operator"] = json!("user:ops@fleet.example");
     }
     w

@@ -10,7 +10,7 @@
 //! written, warn with the cost and the permissions that avoid it, and list
 //! each project through Run with bounded concurrency.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
@@ -51,9 +51,10 @@ impl Scope {
 /// What the searches ask `searchAllResources` to return.
 const READ_MASK: &str = "name,assetType,project,folders,organization,versionedResources";
 
-/// Projects listed through Run at once in the fallback (each already
-/// runs its own reads concurrently, under the HTTP layer's cap).
-const PROJECTS_AT_ONCE: usize = 4;
+/// Projects listed through Run at once in the fallback: as many as the HTTP
+/// layer lets calls be in flight, so that one project's listing rounds
+/// (v1, then v2 per region, then policies) never leave the others idle.
+const PROJECTS_AT_ONCE: usize = 16;
 
 /// Services read from Run at once when their versioned form is missing.
 const READS_AT_ONCE: usize = 16;
@@ -82,7 +83,11 @@ pub async fn export(clients: &Clients, scope: &Scope, sink: &mut Sink, quiet: bo
             Err(Short::Unavailable(e)) => {
                 let projects = match scope {
                     Scope::Projects(ps) => resolve_projects(clients, &ps[i..]).await?,
-                    _ => projects_under(clients, s).await?,
+                    _ => clients
+                        .resource_manager
+                        .projects_under(s)
+                        .await
+                        .map_err(|e| user_named(e, format!("cannot list the projects below {s}")))?,
                 };
                 if !quiet {
                     bar.suspend(|| eprintln!("runiam-export: warning: {}", fallback_warning(s, &e, projects.len())));
@@ -237,25 +242,6 @@ async fn resolve_projects(clients: &Clients, given: &[String]) -> Result<Vec<Str
             out.push(found.project_id);
         }
     }
-    Ok(out)
-}
-
-/// Every active project below `parent` (`organizations/N`, `folders/N`),
-/// walking its folders level by level.
-async fn projects_under(clients: &Clients, parent: &str) -> Result<Vec<String>, CommandError> {
-    let rm = &clients.resource_manager;
-    let mut out = Vec::new();
-    let mut parents = VecDeque::from([parent.to_owned()]);
-    while let Some(p) = parents.pop_front() {
-        let (projects, folders) = tokio::join!(rm.list_projects(&p), rm.list_folders(&p));
-        let projects = projects.map_err(|e| user_named(e, format!("cannot list the projects of {p}")))?;
-        let folders = folders.map_err(|e| user_named(e, format!("cannot list the folders of {p}")))?;
-        out.extend(
-            projects.into_iter().filter(|p| p.state.as_deref().is_none_or(|s| s == "ACTIVE")).map(|p| p.project_id),
-        );
-        parents.extend(folders.into_iter().map(|f| f.name));
-    }
-    out.sort();
     Ok(out)
 }
 
