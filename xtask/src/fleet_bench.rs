@@ -184,7 +184,14 @@ pub fn fleet_bench(root: &Path, services: Option<usize>) -> anyhow::Result<Vec<F
     let script = runs.iter().find(|(l, _)| l.starts_with("sequential")).map_or(f64::NAN, |(_, r)| r.secs);
     let mut figures = Vec::new();
     for (label, r) in &runs {
-        let bound = r.calls as f64 / CONCURRENCY * LATENCY_MS / 1000.0;
+        // Asset Inventory's pages depend on each other (a page token each):
+        // its bound is the longer of the two searches' chains, which run at
+        // once; the fallback's calls are independent within the cap.
+        let bound = if label.starts_with("through Asset Inventory") {
+            (r.calls as f64 / 2.0).ceil() * LATENCY_MS / 1000.0
+        } else {
+            r.calls as f64 / CONCURRENCY * LATENCY_MS / 1000.0
+        };
         println!("  {label}:");
         println!(
             "    wall {:.2} s, {} snapshots, {} calls, {} answered 429 ({})",
@@ -192,7 +199,7 @@ pub fn fleet_bench(root: &Path, services: Option<usize>) -> anyhow::Result<Vec<F
         );
         if !label.starts_with("sequential") {
             println!(
-                "    lower bound {bound:.2} s ({} calls / {CONCURRENCY} x {LATENCY_MS} ms): {:.2}x of it; {:.0}x faster than the script; peak memory {:.1} MB",
+                "    lower bound {bound:.2} s ({} calls at {LATENCY_MS} ms, as many at once as they can be): {:.2}x of it; {:.0}x faster than the script; peak memory {:.1} MB",
                 r.calls,
                 r.secs / bound.max(1e-9),
                 script / r.secs.max(1e-9),

@@ -123,6 +123,11 @@ fn unavailable(e: &ApiError) -> bool {
     e.status().is_some_and(|s| s.http == 403)
 }
 
+/// Resource pages fetched ahead while the policies are searched: the two
+/// searches' page chains overlap instead of running one after the other,
+/// and no more than this many pages wait in memory.
+const RESOURCE_PAGES_AHEAD: usize = 4;
+
 /// Both searches over one scope, writing each resource page's snapshots.
 async fn through_inventory(clients: &Clients, scope: &str, sink: &mut Sink, bar: &ProgressBar) -> Result<(), Short> {
     let failed = |e: ApiError, first: bool| {
@@ -132,27 +137,75 @@ async fn through_inventory(clients: &Clients, scope: &str, sink: &mut Sink, bar:
             Short::Failed(user_named(e, format!("cannot search Cloud Asset Inventory at {scope}")))
         }
     };
-    let mut policies: BTreeMap<String, Policy> = BTreeMap::new();
-    let mut token: Option<String> = None;
-    loop {
-        let search = Search {
-            asset_types: &[RUN_SERVICE],
-            page_size: Some(MAX_PAGE_SIZE),
-            page_token: token.as_deref(),
-            ..Search::default()
-        };
-        let page = clients
-            .cloud_asset
-            .search_all_iam_policies(scope, &search)
-            .await
-            .map_err(|e| failed(e, token.is_none()))?;
-        policies.extend(asset::policies_by_resource(page.results));
-        match page.next_page_token {
-            Some(t) => token = Some(t),
-            None => break,
+    let (pages, mut ahead) = tokio::sync::mpsc::channel(RESOURCE_PAGES_AHEAD);
+    let fetch = resource_pages(clients.clone(), scope.to_owned(), pages);
+    let write = async {
+        let mut policies: BTreeMap<String, Policy> = BTreeMap::new();
+        let mut token: Option<String> = None;
+        loop {
+            let search = Search {
+                asset_types: &[RUN_SERVICE],
+                page_size: Some(MAX_PAGE_SIZE),
+                page_token: token.as_deref(),
+                ..Search::default()
+            };
+            let page = clients
+                .cloud_asset
+                .search_all_iam_policies(scope, &search)
+                .await
+                .map_err(|e| failed(e, token.is_none()))?;
+            policies.extend(asset::policies_by_resource(page.results));
+            match page.next_page_token {
+                Some(t) => token = Some(t),
+                None => break,
+            }
         }
-    }
-    let mut written = false;
+        let mut written = false;
+        while let Some(page) = ahead.recv().await {
+            let page = page.map_err(|e| failed(e, !written))?;
+            let captured_at = Utc::now();
+            let mut unversioned = Vec::new();
+            for r in page.results.into_iter().filter(|r| r.asset_type == RUN_SERVICE) {
+                let policy = policies.remove(&r.name).unwrap_or_default();
+                let placement = Placement::of_search(r.project.as_deref(), &r.folders, r.organization.as_deref());
+                match asset::preferred(&r.versioned_resources) {
+                    Some(v) => {
+                        let s = asset::snapshot(
+                            &r.name,
+                            &v.version,
+                            &v.resource,
+                            &placement,
+                            policy,
+                            SnapshotSource::AssetInventory,
+                            captured_at,
+                        )
+                        .map_err(|e| unreadable(&r.name, &e.to_string()))?;
+                        sink.put(s)?;
+                        bar.inc(1);
+                    }
+                    None => unversioned.push((r.name, placement, policy)),
+                }
+            }
+            for s in read_from_run(clients, unversioned).await? {
+                sink.put(s)?;
+                bar.inc(1);
+            }
+            written = true;
+        }
+        Ok(())
+    };
+    // Writing stops at the first error; dropping its receiver then stops the fetch.
+    let ((), written) = tokio::join!(fetch, write);
+    written
+}
+
+/// `searchAllResources` page after page into `pages`, the last one an
+/// error if one comes; stops when the receiver is gone.
+async fn resource_pages(
+    clients: Clients,
+    scope: String,
+    pages: tokio::sync::mpsc::Sender<Result<asset::Page<asset::ResourceSearchResult>, ApiError>>,
+) {
     let mut token: Option<String> = None;
     loop {
         let search = Search {
@@ -162,38 +215,14 @@ async fn through_inventory(clients: &Clients, scope: &str, sink: &mut Sink, bar:
             page_token: token.as_deref(),
             ..Search::default()
         };
-        let page = clients.cloud_asset.search_all_resources(scope, &search).await.map_err(|e| failed(e, !written))?;
-        let captured_at = Utc::now();
-        let mut unversioned = Vec::new();
-        for r in page.results.into_iter().filter(|r| r.asset_type == RUN_SERVICE) {
-            let policy = policies.remove(&r.name).unwrap_or_default();
-            let placement = Placement::of_search(r.project.as_deref(), &r.folders, r.organization.as_deref());
-            match asset::preferred(&r.versioned_resources) {
-                Some(v) => {
-                    let s = asset::snapshot(
-                        &r.name,
-                        &v.version,
-                        &v.resource,
-                        &placement,
-                        policy,
-                        SnapshotSource::AssetInventory,
-                        captured_at,
-                    )
-                    .map_err(|e| unreadable(&r.name, &e.to_string()))?;
-                    sink.put(s)?;
-                    bar.inc(1);
-                }
-                None => unversioned.push((r.name, placement, policy)),
-            }
+        let page = clients.cloud_asset.search_all_resources(&scope, &search).await;
+        let next = page.as_ref().ok().and_then(|p| p.next_page_token.clone());
+        if pages.send(page).await.is_err() {
+            return;
         }
-        for s in read_from_run(clients, unversioned).await? {
-            sink.put(s)?;
-            bar.inc(1);
-        }
-        written = true;
-        match page.next_page_token {
+        match next {
             Some(t) => token = Some(t),
-            None => return Ok(()),
+            None => return,
         }
     }
 }
