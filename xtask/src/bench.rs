@@ -10,7 +10,7 @@
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
@@ -163,6 +163,19 @@ const WRK: [&str; 6] = ["-t2", "-c64", "-d5s", "--latency", "--timeout", "5s"];
 /// so that one round disturbed by whatever else the cores do decides nothing.
 const ROUNDS: usize = 3;
 
+/// The release `bins` and an emulator serving the front-end world, for
+/// the benches that call its Cloud Run front end; their files go to `dir`
+/// under the temporary directory.
+pub(crate) fn front_emulator(root: &Path, bins: &[&str], dir: &str) -> anyhow::Result<(PathBuf, PathBuf, Emulator)> {
+    let bin = build_release(root, bins)?;
+    let dir = std::env::temp_dir().join(dir);
+    std::fs::create_dir_all(&dir)?;
+    let world_path = dir.join("world.yaml");
+    std::fs::write(&world_path, front_world())?;
+    let emu = start_emulator(&bin, &world_path, &[])?;
+    Ok((bin, dir, emu))
+}
+
 pub(crate) fn front_world() -> String {
     format!(
         "projects:\n  - id: bench-proj\n    number: \"300000000001\"\n    serviceAccounts: [{{email: {FRONT_CALLER}}}]\n    services:\n      - name: hello\n        region: europe-west1\n        iamPolicy:\n          bindings:\n            - role: roles/run.invoker\n              members: [\"serviceAccount:{FRONT_CALLER}\"]\n"
@@ -290,12 +303,7 @@ pub(crate) fn mint_front_token(emulator: &str) -> anyhow::Result<String> {
 /// token, beside nginx answering a static 200 under the same wrk settings.
 pub fn emulator_bench(root: &Path) -> anyhow::Result<Vec<Figure>> {
     ensure_tools()?;
-    let bin = build_release(root, &["runiam-emulator"])?;
-    let dir = std::env::temp_dir().join("runiam-bench-front");
-    std::fs::create_dir_all(&dir)?;
-    let world_path = dir.join("world.yaml");
-    std::fs::write(&world_path, front_world())?;
-    let emu = start_emulator(&bin, &world_path, &[])?;
+    let (_, dir, emu) = front_emulator(root, &["runiam-emulator"], "runiam-bench-front")?;
     let token = mint_front_token(&emu.1)?;
     let port = free_port()?;
     let nginx = start_nginx(&dir, port)?;

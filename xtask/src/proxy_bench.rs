@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, bail};
 
-use crate::bench::{FRONT_HOST, build_release, ensure_tools, front_world, mint_front_token, start_emulator};
+use crate::bench::{FRONT_HOST, ensure_tools, front_emulator, mint_front_token};
 use crate::figures::Figure;
 use crate::verify_bench::{Figures, medians, run_wrk};
 
@@ -56,12 +56,7 @@ fn start_proxy(bin: &Path, emulator: &str, token_file: &Path) -> anyhow::Result<
 
 pub fn proxy_bench(root: &Path) -> anyhow::Result<Vec<Figure>> {
     ensure_tools()?;
-    let bin = build_release(root, &["runiam-emulator", "runiam-proxy"])?;
-    let dir = std::env::temp_dir().join("runiam-bench-proxy");
-    std::fs::create_dir_all(&dir)?;
-    let world_path = dir.join("world.yaml");
-    std::fs::write(&world_path, front_world())?;
-    let emu = start_emulator(&bin, &world_path, &[])?;
+    let (bin, dir, emu) = front_emulator(root, &["runiam-emulator", "runiam-proxy"], "runiam-bench-proxy")?;
     let token = mint_front_token(&emu.1)?;
     let token_file = dir.join("token");
     std::fs::write(&token_file, &token)?;

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use crate::bench::{build_release, front_world, median, start_emulator};
+use crate::bench::{front_emulator, median};
 use crate::figures::Figure;
 
 const ROUNDS: usize = 9;
@@ -66,12 +66,7 @@ pub(crate) fn measure(
 
 pub fn startup_bench(root: &Path) -> anyhow::Result<Vec<Figure>> {
     let python = python_with(root, "google.cloud.run_v2", &["google-cloud-run"])?;
-    let bin = build_release(root, &["runiam-emulator", "runiam"])?;
-    let dir = std::env::temp_dir().join("runiam-bench-startup");
-    std::fs::create_dir_all(&dir)?;
-    let world = dir.join("world.yaml");
-    std::fs::write(&world, front_world())?;
-    let emu = start_emulator(&bin, &world, &[])?;
+    let (bin, _, emu) = front_emulator(root, &["runiam-emulator", "runiam"], "runiam-bench-startup")?;
     let runiam = bin.join("runiam").display().to_string();
     let peer = root.join("xtask/peers/get_service.py").display().to_string();
     let python_s = python.display().to_string();

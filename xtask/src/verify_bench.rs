@@ -12,9 +12,7 @@ use anyhow::{Context, bail};
 
 use crate::figures::Figure;
 
-use crate::bench::{
-    FRONT_HOST, build_release, ensure_tools, front_world, median, mint_front_token, start_emulator, wrk, wrk_rps,
-};
+use crate::bench::{FRONT_HOST, ensure_tools, front_emulator, median, mint_front_token, wrk, wrk_rps};
 
 const REQUESTS: &str = "20000";
 const CONCURRENCY: &str = "64";
@@ -96,12 +94,7 @@ pub(crate) fn medians(rounds: &[Figures]) -> Figures {
 
 pub fn verify_bench(root: &std::path::Path) -> anyhow::Result<Vec<Figure>> {
     ensure_tools()?;
-    let bin = build_release(root, &["runiam-emulator", "runiam-verify"])?;
-    let dir = std::env::temp_dir().join("runiam-bench-verify");
-    std::fs::create_dir_all(&dir)?;
-    let world_path = dir.join("world.yaml");
-    std::fs::write(&world_path, front_world())?;
-    let emu = start_emulator(&bin, &world_path, &[])?;
+    let (bin, dir, emu) = front_emulator(root, &["runiam-emulator", "runiam-verify"], "runiam-bench-verify")?;
     let token = mint_front_token(&emu.1)?;
     let token_file = dir.join("token");
     std::fs::write(&token_file, &token)?;
