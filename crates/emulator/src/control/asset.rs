@@ -481,24 +481,10 @@ fn resource_result(world: &World, n: &Node, request: &Request) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
-    use super::super::{ApiRequest, Reply, dispatch};
+    use super::super::Reply;
+    use super::super::tests::{example, get};
     use super::*;
-    use crate::world::World;
     use runiam_core::api::asset::{IamPolicySearchResult, ResourceSearchResult, run_service};
-
-    fn example() -> Mutex<State> {
-        let text = include_str!("../../../../examples/acme-world.yaml");
-        Mutex::new(State::new(World::parse(text, "acme-world.yaml").unwrap()))
-    }
-
-    fn get(state: &Mutex<State>, path: &str, query: &str) -> Reply {
-        dispatch(
-            state,
-            &ApiRequest { method: "GET".into(), path: path.into(), query: query.into(), ..Default::default() },
-        )
-    }
 
     fn names(r: &Reply, field: &str) -> Vec<String> {
         r.body["results"].as_array().into_iter().flatten().map(|x| x[field].as_str().unwrap().to_owned()).collect()

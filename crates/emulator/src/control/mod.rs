@@ -431,7 +431,7 @@ pub(crate) const CREATE_TIME: &str = "2025-01-15T09:30:00.000000Z";
 pub(crate) const UPDATE_TIME: &str = "2025-01-15T09:31:12.000000Z";
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::world::World;
 
@@ -448,12 +448,14 @@ mod tests {
         assert_eq!(page::<u32>(&[], 10, None).unwrap(), (vec![], None));
     }
 
-    fn example() -> Mutex<State> {
+    /// The example estate, for the control plane's tests.
+    pub(crate) fn example() -> Mutex<State> {
         let text = include_str!("../../../../examples/acme-world.yaml");
         Mutex::new(State::new(World::parse(text, "acme-world.yaml").unwrap()))
     }
 
-    fn get(state: &Mutex<State>, path: &str, query: &str) -> Reply {
+    /// A GET through the whole dispatch.
+    pub(crate) fn get(state: &Mutex<State>, path: &str, query: &str) -> Reply {
         dispatch(
             state,
             &ApiRequest { method: "GET".into(), path: path.into(), query: query.into(), ..Default::default() },
