@@ -10,17 +10,16 @@
 //! point per series) → report (refusals on stderr, exit 4).
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::Path;
 
 use chrono::{Duration, Utc};
 use runiam_core::api::monitoring::GaugePoint;
 use runiam_core::cli::Context;
-use runiam_core::doc::{ChangeRecord, Diagnosis, Document, FixAction, Kind, Verdict, read_for};
+use runiam_core::doc::{ChangeRecord, Diagnosis, Document, Documents, FixAction, Kind, Verdict};
 use runiam_core::model::{Principal, ServiceRef};
 use runiam_core::{CommandError, Exit};
 use serde::Deserialize;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::plan::{DEFAULT_ROLE, Grant, expiry_condition, parse_duration};
 use crate::{Args, GrantFormat, report};
@@ -264,37 +263,16 @@ pub(crate) async fn heal(args: &Args, ctx: &Context, file: &Path, format: GrantF
     if args.write.apply {
         runiam_core::interrupt::watch();
     }
+    let Some(input) = runiam_core::doc::input(args.file.as_deref(), false) else {
+        return Err(CommandError::usage("--heal-policy reads Diagnosis documents, and stdin is a terminal")
+            .hinted("runiam troubleshoot --watch | runiam grant-invoker --heal-policy heal.yaml --apply --yes"));
+    };
     let mut run = Run { args, ctx, policy: &policy, expires, format, docs: 0, refused: false };
-    match args.file.as_deref().filter(|f| *f != Path::new("-")) {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| CommandError::usage(format!("-f {}: cannot read it: {e}", path.display())))?;
-            run.batch(&text).await?;
-        }
-        None if std::io::stdin().is_terminal() => {
-            return Err(CommandError::usage("--heal-policy reads Diagnosis documents, and stdin is a terminal")
-                .hinted("runiam troubleshoot --watch | runiam grant-invoker --heal-policy heal.yaml --apply --yes"));
-        }
-        None => {
-            let mut lines = BufReader::new(tokio::io::stdin()).lines();
-            let mut pending = String::new();
-            while let Some(line) =
-                lines.next_line().await.map_err(|e| CommandError::usage(format!("cannot read stdin: {e}")))?
-            {
-                let json = line.trim_start().starts_with('{');
-                if (json || line == "---") && !pending.trim().is_empty() {
-                    run.batch(&std::mem::take(&mut pending)).await?;
-                }
-                pending.push_str(&line);
-                pending.push('\n');
-                if json {
-                    run.batch(&std::mem::take(&mut pending)).await?;
-                }
-                if runiam_core::interrupt::received().is_some() {
-                    break;
-                }
-            }
-            run.batch(&pending).await?;
+    // Each Diagnosis is fixed as it arrives: a watch upstream never ends.
+    for doc in Documents::open("runiam-grant-invoker", &[Kind::Diagnosis], &input, true)? {
+        run.one(doc?).await?;
+        if runiam_core::interrupt::received().is_some() {
+            break;
         }
     }
     if let Some(signal) = runiam_core::interrupt::received() {
@@ -320,14 +298,11 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    /// Decides, applies, counts and reports the Diagnoses in `text`.
-    async fn batch(&mut self, text: &str) -> Result<(), CommandError> {
-        if text.trim().is_empty() {
-            return Ok(());
-        }
-        let docs = read_for("runiam-grant-invoker", &[Kind::Diagnosis], text)?;
-        self.docs += docs.len();
-        let (records, refused) = fix(self.args, self.ctx, self.policy, self.expires, &docs).await?;
+    /// Decides, applies, counts and reports one Diagnosis.
+    async fn one(&mut self, doc: Document) -> Result<(), CommandError> {
+        self.docs += 1;
+        let (records, refused) =
+            fix(self.args, self.ctx, self.policy, self.expires, std::slice::from_ref(&doc)).await?;
         self.refused |= refused;
         report(&records, self.format)?;
         std::io::stdout().flush()?;
