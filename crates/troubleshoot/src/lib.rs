@@ -193,15 +193,22 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
     // The calling service or VM: its identity is the caller unless named;
     // its path is read again for each project of the services called.
     let spec = caller_spec(&args, &ctx, first.as_ref()).await?;
-    let caller = match (named, &spec) {
-        (Some(c), _) => Some(c),
-        (None, Some(spec)) => {
+    // Read once here for the caller's identity; a batch of the same
+    // project reuses it.
+    let first_path = match &spec {
+        Some(spec) => {
             let project = first.as_ref().map_or_else(|| spec.project().to_owned(), |t| t.project.clone());
-            Some(network::read(&ctx.clients, &project, spec).await?.identity.ok_or_else(|| {
-                CommandError::usage("the calling service's or VM's identity could not be read")
-                    .hinted("add --caller PRINCIPAL")
-            })?)
+            let path = network::read(&ctx.clients, &project, spec).await?;
+            Some((project, path))
         }
+        None => None,
+    };
+    let caller = match (named, &first_path) {
+        (Some(c), _) => Some(c),
+        (None, Some((_, path))) => Some(path.identity.clone().ok_or_else(|| {
+            CommandError::usage("the calling service's or VM's identity could not be read")
+                .hinted("add --caller PRINCIPAL")
+        })?),
         (None, None) => None,
     };
     let now = Utc::now();
@@ -212,6 +219,7 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
         clients: &ctx.clients,
         caller: caller.as_ref(),
         spec: spec.as_ref(),
+        first_path: first_path.as_ref(),
         presented: presented.as_ref(),
         sigs: signatures(presented.as_ref(), jwks.as_ref()),
         saw,
@@ -510,6 +518,8 @@ struct Run<'a> {
     caller: Option<&'a Principal>,
     /// `--caller-service`/`--caller-vm`, whose path each batch reads for its project.
     spec: Option<&'a network::CallerSpec>,
+    /// The path read for the caller's identity, and the project it was read for.
+    first_path: Option<&'a (String, network::CallerPath)>,
     presented: Option<&'a token::Presented>,
     sigs: Vec<token::Signature>,
     saw: Option<u16>,
@@ -543,7 +553,10 @@ impl Run<'_> {
         let reads = read_logs(self.clients, &targets, self.from, self.args, self.caller.is_none()).await;
         // `--from` overrides the derived path.
         let path = match (self.spec, self.args.from) {
-            (Some(spec), None) => Some(network::read(self.clients, &targets[0].0.project, spec).await?),
+            (Some(spec), None) => Some(match self.first_path {
+                Some((project, path)) if *project == targets[0].0.project => path.clone(),
+                _ => network::read(self.clients, &targets[0].0.project, spec).await?,
+            }),
             _ => None,
         };
         for (target, known) in targets {
