@@ -229,3 +229,26 @@ fn an_asset_export_gives_the_snapshots_the_searches_give() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("cannot read the Asset Inventory export /nonexistent/x.json"), "{err}");
 }
+
+/// A project-level operator cannot list the folders or projects of its
+/// organization: an export or an audit of the organization says so (exit
+/// 3, with what would allow it) instead of exporting an empty estate.
+#[test]
+fn an_organization_nobody_may_list_is_an_error_not_an_empty_estate() {
+    let emu = Emulator::start(&root().join("tests/e2e/data/partial-world.yaml"), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["export", "--organization", "800000000001", "-o", "json"][..],
+        &["troubleshoot", "--audit", "--under", "organizations/800000000001", "-o", "json"][..],
+    ] {
+        let (code, out, err) = runiam(&emu, dir.path(), args, "");
+        assert_eq!(code, 3, "{args:?}: {out}{err}");
+        assert_eq!(out, "", "{args:?}");
+        assert!(err.contains("no project below organizations/800000000001 could be listed"), "{err}");
+        assert!(err.contains("resourcemanager.projects.list") && err.contains("--projects"), "{err}");
+    }
+    // Named, its one project exports as the operator sees it.
+    let (code, out, err) = runiam(&emu, dir.path(), &["export", "--projects", "pv-proj", "-o", "json"], "");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+}

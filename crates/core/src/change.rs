@@ -51,6 +51,27 @@ pub async fn capture(clients: &Clients, target: &ServiceRef) -> Result<ServiceSn
     Ok(service.into_snapshot(target.clone(), &number, &parents, policy, Utc::now()))
 }
 
+/// Every active project below `root` (`organizations/N`, `folders/N`).
+/// Resource Manager lists only the folders and projects the caller may
+/// see, so none at all is no answer: a project-level operator would get an
+/// empty estate and a green exit. Say what would let it be listed instead.
+pub async fn projects_below(clients: &Clients, root: &str) -> Result<Vec<String>, CommandError> {
+    let projects = clients
+        .resource_manager
+        .projects_under(root)
+        .await
+        .map_err(|e| user_named(e, format!("cannot list the projects below {root}")))?;
+    if projects.is_empty() {
+        return Err(CommandError::api(format!(
+            "no project below {root} could be listed: Resource Manager shows only the folders and projects the credentials may see"
+        ))
+        .hinted(format!(
+            "list them with resourcemanager.folders.list and resourcemanager.projects.list on {root} (roles/browser), or name them with --projects"
+        )));
+    }
+    Ok(projects)
+}
+
 /// Every service of a project. One Run v1 all-regions listing finds the
 /// regions in use; one v2 list per such region then gives full services.
 /// That is 1 + R calls for R regions in use, against 1 + 40-odd for a v2

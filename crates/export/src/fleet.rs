@@ -83,11 +83,7 @@ pub async fn export(clients: &Clients, scope: &Scope, sink: &mut Sink, quiet: bo
             Err(Short::Unavailable(e)) => {
                 let projects = match scope {
                     Scope::Projects(ps) => resolve_projects(clients, &ps[i..]).await?,
-                    _ => clients
-                        .resource_manager
-                        .projects_under(s)
-                        .await
-                        .map_err(|e| user_named(e, format!("cannot list the projects below {s}")))?,
+                    _ => runiam_core::change::projects_below(clients, s).await?,
                 };
                 if !quiet {
                     bar.suspend(|| eprintln!("runiam-export: warning: {}", fallback_warning(s, &e, projects.len())));

@@ -62,6 +62,12 @@ pub fn parse_policy(text: &str, origin: &str) -> Result<HealPolicy, CommandError
     let bad = |field: &str, why: String| CommandError::usage(format!("{origin}: {field}: {why}"));
     let value: serde_json::Value = serde_saphyr::from_str(text)
         .map_err(|e| CommandError::usage(format!("{origin}: not a valid YAML heal policy: {e}")))?;
+    if !value.is_object() {
+        return Err(CommandError::usage(format!(
+            "{origin}: a heal policy is a mapping with members, services and the limits"
+        ))
+        .hinted("members: [serviceAccount:*@PROJECT.iam.gserviceaccount.com]"));
+    }
     let raw: RawPolicy = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
@@ -511,6 +517,8 @@ fixes_per_hour: 2
     fn a_bad_policy_names_its_field() {
         let field = |text: &str| parse_policy(text, "heal.yaml").unwrap_err().to_string();
         let cases = [
+            ("", "heal.yaml: a heal policy is a mapping"),
+            ("- members", "heal.yaml: a heal policy is a mapping"),
             ("members: []\nservices: [x]\nfixes_per_hour: 1", "heal.yaml: members:"),
             ("members: [allUsers]\nservices: [x]\nfixes_per_hour: 1", "heal.yaml: members[0]:"),
             ("members: ['serviceAccount:a@*.com']\nservices: [x]\nfixes_per_hour: 1", "heal.yaml: members[0]:"),

@@ -334,12 +334,7 @@ async fn run_audit(args: &Args) -> Result<Exit, CommandError> {
         }
         (None, None) if args.all || args.under.is_some() => {
             let projects = match &args.under {
-                Some(root) => ctx
-                    .clients
-                    .resource_manager
-                    .projects_under(root)
-                    .await
-                    .map_err(|e| user_named(e, format!("cannot list the projects below {root}")))?,
+                Some(root) => runiam_core::change::projects_below(&ctx.clients, root).await?,
                 None => vec![ctx.config.project()?.to_owned()],
             };
             // One project's services at a time: the memory of the largest project.
