@@ -222,3 +222,124 @@ fn a_watch_that_never_ends_is_healed_within_its_first_interval() {
     assert_eq!(points(&emu, "autofix_count").len(), 2);
     assert_eq!(points(&emu, "autofix_refused"), [(MAILER.to_owned(), "1".to_owned())]);
 }
+
+const LOOP_ACCOUNT: &str = "serviceAccount:runiam-heal@heal-proj.iam.gserviceaccount.com";
+const EVENTS: &str = "serviceAccount:events@heal-proj.iam.gserviceaccount.com";
+
+/// The `permissions` of deploy/main.tf's `google_project_iam_custom_role`,
+/// read with an HCL parser: the list the deployed loop runs with.
+fn deployed_role() -> Vec<String> {
+    let text = std::fs::read_to_string(root().join("deploy/main.tf")).unwrap();
+    let body = hcl::parse(&text).unwrap();
+    let roles: Vec<&hcl::Block> = body
+        .blocks()
+        .filter(|b| b.identifier() == "resource" && b.labels()[0].as_str() == "google_project_iam_custom_role")
+        .collect();
+    assert_eq!(roles.len(), 1, "deploy/main.tf declares one custom role");
+    let permissions = roles[0].body().attributes().find(|a| a.key() == "permissions").unwrap();
+    let hcl::Expression::Array(items) = permissions.expr() else { panic!("permissions is a list: {permissions:?}") };
+    items
+        .iter()
+        .map(|e| match e {
+            hcl::Expression::String(s) => s.clone(),
+            other => panic!("a permission is a string literal, not {other:?}"),
+        })
+        .collect()
+}
+
+/// The heal world run by the deployed loop's account, which holds only
+/// `permissions` (as a project custom role), with an Eventarc trigger
+/// whose deliveries to orders are denied too and a queue without a host.
+fn deployed_world(dir: &Path, permissions: &[String]) -> PathBuf {
+    let path = world(dir);
+    let mut w: Value = serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let role = "projects/heal-proj/roles/runiam_heal_loop";
+    w["operator"] = LOOP_ACCOUNT.into();
+    let project = &mut w["projects"][0];
+    project["customRoles"] = serde_json::json!([{"name": role, "includedPermissions": permissions}]);
+    project["iamPolicy"] = serde_json::json!({"bindings": [{"role": role, "members": [LOOP_ACCOUNT]}]});
+    project["serviceAccounts"].as_array_mut().unwrap().extend([
+        serde_json::json!({"email": "runiam-heal@heal-proj.iam.gserviceaccount.com"}),
+        serde_json::json!({"email": "events@heal-proj.iam.gserviceaccount.com"}),
+    ]);
+    // A queue whose tasks name their own URLs: the loop reads its queued tasks.
+    project["cloudTasksQueues"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"name": "bulk", "region": "europe-west1"}));
+    project["eventarcTriggers"] = serde_json::json!([{
+        "name": "uploads",
+        "region": "europe-west1",
+        "serviceAccount": "events@heal-proj.iam.gserviceaccount.com",
+        "destination": {"cloudRun": {"service": "orders", "region": "europe-west1", "path": "/events"}},
+    }]);
+    let mut denied = w["logEntries"][0].clone();
+    denied["insertId"] = "heal00000000000000000007".into();
+    denied["httpRequest"]["requestUrl"] = "https://orders-840000000001.europe-west1.run.app/events".into();
+    w["logEntries"].as_array_mut().unwrap().push(denied);
+    std::fs::write(&path, serde_json::to_string(&w).unwrap()).unwrap();
+    path
+}
+
+/// The deployed loop's custom role (deploy/main.tf) is exactly what its
+/// calls need: run with only that role, every API request it makes is
+/// permission-checked, every check passes, each on the project or below,
+/// and the permissions checked are the role's, none missing, none extra.
+/// The loop runs in gcloud's proxy mode, so each request reaches the
+/// emulator under its API's own host and `locations.list` checks that
+/// API's permission. "Needed" covers the optional reads too (a denied one
+/// would fail the test); reads above the project are left out
+/// (deploy/README.md).
+#[test]
+fn the_deployed_role_holds_exactly_the_permissions_the_loop_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let role = deployed_role();
+    let emu = Emulator::start(&deployed_world(dir.path(), &role), &[]);
+    heal_policy(dir.path(), 10);
+    let runiam = bin("runiam").display().to_string();
+    let mut sh = std::process::Command::new("sh");
+    sh.arg("-c")
+        .arg(LOOP.replace("runiam ", &format!("{runiam} ")))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("HOME", dir.path())
+        .env("CLOUDSDK_CONFIG", dir.path().join("gcloud"))
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HTTP_PROXY", &emu.url)
+        .env("CLOUDSDK_AUTH_ACCESS_TOKEN", "ya29.loop");
+    for api in runiam_core::config::Api::ALL {
+        sh.env(format!("CLOUDSDK_API_ENDPOINT_OVERRIDES_{}", api.override_key()), format!("http://{api}/"));
+    }
+    let (out, text) = crate::common::run(sh, "");
+    assert_eq!(out.status.code(), Some(4), "only the mailer is refused: {text}");
+    let fixed = invokers(&emu);
+    for member in [PUSH, SCHED, EVENTS] {
+        assert!(fixed.iter().any(|g| g.contains(member)), "{member} is fixed: {fixed:?}\n{text}");
+    }
+    assert_eq!(fixed.len(), 3, "{fixed:?}");
+
+    let (status, record) = call(&emu, "GET", "emulator/v1/checks", None);
+    assert_eq!(status, 200);
+    let requests = record["requests"].as_array().unwrap();
+    let line = |r: &Value| format!("{} {}{}", r["method"], r["host"], r["path"]);
+    // Cloud Identity answers by group visibility, which no IAM role grants;
+    // a call that found nothing (the mailer's account lives in a project
+    // the world does not hold) needs nothing either.
+    let unchecked: Vec<String> = requests
+        .iter()
+        .filter(|r| r["checks"].as_array().unwrap().is_empty() && r["status"] == 200)
+        .filter(|r| r["host"] != "cloudidentity.googleapis.com")
+        .map(line)
+        .collect();
+    assert!(unchecked.is_empty(), "every call the loop makes is permission-checked: {unchecked:#?}");
+    let checks: Vec<&Value> = requests.iter().flat_map(|r| r["checks"].as_array().unwrap()).collect();
+    let refused: Vec<&&Value> = checks.iter().filter(|c| c["granted"] != true).collect();
+    assert!(refused.is_empty(), "the role lacks what the loop checked: {refused:#?}");
+    let above: Vec<&&Value> =
+        checks.iter().filter(|c| !c["resource"].as_str().unwrap().starts_with("projects/heal-proj")).collect();
+    assert!(above.is_empty(), "a project role suffices: {above:#?}");
+    let checked: std::collections::BTreeSet<&str> = checks.iter().map(|c| c["permission"].as_str().unwrap()).collect();
+    let held: std::collections::BTreeSet<&str> = role.iter().map(String::as_str).collect();
+    assert_eq!(held.len(), role.len(), "no permission is listed twice");
+    assert_eq!(checked, held, "the role is exactly what the loop's calls check");
+}

@@ -34,7 +34,9 @@
 //!   `X-Emulator-Origin: load-balancer|internal|external` stands for a
 //!   caller the world cannot hold; neither is the internet;
 //! - `POST /emulator/v1/reset` puts policies, etags, the write counter and
-//!   the log store back as the world file declares them.
+//!   the log store back as the world file declares them;
+//! - `GET /emulator/v1/checks` lists the API requests served and the
+//!   permissions each checked (`checks`).
 //!
 //! Knobs are never subject to latency or injected failures.
 //!
@@ -42,6 +44,7 @@
 //! request to stderr. Tests and `runiam demo` embed it through [`start`].
 
 pub mod authz;
+pub mod checks;
 pub mod client;
 pub mod container;
 pub mod control;

@@ -69,6 +69,8 @@ pub struct State {
     pub quotas: Quotas,
     /// Monitoring's metric descriptors and time series.
     pub metrics: crate::metrics::Metrics,
+    /// The permission checks of each API request (`/emulator/v1/checks`).
+    pub checks: crate::checks::Checks,
 }
 
 /// The log store keeps this many entries; the oldest half goes when it is
@@ -103,6 +105,7 @@ impl State {
             alert_policy_ids: 0,
             quotas: Quotas::default(),
             metrics: Default::default(),
+            checks: Default::default(),
         }
     }
 
@@ -130,6 +133,7 @@ impl State {
         self.alert_policies.clear();
         self.quotas.clear();
         self.metrics = Default::default();
+        self.checks.clear();
         self.writes = 0;
         self.changed();
     }
@@ -207,6 +211,7 @@ impl State {
             alert_policy_ids: 0,
             quotas: Quotas::default(),
             metrics: Default::default(),
+            checks: Default::default(),
         }
     }
 

@@ -6,7 +6,8 @@
 //! insertId, belongs to a configured caller only when that caller's
 //! target URL and path are the entry's and its user agent is the product's;
 //! Cloud Run's request logs carry no principal, and a client sets its own
-//! user agent, so the member is always the caller's configured account)
+//! user agent, so the member is always the caller's configured account;
+//! an Eventarc trigger counts as the Pub/Sub push it delivers through)
 //! → diagnose each (service, caller) group once → stream Diagnoses. A 429
 //! doubles the wait; SIGINT/SIGTERM stop between two polls.
 
@@ -15,7 +16,7 @@ use std::io::Write;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use runiam_core::api::Clients;
-use runiam_core::api::callers::{Configured, OidcCall, Via, workflow_steps};
+use runiam_core::api::callers::{Configured, OidcCall, OidcToken, Trigger, Via, workflow_steps};
 use runiam_core::api::run::Service;
 use runiam_core::doc::{Document, write_stdout};
 use runiam_core::model::{Principal, ServiceRef};
@@ -90,24 +91,78 @@ fn filter(project: &str, service: Option<&ServiceRef>, from: DateTime<Utc>) -> S
 }
 
 /// The project's configured callers, read every poll (they change).
-async fn configured(clients: &Clients, project: &str) -> Configured {
+struct Callers {
+    configured: Configured,
+    triggers: Vec<Trigger>,
+    /// The project's default compute account, Eventarc's and Workflows' default identity.
+    default_account: Option<String>,
+}
+
+async fn configured(clients: &Clients, project: &str) -> Callers {
     let callers = &clients.callers;
-    let (subscriptions, jobs, queues, workflows, number) = tokio::join!(
+    let (subscriptions, jobs, queues, workflows, triggers, number) = tokio::join!(
         callers.subscriptions(project),
         callers.scheduler_jobs_everywhere(project),
         callers.queues_everywhere(project),
         callers.workflows_everywhere(project),
+        callers.eventarc_triggers_everywhere(project),
         clients.resource_manager.get_project(project),
     );
     let default_account = number.ok().map(|p| format!("{}-compute@developer.gserviceaccount.com", p.number()));
     let tasks = callers.queued_tasks_of(&queues.items).await;
-    Configured {
+    let configured = Configured {
         subscriptions: subscriptions.unwrap_or_default(),
         jobs: jobs.items,
         tasks: tasks.into_iter().flat_map(|(_, read)| read.unwrap_or_default()).collect(),
         queues: queues.items,
         steps: workflows.items.iter().flat_map(|w| workflow_steps(w, default_account.as_deref())).collect(),
+    };
+    Callers { configured, triggers: triggers.items, default_account }
+}
+
+/// An Eventarc trigger's delivery to a service: the URL its events are
+/// pushed to and the token it pushes with.
+struct Delivery {
+    trigger: String,
+    url: String,
+    oidc: OidcToken,
+}
+
+/// The deliveries of the triggers whose Cloud Run destination is `target`:
+/// to each of its URLs, at the destination's path, with the trigger's
+/// account (else the project's default compute account).
+fn deliveries(triggers: &[Trigger], target: &ServiceRef, urls: &[String], default: Option<&str>) -> Vec<Delivery> {
+    let mut out = Vec::new();
+    for t in triggers {
+        let Some(run) = t.destination.as_ref().and_then(|d| d.cloud_run.as_ref()) else { continue };
+        if run.service != target.name || (!run.region.is_empty() && run.region != target.region) {
+            continue;
+        }
+        let Some(account) = t.service_account.as_deref().or(default) else { continue };
+        let path = run.path.as_deref().unwrap_or_default().trim_start_matches('/');
+        for url in urls {
+            out.push(Delivery {
+                trigger: t.name.clone(),
+                url: format!("{}/{path}", url.trim_end_matches('/')),
+                oidc: OidcToken { service_account_email: account.to_owned(), audience: url.clone() },
+            });
+        }
     }
+    out
+}
+
+/// Eventarc delivers to Cloud Run through a Pub/Sub push subscription it
+/// manages (the trigger's `transport.pubsub`), so the request is a Pub/Sub
+/// push and carries Pub/Sub's user agent. Google documents no agent of
+/// Eventarc's own; this is the most plausible reading, not a checked one.
+fn eventarc_calls(deliveries: &[Delivery]) -> impl Iterator<Item = OidcCall<'_>> {
+    deliveries.iter().map(|d| OidcCall {
+        via: Via::PubSubPush,
+        name: &d.trigger,
+        step: None,
+        url: d.url.clone(),
+        oidc: &d.oidc,
+    })
 }
 
 /// The wait before the next poll: doubled after a 429 (up to
@@ -172,7 +227,7 @@ pub async fn run(clients: &Clients, w: &Watch) -> Result<Exit, CommandError> {
                 seen.insert(id.to_owned(), e.time().unwrap_or(now));
             }
         }
-        let calls_of = if fresh.is_empty() { Configured::default() } else { configured(clients, &w.project).await };
+        let callers = if fresh.is_empty() { None } else { Some(configured(clients, &w.project).await) };
         let mut groups: BTreeMap<(ServiceRef, String), Vec<Value>> = BTreeMap::new();
         for v in fresh {
             let e = Entry::read(v);
@@ -183,10 +238,13 @@ pub async fn run(clients: &Clients, w: &Watch) -> Result<Exit, CommandError> {
                 services.insert(key.clone(), clients.run_v2.get_service(&target).await.ok());
             }
             let Some(service) = services.get(&key).and_then(Option::as_ref) else { continue };
+            let Some(callers) = &callers else { continue };
             let urls = service.all_urls();
-            let calls = calls_of.oidc_calls(&urls);
+            let target = ServiceRef::new(&w.project, region, name);
+            let triggers = deliveries(&callers.triggers, &target, &urls, callers.default_account.as_deref());
+            let mut calls = callers.configured.oidc_calls(&urls);
+            calls.extend(eventarc_calls(&triggers));
             if let Some(c) = attribute(&e, &calls) {
-                let target = ServiceRef::new(&w.project, region, name);
                 groups.entry((target, c.oidc.service_account_email.clone())).or_default().push((*v).clone());
             }
         }
@@ -236,7 +294,7 @@ fn emit(d: runiam_core::doc::Diagnosis, format: Format) -> Result<(), CommandErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use runiam_core::api::callers::OidcToken;
+    use runiam_core::api::callers::{CloudRunDestination, Destination};
     use serde_json::json;
 
     fn entry(url: &str, agent: &str) -> Value {
@@ -290,6 +348,50 @@ mod tests {
         assert!(denied(&Entry::read(&entry("https://x", "y"))));
         let app = json!({"logName": "projects/p/logs/run.googleapis.com%2Frequests", "httpRequest": {"status": 403, "latency": "0.02s"}});
         assert!(!denied(&Entry::read(&app)), "the container's own 403 is no IAM denial");
+    }
+
+    #[test]
+    fn an_eventarc_denial_belongs_to_the_trigger_whose_destination_and_path_it_has() {
+        let trigger = |name: &str, service: &str, path: Option<&str>, account: Option<&str>| Trigger {
+            name: format!("projects/p/locations/r/triggers/{name}"),
+            service_account: account.map(str::to_owned),
+            destination: Some(Destination {
+                cloud_run: Some(CloudRunDestination {
+                    service: service.into(),
+                    region: "r".into(),
+                    path: path.map(str::to_owned),
+                }),
+            }),
+            ..Default::default()
+        };
+        let triggers = [
+            trigger("uploads", "api", Some("events"), Some("events@p.iam.gserviceaccount.com")),
+            trigger("audit", "api", Some("/audit"), None),
+            trigger("elsewhere", "other", None, Some("other@p.iam.gserviceaccount.com")),
+        ];
+        let target = ServiceRef::new("p", "r", "api");
+        let urls = ["https://api-1.r.run.app".to_owned(), "https://api-abc-ew.a.run.app".to_owned()];
+        let made = deliveries(&triggers, &target, &urls, Some("1-compute@developer.gserviceaccount.com"));
+        assert_eq!(made.len(), 4, "two triggers of api, each to both URLs");
+        let calls: Vec<OidcCall> = eventarc_calls(&made).collect();
+        let push = "APIs-Google; (+https://developers.google.com/webmasters/APIs-Google.html)";
+        let who = |url: &str, agent: &str| {
+            let v = entry(url, agent);
+            attribute(&Entry::read(&v), &calls).map(|c| (c.oidc.service_account_email.clone(), c.name.to_owned()))
+        };
+        let cases = [
+            ("https://api-1.r.run.app/events", push, Some("events@p.iam.gserviceaccount.com")),
+            ("https://api-abc-ew.a.run.app/events?x=1", push, Some("events@p.iam.gserviceaccount.com")),
+            ("https://api-1.r.run.app/audit", push, Some("1-compute@developer.gserviceaccount.com")),
+            ("https://api-1.r.run.app/", push, None),
+            ("https://api-1.r.run.app/events", "Google-Cloud-Scheduler", None),
+            ("https://api-1.r.run.app/events", "curl/8.5.0", None),
+        ];
+        for (url, agent, want) in cases {
+            assert_eq!(who(url, agent).map(|(m, _)| m).as_deref(), want, "{url} {agent}");
+        }
+        assert_eq!(who("https://api-1.r.run.app/events", push).unwrap().1, "projects/p/locations/r/triggers/uploads");
+        assert!(deliveries(&triggers[1..2], &target, &urls, None).is_empty(), "no account, no caller");
     }
 
     #[test]

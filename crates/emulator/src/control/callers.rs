@@ -50,10 +50,10 @@ pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Ans
                 ApiError::not_found(format!("Resource 'projects/{p}/locations/{l}/triggers/{t}' was not found"))
             })
         }),
-        // Cloud Tasks' own locations (v2). Permission: the roles table keeps
-        // no `cloudtasks.locations.*`, so the list the locations serve is checked.
+        // Cloud Tasks' own locations (v2).
         ["v2", "projects", p, "locations"] => {
-            read(state, p, "cloudtasks.queues.list", |_| super::run_v1::locations(&state.world, call, p))
+            let permission = super::run_v1::locations_permission(call.host, "cloudtasks.queues.list");
+            read(state, p, &permission, |_| super::run_v1::locations(&state.world, call, p))
         }
         ["v2", "projects", p, "locations", l, "queues"] => read(state, p, "cloudtasks.queues.list", |proj| {
             let queues = proj.cloud_tasks_queues.iter().filter(|q| q.region == *l).map(|q| queue(proj, q)).collect();

@@ -4,6 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{Answer, Call, Target, iam_verbs};
+use crate::authz;
 use crate::errors::ApiError;
 use crate::state::State;
 use crate::world::{CustomRole, Project, ServiceAccount, World};
@@ -20,10 +21,13 @@ pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Ans
     match segs {
         ["v1", "roles", r] if call.verb.is_none() && call.is("GET") => Some(predefined(call, &format!("roles/{r}"))),
         ["v1", "projects", p, "roles", r] if call.verb.is_none() && call.is("GET") => {
-            let name = world.project(p).map(|proj| format!("projects/{}/roles/{r}", proj.id));
-            Some(custom(world, call, name.as_deref().unwrap_or(&format!("projects/{p}/roles/{r}"))))
+            let parent =
+                world.project(p).map_or_else(|| format!("projects/{p}"), |proj| format!("projects/{}", proj.id));
+            authz::observe(state, &parent, "iam.roles.get");
+            Some(custom(world, call, &format!("{parent}/roles/{r}")))
         }
         ["v1", "organizations", o, "roles", r] if call.verb.is_none() && call.is("GET") => {
+            authz::observe(state, &format!("organizations/{o}"), "iam.roles.get");
             Some(custom(world, call, &format!("organizations/{o}/roles/{r}")))
         }
         ["v1", "projects", p, "serviceAccounts", email] => {
@@ -31,11 +35,14 @@ pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Ans
                 Ok(found) => found,
                 Err(e) => return Some(Err(e)),
             };
+            let key = format!("projects/{}/serviceAccounts/{}", proj.id, account.email);
             match call.verb {
-                None if call.is("GET") => Some(Ok(account_json(proj, account))),
+                None if call.is("GET") => {
+                    authz::observe(state, &key, "iam.serviceAccounts.get");
+                    Some(Ok(account_json(proj, account)))
+                }
                 None => None,
                 Some(_) => {
-                    let key = format!("projects/{}/serviceAccounts/{}", proj.id, account.email);
                     let target = Target {
                         key: &key,
                         shown: &key,
@@ -49,7 +56,14 @@ pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Ans
             }
         }
         ["v1", "projects", p, "serviceAccounts", email, "keys"] if call.verb.is_none() && call.is("GET") => {
-            Some(account(world, p, email).map(|(proj, a)| keys_json(proj, a)))
+            Some(account(world, p, email).map(|(proj, a)| {
+                authz::observe(
+                    state,
+                    &format!("projects/{}/serviceAccounts/{}", proj.id, a.email),
+                    "iam.serviceAccountKeys.list",
+                );
+                keys_json(proj, a)
+            }))
         }
         _ => None,
     }

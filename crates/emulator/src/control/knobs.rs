@@ -6,7 +6,10 @@
 //!   "idTokenSeconds"}`: changes those settings
 //!   (the rest stay) and answers with all of them;
 //! - `POST /emulator/v1/reset`: policies, etags, the write counter and the
-//!   log store back to the world file's; fault settings stay.
+//!   log store back to the world file's; fault settings stay;
+//! - `GET /emulator/v1/checks`: `{"requests": [{"method", "host", "path",
+//!   "checks": [{"permission", "resource", "granted"}]}]}`, every API
+//!   request served (the last 10,000) and the permissions it checked.
 
 use serde_json::{Value, json};
 
@@ -19,6 +22,9 @@ pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Ans
     match segs {
         ["emulator", "v1", "faults"] if call.verb.is_none() && call.is("GET") => Some(settings(state)),
         ["emulator", "v1", "faults"] if call.verb.is_none() && call.is("POST") => Some(set(state, call)),
+        ["emulator", "v1", "checks"] if call.verb.is_none() && call.is("GET") => {
+            Some(Ok(json!({ "requests": state.checks.requests() })))
+        }
         ["emulator", "v1", "reset"] if call.verb.is_none() && call.is("POST") => {
             state.reset();
             Some(Ok(json!({})))

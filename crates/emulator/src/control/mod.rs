@@ -108,6 +108,10 @@ pub fn dispatch(state: &Mutex<State>, request: &ApiRequest) -> Reply {
     };
     let mut state = state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let segs: Vec<&str> = call.segments.iter().map(String::as_str).collect();
+    let knob = segs.first() == Some(&"emulator");
+    if !knob {
+        state.checks.begin(call.method, call.host, &request.path);
+    }
     let answer = run_v2::route(&mut state, &call, &segs)
         .or_else(|| run_v1::route(&mut state, &call, &segs))
         .or_else(|| asset::route(&mut state, &call, &segs))
@@ -124,10 +128,14 @@ pub fn dispatch(state: &Mutex<State>, request: &ApiRequest) -> Reply {
         .or_else(|| compute::route(&mut state, &call, &segs))
         .or_else(|| knobs::route(&mut state, &call, &segs))
         .unwrap_or_else(|| Err(ApiError::no_such_method(call.method, &request.path)));
-    match answer {
+    let reply = match answer {
         Ok(body) => Reply::ok(body),
         Err(e) => Reply::error(&e),
+    };
+    if !knob {
+        state.checks.end(reply.status);
     }
+    reply
 }
 
 impl<'a> Call<'a> {
@@ -311,10 +319,12 @@ pub(crate) fn iam_verbs(state: &mut State, call: &Call, target: &Target, get_met
 }
 
 fn check(state: &State, target: &Target, verb: &str) -> Result<(), ApiError> {
+    let permission = format!("{}.{verb}", target.permissions);
     if !target.enforced {
+        authz::observe(state, target.key, &permission);
         return Ok(());
     }
-    authz::require(state, target.key, &format!("{}.{verb}", target.permissions), target.shown)
+    authz::require(state, target.key, &permission, target.shown)
 }
 
 fn get_policy(state: &mut State, call: &Call, target: &Target) -> Answer {

@@ -63,7 +63,17 @@ fn check(state: &State, call: &Call, segs: &[&str]) -> Result<(), ApiError> {
     }
     let world = &state.world;
     let (p, permission, shown) = match segs {
-        ["v1", "projects", p, "locations"] => (*p, "run.locations.list", format!("projects/{p}")),
+        ["v1", "projects", p, "locations"] => {
+            return match world.project(p) {
+                Some(proj) => require(
+                    state,
+                    &format!("projects/{}", proj.id),
+                    &locations_permission(call.host, "run.locations.list"),
+                    &format!("projects/{p}"),
+                ),
+                None => Ok(()),
+            };
+        }
         ["v1", "projects", p, "locations", l, "services"] => {
             (*p, "run.services.list", format!("projects/{p}/locations/{l}"))
         }
@@ -109,6 +119,20 @@ pub fn host_region(host: &str) -> Option<&str> {
         .filter(|(_, c)| *c == '-')
         .map(|(i, _)| &label[..i])
         .find(|prefix| prefix.contains('-') && check_region(prefix).is_ok())
+}
+
+/// The permission a `locations.list` checks. Its path is the same in
+/// every API, so only the host tells them apart: in gcloud's proxy mode it
+/// names the API (`cloudscheduler.googleapis.com`), whose own permission is
+/// checked (`cloudscheduler.locations.list`, as Google does); on the
+/// emulator's own host, `fallback`, because the offline role table keeps
+/// no `*.locations.*` permission but Run's.
+pub(crate) fn locations_permission(host: &str, fallback: &str) -> String {
+    const APIS: [&str; 5] = ["run", "cloudscheduler", "eventarc", "cloudtasks", "workflows"];
+    match host.split_once(".googleapis.com") {
+        Some((api, _)) if APIS.contains(&api) => format!("{api}.locations.list"),
+        _ => fallback.to_owned(),
+    }
 }
 
 /// A project's locations, every region the emulator knows; Cloud Tasks'

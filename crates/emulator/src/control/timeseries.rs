@@ -6,7 +6,8 @@
 //! field; a request is written whole or not at all. `list` evaluates
 //! conjunctions of `=` on `metric.type`, `resource.type` and their labels,
 //! the interval, and the aligners and reducers `ALIGN_NONE|SUM|COUNT` and
-//! `REDUCE_NONE|SUM|COUNT` with `groupByFields`.
+//! `REDUCE_NONE|SUM|COUNT` with `groupByFields`. The operator needs
+//! `monitoring.timeSeries.create` or `.list` on the project.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ use serde_json::{Map, Value, json};
 
 use super::monitoring::{bad, project};
 use super::{Answer, Call, page};
+use crate::authz::require;
 use crate::errors::{ApiError, Code};
 use crate::metrics::{Labels, Point, SeriesKey};
 use crate::state::State;
@@ -196,6 +198,7 @@ fn check_series(project: &str, i: usize, ts: &Value, now: DateTime<Utc>) -> Resu
 
 fn create(state: &mut State, call: &Call, p: &str) -> Answer {
     let project = project(state, p)?;
+    require(state, &format!("projects/{project}"), "monitoring.timeSeries.create", &format!("projects/{p}"))?;
     let all = call.field(&["timeSeries", "time_series"]).and_then(Value::as_array).cloned().unwrap_or_default();
     if all.is_empty() || all.len() > MAX_SERIES {
         return Err(bad("timeSeries", &all.len().to_string(), "a request writes from 1 to 200 time series."));
@@ -330,6 +333,7 @@ struct Out {
 
 fn list(state: &State, call: &Call, p: &str) -> Answer {
     let project = project(state, p)?;
+    require(state, &format!("projects/{project}"), "monitoring.timeSeries.list", &format!("projects/{p}"))?;
     let filter = parse_filter(call.param(&["filter"]).unwrap_or_default())?;
     let end_raw = call.param(&["interval.endTime", "interval.end_time"]).unwrap_or_default();
     if end_raw.is_empty() {
