@@ -129,8 +129,9 @@ pub fn host_region(host: &str) -> Option<&str> {
 /// no `*.locations.*` permission but Run's.
 pub(crate) fn locations_permission(host: &str, fallback: &str) -> String {
     const APIS: [&str; 5] = ["run", "cloudscheduler", "eventarc", "cloudtasks", "workflows"];
-    match host.split_once(".googleapis.com") {
-        Some((api, _)) if APIS.contains(&api) => format!("{api}.locations.list"),
+    let name = host.split(':').next().unwrap_or_default();
+    match name.strip_suffix(".googleapis.com") {
+        Some(api) if APIS.contains(&api) => format!("{api}.locations.list"),
         _ => fallback.to_owned(),
     }
 }
@@ -307,5 +308,23 @@ mod tests {
         assert_eq!(host_region("127.0.0.1:8785"), None);
         assert_eq!(host_region("runiam-emulator"), None);
         assert_eq!(host_region(""), None);
+    }
+
+    #[test]
+    fn a_locations_list_checks_the_permission_of_the_api_its_host_names() {
+        let cases = [
+            ("cloudscheduler.googleapis.com", "cloudscheduler.locations.list"),
+            ("eventarc.googleapis.com", "eventarc.locations.list"),
+            ("workflows.googleapis.com", "workflows.locations.list"),
+            ("cloudtasks.googleapis.com", "cloudtasks.locations.list"),
+            ("run.googleapis.com", "run.locations.list"),
+            ("127.0.0.1:8785", "run.locations.list"),
+            ("eventarc.googleapis.com:80", "eventarc.locations.list"),
+            ("pubsub.googleapis.com", "run.locations.list"),
+            ("cloudscheduler.googleapis.com.evil.example", "run.locations.list"),
+        ];
+        for (host, want) in cases {
+            assert_eq!(locations_permission(host, "run.locations.list"), want, "{host}");
+        }
     }
 }

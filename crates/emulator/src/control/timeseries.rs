@@ -537,9 +537,13 @@ mod tests {
     use super::*;
     use crate::control::{ApiRequest, Reply, dispatch};
 
+    /// The acme world with no operator: these tests are about Monitoring's
+    /// answers, not about who may call it (its ops@ may only read).
     fn state() -> std::sync::Mutex<State> {
-        let world = include_str!("../../../../examples/acme-world.yaml");
-        std::sync::Mutex::new(State::new(crate::World::parse(world, "acme-world.yaml").unwrap()))
+        let text = include_str!("../../../../examples/acme-world.yaml");
+        let mut world = crate::World::parse(text, "acme-world.yaml").unwrap();
+        world.operator = None;
+        std::sync::Mutex::new(State::new(world))
     }
 
     fn send(state: &std::sync::Mutex<State>, method: &str, query: &str, body: Value) -> Reply {
@@ -574,6 +578,36 @@ mod tests {
             .append_pair("interval.startTime", &stamp(start))
             .append_pair("interval.endTime", &stamp(end));
         format!("{}{rest}", q.finish())
+    }
+
+    #[test]
+    fn an_operator_without_the_monitoring_permissions_is_refused_and_each_check_recorded() {
+        let s = state();
+        s.lock().unwrap().world.operator = Some("user:nobody@acme.example".into());
+        let now = Utc::now();
+        let labels = json!({"service": "hello", "member": "serviceAccount:a@x", "finding": "no-invoker"});
+        let write = send(&s, "POST", "", json!({"timeSeries": [point(labels, json!({"int64Value": "1"}), now)]}));
+        let read = send(&s, "GET", &query(now - Duration::hours(1), now, ""), Value::Null);
+        for (reply, permission) in [(&write, "monitoring.timeSeries.create"), (&read, "monitoring.timeSeries.list")] {
+            assert_eq!(reply.status, 403, "{:#}", reply.body);
+            assert_eq!(reply.body["error"]["details"][0]["metadata"]["permission"], permission, "{:#}", reply.body);
+        }
+        let knob = ApiRequest { method: "GET".into(), path: "/emulator/v1/checks".into(), ..Default::default() };
+        let record = dispatch(&s, &knob).body;
+        let requests = record["requests"].as_array().unwrap();
+        assert_eq!(requests.len(), 2, "the knob itself is not recorded: {record:#}");
+        let seen: Vec<(&Value, &Value, &Value)> = requests
+            .iter()
+            .map(|r| (&r["status"], &r["checks"][0]["permission"], &r["checks"][0]["granted"]))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (&json!(403), &json!("monitoring.timeSeries.create"), &json!(false)),
+                (&json!(403), &json!("monitoring.timeSeries.list"), &json!(false)),
+            ]
+        );
+        assert_eq!(requests[0]["checks"][0]["resource"], "projects/acme-prod");
     }
 
     #[test]
