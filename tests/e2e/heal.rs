@@ -247,6 +247,35 @@ fn deployed_role() -> Vec<String> {
         .collect()
 }
 
+/// deploy/'s Terraform parses, and every variable and resource it refers
+/// to is declared (no `terraform validate` here: it needs the provider).
+#[test]
+fn the_terraform_declares_everything_it_refers_to() {
+    let mut text = String::new();
+    let mut declared = std::collections::BTreeSet::new();
+    for file in ["main.tf", "variables.tf", "outputs.tf"] {
+        let source = std::fs::read_to_string(root().join("deploy").join(file)).unwrap();
+        let body = hcl::parse(&source).unwrap_or_else(|e| panic!("deploy/{file}: {e}"));
+        for b in body.blocks() {
+            let labels: Vec<&str> = b.labels().iter().map(hcl::BlockLabel::as_str).collect();
+            match (b.identifier(), labels.as_slice()) {
+                ("variable", [name]) => declared.insert(format!("var.{name}")),
+                ("resource", [kind, name]) => declared.insert(format!("{kind}.{name}")),
+                _ => false,
+            };
+        }
+        text.push_str(&source);
+    }
+    let words = text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'));
+    let refs: std::collections::BTreeSet<String> = words
+        .filter(|w| w.starts_with("var.") || (w.starts_with("google_") && w.contains('.')))
+        .map(|w| w.splitn(3, '.').take(2).collect::<Vec<_>>().join("."))
+        .collect();
+    let missing: Vec<&String> = refs.iter().filter(|r| !declared.contains(*r)).collect();
+    assert!(missing.is_empty(), "referred to, never declared: {missing:?}");
+    assert!(refs.contains("google_project_iam_custom_role.heal") && refs.contains("var.heal_policy_file"), "{refs:?}");
+}
+
 /// The heal world run by the deployed loop's account, which holds only
 /// `permissions` (as a project custom role), with an Eventarc trigger
 /// whose deliveries to orders are denied too and a queue without a host.
