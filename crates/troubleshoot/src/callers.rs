@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use runiam_core::api::Clients;
 use runiam_core::api::callers::{
-    Configured, Everywhere, OidcCall, OidcToken, QUEUED, Task, Trigger, Via, workflow_steps,
+    CloudRunDestination, Configured, Everywhere, OidcCall, OidcToken, QUEUED, Task, Trigger, Via, workflow_steps,
 };
 use runiam_core::api::run::Service;
 use runiam_core::doc::{Evidence, Finding, Fix, FixAction};
@@ -442,23 +442,29 @@ fn workflow_caller(ctx: &Context<'_>, c: &OidcCall<'_>) -> Discovered {
     }
 }
 
+/// When `t`'s Cloud Run destination is `target`: that destination, and the
+/// account it invokes with, its own or else Eventarc's default, the
+/// project's default compute account (`default`).
+pub(crate) fn eventarc_delivery<'a>(
+    t: &'a Trigger,
+    target: &ServiceRef,
+    default: Option<&'a str>,
+) -> Option<(&'a CloudRunDestination, &'a str)> {
+    let run = t.destination.as_ref()?.cloud_run.as_ref()?;
+    if run.service != target.name || (!run.region.is_empty() && run.region != target.region) {
+        return None;
+    }
+    Some((run, t.service_account.as_deref().or(default)?))
+}
+
 /// Eventarc triggers, in whatever location, whose destination is the service.
 fn eventarc_callers(ctx: &Context<'_>, triggers: &[Trigger]) -> Vec<Discovered> {
-    let target = ctx.target;
+    let default = ctx.number.as_ref().map(|n| format!("{n}-compute@developer.gserviceaccount.com"));
     let mut out = Vec::new();
     for t in triggers {
-        let Some(run) = t.destination.as_ref().and_then(|d| d.cloud_run.as_ref()) else { continue };
-        if run.service != target.name || (!run.region.is_empty() && run.region != target.region) {
-            continue;
-        }
-        // Eventarc's default identity is the project's default compute account.
-        let sa = t
-            .service_account
-            .clone()
-            .or_else(|| ctx.number.as_ref().map(|n| format!("{n}-compute@developer.gserviceaccount.com")));
-        let Some(sa) = sa else { continue };
+        let Some((_, sa)) = eventarc_delivery(t, ctx.target, default.as_deref()) else { continue };
         out.push(Discovered {
-            caller: Principal::ServiceAccount(sa),
+            caller: Principal::ServiceAccount(sa.to_owned()),
             from: ctx.product_origin(Product::Eventarc),
             what: format!("eventarc trigger {}", t.name),
             findings: Vec::new(),

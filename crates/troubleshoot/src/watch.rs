@@ -90,7 +90,7 @@ fn filter(project: &str, service: Option<&ServiceRef>, from: DateTime<Utc>) -> S
     )
 }
 
-/// The project's configured callers, read every poll (they change).
+/// The project's configured callers.
 struct Callers {
     configured: Configured,
     triggers: Vec<Trigger>,
@@ -98,6 +98,7 @@ struct Callers {
     default_account: Option<String>,
 }
 
+/// Reads the project's configured callers, every poll (they change).
 async fn configured(clients: &Clients, project: &str) -> Callers {
     let callers = &clients.callers;
     let (subscriptions, jobs, queues, workflows, triggers, number) = tokio::join!(
@@ -134,11 +135,7 @@ struct Delivery {
 fn deliveries(triggers: &[Trigger], target: &ServiceRef, urls: &[String], default: Option<&str>) -> Vec<Delivery> {
     let mut out = Vec::new();
     for t in triggers {
-        let Some(run) = t.destination.as_ref().and_then(|d| d.cloud_run.as_ref()) else { continue };
-        if run.service != target.name || (!run.region.is_empty() && run.region != target.region) {
-            continue;
-        }
-        let Some(account) = t.service_account.as_deref().or(default) else { continue };
+        let Some((run, account)) = crate::callers::eventarc_delivery(t, target, default) else { continue };
         let path = run.path.as_deref().unwrap_or_default().trim_start_matches('/');
         for url in urls {
             out.push(Delivery {
