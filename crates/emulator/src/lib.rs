@@ -52,6 +52,7 @@ pub mod frontend;
 pub mod logstore;
 pub mod metrics;
 pub mod network;
+pub mod packet;
 pub mod quota;
 pub mod state;
 pub mod tokens;
