@@ -11,6 +11,7 @@
 
 pub mod audit;
 pub mod callers;
+pub mod conntest;
 pub mod decide;
 pub mod explain;
 pub mod findings;
@@ -109,6 +110,12 @@ pub struct Args {
     /// The calling Compute Engine VM (ZONE/NAME in the service's project, or projects/P/zones/Z/instances/N): its service account is the caller unless --caller, and its network decides where its calls arrive from.
     #[arg(long, value_name = "ZONE/NAME")]
     pub caller_vm: Option<String>,
+    /// Also run a Network Intelligence Center Connectivity Test from --caller-service's serving revision or --caller-vm to the service's run.app address on TCP 443, report where the packet leaves (external or through the VPC) or is dropped, and delete the test afterwards. Google charges for each analysis: https://cloud.google.com/network-intelligence-center/pricing
+    #[arg(long, conflicts_with_all = ["audit", "watch"])]
+    pub connectivity_test: bool,
+    /// With --connectivity-test: keep the test instead of deleting it.
+    #[arg(long, requires = "connectivity_test")]
+    pub keep: bool,
     /// Also ask the Policy Troubleshooter API and report when it disagrees.
     #[arg(long)]
     pub remote: bool,
@@ -180,6 +187,12 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
     if args.watch {
         return watching(&args, format).await;
     }
+    if args.connectivity_test && args.caller_service.is_none() && args.caller_vm.is_none() {
+        return Err(CommandError::usage(
+            "--connectivity-test traces from the caller: it needs --caller-service or --caller-vm",
+        )
+        .hinted("add --caller-service SERVICE or --caller-vm ZONE/NAME"));
+    }
     let presented = read_token(&args)?;
     let named = named_caller(&args, presented.as_ref())?;
     let since = logs::parse_since(&args.since).map_err(|e| CommandError::usage(format!("--since {e}")))?;
@@ -220,6 +233,11 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
         caller: caller.as_ref(),
         spec: spec.as_ref(),
         first_path: first_path.as_ref(),
+        conntest: args.connectivity_test.then(|| conntest::Options {
+            keep: args.keep,
+            quiet: args.common.quiet,
+            emulator: ctx.config.emulator.clone(),
+        }),
         presented: presented.as_ref(),
         sigs: signatures(presented.as_ref(), jwks.as_ref()),
         saw,
@@ -515,6 +533,8 @@ struct Run<'a> {
     spec: Option<&'a network::CallerSpec>,
     /// The path read for the caller's identity, and the project it was read for.
     first_path: Option<&'a (String, network::CallerPath)>,
+    /// `--connectivity-test`, run from `spec` for each service diagnosed.
+    conntest: Option<conntest::Options>,
     presented: Option<&'a token::Presented>,
     sigs: Vec<token::Signature>,
     saw: Option<u16>,
@@ -575,6 +595,10 @@ impl Run<'_> {
                         path: path.clone(),
                     };
                     let (mut draft, service) = one(self.clients, &target, &request, known, self.args.remote).await?;
+                    if let (Some(opts), Some(spec)) = (&self.conntest, self.spec) {
+                        let subnet = path.as_ref().and_then(|p| p.subnetwork.as_deref());
+                        draft.findings.extend(conntest::run(self.clients, opts, spec, subnet, &service).await);
+                    }
                     observe::apply(&mut draft, &service, &observed);
                     out.add(settle(draft))?;
                 }

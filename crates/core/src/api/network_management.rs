@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::run::Operation;
-use crate::config::{Api, Config};
+use crate::config::Api;
 use crate::http::{ApiError, Http, api_url};
 
 /// Where Google publishes what an analysis costs.
@@ -232,8 +232,8 @@ pub fn parse_test(v: &Value) -> Result<ConnectivityTest, String> {
 /// The address a run.app host is reached at, as a test's destination: the
 /// emulator's own address when runiam points at it (it serves every
 /// run.app host), else what DNS answers, IPv4 first.
-pub async fn resolve(config: &Config, host: &str) -> Result<IpAddr, String> {
-    let (name, port) = match &config.emulator {
+pub async fn resolve(emulator: Option<&Url>, host: &str) -> Result<IpAddr, String> {
+    let (name, port) = match emulator {
         Some(e) => (e.host_str().unwrap_or_default().trim_matches(['[', ']']).to_owned(), e.port().unwrap_or(80)),
         None => (host.to_owned(), 443),
     };
