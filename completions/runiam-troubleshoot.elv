@@ -44,6 +44,8 @@ set edit:completion:arg-completer[runiam-troubleshoot] = {|@words|
             cand --color 'Colour verdicts, findings and diffs: auto (on a terminal, unless NO_COLOR is set), always, never'
             cand --timeout 'Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first'
             cand --no-logs 'Do not read request logs'
+            cand --connectivity-test 'Also run a Network Intelligence Center Connectivity Test from --caller-service''s serving revision or --caller-vm to the service''s run.app address on TCP 443, report where the packet leaves (external or through the VPC) or is dropped, and delete the test afterwards. Google charges for each analysis: https://cloud.google.com/network-intelligence-center/pricing'
+            cand --keep 'With --connectivity-test: keep the test instead of deleting it'
             cand --remote 'Also ask the Policy Troubleshooter API and report when it disagrees'
             cand --audit 'Audit for exposure instead, with no caller: public services, invoker checks off, grants above services, external and deleted members, expired and expiring grants, basic roles; each finding with its least-privilege fix. Reads ServiceSnapshot documents, or SERVICE, or live with --all every service of --project (--under: of every project below a folder or organization). Exit 1 when any finding is a risk'
             cand --all 'With --audit: audit every service of --project, in every region, read live'

@@ -31,6 +31,8 @@ always\t'Always colour, even in a pipe'
 never\t'Never colour'"
 complete -c runiam-troubleshoot -l timeout -d 'Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first' -r
 complete -c runiam-troubleshoot -l no-logs -d 'Do not read request logs'
+complete -c runiam-troubleshoot -l connectivity-test -d 'Also run a Network Intelligence Center Connectivity Test from --caller-service\'s serving revision or --caller-vm to the service\'s run.app address on TCP 443, report where the packet leaves (external or through the VPC) or is dropped, and delete the test afterwards. Google charges for each analysis: https://cloud.google.com/network-intelligence-center/pricing'
+complete -c runiam-troubleshoot -l keep -d 'With --connectivity-test: keep the test instead of deleting it'
 complete -c runiam-troubleshoot -l remote -d 'Also ask the Policy Troubleshooter API and report when it disagrees'
 complete -c runiam-troubleshoot -l audit -d 'Audit for exposure instead, with no caller: public services, invoker checks off, grants above services, external and deleted members, expired and expiring grants, basic roles; each finding with its least-privilege fix. Reads ServiceSnapshot documents, or SERVICE, or live with --all every service of --project (--under: of every project below a folder or organization). Exit 1 when any finding is a risk'
 complete -c runiam-troubleshoot -l all -d 'With --audit: audit every service of --project, in every region, read live'

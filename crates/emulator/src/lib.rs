@@ -52,7 +52,6 @@ pub mod frontend;
 pub mod logstore;
 pub mod metrics;
 pub mod network;
-pub mod packet;
 pub mod quota;
 pub mod state;
 pub mod tokens;

@@ -38,7 +38,7 @@ pub fn caller_path(world: &World, caller: &str, target_project: &str) -> Result<
 /// A caller's network facts as the world gives them, and the subnetwork
 /// they were read from (`projects/P/regions/R/subnetworks/S`; none for a
 /// caller outside any VPC): what ingress's path and the Connectivity Tests
-/// packet model (crate::packet) both read.
+/// packet model (`control::packet`) both read.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Gathered {
     pub facts: PathFacts,
@@ -95,30 +95,7 @@ pub fn caller_facts(world: &World, caller: &str, target_project: &str) -> Result
                 Caller::CloudRun { project: proj.id.clone(), region: (*r).to_owned(), vpc_access: Some(vpc) };
         }
         ("compute.googleapis.com", ["projects", p, "zones", z, "instances", i]) => {
-            let proj = project(world, p)?;
-            let vm = proj
-                .instances
-                .iter()
-                .find(|x| x.zone == *z && x.name == *i)
-                .ok_or_else(|| format!("no instance {i} in {z} of {p}"))?;
-            let network = vm.network.as_deref().unwrap_or("default");
-            let subnet = vm.subnetwork.as_deref().unwrap_or(short(network));
-            let home = network_project(network, &proj.id);
-            facts.private_google_access = Some(private_google_access(world, subnet, home, zone_region(z)));
-            subnetwork = Some(format!(
-                "projects/{}/regions/{}/subnetworks/{}",
-                network_project(subnet, home),
-                zone_region(z),
-                short(subnet)
-            ));
-            facts.caller = Caller::Vm {
-                project: proj.id.clone(),
-                network: Some(format!(
-                    "projects/{}/global/networks/{}",
-                    network_project(network, &proj.id),
-                    short(network)
-                )),
-            };
+            subnetwork = Some(vm_facts(world, (p, z, i), &mut facts)?);
         }
         (api, ["projects", p, ..]) => {
             let proj = project(world, p)?;
@@ -149,6 +126,26 @@ pub fn caller_facts(world: &World, caller: &str, target_project: &str) -> Result
         _ => return Err(format!("'{caller}' names no caller the emulator knows")),
     }
     Ok(Gathered { facts, subnetwork })
+}
+
+/// A VM's network and its subnetwork's Private Google Access into
+/// `facts`; the subnetwork, `projects/P/regions/R/subnetworks/S`.
+fn vm_facts(world: &World, (p, z, i): (&str, &str, &str), facts: &mut PathFacts) -> Result<String, String> {
+    let proj = project(world, p)?;
+    let vm = proj
+        .instances
+        .iter()
+        .find(|x| x.zone == z && x.name == i)
+        .ok_or_else(|| format!("no instance {i} in {z} of {p}"))?;
+    let network = vm.network.as_deref().unwrap_or("default");
+    let subnet = vm.subnetwork.as_deref().unwrap_or(short(network));
+    let home = network_project(network, &proj.id);
+    facts.private_google_access = Some(private_google_access(world, subnet, home, zone_region(z)));
+    facts.caller = Caller::Vm {
+        project: proj.id.clone(),
+        network: Some(format!("projects/{home}/global/networks/{}", short(network))),
+    };
+    Ok(format!("projects/{}/regions/{}/subnetworks/{}", network_project(subnet, home), zone_region(z), short(subnet)))
 }
 
 /// `template.vpcAccess` of a services.patch body: `None` clears it.

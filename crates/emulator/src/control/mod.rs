@@ -31,6 +31,7 @@ pub mod logging;
 pub mod monitoring;
 pub mod network_management;
 pub mod orgpolicy;
+pub mod packet;
 pub mod resourcemanager;
 pub mod run_v1;
 pub mod run_v2;

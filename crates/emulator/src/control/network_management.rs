@@ -1,7 +1,7 @@
 //! Network Management v1 Connectivity Tests (docs/emulator.md
 //! "Connectivity Tests"): `connectivityTests` create, get, list and delete
 //! under `projects/P/locations/global`, and `operations.get`. A test is
-//! analysed at create by the packet model (crate::packet); create and
+//! analysed at create by the packet model (`packet`); create and
 //! delete answer an operation that is not done, and its first get finds it
 //! done, so clients poll as against Google. A project's `apiErrors` for
 //! `networkmanagement.googleapis.com` and the operator's
@@ -13,9 +13,9 @@ use std::net::IpAddr;
 use serde_json::{Map, Value, json};
 
 use super::callers::read;
+use super::packet::{Source, trace};
 use super::{Answer, CREATE_TIME, Call};
 use crate::errors::{ApiError, Code};
-use crate::packet::{Source, trace};
 use crate::state::State;
 
 const TYPE: &str = "type.googleapis.com/google.cloud.networkmanagement.v1";

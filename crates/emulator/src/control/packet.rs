@@ -14,7 +14,7 @@ use runiam_core::api::compute::relative;
 use runiam_core::ingress::{Caller, private_range};
 use serde_json::{Value, json};
 
-use crate::control::run_v2::derived;
+use super::run_v2::derived;
 use crate::network::{Gathered, caller_facts};
 use crate::vpc::short;
 use crate::world::World;
@@ -195,7 +195,7 @@ fn finish(
             "UNREACHABLE"
         }
     };
-    json!({"result": result, "verifyTime": crate::control::UPDATE_TIME, "traces": [{"steps": steps, "forwardTraceId": 1}]})
+    json!({"result": result, "verifyTime": super::UPDATE_TIME, "traces": [{"steps": steps, "forwardTraceId": 1}]})
 }
 
 /// Each state's description, as the API's enum documents it.
