@@ -187,18 +187,13 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
     if args.watch {
         return watching(&args, format).await;
     }
-    if args.connectivity_test && args.caller_service.is_none() && args.caller_vm.is_none() {
-        return Err(CommandError::usage(
-            "--connectivity-test traces from the caller: it needs --caller-service or --caller-vm",
-        )
-        .hinted("add --caller-service SERVICE or --caller-vm ZONE/NAME"));
-    }
     let presented = read_token(&args)?;
     let named = named_caller(&args, presented.as_ref())?;
     let since = logs::parse_since(&args.since).map_err(|e| CommandError::usage(format!("--since {e}")))?;
     let saw = args.saw.as_deref().and_then(|s| s.parse::<u16>().ok());
     let snapshots = snapshot_input(&args)?;
     let ctx = args.common.context(HttpOptions::default())?;
+    let conntest = conntest_options(&args, ctx.config.emulator.as_ref())?;
     let first = match &args.service {
         Some(s) => Some(resolve_service(s, &ctx.config, &ctx.clients).await?),
         None => None,
@@ -233,11 +228,7 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
         caller: caller.as_ref(),
         spec: spec.as_ref(),
         first_path: first_path.as_ref(),
-        conntest: args.connectivity_test.then(|| conntest::Options {
-            keep: args.keep,
-            quiet: args.common.quiet,
-            emulator: ctx.config.emulator.clone(),
-        }),
+        conntest,
         presented: presented.as_ref(),
         sigs: signatures(presented.as_ref(), jwks.as_ref()),
         saw,
@@ -277,6 +268,21 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
     }
     out.writer.finish()?;
     Ok(if out.all_allowed { Exit::Ok } else { Exit::Problem })
+}
+
+/// `--connectivity-test`'s settings, when asked; it traces from the
+/// calling service or VM, so it needs one.
+fn conntest_options(args: &Args, emulator: Option<&url::Url>) -> Result<Option<conntest::Options>, CommandError> {
+    if !args.connectivity_test {
+        return Ok(None);
+    }
+    if args.caller_service.is_none() && args.caller_vm.is_none() {
+        return Err(CommandError::usage(
+            "--connectivity-test traces from the caller: it needs --caller-service or --caller-vm",
+        )
+        .hinted("add --caller-service SERVICE or --caller-vm ZONE/NAME"));
+    }
+    Ok(Some(conntest::Options { keep: args.keep, quiet: args.common.quiet, emulator: emulator.cloned() }))
 }
 
 /// The caller named by `--caller-service` or `--caller-vm`; a VM named

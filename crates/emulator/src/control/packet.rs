@@ -95,49 +95,47 @@ pub fn trace(world: &World, source: &Source, destination: IpAddr, front_end: boo
         Source::Instance { uri } => format!("//compute.googleapis.com/{uri}"),
     };
     let Gathered { facts, subnetwork } = caller_facts(world, &caller, &project)?;
-    let step = |state: &str, info: Option<(&str, Value)>| {
-        let mut s = json!({"state": state, "description": describe(state), "projectId": project});
-        if let Some((k, v)) = info {
-            s[k] = v;
-        }
-        s
-    };
     let private = private_range(destination);
     let mut steps = Vec::new();
     let network = match (&facts.caller, source) {
         (Caller::CloudRun { vpc_access, region, .. }, Source::Revision { uri, service }) => {
             let vpc = vpc_access.clone().unwrap_or_default();
             let info = json!({"displayName": short(uri), "uri": uri, "location": region, "serviceUri": service});
-            steps.push(step("START_FROM_CLOUD_RUN_REVISION", Some(("cloudRunRevision", info))));
+            steps.push(step(&project, "START_FROM_CLOUD_RUN_REVISION", Some(("cloudRunRevision", info))));
             if !vpc.through_vpc(private) {
                 let end = if private {
                     End::Drop("VPC_CONNECTOR_NOT_SET")
                 } else {
                     steps.push(step(
+                        &project,
                         "SERVERLESS_EXTERNAL_CONNECTION",
                         Some(("serverlessExternalConnection", json!({}))),
                     ));
                     End::Deliver(if front_end { "GOOGLE_API" } else { "INTERNET" })
                 };
-                return Ok(finish(steps, end, destination, &step));
+                return Ok(finish(steps, end, destination, &project));
             }
             match (&vpc.connector, &facts.connector_network) {
                 (Some(c), network) => {
                     let info = json!({"displayName": short(c), "uri": c, "location": region});
-                    steps.push(step("ARRIVE_AT_VPC_CONNECTOR", Some(("vpcConnector", info))));
+                    steps.push(step(&project, "ARRIVE_AT_VPC_CONNECTOR", Some(("vpcConnector", info))));
                     network.clone()
                 }
                 (None, _) => {
                     let network = subnetwork.as_deref().and_then(|s| network_of(world, s));
                     let info = json!({"networkUri": network, "subnetworkUri": subnetwork, "region": region});
-                    steps.push(step("DIRECT_VPC_EGRESS_CONNECTION", Some(("directVpcEgressConnection", info))));
+                    steps.push(step(
+                        &project,
+                        "DIRECT_VPC_EGRESS_CONNECTION",
+                        Some(("directVpcEgressConnection", info)),
+                    ));
                     network
                 }
             }
         }
         (Caller::Vm { network, .. }, Source::Instance { uri }) => {
             let info = json!({"displayName": short(uri), "uri": uri, "networkUri": network, "running": true});
-            steps.push(step("START_FROM_INSTANCE", Some(("instance", info))));
+            steps.push(step(&project, "START_FROM_INSTANCE", Some(("instance", info))));
             network.clone()
         }
         _ => return Err(format!("{caller} is not a source the packet model takes")),
@@ -147,11 +145,11 @@ pub fn trace(world: &World, source: &Source, destination: IpAddr, front_end: boo
     // only with Private Google Access (no VM or connector here has an
     // external address or Cloud NAT).
     if private {
-        return Ok(finish(steps, End::Drop("UNKNOWN_INTERNAL_ADDRESS"), destination, &step));
+        return Ok(finish(steps, End::Drop("UNKNOWN_INTERNAL_ADDRESS"), destination, &project));
     }
     let route = json!({"displayName": "default-internet-gateway", "routeType": "STATIC", "destIpRange": "0.0.0.0/0",
         "nextHopType": "NEXT_HOP_INTERNET_GATEWAY", "networkUri": network});
-    steps.push(step("APPLY_ROUTE", Some(("route", route))));
+    steps.push(step(&project, "APPLY_ROUTE", Some(("route", route))));
     let end = match (front_end, facts.private_google_access == Some(true)) {
         (true, true) => End::Deliver("GOOGLE_API"),
         (true, false) => End::Drop("PRIVATE_GOOGLE_ACCESS_DISALLOWED"),
@@ -162,7 +160,7 @@ pub fn trace(world: &World, source: &Source, destination: IpAddr, front_end: boo
     {
         last["causesDrop"] = json!(true);
     }
-    Ok(finish(steps, end, destination, &step))
+    Ok(finish(steps, end, destination, &project))
 }
 
 /// The network a subnetwork of the world belongs to, `projects/P/global/networks/N`.
@@ -174,28 +172,37 @@ fn network_of(world: &World, subnetwork: &str) -> Option<String> {
     Some(format!("projects/{}/global/networks/{}", runiam_core::ingress::network_project(net, p), short(net)))
 }
 
-fn finish(
-    mut steps: Vec<Value>,
-    end: End,
-    destination: IpAddr,
-    step: &dyn Fn(&str, Option<(&str, Value)>) -> Value,
-) -> Value {
+fn finish(mut steps: Vec<Value>, end: End, destination: IpAddr, project: &str) -> Value {
     let result = match end {
         End::Deliver(target) => {
             steps.push(step(
+                project,
                 "DELIVER",
                 Some(("deliver", json!({"target": target, "ipAddress": destination.to_string()}))),
             ));
             "REACHABLE"
         }
         End::Drop(cause) => {
-            let mut s = step("DROP", Some(("drop", json!({"cause": cause, "destinationIp": destination.to_string()}))));
+            let mut s = step(
+                project,
+                "DROP",
+                Some(("drop", json!({"cause": cause, "destinationIp": destination.to_string()}))),
+            );
             s["causesDrop"] = json!(true);
             steps.push(s);
             "UNREACHABLE"
         }
     };
     json!({"result": result, "verifyTime": super::UPDATE_TIME, "traces": [{"steps": steps, "forwardTraceId": 1}]})
+}
+
+/// One step of a trace in `project`, with its state's info.
+fn step(project: &str, state: &str, info: Option<(&str, Value)>) -> Value {
+    let mut s = json!({"state": state, "description": describe(state), "projectId": project});
+    if let Some((k, v)) = info {
+        s[k] = v;
+    }
+    s
 }
 
 /// Each state's description, as the API's enum documents it.
