@@ -144,3 +144,20 @@ fn a_connectivity_test_needs_a_calling_service_or_vm() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--connectivity-test traces from the caller"), "{text}");
     assert_eq!(listed(&emu), serde_json::json!({}));
 }
+
+#[test]
+fn a_test_the_operator_may_not_create_is_partial_visibility_naming_the_permission() {
+    let emu = Emulator::start(&root().join("tests/e2e/data/conntest-viewer-world.yaml"), &[]);
+    let home = tempfile::tempdir().unwrap();
+    let (code, d, _) = diagnose(&emu, home.path(), &["--caller-service", "frontend", "--connectivity-test"]);
+    assert_eq!((code, d["verdict"].as_str()), (1, Some("DENIED")), "{d}");
+    assert!(ids(&d).contains(&"network.egress-not-routed"), "{d}");
+    let unread = finding(&d, "network.connectivity-test-unread");
+    assert_eq!(unread["severity"], "risk");
+    assert_eq!(
+        unread["explanation"],
+        "the Connectivity Test from cloud run service projects/net-proj/locations/europe-west1/services/frontend could not be run (could not read (permission networkmanagement.connectivitytests.create)), so the packet path was not simulated"
+    );
+    assert!(!ids(&d).contains(&"network.connectivity-test"), "{d}");
+    assert_eq!(listed(&emu), serde_json::json!({}));
+}
