@@ -148,6 +148,25 @@ fn vm_facts(world: &World, (p, z, i): (&str, &str, &str), facts: &mut PathFacts)
     Ok(format!("projects/{}/regions/{}/subnetworks/{}", network_project(subnet, home), zone_region(z), short(subnet)))
 }
 
+/// The facts of an address in `network` (`projects/P/global/networks/N`):
+/// a caller on that network with the Private Google Access of the
+/// subnetwork whose `ipCidrRange` holds it. `Err` when none does.
+pub fn address_facts(world: &World, ip: std::net::IpAddr, network: &str) -> Result<Gathered, String> {
+    let p = network_project(network, "");
+    let sub = project(world, p)?
+        .subnetworks
+        .iter()
+        .find(|s| s.network() == short(network) && s.holds(ip))
+        .ok_or_else(|| format!("no subnetwork of {network} holds {ip}"))?;
+    let facts = PathFacts {
+        target_project: p.to_owned(),
+        caller: Caller::Vm { project: p.to_owned(), network: Some(network.to_owned()) },
+        private_google_access: Some(sub.private_ip_google_access),
+        ..Default::default()
+    };
+    Ok(Gathered { facts, subnetwork: Some(format!("projects/{p}/regions/{}/subnetworks/{}", sub.region, sub.name)) })
+}
+
 /// `template.vpcAccess` of a services.patch body: `None` clears it.
 pub(crate) fn patched_vpc_access(
     body: &serde_json::Map<String, serde_json::Value>,

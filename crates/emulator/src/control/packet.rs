@@ -15,7 +15,7 @@ use runiam_core::ingress::{Caller, private_range};
 use serde_json::{Value, json};
 
 use super::run_v2::derived;
-use crate::network::{Gathered, caller_facts};
+use crate::network::{Gathered, address_facts, caller_facts};
 use crate::vpc::short;
 use crate::world::World;
 
@@ -26,6 +26,8 @@ pub enum Source {
     Revision { uri: String, service: String },
     /// `projects/P/zones/Z/instances/I`.
     Instance { uri: String },
+    /// An address in a network, `projects/P/global/networks/N`.
+    Address { ip: IpAddr, network: String },
 }
 
 impl Source {
@@ -34,7 +36,9 @@ impl Source {
     pub fn of(world: &World, source: &Value) -> Result<Source, String> {
         let revision = source.get("cloudRunRevision").and_then(|r| r.get("uri")).and_then(Value::as_str);
         let instance = source.get("instance").and_then(Value::as_str);
+        let address = source.get("ipAddress").and_then(Value::as_str);
         match (revision, instance) {
+            (None, None) if address.is_some() => address_source(address.unwrap_or_default(), source),
             (Some(uri), None) => revision_source(world, relative(uri)),
             (None, Some(uri)) => {
                 let uri = relative(uri);
@@ -45,7 +49,7 @@ impl Source {
             }
             (Some(_), Some(_)) => Err("source names both a Cloud Run revision and an instance".to_owned()),
             (None, None) => Err(
-                "the emulator's packet model takes a source.cloudRunRevision.uri or a source.instance (docs/emulator.md)"
+                "the emulator's packet model takes a source.cloudRunRevision.uri, a source.instance, or a source.ipAddress with its source.network (docs/emulator.md)"
                     .to_owned(),
             ),
         }
@@ -55,8 +59,21 @@ impl Source {
     pub fn project(&self) -> &str {
         let uri = match self {
             Source::Revision { uri, .. } | Source::Instance { uri } => uri,
+            Source::Address { network, .. } => network,
         };
         uri.split('/').nth(1).unwrap_or_default()
+    }
+}
+
+/// `source.ipAddress` in `source.network` (`projects/P/global/networks/N`).
+fn address_source(ip: &str, source: &Value) -> Result<Source, String> {
+    let ip = ip.parse().map_err(|_| format!("source.ipAddress '{ip}' is not an IP address"))?;
+    let network = relative(source.get("network").and_then(Value::as_str).unwrap_or_default());
+    match network.split('/').collect::<Vec<_>>().as_slice() {
+        ["projects", _, "global", "networks", _] => Ok(Source::Address { ip, network: network.to_owned() }),
+        _ => Err(format!(
+            "source.network '{network}' is not projects/P/global/networks/N (an address needs its network)"
+        )),
     }
 }
 
@@ -90,11 +107,11 @@ enum End {
 /// Google API), as the emulator's own address is.
 pub fn trace(world: &World, source: &Source, destination: IpAddr, front_end: bool) -> Result<Value, String> {
     let project = source.project().to_owned();
-    let caller = match source {
-        Source::Revision { service, .. } => format!("//run.googleapis.com/{service}"),
-        Source::Instance { uri } => format!("//compute.googleapis.com/{uri}"),
+    let Gathered { facts, subnetwork } = match source {
+        Source::Revision { service, .. } => caller_facts(world, &format!("//run.googleapis.com/{service}"), &project)?,
+        Source::Instance { uri } => caller_facts(world, &format!("//compute.googleapis.com/{uri}"), &project)?,
+        Source::Address { ip, network } => address_facts(world, *ip, network)?,
     };
-    let Gathered { facts, subnetwork } = caller_facts(world, &caller, &project)?;
     let private = private_range(destination);
     let mut steps = Vec::new();
     let network = match (&facts.caller, source) {
@@ -138,7 +155,12 @@ pub fn trace(world: &World, source: &Source, destination: IpAddr, front_end: boo
             steps.push(step(&project, "START_FROM_INSTANCE", Some(("instance", info))));
             network.clone()
         }
-        _ => return Err(format!("{caller} is not a source the packet model takes")),
+        (Caller::Vm { network, .. }, Source::Address { network: uri, .. }) => {
+            let info = json!({"displayName": short(uri), "uri": uri, "matchedSubnetUri": subnetwork});
+            steps.push(step(&project, "START_FROM_PRIVATE_NETWORK", Some(("network", info))));
+            network.clone()
+        }
+        _ => return Err(format!("{source:?} is not a source the packet model takes")),
     };
     // In the network: an internal address the model cannot place, or the
     // default route to the internet gateway, which reaches Google APIs
@@ -210,6 +232,9 @@ fn describe(state: &str) -> &'static str {
     match state {
         "START_FROM_CLOUD_RUN_REVISION" => "Initial state: packet originating from a Cloud Run revision.",
         "START_FROM_INSTANCE" => "Initial state: packet originating from a Compute Engine instance.",
+        "START_FROM_PRIVATE_NETWORK" => {
+            "Initial state: packet originating from a VPC or on-premises network with internal source IP."
+        }
         "SERVERLESS_EXTERNAL_CONNECTION" => {
             "Forwarding state: for packets originating from a serverless endpoint forwarded through public (external) connectivity."
         }
@@ -229,8 +254,8 @@ mod tests {
 
     fn world() -> World {
         let text = r#"{"projects": [{"id": "acme-p", "number": "100000000001",
-            "subnetworks": [{"name": "pga", "region": "europe-west1", "privateIpGoogleAccess": true},
-                            {"name": "dark", "region": "europe-west1"}],
+            "subnetworks": [{"name": "pga", "region": "europe-west1", "privateIpGoogleAccess": true, "ipCidrRange": "10.1.0.0/24"},
+                            {"name": "dark", "region": "europe-west1", "ipCidrRange": "10.2.0.0/24"}],
             "instances": [{"name": "vm", "zone": "europe-west1-b", "subnetwork": "dark"}],
             "vpcConnectors": [{"name": "conn", "region": "europe-west1", "network": "default", "subnetwork": "pga"}],
             "services": [
@@ -291,11 +316,25 @@ mod tests {
     }
 
     #[test]
+    fn an_address_takes_the_private_google_access_of_the_subnetwork_holding_it() {
+        let w = world();
+        let from = |ip: &str| {
+            Source::of(&w, &json!({"ipAddress": ip, "network": "projects/acme-p/global/networks/default"})).unwrap()
+        };
+        let (result, states, _) = run(from("10.1.0.7"), "127.0.0.1", true);
+        assert_eq!(result, "REACHABLE");
+        assert_eq!(states, ["START_FROM_PRIVATE_NETWORK", "APPLY_ROUTE", "DELIVER"]);
+        assert_eq!(run(from("10.2.0.7"), "127.0.0.1", true).2.as_deref(), Some("PRIVATE_GOOGLE_ACCESS_DISALLOWED"));
+        assert!(trace(&w, &from("10.3.0.7"), "127.0.0.1".parse().unwrap(), true).is_err());
+    }
+
+    #[test]
     fn sources_the_model_cannot_take_are_refused_in_words() {
         let w = world();
         for bad in [
             json!({}),
-            json!({"ipAddress": "10.0.0.1", "network": "projects/acme-p/global/networks/default"}),
+            json!({"ipAddress": "10.0.0.1"}),
+            json!({"ipAddress": "nope", "network": "projects/acme-p/global/networks/default"}),
             json!({"instance": "vm"}),
             json!({"cloudRunRevision": {"uri": "projects/acme-p/locations/europe-west1/revisions/nope"}}),
             json!({"cloudRunRevision": {"uri": "x"}, "instance": "projects/acme-p/zones/z-a/instances/i"}),
