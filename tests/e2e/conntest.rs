@@ -161,3 +161,39 @@ fn a_test_the_operator_may_not_create_is_partial_visibility_naming_the_permissio
     assert!(!ids(&d).contains(&"network.connectivity-test"), "{d}");
     assert_eq!(listed(&emu), serde_json::json!({}));
 }
+
+#[test]
+fn an_address_in_a_network_is_traced_from_its_subnetwork() {
+    let emu = Emulator::start(&root().join(WORLD), &[]);
+    let home = tempfile::tempdir().unwrap();
+    let vm = "serviceAccount:vm@net-proj.iam.gserviceaccount.com";
+    let from =
+        |ip: &'static str| ["--caller", vm, "--caller-ip", ip, "--caller-network", "default", "--connectivity-test"];
+    let (_, d, _) = diagnose(&emu, home.path(), &from("10.8.0.9"));
+    let t = finding(&d, "network.connectivity-test");
+    assert_eq!(states(t), ["START_FROM_PRIVATE_NETWORK", "APPLY_ROUTE", "DELIVER"], "{d}");
+    assert!(t["explanation"].as_str().unwrap().starts_with(
+        "a Connectivity Test from address 10.8.0.9 in projects/net-proj/global/networks/default to the service's address on TCP 443 is REACHABLE"
+    ));
+
+    let (code, d, _) = diagnose(&emu, home.path(), &from("10.9.0.9"));
+    assert_eq!(code, 1, "{d}");
+    let dropped = finding(&d, "network.path-dropped");
+    assert_eq!(states(dropped), ["START_FROM_PRIVATE_NETWORK", "APPLY_ROUTE", "DROP"]);
+    assert_eq!(listed(&emu), serde_json::json!({}));
+
+    // An address names no identity, and a short network name needs a project.
+    let mut c = cmd("runiam", home.path());
+    c.env("RUNIAM_EMULATOR_HOST", emu.host()).args([
+        "troubleshoot",
+        "projects/net-proj/locations/europe-west1/services/backend",
+        "--caller-ip",
+        "10.8.0.9",
+        "--caller-network",
+        "default",
+        "--connectivity-test",
+    ]);
+    let (out, text) = run(c, "");
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--caller-ip names an address, not who calls"), "{text}");
+}

@@ -8,8 +8,10 @@
 //! Google charges for each analysis, so it runs only when asked.
 
 use std::io::Write;
+use std::net::IpAddr;
 use std::time::Duration;
 
+use runiam_core::CommandError;
 use runiam_core::api::Clients;
 use runiam_core::api::network_management::{
     Analysis, CloudRunRevisionEndpoint, ConnectivityTest, Egress, Endpoint, PRICING_URL, ReachabilityDetails,
@@ -38,6 +40,42 @@ pub struct Options {
     pub quiet: bool,
     /// The emulator runiam points at, whose address every run.app host has.
     pub emulator: Option<Url>,
+    /// `--caller-ip` in `--caller-network` (`projects/P/global/networks/N`),
+    /// traced instead of the calling service or VM.
+    pub address: Option<(IpAddr, String)>,
+}
+
+/// Where a test starts: the calling service or VM, or an address in a network.
+#[derive(Clone, Copy, Debug)]
+pub enum Start<'a> {
+    Caller(&'a CallerSpec),
+    Address(IpAddr, &'a str),
+}
+
+impl Start<'_> {
+    fn describe(&self) -> String {
+        match self {
+            Start::Caller(spec) => spec.describe(),
+            Start::Address(ip, network) => format!("address {ip} in {network}"),
+        }
+    }
+
+    /// The project the test is created in: the caller's or the network's.
+    fn project(&self) -> &str {
+        match self {
+            Start::Caller(spec) => spec.project(),
+            Start::Address(_, network) => network.split('/').nth(1).unwrap_or_default(),
+        }
+    }
+
+    /// A short name for the test id.
+    fn label(&self) -> &str {
+        match self {
+            Start::Caller(CallerSpec::Service(s)) => &s.name,
+            Start::Caller(CallerSpec::Vm { name, .. }) => name,
+            Start::Address(..) => "address",
+        }
+    }
 }
 
 fn ev(source: &str, detail: String, data: Option<serde_json::Value>) -> Evidence {
@@ -53,30 +91,54 @@ pub enum Outcome {
     Unread(String),
 }
 
-/// Runs the test from `spec` to `service` and returns the findings, with
+/// Runs the test from `start` to `service` and returns the findings, with
 /// `notes` (the cost, the deletion) as evidence on each.
 pub async fn run(
     clients: &Clients,
     opts: &Options,
-    spec: &CallerSpec,
+    start: Start<'_>,
     subnetwork: Option<&str>,
     service: &Service,
 ) -> Vec<Finding> {
     let mut notes =
         vec![ev(CREATE, format!("Google charges for each Connectivity Test analysis ({PRICING_URL})"), None)];
-    let outcome = match source(clients, spec).await {
+    let outcome = match source(clients, start).await {
         Ok(source) => match destination(opts, service).await {
-            Ok(destination) => act(clients, opts, spec, source, destination, &mut notes).await,
+            Ok(destination) => act(clients, opts, start, source, destination, &mut notes).await,
             Err(why) => Outcome::Unread(why),
         },
         Err(why) => Outcome::Unread(why),
     };
     let ingress = Ingress::from_v2(service.ingress.as_deref()).ok();
-    findings(&spec.describe(), &outcome, ingress, subnetwork, notes)
+    findings(&start.describe(), &outcome, ingress, subnetwork, notes)
 }
 
-/// The test's source: the VM, or the calling service's serving revision.
-async fn source(clients: &Clients, spec: &CallerSpec) -> Result<Endpoint, String> {
+/// `--caller-network`: `projects/P/global/networks/N`, or a NAME in `project`.
+pub fn network_name(arg: &str, project: Option<&str>) -> Result<String, CommandError> {
+    let ok = |s: &&str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    match (arg.split('/').collect::<Vec<_>>().as_slice(), project) {
+        (["projects", p, "global", "networks", n], _) if ok(p) && ok(n) => Ok(arg.to_owned()),
+        ([n], Some(p)) if ok(n) => Ok(format!("projects/{p}/global/networks/{n}")),
+        ([n], None) if ok(n) => Err(CommandError::usage(format!("--caller-network {arg}: in which project?"))
+            .hinted("add --project, or name it projects/P/global/networks/N")),
+        _ => Err(CommandError::usage(format!("--caller-network {arg}: not a network name"))
+            .hinted("name it NAME (default) or projects/P/global/networks/N")),
+    }
+}
+
+/// The test's source: the VM, the calling service's serving revision, or
+/// the address in its network.
+async fn source(clients: &Clients, start: Start<'_>) -> Result<Endpoint, String> {
+    let spec = match start {
+        Start::Caller(spec) => spec,
+        Start::Address(ip, network) => {
+            return Ok(Endpoint {
+                ip_address: Some(ip.to_string()),
+                network: Some(network.to_owned()),
+                ..Default::default()
+            });
+        }
+    };
     match spec {
         CallerSpec::Vm { project, zone, name } => Ok(Endpoint {
             instance: Some(format!("projects/{project}/zones/{zone}/instances/{name}")),
@@ -112,12 +174,8 @@ async fn destination(opts: &Options, service: &Service) -> Result<Endpoint, Stri
 }
 
 /// A test id no other run picks: `runiam-`, the caller's name, the time.
-fn test_id(spec: &CallerSpec) -> String {
-    let name = match spec {
-        CallerSpec::Service(s) => s.name.as_str(),
-        CallerSpec::Vm { name, .. } => name.as_str(),
-    };
-    let name: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(40).collect();
+fn test_id(start: Start<'_>) -> String {
+    let name: String = start.label().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(40).collect();
     format!("runiam-{}-{:x}", name.to_ascii_lowercase(), chrono::Utc::now().timestamp_millis())
 }
 
@@ -125,14 +183,14 @@ fn test_id(spec: &CallerSpec) -> String {
 async fn act(
     clients: &Clients,
     opts: &Options,
-    spec: &CallerSpec,
+    start: Start<'_>,
     source: Endpoint,
     destination: Endpoint,
     notes: &mut Vec<Evidence>,
 ) -> Outcome {
     let nm = &clients.network_management;
-    let project = spec.project();
-    let id = test_id(spec);
+    let project = start.project();
+    let id = test_id(start);
     let name = format!("projects/{project}/locations/global/connectivityTests/{id}");
     let test = ConnectivityTest {
         description: Some("runiam troubleshoot --connectivity-test".to_owned()),
@@ -346,8 +404,26 @@ mod tests {
     }
 
     #[test]
+    fn networks_are_a_name_in_the_project_or_a_full_name() {
+        assert_eq!(network_name("default", Some("p")).unwrap(), "projects/p/global/networks/default");
+        assert_eq!(network_name("projects/h/global/networks/n", None).unwrap(), "projects/h/global/networks/n");
+        for bad in ["", "a/b", "projects/h/global/networks/", "n m"] {
+            assert!(network_name(bad, Some("p")).is_err(), "{bad}");
+        }
+        assert!(network_name("default", None).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_network_name_panics(arg in ".*") {
+            let _ = network_name(&arg, Some("p"));
+        }
+    }
+
+    #[test]
     fn test_ids_are_rfc_1035_labels() {
-        let id = test_id(&CallerSpec::Service(ServiceRef::new("p", "r", &"a-very-long-service-name".repeat(3))));
+        let spec = CallerSpec::Service(ServiceRef::new("p", "r", &"a-very-long-service-name".repeat(3)));
+        let id = test_id(Start::Caller(&spec));
         assert!(id.len() <= 63 && id.starts_with("runiam-"), "{id}");
         assert!(id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'), "{id}");
     }
