@@ -110,7 +110,7 @@ pub struct Args {
     /// The calling Compute Engine VM (ZONE/NAME in the service's project, or projects/P/zones/Z/instances/N): its service account is the caller unless --caller, and its network decides where its calls arrive from.
     #[arg(long, value_name = "ZONE/NAME")]
     pub caller_vm: Option<String>,
-    /// Also run a Network Intelligence Center Connectivity Test from --caller-service's serving revision or --caller-vm to the service's run.app address on TCP 443, report where the packet leaves (external or through the VPC) or is dropped, and delete the test afterwards. Google charges for each analysis: https://cloud.google.com/network-intelligence-center/pricing
+    /// Also run a Network Intelligence Center Connectivity Test from --caller-service's serving revision, --caller-vm or --caller-ip to the service's run.app address on TCP 443, report where the packet leaves (external or through the VPC) or is dropped, and delete the test afterwards. Google charges for each analysis: https://cloud.google.com/network-intelligence-center/pricing
     #[arg(long, conflicts_with_all = ["audit", "watch"])]
     pub connectivity_test: bool,
     /// With --connectivity-test: trace from this internal address in --caller-network instead of a calling service or VM (name the caller with --caller).
