@@ -10,6 +10,8 @@ internal\t'The project\'s VPC (and same-project Pub/Sub, Scheduler, Eventarc, Ta
 load-balancer\t'An external Application Load Balancer'"
 complete -c runiam-troubleshoot -l caller-service -d 'The calling Cloud Run service (NAME in --project and --region, projects/P/locations/R/services/S, or its URL): its runtime identity is the caller unless --caller, and its VPC egress decides where its calls arrive from' -r
 complete -c runiam-troubleshoot -l caller-vm -d 'The calling Compute Engine VM (ZONE/NAME in the service\'s project, or projects/P/zones/Z/instances/N): its service account is the caller unless --caller, and its network decides where its calls arrive from' -r
+complete -c runiam-troubleshoot -l caller-ip -d 'With --connectivity-test: trace from this internal address in --caller-network instead of a calling service or VM (name the caller with --caller)' -r
+complete -c runiam-troubleshoot -l caller-network -d 'With --caller-ip: its VPC network, NAME in --project or projects/P/global/networks/N' -r
 complete -c runiam-troubleshoot -l under -d 'With --audit: audit every service of every project below RESOURCE (organizations/N or folders/N), read live, project by project' -r
 complete -c runiam-troubleshoot -l expiring-within -d 'With --audit: report time-bound grants that end within this long (s, m, h, d)' -r
 complete -c runiam-troubleshoot -l domain -d 'With --audit: a domain of the organization\'s Cloud Identity; members of other domains are external (repeatable) [default: each organization\'s own domain, as Resource Manager names it]' -r
@@ -31,6 +33,8 @@ always\t'Always colour, even in a pipe'
 never\t'Never colour'"
 complete -c runiam-troubleshoot -l timeout -d 'Give up after this long overall (30s, 5m), waits and retries included; a write already sent is finished and recorded first' -r
 complete -c runiam-troubleshoot -l no-logs -d 'Do not read request logs'
+complete -c runiam-troubleshoot -l connectivity-test -d 'Also run a Network Intelligence Center Connectivity Test from --caller-service\'s serving revision, --caller-vm or --caller-ip to the service\'s run.app address on TCP 443, report where the packet leaves (external or through the VPC) or is dropped, and delete the test afterwards. Google charges for each analysis: https://cloud.google.com/network-intelligence-center/pricing'
+complete -c runiam-troubleshoot -l keep -d 'With --connectivity-test: keep the test instead of deleting it'
 complete -c runiam-troubleshoot -l remote -d 'Also ask the Policy Troubleshooter API and report when it disagrees'
 complete -c runiam-troubleshoot -l audit -d 'Audit for exposure instead, with no caller: public services, invoker checks off, grants above services, external and deleted members, expired and expiring grants, basic roles; each finding with its least-privilege fix. Reads ServiceSnapshot documents, or SERVICE, or live with --all every service of --project (--under: of every project below a folder or organization). Exit 1 when any finding is a risk'
 complete -c runiam-troubleshoot -l all -d 'With --audit: audit every service of --project, in every region, read live'

@@ -3,6 +3,7 @@
 mod audit;
 mod changes;
 mod common;
+mod conntest;
 mod credentials;
 mod demo;
 mod evidence;

@@ -386,11 +386,13 @@ pub fn derive(facts: &PathFacts) -> Path {
                     "run.services.get",
                 );
             };
-            if vpc.connector.is_none() && vpc.network_interfaces.is_empty() {
-                return external(Route::NoVpcAccess);
-            }
-            if vpc.egress.as_deref() != Some("ALL_TRAFFIC") {
-                return external(Route::PrivateRangesOnly { egress: vpc.egress.clone() });
+            // A run.app address is in no private range.
+            if !vpc.through_vpc(false) {
+                return external(if vpc.attached() {
+                    Route::PrivateRangesOnly { egress: vpc.egress.clone() }
+                } else {
+                    Route::NoVpcAccess
+                });
             }
             let network_project = match (&vpc.connector, vpc.network_interfaces.first()) {
                 (Some(c), _) => match &facts.connector_network {
@@ -445,6 +447,26 @@ fn through_network(facts: &PathFacts, network_project: &str, subnet: Option<&str
     }
 }
 
+/// The internal addresses `PRIVATE_RANGES_ONLY` sends through the VPC
+/// (docs/cloud-run.md "The caller's path"): RFC 1918, RFC 6598, Class E
+/// (RFC 5735) and Private Google Access's private.googleapis.com and
+/// restricted.googleapis.com (199.36.153.8/30, 199.36.153.4/30); IPv6
+/// unique local addresses.
+pub fn private_range(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, c, d] = v4.octets();
+            a == 10
+                || (a == 172 && (16..32).contains(&b))
+                || (a == 192 && b == 168)
+                || (a == 100 && (64..128).contains(&b))
+                || a >= 240
+                || (a, b, c) == (199, 36, 153) && (4..12).contains(&d)
+        }
+        std::net::IpAddr::V6(v6) => (v6.segments()[0] & 0xfe00) == 0xfc00,
+    }
+}
+
 /// An ingress value that is none of Cloud Run's four settings.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -470,6 +492,19 @@ pub struct VpcAccess {
 impl VpcAccess {
     /// The `egress` values (`VPC_EGRESS_UNSPECIFIED` is no setting).
     pub const EGRESS: [&str; 2] = ["ALL_TRAFFIC", "PRIVATE_RANGES_ONLY"];
+
+    /// Whether the caller has Direct VPC egress or a connector.
+    pub fn attached(&self) -> bool {
+        self.connector.is_some() || !self.network_interfaces.is_empty()
+    }
+
+    /// Whether a packet to an address goes through the VPC: with VPC
+    /// access, everything under `ALL_TRAFFIC`, else (Run's default,
+    /// `PRIVATE_RANGES_ONLY`) only addresses in [`private_range`]. Ingress's
+    /// path ([`derive`]) and the emulator's Connectivity Tests both route by it.
+    pub fn through_vpc(&self, private_destination: bool) -> bool {
+        self.attached() && (private_destination || self.egress.as_deref() == Some("ALL_TRAFFIC"))
+    }
 
     /// Why `egress` is no setting, if it is not.
     pub fn egress_problem(&self) -> Option<String> {
@@ -549,6 +584,41 @@ mod tests {
             let p = network_project(&name, &home);
             proptest::prop_assert!(!p.contains('/'));
         }
+    }
+
+    #[test]
+    fn private_ranges_are_the_ones_run_routes_through_the_vpc() {
+        let private = |s: &str| private_range(s.parse().unwrap());
+        for inside in [
+            "10.8.0.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "100.64.0.1",
+            "240.0.0.1",
+            "199.36.153.8",
+            "199.36.153.4",
+            "fd00::1",
+        ] {
+            assert!(private(inside), "{inside}");
+        }
+        for outside in [
+            "8.8.8.8",
+            "172.32.0.1",
+            "100.128.0.1",
+            "199.36.153.12",
+            "199.36.153.3",
+            "216.239.32.53",
+            "127.0.0.1",
+            "2001:db8::1",
+        ] {
+            assert!(!private(outside), "{outside}");
+        }
+        let vpc = VpcAccess { network_interfaces: vec![NetworkInterface::default()], ..Default::default() };
+        assert!(vpc.through_vpc(true) && !vpc.through_vpc(false));
+        let all = VpcAccess { egress: Some("ALL_TRAFFIC".into()), ..vpc };
+        assert!(all.through_vpc(false));
+        assert!(!VpcAccess { egress: Some("ALL_TRAFFIC".into()), ..Default::default() }.through_vpc(true));
     }
 
     #[test]

@@ -71,6 +71,7 @@ fn http_for(fake: &Fake, token: Option<&str>) -> (Config, Arc<Http>) {
         ("CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM", fake.url.as_str()),
         ("CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS", fake.url.as_str()),
         ("CLOUDSDK_API_ENDPOINT_OVERRIDES_MONITORING", fake.url.as_str()),
+        ("CLOUDSDK_API_ENDPOINT_OVERRIDES_NETWORKMANAGEMENT", fake.url.as_str()),
     ]);
     let config = Config::resolve(&Flags::default(), &env, &GcloudProperties::default()).unwrap();
     let source = match token {
@@ -483,4 +484,49 @@ async fn monitoring_alert_policies_follow_the_discovery_document() {
     );
     // The name is Monitoring's to give: a create sends none.
     assert_eq!(seen[2].body, json!({"displayName": "c"}));
+}
+
+/// Network Management v1: create answers an operation, which is polled
+/// until done; the test is read and deleted, at the discovery document's
+/// paths (`v1/{+parent}/connectivityTests?testId=`, `v1/{+name}`).
+#[tokio::test]
+async fn connectivity_tests_follow_the_discovery_document() {
+    const OP: &str = "projects/acme-prod/locations/global/operations/op-1";
+    const TEST: &str = "projects/acme-prod/locations/global/connectivityTests/t1";
+    let f = fake(Arc::new(|n, s| {
+        let body = match (s.method.as_str(), n) {
+            ("POST", _) | ("DELETE", _) => json!({"name": OP, "done": false}),
+            // The first poll finds it still running, the second done.
+            ("GET", 2) => json!({"name": OP, "done": false}),
+            ("GET", 3) => json!({"name": OP, "done": true, "response": {"name": TEST,
+                "reachabilityDetails": {"result": "REACHABLE", "traces": [{"steps": [{"state": "SERVERLESS_EXTERNAL_CONNECTION"}]}]}}}),
+            _ => json!({"name": TEST}),
+        };
+        reply(200, body)
+    }))
+    .await;
+    let (config, http) = http_for(&f, None);
+    let nm = Clients::new(&config, http).network_management;
+    let test =
+        runiam_core::api::network_management::ConnectivityTest { protocol: Some("TCP".into()), ..Default::default() };
+    let op = nm.create_test("acme-prod", "t1", &test).await.unwrap();
+    let mut ticks = 0;
+    let done = nm.wait(op, Duration::from_secs(30), |_| ticks += 1).await.unwrap();
+    assert!(done.done && ticks == 2, "{done:?} after {ticks} polls");
+    let made = runiam_core::api::network_management::parse_test(done.response.as_ref().unwrap()).unwrap();
+    assert_eq!(made.reachability_details.unwrap().result.as_deref(), Some("REACHABLE"));
+    assert_eq!(nm.get_test(TEST).await.unwrap().name, TEST);
+    nm.delete_test(TEST).await.unwrap();
+    let lines: Vec<String> = f.seen.lock().unwrap().iter().map(|s| format!("{} {}", s.method, s.target)).collect();
+    assert_eq!(
+        lines,
+        [
+            "POST /v1/projects/acme-prod/locations/global/connectivityTests?testId=t1",
+            "GET /v1/projects/acme-prod/locations/global/operations/op-1",
+            "GET /v1/projects/acme-prod/locations/global/operations/op-1",
+            "GET /v1/projects/acme-prod/locations/global/connectivityTests/t1",
+            "DELETE /v1/projects/acme-prod/locations/global/connectivityTests/t1",
+        ]
+    );
+    assert_eq!(f.seen.lock().unwrap()[0].body, json!({"source": {}, "destination": {}, "protocol": "TCP"}));
 }

@@ -32,6 +32,21 @@ fn private_google_access(world: &World, subnetwork: &str, home: &str, region: &s
 /// The world knows every fact, so the path is never undetermined unless
 /// the world itself leaves one out. `Err` names a caller the world lacks.
 pub fn caller_path(world: &World, caller: &str, target_project: &str) -> Result<Path, String> {
+    caller_facts(world, caller, target_project).map(|g| derive(&g.facts))
+}
+
+/// A caller's network facts as the world gives them, and the subnetwork
+/// they were read from (`projects/P/regions/R/subnetworks/S`; none for a
+/// caller outside any VPC): what ingress's path and the Connectivity Tests
+/// packet model (`control::packet`) both read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Gathered {
+    pub facts: PathFacts,
+    pub subnetwork: Option<String>,
+}
+
+/// The facts of [`caller_path`], before they are decided.
+pub fn caller_facts(world: &World, caller: &str, target_project: &str) -> Result<Gathered, String> {
     let (api, rest) = caller
         .strip_prefix("//")
         .and_then(|c| c.split_once('/'))
@@ -45,6 +60,7 @@ pub fn caller_path(world: &World, caller: &str, target_project: &str) -> Result<
         same_perimeter: Some(false),
         ..Default::default()
     };
+    let mut subnetwork = None;
     match (api, segs.as_slice()) {
         ("run.googleapis.com", ["projects", p, "locations", r, "services", s]) => {
             let proj = project(world, p)?;
@@ -72,29 +88,14 @@ pub fn caller_path(world: &World, caller: &str, target_project: &str) -> Result<
                 }
                 None => direct_subnetwork(&proj.id, r, &vpc),
             };
-            facts.private_google_access = Some(subnet.is_some_and(|s| private_google_access(world, &s, &proj.id, r)));
+            facts.private_google_access =
+                Some(subnet.as_ref().is_some_and(|s| private_google_access(world, s, &proj.id, r)));
+            subnetwork = subnet;
             facts.caller =
                 Caller::CloudRun { project: proj.id.clone(), region: (*r).to_owned(), vpc_access: Some(vpc) };
         }
         ("compute.googleapis.com", ["projects", p, "zones", z, "instances", i]) => {
-            let proj = project(world, p)?;
-            let vm = proj
-                .instances
-                .iter()
-                .find(|x| x.zone == *z && x.name == *i)
-                .ok_or_else(|| format!("no instance {i} in {z} of {p}"))?;
-            let network = vm.network.as_deref().unwrap_or("default");
-            let subnet = vm.subnetwork.as_deref().unwrap_or(short(network));
-            facts.private_google_access =
-                Some(private_google_access(world, subnet, network_project(network, &proj.id), zone_region(z)));
-            facts.caller = Caller::Vm {
-                project: proj.id.clone(),
-                network: Some(format!(
-                    "projects/{}/global/networks/{}",
-                    network_project(network, &proj.id),
-                    short(network)
-                )),
-            };
+            subnetwork = Some(vm_facts(world, (p, z, i), &mut facts)?);
         }
         (api, ["projects", p, ..]) => {
             let proj = project(world, p)?;
@@ -124,7 +125,46 @@ pub fn caller_path(world: &World, caller: &str, target_project: &str) -> Result<
         }
         _ => return Err(format!("'{caller}' names no caller the emulator knows")),
     }
-    Ok(derive(&facts))
+    Ok(Gathered { facts, subnetwork })
+}
+
+/// A VM's network and its subnetwork's Private Google Access into
+/// `facts`; the subnetwork, `projects/P/regions/R/subnetworks/S`.
+fn vm_facts(world: &World, (p, z, i): (&str, &str, &str), facts: &mut PathFacts) -> Result<String, String> {
+    let proj = project(world, p)?;
+    let vm = proj
+        .instances
+        .iter()
+        .find(|x| x.zone == z && x.name == i)
+        .ok_or_else(|| format!("no instance {i} in {z} of {p}"))?;
+    let network = vm.network.as_deref().unwrap_or("default");
+    let subnet = vm.subnetwork.as_deref().unwrap_or(short(network));
+    let home = network_project(network, &proj.id);
+    facts.private_google_access = Some(private_google_access(world, subnet, home, zone_region(z)));
+    facts.caller = Caller::Vm {
+        project: proj.id.clone(),
+        network: Some(format!("projects/{home}/global/networks/{}", short(network))),
+    };
+    Ok(format!("projects/{}/regions/{}/subnetworks/{}", network_project(subnet, home), zone_region(z), short(subnet)))
+}
+
+/// The facts of an address in `network` (`projects/P/global/networks/N`):
+/// a caller on that network with the Private Google Access of the
+/// subnetwork whose `ipCidrRange` holds it. `Err` when none does.
+pub fn address_facts(world: &World, ip: std::net::IpAddr, network: &str) -> Result<Gathered, String> {
+    let p = network_project(network, "");
+    let sub = project(world, p)?
+        .subnetworks
+        .iter()
+        .find(|s| s.network() == short(network) && s.holds(ip))
+        .ok_or_else(|| format!("no subnetwork of {network} holds {ip}"))?;
+    let facts = PathFacts {
+        target_project: p.to_owned(),
+        caller: Caller::Vm { project: p.to_owned(), network: Some(network.to_owned()) },
+        private_google_access: Some(sub.private_ip_google_access),
+        ..Default::default()
+    };
+    Ok(Gathered { facts, subnetwork: Some(format!("projects/{p}/regions/{}/subnetworks/{}", sub.region, sub.name)) })
 }
 
 /// `template.vpcAccess` of a services.patch body: `None` clears it.

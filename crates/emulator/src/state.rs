@@ -55,8 +55,11 @@ pub struct State {
     generation: u64,
     /// The world as loaded, for `reset` (services.patch changes `world`).
     pristine: World,
-    /// Long-running operations by name, as services.patch answered them.
+    /// Long-running operations by name, as services.patch and Network
+    /// Management answered them.
     pub operations: BTreeMap<String, Value>,
+    /// Network Management's Connectivity Tests by name.
+    pub connectivity_tests: BTreeMap<String, Value>,
     /// With a propagation delay: the IAM-relevant state after each change
     /// and when it happened (`None`: the state before the first change), so
     /// the front end can see the state as it was `delay` ago.
@@ -100,6 +103,7 @@ impl State {
             generation: 0,
             pristine,
             operations: BTreeMap::new(),
+            connectivity_tests: BTreeMap::new(),
             views: VecDeque::new(),
             alert_policies: BTreeMap::new(),
             alert_policy_ids: 0,
@@ -130,6 +134,7 @@ impl State {
         self.policies = initial_policies(&self.world);
         self.logs = seeded_logs(&self.world);
         self.operations.clear();
+        self.connectivity_tests.clear();
         self.alert_policies.clear();
         self.quotas.clear();
         self.metrics = Default::default();
@@ -206,6 +211,7 @@ impl State {
             generation: self.generation,
             pristine: World::default(),
             operations: BTreeMap::new(),
+            connectivity_tests: BTreeMap::new(),
             views: VecDeque::new(),
             alert_policies: BTreeMap::new(),
             alert_policy_ids: 0,

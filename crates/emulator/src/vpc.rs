@@ -25,6 +25,30 @@ impl Subnetwork {
     pub fn network(&self) -> &str {
         self.network.as_deref().unwrap_or("default")
     }
+
+    /// Whether `ip` is in `ipCidrRange` (none when the range is absent or
+    /// no `ADDRESS/PREFIX`).
+    pub fn holds(&self, ip: std::net::IpAddr) -> bool {
+        let Some((base, prefix)) = self.ip_cidr_range.as_deref().and_then(|r| r.split_once('/')) else {
+            return false;
+        };
+        let (Ok(base), Ok(prefix)) = (base.parse::<std::net::IpAddr>(), prefix.parse::<u32>()) else {
+            return false;
+        };
+        let masked = |bits: u128, width: u32| {
+            let keep = prefix.min(width);
+            if keep == 0 { 0 } else { bits >> (width - keep) }
+        };
+        match (base, ip) {
+            (std::net::IpAddr::V4(b), std::net::IpAddr::V4(i)) if prefix <= 32 => {
+                masked(u32::from(b).into(), 32) == masked(u32::from(i).into(), 32)
+            }
+            (std::net::IpAddr::V6(b), std::net::IpAddr::V6(i)) if prefix <= 128 => {
+                masked(u128::from(b), 128) == masked(u128::from(i), 128)
+            }
+            _ => false,
+        }
+    }
 }
 
 /// A Compute Engine instance with one network interface (unverified shape).
@@ -91,6 +115,29 @@ pub(crate) fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_hold_their_addresses() {
+        let sub = |r: &str| Subnetwork { ip_cidr_range: Some(r.into()), ..Default::default() };
+        let ip = |s: &str| s.parse().unwrap();
+        assert!(sub("10.8.0.0/24").holds(ip("10.8.0.255")));
+        assert!(!sub("10.8.0.0/24").holds(ip("10.8.1.0")));
+        assert!(sub("0.0.0.0/0").holds(ip("8.8.8.8")));
+        assert!(sub("fd00::/8").holds(ip("fd12::1")) && !sub("fd00::/8").holds(ip("10.0.0.1")));
+        for bad in ["10.8.0.0", "10.8.0.0/33", "x/8", "10.8.0.0/-1"] {
+            assert!(!sub(bad).holds(ip("10.8.0.1")), "{bad}");
+        }
+        assert!(!Subnetwork::default().holds(ip("10.8.0.1")));
+    }
+
+    proptest::proptest! {
+        /// Ranges come from the world file: any text is a yes or a no, never a panic.
+        #[test]
+        fn no_range_panics(range in ".{0,24}", a in proptest::num::u32::ANY) {
+            let sub = Subnetwork { ip_cidr_range: Some(range), ..Default::default() };
+            let _ = sub.holds(std::net::IpAddr::V4(a.into()));
+        }
+    }
 
     #[test]
     fn zones_give_regions() {

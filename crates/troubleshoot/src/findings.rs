@@ -228,6 +228,37 @@ pub fn network_origin_undetermined(
     )
 }
 
+/// a Connectivity Test (`--connectivity-test`) traced the caller's packet to the service: its result, the step where it leaves (external or through the VPC) and what the service's ingress makes of that
+pub fn network_connectivity_test(explanation: String, evidence: Vec<Evidence>) -> Finding {
+    finding("network.connectivity-test", Bucket::Network, Severity::Info, explanation, evidence, None)
+}
+
+/// a Connectivity Test drops the caller's packet before it reaches Cloud Run; names the step and the drop cause
+pub fn network_path_dropped(caller: &str, step: &str, cause: &str, evidence: Vec<Evidence>, fix: Fix) -> Finding {
+    finding(
+        "network.path-dropped",
+        Bucket::Network,
+        Severity::Cause,
+        format!(
+            "a Connectivity Test drops the packets of {caller} at {step} ({cause}): its calls never reach Cloud Run, whatever ingress and IAM say"
+        ),
+        evidence,
+        Some(fix),
+    )
+}
+
+/// the Connectivity Test could not be created, finished or read (names the permission, e.g. `networkmanagement.connectivitytests.create`): reachability was not simulated
+pub fn network_connectivity_test_unread(caller: &str, why: &str, evidence: Vec<Evidence>) -> Finding {
+    finding(
+        "network.connectivity-test-unread",
+        Bucket::Network,
+        Severity::Risk,
+        format!("the Connectivity Test from {caller} could not be run ({why}), so the packet path was not simulated"),
+        evidence,
+        None,
+    )
+}
+
 /// the run.app URL is disabled
 pub fn network_default_url_disabled(evidence: Vec<Evidence>, fix: Fix) -> Finding {
     finding(

@@ -11,6 +11,7 @@
 
 pub mod audit;
 pub mod callers;
+pub mod conntest;
 pub mod decide;
 pub mod explain;
 pub mod findings;
@@ -109,6 +110,18 @@ pub struct Args {
     /// The calling Compute Engine VM (ZONE/NAME in the service's project, or projects/P/zones/Z/instances/N): its service account is the caller unless --caller, and its network decides where its calls arrive from.
     #[arg(long, value_name = "ZONE/NAME")]
     pub caller_vm: Option<String>,
+    /// Also run a Network Intelligence Center Connectivity Test from --caller-service's serving revision, --caller-vm or --caller-ip to the service's run.app address on TCP 443, report where the packet leaves (external or through the VPC) or is dropped, and delete the test afterwards. Google charges for each analysis: https://cloud.google.com/network-intelligence-center/pricing
+    #[arg(long, conflicts_with_all = ["audit", "watch"])]
+    pub connectivity_test: bool,
+    /// With --connectivity-test: trace from this internal address in --caller-network instead of a calling service or VM (name the caller with --caller).
+    #[arg(long, value_name = "IP", requires_all = ["caller_network", "connectivity_test"], conflicts_with_all = ["caller_service", "caller_vm"])]
+    pub caller_ip: Option<std::net::IpAddr>,
+    /// With --caller-ip: its VPC network, NAME in --project or projects/P/global/networks/N.
+    #[arg(long, value_name = "NETWORK", requires = "caller_ip")]
+    pub caller_network: Option<String>,
+    /// With --connectivity-test: keep the test instead of deleting it.
+    #[arg(long, requires = "connectivity_test")]
+    pub keep: bool,
     /// Also ask the Policy Troubleshooter API and report when it disagrees.
     #[arg(long)]
     pub remote: bool,
@@ -186,6 +199,7 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
     let saw = args.saw.as_deref().and_then(|s| s.parse::<u16>().ok());
     let snapshots = snapshot_input(&args)?;
     let ctx = args.common.context(HttpOptions::default())?;
+    let conntest = conntest_options(&args, &ctx.config)?;
     let first = match &args.service {
         Some(s) => Some(resolve_service(s, &ctx.config, &ctx.clients).await?),
         None => None,
@@ -220,6 +234,7 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
         caller: caller.as_ref(),
         spec: spec.as_ref(),
         first_path: first_path.as_ref(),
+        conntest,
         presented: presented.as_ref(),
         sigs: signatures(presented.as_ref(), jwks.as_ref()),
         saw,
@@ -259,6 +274,35 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
     }
     out.writer.finish()?;
     Ok(if out.all_allowed { Exit::Ok } else { Exit::Problem })
+}
+
+/// `--connectivity-test`'s settings, when asked; it traces from the
+/// calling service or VM, or from `--caller-ip` in `--caller-network`.
+fn conntest_options(
+    args: &Args,
+    config: &runiam_core::config::Config,
+) -> Result<Option<conntest::Options>, CommandError> {
+    if !args.connectivity_test {
+        return Ok(None);
+    }
+    if args.caller_ip.is_some() && args.caller.is_none() && args.token_file.is_none() && args.token_env.is_none() {
+        return Err(CommandError::usage("--caller-ip names an address, not who calls").hinted("add --caller PRINCIPAL"));
+    }
+    let address = match (args.caller_ip, &args.caller_network) {
+        (Some(ip), Some(net)) => {
+            let project = config.project.as_ref().map(|p| p.value.as_str());
+            Some((ip, conntest::network_name(net, project)?))
+        }
+        _ => None,
+    };
+    if args.caller_service.is_none() && args.caller_vm.is_none() && address.is_none() {
+        return Err(CommandError::usage(
+            "--connectivity-test traces from the caller: it needs --caller-service, --caller-vm or --caller-ip",
+        )
+        .hinted("add --caller-service SERVICE, --caller-vm ZONE/NAME, or --caller-ip IP --caller-network NETWORK"));
+    }
+    let (keep, quiet, emulator) = (args.keep, args.common.quiet, config.emulator.clone());
+    Ok(Some(conntest::Options { keep, quiet, emulator, address }))
 }
 
 /// The caller named by `--caller-service` or `--caller-vm`; a VM named
@@ -515,6 +559,8 @@ struct Run<'a> {
     spec: Option<&'a network::CallerSpec>,
     /// The path read for the caller's identity, and the project it was read for.
     first_path: Option<&'a (String, network::CallerPath)>,
+    /// `--connectivity-test`, run from `spec` for each service diagnosed.
+    conntest: Option<conntest::Options>,
     presented: Option<&'a token::Presented>,
     sigs: Vec<token::Signature>,
     saw: Option<u16>,
@@ -575,6 +621,17 @@ impl Run<'_> {
                         path: path.clone(),
                     };
                     let (mut draft, service) = one(self.clients, &target, &request, known, self.args.remote).await?;
+                    let start = match (&self.conntest, self.spec) {
+                        (Some(o), _) if o.address.is_some() => {
+                            o.address.as_ref().map(|(ip, net)| conntest::Start::Address(*ip, net))
+                        }
+                        (Some(_), Some(spec)) => Some(conntest::Start::Caller(spec)),
+                        _ => None,
+                    };
+                    if let (Some(opts), Some(start)) = (&self.conntest, start) {
+                        let subnet = path.as_ref().and_then(|p| p.subnetwork.as_deref());
+                        draft.findings.extend(conntest::run(self.clients, opts, start, subnet, &service).await);
+                    }
                     observe::apply(&mut draft, &service, &observed);
                     out.add(settle(draft))?;
                 }

@@ -58,7 +58,7 @@ impl CallerSpec {
         }
     }
 
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         match self {
             CallerSpec::Service(s) => format!("cloud run service {}", s.full_name()),
             CallerSpec::Vm { project, zone, name } => {
@@ -214,15 +214,7 @@ async fn read_network(clients: &Clients, r: &mut Reading) {
 /// pinned to another revision leaves it unread (that revision's template
 /// would need `run.revisions.get`).
 fn serving_vpc_access(svc: &Service, evidence: &mut Vec<Evidence>) -> Option<runiam_core::api::run::VpcAccess> {
-    let pinned: Vec<&str> = svc
-        .extra
-        .get("traffic")
-        .and_then(|t| t.as_array())
-        .into_iter()
-        .flatten()
-        .filter(|t| t.get("percent").and_then(|p| p.as_i64()).unwrap_or(0) > 0)
-        .filter_map(|t| t.get("revision").and_then(|r| r.as_str()).filter(|r| !r.is_empty()))
-        .collect();
+    let pinned: Vec<&str> = svc.pinned_revisions().into_iter().map(|(r, _)| r).collect();
     if !pinned.is_empty() {
         evidence.push(ev(
             "run.googleapis.com services.get",
@@ -303,12 +295,6 @@ fn route_fix(cp: &CallerPath, route: &Route) -> Option<String> {
         }
         CallerSpec::Vm { .. } => String::new(),
     };
-    let subnet_fix = |sub: &str| {
-        let (p, r, n) = subnet_parts(sub);
-        format!(
-            "gcloud compute networks subnets update {n} --region {r} --project {p} --enable-private-ip-google-access  # Terraform: private_ip_google_access = true on the google_compute_subnetwork"
-        )
-    };
     match route {
         Route::PrivateRangesOnly { .. } => Some(format!(
             "{update} --vpc-egress=all-traffic  # Terraform: template {{ vpc_access {{ egress = \"ALL_TRAFFIC\" }} }} on the google_cloud_run_v2_service"
@@ -327,6 +313,14 @@ fn route_fix(cp: &CallerPath, route: &Route) -> Option<String> {
         )),
         _ => None,
     }
+}
+
+/// Turning on Private Google Access of `projects/P/regions/R/subnetworks/S`.
+pub(crate) fn subnet_fix(sub: &str) -> String {
+    let (p, r, n) = subnet_parts(sub);
+    format!(
+        "gcloud compute networks subnets update {n} --region {r} --project {p} --enable-private-ip-google-access  # Terraform: private_ip_google_access = true on the google_compute_subnetwork"
+    )
 }
 
 /// (project, region, name) of `projects/P/regions/R/subnetworks/S`.

@@ -14,6 +14,7 @@ pub mod iam_v2;
 pub mod iamcredentials;
 pub mod logging;
 pub mod monitoring;
+pub mod network_management;
 pub mod orgpolicy;
 pub mod resourcemanager;
 pub mod run;
@@ -33,6 +34,7 @@ pub use iam_v2::IamV2;
 pub use iamcredentials::IamCredentials;
 pub use logging::Logging;
 pub use monitoring::Monitoring;
+pub use network_management::NetworkManagement;
 pub use orgpolicy::OrgPolicyApi;
 pub use resourcemanager::ResourceManager;
 pub use run::{RunV1, RunV2};
@@ -55,6 +57,7 @@ pub struct Clients {
     pub monitoring: Monitoring,
     pub callers: Callers,
     pub compute: Compute,
+    pub network_management: NetworkManagement,
     pub cloud_asset: CloudAsset,
 }
 
@@ -79,6 +82,10 @@ impl Clients {
             logging: Logging { http: http.clone(), base: config.endpoint(Api::Logging).clone() },
             monitoring: Monitoring { http: http.clone(), base: config.endpoint(Api::Monitoring).clone() },
             compute: Compute { http: http.clone(), base: config.endpoint(Api::Compute).clone() },
+            network_management: NetworkManagement {
+                http: http.clone(),
+                base: config.endpoint(Api::NetworkManagement).clone(),
+            },
             callers: Callers {
                 http: http.clone(),
                 pubsub: config.endpoint(Api::PubSub).clone(),

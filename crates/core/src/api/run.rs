@@ -168,6 +168,35 @@ impl Service {
         }
     }
 
+    /// The revisions traffic is pinned to with a share, with their
+    /// percent, largest first (`traffic[].revision`, short names).
+    pub fn pinned_revisions(&self) -> Vec<(&str, i64)> {
+        let mut pinned: Vec<(&str, i64)> = self
+            .extra
+            .get("traffic")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| {
+                let percent = t.get("percent").and_then(Value::as_i64).unwrap_or(0);
+                let revision = t.get("revision").and_then(Value::as_str).filter(|r| !r.is_empty())?;
+                (percent > 0).then_some((revision, percent))
+            })
+            .collect();
+        pinned.sort_by_key(|(_, p)| -p);
+        pinned
+    }
+
+    /// The revision that serves most traffic, as a short name: the pinned
+    /// one with the largest share, else `latestReadyRevision`.
+    pub fn serving_revision(&self) -> Option<String> {
+        if let Some((r, _)) = self.pinned_revisions().first() {
+            return Some((*r).to_owned());
+        }
+        let latest = self.extra.get("latestReadyRevision").and_then(Value::as_str)?;
+        latest.rsplit('/').next().filter(|r| !r.is_empty()).map(str::to_owned)
+    }
+
     /// Every URL Cloud Run accepts as `aud` for the service: `uri`, `urls`,
     /// and the traffic tags' URLs, without trailing `/`, sorted.
     pub fn all_urls(&self) -> Vec<String> {

@@ -11,7 +11,8 @@
 //! accounts) and v2 (deny policies), Logging v2 (`logging`), Org
 //! Policy v2, Policy Troubleshooter v3, Monitoring v3 alert policies and time series, Cloud Identity
 //! Groups v1, Cloud Asset Inventory v1 searches (`asset`), Pub/Sub, Cloud Scheduler and Eventarc reads,
-//! Compute Engine network reads (`compute`); and the `/emulator/` test knobs (`knobs`).
+//! Compute Engine network reads (`compute`), Network Management
+//! Connectivity Tests (`network_management`); and the `/emulator/` test knobs (`knobs`).
 //!
 //! When the world names an `operator`, every method checks the operator's
 //! permission on its resource through runiam-core's evaluator
@@ -28,7 +29,9 @@ pub mod iam_v2;
 pub mod knobs;
 pub mod logging;
 pub mod monitoring;
+pub mod network_management;
 pub mod orgpolicy;
+pub mod packet;
 pub mod resourcemanager;
 pub mod run_v1;
 pub mod run_v2;
@@ -126,6 +129,7 @@ pub fn dispatch(state: &Mutex<State>, request: &ApiRequest) -> Reply {
         .or_else(|| callers::route(&mut state, &call, &segs))
         .or_else(|| troubleshooter::route(&mut state, &call, &segs))
         .or_else(|| compute::route(&mut state, &call, &segs))
+        .or_else(|| network_management::route(&mut state, &call, &segs))
         .or_else(|| knobs::route(&mut state, &call, &segs))
         .unwrap_or_else(|| Err(ApiError::no_such_method(call.method, &request.path)));
     let reply = match answer {
