@@ -35,10 +35,11 @@ pub enum Api {
     Workflows,
     Monitoring,
     Compute,
+    AccessContextManager,
 }
 
 impl Api {
-    pub const ALL: [Api; 16] = [
+    pub const ALL: [Api; 17] = [
         Api::Run,
         Api::CloudResourceManager,
         Api::Iam,
@@ -55,6 +56,7 @@ impl Api {
         Api::Workflows,
         Api::Monitoring,
         Api::Compute,
+        Api::AccessContextManager,
     ];
 
     /// The host label: `run` in `run.googleapis.com`.
@@ -76,6 +78,7 @@ impl Api {
             Api::Workflows => "workflows",
             Api::Monitoring => "monitoring",
             Api::Compute => "compute",
+            Api::AccessContextManager => "accesscontextmanager",
         }
     }
 

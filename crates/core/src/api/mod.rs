@@ -5,6 +5,7 @@
 //! fields it does not name in `extra`, so a read-modify-write never drops
 //! what Google added.
 
+pub mod access_context;
 pub mod asset;
 pub mod callers;
 pub mod cloudidentity;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use crate::config::{Api, Config};
 use crate::http::Http;
 
+pub use access_context::AccessContext;
 pub use asset::CloudAsset;
 pub use callers::Callers;
 pub use cloudidentity::CloudIdentity;
@@ -56,6 +58,7 @@ pub struct Clients {
     pub callers: Callers,
     pub compute: Compute,
     pub cloud_asset: CloudAsset,
+    pub access_context: AccessContext,
 }
 
 impl Clients {
@@ -88,6 +91,10 @@ impl Clients {
                 workflows: config.endpoint(Api::Workflows).clone(),
             },
             cloud_asset: CloudAsset { http: http.clone(), base: config.endpoint(Api::CloudAsset).clone() },
+            access_context: AccessContext {
+                http: http.clone(),
+                base: config.endpoint(Api::AccessContextManager).clone(),
+            },
             http,
         }
     }
