@@ -41,8 +41,6 @@ pub fn caller_path(world: &World, caller: &str, target_project: &str) -> Result<
     let mut facts = PathFacts {
         target_project: target.id.clone(),
         shared_vpc: Some(SharedVpc { host: target.shared_vpc_host.clone() }),
-        // The emulator serves no perimeters: none holds both projects.
-        same_perimeter: Some(false),
         ..Default::default()
     };
     match (api, segs.as_slice()) {
@@ -120,6 +118,7 @@ pub fn caller_path(world: &World, caller: &str, target_project: &str) -> Result<
             if !found {
                 return Err(format!("no {} {name} in {p}", product.describe()));
             }
+            facts.same_perimeter = Some(crate::acm::same_perimeter(world, &proj.id, &target.id));
             facts.caller = Caller::Product { product, project: proj.id.clone() };
         }
         _ => return Err(format!("'{caller}' names no caller the emulator knows")),

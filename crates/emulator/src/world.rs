@@ -32,6 +32,9 @@ pub struct World {
     pub deny_policies: Vec<DenyPolicy>,
     #[serde(default)]
     pub org_policies: Vec<OrgPolicy>,
+    /// The organization's access policies and service perimeters (crate::acm).
+    #[serde(default)]
+    pub access_policies: Vec<crate::acm::AccessPolicy>,
     /// The identity API calls run as; when set, a later evaluator enforces
     /// its permissions.
     #[serde(default)]
@@ -595,6 +598,9 @@ impl World {
         }
         for (i, o) in self.org_policies.iter().enumerate() {
             check_attachment(&o.parent, self).map_err(|why| (format!("orgPolicies[{i}].parent"), why))?;
+        }
+        for (i, a) in self.access_policies.iter().enumerate() {
+            crate::acm::check(self, a).map_err(|(field, why)| (format!("accessPolicies[{i}].{field}"), why))?;
         }
         if let Some(op) = &self.operator {
             Principal::parse(op).map_err(|e| ("operator".to_owned(), e.why))?;

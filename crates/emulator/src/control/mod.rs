@@ -11,7 +11,8 @@
 //! accounts) and v2 (deny policies), Logging v2 (`logging`), Org
 //! Policy v2, Policy Troubleshooter v3, Monitoring v3 alert policies and time series, Cloud Identity
 //! Groups v1, Cloud Asset Inventory v1 searches (`asset`), Pub/Sub, Cloud Scheduler and Eventarc reads,
-//! Compute Engine network reads (`compute`); and the `/emulator/` test knobs (`knobs`).
+//! Compute Engine network reads (`compute`), Access Context Manager policies and perimeters
+//! (`access_context`); and the `/emulator/` test knobs (`knobs`).
 //!
 //! When the world names an `operator`, every method checks the operator's
 //! permission on its resource through runiam-core's evaluator
@@ -19,6 +20,7 @@
 //! successful setIamPolicy is checked against domain restricted sharing
 //! first and leaves an AuditLog entry in the log store after.
 
+pub mod access_context;
 pub mod asset;
 pub mod callers;
 pub mod cloudidentity;
@@ -122,6 +124,7 @@ pub fn dispatch(state: &Mutex<State>, request: &ApiRequest) -> Reply {
         .or_else(|| callers::route(&mut state, &call, &segs))
         .or_else(|| troubleshooter::route(&mut state, &call, &segs))
         .or_else(|| compute::route(&mut state, &call, &segs))
+        .or_else(|| access_context::route(&mut state, &call, &segs))
         .or_else(|| knobs::route(&mut state, &call, &segs))
         .unwrap_or_else(|| Err(ApiError::no_such_method(call.method, &request.path)));
     match answer {
