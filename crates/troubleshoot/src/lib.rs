@@ -13,6 +13,7 @@ pub mod audit;
 pub mod callers;
 pub mod decide;
 pub mod explain;
+pub mod fence;
 pub mod findings;
 pub use runiam_core::gather;
 pub mod logs;
@@ -821,6 +822,10 @@ async fn one(
     let gathered = gathered?;
     tracing::debug!(target: "runiam::troubleshoot", rounds = gathered.rounds, "gathered");
     let mut d = diagnose(&gathered, req, &elsewhere);
+    let fenced =
+        fence::read(clients, fence::target_of(&gathered), fence::caller_project(req, target), fence::identity(req))
+            .await;
+    d.findings.extend(fence::findings(&fenced, &target.full_name()));
     if remote && let Some(email) = req.caller.email() {
         let full = format!("//run.googleapis.com/{}", target.full_name());
         match clients.troubleshooter.troubleshoot(email, &full, INVOKE_PERMISSION).await {

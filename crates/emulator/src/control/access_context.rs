@@ -17,12 +17,13 @@ use crate::world::sha256;
 const PAGE: usize = 100;
 
 pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Answer> {
-    if call.verb.is_some() || !call.is("GET") {
+    if call.verb.is_some() {
         return None;
     }
     match segs {
-        ["v1", "accessPolicies"] => Some(policies(state, call)),
-        ["v1", "accessPolicies", id, "servicePerimeters"] => Some(perimeters(state, call, id)),
+        ["v1", "accessPolicies"] if call.is("GET") => Some(policies(state, call)),
+        ["v1", "accessPolicies", id, "servicePerimeters"] if call.is("GET") => Some(perimeters(state, call, id)),
+        ["v1", "accessPolicies", id, "servicePerimeters", p] if call.is("PATCH") => Some(patch(state, call, id, p)),
         _ => None,
     }
 }
@@ -85,11 +86,92 @@ fn perimeters(state: &State, call: &Call, id: &str) -> Answer {
     paged(call, "servicePerimeters", &items)
 }
 
+/// `servicePerimeters.patch`: the fields `updateMask` names (required)
+/// replaced from the body, answered by a done Operation as the change
+/// applies at once here. Paths: `title`, `status`, `spec`,
+/// `useExplicitDryRunSpec`, and `status.`/`spec.` with `resources`,
+/// `restrictedServices`, `accessLevels` or `ingressPolicies`.
+fn patch(state: &mut State, call: &Call, id: &str, short: &str) -> Answer {
+    let name = format!("accessPolicies/{id}/servicePerimeters/{short}");
+    let policy = state
+        .world
+        .access_policies
+        .iter()
+        .position(|p| p.name == format!("accessPolicies/{id}"))
+        .ok_or_else(|| ApiError::not_found(format!("Access Policy 'accessPolicies/{id}' not found.")))?;
+    let mask = call
+        .param(&["updateMask", "update_mask"])
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| ApiError::invalid_field("update_mask", "update_mask is required and must be non-empty."))?;
+    let found = state.world.access_policies[policy].service_perimeters.iter().position(|p| p.name == name);
+    let index = found.ok_or_else(|| ApiError::not_found(format!("Service Perimeter '{name}' not found.")))?;
+    let mut current = serde_json::to_value(&state.world.access_policies[policy].service_perimeters[index])
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let body = Value::Object(call.body.clone());
+    for path in mask.split(',').map(str::trim) {
+        let camel = camel_case(path);
+        let parts: Vec<&str> = camel.split('.').collect();
+        let ok = matches!(
+            parts.as_slice(),
+            ["title" | "status" | "spec" | "useExplicitDryRunSpec"]
+                | ["status" | "spec", "resources" | "restrictedServices" | "accessLevels" | "ingressPolicies"]
+        );
+        if !ok {
+            return Err(ApiError::invalid_field(
+                "update_mask",
+                format!("'{path}' is not a field of ServicePerimeter that can be updated."),
+            ));
+        }
+        let pointer = format!("/{}", parts.join("/"));
+        let value = body.pointer(&pointer).cloned().unwrap_or(Value::Null);
+        match parts.as_slice() {
+            [top] => current[*top] = value,
+            [top, field] => {
+                if !current[*top].is_object() {
+                    current[*top] = json!({});
+                }
+                current[*top][*field] = value;
+            }
+            _ => {}
+        }
+    }
+    current.as_object_mut().map(|o| o.retain(|_, v| !v.is_null()));
+    let updated: runiam_core::api::access_context::ServicePerimeter =
+        serde_json::from_value(current).map_err(|e| ApiError::invalid(format!("Invalid ServicePerimeter: {e}")))?;
+    let mut candidate = state.world.access_policies[policy].clone();
+    candidate.service_perimeters[index] = updated.clone();
+    crate::acm::check(&state.world, &candidate).map_err(|(field, why)| ApiError::invalid_field(&field, why))?;
+    state.world.access_policies[policy] = candidate;
+    let mut response = serde_json::to_value(&updated).unwrap_or_default();
+    response["@type"] = json!("type.googleapis.com/google.identity.accesscontextmanager.v1.ServicePerimeter");
+    Ok(json!({"name": format!("operations/{}", etag(&format!("{name}:{mask}"))), "done": true, "response": response}))
+}
+
+/// A field mask path in proto's JSON names (`use_explicit_dry_run_spec` → `useExplicitDryRunSpec`).
+fn camel_case(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut upper = false;
+    for c in path.chars() {
+        match c {
+            '_' => upper = true,
+            c if upper => {
+                out.extend(c.to_uppercase());
+                upper = false;
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
 
+    use serde_json::json;
+
     use super::super::tests::get;
+    use super::super::{ApiRequest, dispatch};
     use crate::state::State;
     use crate::world::World;
 
@@ -120,5 +202,33 @@ mod tests {
         assert_eq!(denied.status, 403);
         assert!(denied.body.to_string().contains("accesscontextmanager.policies.list"), "{}", denied.body);
         assert_eq!(get(&nobody, "/v1/accessPolicies/42/servicePerimeters", "").status, 403);
+    }
+
+    #[test]
+    fn a_patch_replaces_the_masked_fields_only() {
+        let admin =
+            state(r#"{"role": "roles/accesscontextmanager.policyReader", "members": ["user:op@acme.example"]}"#);
+        let rule = json!({"ingressFrom": {"identityType": "ANY_IDENTITY", "sources": [{"resource": "projects/2"}]},
+                          "ingressTo": {"resources": ["*"], "operations": [{"serviceName": "run.googleapis.com"}]}});
+        let patch = |query: &str| {
+            dispatch(
+                &admin,
+                &ApiRequest {
+                    method: "PATCH".into(),
+                    path: "/v1/accessPolicies/42/servicePerimeters/prod".into(),
+                    query: query.into(),
+                    body: json!({"status": {"ingressPolicies": [rule], "resources": []}}).to_string().into_bytes(),
+                    ..Default::default()
+                },
+            )
+        };
+        let op = patch("updateMask=status.ingress_policies");
+        assert_eq!((op.status, &op.body["done"]), (200, &json!(true)), "{}", op.body);
+        let listed = get(&admin, "/v1/accessPolicies/42/servicePerimeters", "").body;
+        let status = &listed["servicePerimeters"][0]["status"];
+        assert_eq!(status["ingressPolicies"][0], rule);
+        assert_eq!(status["resources"], json!(["projects/1"]), "resources are not in the mask");
+        assert_eq!(patch("").status, 400);
+        assert_eq!(patch("updateMask=name").status, 400);
     }
 }
