@@ -12,6 +12,7 @@ mod fleet;
 mod front;
 mod heal;
 mod network;
+mod perimeter;
 mod proxy;
 mod readme;
 mod tampering;
