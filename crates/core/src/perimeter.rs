@@ -252,6 +252,35 @@ pub fn missing_rule(call: &Call) -> Option<serde_json::Value> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// Perimeters come from an API: any names in them give an answer, never a panic.
+        #[test]
+        fn any_perimeter_gives_an_answer(
+            resources in proptest::collection::vec("(projects/|folders/)?[0-9*]{0,3}", 0..4),
+            identities in proptest::collection::vec("(user:|group:|serviceAccount:)?[a-z@.]{0,6}", 0..3),
+            kind in proptest::option::of("ANY_IDENTITY|ANY_USER_ACCOUNT|ANY_SERVICE_ACCOUNT|[A-Z_]{0,5}"),
+            level in proptest::option::of("\\*|[a-z/]{0,8}"),
+            service in "run.googleapis.com|\\*|[a-z.]{0,8}",
+            explicit in proptest::bool::ANY,
+        ) {
+            let config = serde_json::json!({
+                "resources": resources, "restrictedServices": [RUN],
+                "ingressPolicies": [{
+                    "ingressFrom": {"identities": identities, "identityType": kind, "sources": [{"accessLevel": level, "resource": resources.first()}]},
+                    "ingressTo": {"resources": resources, "operations": [{"serviceName": service, "methodSelectors": [{"method": "*"}]}]}
+                }]
+            });
+            let p: ServicePerimeter = serde_json::from_value(serde_json::json!({
+                "name": "accessPolicies/1/servicePerimeters/p", "status": config, "spec": config, "useExplicitDryRunSpec": explicit
+            })).unwrap();
+            let call = Call { caller: resources.clone(), target: resources.iter().rev().cloned().collect(), identity: identities.first().cloned() };
+            for mode in [Mode::Enforced, Mode::DryRun] {
+                let _ = judge(std::slice::from_ref(&p), &call, mode);
+            }
+            let _ = same_perimeter(std::slice::from_ref(&p), &call.caller, &call.target);
+        }
+    }
+
     #[test]
     fn the_missing_rule_is_read_back_as_admitting_the_call() {
         let call = Call {

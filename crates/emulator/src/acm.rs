@@ -165,6 +165,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn callers_give_their_project() {
+        assert_eq!(caller_project("//run.googleapis.com/projects/p/locations/r/services/s").as_deref(), Some("p"));
+        assert_eq!(caller_project("//compute.googleapis.com/projects/q/zones/z/instances/i").as_deref(), Some("q"));
+        for none in ["", "//", "projects/p", "//x/projects/", "run.googleapis.com/projects/p"] {
+            assert_eq!(caller_project(none), None, "{none}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The header comes from outside: any value gives a project or none, never a panic.
+        #[test]
+        fn any_caller_header_gives_a_project_or_none(caller in "(//[a-z.]{0,20})?(/projects/)?[a-z0-9/-]{0,30}") {
+            if let Some(p) = caller_project(&caller) {
+                proptest::prop_assert!(!p.is_empty() && !p.contains('/'));
+            }
+        }
+    }
+
+    #[test]
     fn bad_policies_are_refused_by_field() {
         let world = |policy: &str| {
             World::parse(&format!(r#"{{"organization": {{"id": "1"}}, "accessPolicies": [{policy}]}}"#), "w")

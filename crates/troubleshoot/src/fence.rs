@@ -197,7 +197,7 @@ pub fn findings(fenced: &Fenced, service: &str) -> Vec<Finding> {
                 &p.name,
                 &rule_words(&fenced.call),
                 evidence,
-                rule_fix(p, &fenced.call),
+                rule_fix(&p, &fenced.call),
             ));
         }
         Fence::Unsure { perimeter, why } => {
@@ -221,8 +221,14 @@ pub fn findings(fenced: &Fenced, service: &str) -> Vec<Finding> {
     out
 }
 
-fn full<'p>(perimeters: &'p [ServicePerimeter], short: &str) -> &'p ServicePerimeter {
-    perimeters.iter().find(|p| p.short_name() == short).unwrap_or(&perimeters[0])
+/// The perimeter a fence names by its short name ([`judge`] names only
+/// perimeters it was given).
+fn full(perimeters: &[ServicePerimeter], short: &str) -> ServicePerimeter {
+    perimeters
+        .iter()
+        .find(|p| p.short_name() == short)
+        .cloned()
+        .unwrap_or_else(|| ServicePerimeter { name: short.to_owned(), ..Default::default() })
 }
 
 fn caller_words(call: &Call) -> String {
