@@ -135,7 +135,9 @@ fn patch(state: &mut State, call: &Call, id: &str, short: &str) -> Answer {
             _ => {}
         }
     }
-    current.as_object_mut().map(|o| o.retain(|_, v| !v.is_null()));
+    if let Some(o) = current.as_object_mut() {
+        o.retain(|_, v| !v.is_null());
+    }
     let updated: runiam_core::api::access_context::ServicePerimeter =
         serde_json::from_value(current).map_err(|e| ApiError::invalid(format!("Invalid ServicePerimeter: {e}")))?;
     let mut candidate = state.world.access_policies[policy].clone();
