@@ -1,70 +1,15 @@
 //! VPC Service Controls (docs/emulator.md "VPC Service Controls"): the
-//! world's access policies and their service perimeters, in Access Context
-//! Manager v1's shapes (runiam-core's `ServicePerimeter`), served by
+//! world's perimeters (crate::access_policy), served by
 //! control::access_context and enforced by the front end through
 //! runiam-core's [`judge`], as troubleshoot decides.
 
 use chrono::{DateTime, Utc};
 use runiam_core::api::access_context::ServicePerimeter;
 use runiam_core::perimeter::{Call, Fence, Mode, judge};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::authz::ancestry;
 use crate::world::World;
-
-/// An access policy of the world's organization (`accessPolicies/N`).
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AccessPolicy {
-    /// `accessPolicies/N`.
-    pub name: String,
-    /// `organizations/N`, the world's organization.
-    pub parent: String,
-    #[serde(default)]
-    pub title: String,
-    /// Each named `NAME/servicePerimeters/P`.
-    #[serde(default)]
-    pub service_perimeters: Vec<ServicePerimeter>,
-}
-
-/// Checks what serde cannot; the error names the field below `accessPolicies[i]`.
-pub fn check(world: &World, p: &AccessPolicy) -> Result<(), (String, String)> {
-    let id = p.name.strip_prefix("accessPolicies/").unwrap_or_default();
-    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(("name".into(), format!("'{}' is not accessPolicies/NUMBER", p.name)));
-    }
-    let org = p.parent.strip_prefix("organizations/").and_then(|o| world.organization(o));
-    if org.is_none() {
-        return Err(("parent".into(), format!("'{}' is not organizations/N of the world's organization", p.parent)));
-    }
-    for (i, s) in p.service_perimeters.iter().enumerate() {
-        let at = |field: &str| format!("servicePerimeters[{i}].{field}");
-        let short = s.name.strip_prefix(&format!("{}/servicePerimeters/", p.name)).unwrap_or_default();
-        if short.is_empty() || short.contains('/') {
-            return Err((at("name"), format!("'{}' is not {}/servicePerimeters/NAME", s.name, p.name)));
-        }
-        if let Some(t) =
-            s.perimeter_type.as_deref().filter(|t| !matches!(*t, "PERIMETER_TYPE_REGULAR" | "PERIMETER_TYPE_BRIDGE"))
-        {
-            return Err((at("perimeterType"), format!("'{t}' is not PERIMETER_TYPE_REGULAR or PERIMETER_TYPE_BRIDGE")));
-        }
-        for (config, c) in [("status", &s.status), ("spec", &s.spec)] {
-            for (j, r) in c.iter().flat_map(|c| c.resources.iter()).enumerate() {
-                if !(r.starts_with("projects/")
-                    || r.starts_with("folders/")
-                    || r.starts_with("//compute.googleapis.com/"))
-                {
-                    return Err((
-                        at(&format!("{config}.resources[{j}]")),
-                        format!("'{r}' is not projects/NUMBER, folders/N or a VPC network"),
-                    ));
-                }
-            }
-        }
-    }
-    Ok(())
-}
 
 /// `projects/NUMBER` of a world project and its folders and organization,
 /// as perimeters name them; empty for a project the world lacks.

@@ -32,9 +32,9 @@ pub struct World {
     pub deny_policies: Vec<DenyPolicy>,
     #[serde(default)]
     pub org_policies: Vec<OrgPolicy>,
-    /// The organization's access policies and service perimeters (crate::acm).
+    /// The organization's access policies and service perimeters (crate::access_policy).
     #[serde(default)]
-    pub access_policies: Vec<crate::acm::AccessPolicy>,
+    pub access_policies: Vec<crate::access_policy::AccessPolicy>,
     /// The identity API calls run as; when set, a later evaluator enforces
     /// its permissions.
     #[serde(default)]
@@ -600,7 +600,8 @@ impl World {
             check_attachment(&o.parent, self).map_err(|why| (format!("orgPolicies[{i}].parent"), why))?;
         }
         for (i, a) in self.access_policies.iter().enumerate() {
-            crate::acm::check(self, a).map_err(|(field, why)| (format!("accessPolicies[{i}].{field}"), why))?;
+            crate::access_policy::check(self.organization.as_ref().map(|o| o.id.as_str()), a)
+                .map_err(|(field, why)| (format!("accessPolicies[{i}].{field}"), why))?;
         }
         if let Some(op) = &self.operator {
             Principal::parse(op).map_err(|e| ("operator".to_owned(), e.why))?;

@@ -142,7 +142,8 @@ fn patch(state: &mut State, call: &Call, id: &str, short: &str) -> Answer {
         serde_json::from_value(current).map_err(|e| ApiError::invalid(format!("Invalid ServicePerimeter: {e}")))?;
     let mut candidate = state.world.access_policies[policy].clone();
     candidate.service_perimeters[index] = updated.clone();
-    crate::acm::check(&state.world, &candidate).map_err(|(field, why)| ApiError::invalid_field(&field, why))?;
+    crate::access_policy::check(state.world.organization.as_ref().map(|o| o.id.as_str()), &candidate)
+        .map_err(|(field, why)| ApiError::invalid_field(&field, why))?;
     state.world.access_policies[policy] = candidate;
     let mut response = serde_json::to_value(&updated).unwrap_or_default();
     response["@type"] = json!("type.googleapis.com/google.identity.accesscontextmanager.v1.ServicePerimeter");
