@@ -110,6 +110,19 @@ fn all_traffic_and_a_vm_on_the_subnet_arrive_as_internal() {
     assert_eq!(d["caller"], "serviceAccount:vm@net-proj.iam.gserviceaccount.com");
 }
 
+/// A connector's network and subnet are read (Serverless VPC Access
+/// `connectors.get`, unverified), so an ALL_TRAFFIC connector on a subnet
+/// with Private Google Access is internal, not undetermined.
+#[test]
+fn an_all_traffic_connector_arrives_as_internal() {
+    let emu = Emulator::start(&root().join(WORLD), &[]);
+    let home = tempfile::tempdir().unwrap();
+    assert_eq!(invoke(&emu, BACKEND, &run_caller("relay"), "relay@net-proj.iam.gserviceaccount.com"), 200);
+    let (code, d) = diagnose(&emu, home.path(), "net-proj", &["--caller-service", "relay"]);
+    assert_eq!((code, d["verdict"].as_str(), ids(&d)), (0, Some("ALLOWED"), vec!["iam.granted"]), "{d}");
+    assert_eq!(d["caller"], "serviceAccount:relay@net-proj.iam.gserviceaccount.com");
+}
+
 #[test]
 fn an_unreadable_subnet_leaves_the_path_undetermined() {
     let emu = Emulator::start(&root().join(WORLD), &[]);

@@ -36,10 +36,11 @@ pub enum Api {
     Monitoring,
     Compute,
     AccessContextManager,
+    VpcAccess,
 }
 
 impl Api {
-    pub const ALL: [Api; 17] = [
+    pub const ALL: [Api; 18] = [
         Api::Run,
         Api::CloudResourceManager,
         Api::Iam,
@@ -57,6 +58,7 @@ impl Api {
         Api::Monitoring,
         Api::Compute,
         Api::AccessContextManager,
+        Api::VpcAccess,
     ];
 
     /// The host label: `run` in `run.googleapis.com`.
@@ -79,6 +81,7 @@ impl Api {
             Api::Monitoring => "monitoring",
             Api::Compute => "compute",
             Api::AccessContextManager => "accesscontextmanager",
+            Api::VpcAccess => "vpcaccess",
         }
     }
 

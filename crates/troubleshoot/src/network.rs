@@ -129,6 +129,11 @@ async fn read_service(clients: &Clients, s: &ServiceRef, r: &mut Reading) -> Res
                 {
                     r.network = Some((network_project(n, &s.project).to_owned(), sub.clone()));
                 }
+                if vpc.egress.as_deref() == Some("ALL_TRAFFIC")
+                    && let Some(c) = &vpc.connector
+                {
+                    read_connector(clients, c, s, r).await;
+                }
             }
             read
         }
@@ -145,6 +150,33 @@ async fn read_service(clients: &Clients, s: &ServiceRef, r: &mut Reading) -> Res
     };
     r.facts.caller = Caller::CloudRun { project: s.project.clone(), region: s.region.clone(), vpc_access };
     Ok(())
+}
+
+/// A connector's network and subnetwork (Serverless VPC Access
+/// `connectors.get`; unverified), named `projects/P/locations/L/connectors/C`
+/// or, short, in the calling service's project and region.
+async fn read_connector(clients: &Clients, connector: &str, s: &ServiceRef, r: &mut Reading) {
+    const SOURCE: &str = "vpcaccess.googleapis.com connectors.get (unverified)";
+    let name = if connector.starts_with("projects/") {
+        connector.to_owned()
+    } else {
+        format!("projects/{}/locations/{}/connectors/{connector}", s.project, s.region)
+    };
+    let parts: Vec<&str> = name.split('/').collect();
+    let (project, region) = match parts.as_slice() {
+        ["projects", p, "locations", l, "connectors", _] => (*p, *l),
+        _ => (s.project.as_str(), s.region.as_str()),
+    };
+    match clients.vpc_access.get_connector(&name).await {
+        Ok(conn) => {
+            let (network, subnet) = conn.network_and_subnet(project, region);
+            r.evidence.push(ev(SOURCE, format!("{name}: network {network}, subnetwork {subnet}"), None));
+            r.network = Some((network_project(&network, project).to_owned(), subnet.clone()));
+            r.facts.connector_network = Some(network);
+            r.subnetwork = Some(subnet);
+        }
+        Err(e) => r.evidence.push(ev(SOURCE, format!("{name}: {}", failure(&e, "vpcaccess.connectors.get")), None)),
+    }
 }
 
 async fn read_vm(

@@ -19,6 +19,7 @@ pub mod orgpolicy;
 pub mod resourcemanager;
 pub mod run;
 pub mod troubleshooter;
+pub mod vpcaccess;
 
 use std::sync::Arc;
 
@@ -39,6 +40,7 @@ pub use orgpolicy::OrgPolicyApi;
 pub use resourcemanager::ResourceManager;
 pub use run::{RunV1, RunV2};
 pub use troubleshooter::Troubleshooter;
+pub use vpcaccess::VpcAccessApi;
 
 /// One handle to every API client of a command, sharing one `Http`.
 #[derive(Clone)]
@@ -59,6 +61,7 @@ pub struct Clients {
     pub compute: Compute,
     pub cloud_asset: CloudAsset,
     pub access_context: AccessContext,
+    pub vpc_access: VpcAccessApi,
 }
 
 impl Clients {
@@ -95,6 +98,7 @@ impl Clients {
                 http: http.clone(),
                 base: config.endpoint(Api::AccessContextManager).clone(),
             },
+            vpc_access: VpcAccessApi { http: http.clone(), base: config.endpoint(Api::VpcAccess).clone() },
             http,
         }
     }
