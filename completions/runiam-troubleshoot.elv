@@ -26,6 +26,7 @@ set edit:completion:arg-completer[runiam-troubleshoot] = {|@words|
             cand --from 'Where the call comes from, overriding what runiam derives (same-project Pub/Sub, Scheduler, Eventarc and Tasks count as internal) [default: derived from --caller-service, --caller-vm or a discovered caller''s settings, else external]'
             cand --caller-service 'The calling Cloud Run service (NAME in --project and --region, projects/P/locations/R/services/S, or its URL): its runtime identity is the caller unless --caller, and its VPC egress decides where its calls arrive from'
             cand --caller-vm 'The calling Compute Engine VM (ZONE/NAME in the service''s project, or projects/P/zones/Z/instances/N): its service account is the caller unless --caller, and its network decides where its calls arrive from'
+            cand --caller-job 'The calling Cloud Run job (NAME in --project and --region, or projects/P/locations/R/jobs/J): its task''s service account is the caller unless --caller, and its VPC egress decides where its calls arrive from'
             cand --under 'With --audit: audit every service of every project below RESOURCE (organizations/N or folders/N), read live, project by project'
             cand --expiring-within 'With --audit: report time-bound grants that end within this long (s, m, h, d)'
             cand --domain 'With --audit: a domain of the organization''s Cloud Identity; members of other domains are external (repeatable) [default: each organization''s own domain, as Resource Manager names it]'

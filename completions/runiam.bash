@@ -434,7 +434,7 @@ _runiam() {
             return 0
             ;;
         runiam__subcmd__troubleshoot)
-            opts="-f -o -v -q -h -V --caller --token-file --token-env --since --no-logs --saw --from --caller-service --caller-vm --remote --audit --all --under --expiring-within --domain --watch --interval --polls --file --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --color --no-color --timeout --help --version"
+            opts="-f -o -v -q -h -V --caller --token-file --token-env --since --no-logs --saw --from --caller-service --caller-vm --caller-job --remote --audit --all --under --expiring-within --domain --watch --interval --polls --file --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --color --no-color --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -469,6 +469,10 @@ _runiam() {
                     return 0
                     ;;
                 --caller-vm)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --caller-job)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

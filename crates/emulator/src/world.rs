@@ -119,6 +119,9 @@ pub struct Project {
     pub instances: Vec<crate::vpc::Instance>,
     #[serde(default)]
     pub vpc_connectors: Vec<crate::vpc::Connector>,
+    /// Cloud Run jobs, as callers (crate::vpc).
+    #[serde(default)]
+    pub run_jobs: Vec<crate::vpc::RunJob>,
     /// The Shared VPC host project this project is attached to.
     #[serde(default)]
     pub shared_vpc_host: Option<String>,
@@ -678,6 +681,7 @@ fn check_project(p: &Project, containers: &BTreeSet<String>) -> Result<(), (Stri
     }
     check_tasks_and_workflows(p)?;
     crate::vpc::check(&p.subnetworks, &p.vpc_connectors, &p.instances)?;
+    crate::vpc::check_jobs(&p.run_jobs)?;
     let mut seen = BTreeSet::new();
     for (j, s) in p.services.iter().enumerate() {
         if !seen.insert((s.region.as_str(), s.name.as_str())) {

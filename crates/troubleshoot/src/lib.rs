@@ -110,6 +110,9 @@ pub struct Args {
     /// The calling Compute Engine VM (ZONE/NAME in the service's project, or projects/P/zones/Z/instances/N): its service account is the caller unless --caller, and its network decides where its calls arrive from.
     #[arg(long, value_name = "ZONE/NAME")]
     pub caller_vm: Option<String>,
+    /// The calling Cloud Run job (NAME in --project and --region, or projects/P/locations/R/jobs/J): its task's service account is the caller unless --caller, and its VPC egress decides where its calls arrive from.
+    #[arg(long, value_name = "JOB", conflicts_with_all = ["caller_service", "caller_vm"])]
+    pub caller_job: Option<String>,
     /// Also ask the Policy Troubleshooter API and report when it disagrees.
     #[arg(long)]
     pub remote: bool,
@@ -262,8 +265,9 @@ async fn troubleshoot(args: Args) -> Result<Exit, CommandError> {
     Ok(if out.all_allowed { Exit::Ok } else { Exit::Problem })
 }
 
-/// The caller named by `--caller-service` or `--caller-vm`; a VM named
-/// ZONE/NAME lives in the service's project, else the configured one.
+/// The caller named by `--caller-service`, `--caller-vm` or `--caller-job`;
+/// a VM named ZONE/NAME (a job named NAME) lives in the service's project
+/// (and region), else the configured one.
 async fn caller_spec(
     args: &Args,
     ctx: &runiam_core::cli::Context,
@@ -273,8 +277,16 @@ async fn caller_spec(
         let service = resolve_service(s, &ctx.config, &ctx.clients).await?;
         return Ok(Some(network::CallerSpec::Service(service)));
     }
-    let Some(vm) = &args.caller_vm else { return Ok(None) };
     let project = first.map(|t| t.project.clone()).or_else(|| ctx.config.project.as_ref().map(|p| p.value.clone()));
+    if let Some(job) = &args.caller_job {
+        let region = first.map(|t| t.region.clone()).or_else(|| ctx.config.region.as_ref().map(|r| r.value.clone()));
+        return Ok(Some(network::CallerSpec::job(
+            job,
+            project.as_deref().unwrap_or(""),
+            region.as_deref().unwrap_or(""),
+        )?));
+    }
+    let Some(vm) = &args.caller_vm else { return Ok(None) };
     match (project, vm.starts_with("projects/")) {
         (Some(p), _) => Ok(Some(network::CallerSpec::vm(vm, &p)?)),
         (None, true) => Ok(Some(network::CallerSpec::vm(vm, "")?)),

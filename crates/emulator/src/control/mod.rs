@@ -11,7 +11,7 @@
 //! accounts) and v2 (deny policies), Logging v2 (`logging`), Org
 //! Policy v2, Policy Troubleshooter v3, Monitoring v3 alert policies and time series, Cloud Identity
 //! Groups v1, Cloud Asset Inventory v1 searches (`asset`), Pub/Sub, Cloud Scheduler and Eventarc reads,
-//! Compute Engine network reads (`compute`), Serverless VPC Access connectors (`vpcaccess`), Access Context Manager policies and perimeters
+//! Compute Engine network reads (`compute`), Serverless VPC Access connectors (`vpcaccess`), Run v2 jobs.get (`run_jobs`), Access Context Manager policies and perimeters
 //! (`access_context`); and the `/emulator/` test knobs (`knobs`).
 //!
 //! When the world names an `operator`, every method checks the operator's
@@ -32,6 +32,7 @@ pub mod logging;
 pub mod monitoring;
 pub mod orgpolicy;
 pub mod resourcemanager;
+pub mod run_jobs;
 pub mod run_v1;
 pub mod run_v2;
 pub mod timeseries;
@@ -127,6 +128,7 @@ pub fn dispatch(state: &Mutex<State>, request: &ApiRequest) -> Reply {
         .or_else(|| compute::route(&mut state, &call, &segs))
         .or_else(|| access_context::route(&mut state, &call, &segs))
         .or_else(|| vpcaccess::route(&mut state, &call, &segs))
+        .or_else(|| run_jobs::route(&mut state, &call, &segs))
         .or_else(|| knobs::route(&mut state, &call, &segs))
         .unwrap_or_else(|| Err(ApiError::no_such_method(call.method, &request.path)));
     match answer {
