@@ -28,6 +28,7 @@ set edit:completion:arg-completer[runiam-troubleshoot] = {|@words|
             cand --caller-vm 'The calling Compute Engine VM (ZONE/NAME in the service''s project, or projects/P/zones/Z/instances/N): its service account is the caller unless --caller, and its network decides where its calls arrive from'
             cand --caller-ip 'With --connectivity-test: trace from this internal address in --caller-network instead of a calling service or VM (name the caller with --caller)'
             cand --caller-network 'With --caller-ip: its VPC network, NAME in --project or projects/P/global/networks/N'
+            cand --caller-job 'The calling Cloud Run job (NAME in --project and --region, or projects/P/locations/R/jobs/J): its task''s service account is the caller unless --caller, and its VPC egress decides where its calls arrive from. A Connectivity Test cannot start from a job (it has no revision to trace from)'
             cand --under 'With --audit: audit every service of every project below RESOURCE (organizations/N or folders/N), read live, project by project'
             cand --expiring-within 'With --audit: report time-bound grants that end within this long (s, m, h, d)'
             cand --domain 'With --audit: a domain of the organization''s Cloud Identity; members of other domains are external (repeatable) [default: each organization''s own domain, as Resource Manager names it]'

@@ -12,6 +12,7 @@ complete -c runiam-troubleshoot -l caller-service -d 'The calling Cloud Run serv
 complete -c runiam-troubleshoot -l caller-vm -d 'The calling Compute Engine VM (ZONE/NAME in the service\'s project, or projects/P/zones/Z/instances/N): its service account is the caller unless --caller, and its network decides where its calls arrive from' -r
 complete -c runiam-troubleshoot -l caller-ip -d 'With --connectivity-test: trace from this internal address in --caller-network instead of a calling service or VM (name the caller with --caller)' -r
 complete -c runiam-troubleshoot -l caller-network -d 'With --caller-ip: its VPC network, NAME in --project or projects/P/global/networks/N' -r
+complete -c runiam-troubleshoot -l caller-job -d 'The calling Cloud Run job (NAME in --project and --region, or projects/P/locations/R/jobs/J): its task\'s service account is the caller unless --caller, and its VPC egress decides where its calls arrive from. A Connectivity Test cannot start from a job (it has no revision to trace from)' -r
 complete -c runiam-troubleshoot -l under -d 'With --audit: audit every service of every project below RESOURCE (organizations/N or folders/N), read live, project by project' -r
 complete -c runiam-troubleshoot -l expiring-within -d 'With --audit: report time-bound grants that end within this long (s, m, h, d)' -r
 complete -c runiam-troubleshoot -l domain -d 'With --audit: a domain of the organization\'s Cloud Identity; members of other domains are external (repeatable) [default: each organization\'s own domain, as Resource Manager names it]' -r

@@ -434,7 +434,7 @@ _runiam() {
             return 0
             ;;
         runiam__subcmd__troubleshoot)
-            opts="-f -o -v -q -h -V --caller --token-file --token-env --since --no-logs --saw --from --caller-service --caller-vm --connectivity-test --caller-ip --caller-network --keep --remote --audit --all --under --expiring-within --domain --watch --interval --polls --file --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --color --no-color --timeout --help --version"
+            opts="-f -o -v -q -h -V --caller --token-file --token-env --since --no-logs --saw --from --caller-service --caller-vm --connectivity-test --caller-ip --caller-network --keep --caller-job --remote --audit --all --under --expiring-within --domain --watch --interval --polls --file --output --project --region --account --impersonate-service-account --access-token-file --billing-project --verbose --quiet --color --no-color --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -477,6 +477,10 @@ _runiam() {
                     return 0
                     ;;
                 --caller-network)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --caller-job)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -13,6 +13,7 @@ mod fleet;
 mod front;
 mod heal;
 mod network;
+mod perimeter;
 mod proxy;
 mod readme;
 mod tampering;

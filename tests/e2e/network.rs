@@ -110,6 +110,37 @@ fn all_traffic_and_a_vm_on_the_subnet_arrive_as_internal() {
     assert_eq!(d["caller"], "serviceAccount:vm@net-proj.iam.gserviceaccount.com");
 }
 
+/// A connector's network and subnet are read (Serverless VPC Access
+/// `connectors.get`, unverified), so an ALL_TRAFFIC connector on a subnet
+/// with Private Google Access is internal, not undetermined.
+#[test]
+fn an_all_traffic_connector_arrives_as_internal() {
+    let emu = Emulator::start(&root().join(WORLD), &[]);
+    let home = tempfile::tempdir().unwrap();
+    assert_eq!(invoke(&emu, BACKEND, &run_caller("relay"), "relay@net-proj.iam.gserviceaccount.com"), 200);
+    let (code, d) = diagnose(&emu, home.path(), "net-proj", &["--caller-service", "relay"]);
+    assert_eq!((code, d["verdict"].as_str(), ids(&d)), (0, Some("ALLOWED"), vec!["iam.granted"]), "{d}");
+    assert_eq!(d["caller"], "serviceAccount:relay@net-proj.iam.gserviceaccount.com");
+}
+
+/// A Cloud Run job as caller: its task template's egress decides, as a
+/// service's does, and the fix is the job's.
+#[test]
+fn a_job_with_private_ranges_egress_gets_404() {
+    let emu = Emulator::start(&root().join(WORLD), &[]);
+    let home = tempfile::tempdir().unwrap();
+    let job = "//run.googleapis.com/projects/net-proj/locations/europe-west1/jobs/nightly";
+    assert_eq!(invoke(&emu, BACKEND, job, "nightly@net-proj.iam.gserviceaccount.com"), 404);
+    let (code, d) = diagnose(&emu, home.path(), "net-proj", &["--caller-job", "nightly"]);
+    assert_eq!((code, d["verdict"].as_str()), (1, Some("DENIED")), "{d}");
+    assert_eq!(d["caller"], "serviceAccount:nightly@net-proj.iam.gserviceaccount.com");
+    assert_eq!(ids(&d), ["network.egress-not-routed", "iam.granted"], "{d}");
+    assert_eq!(
+        d["fix"]["command"],
+        "gcloud run jobs update nightly --region europe-west1 --project net-proj --vpc-egress=all-traffic  # Terraform: template { template { vpc_access { egress = \"ALL_TRAFFIC\" } } } on the google_cloud_run_v2_job"
+    );
+}
+
 #[test]
 fn an_unreadable_subnet_leaves_the_path_undetermined() {
     let emu = Emulator::start(&root().join(WORLD), &[]);
@@ -134,6 +165,8 @@ fn a_bad_or_missing_caller_is_a_usage_error() {
     for (flag, value, says) in [
         ("--caller-vm", "nope", "--caller-vm nope: not ZONE/NAME"),
         ("--caller-vm", "europe-west1-b/vm-9", "--caller-vm europe-west1-b/vm-9: no such instance in net-proj"),
+        ("--caller-job", "a/b", "--caller-job a/b: not a job name"),
+        ("--caller-job", "ghost", "--caller-job projects/net-proj/locations/europe-west1/jobs/ghost: no such job"),
     ] {
         let mut c = cmd("runiam", home.path());
         c.env("RUNIAM_EMULATOR_HOST", emu.host()).args([

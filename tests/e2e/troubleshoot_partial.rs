@@ -60,7 +60,15 @@ fn the_readable_evidence_names_the_cause_and_the_fix() {
         let (code, d) = diagnose(&emu, home.path(), &caller);
         assert_eq!(code, 1, "{caller}: {d}");
         assert_eq!(d["verdict"], "UNKNOWN", "{caller}: {:?}", ids(&d));
-        assert_eq!(ids(&d), [(cause.to_owned(), "cause".to_owned()), ("iam.unreadable".into(), "risk".into())]);
+        // A project-level operator cannot read the organization's perimeters either.
+        assert_eq!(
+            ids(&d),
+            [
+                (cause.to_owned(), "cause".to_owned()),
+                ("iam.unreadable".into(), "risk".into()),
+                ("network.perimeter-unreadable".into(), "risk".into())
+            ]
+        );
         assert_eq!(d["fix"]["action"], "grant", "{caller}");
         assert_eq!(d["fix"]["member"], caller.as_str());
         assert_eq!(d["fix"]["role"], "roles/run.invoker");

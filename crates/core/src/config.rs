@@ -36,10 +36,12 @@ pub enum Api {
     Monitoring,
     Compute,
     NetworkManagement,
+    AccessContextManager,
+    VpcAccess,
 }
 
 impl Api {
-    pub const ALL: [Api; 17] = [
+    pub const ALL: [Api; 19] = [
         Api::Run,
         Api::CloudResourceManager,
         Api::Iam,
@@ -57,6 +59,8 @@ impl Api {
         Api::Monitoring,
         Api::Compute,
         Api::NetworkManagement,
+        Api::AccessContextManager,
+        Api::VpcAccess,
     ];
 
     /// The host label: `run` in `run.googleapis.com`.
@@ -79,6 +83,8 @@ impl Api {
             Api::Monitoring => "monitoring",
             Api::Compute => "compute",
             Api::NetworkManagement => "networkmanagement",
+            Api::AccessContextManager => "accesscontextmanager",
+            Api::VpcAccess => "vpcaccess",
         }
     }
 

@@ -26,6 +26,7 @@ pub mod interrupt;
 pub mod jwt;
 pub mod model;
 pub mod output;
+pub mod perimeter;
 pub mod redact;
 pub mod requestlog;
 pub mod roles;

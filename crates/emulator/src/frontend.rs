@@ -5,32 +5,36 @@
 //! 1. host: a service's deterministic, hash or tag URL; an unknown host,
 //!    or any default URL of a service with `defaultUriDisabled`, gets the
 //!    404 page and no request log;
-//! 2. ingress against where the request comes from: the `X-Emulator-Caller`
+//! 2. VPC Service Controls: an enforced perimeter that restricts
+//!    run.googleapis.com, holds the service, and admits neither the caller's
+//!    project nor its identity → 403 (ingress `all`) or 404, no request log,
+//!    a Policy Denied audit entry instead (crate::acm);
+//! 3. ingress against where the request comes from: the `X-Emulator-Caller`
 //!    test header names the calling service, VM or product (a full resource
 //!    name) and the origin is derived from its settings (crate::network);
 //!    `X-Emulator-Origin: load-balancer|internal|external` stands for a
 //!    caller the world does not hold (a load balancer); neither is a client
 //!    on the internet. Not admitted → 404, no log;
-//! 3. IAP: the emulator issues no IAP credentials, so IAP refuses every
+//! 4. IAP: the emulator issues no IAP credentials, so IAP refuses every
 //!    request as it refuses one without them (401, "Invalid IAP
 //!    credentials: empty token"). The request log has no `textPayload`, as
 //!    Cloud Run's wording for it is unknown;
-//! 4. `invokerIamDisabled`, or `allUsers` holding the permission (decided by
+//! 5. `invokerIamDisabled`, or `allUsers` holding the permission (decided by
 //!    the evaluator for an anonymous caller): through to the container,
 //!    whatever credential came along (public services often receive their
 //!    own app's tokens in `Authorization`);
-//! 5. the credential: `X-Serverless-Authorization` when present, else
+//! 6. the credential: `X-Serverless-Authorization` when present, else
 //!    `Authorization`; none → 403; several headers, several tokens, not
 //!    `Bearer`, not a JWT signed by the emulator, wrong issuer, expired, or
 //!    an audience not accepted → 401;
-//! 6. `run.routes.invoke` for the token's `email` (or, without one, the
+//! 7. `run.routes.invoke` for the token's `email` (or, without one, the
 //!    account whose unique id is `sub`) through the shared evaluator. Its
 //!    UNKNOWN counts as a denial: Google's own check has no unknowns, and
 //!    the emulator knows every group, so what remains unknown is a condition
 //!    it cannot evaluate, which Google would not let grant.
 //!
 //! Allowed requests get a stub container's 200 JSON. Every request past
-//! steps 1 and 2 is written to the log store as a `run.googleapis.com/requests`
+//! steps 1 to 3 is written to the log store as a `run.googleapis.com/requests`
 //! LogEntry. Verified tokens and decisions are cached (decisions per caller,
 //! service and state generation, and only when no condition is involved,
 //! since conditions depend on the time), so the hot path takes no RSA
@@ -55,9 +59,10 @@ use runiam_core::doc::Verdict;
 use runiam_core::eval::{Facts, evaluate};
 use runiam_core::ingress::{Ingress, Origin};
 use runiam_core::model::Principal;
+use runiam_core::perimeter::{Fence, denial_status};
 
 use crate::control::run_v2::derived;
-use crate::logstore::{LogRecord, RequestLog, ServiceLabels};
+use crate::logstore::{LogRecord, RequestLog, ServiceLabels, splitmix};
 use crate::state::{State, service_key};
 use crate::tokens::{Claims, ISSUER, Issuer, now_seconds};
 use crate::world::{World, tag_url};
@@ -239,7 +244,13 @@ impl Frontend {
                 };
             }
         };
-        if target.default_uri_disabled || !target.ingress.admits(origin) {
+        if target.default_uri_disabled {
+            return page(404, req);
+        }
+        if let Some(refused) = self.fenced(state, issuer, target, req) {
+            return refused;
+        }
+        if !target.ingress.admits(origin) {
             return page(404, req);
         }
         let outcome = self.decide(state, issuer, (target, index, generation), req.headers);
@@ -311,6 +322,47 @@ impl Frontend {
         }
         // A good token whose caller is unknown or not granted.
         Outcome::Forbidden
+    }
+
+    /// VPC Service Controls (crate::acm): when an enforced perimeter fences
+    /// the service and admits neither the caller's project (named by
+    /// `X-Emulator-Caller`; none is the internet) nor its token's identity,
+    /// the front end's 403 or 404 and a Policy Denied audit entry instead
+    /// of a request log. A rule the emulator cannot evaluate (an access
+    /// level) admits no one, as Google's check has no unknowns.
+    fn fenced(&self, state: &Mutex<State>, issuer: &Issuer, target: &Target, req: &Incoming) -> Option<Raw> {
+        if lock(state).world.access_policies.is_empty() {
+            return None;
+        }
+        let identity = match credential(req.headers) {
+            Ok(Some(token)) => self
+                .claims(issuer, token)
+                .filter(|c| check_claims(c, target).is_ok())
+                .and_then(|c| self.principal(state, &c))
+                .map(|p| p.to_string()),
+            _ => None,
+        };
+        let caller = req.headers.get(CALLER_HEADER).and_then(|v| v.to_str().ok()).and_then(crate::acm::caller_project);
+        let mut state = lock(state);
+        let project = &target.labels.project_id;
+        let (perimeter, reason) = match crate::acm::fence(&state.world, caller.as_deref(), project, identity.as_deref())
+        {
+            Fence::Denied { perimeter, reason } => (perimeter, reason),
+            Fence::Unsure { perimeter, .. } => (perimeter, "NO_MATCHING_ACCESS_LEVEL"),
+            _ => return None,
+        };
+        let labels = &target.labels;
+        let id = format!("{:016x}", splitmix(self.seed ^ self.requests.fetch_add(1, Ordering::Relaxed)));
+        let entry = crate::acm::denial_entry(
+            &state.world,
+            (&labels.project_id, &labels.region, &labels.name),
+            &perimeter,
+            reason,
+            identity.as_deref(),
+            (&id, chrono::Utc::now()),
+        );
+        state.push_log(entry);
+        Some(page(denial_status(target.ingress), req))
     }
 
     /// The claims of a token whose signature holds, cached by token.

@@ -43,6 +43,8 @@
 //! The binary prints its base URL as its only stdout line and logs each
 //! request to stderr. Tests and `runiam demo` embed it through [`start`].
 
+pub mod access_policy;
+pub mod acm;
 pub mod authz;
 pub mod checks;
 pub mod client;

@@ -25,7 +25,8 @@ fn private_google_access(world: &World, subnetwork: &str, home: &str, region: &s
 }
 
 /// Where requests from the caller named by `caller` (a full resource
-/// name, `//run.googleapis.com/projects/P/locations/R/services/S`,
+/// name, `//run.googleapis.com/projects/P/locations/R/services/S` (or
+/// `.../jobs/J`),
 /// `//compute.googleapis.com/projects/P/zones/Z/instances/I`, or a
 /// Pub/Sub subscription, Scheduler job, Tasks queue, Eventarc trigger or
 /// workflow) arrive from when they call a service of `target_project`.
@@ -56,43 +57,20 @@ pub fn caller_facts(world: &World, caller: &str, target_project: &str) -> Result
     let mut facts = PathFacts {
         target_project: target.id.clone(),
         shared_vpc: Some(SharedVpc { host: target.shared_vpc_host.clone() }),
-        // The emulator serves no perimeters: none holds both projects.
-        same_perimeter: Some(false),
         ..Default::default()
     };
     let mut subnetwork = None;
     match (api, segs.as_slice()) {
-        ("run.googleapis.com", ["projects", p, "locations", r, "services", s]) => {
+        ("run.googleapis.com", ["projects", p, "locations", r, kind @ ("services" | "jobs"), s]) => {
             let proj = project(world, p)?;
-            let svc = proj
-                .services
-                .iter()
-                .find(|x| x.region == *r && x.name == *s)
-                .ok_or_else(|| format!("no service {s} in {r} of {p}"))?;
-            let vpc = svc.vpc_access.clone().unwrap_or_default();
-            let subnet = match &vpc.connector {
-                Some(c) => {
-                    let conn = proj
-                        .vpc_connectors
-                        .iter()
-                        .find(|x| x.name == short(c))
-                        .ok_or_else(|| format!("no connector {c} in {p}"))?;
-                    facts.connector_network = Some(format!(
-                        "projects/{}/global/networks/{}",
-                        network_project(&conn.network, &proj.id),
-                        short(&conn.network)
-                    ));
-                    let name = conn.subnetwork.as_deref().unwrap_or(short(&conn.network));
-                    let home = network_project(&conn.network, &proj.id);
-                    Some(format!("projects/{home}/regions/{}/subnetworks/{}", conn.region, short(name)))
-                }
-                None => direct_subnetwork(&proj.id, r, &vpc),
+            let vpc = if *kind == "services" {
+                let svc = proj.services.iter().find(|x| x.region == *r && x.name == *s);
+                svc.ok_or_else(|| format!("no service {s} in {r} of {p}"))?.vpc_access.clone()
+            } else {
+                let job = proj.run_jobs.iter().find(|x| x.region == *r && x.name == *s);
+                job.ok_or_else(|| format!("no job {s} in {r} of {p}"))?.vpc_access.clone()
             };
-            facts.private_google_access =
-                Some(subnet.as_ref().is_some_and(|s| private_google_access(world, s, &proj.id, r)));
-            subnetwork = subnet;
-            facts.caller =
-                Caller::CloudRun { project: proj.id.clone(), region: (*r).to_owned(), vpc_access: Some(vpc) };
+            subnetwork = cloud_run_caller(world, proj, r, vpc.unwrap_or_default(), &mut facts)?;
         }
         ("compute.googleapis.com", ["projects", p, "zones", z, "instances", i]) => {
             subnetwork = Some(vm_facts(world, (p, z, i), &mut facts)?);
@@ -121,6 +99,7 @@ pub fn caller_facts(world: &World, caller: &str, target_project: &str) -> Result
             if !found {
                 return Err(format!("no {} {name} in {p}", product.describe()));
             }
+            facts.same_perimeter = Some(crate::acm::same_perimeter(world, &proj.id, &target.id));
             facts.caller = Caller::Product { product, project: proj.id.clone() };
         }
         _ => return Err(format!("'{caller}' names no caller the emulator knows")),
@@ -165,6 +144,40 @@ pub fn address_facts(world: &World, ip: std::net::IpAddr, network: &str) -> Resu
         ..Default::default()
     };
     Ok(Gathered { facts, subnetwork: Some(format!("projects/{p}/regions/{}/subnetworks/{}", sub.region, sub.name)) })
+}
+
+/// The facts of a Cloud Run service or job of `proj` in `region` as caller,
+/// from its `vpcAccess`: a connector's network, the subnet's Private Google
+/// Access; the subnetwork its packets leave from, if any.
+fn cloud_run_caller(
+    world: &World,
+    proj: &Project,
+    region: &str,
+    vpc: VpcAccess,
+    facts: &mut PathFacts,
+) -> Result<Option<String>, String> {
+    let subnet = match &vpc.connector {
+        Some(c) => {
+            let conn = proj
+                .vpc_connectors
+                .iter()
+                .find(|x| x.name == short(c))
+                .ok_or_else(|| format!("no connector {c} in {}", proj.id))?;
+            facts.connector_network = Some(format!(
+                "projects/{}/global/networks/{}",
+                network_project(&conn.network, &proj.id),
+                short(&conn.network)
+            ));
+            let name = conn.subnetwork.as_deref().unwrap_or(short(&conn.network));
+            let home = network_project(&conn.network, &proj.id);
+            Some(format!("projects/{home}/regions/{}/subnetworks/{}", conn.region, short(name)))
+        }
+        None => direct_subnetwork(&proj.id, region, &vpc),
+    };
+    facts.private_google_access =
+        Some(subnet.as_ref().is_some_and(|s| private_google_access(world, s, &proj.id, region)));
+    facts.caller = Caller::CloudRun { project: proj.id.clone(), region: region.to_owned(), vpc_access: Some(vpc) };
+    Ok(subnet)
 }
 
 /// `template.vpcAccess` of a services.patch body: `None` clears it.

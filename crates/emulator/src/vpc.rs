@@ -1,6 +1,6 @@
 //! The world's networks (docs/emulator.md "Networks and callers"):
-//! subnetworks, Compute Engine instances and Serverless VPC Access
-//! connectors. Compute Engine and Serverless VPC Access have no discovery
+//! subnetworks, Compute Engine instances, Serverless VPC Access
+//! connectors, and the Cloud Run jobs that call through them. Compute Engine and Serverless VPC Access have no discovery
 //! document in this repository: these shapes are unverified.
 
 use runiam_core::model::check_region;
@@ -78,6 +78,30 @@ pub struct Connector {
     /// The subnetwork it takes addresses from; named like the network when absent.
     #[serde(default)]
     pub subnetwork: Option<String>,
+}
+
+/// A Cloud Run job, as a caller: its task template's runtime identity and
+/// VPC access (Run v2 `Job.template.template`).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RunJob {
+    pub name: String,
+    pub region: String,
+    #[serde(default)]
+    pub service_account: Option<String>,
+    #[serde(default)]
+    pub vpc_access: Option<runiam_core::api::run::VpcAccess>,
+}
+
+/// A project's Cloud Run jobs; errors name the field below the project.
+pub(crate) fn check_jobs(jobs: &[RunJob]) -> Result<(), (String, String)> {
+    for (j, job) in jobs.iter().enumerate() {
+        check_region(&job.region).map_err(|why| (format!("runJobs[{j}].region"), why.to_string()))?;
+        if let Some(why) = job.vpc_access.as_ref().and_then(|v| v.egress_problem()) {
+            return Err((format!("runJobs[{j}].vpcAccess.egress"), why));
+        }
+    }
+    Ok(())
 }
 
 /// The last segment of a name or URL.

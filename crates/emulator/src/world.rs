@@ -32,6 +32,9 @@ pub struct World {
     pub deny_policies: Vec<DenyPolicy>,
     #[serde(default)]
     pub org_policies: Vec<OrgPolicy>,
+    /// The organization's access policies and service perimeters (crate::access_policy).
+    #[serde(default)]
+    pub access_policies: Vec<crate::access_policy::AccessPolicy>,
     /// The identity API calls run as; when set, a later evaluator enforces
     /// its permissions.
     #[serde(default)]
@@ -116,6 +119,9 @@ pub struct Project {
     pub instances: Vec<crate::vpc::Instance>,
     #[serde(default)]
     pub vpc_connectors: Vec<crate::vpc::Connector>,
+    /// Cloud Run jobs, as callers (crate::vpc).
+    #[serde(default)]
+    pub run_jobs: Vec<crate::vpc::RunJob>,
     /// The Shared VPC host project this project is attached to.
     #[serde(default)]
     pub shared_vpc_host: Option<String>,
@@ -596,6 +602,10 @@ impl World {
         for (i, o) in self.org_policies.iter().enumerate() {
             check_attachment(&o.parent, self).map_err(|why| (format!("orgPolicies[{i}].parent"), why))?;
         }
+        for (i, a) in self.access_policies.iter().enumerate() {
+            crate::access_policy::check(self.organization.as_ref().map(|o| o.id.as_str()), a)
+                .map_err(|(field, why)| (format!("accessPolicies[{i}].{field}"), why))?;
+        }
         if let Some(op) = &self.operator {
             Principal::parse(op).map_err(|e| ("operator".to_owned(), e.why))?;
         }
@@ -671,6 +681,7 @@ fn check_project(p: &Project, containers: &BTreeSet<String>) -> Result<(), (Stri
     }
     check_tasks_and_workflows(p)?;
     crate::vpc::check(&p.subnetworks, &p.vpc_connectors, &p.instances)?;
+    crate::vpc::check_jobs(&p.run_jobs)?;
     let mut seen = BTreeSet::new();
     for (j, s) in p.services.iter().enumerate() {
         if !seen.insert((s.region.as_str(), s.name.as_str())) {

@@ -72,7 +72,7 @@ impl Start<'_> {
     fn label(&self) -> &str {
         match self {
             Start::Caller(CallerSpec::Service(s)) => &s.name,
-            Start::Caller(CallerSpec::Vm { name, .. }) => name,
+            Start::Caller(CallerSpec::Vm { name, .. } | CallerSpec::Job { name, .. }) => name,
             Start::Address(..) => "address",
         }
     }
@@ -144,6 +144,9 @@ async fn source(clients: &Clients, start: Start<'_>) -> Result<Endpoint, String>
             instance: Some(format!("projects/{project}/zones/{zone}/instances/{name}")),
             ..Default::default()
         }),
+        CallerSpec::Job { project, region, name } => Err(format!(
+            "projects/{project}/locations/{region}/jobs/{name} is a Cloud Run job: a Connectivity Test starts only from a revision, a VM or an address (--caller-ip)"
+        )),
         CallerSpec::Service(s) => {
             let svc = clients
                 .run_v2

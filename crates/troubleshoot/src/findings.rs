@@ -460,6 +460,81 @@ pub fn network_vpc_sc(evidence: Vec<Evidence>, fix: Fix) -> Finding {
     )
 }
 
+/// the call crosses an enforced VPC Service Controls perimeter that restricts run.googleapis.com and no ingress rule admits it (read from the perimeters); names the perimeter, and the fix is the missing ingress rule
+pub fn network_perimeter(
+    caller: &str,
+    service: &str,
+    perimeter: &str,
+    rule: &str,
+    evidence: Vec<Evidence>,
+    fix: Fix,
+) -> Finding {
+    finding(
+        "network.perimeter",
+        Bucket::Network,
+        Severity::Cause,
+        format!(
+            "{service} is inside VPC Service Controls perimeter {perimeter}, which restricts run.googleapis.com, and {caller} is outside it: {rule}. Cloud Run answers 403 (404 under an internal ingress) and writes no request log"
+        ),
+        evidence,
+        Some(fix),
+    )
+}
+
+/// a perimeter's dry-run configuration (`spec` with `useExplicitDryRunSpec`) would deny the call when enforced; it does not deny it today
+pub fn network_perimeter_dry_run(
+    caller: &str,
+    service: &str,
+    perimeter: &str,
+    rule: &str,
+    evidence: Vec<Evidence>,
+) -> Finding {
+    finding(
+        "network.perimeter-dry-run",
+        Bucket::Network,
+        Severity::Risk,
+        format!(
+            "the dry-run configuration of VPC Service Controls perimeter {perimeter} would deny {caller} calling {service} when enforced ({rule}); today it only logs the violation"
+        ),
+        evidence,
+        None,
+    )
+}
+
+/// an ingress rule of the perimeter might admit the call on a fact runiam does not evaluate (an access level, a group's members, IAM roles in `ingressTo`)
+pub fn network_perimeter_undetermined(
+    caller: &str,
+    service: &str,
+    perimeter: &str,
+    why: &str,
+    evidence: Vec<Evidence>,
+) -> Finding {
+    finding(
+        "network.perimeter-undetermined",
+        Bucket::Network,
+        Severity::Risk,
+        format!(
+            "{service} is inside VPC Service Controls perimeter {perimeter}, which restricts run.googleapis.com; whether it admits {caller} depends on a rule runiam does not evaluate ({why})"
+        ),
+        evidence,
+        None,
+    )
+}
+
+/// the VPC Service Controls perimeters could not be read: partial visibility, never "no perimeter"; names the permission (`accesscontextmanager.policies.list`, `accesscontextmanager.servicePerimeters.list`)
+pub fn network_perimeter_unreadable(service: &str, permission: &str, evidence: Vec<Evidence>) -> Finding {
+    finding(
+        "network.perimeter-unreadable",
+        Bucket::Network,
+        Severity::Risk,
+        format!(
+            "whether a VPC Service Controls perimeter blocks calls to {service} is not known: the perimeters could not be read (permission {permission}; roles/accesscontextmanager.policyReader on the organization grants it)"
+        ),
+        evidence,
+        None,
+    )
+}
+
 /// the status the caller saw was never logged by Cloud Run
 pub fn network_no_request_log(status: u16, since: &str, evidence: Vec<Evidence>) -> Finding {
     finding(

@@ -14,6 +14,7 @@ pub mod callers;
 pub mod conntest;
 pub mod decide;
 pub mod explain;
+pub mod fence;
 pub mod findings;
 pub use runiam_core::gather;
 pub mod logs;
@@ -122,6 +123,9 @@ pub struct Args {
     /// With --connectivity-test: keep the test instead of deleting it.
     #[arg(long, requires = "connectivity_test")]
     pub keep: bool,
+    /// The calling Cloud Run job (NAME in --project and --region, or projects/P/locations/R/jobs/J): its task's service account is the caller unless --caller, and its VPC egress decides where its calls arrive from. A Connectivity Test cannot start from a job (it has no revision to trace from).
+    #[arg(long, value_name = "JOB", conflicts_with_all = ["caller_service", "caller_vm", "caller_ip", "connectivity_test"])]
+    pub caller_job: Option<String>,
     /// Also ask the Policy Troubleshooter API and report when it disagrees.
     #[arg(long)]
     pub remote: bool,
@@ -305,8 +309,9 @@ fn conntest_options(
     Ok(Some(conntest::Options { keep, quiet, emulator, address }))
 }
 
-/// The caller named by `--caller-service` or `--caller-vm`; a VM named
-/// ZONE/NAME lives in the service's project, else the configured one.
+/// The caller named by `--caller-service`, `--caller-vm` or `--caller-job`;
+/// a VM named ZONE/NAME (a job named NAME) lives in the service's project
+/// (and region), else the configured one.
 async fn caller_spec(
     args: &Args,
     ctx: &runiam_core::cli::Context,
@@ -316,8 +321,16 @@ async fn caller_spec(
         let service = resolve_service(s, &ctx.config, &ctx.clients).await?;
         return Ok(Some(network::CallerSpec::Service(service)));
     }
-    let Some(vm) = &args.caller_vm else { return Ok(None) };
     let project = first.map(|t| t.project.clone()).or_else(|| ctx.config.project.as_ref().map(|p| p.value.clone()));
+    if let Some(job) = &args.caller_job {
+        let region = first.map(|t| t.region.clone()).or_else(|| ctx.config.region.as_ref().map(|r| r.value.clone()));
+        return Ok(Some(network::CallerSpec::job(
+            job,
+            project.as_deref().unwrap_or(""),
+            region.as_deref().unwrap_or(""),
+        )?));
+    }
+    let Some(vm) = &args.caller_vm else { return Ok(None) };
     match (project, vm.starts_with("projects/")) {
         (Some(p), _) => Ok(Some(network::CallerSpec::vm(vm, &p)?)),
         (None, true) => Ok(Some(network::CallerSpec::vm(vm, "")?)),
@@ -878,6 +891,10 @@ async fn one(
     let gathered = gathered?;
     tracing::debug!(target: "runiam::troubleshoot", rounds = gathered.rounds, "gathered");
     let mut d = diagnose(&gathered, req, &elsewhere);
+    let fenced =
+        fence::read(clients, fence::target_of(&gathered), fence::caller_project(req, target), fence::identity(req))
+            .await;
+    d.findings.extend(fence::findings(&fenced, &target.full_name()));
     if remote && let Some(email) = req.caller.email() {
         let full = format!("//run.googleapis.com/{}", target.full_name());
         match clients.troubleshooter.troubleshoot(email, &full, INVOKE_PERMISSION).await {

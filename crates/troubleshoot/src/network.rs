@@ -31,6 +31,8 @@ pub enum CallerSpec {
     Service(ServiceRef),
     /// A Compute Engine VM (`--caller-vm`).
     Vm { project: String, zone: String, name: String },
+    /// A Cloud Run job (`--caller-job`).
+    Job { project: String, region: String, name: String },
 }
 
 impl CallerSpec {
@@ -38,7 +40,23 @@ impl CallerSpec {
     pub fn project(&self) -> &str {
         match self {
             Self::Service(s) => &s.project,
-            Self::Vm { project, .. } => project,
+            Self::Vm { project, .. } | Self::Job { project, .. } => project,
+        }
+    }
+
+    /// `--caller-job NAME` (in `project` and `region`) or `projects/P/locations/R/jobs/J`.
+    pub fn job(arg: &str, project: &str, region: &str) -> Result<Self, CommandError> {
+        let parts: Vec<&str> = arg.split('/').collect();
+        let ok = |s: &&str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        match parts.as_slice() {
+            [name] if ok(name) && !project.is_empty() && !region.is_empty() => {
+                Ok(Self::Job { project: project.to_owned(), region: region.to_owned(), name: (*name).to_owned() })
+            }
+            ["projects", p, "locations", r, "jobs", name] if [p, r, name].iter().all(|s| ok(s)) => {
+                Ok(Self::Job { project: (*p).to_owned(), region: (*r).to_owned(), name: (*name).to_owned() })
+            }
+            _ => Err(CommandError::usage(format!("--caller-job {arg}: not a job name"))
+                .hinted("name the job as NAME (with --project and --region) or projects/P/locations/R/jobs/J")),
         }
     }
 
@@ -63,6 +81,9 @@ impl CallerSpec {
             CallerSpec::Service(s) => format!("cloud run service {}", s.full_name()),
             CallerSpec::Vm { project, zone, name } => {
                 format!("compute instance projects/{project}/zones/{zone}/instances/{name}")
+            }
+            CallerSpec::Job { project, region, name } => {
+                format!("cloud run job projects/{project}/locations/{region}/jobs/{name}")
             }
         }
     }
@@ -105,6 +126,7 @@ pub async fn read(clients: &Clients, target_project: &str, spec: &CallerSpec) ->
     match spec {
         CallerSpec::Service(s) => read_service(clients, s, &mut r).await?,
         CallerSpec::Vm { project, zone, name } => read_vm(clients, (project, zone, name), &mut r).await?,
+        CallerSpec::Job { project, region, name } => read_job(clients, (project, region, name), &mut r).await?,
     }
     read_network(clients, &mut r).await;
     let Reading { facts, evidence, identity, subnetwork, .. } = r;
@@ -122,13 +144,7 @@ async fn read_service(clients: &Clients, s: &ServiceRef, r: &mut Reading) -> Res
                 .map(|e| Principal::ServiceAccount(e.to_owned()));
             let read = serving_vpc_access(&svc, &mut r.evidence);
             if let Some(vpc) = &read {
-                r.subnetwork = direct_subnetwork(&s.project, &s.region, vpc);
-                if vpc.egress.as_deref() == Some("ALL_TRAFFIC")
-                    && let Some(nic) = vpc.network_interfaces.first()
-                    && let (Some(n), Some(sub)) = (nic.network.as_deref().or(nic.subnetwork.as_deref()), &r.subnetwork)
-                {
-                    r.network = Some((network_project(n, &s.project).to_owned(), sub.clone()));
-                }
+                read_vpc(clients, vpc, (&s.project, &s.region), r).await;
             }
             read
         }
@@ -145,6 +161,92 @@ async fn read_service(clients: &Clients, s: &ServiceRef, r: &mut Reading) -> Res
     };
     r.facts.caller = Caller::CloudRun { project: s.project.clone(), region: s.region.clone(), vpc_access };
     Ok(())
+}
+
+/// What a Cloud Run caller's `vpcAccess` in `project` and `region` needs
+/// read, when all its traffic goes through the VPC: the subnetwork, and a
+/// connector's network.
+async fn read_vpc(
+    clients: &Clients,
+    vpc: &runiam_core::api::run::VpcAccess,
+    (project, region): (&str, &str),
+    r: &mut Reading,
+) {
+    r.subnetwork = direct_subnetwork(project, region, vpc);
+    if vpc.egress.as_deref() != Some("ALL_TRAFFIC") {
+        return;
+    }
+    if let Some(nic) = vpc.network_interfaces.first()
+        && let (Some(n), Some(sub)) = (nic.network.as_deref().or(nic.subnetwork.as_deref()), &r.subnetwork)
+    {
+        r.network = Some((network_project(n, project).to_owned(), sub.clone()));
+    }
+    if let Some(c) = &vpc.connector {
+        read_connector(clients, c, (project, region), r).await;
+    }
+}
+
+/// A Cloud Run job as caller: its task template's runtime identity and
+/// `vpcAccess` (Run v2 `Job.template.template`).
+async fn read_job(
+    clients: &Clients,
+    (project, region, name): (&str, &str, &str),
+    r: &mut Reading,
+) -> Result<(), CommandError> {
+    const SOURCE: &str = "run.googleapis.com jobs.get";
+    let full = format!("projects/{project}/locations/{region}/jobs/{name}");
+    let vpc_access = match clients.run_v2.get_job(&full).await {
+        Ok(job) => {
+            let task = job.template.and_then(|t| t.template).unwrap_or_default();
+            r.identity = task.service_account.map(Principal::ServiceAccount);
+            let vpc = task.vpc_access.unwrap_or_default();
+            r.evidence.push(ev(
+                SOURCE,
+                format!("{full}: template.template.vpcAccess {}", serde_json::to_string(&vpc).unwrap_or_default()),
+                Some(json!({"vpcAccess": vpc})),
+            ));
+            read_vpc(clients, &vpc, (project, region), r).await;
+            Some(vpc)
+        }
+        Err(e) if e.is_not_found() => {
+            return Err(CommandError::usage(format!("--caller-job {full}: no such job")).hinted(
+                "name the calling job as NAME (with --project and --region) or projects/P/locations/R/jobs/J",
+            ));
+        }
+        Err(e) => {
+            r.evidence.push(ev(SOURCE, format!("{full}: {}", failure(&e, "run.jobs.get")), None));
+            None
+        }
+    };
+    r.facts.caller = Caller::CloudRun { project: project.to_owned(), region: region.to_owned(), vpc_access };
+    Ok(())
+}
+
+/// A connector's network and subnetwork (Serverless VPC Access
+/// `connectors.get`; unverified), named `projects/P/locations/L/connectors/C`
+/// or, short, in the calling service's or job's project and region.
+async fn read_connector(clients: &Clients, connector: &str, (home, home_region): (&str, &str), r: &mut Reading) {
+    const SOURCE: &str = "vpcaccess.googleapis.com connectors.get (unverified)";
+    let name = if connector.starts_with("projects/") {
+        connector.to_owned()
+    } else {
+        format!("projects/{home}/locations/{home_region}/connectors/{connector}")
+    };
+    let parts: Vec<&str> = name.split('/').collect();
+    let (project, region) = match parts.as_slice() {
+        ["projects", p, "locations", l, "connectors", _] => (*p, *l),
+        _ => (home, home_region),
+    };
+    match clients.vpc_access.get_connector(&name).await {
+        Ok(conn) => {
+            let (network, subnet) = conn.network_and_subnet(project, region);
+            r.evidence.push(ev(SOURCE, format!("{name}: network {network}, subnetwork {subnet}"), None));
+            r.network = Some((network_project(&network, project).to_owned(), subnet.clone()));
+            r.facts.connector_network = Some(network);
+            r.subnetwork = Some(subnet);
+        }
+        Err(e) => r.evidence.push(ev(SOURCE, format!("{name}: {}", failure(&e, "vpcaccess.connectors.get")), None)),
+    }
 }
 
 async fn read_vm(
@@ -289,18 +391,26 @@ fn findings(cp: &CallerPath, ingress: Ingress) -> Vec<Finding> {
 /// What to change on the caller's side, for the routes the caller owns;
 /// `None` when the caller's settings are not the cause (the internet).
 fn route_fix(cp: &CallerPath, route: &Route) -> Option<String> {
-    let update = match &cp.spec {
-        CallerSpec::Service(s) => {
-            format!("gcloud run services update {} --region {} --project {}", s.name, s.region, s.project)
-        }
-        CallerSpec::Vm { .. } => String::new(),
+    let (update, resource, template) = match &cp.spec {
+        CallerSpec::Service(s) => (
+            format!("gcloud run services update {} --region {} --project {}", s.name, s.region, s.project),
+            "google_cloud_run_v2_service",
+            "template",
+        ),
+        CallerSpec::Job { project, region, name } => (
+            format!("gcloud run jobs update {name} --region {region} --project {project}"),
+            "google_cloud_run_v2_job",
+            "template { template",
+        ),
+        CallerSpec::Vm { .. } => (String::new(), "", ""),
     };
+    let close = if template.contains(' ') { " }" } else { "" };
     match route {
         Route::PrivateRangesOnly { .. } => Some(format!(
-            "{update} --vpc-egress=all-traffic  # Terraform: template {{ vpc_access {{ egress = \"ALL_TRAFFIC\" }} }} on the google_cloud_run_v2_service"
+            "{update} --vpc-egress=all-traffic  # Terraform: {template} {{ vpc_access {{ egress = \"ALL_TRAFFIC\" }} }}{close} on the {resource}"
         )),
         Route::NoVpcAccess => Some(format!(
-            "{update} --network NETWORK --subnet SUBNET --vpc-egress=all-traffic  # a network of {} or its Shared VPC host; Terraform: template {{ vpc_access {{ network_interfaces {{ network = NETWORK }} egress = \"ALL_TRAFFIC\" }} }}",
+            "{update} --network NETWORK --subnet SUBNET --vpc-egress=all-traffic  # a network of {} or its Shared VPC host; Terraform: {template} {{ vpc_access {{ network_interfaces {{ network = NETWORK }} egress = \"ALL_TRAFFIC\" }} }}{close}",
             cp.facts.target_project
         )),
         Route::NoPrivateGoogleAccess => Some(match &cp.subnetwork {
@@ -335,6 +445,25 @@ fn subnet_parts(sub: &str) -> (&str, &str, &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn job_names_are_a_name_or_a_full_name() {
+        let job = |p: &str, r: &str, n: &str| CallerSpec::Job { project: p.into(), region: r.into(), name: n.into() };
+        assert_eq!(CallerSpec::job("nightly", "p", "r").unwrap(), job("p", "r", "nightly"));
+        assert_eq!(CallerSpec::job("projects/q/locations/s/jobs/j", "p", "r").unwrap(), job("q", "s", "j"));
+        for bad in ["", "a/b", "projects/q/locations/s/services/j", "nightly?"] {
+            assert!(CallerSpec::job(bad, "p", "r").is_err(), "{bad}");
+        }
+        assert!(CallerSpec::job("nightly", "", "r").is_err(), "a short name needs a project");
+    }
+
+    proptest::proptest! {
+        /// The flag comes from the user: any value is a job or a usage error, never a panic.
+        #[test]
+        fn no_job_name_panics(arg in "[a-z/]{0,40}") {
+            let _ = CallerSpec::job(&arg, "p", "r");
+        }
+    }
     use serde_json::Value;
 
     /// Troubleshoot against the (caller path × ingress) table

@@ -5,6 +5,7 @@
 //! fields it does not name in `extra`, so a read-modify-write never drops
 //! what Google added.
 
+pub mod access_context;
 pub mod asset;
 pub mod callers;
 pub mod cloudidentity;
@@ -19,12 +20,14 @@ pub mod orgpolicy;
 pub mod resourcemanager;
 pub mod run;
 pub mod troubleshooter;
+pub mod vpcaccess;
 
 use std::sync::Arc;
 
 use crate::config::{Api, Config};
 use crate::http::Http;
 
+pub use access_context::AccessContext;
 pub use asset::CloudAsset;
 pub use callers::Callers;
 pub use cloudidentity::CloudIdentity;
@@ -39,6 +42,7 @@ pub use orgpolicy::OrgPolicyApi;
 pub use resourcemanager::ResourceManager;
 pub use run::{RunV1, RunV2};
 pub use troubleshooter::Troubleshooter;
+pub use vpcaccess::VpcAccessApi;
 
 /// One handle to every API client of a command, sharing one `Http`.
 #[derive(Clone)]
@@ -59,6 +63,8 @@ pub struct Clients {
     pub compute: Compute,
     pub network_management: NetworkManagement,
     pub cloud_asset: CloudAsset,
+    pub access_context: AccessContext,
+    pub vpc_access: VpcAccessApi,
 }
 
 impl Clients {
@@ -95,6 +101,11 @@ impl Clients {
                 workflows: config.endpoint(Api::Workflows).clone(),
             },
             cloud_asset: CloudAsset { http: http.clone(), base: config.endpoint(Api::CloudAsset).clone() },
+            access_context: AccessContext {
+                http: http.clone(),
+                base: config.endpoint(Api::AccessContextManager).clone(),
+            },
+            vpc_access: VpcAccessApi { http: http.clone(), base: config.endpoint(Api::VpcAccess).clone() },
             http,
         }
     }

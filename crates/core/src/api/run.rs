@@ -62,6 +62,30 @@ pub struct RevisionTemplate {
     pub extra: Map<String, Value>,
 }
 
+/// `GoogleCloudRunV2Job`, the fields read for a job as caller: its
+/// executions' task template.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Job {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<ExecutionTemplate>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `GoogleCloudRunV2ExecutionTemplate`: its `template` is a
+/// `GoogleCloudRunV2TaskTemplate`, which names `serviceAccount` and
+/// `vpcAccess` as a revision template does.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionTemplate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<RevisionTemplate>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
 // VPC access is a fact of a caller's path: its types live with the rule
 // that reads them (`ingress::derive`).
 pub use crate::ingress::{NetworkInterface, VpcAccess};
@@ -222,6 +246,11 @@ impl RunV2 {
 
     pub async fn get_service(&self, s: &ServiceRef) -> Result<Service, ApiError> {
         self.http.json(Api::Run, Method::GET, self.url(&s.full_name()), None).await
+    }
+
+    /// `projects/P/locations/R/jobs/J`.
+    pub async fn get_job(&self, name: &str) -> Result<Job, ApiError> {
+        self.http.json(Api::Run, Method::GET, self.url(name), None).await
     }
 
     /// Every service of one region, across pages.

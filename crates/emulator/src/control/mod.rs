@@ -12,7 +12,8 @@
 //! Policy v2, Policy Troubleshooter v3, Monitoring v3 alert policies and time series, Cloud Identity
 //! Groups v1, Cloud Asset Inventory v1 searches (`asset`), Pub/Sub, Cloud Scheduler and Eventarc reads,
 //! Compute Engine network reads (`compute`), Network Management
-//! Connectivity Tests (`network_management`); and the `/emulator/` test knobs (`knobs`).
+//! Connectivity Tests (`network_management`), Serverless VPC Access connectors (`vpcaccess`), Run v2 jobs.get (`run_jobs`), Access Context Manager policies and perimeters
+//! (`access_context`); and the `/emulator/` test knobs (`knobs`).
 //!
 //! When the world names an `operator`, every method checks the operator's
 //! permission on its resource through runiam-core's evaluator
@@ -20,6 +21,7 @@
 //! successful setIamPolicy is checked against domain restricted sharing
 //! first and leaves an AuditLog entry in the log store after.
 
+pub mod access_context;
 pub mod asset;
 pub mod callers;
 pub mod cloudidentity;
@@ -33,10 +35,12 @@ pub mod network_management;
 pub mod orgpolicy;
 pub mod packet;
 pub mod resourcemanager;
+pub mod run_jobs;
 pub mod run_v1;
 pub mod run_v2;
 pub mod timeseries;
 pub mod troubleshooter;
+pub mod vpcaccess;
 
 use std::sync::Mutex;
 
@@ -130,6 +134,9 @@ pub fn dispatch(state: &Mutex<State>, request: &ApiRequest) -> Reply {
         .or_else(|| troubleshooter::route(&mut state, &call, &segs))
         .or_else(|| compute::route(&mut state, &call, &segs))
         .or_else(|| network_management::route(&mut state, &call, &segs))
+        .or_else(|| access_context::route(&mut state, &call, &segs))
+        .or_else(|| vpcaccess::route(&mut state, &call, &segs))
+        .or_else(|| run_jobs::route(&mut state, &call, &segs))
         .or_else(|| knobs::route(&mut state, &call, &segs))
         .unwrap_or_else(|| Err(ApiError::no_such_method(call.method, &request.path)));
     let reply = match answer {
