@@ -22,3 +22,4 @@ mod troubleshoot_logs;
 mod troubleshoot_partial;
 mod verify;
 mod watch;
+mod window;

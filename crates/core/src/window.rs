@@ -7,14 +7,44 @@
 //! only when that caller's target URL and path are the entry's and its user
 //! agent is the product's; the member is then the caller's configured
 //! account. `troubleshoot --watch` streams these groups; grant-invoker
-//! replays them against a plan (`replay`).
+//! replays them against a plan: gather (`read`, then `replay` gathers each
+//! caller's facts) → decide (`judge`, pure: the caller's token audience,
+//! then the evaluator on the live and the planned policy) → report
+//! (`Replay::lines`).
 
-use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::Value;
 
 use crate::api::Clients;
 use crate::api::callers::{Configured, OidcCall, Via, workflow_steps};
-use crate::model::ServiceRef;
+use crate::api::run::{Service, token_audience_accepted};
+use crate::doc::{CallerEvidence, Outcome, Replay, Verdict};
+use crate::eval::{self, Evaluation};
+use crate::gate::reach::with_service_policy;
+use crate::http::ApiError;
+use crate::model::{INVOKE_PERMISSION, Policy, Principal, ServiceRef};
 use crate::requestlog::{Class, Entry, classify};
+
+/// Entries read per project at most.
+pub const READ_LIMIT: usize = 5_000;
+
+/// Why `--since` was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SinceError {
+    #[error(transparent)]
+    Syntax(#[from] crate::duration::DurationError),
+    #[error("`{0}` is longer than Logging's 30-day default retention")]
+    TooLong(String),
+}
+
+/// Parses `--since` in the one duration syntax (`90s`, `30m`, `1h`, `2d`),
+/// at most Logging's 30-day default retention.
+pub fn parse_since(s: &str) -> Result<TimeDelta, SinceError> {
+    let d = crate::duration::parse(s)?;
+    TimeDelta::from_std(d).ok().filter(|d| *d <= TimeDelta::days(30)).ok_or_else(|| SinceError::TooLong(s.to_owned()))
+}
 
 /// The product whose requests carry this user agent, as Cloud Run logs it.
 fn agent_fits(via: Via, user_agent: &str) -> bool {
@@ -85,6 +115,215 @@ pub async fn configured(clients: &Clients, project: &str) -> Configured {
         tasks: tasks.into_iter().flat_map(|(_, read)| read.unwrap_or_default()).collect(),
         queues: queues.items,
         steps: workflows.items.iter().flat_map(|w| workflow_steps(w, default_account.as_deref())).collect(),
+    }
+}
+
+/// One project's window: its front-end denials since `from`, and (only
+/// when there are some) its configured callers.
+#[derive(Debug, Default)]
+pub struct ProjectWindow {
+    pub from: DateTime<Utc>,
+    pub entries: Vec<Value>,
+    pub configured: Configured,
+}
+
+/// Reads one project's window with one `entries.list`, whatever the number
+/// of services planned in it.
+pub async fn read(clients: &Clients, project: &str, from: DateTime<Utc>) -> Result<ProjectWindow, ApiError> {
+    let resource = format!("projects/{project}");
+    let entries = clients.logging.list_entries(&resource, &filter(project, &[], from), READ_LIMIT).await?;
+    let entries: Vec<Value> = entries.into_iter().filter(|v| denied(&Entry::read(v))).collect();
+    let configured = if entries.is_empty() { Configured::default() } else { configured(clients, project).await };
+    Ok(ProjectWindow { from, entries, configured })
+}
+
+/// The denials of one configured caller of the service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    pub email: String,
+    /// Where it is configured, as a user names it.
+    pub caller: String,
+    /// The audience of its tokens.
+    pub audience: String,
+    pub denials: usize,
+}
+
+/// The service's denials in the window, by configured caller (in the
+/// order first seen; Logging answers newest first), with the count of all
+/// and of the unattributed.
+pub fn groups(window: &ProjectWindow, target: &ServiceRef, urls: &[String]) -> (Vec<Group>, usize, usize) {
+    let calls = window.configured.oidc_calls(urls);
+    let mut out: Vec<Group> = Vec::new();
+    let (mut all, mut unattributed) = (0, 0);
+    for v in window.entries.iter().rev() {
+        let e = Entry::read(v);
+        let (name, region) = e.service();
+        if name != Some(target.name.as_str()) || region.is_some_and(|r| r != target.region) {
+            continue;
+        }
+        all += 1;
+        let Some(c) = attribute(&e, &calls) else {
+            unattributed += 1;
+            continue;
+        };
+        let (email, caller) = (&c.oidc.service_account_email, c.what());
+        match out.iter_mut().find(|g| &g.email == email && g.caller == caller) {
+            Some(g) => g.denials += 1,
+            None => out.push(Group {
+                email: email.clone(),
+                caller,
+                audience: c.oidc.audience_for(&c.url).to_owned(),
+                denials: 1,
+            }),
+        }
+    }
+    (out, all, unattributed)
+}
+
+/// What the plan does for one caller: its token first (a token of the
+/// wrong audience is refused whatever the policy says), then the evaluator
+/// on the planned policy, then on the live one.
+pub fn judge(group: &Group, audience_ok: bool, live: &Evaluation, planned: &Evaluation) -> (Outcome, Option<String>) {
+    if !audience_ok {
+        return (
+            Outcome::StillDenied,
+            Some(format!("token audience: its tokens are for {}, which the service does not accept", group.audience)),
+        );
+    }
+    match planned.verdict {
+        Verdict::Allowed if live.verdict == Verdict::Allowed => (Outcome::AllowedNow, None),
+        Verdict::Allowed => (Outcome::Fixed, None),
+        Verdict::Denied => {
+            let why = match planned.denials.first() {
+                Some(d) => format!("deny policy: {}", d.why),
+                None => "not granted: no binding of the planned policy or above lets it invoke".to_owned(),
+            };
+            (Outcome::StillDenied, Some(why))
+        }
+        Verdict::Unknown => {
+            let why = planned.unknowns.first().map_or("the evaluator could not settle it", |u| u.why.as_str());
+            (Outcome::StillDenied, Some(format!("unknown: {why}")))
+        }
+    }
+}
+
+/// Replays the service's denials of `window` against `planned`: each
+/// configured caller's facts gathered once (the service and live policy
+/// as already read), evaluated with the live and the planned policy.
+pub async fn replay(
+    clients: &Clients,
+    target: &ServiceRef,
+    service: &Service,
+    live: &Policy,
+    planned: &Policy,
+    window: &ProjectWindow,
+) -> Replay {
+    let urls = service.all_urls();
+    let (groups, denials, unattributed) = groups(window, target, &urls);
+    let mut facts: BTreeMap<String, Result<eval::Facts, String>> = BTreeMap::new();
+    for g in &groups {
+        if facts.contains_key(&g.email) {
+            continue;
+        }
+        let read = match Principal::parse(&format!("serviceAccount:{}", g.email)) {
+            Ok(p) => crate::gather::gather(clients, target, Some(&p), Some((service.clone(), live.clone())))
+                .await
+                .map(|got| got.facts)
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(format!("the configured account is no principal: {}", e.why)),
+        };
+        facts.insert(g.email.clone(), read);
+    }
+    let mut out = Replay { since: window.from, denials, unattributed, ..Replay::default() };
+    for g in groups {
+        let audience_ok = token_audience_accepted(&g.audience, Some(&g.email), &urls, &service.custom_audiences);
+        let (outcome, why) = match &facts[&g.email] {
+            Ok(f) => {
+                let live_eval = eval::evaluate(&with_service_policy(f, live), INVOKE_PERMISSION);
+                let planned_eval = eval::evaluate(&with_service_policy(f, planned), INVOKE_PERMISSION);
+                judge(&g, audience_ok, &live_eval, &planned_eval)
+            }
+            Err(e) => (Outcome::StillDenied, Some(format!("unknown: its facts could not be read: {e}"))),
+        };
+        match outcome {
+            Outcome::Fixed => out.fixed += g.denials,
+            Outcome::StillDenied => out.still_denied += g.denials,
+            Outcome::AllowedNow => out.allowed_now += g.denials,
+        }
+        out.callers.push(CallerEvidence {
+            member: format!("serviceAccount:{}", g.email),
+            caller: g.caller,
+            denials: g.denials,
+            outcome,
+            why,
+        });
+    }
+    out
+}
+
+/// The evidence of an unreadable window: nothing observed, nothing fixed.
+pub fn unread(from: DateTime<Utc>, e: &ApiError) -> Replay {
+    let why = crate::gather::failure(e, "logging.logEntries.list");
+    Replay { since: from, unread: Some(why), ..Replay::default() }
+}
+
+/// The first word of a why: its kind (`token audience`, `deny policy`, …).
+fn kind(why: &str) -> &str {
+    why.split_once(':').map_or(why, |(k, _)| k)
+}
+
+impl Replay {
+    /// The replay in words, for plans (stderr): the summary, one line per
+    /// caller, and a warning when the plan fixes none of what was observed.
+    pub fn lines(&self, service: &ServiceRef) -> Vec<String> {
+        let since = self.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let name = service.full_name();
+        if let Some(why) = &self.unread {
+            return vec![format!(
+                "warning: the denials of {name} since {since} could not be read ({why}): nothing observed is known to be fixed"
+            )];
+        }
+        if self.denials == 0 {
+            return vec![format!(
+                "evidence: no denial of {name} logged since {since}: nothing observed that this plan fixes"
+            )];
+        }
+        let members = |o: Outcome| -> Vec<&str> {
+            self.callers.iter().filter(|c| c.outcome == o).map(|c| c.member.as_str()).collect()
+        };
+        let fixed = members(Outcome::Fixed);
+        let mut whys: Vec<&str> = self.callers.iter().filter_map(|c| c.why.as_deref()).map(kind).collect();
+        let mut seen = std::collections::BTreeSet::new();
+        whys.retain(|w| seen.insert(*w));
+        let mut head = format!("evidence: fixes {} of {} denials of {name} since {since}", self.fixed, self.denials);
+        if !fixed.is_empty() {
+            head.push_str(&format!(" (callers {})", fixed.join(", ")));
+        }
+        head.push_str(&format!("; still denied: {}", self.still_denied));
+        if !whys.is_empty() {
+            head.push_str(&format!(" (why: {})", whys.join(", ")));
+        }
+        if self.allowed_now > 0 {
+            head.push_str(&format!("; allowed already: {}", self.allowed_now));
+        }
+        head.push_str(&format!("; unattributed: {}", self.unattributed));
+        let mut out = vec![head];
+        for c in &self.callers {
+            let state = match c.outcome {
+                Outcome::Fixed => "fixed",
+                Outcome::StillDenied => "still denied",
+                Outcome::AllowedNow => "allowed already",
+            };
+            let why = c.why.as_deref().map(|w| format!(": {w}")).unwrap_or_default();
+            out.push(format!("  {state}: {} ({}, {} denial(s)){why}", c.member, c.caller, c.denials));
+        }
+        if self.fixed == 0 {
+            out.push(format!(
+                "warning: THIS PLAN FIXES NONE of the {} denials of {name} observed since {since}",
+                self.denials
+            ));
+        }
+        out
     }
 }
 

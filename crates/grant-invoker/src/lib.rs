@@ -11,25 +11,29 @@ pub mod heal;
 pub mod plan;
 pub mod precheck;
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use clap::{CommandFactory, Parser};
+use runiam_core::api::run::Service;
 use runiam_core::change::{
     capture, confirm, group_size, painted, policy_diff, read_modify_write, set_settings, settings_of, write_backup,
     write_once,
 };
 use runiam_core::cli::{CommonArgs, Context, WriteArgs, run_command};
 use runiam_core::doc::{
-    ChangeAction, ChangeRecord, DocFormat, Document, FixAction, Intent, Kind, Verdict, read_documents, write_stdout,
+    ChangeAction, ChangeRecord, DocFormat, Document, FixAction, Intent, Kind, Replay, Verdict, read_documents,
+    write_stdout,
 };
 use runiam_core::gate::{self, Allowance, Removals, Settings};
-use runiam_core::http::HttpOptions;
+use runiam_core::http::{ApiError, HttpOptions};
 use runiam_core::model::{Expr, Policy, Principal, ServiceRef};
 use runiam_core::target::{resolve_service, user_named};
-use runiam_core::{CommandError, Exit, interrupt};
+use runiam_core::{CommandError, Exit, interrupt, window};
 
 use crate::plan::{Grant, Revoke, check_role, conditional_holdings, expiry_condition, parse_duration};
 use crate::precheck::Precheck;
@@ -100,6 +104,12 @@ pub struct Args {
     /// Remove deleted: members (accounts deleted since they were granted) from the service's policy, of any role.
     #[arg(long, conflicts_with_all = ["member", "expires", "until", "permanent", "keep_condition", "disable_invoker_check"])]
     pub revoke_deleted: bool,
+    /// Replay the service's Cloud Run denials of this window against each grant plan (30m, 1h, 2d): which configured callers the grant fixes, which stay denied and why.
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub since: String,
+    /// Refuse (exit 4, nothing written) a grant that fixes none of the denials observed in the --since window.
+    #[arg(long, conflicts_with_all = ["revoke", "revoke_expired", "revoke_deleted", "disable_invoker_check", "heal_policy"])]
+    pub require_evidence: bool,
     /// The change ticket or reason, recorded in the ChangeRecord and in a time-bound grant's description.
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
@@ -162,6 +172,8 @@ async fn grant_invoker(args: Args) -> Result<Exit, CommandError> {
         let ctx = args.common.context(HttpOptions::default())?;
         return heal::heal(&args, &ctx, file, format).await;
     }
+    let since = window::parse_since(&args.since).map_err(|e| CommandError::usage(format!("--since {e}")))?;
+    let windows = Windows::new(Utc::now() - since);
     let (work, exit) = gather_work(&args)?;
     let ctx = args.common.context(HttpOptions::default())?;
     if args.write.apply {
@@ -171,7 +183,7 @@ async fn grant_invoker(args: Args) -> Result<Exit, CommandError> {
     for w in work {
         let record = match w {
             Work::Grant { service, grant } => match resolve_service(&service, &ctx.config, &ctx.clients).await {
-                Ok(target) => do_grant(&args, &ctx, target, grant, None).await,
+                Ok(target) => do_grant(&args, &ctx, target, grant, None, Some(&windows)).await,
                 Err(e) => Err(e),
             },
             Work::DisableInvokerCheck { service } => match resolve_service(&service, &ctx.config, &ctx.clients).await {
@@ -182,7 +194,7 @@ async fn grant_invoker(args: Args) -> Result<Exit, CommandError> {
                 Ok(target) => do_revoke(&args, &ctx, target, &revoke, None).await,
                 Err(e) => Err(e),
             },
-            Work::Plan(plan) => do_plan(&args, &ctx, *plan).await,
+            Work::Plan(plan) => do_plan(&args, &ctx, *plan, &windows).await,
         };
         match record {
             Ok(r) => records.push(r),
@@ -390,15 +402,84 @@ async fn allowance(args: &Args, ctx: &Context, grant: &Grant, narrow_custom: boo
     allow
 }
 
+/// The windows of denials read so far, one `entries.list` per project
+/// however many services are planned in it.
+struct Windows {
+    from: DateTime<Utc>,
+    read: Mutex<HashMap<String, Arc<Result<window::ProjectWindow, ApiError>>>>,
+}
+
+impl Windows {
+    fn new(from: DateTime<Utc>) -> Self {
+        Self { from, read: Mutex::new(HashMap::new()) }
+    }
+
+    /// The service's denials of the window replayed against `after`.
+    async fn replay(
+        &self,
+        ctx: &Context,
+        target: &ServiceRef,
+        service: &Service,
+        live: &Policy,
+        after: &Policy,
+    ) -> Replay {
+        let known = self.read.lock().map(|m| m.get(&target.project).cloned()).unwrap_or_default();
+        let read = match known {
+            Some(w) => w,
+            None => {
+                let w = Arc::new(window::read(&ctx.clients, &target.project, self.from).await);
+                if let Ok(mut m) = self.read.lock() {
+                    m.insert(target.project.clone(), w.clone());
+                }
+                w
+            }
+        };
+        match &*read {
+            Ok(w) => window::replay(&ctx.clients, target, service, live, after, w).await,
+            Err(e) => window::unread(self.from, e),
+        }
+    }
+}
+
+/// Says what the window's evidence is, and refuses with --require-evidence
+/// a plan that fixes none of it.
+fn weigh(args: &Args, target: &ServiceRef, evidence: &Replay) -> Result<(), CommandError> {
+    let lines = evidence.lines(target);
+    let mut err = std::io::stderr();
+    for l in &lines {
+        // The warning is said even when quiet: it is the reason not to apply.
+        if !args.common.quiet || l.starts_with("warning:") {
+            let _ = writeln!(err, "{l}");
+        }
+    }
+    if !args.require_evidence || evidence.fixed > 0 {
+        return Ok(());
+    }
+    let seen = match (&evidence.unread, evidence.denials) {
+        (Some(why), _) => format!("its denials could not be read ({why})"),
+        (None, 0) => "no denial of it was logged".to_owned(),
+        (None, n) => format!("it fixes none of the {n} denials logged"),
+    };
+    Err(CommandError::refused(format!(
+        "--require-evidence: the plan for {} has no evidence: {seen} since {}",
+        target.full_name(),
+        evidence.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    ))
+    .hinted("fix what the still-denied lines name (token audience, deny policy), widen --since, or plan without --require-evidence"))
+}
+
 /// Plans, and with --apply performs, one grant: a fresh one, or the one a
 /// saved plan's intent describes (`saved`), which must give exactly the
 /// plan's policyAfter from its policyBefore, and policyBefore must be live.
+/// `windows`: replay the window's denials against the plan (none for the
+/// heal loop, whose Diagnoses come from the window already).
 async fn do_grant(
     args: &Args,
     ctx: &Context,
     target: ServiceRef,
     grant: Grant,
     saved: Option<&ChangeRecord>,
+    windows: Option<&Windows>,
 ) -> Result<ChangeRecord, CommandError> {
     let planned = match plan_grant(args, ctx, &target, &grant, saved).await? {
         Planned::Nothing(live) => return Ok(nothing_to_do(args, target, &grant, live)),
@@ -410,6 +491,13 @@ async fn do_grant(
     if !said.is_empty() && !args.common.quiet {
         let _ = writeln!(std::io::stderr(), "{}", said.join("\n"));
     }
+    let evidence = match windows {
+        Some(w) => Some(w.replay(ctx, &target, &planned.service, &planned.live, &planned.after).await),
+        None => None,
+    };
+    if let Some(e) = &evidence {
+        weigh(args, &target, e)?;
+    }
     if planned.made_permanent && !args.common.quiet {
         let _ = writeln!(
             std::io::stderr(),
@@ -420,6 +508,7 @@ async fn do_grant(
     }
     let mut record = ChangeRecord::plan(target.clone(), intent(&grant), planned.live.clone(), planned.after.clone());
     record.impact = Some(impact);
+    record.evidence = evidence;
     if let Some(plan) = saved {
         record.recorded_at = plan.recorded_at;
     }
@@ -431,6 +520,7 @@ async fn do_grant(
 
 /// A grant's plan, judged and prechecked, ready to show and apply.
 struct GrantPlan {
+    service: Service,
     live: Policy,
     after: Policy,
     allow: Allowance,
@@ -504,7 +594,7 @@ async fn plan_grant(
             drs
         }
     };
-    Ok(Planned::Write(Box::new(GrantPlan { live, after, allow, replacing, made_permanent, drs })))
+    Ok(Planned::Write(Box::new(GrantPlan { service, live, after, allow, replacing, made_permanent, drs })))
 }
 
 /// Writes a planned grant: the permission check, the confirmation, the
@@ -831,7 +921,12 @@ async fn precheck_public(ctx: &Context, target: &ServiceRef) -> Result<(), Comma
 
 /// Applies a plan exactly, or re-checks it in a dry run: the plan's intent
 /// is validated as the flags would be and re-derived, never trusted.
-async fn do_plan(args: &Args, ctx: &Context, plan: ChangeRecord) -> Result<ChangeRecord, CommandError> {
+async fn do_plan(
+    args: &Args,
+    ctx: &Context,
+    plan: ChangeRecord,
+    windows: &Windows,
+) -> Result<ChangeRecord, CommandError> {
     let target = plan.service.clone();
     match plan.intent.action {
         ChangeAction::DisableInvokerCheck => do_disable(args, ctx, target, Some(&plan)).await,
@@ -846,7 +941,7 @@ async fn do_plan(args: &Args, ctx: &Context, plan: ChangeRecord) -> Result<Chang
             let mut grant =
                 checked_grant(args, member, role, plan.intent.condition.clone(), "the plan's intent.member")?;
             grant.reason = plan.intent.reason.clone();
-            do_grant(args, ctx, target, grant, Some(&plan)).await
+            do_grant(args, ctx, target, grant, Some(&plan), Some(windows)).await
         }
         ChangeAction::Revoke => {
             let revoke = saved_revoke(&plan);

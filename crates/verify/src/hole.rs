@@ -188,6 +188,7 @@ mod tests {
             backup_path: None,
             recorded_at: Utc::now(),
             impact: None,
+            evidence: None,
         }
     }
 

@@ -979,6 +979,7 @@ mod tests {
             backup_path: None,
             recorded_at: Utc::now(),
             impact: None,
+            evidence: None,
         };
         let probes: Vec<(Who, Expect)> = probes_for(&record).into_iter().map(|p| (p.who, p.expect)).collect();
         assert_eq!(

@@ -1,0 +1,168 @@
+//! Plans replayed against the window's denials (tests/e2e/data/window-world.yaml,
+//! docs/grant-invoker.md): the denials are made by real calls through the
+//! emulator's front end, as each configured caller makes them; the plan
+//! says which it fixes and why the others stay denied, and after --apply
+//! the same calls answer exactly as the plan predicted.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::common::{Emulator, grants, mint, policy, root, runiam};
+
+const WORLD: &str = "tests/e2e/data/window-world.yaml";
+const ORDERS: &str = "projects/win-proj/locations/europe-west1/services/orders";
+const HOST: &str = "orders-850000000001.europe-west1.run.app";
+const PUSH_AGENT: &str = "APIs-Google; (+https://developers.google.com/webmasters/APIs-Google.html)";
+
+fn sa(name: &str) -> String {
+    format!("{name}@win-proj.iam.gserviceaccount.com")
+}
+
+/// One configured caller: its account, the audience it signs for, the
+/// path it calls and its product's user agent.
+struct Caller {
+    email: String,
+    audience: &'static str,
+    path: &'static str,
+    agent: &'static str,
+}
+
+fn callers() -> [Caller; 3] {
+    [
+        Caller {
+            email: sa("push"),
+            audience: "https://orders-850000000001.europe-west1.run.app",
+            path: "/push",
+            agent: PUSH_AGENT,
+        },
+        Caller {
+            email: sa("sched"),
+            audience: "https://orders.win.example",
+            path: "/nightly",
+            agent: "Google-Cloud-Scheduler",
+        },
+        Caller {
+            email: sa("tasks"),
+            audience: "https://orders-850000000001.europe-west1.run.app",
+            path: "/mail",
+            agent: "Google-Cloud-Tasks",
+        },
+    ]
+}
+
+/// A real request through the front end, as `c` makes it (or, without a
+/// caller, a browser without a token); its status.
+fn deliver(emu: &Emulator, c: Option<&Caller>, path: &str) -> u16 {
+    let token = c.map(|c| mint(emu, json!({"email": c.email, "audience": c.audience})));
+    let agent = c.map_or("Mozilla/5.0 (X11; Linux x86_64)", |c| c.agent);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut req =
+            reqwest::Client::new().post(format!("{}{path}", emu.url)).header("Host", HOST).header("User-Agent", agent);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap().status().as_u16()
+    })
+}
+
+fn plan(emu: &Emulator, dir: &Path, extra: &[&str]) -> (i32, String, String) {
+    let push = format!("serviceAccount:{}", sa("push"));
+    let mut args = vec!["grant-invoker", ORDERS, "--member", &push, "-o", "json"];
+    args.extend_from_slice(extra);
+    runiam(emu, dir, &args, "")
+}
+
+#[test]
+fn a_plan_replays_the_window_and_the_calls_after_apply_answer_as_it_predicted() {
+    let emu = Emulator::start(&root().join(WORLD), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let before: Vec<u16> = callers().iter().map(|c| deliver(&emu, Some(c), c.path)).collect();
+    assert_eq!(before, [403, 401, 403], "not granted, wrong audience, denied");
+
+    let (code, out, err) = plan(&emu, dir.path(), &[]);
+    assert_eq!(code, 0, "{err}");
+    let record: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let ev = &record["evidence"];
+    assert_eq!(
+        (&ev["denials"], &ev["fixed"], &ev["stillDenied"], &ev["unattributed"]),
+        (&json!(3), &json!(1), &json!(2), &json!(0)),
+        "{ev:#}"
+    );
+    let said: Vec<&str> = err.lines().filter(|l| l.starts_with("evidence:") || l.starts_with("  ")).collect();
+    let head = said.iter().find(|l| l.starts_with("evidence:")).unwrap();
+    assert!(head.starts_with(&format!("evidence: fixes 1 of 3 denials of {ORDERS} since ")), "{err}");
+    assert!(
+        head.ends_with(&format!(
+            "(callers serviceAccount:{}); still denied: 2 (why: token audience, deny policy); unattributed: 0",
+            sa("push")
+        )),
+        "{head}"
+    );
+    let line = |state: &str, who: &str| {
+        said.iter()
+            .find(|l| l.starts_with(&format!("  {state}: serviceAccount:{}", sa(who))))
+            .copied()
+            .unwrap_or_else(|| panic!("{err}"))
+    };
+    assert!(
+        line("fixed", "push")
+            .contains("(Pub/Sub subscription projects/win-proj/subscriptions/orders-push, 1 denial(s))")
+    );
+    assert!(line("still denied", "sched").ends_with(
+        ": token audience: its tokens are for https://orders.win.example, which the service does not accept"
+    ));
+    assert!(line("still denied", "tasks").contains(": deny policy: "), "{err}");
+    assert!(!err.contains("FIXES NONE"), "{err}");
+
+    // Applied: each caller's real call answers as the plan said.
+    let (code, out, err) = plan(&emu, dir.path(), &["--apply", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    let applied: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(applied["applied"], true);
+    let predicted: Vec<(String, bool)> = applied["evidence"]["callers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["member"].as_str().unwrap().to_owned(), c["outcome"] == "fixed"))
+        .collect();
+    assert_eq!(predicted.len(), 3, "{applied:#}");
+    for c in callers() {
+        let want = predicted.iter().find(|(m, _)| m == &format!("serviceAccount:{}", c.email)).unwrap().1;
+        let status = deliver(&emu, Some(&c), c.path);
+        assert_eq!(status == 200, want, "{} answered {status}", c.email);
+    }
+}
+
+#[test]
+fn require_evidence_refuses_a_plan_that_fixes_nothing_and_writes_nothing() {
+    let emu = Emulator::start(&root().join(WORLD), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let [_, sched, tasks] = callers();
+    assert_eq!(deliver(&emu, Some(&sched), sched.path), 401);
+    assert_eq!(deliver(&emu, Some(&tasks), tasks.path), 403);
+    assert_eq!(deliver(&emu, None, "/wp-login.php"), 403, "a scanner");
+    let live = grants(&policy(&emu, ORDERS));
+
+    let other = format!("serviceAccount:{}", sa("other"));
+    let args = ["grant-invoker", ORDERS, "--member", &other, "--require-evidence", "--apply", "--yes", "-o", "json"];
+    let (code, out, err) = runiam(&emu, dir.path(), &args, "");
+    assert_eq!(code, 4, "{err}");
+    assert_eq!(out, "", "no record: nothing was written");
+    assert!(err.contains(&format!("evidence: fixes 0 of 3 denials of {ORDERS} since ")), "{err}");
+    assert!(err.contains("; still denied: 2 (why: token audience, deny policy); unattributed: 1"), "{err}");
+    assert!(
+        err.contains(&format!("warning: THIS PLAN FIXES NONE of the 3 denials of {ORDERS} observed since ")),
+        "{err}"
+    );
+    assert!(err.contains("--require-evidence: the plan for"), "{err}");
+    assert!(err.contains("it fixes none of the 3 denials logged since"), "{err}");
+    assert_eq!(grants(&policy(&emu, ORDERS)), live, "the policy is untouched");
+    assert!(!dir.path().join("runiam-backups").exists(), "not even a backup");
+
+    // Without --require-evidence the same plan says so loudly and goes on.
+    let (code, _, err) = runiam(&emu, dir.path(), &["grant-invoker", ORDERS, "--member", &other, "-o", "json"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("warning: THIS PLAN FIXES NONE"), "{err}");
+}
