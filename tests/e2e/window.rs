@@ -8,12 +8,14 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::common::{Emulator, grants, mint, policy, root, runiam};
+use crate::common::{Emulator, bin, grants, mint, pipe, policy, root, runiam};
 
 const WORLD: &str = "tests/e2e/data/window-world.yaml";
 const ORDERS: &str = "projects/win-proj/locations/europe-west1/services/orders";
 const HOST: &str = "orders-850000000001.europe-west1.run.app";
 const PUSH_AGENT: &str = "APIs-Google; (+https://developers.google.com/webmasters/APIs-Google.html)";
+const SCHEDULER_AGENT: &str = "Google-Cloud-Scheduler";
+const TASKS_AGENT: &str = "Google-Cloud-Tasks";
 
 fn sa(name: &str) -> String {
     format!("{name}@win-proj.iam.gserviceaccount.com")
@@ -24,42 +26,35 @@ fn sa(name: &str) -> String {
 struct Caller {
     email: String,
     audience: &'static str,
+    host: &'static str,
     path: &'static str,
     agent: &'static str,
 }
 
+fn caller(email: &str, audience: &'static str, host: &'static str, path: &'static str, agent: &'static str) -> Caller {
+    Caller { email: email.to_owned(), audience, host, path, agent }
+}
+
 fn callers() -> [Caller; 3] {
+    let own = "https://orders-850000000001.europe-west1.run.app";
     [
-        Caller {
-            email: sa("push"),
-            audience: "https://orders-850000000001.europe-west1.run.app",
-            path: "/push",
-            agent: PUSH_AGENT,
-        },
-        Caller {
-            email: sa("sched"),
-            audience: "https://orders.win.example",
-            path: "/nightly",
-            agent: "Google-Cloud-Scheduler",
-        },
-        Caller {
-            email: sa("tasks"),
-            audience: "https://orders-850000000001.europe-west1.run.app",
-            path: "/mail",
-            agent: "Google-Cloud-Tasks",
-        },
+        caller(&sa("push"), own, HOST, "/push", PUSH_AGENT),
+        caller(&sa("sched"), "https://orders.win.example", HOST, "/nightly", SCHEDULER_AGENT),
+        caller(&sa("tasks"), own, HOST, "/mail", TASKS_AGENT),
     ]
 }
 
 /// A real request through the front end, as `c` makes it (or, without a
-/// caller, a browser without a token); its status.
+/// caller, a browser without a token, to orders); its status.
 fn deliver(emu: &Emulator, c: Option<&Caller>, path: &str) -> u16 {
     let token = c.map(|c| mint(emu, json!({"email": c.email, "audience": c.audience})));
     let agent = c.map_or("Mozilla/5.0 (X11; Linux x86_64)", |c| c.agent);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let mut req =
-            reqwest::Client::new().post(format!("{}{path}", emu.url)).header("Host", HOST).header("User-Agent", agent);
+        let mut req = reqwest::Client::new()
+            .post(format!("{}{path}", emu.url))
+            .header("Host", c.map_or(HOST, |c| c.host))
+            .header("User-Agent", agent);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -165,4 +160,96 @@ fn require_evidence_refuses_a_plan_that_fixes_nothing_and_writes_nothing() {
     let (code, _, err) = runiam(&emu, dir.path(), &["grant-invoker", ORDERS, "--member", &other, "-o", "json"], "");
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("warning: THIS PLAN FIXES NONE"), "{err}");
+}
+
+const BATCH: &str = "tests/e2e/data/batch-world.yaml";
+
+fn batch_callers() -> [Caller; 5] {
+    let orders = "orders-860000000001.europe-west1.run.app";
+    let billing = "billing-860000000001.europe-west1.run.app";
+    let (o, b) =
+        ("https://orders-860000000001.europe-west1.run.app", "https://billing-860000000001.europe-west1.run.app");
+    let bat = |n: &str| format!("{n}@bat-proj.iam.gserviceaccount.com");
+    [
+        caller(&bat("push"), o, orders, "/push", PUSH_AGENT),
+        caller(&bat("sched"), o, orders, "/nightly", SCHEDULER_AGENT),
+        caller(&bat("tasks"), o, orders, "/mail", TASKS_AGENT),
+        caller(&bat("feed"), b, billing, "/feed", PUSH_AGENT),
+        caller(&bat("cron"), b, billing, "/run", SCHEDULER_AGENT),
+    ]
+}
+
+/// A service's policy without its etag (a write always makes a new one).
+fn kept(emu: &Emulator, service: &str) -> String {
+    let mut p = policy(emu, service);
+    p.as_object_mut().unwrap().remove("etag");
+    serde_json::to_string(&p).unwrap()
+}
+
+#[test]
+fn a_window_of_five_denied_callers_on_two_services_is_one_plan_and_one_rollback() {
+    let emu = Emulator::start(&root().join(BATCH), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let services: Vec<String> = ["orders", "billing", "quiet"]
+        .iter()
+        .map(|s| format!("projects/bat-proj/locations/europe-west1/services/{s}"))
+        .collect();
+    let before: Vec<String> = services.iter().map(|s| kept(&emu, s)).collect();
+    for c in batch_callers() {
+        assert_eq!(deliver(&emu, Some(&c), c.path), 403, "{}", c.email);
+    }
+
+    let r = bin("runiam").display().to_string();
+    let diagnose = format!(
+        "({r} troubleshoot orders --project bat-proj --region europe-west1 --since 1h -o json; \
+          {r} troubleshoot billing --project bat-proj --region europe-west1 --since 1h -o json)"
+    );
+    let (out, text) = pipe(&emu, dir.path(), &format!("{diagnose} | {r} grant-invoker -o json > plan.json"));
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let plan = std::fs::read_to_string(dir.path().join("plan.json")).unwrap();
+    let records: Vec<Value> = plan.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 2, "one ChangeRecord per service: {plan}");
+    let members = |r: &Value| -> Vec<String> {
+        let mut m: Vec<String> = std::iter::once(&r["intent"]["member"])
+            .chain(r["intent"]["members"].as_array().into_iter().flatten())
+            .map(|m| m.as_str().unwrap().trim_start_matches("serviceAccount:").split('@').next().unwrap().to_owned())
+            .collect();
+        m.sort();
+        m
+    };
+    assert_eq!(records[0]["service"]["name"], "orders");
+    assert_eq!(members(&records[0]), ["push", "sched", "tasks"]);
+    assert_eq!(members(&records[1]), ["cron", "feed"]);
+    for (r, n) in records.iter().zip([3, 2]) {
+        let ev = &r["evidence"];
+        assert_eq!((&ev["denials"], &ev["fixed"], &ev["stillDenied"]), (&json!(n), &json!(n), &json!(0)), "{ev:#}");
+    }
+
+    // One confirmation for the whole batch: every diff is shown before the
+    // one question (no terminal here to answer it), and nothing is written.
+    let (out, text) = pipe(&emu, dir.path(), &format!("{r} grant-invoker -f plan.json --apply -o json"));
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let asked = err.find("--apply needs confirmation").unwrap_or_else(|| panic!("{err}"));
+    for s in &services[..2] {
+        assert!(err.find(&format!("+++ {s} (planned)")).is_some_and(|at| at < asked), "{err}");
+    }
+    assert_eq!(err.matches("needs confirmation").count(), 1, "{err}");
+    assert_eq!(services.iter().map(|s| kept(&emu, s)).collect::<Vec<_>>(), before, "nothing written");
+
+    let (out, text) =
+        pipe(&emu, dir.path(), &format!("{r} grant-invoker -f plan.json --apply --yes -o json > applied.json"));
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let applied = std::fs::read_to_string(dir.path().join("applied.json")).unwrap();
+    assert_eq!(applied.lines().count(), 2, "{applied}");
+    for c in batch_callers() {
+        assert_eq!(deliver(&emu, Some(&c), c.path), 200, "{} after the batch", c.email);
+    }
+
+    let (out, text) = pipe(&emu, dir.path(), &format!("{r} rollback --apply --yes -o json < applied.json"));
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(services.iter().map(|s| kept(&emu, s)).collect::<Vec<_>>(), before, "both policies restored");
+    for c in batch_callers() {
+        assert_eq!(deliver(&emu, Some(&c), c.path), 403, "{} after the rollback", c.email);
+    }
 }

@@ -258,6 +258,11 @@ pub struct Intent {
     pub action: ChangeAction,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member: Option<Principal>,
+    /// Further members granted the same role under the same condition in
+    /// the same change: a batch plan, one record per service, made from
+    /// several Diagnoses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<Principal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -413,7 +418,12 @@ impl ChangeRecord {
 impl Intent {
     /// An intent without member, role or condition (restores, invoker check).
     pub fn bare(action: ChangeAction, reason: Option<String>) -> Self {
-        Self { action, member: None, role: None, condition: None, reason }
+        Self { action, member: None, members: Vec::new(), role: None, condition: None, reason }
+    }
+
+    /// Every member the change means to grant: `member`, then `members`.
+    pub fn granted(&self) -> impl Iterator<Item = &Principal> {
+        self.member.iter().chain(&self.members)
     }
 }
 
@@ -1111,6 +1121,7 @@ mod tests {
                 intent: Intent {
                     action: ChangeAction::Grant,
                     member: Some(caller.clone()),
+                    members: Vec::new(),
                     role: Some("roles/run.invoker".into()),
                     condition: None,
                     reason: Some("CHG-42".into()),

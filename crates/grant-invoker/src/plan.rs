@@ -71,6 +71,18 @@ pub fn grant(policy: &Policy, grant: &Grant, replace_conditional: bool) -> Optio
     Some(after)
 }
 
+/// The policy with every grant of `grants` added in turn (a batch: several
+/// members, one role and condition), or None when all are in place.
+pub fn grant_all(policy: &Policy, grants: &[Grant], replace_conditional: bool) -> Option<Policy> {
+    let mut after: Option<Policy> = None;
+    for g in grants {
+        if let Some(p) = grant(after.as_ref().unwrap_or(policy), g, replace_conditional) {
+            after = Some(p);
+        }
+    }
+    after
+}
+
 /// Grants to remove: one member's grants of one role, or the grants that
 /// give nobody anything any more.
 #[derive(Clone, Debug, PartialEq)]
@@ -97,6 +109,7 @@ impl Revoke {
             Revoke::Member { member, role } => Intent {
                 action: ChangeAction::Revoke,
                 member: Some(member.clone()),
+                members: Vec::new(),
                 role: Some(role.clone()),
                 condition: None,
                 reason,
