@@ -340,6 +340,20 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_admits_its_members_and_still_no_one_else() {
+        let live = policy(&[]);
+        let mut allow = grant_of("user:bob@acme.example");
+        allow.also = vec![Principal::parse("user:ana@acme.example").unwrap()];
+        let both = policy(&[(INV, "user:bob@acme.example"), (INV, "user:ANA@acme.example")]);
+        assert_eq!(judge_policy(&live, &both, &allow), []);
+        let more = policy(&[(INV, "user:bob@acme.example"), (INV, "user:eve@acme.example")]);
+        assert_eq!(
+            judge_policy(&live, &more, &allow),
+            [Violation::Member { member: "user:eve@acme.example".into(), role: INV.into() }]
+        );
+    }
+
+    #[test]
     fn only_the_intended_member_and_role_pass() {
         let live = policy(&[("roles/run.viewer", "group:devs@acme.example")]);
         let ok = policy(&[("roles/run.viewer", "group:devs@acme.example"), (INV, "user:bob@acme.example")]);

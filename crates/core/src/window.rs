@@ -404,4 +404,82 @@ mod tests {
             " AND ((resource.labels.service_name=\"hello\" AND resource.labels.location=\"europe-west1\") OR (resource.labels.service_name=\"orders\" AND resource.labels.location=\"us-east1\")) AND httpRequest"
         ));
     }
+
+    fn logged(service: &str, url: &str, agent: &str) -> Value {
+        let mut v = entry(url, agent);
+        v["resource"] = json!({"type": "cloud_run_revision", "labels": {"service_name": service, "location": "r"}});
+        v
+    }
+
+    #[test]
+    fn only_the_services_denials_count_and_only_configured_callers_are_attributed() {
+        let push: crate::api::callers::Subscription = serde_json::from_value(json!({
+            "name": "projects/p/subscriptions/s",
+            "pushConfig": {"pushEndpoint": "https://api-1.r.run.app/push",
+                           "oidcToken": {"serviceAccountEmail": "push@p.iam.gserviceaccount.com"}},
+        }))
+        .unwrap();
+        let agent = "APIs-Google; (+https://developers.google.com/webmasters/APIs-Google.html)";
+        let window = ProjectWindow {
+            from: Utc::now(),
+            // Newest first, as Logging answers.
+            entries: vec![
+                logged("api", "https://api-1.r.run.app/push", agent),
+                logged("other", "https://other-1.r.run.app/push", agent),
+                logged("api", "https://api-1.r.run.app/wp-login.php", "Mozilla/5.0"),
+                logged("api", "https://api-1.r.run.app/push", agent),
+            ],
+            configured: Configured { subscriptions: vec![push], ..Configured::default() },
+        };
+        let target = ServiceRef::new("p", "r", "api");
+        let (groups, all, unattributed) = groups(&window, &target, &["https://api-1.r.run.app".to_owned()]);
+        assert_eq!((all, unattributed), (3, 1));
+        assert_eq!(
+            groups,
+            [Group {
+                email: "push@p.iam.gserviceaccount.com".into(),
+                caller: "Pub/Sub subscription projects/p/subscriptions/s".into(),
+                audience: "https://api-1.r.run.app/push".into(),
+                denials: 2,
+            }]
+        );
+    }
+
+    fn ev(verdict: Verdict, denied_by: Option<&str>) -> Evaluation {
+        let reason = |why: &str| crate::eval::Reason {
+            kind: crate::eval::ReasonKind::Deny,
+            resource: "projects/p".into(),
+            policy: None,
+            role: None,
+            member: None,
+            condition: None,
+            uncertain: Vec::new(),
+            why: why.into(),
+        };
+        Evaluation {
+            verdict,
+            grants: Vec::new(),
+            denials: denied_by.map(reason).into_iter().collect(),
+            unknowns: Vec::new(),
+            near: Vec::new(),
+            grant_fixes: false,
+        }
+    }
+
+    #[test]
+    fn the_token_comes_first_then_the_planned_policy_then_the_live_one() {
+        use Verdict::{Allowed, Denied};
+        let g = Group { email: "a@p".into(), caller: "c".into(), audience: "https://x.example".into(), denials: 1 };
+        let kind = |(o, why): (Outcome, Option<String>)| (o, why.map(|w| kind(&w).to_owned()));
+        let cases = [
+            (false, ev(Denied, None), ev(Allowed, None), (Outcome::StillDenied, Some("token audience"))),
+            (true, ev(Denied, None), ev(Allowed, None), (Outcome::Fixed, None)),
+            (true, ev(Allowed, None), ev(Allowed, None), (Outcome::AllowedNow, None)),
+            (true, ev(Denied, Some("x")), ev(Denied, Some("x")), (Outcome::StillDenied, Some("deny policy"))),
+            (true, ev(Denied, None), ev(Denied, None), (Outcome::StillDenied, Some("not granted"))),
+        ];
+        for (audience_ok, live, planned, (o, why)) in cases {
+            assert_eq!(kind(judge(&g, audience_ok, &live, &planned)), (o, why.map(str::to_owned)));
+        }
+    }
 }

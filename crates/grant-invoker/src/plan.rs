@@ -270,6 +270,16 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_adds_each_member_once_to_one_binding() {
+        let p = Policy::with_grants(&[(DEFAULT_ROLE, "user:a@acme.example")]);
+        let batch = [g("user:a@acme.example", None), g("user:b@acme.example", None), g("user:c@acme.example", None)];
+        let after = grant_all(&p, &batch, false).unwrap();
+        assert_eq!(after.bindings.len(), 1);
+        assert_eq!(after.bindings[0].members, ["user:a@acme.example", "user:b@acme.example", "user:c@acme.example"]);
+        assert_eq!(grant_all(&after, &batch, false), None, "all in place");
+    }
+
+    #[test]
     fn time_bound_grants_are_conditional_and_version_3() {
         let until = DateTime::parse_from_rfc3339("2026-11-29T00:00:00Z").unwrap().with_timezone(&Utc);
         let c = expiry_condition(until, Some("CHG-7"));
