@@ -1,5 +1,5 @@
 //! Plans replayed against the window's denials (tests/e2e/data/window-world.yaml,
-//! docs/grant-invoker.md): the denials are made by real calls through the
+//! docs/documents.md): the denials are made by real calls through the
 //! emulator's front end, as each configured caller makes them; the plan
 //! says which it fixes and why the others stay denied, and after --apply
 //! the same calls answer exactly as the plan predicted.
