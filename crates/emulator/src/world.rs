@@ -108,6 +108,9 @@ pub struct Project {
     pub workflows: Vec<Workflow>,
     #[serde(default)]
     pub services: Vec<Service>,
+    /// Cloud Run jobs: only what the blast radius reads (the account their tasks run as).
+    #[serde(default)]
+    pub run_jobs: Vec<RunJob>,
     /// Subnetworks, instances, connectors and the Shared VPC host
     /// (crate::vpc; Compute shapes unverified).
     #[serde(default)]
@@ -213,6 +216,16 @@ pub struct HttpTarget {
     pub http_method: Option<String>,
     #[serde(default)]
     pub oidc_token: Option<OidcToken>,
+}
+
+/// A Cloud Run job.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RunJob {
+    pub name: String,
+    pub region: String,
+    #[serde(default)]
+    pub service_account: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -663,6 +676,9 @@ fn check_project(p: &Project, containers: &BTreeSet<String>) -> Result<(), (Stri
     }
     for (j, job) in p.scheduler_jobs.iter().enumerate() {
         check_region(&job.region).map_err(|why| (format!("schedulerJobs[{j}].region"), why.to_string()))?;
+    }
+    for (j, job) in p.run_jobs.iter().enumerate() {
+        check_region(&job.region).map_err(|why| (format!("runJobs[{j}].region"), why.to_string()))?;
     }
     for (j, t) in p.eventarc_triggers.iter().enumerate() {
         check_region(&t.region).map_err(|why| (format!("eventarcTriggers[{j}].region"), why.to_string()))?;
