@@ -220,20 +220,22 @@ pub async fn replay(
 ) -> Replay {
     let urls = service.all_urls();
     let (groups, denials, unattributed) = groups(window, target, &urls);
-    let mut facts: BTreeMap<String, Result<eval::Facts, String>> = BTreeMap::new();
-    for g in &groups {
-        if facts.contains_key(&g.email) {
-            continue;
-        }
-        let read = match Principal::parse(&format!("serviceAccount:{}", g.email)) {
+    let mut emails: Vec<&str> = groups.iter().map(|g| g.email.as_str()).collect();
+    emails.sort_unstable();
+    emails.dedup();
+    // Each caller's facts (its groups, the deny rules naming it), gathered concurrently.
+    let gathered = futures::future::join_all(emails.iter().map(|email| async move {
+        let read = match Principal::parse(&format!("serviceAccount:{email}")) {
             Ok(p) => crate::gather::gather(clients, target, Some(&p), Some((service.clone(), live.clone())))
                 .await
                 .map(|got| got.facts)
                 .map_err(|e| e.to_string()),
             Err(e) => Err(format!("the configured account is no principal: {}", e.why)),
         };
-        facts.insert(g.email.clone(), read);
-    }
+        ((*email).to_owned(), read)
+    }))
+    .await;
+    let facts: BTreeMap<String, Result<eval::Facts, String>> = gathered.into_iter().collect();
     let mut out = Replay { since: window.from, denials, unattributed, ..Replay::default() };
     for g in groups {
         let audience_ok = token_audience_accepted(&g.audience, Some(&g.email), &urls, &service.custom_audiences);
