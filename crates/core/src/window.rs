@@ -484,4 +484,25 @@ mod tests {
             assert_eq!(kind(judge(&g, audience_ok, &live, &planned)), (o, why.map(str::to_owned)));
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_window_is_counted_whole(entries in proptest::collection::vec((".{0,12}", ".{0,40}", ".{0,30}"), 0..12)) {
+            let push: crate::api::callers::Subscription = serde_json::from_value(json!({
+                "name": "s",
+                "pushConfig": {"pushEndpoint": "https://api-1.r.run.app/push",
+                               "oidcToken": {"serviceAccountEmail": "push@p.iam.gserviceaccount.com"}},
+            }))
+            .unwrap();
+            let window = ProjectWindow {
+                from: Utc::now(),
+                entries: entries.iter().map(|(svc, url, agent)| logged(svc, url, agent)).collect(),
+                configured: Configured { subscriptions: vec![push], ..Configured::default() },
+            };
+            let target = ServiceRef::new("p", "r", "api");
+            let (groups, all, unattributed) = groups(&window, &target, &["https://api-1.r.run.app".to_owned()]);
+            proptest::prop_assert_eq!(all, unattributed + groups.iter().map(|g| g.denials).sum::<usize>());
+            let _ = parse_since(&entries.first().map(|e| e.0.clone()).unwrap_or_default());
+        }
+    }
 }
