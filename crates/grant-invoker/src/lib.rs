@@ -195,7 +195,9 @@ async fn grant_invoker(args: Args) -> Result<Exit, CommandError> {
         let changes = plans.iter().filter(|r| !unchanged(r)).count();
         let services: std::collections::BTreeSet<String> =
             plans.iter().filter(|r| !unchanged(r)).map(|r| r.service.full_name()).collect();
-        confirm(false, &format!("Apply the {changes} change(s) above to {} service(s)?", services.len()))?;
+        if changes > 0 {
+            confirm(false, &format!("Apply the {changes} change(s) above to {} service(s)?", services.len()))?;
+        }
         let mut wet = args;
         wet.write.yes = true;
         wet.common.quiet = true;
