@@ -204,8 +204,13 @@ fn a_window_of_five_denied_callers_on_two_services_is_one_plan_and_one_rollback(
         "({r} troubleshoot orders --project bat-proj --region europe-west1 --since 1h -o json; \
           {r} troubleshoot billing --project bat-proj --region europe-west1 --since 1h -o json)"
     );
-    let (out, text) = pipe(&emu, dir.path(), &format!("{diagnose} | {r} grant-invoker -o json > plan.json"));
+    let (out, text) = pipe(&emu, dir.path(), &format!("{diagnose} | {r} grant-invoker --verbose -o json > plan.json"));
     assert_eq!(out.status.code(), Some(0), "{text}");
+    // One read of the window for the project, whatever the number of its
+    // services planned, and one audit-log read per service (the Terraform
+    // check of the blast radius).
+    let lists = text.lines().filter(|l| l.contains("entries:list") && l.contains("status=200")).count();
+    assert_eq!(lists, 1 + 2, "{text}");
     let plan = std::fs::read_to_string(dir.path().join("plan.json")).unwrap();
     let records: Vec<Value> = plan.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(records.len(), 2, "one ChangeRecord per service: {plan}");

@@ -35,12 +35,21 @@ pub struct AccountReads {
     pub project_policy: Result<Policy, String>,
 }
 
-/// The impact of granting `member` on `target`.
-pub async fn of(clients: &Clients, target: &ServiceRef, member: &Principal) -> Impact {
-    let (who, terraform) = tokio::join!(members_of(clients, target, member), last_policy_writer(clients, target));
-    let mut out = who.unwrap_or_else(|| Impact { member: member.to_string(), ..Impact::default() });
-    out.terraform = terraform.and_then(|ua| terraform_warning(target, member, &ua));
-    out
+/// The impact of granting each of `members` (one or a batch) on `target`:
+/// the service's last policy writer is read once, each member's reach
+/// concurrently.
+pub async fn of(clients: &Clients, target: &ServiceRef, members: &[Principal]) -> Vec<Impact> {
+    let who = futures::future::join_all(members.iter().map(|m| members_of(clients, target, m)));
+    let (who, terraform) = tokio::join!(who, last_policy_writer(clients, target));
+    members
+        .iter()
+        .zip(who)
+        .map(|(member, who)| {
+            let mut out = who.unwrap_or_else(|| Impact { member: member.to_string(), ..Impact::default() });
+            out.terraform = terraform.as_deref().and_then(|ua| terraform_warning(target, member, ua));
+            out
+        })
+        .collect()
 }
 
 /// Who stands behind `member`: `None` for a principal that stands for no

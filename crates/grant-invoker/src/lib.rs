@@ -560,14 +560,13 @@ async fn do_grant(
     };
     let grants = &planned.grants;
     show(args, &target, &planned.live, &planned.after);
-    let mut impacts = Vec::new();
-    for g in grants {
-        let impact = runiam_core::impact::of(&ctx.clients, &target, &g.member).await;
+    let members: Vec<Principal> = grants.iter().map(|g| g.member.clone()).collect();
+    let impacts = runiam_core::impact::of(&ctx.clients, &target, &members).await;
+    for impact in &impacts {
         let said = impact.lines();
         if !said.is_empty() && !args.common.quiet {
             let _ = writeln!(std::io::stderr(), "{}", said.join("\n"));
         }
-        impacts.push(impact);
     }
     let evidence = match windows {
         Some(w) => Some(w.replay(ctx, &target, &planned.service, &planned.live, &planned.after).await),
