@@ -110,6 +110,14 @@ fn a_plan_replays_the_window_and_the_calls_after_apply_answer_as_it_predicted() 
     ));
     assert!(line("still denied", "tasks").contains(": deny policy: "), "{err}");
     assert!(!err.contains("FIXES NONE"), "{err}");
+    // The page for the change ticket carries the same replay.
+    let (code, page, err) = runiam(&emu, dir.path(), &["runbook"], &out);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        page.contains("What it fixes, replayed on the window's denials:\n\n- evidence: fixes 1 of 3 denials"),
+        "{page}"
+    );
+    assert!(page.contains(&format!("- still denied: serviceAccount:{} (Cloud Scheduler job", sa("sched"))), "{page}");
 
     // Applied: each caller's real call answers as the plan said.
     let (code, out, err) = plan(&emu, dir.path(), &["--apply", "--yes"]);
@@ -225,6 +233,9 @@ fn a_window_of_five_denied_callers_on_two_services_is_one_plan_and_one_rollback(
     assert_eq!(records[0]["service"]["name"], "orders");
     assert_eq!(members(&records[0]), ["push", "sched", "tasks"]);
     assert_eq!(members(&records[1]), ["cron", "feed"]);
+    let (_, page, _) = runiam(&emu, dir.path(), &["runbook"], &plan);
+    let bat = |n: &str| format!("`serviceAccount:{n}@bat-proj.iam.gserviceaccount.com`");
+    assert!(page.contains(&format!("grant `roles/run.invoker` to {}, {}", bat("feed"), bat("cron"))), "{page}");
     for (r, n) in records.iter().zip([3, 2]) {
         let ev = &r["evidence"];
         assert_eq!((&ev["denials"], &ev["fixed"], &ev["stillDenied"]), (&json!(n), &json!(n), &json!(0)), "{ev:#}");
