@@ -2,6 +2,7 @@ complete -c runiam-grant-invoker -l member -d 'Who may invoke: user:, serviceAcc
 complete -c runiam-grant-invoker -l role -d 'The role; another role than roles/run.invoker must carry no permission beyond it (roles/run.servicesInvoker, or a custom role)' -r
 complete -c runiam-grant-invoker -l expires -d 'Make the grant expire after this long (30m, 2h, 7d): a conditional, time-bound binding' -r
 complete -c runiam-grant-invoker -l until -d 'Make the grant expire at this time (RFC 3339, e.g. 2027-01-01T00:00:00Z)' -r
+complete -c runiam-grant-invoker -l since -d 'Replay the service\'s Cloud Run denials of this window against each grant plan (30m, 1h, 2d): which configured callers the grant fixes, which stay denied and why' -r
 complete -c runiam-grant-invoker -l reason -d 'The change ticket or reason, recorded in the ChangeRecord and in a time-bound grant\'s description' -r
 complete -c runiam-grant-invoker -l backup-dir -d 'Where --apply writes the backup (a ServiceSnapshot) of each service before changing it' -r -F
 complete -c runiam-grant-invoker -s f -l file -d 'Read Diagnosis documents or plans from FILE (- for stdin)' -r -F
@@ -29,6 +30,7 @@ complete -c runiam-grant-invoker -l disable-invoker-check -d 'Make the service p
 complete -c runiam-grant-invoker -l revoke -d 'Remove the --member\'s grants of --role from the service instead (whatever their condition): the same plan, backup and ChangeRecord as a grant, so rollback undoes it'
 complete -c runiam-grant-invoker -l revoke-expired -d 'Remove the service\'s time-bound grants (request.time < timestamp(...)) whose time has passed, of any role'
 complete -c runiam-grant-invoker -l revoke-deleted -d 'Remove deleted: members (accounts deleted since they were granted) from the service\'s policy, of any role'
+complete -c runiam-grant-invoker -l require-evidence -d 'Refuse (exit 4, nothing written) a grant that fixes none of the denials observed in the --since window'
 complete -c runiam-grant-invoker -l apply -d 'Write the change (otherwise only plan it)'
 complete -c runiam-grant-invoker -s y -l yes -d 'Apply without asking for confirmation (needed when there is no terminal)'
 complete -c runiam-grant-invoker -l allow-empty -d 'Succeed when stdin holds no document (otherwise exit 2: the command before in the pipe probably failed)'

@@ -152,6 +152,7 @@ fn blast_radius_of_an_account_lists_its_workloads_keys_and_minters() {
         [
             "who else: Cloud Run service billing (europe-west1) runs as it: it can call the service too",
             "who else: Cloud Run service reports (us-central1) runs as it: it can call the service too",
+            "who else: Cloud Run job projects/imp-proj/locations/europe-west1/jobs/etl runs as it: it can call the service too",
             "who else: Scheduler job projects/imp-proj/locations/us-central1/jobs/nightly calls with its tokens: it can call the service too",
             "who else: whoever holds user-managed key projects/imp-proj/serviceAccounts/runner@imp-proj.iam.gserviceaccount.com/keys/3f1c0a9e2b7d4c5a can sign as serviceAccount:runner@imp-proj.iam.gserviceaccount.com",
             "who else: user:ci@imp.example (roles/iam.serviceAccountTokenCreator on the account) can mint serviceAccount:runner@imp-proj.iam.gserviceaccount.com's tokens",
@@ -161,7 +162,7 @@ fn blast_radius_of_an_account_lists_its_workloads_keys_and_minters() {
         "{err}"
     );
     let record: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(record["impact"]["workloads"].as_array().unwrap().len(), 3, "{record:#}");
+    assert_eq!(record["impact"]["workloads"].as_array().unwrap().len(), 4, "{record:#}");
     assert_eq!(record["impact"]["keys"].as_array().unwrap().len(), 1);
     assert_eq!(record["impact"]["tokenMinters"].as_array().unwrap().len(), 3);
 

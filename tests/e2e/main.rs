@@ -24,3 +24,4 @@ mod troubleshoot_logs;
 mod troubleshoot_partial;
 mod verify;
 mod watch;
+mod window;

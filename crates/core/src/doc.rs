@@ -258,6 +258,11 @@ pub struct Intent {
     pub action: ChangeAction,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member: Option<Principal>,
+    /// Further members granted the same role under the same condition in
+    /// the same change: a batch plan, one record per service, made from
+    /// several Diagnoses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<Principal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -298,6 +303,61 @@ pub struct ChangeRecord {
     /// Who else gains access through the granted member (`core::impact`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub impact: Option<Impact>,
+    /// Which of the window's observed denials the change fixes (`core::window`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Replay>,
+}
+
+/// The service's Cloud Run denials of a window, replayed against a plan:
+/// each configured caller they came from, evaluated against the live policy
+/// and the planned one. Denials no configured caller made are counted
+/// apart and never as fixed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Replay {
+    /// The window's start (`--since` before the plan).
+    pub since: DateTime<Utc>,
+    /// Front-end 401s and 403s of the service in the window.
+    pub denials: usize,
+    /// Of those, the ones whose caller the plan lets invoke.
+    pub fixed: usize,
+    /// The ones whose caller stays denied after the plan.
+    pub still_denied: usize,
+    /// The ones whose caller the live policy already lets invoke (granted
+    /// since, or not yet propagated).
+    #[serde(default)]
+    pub allowed_now: usize,
+    /// The ones no configured caller made (scanners, people, unknown callers).
+    pub unattributed: usize,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub callers: Vec<CallerEvidence>,
+    /// Why the window could not be read: nothing above counts then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unread: Option<String>,
+}
+
+/// One configured caller's denials in the window and what the plan does for it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CallerEvidence {
+    /// The account its tokens name.
+    pub member: String,
+    /// Where it is configured (`Pub/Sub subscription projects/P/subscriptions/S`).
+    pub caller: String,
+    pub denials: usize,
+    pub outcome: Outcome,
+    /// Why it stays denied: `token audience: …`, `deny policy: …`, `not granted: …`, `unknown: …`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+/// What a plan does for one caller's denials.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Outcome {
+    Fixed,
+    StillDenied,
+    AllowedNow,
 }
 
 /// Who else gains access when a member is granted (`core::impact`
@@ -350,6 +410,7 @@ impl ChangeRecord {
             backup_path: None,
             recorded_at: Utc::now(),
             impact: None,
+            evidence: None,
         }
     }
 }
@@ -357,7 +418,12 @@ impl ChangeRecord {
 impl Intent {
     /// An intent without member, role or condition (restores, invoker check).
     pub fn bare(action: ChangeAction, reason: Option<String>) -> Self {
-        Self { action, member: None, role: None, condition: None, reason }
+        Self { action, member: None, members: Vec::new(), role: None, condition: None, reason }
+    }
+
+    /// Every member the change means to grant: `member`, then `members`.
+    pub fn granted(&self) -> impl Iterator<Item = &Principal> {
+        self.member.iter().chain(&self.members)
     }
 }
 
@@ -1055,6 +1121,7 @@ mod tests {
                 intent: Intent {
                     action: ChangeAction::Grant,
                     member: Some(caller.clone()),
+                    members: Vec::new(),
                     role: Some("roles/run.invoker".into()),
                     condition: None,
                     reason: Some("CHG-42".into()),
@@ -1072,6 +1139,7 @@ mod tests {
                 backup_path: Some("backups/acme-prod/europe-west1/hello.yaml".into()),
                 recorded_at: at,
                 impact: None,
+                evidence: None,
             })),
             Document::VerifyReport(Box::new(VerifyReport {
                 service: svc,

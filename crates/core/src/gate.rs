@@ -59,6 +59,8 @@ pub struct Allowance {
     /// The only member who may gain access (a grant); `None` for restores,
     /// where any member may regain an invoke-narrow role.
     pub member: Option<Principal>,
+    /// Further members a batch grant may add beside `member`.
+    pub also: Vec<Principal>,
     /// Roles, besides the predefined invoke-narrow ones, that carry nothing
     /// beyond invoking (a custom role checked against IAM).
     pub narrow_roles: BTreeSet<String>,
@@ -190,7 +192,8 @@ fn judge_added(member: &str, role: &str, allow: &Allowance) -> Option<Violation>
         },
         _ => None,
     };
-    if allow.member.as_ref().is_some_and(|intended| !intended.same_as(&principal)) {
+    let intended = |i: &Principal| i.same_as(&principal);
+    if allow.member.as_ref().is_some_and(|m| !intended(m)) && !allow.also.iter().any(intended) {
         Some(Violation::Member { member: m, role: r })
     } else if !is_invoke_narrow(role, allow) && !allow.allow_roles.contains(role) {
         Some(Violation::Role { member: m, role: r })
@@ -334,6 +337,20 @@ mod tests {
 
     fn grant_of(member: &str) -> Allowance {
         Allowance { member: Some(Principal::parse(member).unwrap()), ..Allowance::default() }
+    }
+
+    #[test]
+    fn a_batch_admits_its_members_and_still_no_one_else() {
+        let live = policy(&[]);
+        let mut allow = grant_of("user:bob@acme.example");
+        allow.also = vec![Principal::parse("user:ana@acme.example").unwrap()];
+        let both = policy(&[(INV, "user:bob@acme.example"), (INV, "user:ANA@acme.example")]);
+        assert_eq!(judge_policy(&live, &both, &allow), []);
+        let more = policy(&[(INV, "user:bob@acme.example"), (INV, "user:eve@acme.example")]);
+        assert_eq!(
+            judge_policy(&live, &more, &allow),
+            [Violation::Member { member: "user:eve@acme.example".into(), role: INV.into() }]
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@
 
 use crate::api::Clients;
 use crate::api::callers::{Everywhere, Job, Queue, Subscription, Trigger, Workflow};
-use crate::api::run::KnativeService;
+use crate::api::run::{Job as RunJob, KnativeService};
 pub use crate::doc::Impact;
 use crate::http::ApiError;
 use crate::model::{Policy, Principal, ServiceRef};
@@ -24,6 +24,7 @@ pub const MINT_PERMISSIONS: [&str; 2] = ["iam.serviceAccounts.getOpenIdToken", "
 #[derive(Debug)]
 pub struct AccountReads {
     pub services: Result<Vec<KnativeService>, String>,
+    pub run_jobs: Everywhere<RunJob>,
     pub jobs: Everywhere<Job>,
     pub subscriptions: Result<Vec<Subscription>, String>,
     pub triggers: Everywhere<Trigger>,
@@ -34,12 +35,21 @@ pub struct AccountReads {
     pub project_policy: Result<Policy, String>,
 }
 
-/// The impact of granting `member` on `target`.
-pub async fn of(clients: &Clients, target: &ServiceRef, member: &Principal) -> Impact {
-    let (who, terraform) = tokio::join!(members_of(clients, target, member), last_policy_writer(clients, target));
-    let mut out = who.unwrap_or_else(|| Impact { member: member.to_string(), ..Impact::default() });
-    out.terraform = terraform.and_then(|ua| terraform_warning(target, member, &ua));
-    out
+/// The impact of granting each of `members` (one or a batch) on `target`:
+/// the service's last policy writer is read once, each member's reach
+/// concurrently.
+pub async fn of(clients: &Clients, target: &ServiceRef, members: &[Principal]) -> Vec<Impact> {
+    let who = futures::future::join_all(members.iter().map(|m| members_of(clients, target, m)));
+    let (who, terraform) = tokio::join!(who, last_policy_writer(clients, target));
+    members
+        .iter()
+        .zip(who)
+        .map(|(member, who)| {
+            let mut out = who.unwrap_or_else(|| Impact { member: member.to_string(), ..Impact::default() });
+            out.terraform = terraform.as_deref().and_then(|ua| terraform_warning(target, member, ua));
+            out
+        })
+        .collect()
 }
 
 /// Who stands behind `member`: `None` for a principal that stands for no
@@ -106,8 +116,9 @@ async fn read_account(clients: &Clients, target: &ServiceRef, email: &str) -> Ac
     let project_res = format!("projects/{p}");
     let c = &clients.callers;
     let shown = |e: ApiError| e.to_string();
-    let (services, jobs, subscriptions, triggers, queues, workflows, keys, account_policy, project_policy) = tokio::join!(
+    let (services, run_jobs, jobs, subscriptions, triggers, queues, workflows, keys, account_policy, project_policy) = tokio::join!(
         clients.run_v1.list_services_all_regions(p),
+        run_jobs_everywhere(clients, p),
         c.scheduler_jobs_everywhere(p),
         c.subscriptions(p),
         c.eventarc_triggers_everywhere(p),
@@ -119,6 +130,7 @@ async fn read_account(clients: &Clients, target: &ServiceRef, email: &str) -> Ac
     );
     AccountReads {
         services: services.map(|l| l.services).map_err(shown),
+        run_jobs,
         jobs,
         subscriptions: subscriptions.map_err(shown),
         triggers,
@@ -128,6 +140,34 @@ async fn read_account(clients: &Clients, target: &ServiceRef, email: &str) -> Ac
         account_policy: account_policy.map_err(shown),
         project_policy: project_policy.map_err(shown),
     }
+}
+
+/// Every Cloud Run job of the project: Run's locations, then each one's
+/// jobs (v2 lists no `-` wildcard).
+async fn run_jobs_everywhere(clients: &Clients, project: &str) -> Everywhere<RunJob> {
+    let locations = match clients.run_v1.list_locations(project).await {
+        Ok(l) => l,
+        Err(e) => {
+            return Everywhere {
+                failed: vec![(format!("the locations of projects/{project}"), e)],
+                ..Everywhere::default()
+            };
+        }
+    };
+    let reads = futures::future::join_all(
+        locations
+            .iter()
+            .map(|l| async { (l.location_id.clone(), clients.run_v2.list_jobs(project, &l.location_id).await) }),
+    )
+    .await;
+    let mut out = Everywhere { locations: reads.len(), ..Everywhere::default() };
+    for (location, read) in reads {
+        match read {
+            Ok(jobs) => out.items.extend(jobs),
+            Err(e) => out.failed.push((location, e)),
+        }
+    }
+    out
 }
 
 /// Whether a role carries a permission that mints the account's tokens;
@@ -159,6 +199,12 @@ pub fn account_impact(member: &Principal, email: &str, r: &AccountReads) -> Impa
     let failed = |list: &str, f: &[(String, ApiError)]| -> Vec<String> {
         f.iter().map(|(at, e)| format!("{list} in {at}: {e}")).collect()
     };
+    for j in &r.run_jobs.items {
+        if j.service_account().is_some_and(same) {
+            out.workloads.push(format!("Cloud Run job {} runs as it", j.name));
+        }
+    }
+    failures.extend(failed("Cloud Run jobs", &r.run_jobs.failed));
     for j in &r.jobs.items {
         let oidc = j.http_target.as_ref().and_then(|t| t.oidc_token.as_ref());
         if oidc.is_some_and(|o| same(&o.service_account_email)) {
@@ -292,8 +338,19 @@ mod tests {
             http_target: Some(HttpTarget { uri: "https://x".into(), oidc_token: Some(oidc(e)) }),
             ..Job::default()
         };
+        let run_job = |name: &str, account: Option<&str>| {
+            let template = account.map(|a| serde_json::json!({"template": {"serviceAccount": a}}));
+            serde_json::from_value::<RunJob>(serde_json::json!({"name": name, "template": template})).unwrap()
+        };
         let reads = AccountReads {
             services: Ok(vec![svc("a", email), svc("b", "other@p.iam.gserviceaccount.com"), svc("c", email)]),
+            run_jobs: Everywhere {
+                items: vec![
+                    run_job("projects/p/locations/europe-west1/jobs/etl", Some(email)),
+                    run_job("projects/p/locations/europe-west1/jobs/default", None),
+                ],
+                ..Everywhere::default()
+            },
             jobs: Everywhere {
                 items: vec![job("nightly", email), job("other", "x@p.iam.gserviceaccount.com")],
                 ..Everywhere::default()
@@ -315,6 +372,7 @@ mod tests {
             [
                 "Cloud Run service a (europe-west1) runs as it",
                 "Cloud Run service c (europe-west1) runs as it",
+                "Cloud Run job projects/p/locations/europe-west1/jobs/etl runs as it",
                 "Scheduler job nightly calls with its tokens"
             ]
         );

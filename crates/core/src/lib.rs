@@ -34,5 +34,6 @@ pub mod runbook;
 pub mod style;
 pub mod target;
 pub mod terraform;
+pub mod window;
 
 pub use error::{CommandError, Exit};

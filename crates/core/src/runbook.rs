@@ -186,7 +186,7 @@ fn log_table(out: &mut String, evidence: &[Value]) {
 
 fn what(r: &ChangeRecord) -> String {
     let i = &r.intent;
-    let member = i.member.as_ref().map(|m| code(&m.to_string())).unwrap_or_default();
+    let member = i.granted().map(|m| code(&m.to_string())).collect::<Vec<_>>().join(", ");
     let role = code(i.role.as_deref().unwrap_or("roles/run.invoker"));
     match i.action {
         ChangeAction::Grant => format!("grant {role} to {member}"),
@@ -222,6 +222,13 @@ fn record_body(out: &mut String, r: &ChangeRecord) {
         let _ = writeln!(out, "- {line}");
     }
     if !radius.is_empty() {
+        out.push('\n');
+    }
+    if let Some(e) = &r.evidence {
+        out.push_str("What it fixes, replayed on the window's denials:\n\n");
+        for line in e.lines(&r.service) {
+            let _ = writeln!(out, "- {}", line.trim_start());
+        }
         out.push('\n');
     }
     if let Some(b) = &r.backup_path {

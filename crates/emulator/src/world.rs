@@ -119,7 +119,8 @@ pub struct Project {
     pub instances: Vec<crate::vpc::Instance>,
     #[serde(default)]
     pub vpc_connectors: Vec<crate::vpc::Connector>,
-    /// Cloud Run jobs, as callers (crate::vpc).
+    /// Cloud Run jobs: callers (their VPC access) and workloads of the
+    /// blast radius (the account their tasks run as); crate::vpc.
     #[serde(default)]
     pub run_jobs: Vec<crate::vpc::RunJob>,
     /// The Shared VPC host project this project is attached to.

@@ -365,7 +365,7 @@ async fn fix(
                 let reason = args.reason.clone().unwrap_or_else(|| format!("runiam heal: {}", c.finding));
                 let condition = until.map(|u| expiry_condition(u, Some(&reason)));
                 let grant = Grant { member, role: c.role.clone(), condition, reason: Some(reason) };
-                match crate::do_grant(args, ctx, c.service.clone(), grant, None).await {
+                match crate::do_grant(args, ctx, c.service.clone(), vec![grant], None, None).await {
                     Ok(record) => {
                         if args.write.apply && !record.added.is_empty() {
                             *applied.entry(key).or_default() += 1;

@@ -11,25 +11,29 @@ pub mod heal;
 pub mod plan;
 pub mod precheck;
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use clap::{CommandFactory, Parser};
+use runiam_core::api::run::Service;
 use runiam_core::change::{
     capture, confirm, group_size, painted, policy_diff, read_modify_write, set_settings, settings_of, write_backup,
     write_once,
 };
 use runiam_core::cli::{CommonArgs, Context, WriteArgs, run_command};
 use runiam_core::doc::{
-    ChangeAction, ChangeRecord, DocFormat, Document, FixAction, Intent, Kind, Verdict, read_documents, write_stdout,
+    ChangeAction, ChangeRecord, DocFormat, Document, FixAction, Intent, Kind, Replay, Verdict, read_documents,
+    write_stdout,
 };
 use runiam_core::gate::{self, Allowance, Removals, Settings};
-use runiam_core::http::HttpOptions;
+use runiam_core::http::{ApiError, HttpOptions};
 use runiam_core::model::{Expr, Policy, Principal, ServiceRef};
 use runiam_core::target::{resolve_service, user_named};
-use runiam_core::{CommandError, Exit, interrupt};
+use runiam_core::{CommandError, Exit, interrupt, window};
 
 use crate::plan::{Grant, Revoke, check_role, conditional_holdings, expiry_condition, parse_duration};
 use crate::precheck::Precheck;
@@ -58,7 +62,7 @@ Examples:
 /// Without SERVICE, reads Diagnosis documents (from runiam troubleshoot;
 /// each `grant` fix is applied, `manual` fixes are printed and exit 1) or
 /// plans from stdin or -f.
-#[derive(Parser, Debug)]
+#[derive(Parser, Clone, Debug)]
 #[command(name = "runiam-grant-invoker", version, after_long_help = EXAMPLES)]
 pub struct Args {
     /// The service: NAME (with --region), projects/P/locations/R/services/S, or a service URL.
@@ -100,6 +104,12 @@ pub struct Args {
     /// Remove deleted: members (accounts deleted since they were granted) from the service's policy, of any role.
     #[arg(long, conflicts_with_all = ["member", "expires", "until", "permanent", "keep_condition", "disable_invoker_check"])]
     pub revoke_deleted: bool,
+    /// Replay the service's Cloud Run denials of this window against each grant plan (30m, 1h, 2d): which configured callers the grant fixes, which stay denied and why.
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub since: String,
+    /// Refuse (exit 4, nothing written) a grant that fixes none of the denials observed in the --since window.
+    #[arg(long, conflicts_with_all = ["revoke", "revoke_expired", "revoke_deleted", "disable_invoker_check", "heal_policy"])]
+    pub require_evidence: bool,
     /// The change ticket or reason, recorded in the ChangeRecord and in a time-bound grant's description.
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
@@ -146,9 +156,18 @@ pub fn run(args: Vec<OsString>) -> Exit {
 
 /// One thing to do, from the flags, a Diagnosis or a plan.
 enum Work {
-    Grant { service: String, grant: Grant },
-    DisableInvokerCheck { service: String },
-    Revoke { service: String, revoke: Revoke },
+    /// One or more members (a batch from Diagnoses) granted one role under one condition.
+    Grant {
+        service: String,
+        grants: Vec<Grant>,
+    },
+    DisableInvokerCheck {
+        service: String,
+    },
+    Revoke {
+        service: String,
+        revoke: Revoke,
+    },
     Plan(Box<ChangeRecord>),
 }
 
@@ -162,47 +181,83 @@ async fn grant_invoker(args: Args) -> Result<Exit, CommandError> {
         let ctx = args.common.context(HttpOptions::default())?;
         return heal::heal(&args, &ctx, file, format).await;
     }
+    let since = window::parse_since(&args.since).map_err(|e| CommandError::usage(format!("--since {e}")))?;
+    let windows = Windows::new(Utc::now() - since);
     let (work, exit) = gather_work(&args)?;
     let ctx = args.common.context(HttpOptions::default())?;
+    // A batch is reviewed as one: every plan shown, one confirmation, then
+    // each plan applied exactly as shown (etag-guarded, as a saved plan).
+    let (work, args, windows) = if args.write.apply && !args.write.yes && work.len() > 1 {
+        let mut dry = args.clone();
+        dry.write.apply = false;
+        let mut plans = Vec::new();
+        perform(&dry, &ctx, work, Some(&windows), &mut plans).await?;
+        let changes = plans.iter().filter(|r| !unchanged(r)).count();
+        let services: std::collections::BTreeSet<String> =
+            plans.iter().filter(|r| !unchanged(r)).map(|r| r.service.full_name()).collect();
+        if changes > 0 {
+            confirm(false, &format!("Apply the {changes} change(s) above to {} service(s)?", services.len()))?;
+        }
+        let mut wet = args;
+        wet.write.yes = true;
+        wet.common.quiet = true;
+        (plans.into_iter().map(|r| Work::Plan(Box::new(r))).collect(), wet, None)
+    } else {
+        (work, args, Some(windows))
+    };
     if args.write.apply {
         interrupt::watch();
     }
     let mut records = Vec::new();
-    for w in work {
-        let record = match w {
-            Work::Grant { service, grant } => match resolve_service(&service, &ctx.config, &ctx.clients).await {
-                Ok(target) => do_grant(&args, &ctx, target, grant, None).await,
-                Err(e) => Err(e),
-            },
-            Work::DisableInvokerCheck { service } => match resolve_service(&service, &ctx.config, &ctx.clients).await {
-                Ok(target) => do_disable(&args, &ctx, target, None).await,
-                Err(e) => Err(e),
-            },
-            Work::Revoke { service, revoke } => match resolve_service(&service, &ctx.config, &ctx.clients).await {
-                Ok(target) => do_revoke(&args, &ctx, target, &revoke, None).await,
-                Err(e) => Err(e),
-            },
-            Work::Plan(plan) => do_plan(&args, &ctx, *plan).await,
-        };
-        match record {
-            Ok(r) => records.push(r),
-            Err(e) => {
-                // What was written before the failure is still recorded.
-                report(&records, format)?;
-                return Err(e);
-            }
-        }
-        if interrupt::received().is_some() {
-            break;
-        }
-    }
+    let done = perform(&args, &ctx, work, windows.as_ref(), &mut records).await;
+    // What was written before a failure is still recorded.
     report(&records, format)?;
+    done?;
     if let Some(signal) = interrupt::received() {
         let wrote = records.iter().filter(|r| r.applied).count();
         let _ = writeln!(std::io::stderr(), "runiam-grant-invoker: {}", interrupt::message(signal, wrote));
         return Ok(signal);
     }
     Ok(exit)
+}
+
+/// Plans (and with --apply performs) each piece of work in turn, up to the
+/// first error or signal; `windows`: replay the window's denials (none
+/// when applying plans that carry their replay already).
+async fn perform(
+    args: &Args,
+    ctx: &Context,
+    work: Vec<Work>,
+    windows: Option<&Windows>,
+    records: &mut Vec<ChangeRecord>,
+) -> Result<(), CommandError> {
+    for w in work {
+        let record = match w {
+            Work::Grant { service, grants } => {
+                let target = resolve_service(&service, &ctx.config, &ctx.clients).await?;
+                do_grant(args, ctx, target, grants, None, windows).await?
+            }
+            Work::DisableInvokerCheck { service } => {
+                let target = resolve_service(&service, &ctx.config, &ctx.clients).await?;
+                do_disable(args, ctx, target, None).await?
+            }
+            Work::Revoke { service, revoke } => {
+                let target = resolve_service(&service, &ctx.config, &ctx.clients).await?;
+                do_revoke(args, ctx, target, &revoke, None).await?
+            }
+            Work::Plan(plan) => do_plan(args, ctx, *plan, windows).await?,
+        };
+        records.push(record);
+        if interrupt::received().is_some() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// A record that changes nothing (already in place, nothing to do).
+fn unchanged(r: &ChangeRecord) -> bool {
+    r.added.is_empty() && r.removed.is_empty() && r.invoker_iam_disabled_before == r.invoker_iam_disabled_after
 }
 
 /// The work from flags or documents; manual fixes are reported here (exit 1).
@@ -218,7 +273,7 @@ fn gather_work(args: &Args) -> Result<(Vec<Work>, Exit), CommandError> {
             return Err(CommandError::usage("a SERVICE needs --member PRINCIPAL (or --disable-invoker-check)"));
         }
         let grant = grant_from_flags(args)?;
-        return Ok((vec![Work::Grant { service: service.clone(), grant }], Exit::Ok));
+        return Ok((vec![Work::Grant { service: service.clone(), grants: vec![grant] }], Exit::Ok));
     }
     if args.revoke || args.revoke_expired || args.revoke_deleted {
         return Err(CommandError::usage("--revoke, --revoke-expired and --revoke-deleted need a SERVICE")
@@ -255,7 +310,7 @@ fn gather_work(args: &Args) -> Result<(Vec<Work>, Exit), CommandError> {
                     (FixAction::Grant, Some(member), role) => {
                         let role = role.unwrap_or_else(|| plan::DEFAULT_ROLE.to_owned());
                         let grant = checked_grant(args, member, role, fix.condition, "the diagnosis's fix")?;
-                        work.push(Work::Grant { service, grant });
+                        batch(&mut work, service, grant);
                     }
                     _ => {
                         let _ = writeln!(err, "{service}: manual fix: {}", fix.command);
@@ -275,6 +330,24 @@ fn gather_work(args: &Args) -> Result<(Vec<Work>, Exit), CommandError> {
         }
     }
     Ok((work, exit))
+}
+
+/// Adds a Diagnosis's grant to the batch of its service, role and condition
+/// (one plan, one record per service), or starts one.
+fn batch(work: &mut Vec<Work>, service: String, grant: Grant) {
+    let same = |w: &Work| match w {
+        Work::Grant { service: s, grants } => {
+            *s == service && grants[0].role == grant.role && grants[0].condition == grant.condition
+        }
+        _ => false,
+    };
+    match work.iter_mut().find(|w| same(w)) {
+        Some(Work::Grant { grants, .. }) if !grants.iter().any(|g| g.member.same_as(&grant.member)) => {
+            grants.push(grant)
+        }
+        Some(_) => {}
+        None => work.push(Work::Grant { service, grants: vec![grant] }),
+    }
 }
 
 /// Validates the flags into one grant; bad input is exit 2, a public
@@ -359,20 +432,30 @@ fn public_refusal(member: &Principal) -> CommandError {
         .hinted("pass --allow-public if the service is meant to be public")
 }
 
-fn intent(grant: &Grant) -> Intent {
+/// The intent of a grant of one or more members (`grants[0]` leads).
+fn intent(grants: &[Grant]) -> Intent {
+    let lead = &grants[0];
     Intent {
         action: ChangeAction::Grant,
-        member: Some(grant.member.clone()),
-        role: Some(grant.role.clone()),
-        condition: grant.condition.clone(),
-        reason: grant.reason.clone(),
+        member: Some(lead.member.clone()),
+        members: grants[1..].iter().map(|g| g.member.clone()).collect(),
+        role: Some(lead.role.clone()),
+        condition: lead.condition.clone(),
+        reason: lead.reason.clone(),
     }
 }
 
+/// The members of a grant, in words.
+fn who(grants: &[Grant]) -> String {
+    grants.iter().map(|g| g.member.to_string()).collect::<Vec<_>>().join(", ")
+}
+
 /// What the flags allow a grant's write to do (the gate's input).
-async fn allowance(args: &Args, ctx: &Context, grant: &Grant, narrow_custom: bool, replacing: bool) -> Allowance {
+async fn allowance(args: &Args, ctx: &Context, grants: &[Grant], narrow_custom: bool, replacing: bool) -> Allowance {
+    let grant = &grants[0];
     let mut allow = Allowance {
         member: Some(grant.member.clone()),
+        also: grants[1..].iter().map(|g| g.member.clone()).collect(),
         allow_public: args.allow_public,
         allow_broad: args.allow_broad,
         removals: if replacing { Removals::OwnConditional(grant.member.clone()) } else { Removals::Nothing },
@@ -381,83 +464,175 @@ async fn allowance(args: &Args, ctx: &Context, grant: &Grant, narrow_custom: boo
     if narrow_custom {
         allow.narrow_roles.insert(grant.role.clone());
     }
-    if let Principal::Group(g) = &grant.member
-        && !args.allow_broad
-        && let Some(n) = group_size(&ctx.clients, g).await
-    {
-        allow.group_sizes.insert(g.clone(), n);
+    for grant in grants {
+        if let Principal::Group(g) = &grant.member
+            && !args.allow_broad
+            && let Some(n) = group_size(&ctx.clients, g).await
+        {
+            allow.group_sizes.insert(g.clone(), n);
+        }
     }
     allow
+}
+
+/// The windows of denials read so far, one `entries.list` per project
+/// however many services are planned in it.
+struct Windows {
+    from: DateTime<Utc>,
+    read: Mutex<HashMap<String, Arc<Result<window::ProjectWindow, ApiError>>>>,
+}
+
+impl Windows {
+    fn new(from: DateTime<Utc>) -> Self {
+        Self { from, read: Mutex::new(HashMap::new()) }
+    }
+
+    /// The service's denials of the window replayed against `after`.
+    async fn replay(
+        &self,
+        ctx: &Context,
+        target: &ServiceRef,
+        service: &Service,
+        live: &Policy,
+        after: &Policy,
+    ) -> Replay {
+        let known = self.read.lock().map(|m| m.get(&target.project).cloned()).unwrap_or_default();
+        let read = match known {
+            Some(w) => w,
+            None => {
+                let w = Arc::new(window::read(&ctx.clients, &target.project, self.from).await);
+                if let Ok(mut m) = self.read.lock() {
+                    m.insert(target.project.clone(), w.clone());
+                }
+                w
+            }
+        };
+        match &*read {
+            Ok(w) => window::replay(&ctx.clients, target, service, live, after, w).await,
+            Err(e) => window::unread(self.from, e),
+        }
+    }
+}
+
+/// Says what the window's evidence is, and refuses with --require-evidence
+/// a plan that fixes none of it.
+fn weigh(args: &Args, target: &ServiceRef, evidence: &Replay) -> Result<(), CommandError> {
+    let lines = evidence.lines(target);
+    let mut err = std::io::stderr();
+    for l in &lines {
+        // The warning is said even when quiet: it is the reason not to apply.
+        if !args.common.quiet || l.starts_with("warning:") {
+            let _ = writeln!(err, "{l}");
+        }
+    }
+    if !args.require_evidence || evidence.fixed > 0 {
+        return Ok(());
+    }
+    let seen = match (&evidence.unread, evidence.denials) {
+        (Some(why), _) => format!("its denials could not be read ({why})"),
+        (None, 0) => "no denial of it was logged".to_owned(),
+        (None, n) => format!("it fixes none of the {n} denials logged"),
+    };
+    Err(CommandError::refused(format!(
+        "--require-evidence: the plan for {} has no evidence: {seen} since {}",
+        target.full_name(),
+        evidence.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    ))
+    .hinted("fix what the still-denied lines name (token audience, deny policy), widen --since, or plan without --require-evidence"))
 }
 
 /// Plans, and with --apply performs, one grant: a fresh one, or the one a
 /// saved plan's intent describes (`saved`), which must give exactly the
 /// plan's policyAfter from its policyBefore, and policyBefore must be live.
+/// `windows`: replay the window's denials against the plan (none for the
+/// heal loop, whose Diagnoses come from the window already).
 async fn do_grant(
     args: &Args,
     ctx: &Context,
     target: ServiceRef,
-    grant: Grant,
+    grants: Vec<Grant>,
     saved: Option<&ChangeRecord>,
+    windows: Option<&Windows>,
 ) -> Result<ChangeRecord, CommandError> {
-    let planned = match plan_grant(args, ctx, &target, &grant, saved).await? {
-        Planned::Nothing(live) => return Ok(nothing_to_do(args, target, &grant, live)),
+    let planned = match plan_grant(args, ctx, &target, grants, saved).await? {
+        Planned::Nothing(live, grants) => return Ok(nothing_to_do(args, target, &grants, live)),
         Planned::Write(p) => *p,
     };
+    let grants = &planned.grants;
     show(args, &target, &planned.live, &planned.after);
-    let impact = runiam_core::impact::of(&ctx.clients, &target, &grant.member).await;
-    let said = impact.lines();
-    if !said.is_empty() && !args.common.quiet {
-        let _ = writeln!(std::io::stderr(), "{}", said.join("\n"));
+    let members: Vec<Principal> = grants.iter().map(|g| g.member.clone()).collect();
+    let impacts = runiam_core::impact::of(&ctx.clients, &target, &members).await;
+    for impact in &impacts {
+        let said = impact.lines();
+        if !said.is_empty() && !args.common.quiet {
+            let _ = writeln!(std::io::stderr(), "{}", said.join("\n"));
+        }
     }
-    if planned.made_permanent && !args.common.quiet {
-        let _ = writeln!(
-            std::io::stderr(),
-            "note: {}'s conditional grant of {} becomes permanent",
-            grant.member,
-            grant.role
-        );
+    let evidence = match windows {
+        Some(w) => Some(w.replay(ctx, &target, &planned.service, &planned.live, &planned.after).await),
+        None => None,
+    };
+    if let Some(e) = &evidence {
+        weigh(args, &target, e)?;
     }
-    let mut record = ChangeRecord::plan(target.clone(), intent(&grant), planned.live.clone(), planned.after.clone());
-    record.impact = Some(impact);
+    for member in &planned.made_permanent {
+        if !args.common.quiet {
+            let _ = writeln!(
+                std::io::stderr(),
+                "note: {member}'s conditional grant of {} becomes permanent",
+                grants[0].role
+            );
+        }
+    }
+    let mut record = ChangeRecord::plan(target.clone(), intent(grants), planned.live.clone(), planned.after.clone());
+    // The lead member's: a batch's others were said on stderr.
+    record.impact = impacts.into_iter().next();
+    // A reviewed plan applied as one batch keeps the replay it was shown with.
+    record.evidence = evidence.or_else(|| saved.and_then(|p| p.evidence.clone()));
     if let Some(plan) = saved {
         record.recorded_at = plan.recorded_at;
     }
     if !args.write.apply {
         return Ok(record);
     }
-    apply_grant(args, ctx, &target, &grant, saved, &planned, record).await
+    apply_grant(args, ctx, &target, saved, &planned, record).await
 }
 
 /// A grant's plan, judged and prechecked, ready to show and apply.
 struct GrantPlan {
+    /// What is granted: the members still to grant, `grants[0]` leading.
+    grants: Vec<Grant>,
+    service: Service,
     live: Policy,
     after: Policy,
     allow: Allowance,
     /// `--keep-condition`: the member's old conditional grant is replaced.
     replacing: bool,
-    /// `--permanent` over a conditional grant.
-    made_permanent: bool,
+    /// The members whose conditional grant `--permanent` makes permanent.
+    made_permanent: Vec<Principal>,
     /// The customers domain restricted sharing admits, when it is on.
     drs: Option<Vec<String>>,
 }
 
 enum Planned {
     /// Already in place, on the service or above it: the live policy.
-    Nothing(Policy),
+    Nothing(Policy, Vec<Grant>),
     Write(Box<GrantPlan>),
 }
 
-/// Reads, plans, judges and prechecks one grant; refusals are errors.
+/// Reads, plans, judges and prechecks one grant (of one or more members);
+/// refusals are errors. A member of a batch that already holds the role
+/// above the service is dropped from it.
 async fn plan_grant(
     args: &Args,
     ctx: &Context,
     target: &ServiceRef,
-    grant: &Grant,
+    mut grants: Vec<Grant>,
     saved: Option<&ChangeRecord>,
 ) -> Result<Planned, CommandError> {
     let name = target.full_name();
-    check_role(&ctx.clients, &grant.role).await?;
+    let role = grants[0].role.clone();
+    check_role(&ctx.clients, &role).await?;
     let (service, live) =
         tokio::join!(ctx.clients.run_v2.get_service(target), ctx.clients.run_v2.get_iam_policy(target));
     let service = service.map_err(|e| user_named(e, format!("cannot read service {name}")))?;
@@ -465,46 +640,68 @@ async fn plan_grant(
     if let Some(plan) = saved {
         unchanged_since(&name, &live, &plan.policy_before)?;
     }
-    let held = conditional_holdings(&live, &grant.member, &grant.role);
-    if grant.condition.is_none() && !held.is_empty() && !args.permanent {
-        let conditions: Vec<String> = held.iter().map(|c| format!("`{}`", c.expression)).collect();
-        return Err(CommandError::refused(format!(
-            "{} holds {} on {name} only while {}; an unconditional grant would make it permanent",
-            grant.member,
-            grant.role,
-            conditions.join(" or ")
-        ))
-        .hinted("--expires/--until with --keep-condition extends the time-bound grant; --permanent grants without a condition"));
+    let mut made_permanent = Vec::new();
+    for grant in &grants {
+        let held = conditional_holdings(&live, &grant.member, &grant.role);
+        if grant.condition.is_none() && !held.is_empty() && !args.permanent {
+            let conditions: Vec<String> = held.iter().map(|c| format!("`{}`", c.expression)).collect();
+            return Err(CommandError::refused(format!(
+                "{} holds {} on {name} only while {}; an unconditional grant would make it permanent",
+                grant.member,
+                grant.role,
+                conditions.join(" or ")
+            ))
+            .hinted("--expires/--until with --keep-condition extends the time-bound grant; --permanent grants without a condition"));
+        }
+        if grant.condition.is_none() && !held.is_empty() {
+            made_permanent.push(grant.member.clone());
+        }
     }
-    let made_permanent = grant.condition.is_none() && !held.is_empty();
-    let (planned, replacing) = match saved {
-        None => (plan::grant(&live, grant, args.keep_condition), args.keep_condition),
-        Some(plan) => rederive(&name, grant, plan)?,
-    };
-    let custom = !gate::INVOKE_NARROW_ROLES.contains(&grant.role.as_str());
-    let allow = allowance(args, ctx, grant, custom, replacing).await;
+    let custom = !gate::INVOKE_NARROW_ROLES.contains(&role.as_str());
     let mut err = std::io::stderr();
-    let Some(after) = planned else {
-        let _ = writeln!(err, "{name}: {} already holds {}; nothing to do", grant.member, grant.role);
-        return Ok(Planned::Nothing(live));
-    };
-    let violations = gate::judge_policy(&live, &after, &allow);
-    if !violations.is_empty() {
-        return Err(gate::refusal(target, &violations));
-    }
-    let drs = match precheck::run(ctx, target, &service, &live, &after, &grant.member).await? {
-        Precheck::HeldAbove(note) => {
-            let _ = writeln!(err, "{name}: {note}");
-            return Ok(Planned::Nothing(live));
+    let mut drs = None;
+    loop {
+        let (planned, replacing) = match saved {
+            None => (plan::grant_all(&live, &grants, args.keep_condition), args.keep_condition),
+            Some(plan) => rederive(&name, &grants, plan)?,
+        };
+        let allow = allowance(args, ctx, &grants, custom, replacing).await;
+        let Some(after) = planned else {
+            let _ = writeln!(err, "{name}: {} already holds {role}; nothing to do", who(&grants));
+            return Ok(Planned::Nothing(live, grants));
+        };
+        let violations = gate::judge_policy(&live, &after, &allow);
+        if !violations.is_empty() {
+            return Err(gate::refusal(target, &violations));
         }
-        Precheck::Proceed { notes, drs } => {
-            for n in notes {
-                let _ = writeln!(err, "note: {n}");
+        let mut held_above = None;
+        for (i, grant) in grants.iter().enumerate() {
+            match precheck::run(ctx, target, &service, &live, &after, &grant.member).await? {
+                Precheck::HeldAbove(note) => {
+                    let _ = writeln!(err, "{name}: {note}");
+                    held_above = Some(i);
+                    break;
+                }
+                Precheck::Proceed { notes, drs: d } => {
+                    for n in notes {
+                        let _ = writeln!(err, "note: {n}");
+                    }
+                    drs = drs.or(d);
+                }
             }
-            drs
         }
-    };
-    Ok(Planned::Write(Box::new(GrantPlan { live, after, allow, replacing, made_permanent, drs })))
+        match held_above {
+            // Planned again without the member, whose grant is in place above.
+            Some(i) if grants.len() > 1 => {
+                grants.remove(i);
+            }
+            Some(_) => return Ok(Planned::Nothing(live, grants)),
+            None => {
+                let plan = GrantPlan { grants, service, live, after, allow, replacing, made_permanent, drs };
+                return Ok(Planned::Write(Box::new(plan)));
+            }
+        }
+    }
 }
 
 /// Writes a planned grant: the permission check, the confirmation, the
@@ -514,17 +711,17 @@ async fn apply_grant(
     args: &Args,
     ctx: &Context,
     target: &ServiceRef,
-    grant: &Grant,
     saved: Option<&ChangeRecord>,
     planned: &GrantPlan,
     record: ChangeRecord,
 ) -> Result<ChangeRecord, CommandError> {
     let name = target.full_name();
+    let grants = &planned.grants;
     precheck_permission(ctx, target, "run.services.setIamPolicy").await?;
-    if grant.member.is_public() {
+    if grants.iter().any(|g| g.member.is_public()) {
         precheck_public(ctx, target).await?;
     }
-    confirm(args.write.yes, &format!("Grant {} {} on {name}?", grant.member, grant.role))?;
+    confirm(args.write.yes, &format!("Grant {} {} on {name}?", who(grants), grants[0].role))?;
     let snapshot = capture(&ctx.clients, target).await?;
     let backup = write_backup(&args.write.backup_dir, &snapshot)?;
     interrupt::stop_before_write()?;
@@ -540,7 +737,7 @@ async fn apply_grant(
     let (before, written) = match saved {
         None => {
             let written = read_modify_write(&ctx.clients, target, Some(snapshot.iam_policy), &planned.allow, |p| {
-                plan::grant(p, grant, planned.replacing)
+                plan::grant_all(p, grants, planned.replacing)
             })
             .await
             .map_err(name_customers)?;
@@ -564,8 +761,8 @@ async fn apply_grant(
 }
 
 /// A grant already in place: a successful, already-applied state.
-fn nothing_to_do(args: &Args, target: ServiceRef, grant: &Grant, live: Policy) -> ChangeRecord {
-    let mut record = ChangeRecord::plan(target, intent(grant), live.clone(), live);
+fn nothing_to_do(args: &Args, target: ServiceRef, grants: &[Grant], live: Policy) -> ChangeRecord {
+    let mut record = ChangeRecord::plan(target, intent(grants), live.clone(), live);
     record.applied = args.write.apply;
     record
 }
@@ -585,15 +782,15 @@ fn unchanged_since(name: &str, live: &Policy, planned_from: &Policy) -> Result<(
 
 /// The policy a saved plan's intent gives from its policyBefore, which must
 /// be the plan's policyAfter: anything else means the file was edited.
-fn rederive(name: &str, grant: &Grant, plan: &ChangeRecord) -> Result<(Option<Policy>, bool), CommandError> {
+fn rederive(name: &str, grants: &[Grant], plan: &ChangeRecord) -> Result<(Option<Policy>, bool), CommandError> {
     for replacing in [false, true] {
-        let derived = plan::grant(&plan.policy_before, grant, replacing);
+        let derived = plan::grant_all(&plan.policy_before, grants, replacing);
         let result = derived.clone().unwrap_or_else(|| plan.policy_before.clone());
         if result.same_grants(&plan.policy_after) {
             return Ok((derived, replacing));
         }
     }
-    let derived = plan::grant(&plan.policy_before, grant, false).unwrap_or_else(|| plan.policy_before.clone());
+    let derived = plan::grant_all(&plan.policy_before, grants, false).unwrap_or_else(|| plan.policy_before.clone());
     let _ = write!(
         std::io::stderr(),
         "{}",
@@ -601,7 +798,8 @@ fn rederive(name: &str, grant: &Grant, plan: &ChangeRecord) -> Result<(Option<Po
     );
     Err(CommandError::refused(format!(
         "the plan for {name} was edited: its policyAfter is not what its intent ({} {}) gives",
-        grant.member, grant.role
+        who(grants),
+        grants[0].role
     ))
     .hinted("make a new plan with runiam grant-invoker, and review it"))
 }
@@ -831,7 +1029,12 @@ async fn precheck_public(ctx: &Context, target: &ServiceRef) -> Result<(), Comma
 
 /// Applies a plan exactly, or re-checks it in a dry run: the plan's intent
 /// is validated as the flags would be and re-derived, never trusted.
-async fn do_plan(args: &Args, ctx: &Context, plan: ChangeRecord) -> Result<ChangeRecord, CommandError> {
+async fn do_plan(
+    args: &Args,
+    ctx: &Context,
+    plan: ChangeRecord,
+    windows: Option<&Windows>,
+) -> Result<ChangeRecord, CommandError> {
     let target = plan.service.clone();
     match plan.intent.action {
         ChangeAction::DisableInvokerCheck => do_disable(args, ctx, target, Some(&plan)).await,
@@ -843,10 +1046,15 @@ async fn do_plan(args: &Args, ctx: &Context, plan: ChangeRecord) -> Result<Chang
                 )));
             };
             let role = plan.intent.role.clone().unwrap_or_else(|| plan::DEFAULT_ROLE.to_owned());
-            let mut grant =
-                checked_grant(args, member, role, plan.intent.condition.clone(), "the plan's intent.member")?;
-            grant.reason = plan.intent.reason.clone();
-            do_grant(args, ctx, target, grant, Some(&plan)).await
+            let mut grants = Vec::new();
+            for (m, field) in std::iter::once((member, "the plan's intent.member"))
+                .chain(plan.intent.members.iter().map(|m| (m.clone(), "the plan's intent.members")))
+            {
+                let mut grant = checked_grant(args, m, role.clone(), plan.intent.condition.clone(), field)?;
+                grant.reason = plan.intent.reason.clone();
+                grants.push(grant);
+            }
+            do_grant(args, ctx, target, grants, Some(&plan), windows).await
         }
         ChangeAction::Revoke => {
             let revoke = saved_revoke(&plan);
@@ -892,10 +1100,7 @@ fn report(records: &[ChangeRecord], format: GrantFormat) -> Result<(), CommandEr
         GrantFormat::Text => {
             let mut out = std::io::stdout().lock();
             for r in records {
-                let unchanged = r.added.is_empty()
-                    && r.removed.is_empty()
-                    && r.invoker_iam_disabled_before == r.invoker_iam_disabled_after;
-                let state = match (r.applied, unchanged) {
+                let state = match (r.applied, unchanged(r)) {
                     (true, true) => "already in place",
                     (true, false) => "applied",
                     (false, true) => "nothing to do",

@@ -71,6 +71,18 @@ pub fn grant(policy: &Policy, grant: &Grant, replace_conditional: bool) -> Optio
     Some(after)
 }
 
+/// The policy with every grant of `grants` added in turn (a batch: several
+/// members, one role and condition), or None when all are in place.
+pub fn grant_all(policy: &Policy, grants: &[Grant], replace_conditional: bool) -> Option<Policy> {
+    let mut after: Option<Policy> = None;
+    for g in grants {
+        if let Some(p) = grant(after.as_ref().unwrap_or(policy), g, replace_conditional) {
+            after = Some(p);
+        }
+    }
+    after
+}
+
 /// Grants to remove: one member's grants of one role, or the grants that
 /// give nobody anything any more.
 #[derive(Clone, Debug, PartialEq)]
@@ -97,6 +109,7 @@ impl Revoke {
             Revoke::Member { member, role } => Intent {
                 action: ChangeAction::Revoke,
                 member: Some(member.clone()),
+                members: Vec::new(),
                 role: Some(role.clone()),
                 condition: None,
                 reason,
@@ -254,6 +267,16 @@ mod tests {
         let after2 = grant(&after, &g("user:b@acme.example", None), false).unwrap();
         assert_eq!(after2.bindings[0].members, ["user:a@acme.example", "user:b@acme.example"]);
         assert_eq!(after2.grants_not_in(&after)[0].members, ["user:b@acme.example"]);
+    }
+
+    #[test]
+    fn a_batch_adds_each_member_once_to_one_binding() {
+        let p = Policy::with_grants(&[(DEFAULT_ROLE, "user:a@acme.example")]);
+        let batch = [g("user:a@acme.example", None), g("user:b@acme.example", None), g("user:c@acme.example", None)];
+        let after = grant_all(&p, &batch, false).unwrap();
+        assert_eq!(after.bindings.len(), 1);
+        assert_eq!(after.bindings[0].members, ["user:a@acme.example", "user:b@acme.example", "user:c@acme.example"]);
+        assert_eq!(grant_all(&after, &batch, false), None, "all in place");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use runiam_core::api::Clients;
 use runiam_core::api::callers::{
-    CloudRunDestination, Configured, Everywhere, OidcCall, OidcToken, QUEUED, Task, Trigger, Via, workflow_steps,
+    Configured, Everywhere, OidcCall, OidcToken, QUEUED, Task, Via, deliveries, eventarc_calls, workflow_steps,
 };
 use runiam_core::api::run::Service;
 use runiam_core::doc::{Evidence, Finding, Fix, FixAction};
@@ -230,16 +230,21 @@ pub async fn discover(
         steps: workflows.items.iter().flat_map(|w| workflow_steps(w, default_account.as_deref())).collect(),
     };
     let urls = service.all_urls();
+    // A trigger delivers to the service's own URL: one caller per trigger.
+    let main_url: Vec<String> = service.uri.iter().map(|u| u.trim_end_matches('/').to_owned()).collect();
+    let deliveries = deliveries(&triggers.items, target, &main_url, default_account.as_deref());
+    let mut calls = configured.oidc_calls(&urls);
+    calls.extend(eventarc_calls(&deliveries));
     let mut found = Vec::new();
-    for c in &configured.oidc_calls(&urls) {
+    for c in &calls {
         found.push(match c.via {
             Via::PubSubPush => pubsub_caller(&ctx, c).await,
             Via::Scheduler => scheduler_caller(&ctx, c),
             Via::CloudTasks => tasks_caller(&ctx, c),
             Via::Workflows => workflow_caller(&ctx, c),
+            Via::Eventarc => eventarc_caller(&ctx, c),
         });
     }
-    found.extend(eventarc_callers(&ctx, &triggers.items));
     match logs {
         Ok(entries) => {
             sources.push(SourceRead {
@@ -442,37 +447,17 @@ fn workflow_caller(ctx: &Context<'_>, c: &OidcCall<'_>) -> Discovered {
     }
 }
 
-/// When `t`'s Cloud Run destination is `target`: that destination, and the
-/// account it invokes with, its own or else Eventarc's default, the
-/// project's default compute account (`default`).
-pub(crate) fn eventarc_delivery<'a>(
-    t: &'a Trigger,
-    target: &ServiceRef,
-    default: Option<&'a str>,
-) -> Option<(&'a CloudRunDestination, &'a str)> {
-    let run = t.destination.as_ref()?.cloud_run.as_ref()?;
-    if run.service != target.name || (!run.region.is_empty() && run.region != target.region) {
-        return None;
+/// An Eventarc trigger, in whatever location, whose destination is the
+/// service: it invokes as its own account or the default compute account.
+fn eventarc_caller(ctx: &Context<'_>, c: &OidcCall<'_>) -> Discovered {
+    Discovered {
+        caller: Principal::ServiceAccount(c.oidc.service_account_email.clone()),
+        from: ctx.product_origin(Product::Eventarc),
+        what: format!("eventarc trigger {}", c.name),
+        findings: Vec::new(),
+        runtime_of: None,
+        path: None,
     }
-    Some((run, t.service_account.as_deref().or(default)?))
-}
-
-/// Eventarc triggers, in whatever location, whose destination is the service.
-fn eventarc_callers(ctx: &Context<'_>, triggers: &[Trigger]) -> Vec<Discovered> {
-    let default = ctx.number.as_ref().map(|n| format!("{n}-compute@developer.gserviceaccount.com"));
-    let mut out = Vec::new();
-    for t in triggers {
-        let Some((_, sa)) = eventarc_delivery(t, ctx.target, default.as_deref()) else { continue };
-        out.push(Discovered {
-            caller: Principal::ServiceAccount(sa.to_owned()),
-            from: ctx.product_origin(Product::Eventarc),
-            what: format!("eventarc trigger {}", t.name),
-            findings: Vec::new(),
-            runtime_of: None,
-            path: None,
-        });
-    }
-    out
 }
 
 /// Other services in the same trace as a denial here.

@@ -10,6 +10,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 
 pub use runiam_core::requestlog::{Class, Entry, FRONT_401, FRONT_403, HTTP_INGRESS, classify};
+pub use runiam_core::window::parse_since;
 
 /// Filters longer than this are refused by Logging (20,000 characters).
 const MAX_FILTER: usize = 19_000;
@@ -101,22 +102,6 @@ pub fn group(entries: &[(Entry, Class)]) -> Vec<Value> {
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
     out.into_iter().map(|(_, _, v)| v).collect()
-}
-
-/// Why `--since` was refused.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum SinceError {
-    #[error(transparent)]
-    Syntax(#[from] runiam_core::duration::DurationError),
-    #[error("`{0}` is longer than Logging's 30-day default retention")]
-    TooLong(String),
-}
-
-/// Parses `--since` in runiam-core's one duration syntax (`90s`, `30m`,
-/// `1h`, `2d`), at most Logging's 30-day default retention.
-pub fn parse_since(s: &str) -> Result<TimeDelta, SinceError> {
-    let d = runiam_core::duration::parse(s)?;
-    TimeDelta::from_std(d).ok().filter(|d| *d <= TimeDelta::days(30)).ok_or_else(|| SinceError::TooLong(s.to_owned()))
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ fn intended(record: &ChangeRecord, g: &NewGrant) -> bool {
     let i = &record.intent;
     match i.action {
         ChangeAction::Grant => {
-            i.member.as_ref().is_some_and(|m| m.is_member(&g.member))
+            i.granted().any(|m| m.is_member(&g.member))
                 && i.role.as_deref().is_none_or(|r| r == g.role)
                 && g.binding.condition == i.condition
         }
@@ -171,6 +171,7 @@ mod tests {
             intent: Intent {
                 action: ChangeAction::Grant,
                 member: Some(Principal::parse(SA).unwrap()),
+                members: Vec::new(),
                 role: Some("roles/run.invoker".into()),
                 condition: None,
                 reason: None,
@@ -188,6 +189,7 @@ mod tests {
             backup_path: None,
             recorded_at: Utc::now(),
             impact: None,
+            evidence: None,
         }
     }
 
@@ -246,13 +248,7 @@ mod tests {
         r.intent.member = Some(Principal::AllUsers);
         r.policy_after = policy(&[("roles/run.viewer", "group:devs@example.com"), ("roles/run.invoker", "allUsers")]);
         assert!(no_new_hole(&r, Ok(&r.policy_after), false).iter().all(|c| c.result == CheckResult::Pass));
-        r.intent = Intent {
-            action: ChangeAction::DisableInvokerCheck,
-            member: None,
-            role: None,
-            condition: None,
-            reason: None,
-        };
+        r.intent = Intent::bare(ChangeAction::DisableInvokerCheck, None);
         r.policy_after = r.policy_before.clone();
         assert!(no_new_hole(&r, Ok(&r.policy_before), true).iter().all(|c| c.result == CheckResult::Pass));
     }

@@ -433,7 +433,7 @@ fn probes_for(record: &ChangeRecord) -> Vec<Probe> {
     let who = |p: &Principal| if *p == Principal::AllUsers { Who::Anonymous } else { Who::Principal(p.clone()) };
     let i = &record.intent;
     match i.action {
-        ChangeAction::Grant => i.member.iter().map(|m| Probe { who: who(m), expect: Expect::Allow }).collect(),
+        ChangeAction::Grant => i.granted().map(|m| Probe { who: who(m), expect: Expect::Allow }).collect(),
         ChangeAction::Revoke => i.member.iter().map(|m| Probe { who: who(m), expect: Expect::Deny }).collect(),
         ChangeAction::DisableInvokerCheck => vec![Probe { who: Who::Anonymous, expect: Expect::Allow }],
         ChangeAction::EnableInvokerCheck => vec![Probe { who: Who::Anonymous, expect: Expect::Deny }],
@@ -965,7 +965,7 @@ mod tests {
         let b = |role: &str, m: &str| Binding { role: role.into(), members: vec![m.into()], ..Binding::default() };
         let record = ChangeRecord {
             service: ServiceRef::new("p", "europe-west1", "api"),
-            intent: Intent { action: ChangeAction::Restore, member: None, role: None, condition: None, reason: None },
+            intent: Intent::bare(ChangeAction::Restore, None),
             added: vec![b("roles/run.invoker", "allUsers"), b("roles/run.viewer", "user:v@example.com")],
             removed: vec![b("roles/run.invoker", "serviceAccount:x@p.iam.gserviceaccount.com")],
             policy_before: Policy::default(),
@@ -979,6 +979,7 @@ mod tests {
             backup_path: None,
             recorded_at: Utc::now(),
             impact: None,
+            evidence: None,
         };
         let probes: Vec<(Who, Expect)> = probes_for(&record).into_iter().map(|p| (p.who, p.expect)).collect();
         assert_eq!(

@@ -12,6 +12,7 @@ use url::Url;
 
 use crate::config::Api;
 use crate::http::{ApiError, Http, api_url};
+use crate::model::ServiceRef;
 
 /// `OidcToken` of Pub/Sub push, Scheduler and Cloud Tasks targets.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -57,6 +58,8 @@ pub enum Via {
     Scheduler,
     CloudTasks,
     Workflows,
+    /// An Eventarc trigger's delivery ([`Delivery`]).
+    Eventarc,
 }
 
 /// A push subscription, Scheduler job, Cloud Tasks queue or workflow step
@@ -83,6 +86,7 @@ impl OidcCall<'_> {
             (Via::CloudTasks, Some(what)) => format!("Cloud Tasks queue {} ({what})", self.name),
             (Via::Workflows, Some(step)) => format!("workflow {} (step {step})", self.name),
             (Via::Workflows, None) => format!("workflow {}", self.name),
+            (Via::Eventarc, _) => format!("Eventarc trigger {}", self.name),
         }
     }
 }
@@ -234,6 +238,62 @@ pub struct Trigger {
     pub destination: Option<Destination>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+impl Trigger {
+    /// When this trigger's Cloud Run destination is `target`: that
+    /// destination, and the account it invokes with, its own or else
+    /// Eventarc's default, the project's default compute account (`default`).
+    pub fn delivery_to<'a>(
+        &'a self,
+        target: &ServiceRef,
+        default: Option<&'a str>,
+    ) -> Option<(&'a CloudRunDestination, &'a str)> {
+        let run = self.destination.as_ref()?.cloud_run.as_ref()?;
+        if run.service != target.name || (!run.region.is_empty() && run.region != target.region) {
+            return None;
+        }
+        Some((run, self.service_account.as_deref().or(default)?))
+    }
+}
+
+/// An Eventarc trigger's delivery to a service: the URL its events are
+/// pushed to and the token it pushes with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delivery {
+    pub trigger: String,
+    pub url: String,
+    pub oidc: OidcToken,
+}
+
+/// The deliveries of the triggers whose Cloud Run destination is `target`:
+/// to each of its URLs, at the destination's path, with the trigger's
+/// account (else the project's default compute account, `default`).
+pub fn deliveries(triggers: &[Trigger], target: &ServiceRef, urls: &[String], default: Option<&str>) -> Vec<Delivery> {
+    let mut out = Vec::new();
+    for t in triggers {
+        let Some((run, account)) = t.delivery_to(target, default) else { continue };
+        let path = run.path.as_deref().unwrap_or_default().trim_start_matches('/');
+        for url in urls {
+            out.push(Delivery {
+                trigger: t.name.clone(),
+                url: format!("{}/{path}", url.trim_end_matches('/')),
+                oidc: OidcToken { service_account_email: account.to_owned(), audience: url.clone() },
+            });
+        }
+    }
+    out
+}
+
+/// The deliveries as configured calls.
+pub fn eventarc_calls(deliveries: &[Delivery]) -> impl Iterator<Item = OidcCall<'_>> {
+    deliveries.iter().map(|d| OidcCall {
+        via: Via::Eventarc,
+        name: &d.trigger,
+        step: None,
+        url: d.url.clone(),
+        oidc: &d.oidc,
+    })
 }
 
 /// Cloud Tasks `UriOverride`: the parts of the task URL a queue replaces.

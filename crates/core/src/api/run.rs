@@ -62,8 +62,9 @@ pub struct RevisionTemplate {
     pub extra: Map<String, Value>,
 }
 
-/// `GoogleCloudRunV2Job`, the fields read for a job as caller: its
-/// executions' task template.
+/// `GoogleCloudRunV2Job`, the fields read: its executions' task template
+/// (the account its tasks run as and their VPC access), for a job as caller
+/// and in a blast radius.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Job {
@@ -105,13 +106,11 @@ pub struct Operation {
     pub extra: Map<String, Value>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ListServicesResponse {
-    #[serde(default)]
-    services: Vec<Service>,
-    #[serde(default)]
-    next_page_token: Option<String>,
+impl Job {
+    /// The account its tasks run as, when set (else the project's default compute account).
+    pub fn service_account(&self) -> Option<&str> {
+        self.template.as_ref()?.template.as_ref()?.service_account.as_deref()
+    }
 }
 
 /// Cloud Run Admin API v2.
@@ -255,18 +254,35 @@ impl RunV2 {
 
     /// Every service of one region, across pages.
     pub async fn list_services(&self, project: &str, region: &str) -> Result<Vec<Service>, ApiError> {
+        self.paged(&format!("projects/{project}/locations/{region}/services"), "services").await
+    }
+
+    /// Every Cloud Run job of one region, across pages.
+    pub async fn list_jobs(&self, project: &str, region: &str) -> Result<Vec<Job>, ApiError> {
+        self.paged(&format!("projects/{project}/locations/{region}/jobs"), "jobs").await
+    }
+
+    /// Every item (`field`) of a v2 list, across pages.
+    async fn paged<T: serde::de::DeserializeOwned>(&self, path: &str, field: &str) -> Result<Vec<T>, ApiError> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut url = self.url(&format!("projects/{project}/locations/{region}/services"));
+            let mut url = self.url(path);
             url.query_pairs_mut().append_pair("pageSize", "500");
             if let Some(t) = &token {
                 url.query_pairs_mut().append_pair("pageToken", t);
             }
-            let page: ListServicesResponse = self.http.json(Api::Run, Method::GET, url, None).await?;
-            out.extend(page.services);
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(t) => token = Some(t),
+            let mut page: Map<String, Value> = self.http.json(Api::Run, Method::GET, url.clone(), None).await?;
+            if let Some(items) = page.remove(field) {
+                out.extend(serde_json::from_value::<Vec<T>>(items).map_err(|e| ApiError::Decode {
+                    api: Api::Run,
+                    method: "GET".into(),
+                    url: url.to_string(),
+                    detail: e.to_string(),
+                })?);
+            }
+            match page.get("nextPageToken").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                Some(t) => token = Some(t.to_owned()),
                 None => return Ok(out),
             }
         }

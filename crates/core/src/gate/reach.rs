@@ -103,7 +103,7 @@ fn principals(facts: &Facts, reference: &State, state: &State) -> BTreeSet<Strin
 }
 
 /// `facts` with the service's own policy (the first, nearest one) replaced.
-fn with_service_policy(facts: &Facts, policy: &Policy) -> Facts {
+pub fn with_service_policy(facts: &Facts, policy: &Policy) -> Facts {
     let mut f = facts.clone();
     let service = f.service.full_name();
     match f.allow.iter_mut().find(|a| a.resource == service) {

@@ -9,6 +9,7 @@ use super::{Answer, CREATE_TIME, Call, Target, UPDATE_TIME, iam_verbs, page};
 use crate::authz::require;
 use crate::errors::{ApiError, Code};
 use crate::state::{State, service_key};
+use crate::vpc::RunJob;
 use crate::world::{Project, Service, World, deterministic_url, hash_url, sha256, tag_url};
 
 pub(crate) const LAUNCH_STAGE: [(&str, i64); 8] = [
@@ -72,6 +73,12 @@ pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Ans
                 iam_verbs(state, call, &target, &["GET", "POST"])
             }
         },
+        ["v2", "projects", p, "locations", l, "jobs"] if call.verb.is_none() && call.is("GET") => {
+            let parent = format!("projects/{p}/locations/{l}");
+            let checked = project(&state.world, p)
+                .and_then(|proj| require(state, &format!("projects/{}", proj.id), "run.jobs.list", &parent));
+            Some(checked.and_then(|()| list_jobs(&state.world, call, p, l)))
+        }
         ["v2", "projects", p, "locations", l, "operations", op] if call.verb.is_none() && call.is("GET") => {
             let name = format!("projects/{p}/locations/{l}/operations/{op}");
             Some(
@@ -236,6 +243,23 @@ fn list(world: &World, call: &Call, p: &str, region: &str) -> Answer {
     let mut out = Map::new();
     if !shown.is_empty() {
         out.insert("services".into(), shown.iter().map(|s| service_json(call, proj, s)).collect());
+    }
+    if let Some(t) = next {
+        out.insert("nextPageToken".into(), json!(t));
+    }
+    Ok(Value::Object(out))
+}
+
+/// `jobs.list` of one region, each job as `jobs.get` answers it.
+fn list_jobs(world: &World, call: &Call, p: &str, region: &str) -> Answer {
+    check_region(region).map_err(|why| ApiError::invalid_field("parent", why.to_string()))?;
+    let proj = project(world, p)?;
+    let jobs: Vec<&RunJob> = proj.run_jobs.iter().filter(|j| j.region == region).collect();
+    let size = call.count_param(&["pageSize", "page_size"])?.filter(|n| *n > 0).unwrap_or(DEFAULT_PAGE).min(MAX_PAGE);
+    let (shown, next) = page(&jobs, size, call.param(&["pageToken", "page_token"]))?;
+    let mut out = Map::new();
+    if !shown.is_empty() {
+        out.insert("jobs".into(), shown.iter().map(|j| super::run_jobs::job_json(proj, j)).collect());
     }
     if let Some(t) = next {
         out.insert("nextPageToken".into(), json!(t));
