@@ -71,6 +71,8 @@ resource "google_project_iam_custom_role" "heal" {
     "pubsub.subscriptions.list",
     "resourcemanager.projects.get",
     "resourcemanager.projects.getIamPolicy",
+    "run.jobs.list",
+    "run.locations.list",
     "run.services.get",
     "run.services.getIamPolicy",
     "run.services.list",
