@@ -119,6 +119,19 @@ pub struct Asset {
     pub update_time: Option<String>,
 }
 
+/// An export line's name, type and policy, its resource half skipped
+/// unread: what a first pass that gathers only the policies needs.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssetPolicy {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, alias = "asset_type")]
+    pub asset_type: String,
+    #[serde(default, alias = "iam_policy")]
+    pub iam_policy: Option<Policy>,
+}
+
 /// `Resource` of an Asset: the API's own JSON in `data`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
