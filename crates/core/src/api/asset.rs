@@ -367,6 +367,9 @@ impl CloudAsset {
             if let Some(t) = search.page_token {
                 q.append_pair("pageToken", t);
             }
+            // A page of 500 services' versioned forms runs to megabytes,
+            // indented by default: Google's system parameter drops that.
+            q.append_pair("prettyPrint", "false");
         }
         let page: PageJson<T> = self.http.json(Api::CloudAsset, Method::GET, url, None).await?;
         Ok(Page { results: page.results, next_page_token: page.next_page_token.filter(|t| !t.is_empty()) })
