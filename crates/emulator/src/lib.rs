@@ -446,8 +446,17 @@ fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
 }
 
 fn to_response(reply: Reply, pretty: bool) -> Response<Body> {
-    let mut body = if pretty { serde_json::to_vec_pretty(&reply.body) } else { serde_json::to_vec(&reply.body) }
-        .unwrap_or_default();
+    // Room for a page of search results at once: growing a buffer to
+    // megabytes by doubling costs more in the allocator than the writing.
+    let mut body = Vec::with_capacity(1 << 20);
+    let written = if pretty {
+        serde_json::to_writer_pretty(&mut body, &reply.body)
+    } else {
+        serde_json::to_writer(&mut body, &reply.body)
+    };
+    if written.is_err() {
+        body.clear();
+    }
     body.push(b'\n');
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
