@@ -1,8 +1,8 @@
 complete -c runiam-export -l organization -d 'Export every service of organization N (its numeric id) through Cloud Asset Inventory, streaming snapshots as they complete' -r
 complete -c runiam-export -l folder -d 'Export every service of folder N and the folders below it, through Cloud Asset Inventory' -r
 complete -c runiam-export -l projects -d 'Export every service of these projects (ids or numbers, comma-separated), through Cloud Asset Inventory' -r
-complete -c runiam-export -l from-asset-export -d 'Read an Asset Inventory export instead of calling any API: newline-delimited Asset JSON (--content-type resource and iam-policy, in one file or several; - for stdin), streamed in one pass' -r -F
-complete -c runiam-export -l rate-limit -d 'Calls a minute allowed to one API, as API=N (cloudasset=350, run=900, cloudresourcemanager=900 by default against Google; repeatable)' -r
+complete -c runiam-export -l from-asset-export -d 'Read an Asset Inventory export instead of calling any API: newline-delimited Asset JSON (--content-type resource and iam-policy, in one file or several; - for stdin); files are read twice, policies first, so memory holds only the policies' -r -F
+complete -c runiam-export -l rate-limit -d 'Calls a minute allowed to one API, as API=N (cloudasset=350, run=540, cloudresourcemanager=540 by default against Google, under its published quotas; repeatable)' -r
 complete -c runiam-export -s o -l output -d 'Output format [default: text on a terminal, yaml otherwise]' -r -f -a "text\t'A table for people'
 yaml\t'A YAML stream of ServiceSnapshot documents'
 json\t'One ServiceSnapshot per line, as JSON'

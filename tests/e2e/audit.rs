@@ -176,6 +176,49 @@ fn the_audit_reports_exactly_what_the_fleet_plants() {
     assert!(summary.iter().any(|l| l.starts_with("fleet-00 ") && l.contains(" 50 ")), "{out}");
 }
 
+/// The same planted fleet, collected by Asset Inventory instead: its
+/// export files (resources and IAM policies, as Google writes them to
+/// Cloud Storage, written here from the world by the emulator's own
+/// renderer), read by `export --from-asset-export` and audited in one
+/// stream: exactly the planted counts, as live.
+#[test]
+fn the_audit_from_an_asset_inventory_export_reports_exactly_the_plants() {
+    use runiam_emulator::control::asset::{ExportContent, export};
+    let dir = tempfile::tempdir().unwrap();
+    let text = fleet_world();
+    let world = dir.path().join("fleet.yaml");
+    std::fs::write(&world, &text).unwrap();
+    let state = runiam_emulator::State::new(runiam_emulator::World::parse(&text, "fleet.yaml").unwrap());
+    let mut written = Vec::new();
+    for (name, content) in [("resources.json", ExportContent::Resource), ("iam-policy.json", ExportContent::IamPolicy)]
+    {
+        let mut file = std::io::BufWriter::new(std::fs::File::create(dir.path().join(name)).unwrap());
+        written.push(export(&state, "organizations/900000000001", content, &mut file).unwrap());
+    }
+    // Every service has a policy in this fleet.
+    assert_eq!(written, [PROJECTS * SERVICES_PER_PROJECT, PROJECTS * SERVICES_PER_PROJECT]);
+    // The emulator serves only what the audit reads besides the export:
+    // the projects', folders' and organization's policies and the domain.
+    let emu = Emulator::start(&world, &[]);
+    let r = crate::common::bin("runiam");
+    let r = r.display();
+    let line = format!(
+        "{r} export --from-asset-export resources.json --from-asset-export iam-policy.json -o json | {r} troubleshoot --audit -o json"
+    );
+    let (out, text) = pipe(&emu, dir.path(), &line);
+    assert_eq!(out.status.code(), Some(1), "{}", &text[text.len().saturating_sub(3000)..]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(counts(&stdout), planted());
+    assert!(stdout.contains("it can invoke all 400 audited services below it"), "{stdout}");
+    // The policies file first on stdin: the same findings.
+    let line = format!(
+        "cat iam-policy.json resources.json | {r} export --from-asset-export - | {r} troubleshoot --audit -o json"
+    );
+    let (out, text) = pipe(&emu, dir.path(), &line);
+    assert_eq!(out.status.code(), Some(1), "{}", &text[text.len().saturating_sub(3000)..]);
+    assert_eq!(counts(&String::from_utf8_lossy(&out.stdout)), planted());
+}
+
 const REVOKE_WORLD: &str = r#"
 organization: {id: "910000000001", domain: acme.example}
 projects:

@@ -11,8 +11,10 @@
 //! - calls and 429s per API (`--verbose`), and the export's peak memory
 //!   (VmHWM, polled while it runs).
 //!
-//! Figures, not pass/fail. Targets: within 1.3x of the bound, 50x faster
-//! than the script, no 429, under 100 MB.
+//! Figures, not pass/fail. The issue's targets (within 1.3x of the bound,
+//! 50x faster than the script, no 429, under 100 MB) are the Asset
+//! Inventory route's; the fallback is held to its own bound, no 429 and
+//! 100 MB, since it makes the script's calls, at most 16 at once.
 
 use std::io::Read;
 use std::path::Path;
@@ -101,7 +103,7 @@ fn export(bin: &Path, emu: &Emulator) -> anyhow::Result<Run> {
 }
 
 /// `VmHWM:  1234 kB` of a /proc status file.
-fn vm_hwm(status: &str) -> Option<u64> {
+pub(crate) fn vm_hwm(status: &str) -> Option<u64> {
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
@@ -205,7 +207,7 @@ pub fn fleet_bench(root: &Path, services: Option<usize>) -> anyhow::Result<Vec<F
                 script / r.secs.max(1e-9),
                 r.peak_kb as f64 / 1024.0
             );
-            let ratio = r.secs / bound.max(1e-9);
+            let (target, met) = target(label, r, bound, script);
             figures.push(
                 Figure::new(
                     format!("`export --organization`, {} services, {label}", size.services),
@@ -218,19 +220,63 @@ pub fn fleet_bench(root: &Path, services: Option<usize>) -> anyhow::Result<Vec<F
                     ),
                 )
                 .peer(format!("sequential google-cloud-run script: {script:.2} s"), script / r.secs.max(1e-9))
-                .target(
-                    format!("≤ 1.3× the bound ({bound:.2} s; here {ratio:.2}×), ≥ 50× the script, no 429, < 100 MB"),
-                    ratio <= 1.3 && script >= 50.0 * r.secs && r.exhausted == 0 && r.peak_kb < 100 * 1024,
-                ),
+                .target(target, met),
             );
         }
     }
     Ok(figures)
 }
 
+/// The target a route is held to, and whether `r` meets it: the issue's
+/// targets are the Asset Inventory route's; the fallback makes the script's
+/// calls, at most 16 at once (16× the script at best), so it is held to its
+/// own bound instead.
+fn target(label: &str, r: &Run, bound: f64, script: f64) -> (String, bool) {
+    let ratio = r.secs / bound.max(1e-9);
+    let (text, met) = if label.starts_with("through Asset Inventory") {
+        (
+            format!(
+                "the issue's targets: ≤ 1.3× the bound ({bound:.2} s: the longer search's {} pages × {LATENCY_MS} ms; here {ratio:.2}×), ≥ 50× the script, no 429, < 100 MB",
+                (r.calls as f64 / 2.0).ceil()
+            ),
+            ratio <= 1.3 && script >= 50.0 * r.secs,
+        )
+    } else {
+        (
+            format!(
+                "its own bound: ≤ 1.3× ({bound:.2} s: {} calls ÷ {CONCURRENCY} in flight × {LATENCY_MS} ms; here {ratio:.2}×), no 429, < 100 MB; the 50× target is the Asset Inventory route's (this route makes the script's calls, {CONCURRENCY} at a time)",
+                r.calls
+            ),
+            ratio <= 1.3,
+        )
+    };
+    (text, met && r.exhausted == 0 && r.peak_kb < 100 * 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_issues_targets_are_the_asset_inventory_routes() {
+        let run = |secs: f64, calls: u64| Run {
+            secs,
+            snapshots: 2000,
+            calls,
+            exhausted: 0,
+            summary: String::new(),
+            peak_kb: 60 * 1024,
+        };
+        // 15x the script within its own bound: the fallback meets its target.
+        let (text, met) = target("fallback, each project through Run", &run(7.8, 2254), 7.04, 117.0);
+        assert!(
+            met && text.starts_with("its own bound") && text.contains("the 50× target is the Asset Inventory route's")
+        );
+        // The Asset Inventory route is held to 1.3x its bound and 50x the script.
+        assert!(target("through Asset Inventory", &run(0.25, 8), 0.2, 117.0).1);
+        assert!(!target("through Asset Inventory", &run(0.52, 8), 0.2, 117.0).1);
+        assert!(!target("through Asset Inventory", &run(0.25, 8), 0.2, 10.0).1);
+    }
 
     #[test]
     fn summaries_add_up() {

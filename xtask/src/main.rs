@@ -19,6 +19,7 @@ mod fleet_bench;
 mod generate;
 mod proxy_bench;
 mod startup_bench;
+mod stream_bench;
 mod tidy;
 mod verify_bench;
 
@@ -73,6 +74,8 @@ enum BenchTarget {
     Proxy,
     /// `runiam export --organization` on 2,000 services at 50 ms latency, both routes, beside a sequential Python script.
     Fleet,
+    /// 100,000 services from an Asset Inventory export audited in one pipe; a 100,000-document YAML stream's memory beside 10,000.
+    Streams,
 }
 
 fn root() -> PathBuf {
@@ -126,7 +129,7 @@ fn bench_task(root: &Path, what: BenchTarget, services: Option<usize>) -> anyhow
         print!("{}", figures::table(&fleet_bench::fleet_bench(root, services)?));
         return Ok(());
     }
-    let benches: [(BenchTarget, figures::Bench); 8] = [
+    let benches: [(BenchTarget, figures::Bench); 9] = [
         (BenchTarget::Startup, startup_bench::startup_bench),
         (BenchTarget::Troubleshoot, bench::troubleshoot_bench),
         (BenchTarget::Logs, |_| bench::logs_bench()),
@@ -135,6 +138,7 @@ fn bench_task(root: &Path, what: BenchTarget, services: Option<usize>) -> anyhow
         (BenchTarget::Verify, verify_bench::verify_bench),
         (BenchTarget::Proxy, proxy_bench::proxy_bench),
         (BenchTarget::Fleet, |root| fleet_bench::fleet_bench(root, None)),
+        (BenchTarget::Streams, stream_bench::stream_bench),
     ];
     let mut rows = Vec::new();
     for (target, bench) in benches {

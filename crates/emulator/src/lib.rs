@@ -399,7 +399,10 @@ async fn handle(app: &App, req: Request<Body>, remote: SocketAddr) -> Response<B
         elapsed_ms = started.elapsed().as_millis() as u64,
         "request"
     );
-    to_response(reply)
+    // Google's system parameter: indented JSON unless `prettyPrint=false`.
+    let pretty = !url::form_urlencoded::parse(request.query.as_bytes())
+        .any(|(k, v)| k == "prettyPrint" && v.eq_ignore_ascii_case("false"));
+    to_response(reply, pretty)
 }
 
 /// The front end, the metadata server and the JWKS: answered before the
@@ -447,8 +450,18 @@ fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
     state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn to_response(reply: Reply) -> Response<Body> {
-    let mut body = serde_json::to_vec_pretty(&reply.body).unwrap_or_default();
+fn to_response(reply: Reply, pretty: bool) -> Response<Body> {
+    // Room for a page of search results at once: growing a buffer to
+    // megabytes by doubling costs more in the allocator than the writing.
+    let mut body = Vec::with_capacity(1 << 20);
+    let written = if pretty {
+        serde_json::to_writer_pretty(&mut body, &reply.body)
+    } else {
+        serde_json::to_writer(&mut body, &reply.body)
+    };
+    if written.is_err() {
+        body.clear();
+    }
     body.push(b'\n');
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -602,6 +615,18 @@ mod tests {
         assert!(got.starts_with("HTTP/1.1 429"), "{got}");
         assert!(got.to_ascii_lowercase().contains("retry-after: 1"), "{got}");
         assert!(got.contains("RESOURCE_EXHAUSTED"));
+        drop(emu);
+    }
+
+    #[tokio::test]
+    async fn answers_are_indented_unless_pretty_print_is_false() {
+        let emu = start(example(), Options::default(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let ask =
+            |query: &str| format!("GET /v3/projects/acme-prod{query} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let indented = raw(emu.addr(), &ask("")).await;
+        assert!(indented.contains("{\n  \""), "{indented}");
+        let compact = raw(emu.addr(), &ask("?prettyPrint=false")).await;
+        assert!(compact.contains("\r\n\r\n{\"") && !compact.contains("{\n"), "{compact}");
         drop(emu);
     }
 

@@ -544,6 +544,12 @@ impl World {
             .map_err(|e| CommandError::usage(format!("{origin}: not a valid YAML world file: {e}")))?;
         // An empty file is an empty world.
         let value = if value.is_null() { Value::Object(Default::default()) } else { value };
+        Self::from_value(value, origin)
+    }
+
+    /// Checks a world already parsed (a generated estate of any size: a
+    /// file's YAML parser budgets its nodes).
+    pub fn from_value(value: Value, origin: &str) -> Result<Self, CommandError> {
         let mut world: World = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner().to_string();

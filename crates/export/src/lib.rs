@@ -66,10 +66,10 @@ pub struct Args {
     /// Export every service of these projects (ids or numbers, comma-separated), through Cloud Asset Inventory.
     #[arg(long, value_name = "P,Q", value_delimiter = ',', conflicts_with_all = ["services", "all", "from_asset_export"])]
     pub projects: Vec<String>,
-    /// Read an Asset Inventory export instead of calling any API: newline-delimited Asset JSON (--content-type resource and iam-policy, in one file or several; - for stdin), streamed in one pass.
+    /// Read an Asset Inventory export instead of calling any API: newline-delimited Asset JSON (--content-type resource and iam-policy, in one file or several; - for stdin); files are read twice, policies first, so memory holds only the policies.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["services", "all"])]
     pub from_asset_export: Vec<PathBuf>,
-    /// Calls a minute allowed to one API, as API=N (cloudasset=350, run=900, cloudresourcemanager=900 by default against Google; repeatable).
+    /// Calls a minute allowed to one API, as API=N (cloudasset=350, run=540, cloudresourcemanager=540 by default against Google, under its published quotas; repeatable).
     #[arg(long = "rate-limit", value_name = "API=N", value_parser = parse_rate_limit)]
     pub rate_limits: Vec<(Api, f64)>,
     /// Output format [default: text on a terminal, yaml otherwise].

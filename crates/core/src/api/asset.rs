@@ -119,6 +119,19 @@ pub struct Asset {
     pub update_time: Option<String>,
 }
 
+/// An export line's name, type and policy, its resource half skipped
+/// unread: what a first pass that gathers only the policies needs.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssetPolicy {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, alias = "asset_type")]
+    pub asset_type: String,
+    #[serde(default, alias = "iam_policy")]
+    pub iam_policy: Option<Policy>,
+}
+
 /// `Resource` of an Asset: the API's own JSON in `data`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -354,6 +367,9 @@ impl CloudAsset {
             if let Some(t) = search.page_token {
                 q.append_pair("pageToken", t);
             }
+            // A page of 500 services' versioned forms runs to megabytes,
+            // indented by default: Google's system parameter drops that.
+            q.append_pair("prettyPrint", "false");
         }
         let page: PageJson<T> = self.http.json(Api::CloudAsset, Method::GET, url, None).await?;
         Ok(Page { results: page.results, next_page_token: page.next_page_token.filter(|t| !t.is_empty()) })

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::run_v1::knative;
 use super::run_v2::service_json;
-use super::{Answer, CREATE_TIME, Call, UPDATE_TIME, page};
+use super::{Answer, CREATE_TIME, Call, UPDATE_TIME, page, page_start, page_token};
 use crate::authz::{ancestry, operator_holds, permission_denied};
 use crate::errors::ApiError;
 use crate::quota::{self, Limit};
@@ -76,9 +76,21 @@ fn search(
         scope(world, kind, id).unwrap_or_default().into_iter().filter(|n| request.wants_type(n.asset_type())).collect();
     let token = call.param(&["pageToken", "page_token"]);
     let (shown, next) = if verb == "searchAllIamPolicies" {
-        let results: Vec<Value> =
-            nodes.iter().filter_map(|n| policy_result(state, world, n, &request)).collect::<Result<_, _>>()?;
-        page(&results, request.page_size, token)?
+        // Only the page's results are built: the token is a place among
+        // the scope's resources, not among the results, so no page
+        // renders the policies of the pages before it.
+        let mut shown = Vec::new();
+        let mut next = None;
+        for (i, n) in nodes.iter().enumerate().skip(page_start(token, nodes.len())?) {
+            if let Some(result) = policy_result(state, world, n, &request).transpose()? {
+                if shown.len() == request.page_size {
+                    next = Some(page_token(i));
+                    break;
+                }
+                shown.push(result);
+            }
+        }
+        (shown, next)
     } else {
         // Only the page's results are built: a service's versioned forms are large.
         let matching: Vec<&Node> = nodes.iter().filter(|n| request.matches_resource(world, n)).collect();
@@ -456,27 +468,78 @@ fn resource_result(world: &World, n: &Node, request: &Request) -> Value {
         if !request.wants_field("versionedResources") {
             return Value::Object(all.into_iter().filter(|(k, _)| request.wants_field(k)).collect());
         }
-        // The service's own JSON in each API version, enums by name (a
-        // Struct has no enum encoding).
-        let named = Call {
-            method: "GET",
-            host: "",
-            segments: Vec::new(),
-            verb: None,
-            query: Vec::new(),
-            body: Map::new(),
-            ints: false,
-            user_agent: None,
-        };
+        // The service's own JSON in each API version.
         all.insert(
             "versionedResources".into(),
             json!([
                 {"version": "v1", "resource": knative(p, s)},
-                {"version": "v2", "resource": service_json(&named, p, s)},
+                {"version": "v2", "resource": service_json(&Call::names(), p, s)},
             ]),
         );
     }
     Value::Object(all.into_iter().filter(|(k, _)| request.wants_field(k)).collect())
+}
+
+/// Which half of an Asset Inventory export (`--content-type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportContent {
+    Resource,
+    IamPolicy,
+}
+
+/// Writes the Run services of `scope` (`organizations/N`, `folders/N` or
+/// `projects/ID`) as `gcloud asset export --asset-types
+/// run.googleapis.com/Service --content-type …` leaves them in Cloud
+/// Storage: one `Asset` per line, snake_case, `ancestors` bottom up
+/// (docs/emulator.md). Resources alternate Run's v2 and v1 (Knative) forms,
+/// so readers of both are exercised; only services with a policy have a
+/// policy line. Returns the lines written.
+pub fn export(
+    state: &State,
+    scope_name: &str,
+    content: ExportContent,
+    out: &mut impl std::io::Write,
+) -> std::io::Result<usize> {
+    let world = &state.world;
+    let unknown =
+        || std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("no scope {scope_name} in the world"));
+    let (kind, id) = scope_name.split_once('/').ok_or_else(unknown)?;
+    let nodes = scope(world, kind, id).ok_or_else(unknown)?;
+    let mut lines = 0;
+    let services = nodes.iter().filter(|n| matches!(n, Node::Service(..)));
+    for (i, n) in services.enumerate() {
+        let Node::Service(p, s) = n else { continue };
+        let mut ancestors = ancestry(world, &format!("projects/{}", p.id));
+        ancestors[0] = format!("projects/{}", p.number);
+        let mut line = json!({"name": n.full_name(), "asset_type": RUN_SERVICE});
+        match content {
+            ExportContent::Resource => {
+                let (version, data) =
+                    if i % 2 == 0 { ("v2", service_json(&Call::names(), p, s)) } else { ("v1", knative(p, s)) };
+                line["resource"] = json!({
+                    "version": version,
+                    "discovery_document_uri": format!("https://run.googleapis.com/$discovery/rest?version={version}"),
+                    "discovery_name": "Service",
+                    "parent": format!("//cloudresourcemanager.googleapis.com/projects/{}", p.number),
+                    "data": data,
+                    "location": s.region,
+                });
+            }
+            ExportContent::IamPolicy => {
+                let policy = state.get_policy(&n.key(), 3).map_err(|e| std::io::Error::other(e.message))?;
+                if policy.bindings.is_empty() {
+                    continue;
+                }
+                line["iam_policy"] = serde_json::to_value(Policy { etag: None, ..policy })?;
+            }
+        }
+        line["ancestors"] = json!(ancestors);
+        line["update_time"] = json!(UPDATE_TIME);
+        serde_json::to_writer(&mut *out, &line)?;
+        out.write_all(b"\n")?;
+        lines += 1;
+    }
+    Ok(lines)
 }
 
 #[cfg(test)]
@@ -484,7 +547,7 @@ mod tests {
     use super::super::Reply;
     use super::super::tests::{example, get};
     use super::*;
-    use runiam_core::api::asset::{IamPolicySearchResult, ResourceSearchResult, run_service};
+    use runiam_core::api::asset::{Asset, IamPolicySearchResult, ResourceSearchResult, run_service};
 
     fn names(r: &Reply, field: &str) -> Vec<String> {
         r.body["results"].as_array().into_iter().flatten().map(|x| x[field].as_str().unwrap().to_owned()).collect()
@@ -566,6 +629,53 @@ mod tests {
         assert!(plain.body["results"][0].get("versionedResources").is_none());
         assert_eq!(names(&plain, "name").len(), 4);
         assert_eq!(get(&state, "/v1/projects/acme-prod:searchAllResources", "readMask=nope").status, 400);
+    }
+
+    #[test]
+    fn policy_pages_hold_every_result_once() {
+        let state = example();
+        let path = "/v1/organizations/123456789012:searchAllIamPolicies";
+        let whole = names(&get(&state, path, ""), "resource");
+        assert!(whole.len() > 5, "{whole:?}");
+        let mut paged = Vec::new();
+        let mut token = String::new();
+        loop {
+            let r = get(&state, path, &format!("pageSize=2&pageToken={token}"));
+            let got = names(&r, "resource");
+            assert!(got.len() == 2 || r.body.get("nextPageToken").is_none(), "{got:?}");
+            paged.extend(got);
+            match r.body["nextPageToken"].as_str() {
+                Some(t) => token = t.to_owned(),
+                None => break,
+            }
+        }
+        assert_eq!(paged, whole);
+        assert_eq!(get(&state, path, "pageToken=nope").status, 400);
+    }
+
+    #[test]
+    fn exports_are_lines_of_assets_as_google_writes_them() {
+        let state = example();
+        let state = state.lock().unwrap();
+        let (mut resources, mut policies) = (Vec::new(), Vec::new());
+        assert_eq!(export(&state, "organizations/123456789012", ExportContent::Resource, &mut resources).unwrap(), 6);
+        // status-page and preview have no policy, so no line.
+        assert_eq!(export(&state, "folders/200000000001", ExportContent::IamPolicy, &mut policies).unwrap(), 3);
+        let assets: Vec<Asset> =
+            String::from_utf8(resources).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let versions: Vec<&str> = assets.iter().map(|a| a.resource.as_ref().unwrap().version.as_str()).collect();
+        assert_eq!(versions, ["v2", "v1", "v2", "v1", "v2", "v1"]);
+        for a in &assets {
+            let r = a.resource.as_ref().unwrap();
+            let s = run_service(&r.version, r.data.as_ref().unwrap()).unwrap();
+            let short = s.name.rsplit('/').next().unwrap();
+            assert!(a.name.ends_with(&format!("/services/{short}")), "{} {}", a.name, s.name);
+            assert!(a.ancestors[0].starts_with("projects/1000000000"), "{:?}", a.ancestors);
+            assert_eq!(a.ancestors.last().map(String::as_str), Some("organizations/123456789012"));
+        }
+        let first: Asset = serde_json::from_slice(policies.split(|b| *b == b'\n').next().unwrap()).unwrap();
+        assert!(first.iam_policy.unwrap().etag.is_none(), "exports carry no etag");
+        assert!(export(&state, "organizations/9", ExportContent::Resource, &mut Vec::new()).is_err());
     }
 
     #[test]

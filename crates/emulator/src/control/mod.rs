@@ -150,6 +150,22 @@ pub fn dispatch(state: &Mutex<State>, request: &ApiRequest) -> Reply {
 }
 
 impl<'a> Call<'a> {
+    /// A call that asks for nothing, enums by name: what a resource's own
+    /// JSON is rendered with where it sits in a Struct (Asset Inventory),
+    /// which has no enum encoding.
+    pub(crate) fn names() -> Call<'static> {
+        Call {
+            method: "GET",
+            host: "",
+            segments: Vec::new(),
+            verb: None,
+            query: Vec::new(),
+            body: Map::new(),
+            ints: false,
+            user_agent: None,
+        }
+    }
+
     fn parse(r: &'a ApiRequest) -> Result<Self, ApiError> {
         let mut segments = Vec::new();
         for raw in r.path.trim_start_matches('/').split('/').filter(|s| !s.is_empty()) {
@@ -432,19 +448,29 @@ pub(crate) fn page<T: Clone>(
     size: usize,
     token: Option<&str>,
 ) -> Result<(Vec<T>, Option<String>), ApiError> {
-    let start = match token.filter(|t| !t.is_empty()) {
-        None => 0,
+    let start = page_start(token, items.len())?;
+    let end = start.saturating_add(size.max(1)).min(items.len());
+    let next = (end < items.len()).then(|| page_token(end));
+    Ok((items[start..end].to_vec(), next))
+}
+
+/// Where the page of `token` starts among `len` items (0 without one).
+pub(crate) fn page_start(token: Option<&str>, len: usize) -> Result<usize, ApiError> {
+    match token.filter(|t| !t.is_empty()) {
+        None => Ok(0),
         Some(t) => URL_SAFE_NO_PAD
             .decode(t)
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
             .and_then(|s| s.strip_prefix("offset:").and_then(|n| n.parse::<usize>().ok()))
-            .filter(|n| *n <= items.len())
-            .ok_or_else(|| ApiError::invalid_field("pageToken", format!("Invalid page token '{t}'.")))?,
-    };
-    let end = start.saturating_add(size.max(1)).min(items.len());
-    let next = (end < items.len()).then(|| URL_SAFE_NO_PAD.encode(format!("offset:{end}")));
-    Ok((items[start..end].to_vec(), next))
+            .filter(|n| *n <= len)
+            .ok_or_else(|| ApiError::invalid_field("pageToken", format!("Invalid page token '{t}'."))),
+    }
+}
+
+/// The token of a page that starts at item `start`.
+pub(crate) fn page_token(start: usize) -> String {
+    URL_SAFE_NO_PAD.encode(format!("offset:{start}"))
 }
 
 /// Timestamps of the world's resources: fixed, so answers are stable.
