@@ -3,8 +3,9 @@
 //! (runiam-core's `ServicePerimeter`), checked field by field; crate::acm
 //! serves and enforces them.
 
-use runiam_core::api::access_context::ServicePerimeter;
+use runiam_core::api::access_context::{PerimeterConfig, ServicePerimeter};
 use serde::Deserialize;
+use serde_json::{Map, Value};
 
 /// An access policy of the world's organization (`accessPolicies/N`).
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -41,7 +42,11 @@ pub fn check(organization: Option<&str>, p: &AccessPolicy) -> Result<(), (String
         {
             return Err((at("perimeterType"), format!("'{t}' is not PERIMETER_TYPE_REGULAR or PERIMETER_TYPE_BRIDGE")));
         }
+        unknown(&s.extra, "ServicePerimeter", &at(""))?;
         for (config, c) in [("status", &s.status), ("spec", &s.spec)] {
+            if let Some(c) = c {
+                config_fields(c, &at(&format!("{config}.")))?;
+            }
             for (j, r) in c.iter().flat_map(|c| c.resources.iter()).enumerate() {
                 if !(r.starts_with("projects/")
                     || r.starts_with("folders/")
@@ -53,6 +58,46 @@ pub fn check(organization: Option<&str>, p: &AccessPolicy) -> Result<(), (String
                     ));
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// Every field of Access Context Manager v1's schemas that runiam keeps
+/// unread (its `extra`): a world naming anything else has a typo, which
+/// would otherwise be silently ignored.
+const UNREAD: &[(&str, &[&str])] = &[
+    ("ServicePerimeter", &["description", "etag"]),
+    ("ServicePerimeterConfig", &["egressPolicies", "vpcAccessibleServices"]),
+    ("IngressPolicy", &[]),
+    ("IngressFrom", &[]),
+    ("IngressSource", &["pscEndpoint"]),
+    ("IngressTo", &[]),
+];
+
+/// `Err` naming the first field of `extra` that `schema` does not have.
+fn unknown(extra: &Map<String, Value>, schema: &str, at: &str) -> Result<(), (String, String)> {
+    let known = UNREAD.iter().find(|(s, _)| *s == schema).map_or(&[][..], |(_, f)| *f);
+    match extra.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => Err((format!("{at}{k}"), format!("'{k}' is not a field of Access Context Manager's {schema}"))),
+        None => Ok(()),
+    }
+}
+
+/// The unknown fields of a perimeter's `status` or `spec` and its ingress rules.
+fn config_fields(c: &PerimeterConfig, at: &str) -> Result<(), (String, String)> {
+    unknown(&c.extra, "ServicePerimeterConfig", at)?;
+    for (k, rule) in c.ingress_policies.iter().enumerate() {
+        let at = format!("{at}ingressPolicies[{k}].");
+        unknown(&rule.extra, "IngressPolicy", &at)?;
+        if let Some(from) = &rule.ingress_from {
+            unknown(&from.extra, "IngressFrom", &format!("{at}ingressFrom."))?;
+            for (m, src) in from.sources.iter().enumerate() {
+                unknown(&src.extra, "IngressSource", &format!("{at}ingressFrom.sources[{m}]."))?;
+            }
+        }
+        if let Some(to) = &rule.ingress_to {
+            unknown(&to.extra, "IngressTo", &format!("{at}ingressTo."))?;
         }
     }
     Ok(())

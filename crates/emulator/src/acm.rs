@@ -135,6 +135,8 @@ mod tests {
                 .map_err(|e| e.to_string())
         };
         assert!(world(r#"{"name": "accessPolicies/42", "parent": "organizations/1"}"#).is_ok());
+        // Real fields runiam does not read are accepted.
+        assert!(world(r#"{"name": "accessPolicies/42", "parent": "organizations/1", "servicePerimeters": [{"name": "accessPolicies/42/servicePerimeters/p", "etag": "x", "status": {"egressPolicies": []}}]}"#).is_ok());
         for (bad, field) in [
             (r#"{"name": "policies/42", "parent": "organizations/1"}"#, "accessPolicies[0].name"),
             (r#"{"name": "accessPolicies/42", "parent": "organizations/2"}"#, "accessPolicies[0].parent"),
@@ -145,6 +147,18 @@ mod tests {
             (
                 r#"{"name": "accessPolicies/42", "parent": "organizations/1", "servicePerimeters": [{"name": "accessPolicies/42/servicePerimeters/p", "status": {"resources": ["acme-prod"]}}]}"#,
                 "accessPolicies[0].servicePerimeters[0].status.resources[0]",
+            ),
+            (
+                r#"{"name": "accessPolicies/42", "parent": "organizations/1", "servicePerimeters": [{"name": "accessPolicies/42/servicePerimeters/p", "status": {"restrictedService": ["run.googleapis.com"]}}]}"#,
+                "accessPolicies[0].servicePerimeters[0].status.restrictedService",
+            ),
+            (
+                r#"{"name": "accessPolicies/42", "parent": "organizations/1", "servicePerimeters": [{"name": "accessPolicies/42/servicePerimeters/p", "perimiterType": "PERIMETER_TYPE_BRIDGE"}]}"#,
+                "accessPolicies[0].servicePerimeters[0].perimiterType",
+            ),
+            (
+                r#"{"name": "accessPolicies/42", "parent": "organizations/1", "servicePerimeters": [{"name": "accessPolicies/42/servicePerimeters/p", "status": {"ingressPolicies": [{"ingressFrom": {"identity": ["user:a@b.c"]}}]}}]}"#,
+                "accessPolicies[0].servicePerimeters[0].status.ingressPolicies[0].ingressFrom.identity",
             ),
         ] {
             let e = world(bad).unwrap_err();
