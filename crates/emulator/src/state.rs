@@ -11,7 +11,7 @@
 //! conditional roles as `ROLE_withcond_HASH`. Etags are derived from the
 //! policy's content and the write counter, so runs are reproducible.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -74,6 +74,9 @@ pub struct State {
     pub metrics: crate::metrics::Metrics,
     /// The permission checks of each API request (`/emulator/v1/checks`).
     pub checks: crate::checks::Checks,
+    /// Run services' `versionedResources` as searchAllResources writes
+    /// them, by service key (`control::asset`).
+    pub(crate) versioned: HashMap<String, crate::control::asset::Versioned>,
 }
 
 /// The log store keeps this many entries; the oldest half goes when it is
@@ -110,6 +113,7 @@ impl State {
             quotas: Quotas::default(),
             metrics: Default::default(),
             checks: Default::default(),
+            versioned: HashMap::new(),
         }
     }
 
@@ -218,6 +222,7 @@ impl State {
             quotas: Quotas::default(),
             metrics: Default::default(),
             checks: Default::default(),
+            versioned: HashMap::new(),
         }
     }
 
