@@ -24,7 +24,7 @@ use crate::errors::ApiError;
 use crate::faults::Faults;
 use crate::logstore::LogRecord;
 use crate::quota::Quotas;
-use crate::world::{World, sha256};
+use crate::world::{Service, World, sha256};
 
 /// The etag of a policy nobody has written and that has no bindings.
 const EMPTY_ETAG: [u8; 3] = [0x00, 0x20, 0x01];
@@ -76,7 +76,17 @@ pub struct State {
     pub checks: crate::checks::Checks,
     /// Run services' `versionedResources` as searchAllResources writes
     /// them, by service key (`control::asset`).
-    pub(crate) versioned: HashMap<String, crate::control::asset::Versioned>,
+    pub(crate) versioned: HashMap<String, Versioned>,
+}
+
+/// A Run service's `versionedResources` as searchAllResources writes
+/// them, and what they were written from: the service and its project's
+/// number (its id is in the key).
+#[derive(Debug)]
+pub(crate) struct Versioned {
+    pub number: String,
+    pub service: Service,
+    pub json: Vec<u8>,
 }
 
 /// The log store keeps this many entries; the oldest half goes when it is

@@ -19,7 +19,7 @@ use super::{CREATE_TIME, Call, Reply, UPDATE_TIME, page, page_start, page_token}
 use crate::authz::{ancestry, operator_holds, permission_denied};
 use crate::errors::ApiError;
 use crate::quota::{self, Limit};
-use crate::state::{State, service_key};
+use crate::state::{State, Versioned, service_key};
 use crate::world::{Project, Service, World};
 
 const RUN_SERVICE: &str = "run.googleapis.com/Service";
@@ -157,15 +157,6 @@ fn write_json(out: &mut Vec<u8>, tree: &Value) {
     if serde_json::to_writer(&mut *out, tree).is_err() {
         out.extend_from_slice(b"null");
     }
-}
-
-/// A Run service's `versionedResources`, written, and what it was written
-/// from: the service and its project's number (its id is in the key).
-#[derive(Debug)]
-pub(crate) struct Versioned {
-    number: String,
-    service: Service,
-    json: Vec<u8>,
 }
 
 /// Writes the `versionedResources` of every Run service of the world, so
