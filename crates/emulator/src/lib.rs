@@ -273,6 +273,8 @@ pub async fn start(world: World, options: Options, listen: SocketAddr) -> std::i
     let frontend = frontend::Frontend::new(&world, options.seed);
     let mut initial = State::new(world);
     initial.faults = Faults::new(options.seed, options.fault_settings());
+    // Before listening, so no search page waits for its services' rendering.
+    control::asset::prerender(&mut initial);
     let state = Arc::new(Mutex::new(initial));
     let app = Arc::new(App { state: Arc::clone(&state), issuer, frontend });
     let (stop, stopped) = oneshot::channel::<()>();
@@ -451,18 +453,15 @@ fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
 }
 
 fn to_response(reply: Reply, pretty: bool) -> Response<Body> {
-    // Room for a page of search results at once: growing a buffer to
-    // megabytes by doubling costs more in the allocator than the writing.
-    let mut body = Vec::with_capacity(1 << 20);
-    let written = if pretty {
-        serde_json::to_writer_pretty(&mut body, &reply.body)
-    } else {
-        serde_json::to_writer(&mut body, &reply.body)
+    let body = match reply.written {
+        Some(mut json) if !pretty => {
+            json.push(b'\n');
+            json
+        }
+        // Indented, a written body is the same tree as any other.
+        Some(json) => tree_bytes(&serde_json::from_slice(&json).unwrap_or_default(), pretty),
+        None => tree_bytes(&reply.body, pretty),
     };
-    if written.is_err() {
-        body.clear();
-    }
-    body.push(b'\n');
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
@@ -473,6 +472,20 @@ fn to_response(reply: Reply, pretty: bool) -> Response<Body> {
         }
     }
     response
+}
+
+/// A tree as the body of an answer, indented or not, and a newline.
+fn tree_bytes(tree: &serde_json::Value, pretty: bool) -> Vec<u8> {
+    // Room for a large answer at once: growing a buffer to megabytes by
+    // doubling costs more in the allocator than the writing.
+    let mut body = Vec::with_capacity(1 << 20);
+    let written =
+        if pretty { serde_json::to_writer_pretty(&mut body, tree) } else { serde_json::to_writer(&mut body, tree) };
+    if written.is_err() {
+        body.clear();
+    }
+    body.push(b'\n');
+    body
 }
 
 /// The binary's body: parse `args`, load the world, serve until a signal.
@@ -627,6 +640,18 @@ mod tests {
         assert!(indented.contains("{\n  \""), "{indented}");
         let compact = raw(emu.addr(), &ask("?prettyPrint=false")).await;
         assert!(compact.contains("\r\n\r\n{\"") && !compact.contains("{\n"), "{compact}");
+        // A search page is written compact; indented, it is the same tree.
+        let search = |pretty: &str| {
+            format!(
+                "GET /v1/organizations/123456789012:searchAllResources?readMask=*{pretty} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+        };
+        let body = |answer: String| answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap();
+        let indented = body(raw(emu.addr(), &search("")).await);
+        let compact = body(raw(emu.addr(), &search("&prettyPrint=false")).await);
+        let tree: serde_json::Value = serde_json::from_str(&compact).unwrap();
+        assert!(tree["results"][5]["versionedResources"][1]["version"] == "v2", "{compact}");
+        assert_eq!(indented, format!("{}\n", serde_json::to_string_pretty(&tree).unwrap()));
         drop(emu);
     }
 

@@ -11,7 +11,7 @@
 //! conditional roles as `ROLE_withcond_HASH`. Etags are derived from the
 //! policy's content and the write counter, so runs are reproducible.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -24,7 +24,7 @@ use crate::errors::ApiError;
 use crate::faults::Faults;
 use crate::logstore::LogRecord;
 use crate::quota::Quotas;
-use crate::world::{World, sha256};
+use crate::world::{Service, World, sha256};
 
 /// The etag of a policy nobody has written and that has no bindings.
 const EMPTY_ETAG: [u8; 3] = [0x00, 0x20, 0x01];
@@ -74,6 +74,19 @@ pub struct State {
     pub metrics: crate::metrics::Metrics,
     /// The permission checks of each API request (`/emulator/v1/checks`).
     pub checks: crate::checks::Checks,
+    /// Run services' `versionedResources` as searchAllResources writes
+    /// them, by service key (`control::asset`).
+    pub(crate) versioned: HashMap<String, Versioned>,
+}
+
+/// A Run service's `versionedResources` as searchAllResources writes
+/// them, and what they were written from: the service and its project's
+/// number (its id is in the key).
+#[derive(Debug)]
+pub(crate) struct Versioned {
+    pub number: String,
+    pub service: Service,
+    pub json: Vec<u8>,
 }
 
 /// The log store keeps this many entries; the oldest half goes when it is
@@ -110,6 +123,7 @@ impl State {
             quotas: Quotas::default(),
             metrics: Default::default(),
             checks: Default::default(),
+            versioned: HashMap::new(),
         }
     }
 
@@ -218,6 +232,7 @@ impl State {
             quotas: Quotas::default(),
             metrics: Default::default(),
             checks: Default::default(),
+            versioned: HashMap::new(),
         }
     }
 

@@ -8,23 +8,25 @@
 //! form and Run v2's form when `readMask` asks). Results come in full
 //! resource name order, paged, under Google's per-minute quotas.
 
+use std::collections::HashMap;
+
 use runiam_core::model::{Binding, Policy};
 use serde_json::{Map, Value, json};
 
 use super::run_v1::knative;
 use super::run_v2::service_json;
-use super::{Answer, CREATE_TIME, Call, UPDATE_TIME, page, page_start, page_token};
+use super::{CREATE_TIME, Call, Reply, UPDATE_TIME, page, page_start, page_token};
 use crate::authz::{ancestry, operator_holds, permission_denied};
 use crate::errors::ApiError;
 use crate::quota::{self, Limit};
-use crate::state::{State, service_key};
+use crate::state::{State, Versioned, service_key};
 use crate::world::{Project, Service, World};
 
 const RUN_SERVICE: &str = "run.googleapis.com/Service";
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 500;
 
-pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Answer> {
+pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Result<Reply, ApiError>> {
     let ["v1", kind @ ("organizations" | "folders" | "projects"), id] = segs else { return None };
     let verb = call.verb.as_deref()?;
     let (permission, limits) = match verb {
@@ -51,7 +53,7 @@ fn search(
     verb: &str,
     permission: &str,
     limits: [Limit; 2],
-) -> Answer {
+) -> Result<Reply, ApiError> {
     let shown = format!("{kind}/{id}");
     if scope(&state.world, kind, id).is_none() {
         return Err(permission_denied(permission, &shown));
@@ -75,28 +77,26 @@ fn search(
     let nodes: Vec<Node> =
         scope(world, kind, id).unwrap_or_default().into_iter().filter(|n| request.wants_type(n.asset_type())).collect();
     let token = call.param(&["pageToken", "page_token"]);
-    let (shown, next) = if verb == "searchAllIamPolicies" {
-        // Only the page's results are built: the token is a place among
-        // the scope's resources, not among the results, so no page
-        // renders the policies of the pages before it.
-        let mut shown = Vec::new();
-        let mut next = None;
-        for (i, n) in nodes.iter().enumerate().skip(page_start(token, nodes.len())?) {
-            if let Some(result) = policy_result(state, world, n, &request).transpose()? {
-                if shown.len() == request.page_size {
-                    next = Some(page_token(i));
-                    break;
-                }
-                shown.push(result);
-            }
-        }
-        (shown, next)
-    } else {
-        // Only the page's results are built: a service's versioned forms are large.
+    if verb == "searchAllResources" {
+        // Only the page's results are written: a service's versioned forms are large.
         let matching: Vec<&Node> = nodes.iter().filter(|n| request.matches_resource(world, n)).collect();
         let (shown, next) = page(&matching, request.page_size, token)?;
-        (shown.iter().map(|n| resource_result(world, n, &request)).collect(), next)
-    };
+        return Ok(Reply::written(resource_page(world, &mut state.versioned, &shown, next, &request)));
+    }
+    // Only the page's results are built: the token is a place among the
+    // scope's resources, not among the results, so no page renders the
+    // policies of the pages before it.
+    let mut shown = Vec::new();
+    let mut next = None;
+    for (i, n) in nodes.iter().enumerate().skip(page_start(token, nodes.len())?) {
+        if let Some(result) = policy_result(state, world, n, &request).transpose()? {
+            if shown.len() == request.page_size {
+                next = Some(page_token(i));
+                break;
+            }
+            shown.push(result);
+        }
+    }
     let mut out = Map::new();
     if !shown.is_empty() {
         out.insert("results".into(), Value::Array(shown));
@@ -104,7 +104,90 @@ fn search(
     if let Some(t) = next {
         out.insert("nextPageToken".into(), json!(t));
     }
-    Ok(Value::Object(out))
+    Ok(Reply::ok(Value::Object(out)))
+}
+
+/// A searchAllResources page, written as the tree `{results, nextPageToken}`
+/// would be (compact), with each service's `versionedResources` copied
+/// from `cache`.
+fn resource_page(
+    world: &World,
+    cache: &mut HashMap<String, Versioned>,
+    shown: &[&Node],
+    next: Option<String>,
+    request: &Request,
+) -> Vec<u8> {
+    let versions = request.wants_field("versionedResources");
+    let mut out = Vec::with_capacity(if versions { shown.len() * 5000 } else { shown.len() * 500 } + 100);
+    out.push(b'{');
+    if !shown.is_empty() {
+        out.extend_from_slice(b"\"results\":[");
+        for (i, n) in shown.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_json(&mut out, &resource_result(world, n, request));
+            if let (true, Node::Service(p, s)) = (versions, n) {
+                // The field comes last: reopen the object to add it.
+                out.pop();
+                if out.last() != Some(&b'{') {
+                    out.push(b',');
+                }
+                out.extend_from_slice(b"\"versionedResources\":");
+                out.extend_from_slice(versioned_json(cache, p, s));
+                out.push(b'}');
+            }
+        }
+        out.push(b']');
+    }
+    if let Some(t) = next {
+        if !shown.is_empty() {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"nextPageToken\":");
+        write_json(&mut out, &json!(t));
+    }
+    out.push(b'}');
+    out
+}
+
+/// Writes a tree; writing to memory fails only for maps with non-string
+/// keys, which a `Value` cannot hold.
+fn write_json(out: &mut Vec<u8>, tree: &Value) {
+    if serde_json::to_writer(&mut *out, tree).is_err() {
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// Writes the `versionedResources` of every Run service of the world, so
+/// no search page waits for them.
+pub(crate) fn prerender(state: &mut State) {
+    for p in &state.world.projects {
+        for s in &p.services {
+            versioned_json(&mut state.versioned, p, s);
+        }
+    }
+}
+
+/// A service's `versionedResources`, written once per form of the service
+/// (a services.patch or a reset changes it) and kept.
+fn versioned_json<'c>(cache: &'c mut HashMap<String, Versioned>, p: &Project, s: &Service) -> &'c [u8] {
+    let key = service_key(&p.id, &s.region, &s.name);
+    let stale = cache.get(&key).is_none_or(|v| v.number != p.number || v.service != *s);
+    if stale {
+        let mut json = Vec::new();
+        write_json(&mut json, &versioned_resources(p, s));
+        cache.insert(key.clone(), Versioned { number: p.number.clone(), service: s.clone(), json });
+    }
+    cache.get(&key).map_or(b"null", |v| v.json.as_slice())
+}
+
+/// The service's own JSON in each API version.
+fn versioned_resources(p: &Project, s: &Service) -> Value {
+    json!([
+        {"version": "v1", "resource": knative(p, s)},
+        {"version": "v2", "resource": service_json(&Call::names(), p, s)},
+    ])
 }
 
 /// One searchable resource of the world.
@@ -440,7 +523,8 @@ fn policy_result(state: &State, world: &World, n: &Node, request: &Request) -> O
     Some(Ok(Value::Object(out)))
 }
 
-/// One ResourceSearchResult, with the fields `readMask` asks for.
+/// One ResourceSearchResult, with the fields `readMask` asks for but
+/// `versionedResources`, which `resource_page` adds last from its cache.
 fn resource_result(world: &World, n: &Node, request: &Request) -> Value {
     let mut all = Map::new();
     all.insert("name".into(), json!(n.full_name()));
@@ -464,17 +548,6 @@ fn resource_result(world: &World, n: &Node, request: &Request) -> Value {
         all.insert(
             "parentFullResourceName".into(),
             json!(format!("//cloudresourcemanager.googleapis.com/projects/{}", p.number)),
-        );
-        if !request.wants_field("versionedResources") {
-            return Value::Object(all.into_iter().filter(|(k, _)| request.wants_field(k)).collect());
-        }
-        // The service's own JSON in each API version.
-        all.insert(
-            "versionedResources".into(),
-            json!([
-                {"version": "v1", "resource": knative(p, s)},
-                {"version": "v2", "resource": service_json(&Call::names(), p, s)},
-            ]),
         );
     }
     Value::Object(all.into_iter().filter(|(k, _)| request.wants_field(k)).collect())
@@ -544,13 +617,14 @@ pub fn export(
 
 #[cfg(test)]
 mod tests {
-    use super::super::Reply;
     use super::super::tests::{example, get};
+    use super::super::{ApiRequest, Reply};
     use super::*;
     use runiam_core::api::asset::{Asset, IamPolicySearchResult, ResourceSearchResult, run_service};
+    use std::sync::Mutex;
 
     fn names(r: &Reply, field: &str) -> Vec<String> {
-        r.body["results"].as_array().into_iter().flatten().map(|x| x[field].as_str().unwrap().to_owned()).collect()
+        r.json()["results"].as_array().into_iter().flatten().map(|x| x[field].as_str().unwrap().to_owned()).collect()
     }
 
     #[test]
@@ -608,11 +682,11 @@ mod tests {
         let q = "assetTypes=run.googleapis.com%2FService&readMask=name,project,folders,organization,versionedResources&pageSize=4";
         let first = get(&state, "/v1/organizations/123456789012:searchAllResources", q);
         assert_eq!(names(&first, "name").len(), 4);
-        let token = first.body["nextPageToken"].as_str().unwrap().to_owned();
+        let token = first.json()["nextPageToken"].as_str().unwrap().to_owned();
         let rest = get(&state, "/v1/organizations/123456789012:searchAllResources", &format!("{q}&pageToken={token}"));
         assert_eq!(names(&rest, "name").len(), 2);
-        assert!(rest.body.get("nextPageToken").is_none());
-        let checkout: ResourceSearchResult = serde_json::from_value(first.body["results"][2].clone()).unwrap();
+        assert!(rest.json().get("nextPageToken").is_none());
+        let checkout: ResourceSearchResult = serde_json::from_value(first.json()["results"][2].clone()).unwrap();
         assert!(checkout.name.ends_with("/services/checkout"));
         assert!(checkout.extra.get("displayName").is_none(), "readMask keeps only what it names");
         let versions: Vec<_> =
@@ -626,7 +700,7 @@ mod tests {
         }
         // Without a readMask, no versionedResources.
         let plain = get(&state, "/v1/projects/acme-prod:searchAllResources", "assetTypes=run.googleapis.com.*");
-        assert!(plain.body["results"][0].get("versionedResources").is_none());
+        assert!(plain.json()["results"][0].get("versionedResources").is_none());
         assert_eq!(names(&plain, "name").len(), 4);
         assert_eq!(get(&state, "/v1/projects/acme-prod:searchAllResources", "readMask=nope").status, 400);
     }
@@ -651,6 +725,104 @@ mod tests {
         }
         assert_eq!(paged, whole);
         assert_eq!(get(&state, path, "pageToken=nope").status, 400);
+    }
+
+    /// A searchAllResources page as the handler built it before pages were
+    /// written straight to bytes: one tree, `versionedResources` rendered
+    /// afresh for every result.
+    fn tree_page(state: &State, scope_name: &str, query: &str) -> Value {
+        let (kind, id) = scope_name.split_once('/').unwrap();
+        let asked = ApiRequest { method: "GET".into(), query: query.into(), ..Default::default() };
+        let call = Call::parse(&asked).unwrap();
+        let request = Request::parse(&call).unwrap();
+        let world = &state.world;
+        let nodes: Vec<Node> =
+            scope(world, kind, id).unwrap().into_iter().filter(|n| request.wants_type(n.asset_type())).collect();
+        let matching: Vec<&Node> = nodes.iter().filter(|n| request.matches_resource(world, n)).collect();
+        let (shown, next) = page(&matching, request.page_size, call.param(&["pageToken"])).unwrap();
+        let results: Vec<Value> = shown
+            .iter()
+            .map(|n| {
+                let mut result = resource_result(world, n, &request);
+                if let (true, Node::Service(p, s)) = (request.wants_field("versionedResources"), n) {
+                    result["versionedResources"] = versioned_resources(p, s);
+                }
+                result
+            })
+            .collect();
+        let mut out = Map::new();
+        if !results.is_empty() {
+            out.insert("results".into(), Value::Array(results));
+        }
+        if let Some(t) = next {
+            out.insert("nextPageToken".into(), json!(t));
+        }
+        Value::Object(out)
+    }
+
+    /// Walks every page of each query, checking each written page against
+    /// the tree, byte for byte; returns how many results it saw.
+    fn walk_as_the_tree(state: &Mutex<State>, scope_name: &str) -> usize {
+        let queries = [
+            "assetTypes=run.googleapis.com%2FService&readMask=name,project,folders,organization,versionedResources&pageSize=7",
+            "readMask=*&pageSize=5",
+            "readMask=versionedResources&pageSize=9",
+            "pageSize=11",
+            "query=location%3Aus-central1&readMask=*&pageSize=6",
+        ];
+        let path = format!("/v1/{scope_name}:searchAllResources");
+        let mut seen = 0;
+        for q in queries {
+            let mut token = String::new();
+            loop {
+                let query = format!("{q}&pageToken={token}");
+                let reply = get(state, &path, &query);
+                let written = reply.written.clone().expect("a written page");
+                let tree = tree_page(&state.lock().unwrap(), scope_name, &query);
+                assert_eq!(String::from_utf8(written).unwrap(), serde_json::to_string(&tree).unwrap(), "{query}");
+                seen += tree["results"].as_array().map_or(0, Vec::len);
+                match tree["nextPageToken"].as_str() {
+                    Some(t) => token = t.to_owned(),
+                    None => break,
+                }
+            }
+        }
+        seen
+    }
+
+    #[test]
+    fn written_pages_are_the_trees_the_handler_answered() {
+        let estate = crate::estate::fleet(crate::estate::Size { projects: 4, services: 60 }, false);
+        let world = World::parse(&estate.to_string(), "fleet.json").unwrap();
+        let state = Mutex::new(State::new(world));
+        let scope_name = format!("organizations/{}", crate::estate::ORG);
+        // Rendered as pages ask, then from a cache filled before serving.
+        let cold = walk_as_the_tree(&state, &scope_name);
+        assert!(cold > 60 * 3, "{cold}");
+        prerender(&mut state.lock().unwrap());
+        assert_eq!(walk_as_the_tree(&state, &scope_name), cold);
+        // A service changed behind the cache (as services.patch does) is
+        // written as it is now.
+        {
+            let mut s = state.lock().unwrap();
+            let service = &mut s.world.projects[1].services[0];
+            service.ingress = Some("INGRESS_TRAFFIC_INTERNAL_ONLY".into());
+            service.generation += 1;
+        }
+        assert_eq!(walk_as_the_tree(&state, &scope_name), cold);
+        let page = get(&state, &format!("/v1/{scope_name}:searchAllResources"), "readMask=*&pageSize=500").json();
+        let changed = page["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| {
+                r["name"]
+                    .as_str()
+                    .is_some_and(|n| n.ends_with(&state.lock().unwrap().world.projects[1].services[0].name))
+            })
+            .unwrap()
+            .clone();
+        assert_eq!(changed["versionedResources"][1]["resource"]["ingress"], "INGRESS_TRAFFIC_INTERNAL_ONLY");
     }
 
     #[test]

@@ -77,17 +77,34 @@ pub struct ApiRequest {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Reply {
     pub status: u16,
+    /// The body as a tree; `Null` when `written` carries it.
     pub body: Value,
+    /// The body already written as compact JSON: search pages, which would
+    /// spend their time building and freeing a tree of megabytes.
+    pub written: Option<Vec<u8>>,
     pub headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
     pub fn ok(body: Value) -> Self {
-        Self { status: 200, body, headers: Vec::new() }
+        Self { status: 200, body, written: None, headers: Vec::new() }
+    }
+
+    /// A 200 whose body is already compact JSON.
+    pub fn written(json: Vec<u8>) -> Self {
+        Self { status: 200, body: Value::Null, written: Some(json), headers: Vec::new() }
     }
 
     pub fn error(e: &ApiError) -> Self {
-        Self { status: e.status(), body: e.body(), headers: Vec::new() }
+        Self { status: e.status(), body: e.body(), written: None, headers: Vec::new() }
+    }
+
+    /// The body as a tree, however it was answered.
+    pub fn json(&self) -> Value {
+        match &self.written {
+            Some(bytes) => serde_json::from_slice(bytes).unwrap_or(Value::Null),
+            None => self.body.clone(),
+        }
     }
 }
 
@@ -119,9 +136,14 @@ pub fn dispatch(state: &Mutex<State>, request: &ApiRequest) -> Reply {
     if !knob {
         state.checks.begin(call.method, call.host, &request.path);
     }
+    // Asset Inventory answers trees (policies) or pages already written (resources).
+    if let Some(answer) = asset::route(&mut state, &call, &segs) {
+        let reply = answer.unwrap_or_else(|e| Reply::error(&e));
+        state.checks.end(reply.status);
+        return reply;
+    }
     let answer = run_v2::route(&mut state, &call, &segs)
         .or_else(|| run_v1::route(&mut state, &call, &segs))
-        .or_else(|| asset::route(&mut state, &call, &segs))
         .or_else(|| resourcemanager::route(&mut state, &call, &segs))
         .or_else(|| iam::route(&mut state, &call, &segs))
         .or_else(|| iam_v2::route(&mut state, &call, &segs))
