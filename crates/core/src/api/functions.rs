@@ -1,6 +1,6 @@
 //! Cloud Functions v2: the project's functions, read for the blast radius
-//! of a grant to the account they run as (docs/grant-invoker.md "Who else
-//! gains access").
+//! of a grant to the account they run as (docs/documents.md "Who else
+//! gains access: the blast radius").
 //!
 //! The shapes (`functions.list` at `locations/-`: `functions`,
 //! `nextPageToken`, `unreachable`; `Function.name`, `environment`,
