@@ -197,6 +197,44 @@ fn mints(role: &str) -> Option<bool> {
     roles::predefined(role).map(|r| r.included_permissions.iter().any(|p| MINT_PERMISSIONS.contains(&p.as_str())))
 }
 
+/// The functions that run as the account: each one's line and, for 2nd
+/// gen, its backing Cloud Run service; what could not be told goes to
+/// `failures`.
+fn functions_running_as<'a>(
+    r: &'a AccountReads,
+    same: &dyn Fn(&str) -> bool,
+    failures: &mut Vec<String>,
+) -> Vec<(String, Option<&'a str>)> {
+    let listed = match &r.functions {
+        Ok(listed) => listed,
+        Err(e) => {
+            failures.push(format!("Cloud Functions: {e}"));
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for f in &listed.functions {
+        let Some(account) = f.runtime_account(r.project_number.as_deref()) else {
+            failures.push(format!(
+                "the account of function {}: it runs as the default compute account, and the project's number \
+                 could not be read (resourcemanager.projects.get)",
+                f.name
+            ));
+            continue;
+        };
+        if same(&account) {
+            let how = match f.run_service() {
+                Some(s) => format!("gen2, on Cloud Run service {}", s.rsplit('/').next().unwrap_or(s)),
+                None if f.is_gen2() => "gen2".to_owned(),
+                None => "gen1".to_owned(),
+            };
+            out.push((format!("function {} ({how}) runs as it", f.name), f.run_service()));
+        }
+    }
+    failures.extend(listed.unreachable.iter().map(|l| format!("Cloud Functions in {l}: unreachable")));
+    out
+}
+
 /// Everyone who reaches the service through the account, from what was read.
 pub fn account_impact(member: &Principal, email: &str, r: &AccountReads) -> Impact {
     let mut out = Impact { member: member.to_string(), ..Impact::default() };
@@ -207,48 +245,25 @@ pub fn account_impact(member: &Principal, email: &str, r: &AccountReads) -> Impa
     let mut failures = Vec::new();
     // A 2nd gen function is served by a Cloud Run service that runs as the
     // function's account: one workload, said once, on the function's line.
-    let functions: &[_] = r.functions.as_ref().map(|f| f.functions.as_slice()).unwrap_or_default();
-    let backing: Vec<&str> = functions.iter().filter_map(|f| f.run_service()).collect();
+    let functions = functions_running_as(r, &same, &mut failures);
     match &r.services {
         Ok(services) => {
             for s in services {
                 let account = s.spec.pointer("/template/spec/serviceAccountName").and_then(|v| v.as_str());
                 let region = s.region().unwrap_or("?");
-                let serves = |b: &&str| {
-                    b.rsplit_once("/services/")
+                let serves = |(_, backing): &(String, Option<&str>)| {
+                    backing
+                        .and_then(|b| b.rsplit_once("/services/"))
                         .is_some_and(|(at, name)| name == s.metadata.name && at.rsplit('/').next() == Some(region))
                 };
-                if account.is_some_and(same) && !backing.iter().any(serves) {
+                if account.is_some_and(same) && !functions.iter().any(serves) {
                     out.workloads.push(format!("Cloud Run service {} ({region}) runs as it", s.metadata.name));
                 }
             }
         }
         Err(e) => failures.push(format!("Cloud Run services: {e}")),
     }
-    match &r.functions {
-        Ok(listed) => {
-            for f in &listed.functions {
-                let Some(account) = f.runtime_account(r.project_number.as_deref()) else {
-                    failures.push(format!(
-                        "the account of function {}: it runs as the default compute account, and the project's number \
-                         could not be read (resourcemanager.projects.get)",
-                        f.name
-                    ));
-                    continue;
-                };
-                if same(&account) {
-                    let how = match f.run_service() {
-                        Some(s) => format!("gen2, on Cloud Run service {}", s.rsplit('/').next().unwrap_or(s)),
-                        None if f.is_gen2() => "gen2".to_owned(),
-                        None => "gen1".to_owned(),
-                    };
-                    out.workloads.push(format!("function {} ({how}) runs as it", f.name));
-                }
-            }
-            failures.extend(listed.unreachable.iter().map(|l| format!("Cloud Functions in {l}: unreachable")));
-        }
-        Err(e) => failures.push(format!("Cloud Functions: {e}")),
-    }
+    out.workloads.extend(functions.into_iter().map(|(line, _)| line));
     let failed = |list: &str, f: &[(String, ApiError)]| -> Vec<String> {
         f.iter().map(|(at, e)| format!("{list} in {at}: {e}")).collect()
     };
