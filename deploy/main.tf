@@ -52,6 +52,7 @@ resource "google_project_iam_custom_role" "heal" {
   title       = "runiam self-healing loop"
   description = "Reads Cloud Run request logs and the callers configured to invoke services, grants roles/run.invoker on services, writes the auto-fix metrics."
   permissions = [
+    "cloudfunctions.functions.list",
     "cloudscheduler.jobs.list",
     "cloudscheduler.locations.list",
     "cloudtasks.locations.list",

@@ -150,8 +150,9 @@ fn blast_radius_of_an_account_lists_its_workloads_keys_and_minters() {
     assert_eq!(
         who_else,
         [
-            "who else: Cloud Run service billing (europe-west1) runs as it: it can call the service too",
             "who else: Cloud Run service reports (us-central1) runs as it: it can call the service too",
+            "who else: function projects/imp-proj/locations/europe-west1/functions/hook (gen1) runs as it: it can call the service too",
+            "who else: function projects/imp-proj/locations/europe-west1/functions/billing (gen2, on Cloud Run service billing) runs as it: it can call the service too",
             "who else: Cloud Run job projects/imp-proj/locations/europe-west1/jobs/etl runs as it: it can call the service too",
             "who else: Scheduler job projects/imp-proj/locations/us-central1/jobs/nightly calls with its tokens: it can call the service too",
             "who else: whoever holds user-managed key projects/imp-proj/serviceAccounts/runner@imp-proj.iam.gserviceaccount.com/keys/3f1c0a9e2b7d4c5a can sign as serviceAccount:runner@imp-proj.iam.gserviceaccount.com",
@@ -162,7 +163,7 @@ fn blast_radius_of_an_account_lists_its_workloads_keys_and_minters() {
         "{err}"
     );
     let record: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(record["impact"]["workloads"].as_array().unwrap().len(), 4, "{record:#}");
+    assert_eq!(record["impact"]["workloads"].as_array().unwrap().len(), 5, "{record:#}");
     assert_eq!(record["impact"]["keys"].as_array().unwrap().len(), 1);
     assert_eq!(record["impact"]["tokenMinters"].as_array().unwrap().len(), 3);
 
@@ -170,6 +171,39 @@ fn blast_radius_of_an_account_lists_its_workloads_keys_and_minters() {
     let lonely = "serviceAccount:lonely@imp-proj.iam.gserviceaccount.com";
     let (_, _, err) = runiam(&emu, dir.path(), &["grant-invoker", API, "--member", lonely, "-o", "json"], "");
     assert!(err.contains(&format!("who else: no workload found running or pushing as {lonely}")), "{err}");
+
+    // A gen2 function that names no account runs as the default compute account.
+    let compute = "serviceAccount:700000000001-compute@developer.gserviceaccount.com";
+    let (_, _, err) = runiam(&emu, dir.path(), &["grant-invoker", API, "--member", compute, "-o", "json"], "");
+    assert!(
+        err.contains("who else: function projects/imp-proj/locations/us-central1/functions/thumbs (gen2, on Cloud Run service thumbs) runs as it"),
+        "{err}"
+    );
+}
+
+#[test]
+fn blast_radius_names_an_unreadable_functions_list_with_its_permission() {
+    let text = std::fs::read_to_string(impact_world()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let world = dir.path().join("world.yaml");
+    let faulty = text.replace(
+        "    cloudFunctions:\n",
+        "    apiErrors: {cloudfunctions.googleapis.com: disabled}\n    cloudFunctions:\n",
+    );
+    assert_ne!(faulty, text);
+    std::fs::write(&world, faulty).unwrap();
+    let emu = Emulator::start(&world, &[]);
+    let runner = "serviceAccount:runner@imp-proj.iam.gserviceaccount.com";
+    let (code, _, err) = runiam(&emu, dir.path(), &["grant-invoker", API, "--member", runner, "-o", "json"], "");
+    assert_eq!(code, 0, "{err}");
+    let unread: Vec<&str> =
+        err.lines().filter(|l| l.starts_with("who else: not read") && l.contains("Cloud Functions")).collect();
+    assert_eq!(unread.len(), 1, "{err}");
+    assert!(unread[0].starts_with("who else: not read, the lists may be short: Cloud Functions: "), "{err}");
+    assert!(unread[0].ends_with("(needs cloudfunctions.functions.list)"), "{err}");
+    // The billing service is still named: its function could not be read.
+    assert!(err.contains("who else: Cloud Run service billing (europe-west1) runs as it"), "{err}");
+    assert!(!err.contains("functions/hook"), "{err}");
 }
 
 #[test]

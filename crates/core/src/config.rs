@@ -33,6 +33,7 @@ pub enum Api {
     Eventarc,
     CloudTasks,
     Workflows,
+    CloudFunctions,
     Monitoring,
     Compute,
     NetworkManagement,
@@ -41,7 +42,7 @@ pub enum Api {
 }
 
 impl Api {
-    pub const ALL: [Api; 19] = [
+    pub const ALL: [Api; 20] = [
         Api::Run,
         Api::CloudResourceManager,
         Api::Iam,
@@ -56,6 +57,7 @@ impl Api {
         Api::Eventarc,
         Api::CloudTasks,
         Api::Workflows,
+        Api::CloudFunctions,
         Api::Monitoring,
         Api::Compute,
         Api::NetworkManagement,
@@ -80,6 +82,7 @@ impl Api {
             Api::Eventarc => "eventarc",
             Api::CloudTasks => "cloudtasks",
             Api::Workflows => "workflows",
+            Api::CloudFunctions => "cloudfunctions",
             Api::Monitoring => "monitoring",
             Api::Compute => "compute",
             Api::NetworkManagement => "networkmanagement",

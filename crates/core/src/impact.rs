@@ -3,14 +3,16 @@
 //! everyone who can mint its tokens (a key holder, a token creator); a
 //! group lets every member in. Plans print this and record it.
 //!
-//! Gather (the project's Run services, Scheduler jobs, Pub/Sub
-//! subscriptions, Eventarc triggers, Cloud Tasks queues and workflows, with
+//! Gather (the project's Run services and jobs, Cloud Functions, Scheduler
+//! jobs, Pub/Sub subscriptions, Eventarc triggers, Cloud Tasks queues and
+//! workflows, with
 //! the same reads troubleshoot makes; the account's keys and policy; the
 //! project's policy; the group's members) → decide (`account_impact`, pure)
 //! → report (`Impact::lines`).
 
 use crate::api::Clients;
 use crate::api::callers::{Everywhere, Job, Queue, Subscription, Trigger, Workflow};
+use crate::api::functions::{LIST_PERMISSION as FUNCTIONS_LIST, Listed as Functions};
 use crate::api::run::{Job as RunJob, KnativeService};
 pub use crate::doc::Impact;
 use crate::http::ApiError;
@@ -25,6 +27,10 @@ pub const MINT_PERMISSIONS: [&str; 2] = ["iam.serviceAccounts.getOpenIdToken", "
 pub struct AccountReads {
     pub services: Result<Vec<KnativeService>, String>,
     pub run_jobs: Everywhere<RunJob>,
+    pub functions: Result<Functions, String>,
+    /// The project's number: a 2nd gen function without an account runs
+    /// as the default compute account, named by it.
+    pub project_number: Option<String>,
     pub jobs: Everywhere<Job>,
     pub subscriptions: Result<Vec<Subscription>, String>,
     pub triggers: Everywhere<Trigger>,
@@ -116,9 +122,22 @@ async fn read_account(clients: &Clients, target: &ServiceRef, email: &str) -> Ac
     let project_res = format!("projects/{p}");
     let c = &clients.callers;
     let shown = |e: ApiError| e.to_string();
-    let (services, run_jobs, jobs, subscriptions, triggers, queues, workflows, keys, account_policy, project_policy) = tokio::join!(
+    let (
+        services,
+        run_jobs,
+        (functions, number),
+        jobs,
+        subscriptions,
+        triggers,
+        queues,
+        workflows,
+        keys,
+        account_policy,
+        project_policy,
+    ) = tokio::join!(
         clients.run_v1.list_services_all_regions(p),
         run_jobs_everywhere(clients, p),
+        futures::future::join(clients.functions.list_all(p), clients.resource_manager.get_project(p)),
         c.scheduler_jobs_everywhere(p),
         c.subscriptions(p),
         c.eventarc_triggers_everywhere(p),
@@ -131,6 +150,8 @@ async fn read_account(clients: &Clients, target: &ServiceRef, email: &str) -> Ac
     AccountReads {
         services: services.map(|l| l.services).map_err(shown),
         run_jobs,
+        functions: functions.map_err(|e| format!("{e} (needs {FUNCTIONS_LIST})")),
+        project_number: number.ok().map(|n| n.number().to_owned()),
         jobs,
         subscriptions: subscriptions.map_err(shown),
         triggers,
@@ -176,6 +197,44 @@ fn mints(role: &str) -> Option<bool> {
     roles::predefined(role).map(|r| r.included_permissions.iter().any(|p| MINT_PERMISSIONS.contains(&p.as_str())))
 }
 
+/// The functions that run as the account: each one's line and, for 2nd
+/// gen, its backing Cloud Run service; what could not be told goes to
+/// `failures`.
+fn functions_running_as<'a>(
+    r: &'a AccountReads,
+    same: &dyn Fn(&str) -> bool,
+    failures: &mut Vec<String>,
+) -> Vec<(String, Option<&'a str>)> {
+    let listed = match &r.functions {
+        Ok(listed) => listed,
+        Err(e) => {
+            failures.push(format!("Cloud Functions: {e}"));
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for f in &listed.functions {
+        let Some(account) = f.runtime_account(r.project_number.as_deref()) else {
+            failures.push(format!(
+                "the account of function {}: it runs as the default compute account, and the project's number \
+                 could not be read (resourcemanager.projects.get)",
+                f.name
+            ));
+            continue;
+        };
+        if same(&account) {
+            let how = match f.run_service() {
+                Some(s) => format!("gen2, on Cloud Run service {}", s.rsplit('/').next().unwrap_or(s)),
+                None if f.is_gen2() => "gen2".to_owned(),
+                None => "gen1".to_owned(),
+            };
+            out.push((format!("function {} ({how}) runs as it", f.name), f.run_service()));
+        }
+    }
+    failures.extend(listed.unreachable.iter().map(|l| format!("Cloud Functions in {l}: unreachable")));
+    out
+}
+
 /// Everyone who reaches the service through the account, from what was read.
 pub fn account_impact(member: &Principal, email: &str, r: &AccountReads) -> Impact {
     let mut out = Impact { member: member.to_string(), ..Impact::default() };
@@ -184,18 +243,27 @@ pub fn account_impact(member: &Principal, email: &str, r: &AccountReads) -> Impa
             || e.rsplit('/').next().is_some_and(|x| x.eq_ignore_ascii_case(email))
     };
     let mut failures = Vec::new();
+    // A 2nd gen function is served by a Cloud Run service that runs as the
+    // function's account: one workload, said once, on the function's line.
+    let functions = functions_running_as(r, &same, &mut failures);
     match &r.services {
         Ok(services) => {
             for s in services {
                 let account = s.spec.pointer("/template/spec/serviceAccountName").and_then(|v| v.as_str());
-                if account.is_some_and(same) {
-                    let region = s.region().unwrap_or("?");
+                let region = s.region().unwrap_or("?");
+                let serves = |(_, backing): &(String, Option<&str>)| {
+                    backing
+                        .and_then(|b| b.rsplit_once("/services/"))
+                        .is_some_and(|(at, name)| name == s.metadata.name && at.rsplit('/').next() == Some(region))
+                };
+                if account.is_some_and(same) && !functions.iter().any(serves) {
                     out.workloads.push(format!("Cloud Run service {} ({region}) runs as it", s.metadata.name));
                 }
             }
         }
         Err(e) => failures.push(format!("Cloud Run services: {e}")),
     }
+    out.workloads.extend(functions.into_iter().map(|(line, _)| line));
     let failed = |list: &str, f: &[(String, ApiError)]| -> Vec<String> {
         f.iter().map(|(at, e)| format!("{list} in {at}: {e}")).collect()
     };
@@ -305,6 +373,12 @@ impl Impact {
 mod tests {
     use super::*;
     use crate::api::callers::{HttpTarget, OidcToken};
+    use crate::api::functions::Function;
+    use serde_json::json;
+
+    fn function(v: serde_json::Value) -> Function {
+        serde_json::from_value(v).unwrap()
+    }
 
     #[test]
     fn terraform_is_told_by_its_user_agent() {
@@ -351,6 +425,20 @@ mod tests {
                 ],
                 ..Everywhere::default()
             },
+            functions: Ok(Functions {
+                functions: vec![
+                    function(
+                        json!({"name": "projects/p/locations/europe-west1/functions/hook", "environment": "GEN_1",
+                        "serviceConfig": {"serviceAccountEmail": email}}),
+                    ),
+                    function(json!({"name": "projects/p/locations/europe-west1/functions/c", "environment": "GEN_2",
+                        "serviceConfig": {"serviceAccountEmail": email,
+                            "service": "projects/p/locations/europe-west1/services/c"}})),
+                    function(json!({"name": "projects/p/locations/europe-west1/functions/d", "environment": "GEN_2"})),
+                ],
+                unreachable: vec!["asia-east1".into()],
+            }),
+            project_number: Some("7".into()),
             jobs: Everywhere {
                 items: vec![job("nightly", email), job("other", "x@p.iam.gserviceaccount.com")],
                 ..Everywhere::default()
@@ -371,7 +459,8 @@ mod tests {
             i.workloads,
             [
                 "Cloud Run service a (europe-west1) runs as it",
-                "Cloud Run service c (europe-west1) runs as it",
+                "function projects/p/locations/europe-west1/functions/hook (gen1) runs as it",
+                "function projects/p/locations/europe-west1/functions/c (gen2, on Cloud Run service c) runs as it",
                 "Cloud Run job projects/p/locations/europe-west1/jobs/etl runs as it",
                 "Scheduler job nightly calls with its tokens"
             ]
@@ -384,6 +473,29 @@ mod tests {
                 "group:deployers@p.example (roles/iam.serviceAccountUser on the project)"
             ]
         );
-        assert_eq!(i.unread, ["Pub/Sub subscriptions: 403 PERMISSION_DENIED"]);
+        assert_eq!(
+            i.unread,
+            ["Cloud Functions in asia-east1: unreachable", "Pub/Sub subscriptions: 403 PERMISSION_DENIED"]
+        );
+
+        // The default compute account runs `d`; without the project's
+        // number that cannot be told, and is said, as is a list not read.
+        let compute = "7-compute@developer.gserviceaccount.com";
+        let member = Principal::parse(&format!("serviceAccount:{compute}")).unwrap();
+        let i = account_impact(&member, compute, &reads);
+        assert_eq!(i.workloads, ["function projects/p/locations/europe-west1/functions/d (gen2) runs as it"]);
+        let unnumbered = AccountReads { project_number: None, ..reads };
+        let i = account_impact(&member, compute, &unnumbered);
+        assert!(
+            i.unread
+                .iter()
+                .any(|u| u.starts_with("the account of function projects/p/locations/europe-west1/functions/d:")),
+            "{:?}",
+            i.unread
+        );
+        let unread =
+            AccountReads { functions: Err("403 denied (needs cloudfunctions.functions.list)".into()), ..unnumbered };
+        let i = account_impact(&member, compute, &unread);
+        assert_eq!(i.unread[0], "Cloud Functions: 403 denied (needs cloudfunctions.functions.list)");
     }
 }

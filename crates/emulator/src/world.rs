@@ -123,6 +123,10 @@ pub struct Project {
     /// blast radius (the account their tasks run as); crate::vpc.
     #[serde(default)]
     pub run_jobs: Vec<crate::vpc::RunJob>,
+    /// Cloud Functions: workloads of the blast radius (the account they
+    /// run as; a 2nd gen function's backing Cloud Run service).
+    #[serde(default)]
+    pub cloud_functions: Vec<CloudFunction>,
     /// The Shared VPC host project this project is attached to.
     #[serde(default)]
     pub shared_vpc_host: Option<String>,
@@ -328,6 +332,32 @@ pub struct Workflow {
     pub service_account: Option<String>,
     /// The definition, YAML or JSON, as deployed.
     pub source_contents: String,
+}
+
+/// A deployed Cloud Function (v2's `Function`, with what runiam reads).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CloudFunction {
+    pub name: String,
+    pub region: String,
+    pub environment: FunctionEnvironment,
+    /// An email; absent, the function runs as its generation's default
+    /// account, and `functions.list` names none (as runiam must infer it).
+    #[serde(default)]
+    pub service_account: Option<String>,
+    /// A 2nd gen function's backing Cloud Run service, by name, in the
+    /// function's region.
+    #[serde(default)]
+    pub service: Option<String>,
+}
+
+/// A function's generation, spelled as the API spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum FunctionEnvironment {
+    #[serde(rename = "GEN_1")]
+    Gen1,
+    #[serde(rename = "GEN_2")]
+    Gen2,
 }
 
 /// One traffic target, in the API's shape (`GoogleCloudRunV2TrafficTarget`).
@@ -689,6 +719,15 @@ fn check_project(p: &Project, containers: &BTreeSet<String>) -> Result<(), (Stri
     check_tasks_and_workflows(p)?;
     crate::vpc::check(&p.subnetworks, &p.vpc_connectors, &p.instances)?;
     crate::vpc::check_jobs(&p.run_jobs)?;
+    for (j, f) in p.cloud_functions.iter().enumerate() {
+        check_region(&f.region).map_err(|why| (format!("cloudFunctions[{j}].region"), why.to_string()))?;
+        if f.service.is_some() && f.environment == FunctionEnvironment::Gen1 {
+            return Err((
+                format!("cloudFunctions[{j}].service"),
+                "only a GEN_2 function is served by a Cloud Run service; remove it or set environment GEN_2".into(),
+            ));
+        }
+    }
     let mut seen = BTreeSet::new();
     for (j, s) in p.services.iter().enumerate() {
         if !seen.insert((s.region.as_str(), s.name.as_str())) {

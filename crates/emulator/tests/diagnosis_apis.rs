@@ -689,3 +689,58 @@ fn faults_race_commit_then_fail_and_reset() {
     assert_eq!(get(&state, "/emulator/v1/faults", "").body["commitThenFail"], 1.0);
     assert_eq!(state.lock().unwrap().writes(), 0);
 }
+
+#[test]
+fn functions_list_every_location_pages_and_reports_a_disabled_api() {
+    let yaml = r#"
+projects:
+  - id: fn-one
+    number: "700000000002"
+    cloudFunctions:
+      - {name: hook, region: europe-west1, environment: GEN_1, serviceAccount: runner@fn-one.iam.gserviceaccount.com}
+      - {name: thumbs, region: us-east1, environment: GEN_2, service: thumbs}
+      - {name: resize, region: us-east1, environment: GEN_2, serviceAccount: runner@fn-one.iam.gserviceaccount.com}
+operator: user:ops@fn.example
+"#;
+    let state = world(yaml);
+    let all = get(&state, "/v2/projects/fn-one/locations/-/functions", "").body;
+    assert_eq!(
+        all["functions"],
+        json!([
+            {"name": "projects/fn-one/locations/europe-west1/functions/hook", "environment": "GEN_1", "state": "ACTIVE",
+             "serviceConfig": {"serviceAccountEmail": "runner@fn-one.iam.gserviceaccount.com"}},
+            // No account set: none is named, as runiam must infer the default.
+            {"name": "projects/fn-one/locations/us-east1/functions/thumbs", "environment": "GEN_2", "state": "ACTIVE",
+             "serviceConfig": {"service": "projects/fn-one/locations/us-east1/services/thumbs"}},
+            {"name": "projects/fn-one/locations/us-east1/functions/resize", "environment": "GEN_2", "state": "ACTIVE",
+             "serviceConfig": {"serviceAccountEmail": "runner@fn-one.iam.gserviceaccount.com"}},
+        ])
+    );
+    // One location; pages of one, the token leading to the next.
+    let first = get(&state, "/v2/projects/fn-one/locations/us-east1/functions", "pageSize=1").body;
+    assert_eq!(first["functions"][0]["name"], "projects/fn-one/locations/us-east1/functions/thumbs");
+    let token = first["nextPageToken"].as_str().unwrap();
+    let second =
+        get(&state, "/v2/projects/fn-one/locations/us-east1/functions", &format!("pageSize=1&pageToken={token}")).body;
+    assert_eq!(second["functions"][0]["name"], "projects/fn-one/locations/us-east1/functions/resize");
+    assert!(second.get("nextPageToken").is_none(), "{second}");
+    assert_eq!(get(&state, "/v2/projects/fn-one/locations/asia-east1/functions", "").body, json!({}));
+    // The check is recorded (the role table cannot grant it, so it is not enforced).
+    let served = state.lock().unwrap().checks.requests();
+    let checked: Vec<&str> = served.iter().flat_map(|s| &s.checks).map(|c| c.permission.as_str()).collect();
+    assert!(checked.contains(&"cloudfunctions.functions.list"), "{checked:?}");
+
+    let disabled =
+        world(&yaml.replace("operator:", "    apiErrors: {cloudfunctions.googleapis.com: disabled}\noperator:"));
+    let r = get(&disabled, "/v2/projects/fn-one/locations/-/functions", "");
+    assert_eq!(
+        (r.status, r.body["error"]["details"][0]["reason"].clone()),
+        (403, json!("SERVICE_DISABLED")),
+        "{}",
+        r.body
+    );
+
+    let gen1_with_service = yaml.replace("environment: GEN_1,", "environment: GEN_1, service: hook,");
+    let e = World::parse(&gen1_with_service, "w.yaml").unwrap_err().to_string();
+    assert!(e.contains("cloudFunctions[0].service"), "{e}");
+}

@@ -10,6 +10,7 @@ pub mod asset;
 pub mod callers;
 pub mod cloudidentity;
 pub mod compute;
+pub mod functions;
 pub mod iam;
 pub mod iam_v2;
 pub mod iamcredentials;
@@ -32,6 +33,7 @@ pub use asset::CloudAsset;
 pub use callers::Callers;
 pub use cloudidentity::CloudIdentity;
 pub use compute::Compute;
+pub use functions::CloudFunctions;
 pub use iam::Iam;
 pub use iam_v2::IamV2;
 pub use iamcredentials::IamCredentials;
@@ -60,6 +62,7 @@ pub struct Clients {
     pub logging: Logging,
     pub monitoring: Monitoring,
     pub callers: Callers,
+    pub functions: CloudFunctions,
     pub compute: Compute,
     pub network_management: NetworkManagement,
     pub cloud_asset: CloudAsset,
@@ -100,6 +103,7 @@ impl Clients {
                 tasks: config.endpoint(Api::CloudTasks).clone(),
                 workflows: config.endpoint(Api::Workflows).clone(),
             },
+            functions: CloudFunctions { http: http.clone(), base: config.endpoint(Api::CloudFunctions).clone() },
             cloud_asset: CloudAsset { http: http.clone(), base: config.endpoint(Api::CloudAsset).clone() },
             access_context: AccessContext {
                 http: http.clone(),
