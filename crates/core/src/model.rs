@@ -13,6 +13,13 @@ use serde_json::{Map, Value};
 /// The permission every invoker question is about.
 pub const INVOKE_PERMISSION: &str = "run.routes.invoke";
 
+/// The project's default compute account, the identity of what runs with
+/// no account of its own (a Cloud Run revision, a gen2 function, a
+/// workflow, an Eventarc trigger).
+pub fn default_compute_account(project_number: &str) -> String {
+    format!("{project_number}-compute@developer.gserviceaccount.com")
+}
+
 /// An IAM allow policy (`google.iam.v1.Policy`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -18,13 +18,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
 use crate::api::Clients;
-use crate::api::callers::{Configured, Delivery, OidcCall, Trigger, Via, deliveries, eventarc_calls, workflow_steps};
+use crate::api::callers::{Configured, Delivery, OidcCall, Trigger, Via, deliveries, eventarc_calls};
 use crate::api::run::{Service, token_audience_accepted};
 use crate::doc::{CallerEvidence, Outcome, Replay, Verdict};
 use crate::eval::{self, Evaluation};
 use crate::gate::reach::with_service_policy;
 use crate::http::ApiError;
-use crate::model::{INVOKE_PERMISSION, Policy, Principal, ServiceRef};
+use crate::model::{INVOKE_PERMISSION, Policy, Principal, ServiceRef, default_compute_account};
 use crate::requestlog::{Class, Entry, classify};
 
 /// Entries read per project at most.
@@ -136,15 +136,16 @@ pub async fn configured(clients: &Clients, project: &str) -> Callers {
         callers.eventarc_triggers_everywhere(project),
         clients.resource_manager.get_project(project),
     );
-    let default_account = number.ok().map(|p| format!("{}-compute@developer.gserviceaccount.com", p.number()));
+    let default_account = number.ok().map(|p| default_compute_account(p.number()));
     let tasks = callers.queued_tasks_of(&queues.items).await;
-    let configured = Configured {
-        subscriptions: subscriptions.unwrap_or_default(),
-        jobs: jobs.items,
-        tasks: tasks.into_iter().flat_map(|(_, read)| read.unwrap_or_default()).collect(),
-        queues: queues.items,
-        steps: workflows.items.iter().flat_map(|w| workflow_steps(w, default_account.as_deref())).collect(),
-    };
+    let configured = Configured::from_reads(
+        subscriptions.unwrap_or_default(),
+        jobs.items,
+        queues.items,
+        tasks,
+        &workflows.items,
+        default_account.as_deref(),
+    );
     Callers { configured, triggers: triggers.items, default_account }
 }
 

@@ -536,7 +536,7 @@ impl Project {
     /// The project's default compute service account, Cloud Run's default
     /// runtime identity.
     pub fn default_compute_account(&self) -> String {
-        format!("{}-compute@developer.gserviceaccount.com", self.number)
+        runiam_core::model::default_compute_account(&self.number)
     }
 }
 

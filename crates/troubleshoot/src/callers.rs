@@ -16,13 +16,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use runiam_core::api::Clients;
 use runiam_core::api::callers::{
-    Configured, Everywhere, OidcCall, OidcToken, QUEUED, Task, Via, deliveries, eventarc_calls, workflow_steps,
+    Configured, Everywhere, OidcCall, OidcToken, QUEUED, Task, Via, deliveries, eventarc_calls,
 };
 use runiam_core::api::run::Service;
 use runiam_core::doc::{Evidence, Finding, Fix, FixAction};
 use runiam_core::gather::failure;
 use runiam_core::http::ApiError;
-use runiam_core::model::{Policy, Principal, ServiceRef};
+use runiam_core::model::{Policy, Principal, ServiceRef, default_compute_account};
 use serde_json::{Value, json};
 
 use runiam_core::ingress::{Caller, PathFacts, Product, derive};
@@ -221,14 +221,15 @@ pub async fn discover(
         project_policy: project_policy.ok(),
     };
     // A workflow without an account runs as the project's default compute account.
-    let default_account = ctx.number.as_ref().map(|n| format!("{n}-compute@developer.gserviceaccount.com"));
-    let configured = Configured {
-        subscriptions: subs.unwrap_or_default(),
-        jobs: jobs.items,
-        queues: queues.items,
-        tasks: tasks.into_iter().flat_map(|(_, read)| read.unwrap_or_default()).collect(),
-        steps: workflows.items.iter().flat_map(|w| workflow_steps(w, default_account.as_deref())).collect(),
-    };
+    let default_account = ctx.number.as_deref().map(default_compute_account);
+    let configured = Configured::from_reads(
+        subs.unwrap_or_default(),
+        jobs.items,
+        queues.items,
+        tasks,
+        &workflows.items,
+        default_account.as_deref(),
+    );
     let urls = service.all_urls();
     // A trigger delivers to the service's own URL: one caller per trigger.
     let main_url: Vec<String> = service.uri.iter().map(|u| u.trim_end_matches('/').to_owned()).collect();
@@ -490,7 +491,7 @@ async fn traced_callers(ctx: &Context<'_>, entries: &[Value]) -> Vec<Discovered>
             .template
             .as_ref()
             .and_then(|t| t.service_account.clone())
-            .or_else(|| ctx.number.as_ref().map(|n| format!("{n}-compute@developer.gserviceaccount.com")));
+            .or_else(|| ctx.number.as_deref().map(default_compute_account));
         let Some(sa) = sa else { continue };
         // Its own egress decides where its calls arrive from (`path`, not `from`).
         let spec = crate::network::CallerSpec::Service(other.clone());

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use clap::{CommandFactory, Parser};
-use runiam_core::api::callers::{Configured, Route, workflow_steps};
+use runiam_core::api::callers::{Configured, Route};
 use runiam_core::api::run::Service;
 use runiam_core::cli::{CommonArgs, Context, run_command};
 use runiam_core::doc::{
@@ -36,7 +36,7 @@ use runiam_core::doc::{
     write_stdout,
 };
 use runiam_core::http::HttpOptions;
-use runiam_core::model::{INVOKE_PERMISSION, Policy, Principal, ServiceRef};
+use runiam_core::model::{INVOKE_PERMISSION, Policy, Principal, ServiceRef, default_compute_account};
 use runiam_core::output::Format;
 use runiam_core::style::{Tone, paint};
 use runiam_core::target::{resolve_service, user_named};
@@ -681,15 +681,16 @@ async fn configured_callers(
     );
     // The default compute account needs the project number; an unset
     // workflow account is then not matched, as with an unread list.
-    let default_account = target.project_number.as_ref().map(|n| format!("{n}-compute@developer.gserviceaccount.com"));
+    let default_account = target.project_number.as_deref().map(default_compute_account);
     let tasks = callers.queued_tasks_of(&queues.items).await;
-    let configured = Configured {
-        subscriptions: subscriptions.unwrap_or_default(),
-        jobs: jobs.items,
-        tasks: tasks.into_iter().flat_map(|(_, read)| read.unwrap_or_default()).collect(),
-        queues: queues.items,
-        steps: workflows.items.iter().flat_map(|w| workflow_steps(w, default_account.as_deref())).collect(),
-    };
+    let configured = Configured::from_reads(
+        subscriptions.unwrap_or_default(),
+        jobs.items,
+        queues.items,
+        tasks,
+        &workflows.items,
+        default_account.as_deref(),
+    );
     let urls = service.all_urls();
     emails
         .into_iter()

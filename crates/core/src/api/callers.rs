@@ -107,6 +107,26 @@ pub struct Configured {
 }
 
 impl Configured {
+    /// What a project's reads of its callers make (a kind that could not
+    /// be read is none): the queues' still-queued tasks, and the workflows'
+    /// OIDC steps, a workflow with no account running as `default_account`.
+    pub fn from_reads(
+        subscriptions: Vec<Subscription>,
+        jobs: Vec<Job>,
+        queues: Vec<Queue>,
+        tasks: Vec<(String, Result<Vec<Task>, ApiError>)>,
+        workflows: &[Workflow],
+        default_account: Option<&str>,
+    ) -> Configured {
+        Configured {
+            subscriptions,
+            jobs,
+            queues,
+            tasks: tasks.into_iter().flat_map(|(_, read)| read.unwrap_or_default()).collect(),
+            steps: workflows.iter().flat_map(|w| workflow_steps(w, default_account)).collect(),
+        }
+    }
+
     /// The configured calls to one of `service_urls` with some service
     /// account's OIDC tokens: what troubleshoot checks each caller's
     /// configuration from, and whose audience verify proves a caller with.

@@ -67,7 +67,7 @@ impl Function {
             return Some(email.to_owned());
         }
         if self.is_gen2() {
-            return project_number.map(|n| format!("{n}-compute@developer.gserviceaccount.com"));
+            return project_number.map(crate::model::default_compute_account);
         }
         let project = self.name.strip_prefix("projects/")?.split('/').next().filter(|p| !p.is_empty())?;
         Some(format!("{project}@appspot.gserviceaccount.com"))

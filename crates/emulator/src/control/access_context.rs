@@ -6,14 +6,16 @@
 //! `accesscontextmanager.servicePerimeters.list` on the organization.
 
 use runiam_core::api::access_context::{PERIMETERS_LIST, POLICIES_LIST};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::{Answer, Call, page};
+use super::callers::listing_at_most;
+use super::{Answer, Call};
 use crate::authz::require;
 use crate::errors::ApiError;
 use crate::state::State;
 use crate::world::sha256;
 
+/// Access Context Manager's largest page.
 const PAGE: usize = 100;
 
 pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Answer> {
@@ -30,19 +32,6 @@ pub(crate) fn route(state: &mut State, call: &Call, segs: &[&str]) -> Option<Ans
 
 fn etag(name: &str) -> String {
     sha256(format!("acm:{name}").as_bytes())[..8].iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn paged(call: &Call, field: &str, items: &[Value]) -> Answer {
-    let size = call.count_param(&["pageSize", "page_size"])?.filter(|n| *n > 0).unwrap_or(PAGE).min(PAGE);
-    let (shown, next) = page(items, size, call.param(&["pageToken", "page_token"]))?;
-    let mut out = Map::new();
-    if !shown.is_empty() {
-        out.insert(field.into(), Value::Array(shown));
-    }
-    if let Some(t) = next {
-        out.insert("nextPageToken".into(), json!(t));
-    }
-    Ok(Value::Object(out))
 }
 
 fn policies(state: &State, call: &Call) -> Answer {
@@ -62,7 +51,7 @@ fn policies(state: &State, call: &Call) -> Answer {
         .filter(|p| p.parent == key)
         .map(|p| json!({"name": p.name, "parent": p.parent, "title": p.title, "etag": etag(&p.name)}))
         .collect();
-    paged(call, "accessPolicies", &items)
+    listing_at_most(call, "accessPolicies", &items, PAGE)
 }
 
 fn perimeters(state: &State, call: &Call, id: &str) -> Answer {
@@ -83,7 +72,7 @@ fn perimeters(state: &State, call: &Call, id: &str) -> Answer {
             v
         })
         .collect();
-    paged(call, "servicePerimeters", &items)
+    listing_at_most(call, "servicePerimeters", &items, PAGE)
 }
 
 /// `servicePerimeters.patch`: the fields `updateMask` names (required)

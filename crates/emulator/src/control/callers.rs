@@ -162,8 +162,13 @@ fn function(proj: &Project, f: &CloudFunction) -> Value {
 }
 
 fn listing(call: &Call, field: &str, items: Vec<Value>) -> Answer {
-    let size = call.count_param(&["pageSize", "page_size"])?.filter(|n| *n > 0).unwrap_or(DEFAULT_PAGE);
-    let (shown, next) = page(&items, size, call.param(&["pageToken", "page_token"]))?;
+    listing_at_most(call, field, &items, usize::MAX)
+}
+
+/// One page of `items` under `field`, `pageSize` (default 100) capped at `max`.
+pub(crate) fn listing_at_most(call: &Call, field: &str, items: &[Value], max: usize) -> Answer {
+    let size = call.count_param(&["pageSize", "page_size"])?.filter(|n| *n > 0).unwrap_or(DEFAULT_PAGE).min(max);
+    let (shown, next) = page(items, size, call.param(&["pageToken", "page_token"]))?;
     let mut out = Map::new();
     if !shown.is_empty() {
         out.insert(field.into(), Value::Array(shown));
@@ -298,8 +303,7 @@ fn workflow(p: &Project, w: &Workflow) -> Value {
     let d = sha256(format!("workflow:{name}:{}", w.source_contents).as_bytes());
     let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
     // Google answers the account in full, the default compute one when none was set.
-    let account =
-        w.service_account.clone().unwrap_or_else(|| format!("{}-compute@developer.gserviceaccount.com", p.number));
+    let account = w.service_account.clone().unwrap_or_else(|| p.default_compute_account());
     json!({
         "name": name,
         "state": "ACTIVE",
