@@ -11,6 +11,10 @@
 //! - calls and 429s per API (`--verbose`), and the export's peak memory
 //!   (VmHWM, polled while it runs).
 //!
+//! Each export is timed several times and its median is the figure. The
+//! emulator's `--latency` is how long each answer takes (counted from the
+//! request), so a client that wasted nothing would meet the bound.
+//!
 //! Figures, not pass/fail. The issue's targets (within 1.3x of the bound,
 //! 50x faster than the script, no 429, under 100 MB) are the Asset
 //! Inventory route's; the fallback is held to its own bound, no 429 and
@@ -34,9 +38,16 @@ const LATENCY_MS: f64 = 50.0;
 /// Calls in flight at once: runiam's HTTP layer default.
 const CONCURRENCY: f64 = 16.0;
 
+/// Exports timed per route: the median is the figure (a quarter-second run
+/// on a shared 2-core machine moves by tens of ms from one run to the next).
+const INVENTORY_RUNS: usize = 7;
+const FALLBACK_RUNS: usize = 3;
+
 /// One export's figures.
 struct Run {
     secs: f64,
+    /// Fastest and slowest of the runs the median came from.
+    spread: (f64, f64),
     snapshots: usize,
     calls: u64,
     exhausted: u64,
@@ -99,7 +110,22 @@ fn export(bin: &Path, emu: &Emulator) -> anyhow::Result<Run> {
         .context("no calls summary from --verbose")?
         .to_owned();
     let (calls, exhausted) = totals(&summary);
-    Ok(Run { secs, snapshots, calls, exhausted, summary, peak_kb })
+    Ok(Run { secs, spread: (secs, secs), snapshots, calls, exhausted, summary, peak_kb })
+}
+
+/// The run of median wall time among `n`, with the spread of all of them
+/// and the worst of their peak memory and 429s.
+fn median_of(n: usize, mut run: impl FnMut() -> anyhow::Result<Run>) -> anyhow::Result<Run> {
+    let mut runs = (0..n.max(1)).map(|_| run()).collect::<anyhow::Result<Vec<Run>>>()?;
+    runs.sort_by(|a, b| a.secs.total_cmp(&b.secs));
+    let spread = (runs[0].secs, runs[runs.len() - 1].secs);
+    let peak_kb = runs.iter().map(|r| r.peak_kb).max().unwrap_or(0);
+    let exhausted = runs.iter().map(|r| r.exhausted).max().unwrap_or(0);
+    let mut median = runs.swap_remove(runs.len() / 2);
+    median.spread = spread;
+    median.peak_kb = peak_kb;
+    median.exhausted = exhausted;
+    Ok(median)
 }
 
 /// `VmHWM:  1234 kB` of a /proc status file.
@@ -151,7 +177,7 @@ pub fn fleet_bench(root: &Path, services: Option<usize>) -> anyhow::Result<Vec<F
         let path = dir.join(if operator { "fleet-operator.json" } else { "fleet.json" });
         std::fs::write(&path, serde_json::to_string(&fleet(size, operator))?)?;
         let emu = start_emulator(&bin, &path, &["--latency", &latency])?;
-        runs.push((label, export(&bin, &emu)?));
+        runs.push((label, median_of(if operator { FALLBACK_RUNS } else { INVENTORY_RUNS }, || export(&bin, &emu))?));
         if !operator {
             let projects: Vec<String> = (0..size.projects).map(|p| format!("fleet-{p:02}")).collect();
             let out = Command::new(&py)
@@ -168,6 +194,7 @@ pub fn fleet_bench(root: &Path, services: Option<usize>) -> anyhow::Result<Vec<F
                 "sequential google-cloud-run script",
                 Run {
                     secs,
+                    spread: (secs, secs),
                     snapshots: listed as usize,
                     calls: calls as u64,
                     exhausted: 0,
@@ -196,8 +223,17 @@ pub fn fleet_bench(root: &Path, services: Option<usize>) -> anyhow::Result<Vec<F
         };
         println!("  {label}:");
         println!(
-            "    wall {:.2} s, {} snapshots, {} calls, {} answered 429 ({})",
-            r.secs, r.snapshots, r.calls, r.exhausted, r.summary
+            "    wall {:.3} s{}, {} snapshots, {} calls, {} answered 429 ({})",
+            r.secs,
+            if r.spread.0 < r.spread.1 {
+                format!(" (median; {:.3}–{:.3} s)", r.spread.0, r.spread.1)
+            } else {
+                String::new()
+            },
+            r.snapshots,
+            r.calls,
+            r.exhausted,
+            r.summary
         );
         if !label.starts_with("sequential") {
             println!(
@@ -212,8 +248,11 @@ pub fn fleet_bench(root: &Path, services: Option<usize>) -> anyhow::Result<Vec<F
                 Figure::new(
                     format!("`export --organization`, {} services, {label}", size.services),
                     format!(
-                        "{:.2} s, {} calls, {} × 429, peak {:.0} MB",
+                        "{:.3} s (median of {}: {:.3}–{:.3}), {} calls, {} × 429, peak {:.0} MB",
                         r.secs,
+                        if label.starts_with("through Asset Inventory") { INVENTORY_RUNS } else { FALLBACK_RUNS },
+                        r.spread.0,
+                        r.spread.1,
                         r.calls,
                         r.exhausted,
                         r.peak_kb as f64 / 1024.0
@@ -261,6 +300,7 @@ mod tests {
     fn the_issues_targets_are_the_asset_inventory_routes() {
         let run = |secs: f64, calls: u64| Run {
             secs,
+            spread: (secs, secs),
             snapshots: 2000,
             calls,
             exhausted: 0,
@@ -276,6 +316,17 @@ mod tests {
         assert!(target("through Asset Inventory", &run(0.25, 8), 0.2, 117.0).1);
         assert!(!target("through Asset Inventory", &run(0.52, 8), 0.2, 117.0).1);
         assert!(!target("through Asset Inventory", &run(0.25, 8), 0.2, 10.0).1);
+    }
+
+    #[test]
+    fn the_figure_is_the_median_run() {
+        let mut runs = [(0.31, 0, 40), (0.25, 1, 30), (0.27, 0, 20)].into_iter();
+        let run = median_of(3, || {
+            let (secs, exhausted, peak_kb) = runs.next().unwrap();
+            Ok(Run { secs, spread: (secs, secs), snapshots: 0, calls: 0, exhausted, summary: String::new(), peak_kb })
+        })
+        .unwrap();
+        assert_eq!((run.secs, run.spread, run.exhausted, run.peak_kb), (0.27, (0.25, 0.31), 1, 40));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::rc::Rc;
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::CommandError;
 use crate::model::{Binding, Expr, Policy, Principal, ServiceRef};
@@ -485,6 +485,30 @@ pub enum Document {
     AuditFinding(Box<AuditFinding>),
 }
 
+/// A document as it is written: `apiVersion` and `kind` first, then the body.
+#[derive(Serialize)]
+struct Enveloped<'a, T> {
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    kind: &'static str,
+    #[serde(flatten)]
+    body: &'a T,
+}
+
+impl Serialize for Document {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let kind = self.kind().name();
+        let api_version = API_VERSION;
+        match self {
+            Document::ServiceSnapshot(body) => Enveloped { api_version, kind, body }.serialize(s),
+            Document::Diagnosis(body) => Enveloped { api_version, kind, body }.serialize(s),
+            Document::ChangeRecord(body) => Enveloped { api_version, kind, body }.serialize(s),
+            Document::VerifyReport(body) => Enveloped { api_version, kind, body }.serialize(s),
+            Document::AuditFinding(body) => Enveloped { api_version, kind, body }.serialize(s),
+        }
+    }
+}
+
 impl Document {
     pub fn kind(&self) -> Kind {
         match self {
@@ -510,21 +534,7 @@ impl Document {
 
     /// The document as JSON: `apiVersion` and `kind` first, then the body.
     pub fn to_value(&self) -> Value {
-        let body = match self {
-            Document::ServiceSnapshot(d) => serde_json::to_value(d),
-            Document::Diagnosis(d) => serde_json::to_value(d),
-            Document::ChangeRecord(d) => serde_json::to_value(d),
-            Document::VerifyReport(d) => serde_json::to_value(d),
-            Document::AuditFinding(d) => serde_json::to_value(d),
-        }
-        .expect("documents serialize");
-        let mut m = Map::new();
-        m.insert("apiVersion".into(), API_VERSION.into());
-        m.insert("kind".into(), self.kind().name().into());
-        if let Value::Object(fields) = body {
-            m.extend(fields);
-        }
-        Value::Object(m)
+        serde_json::to_value(self).expect("documents serialize")
     }
 
     /// Reads one document from its JSON value, checking the envelope first.
@@ -951,13 +961,13 @@ pub enum DocFormat {
 
 /// Renders one document in `format`, with its trailing newline.
 pub fn render(doc: &Document, format: DocFormat) -> String {
-    let v = doc.to_value();
     match format {
-        DocFormat::Json => format!("{}\n", serde_json::to_string(&v).expect("JSON values serialize")),
+        // Straight to text, no tree between: a fleet export streams thousands.
+        DocFormat::Json => format!("{}\n", serde_json::to_string(doc).expect("documents serialize")),
         // Every YAML document opens with `---`, so that files concatenated
         // (`cat diag.yaml change.yaml | runiam runbook`) stay a stream.
         DocFormat::Yaml => {
-            let s = serde_saphyr::to_string(&v).expect("JSON values serialize as YAML");
+            let s = serde_saphyr::to_string(&doc.to_value()).expect("JSON values serialize as YAML");
             if s.ends_with('\n') { format!("---\n{s}") } else { format!("---\n{s}\n") }
         }
     }
@@ -984,9 +994,15 @@ impl<W: Write> DocWriter<W> {
     }
 
     pub fn write(&mut self, doc: &Document) -> io::Result<()> {
-        self.out.write_all(render(doc, self.format).as_bytes())?;
-        self.out.flush()?;
-        Ok(())
+        self.write_batch(std::iter::once(doc))
+    }
+
+    /// Writes documents that arrived together (a page of search results)
+    /// with one write and one flush.
+    pub fn write_batch<'a>(&mut self, docs: impl IntoIterator<Item = &'a Document>) -> io::Result<()> {
+        let text: String = docs.into_iter().map(|d| render(d, self.format)).collect();
+        self.out.write_all(text.as_bytes())?;
+        self.out.flush()
     }
 
     pub fn into_inner(self) -> W {
@@ -1166,6 +1182,14 @@ mod tests {
             }
             let text = String::from_utf8(w.into_inner()).unwrap();
             assert_eq!(parse_stream(&text).unwrap(), docs, "{format:?}:\n{text}");
+        }
+        // JSON is written straight from the documents: the bytes the tree gives.
+        for d in &docs {
+            assert_eq!(render(d, DocFormat::Json), format!("{}\n", serde_json::to_string(&d.to_value()).unwrap()));
+            assert!(
+                render(d, DocFormat::Json)
+                    .starts_with(&format!("{{\"apiVersion\":\"{API_VERSION}\",\"kind\":\"{}\",", d.kind().name()))
+            );
         }
     }
 

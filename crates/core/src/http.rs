@@ -312,6 +312,17 @@ pub fn tls_roots(config: &Config) -> Result<Vec<reqwest::Certificate>, CommandEr
     Ok(certs)
 }
 
+/// An answer's JSON as `T` (an empty answer as `{}`), or the error naming the call.
+pub(crate) fn decode<T: DeserializeOwned>(api: Api, method: &Method, url: &Url, bytes: &[u8]) -> Result<T, ApiError> {
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { bytes };
+    serde_json::from_slice(bytes).map_err(|e| ApiError::Decode {
+        api,
+        method: method.to_string(),
+        url: url.to_string(),
+        detail: e.to_string(),
+    })
+}
+
 /// The credential sent with one call: the token and the quota project.
 struct Auth {
     token: Secret,
@@ -426,15 +437,21 @@ impl Http {
         url: Url,
         body: Option<&Value>,
     ) -> Result<T, ApiError> {
+        let bytes = self.answer(api, method.clone(), &url, body).await?;
+        decode(api, &method, &url, &bytes)
+    }
+
+    /// Sends a JSON request and returns its answer's JSON undecoded, for
+    /// a caller that decodes it in parts ([`decode`] each).
+    pub(crate) async fn answer(
+        &self,
+        api: Api,
+        method: Method,
+        url: &Url,
+        body: Option<&Value>,
+    ) -> Result<Vec<u8>, ApiError> {
         let auth = self.token().await?;
-        let bytes = self.send(api, method.clone(), &url, body, auth.as_ref()).await?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
-        serde_json::from_slice(bytes).map_err(|e| ApiError::Decode {
-            api,
-            method: method.to_string(),
-            url: url.to_string(),
-            detail: e.to_string(),
-        })
+        self.send(api, method, url, body, auth.as_ref()).await
     }
 
     /// The credential for API calls: the base one, or the impersonated one.
@@ -622,7 +639,8 @@ impl Http {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
             let bytes = match resp.bytes().await {
-                Ok(b) => b.to_vec(),
+                // Without a copy when the body came in one piece (megabytes, for a search page).
+                Ok(b) => Vec::from(b),
                 Err(source) => return Err(ApiError::Transport { api, url: url.to_string(), source }),
             };
             tracing::debug!(

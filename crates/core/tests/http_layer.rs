@@ -72,6 +72,7 @@ fn http_for(fake: &Fake, token: Option<&str>) -> (Config, Arc<Http>) {
         ("CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS", fake.url.as_str()),
         ("CLOUDSDK_API_ENDPOINT_OVERRIDES_MONITORING", fake.url.as_str()),
         ("CLOUDSDK_API_ENDPOINT_OVERRIDES_NETWORKMANAGEMENT", fake.url.as_str()),
+        ("CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDASSET", fake.url.as_str()),
     ]);
     let config = Config::resolve(&Flags::default(), &env, &GcloudProperties::default()).unwrap();
     let source = match token {
@@ -153,7 +154,7 @@ async fn paces_each_api_and_counts_its_calls_and_429s() {
     let started = Instant::now();
     let search = runiam_core::api::asset::Search::default();
     for _ in 0..4 {
-        clients.cloud_asset.search_all_resources("organizations/1", &search).await.unwrap();
+        clients.cloud_asset.search_all_resources("organizations/1", &search).await.unwrap().read().unwrap();
     }
     // 5 calls (the first answered 429 and retried): 4 gaps of 100 ms at least.
     assert!(started.elapsed() >= Duration::from_millis(390), "{:?}", started.elapsed());
@@ -161,6 +162,29 @@ async fn paces_each_api_and_counts_its_calls_and_429s() {
     let counts: Vec<(String, u64, u64)> =
         http.calls_by_api().iter().map(|(a, c)| (a.host_label().to_owned(), c.calls, c.exhausted)).collect();
     assert_eq!(counts, [("run".to_owned(), 1, 0), ("cloudasset".to_owned(), 5, 1)]);
+}
+
+#[tokio::test]
+async fn a_search_page_gives_its_token_before_its_results_are_read() {
+    let f = fake(Arc::new(|_, s| {
+        if s.target.contains("pageToken=t2") {
+            reply(200, json!({"results": 5}))
+        } else {
+            reply(200, json!({"results": [{"name": "//run.googleapis.com/x", "assetType": "run.googleapis.com/Service"}], "nextPageToken": "t2"}))
+        }
+    }))
+    .await;
+    let (config, http) = http_for(&f, None);
+    let clients = Clients::new(&config, http);
+    let search = runiam_core::api::asset::Search::default();
+    let first = clients.cloud_asset.search_all_resources("organizations/1", &search).await.unwrap();
+    assert_eq!(first.next_page_token.as_deref(), Some("t2"));
+    assert_eq!(first.read().unwrap().results[0].name, "//run.googleapis.com/x");
+    // A page whose results are not a list is an error when read.
+    let search = runiam_core::api::asset::Search { page_token: Some("t2"), ..search };
+    let bad = clients.cloud_asset.search_all_resources("organizations/1", &search).await.unwrap();
+    let e = bad.read().unwrap_err();
+    assert!(matches!(&e, ApiError::Decode { detail, .. } if detail.contains("expected a sequence")), "{e:?}");
 }
 
 #[tokio::test]

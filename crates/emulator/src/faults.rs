@@ -35,7 +35,7 @@ pub const RETRY_AFTER_SECONDS: u64 = 1;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FaultSettings {
-    /// Added to every control-plane answer.
+    /// How long every control-plane answer takes: it leaves no sooner than this after its request.
     #[serde(default)]
     pub latency_ms: u64,
     /// Share of control-plane requests (0 to 1) answered with one of `fail_codes`.

@@ -117,7 +117,7 @@ pub struct EmulatorArgs {
     /// Seed of every random choice (fault injection), for reproducible runs.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
-    /// Delay added to every control-plane answer, e.g. 50ms or 1s.
+    /// How long every control-plane answer takes, e.g. 50ms or 1s: each leaves no sooner than this after its request.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "0ms")]
     pub latency: Duration,
     /// Share of control-plane requests answered with one of --fail-codes (0 to 1).
@@ -167,7 +167,7 @@ pub fn command() -> clap::Command {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Options {
     pub seed: u64,
-    /// Added to every control-plane answer.
+    /// How long every control-plane answer takes (it leaves no sooner than this after its request).
     pub latency: Duration,
     /// Share of requests (0 to 1) answered with one of `fail_codes`.
     pub fail_rate: f64,
@@ -371,12 +371,12 @@ async fn handle(app: &App, req: Request<Body>, remote: SocketAddr) -> Response<B
         }
         Ok(bytes) => {
             let knob = request.path.starts_with("/emulator/");
-            let latency = lock(&app.state).faults.latency();
-            if !knob && !latency.is_zero() {
-                tokio::time::sleep(latency).await;
-            }
+            // The latency is how long an answer takes: it leaves no sooner
+            // than that after its request came in, whatever the emulator
+            // spent on it (as the benchmarks' lower bounds assume).
+            let answer_at = tokio::time::Instant::from_std(started) + lock(&app.state).faults.latency();
             let fault = if knob { None } else { lock(&app.state).faults.roll() };
-            match fault {
+            let reply = match fault {
                 Some(fault) => {
                     let mut r = Reply::error(&fault);
                     if matches!(r.status, 429 | 503) {
@@ -390,7 +390,11 @@ async fn handle(app: &App, req: Request<Body>, remote: SocketAddr) -> Response<B
                         .or_else(|| tokens::iam_credentials(&app.state, &app.issuer, &full))
                         .unwrap_or_else(|| dispatch(&app.state, &full))
                 }
+            };
+            if !knob {
+                tokio::time::sleep_until(answer_at).await;
             }
+            reply
         }
     };
     tracing::info!(
@@ -628,6 +632,31 @@ mod tests {
         assert!(got.starts_with("HTTP/1.1 429"), "{got}");
         assert!(got.to_ascii_lowercase().contains("retry-after: 1"), "{got}");
         assert!(got.contains("RESOURCE_EXHAUSTED"));
+        drop(emu);
+    }
+
+    #[tokio::test]
+    async fn latency_counts_from_the_request_not_from_the_emulators_work() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let options = Options { latency: Duration::from_millis(600), ..Options::default() };
+        let emu = start(example(), options, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let mut stream = tokio::net::TcpStream::connect(emu.addr()).await.unwrap();
+        let started = Instant::now();
+        let body = r#"{"policy": {"bindings": []}}"#;
+        let head = format!(
+            "POST /v2/projects/acme-prod/locations/europe-west1/services/hello:getIamPolicy HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // The request is in; its body is half the latency late.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stream.write_all(body.as_bytes()).await.unwrap();
+        let mut got = String::new();
+        stream.read_to_string(&mut got).await.unwrap();
+        let took = started.elapsed();
+        assert!(got.starts_with("HTTP/1.1 "), "{got}");
+        // Counted from the request: 600 ms, not 300 ms of body and 600 more.
+        assert!(took >= Duration::from_millis(600) && took < Duration::from_millis(850), "{took:?}");
         drop(emu);
     }
 

@@ -16,7 +16,7 @@ use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
 use indicatif::ProgressBar;
 use runiam_core::api::Clients;
-use runiam_core::api::asset::{self, MAX_PAGE_SIZE, Placement, RUN_SERVICE, Search};
+use runiam_core::api::asset::{self, MAX_PAGE_SIZE, Placement, RUN_SERVICE, Search, Unread};
 use runiam_core::doc::{ServiceSnapshot, SnapshotSource};
 use runiam_core::http::ApiError;
 use runiam_core::model::{Policy, ServiceRef, check_project_id};
@@ -119,10 +119,31 @@ fn unavailable(e: &ApiError) -> bool {
     e.status().is_some_and(|s| s.http == 403)
 }
 
-/// Resource pages fetched ahead while the policies are searched: the two
-/// searches' page chains overlap instead of running one after the other,
-/// and no more than this many pages wait in memory.
+/// Resource pages read ahead of the policies: the two searches' page
+/// chains run at once, each in its own task, and no more than twice this
+/// many pages (in the channel, and converted while the policies are still
+/// being searched) wait in memory.
 const RESOURCE_PAGES_AHEAD: usize = 4;
+
+/// A resource page's services, read before their policies are known.
+type Converted = Vec<(String, Pending)>;
+
+/// One service of a resource page, waiting for its policy.
+enum Pending {
+    /// Read from its versioned form; its `iam_policy` is still empty.
+    Read(Box<ServiceSnapshot>),
+    /// No versioned form: its settings must come from Run.
+    Unversioned(Placement),
+}
+
+/// A search running in its own task, stopped when the export stops early.
+struct Aborting<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for Aborting<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// Both searches over one scope, writing each resource page's snapshots.
 async fn through_inventory(clients: &Clients, scope: &str, sink: &mut Sink, bar: &ProgressBar) -> Result<(), Short> {
@@ -133,74 +154,133 @@ async fn through_inventory(clients: &Clients, scope: &str, sink: &mut Sink, bar:
             Short::Failed(user_named(e, format!("cannot search Cloud Asset Inventory at {scope}")))
         }
     };
+    let mut policies_task = Aborting(tokio::spawn(policies_of(clients.clone(), scope.to_owned())));
     let (pages, mut ahead) = tokio::sync::mpsc::channel(RESOURCE_PAGES_AHEAD);
-    let fetch = resource_pages(clients.clone(), scope.to_owned(), pages);
-    let write = async {
-        let mut policies: BTreeMap<String, Policy> = BTreeMap::new();
-        let mut token: Option<String> = None;
-        loop {
+    let _fetch = Aborting(tokio::spawn(resource_pages(clients.clone(), scope.to_owned(), pages)));
+    // Resource pages are read while the policies are searched; once the
+    // policies are in, every page is written as it comes.
+    let mut policies: Option<BTreeMap<String, Policy>> = None;
+    let mut held: Vec<Converted> = Vec::new();
+    let (mut read_all, mut written) = (false, false);
+    loop {
+        tokio::select! {
+            searched = &mut policies_task.0, if policies.is_none() => {
+                let searched = searched.map_err(|e| Short::Failed(CommandError::new(Exit::Api, e)))?;
+                policies = Some(searched.map_err(|(e, first)| failed(e, first && !written))?);
+            }
+            page = ahead.recv(), if !read_all && held.len() < RESOURCE_PAGES_AHEAD => match page {
+                Some(page) => held.push(converted(page.and_then(Unread::read).map_err(|e| failed(e, !written))?)?),
+                None => read_all = true,
+            },
+        }
+        let Some(policies) = &mut policies else { continue };
+        for page in held.drain(..) {
+            write(clients, page, policies, sink, bar).await?;
+            written = true;
+        }
+        if read_all {
+            return Ok(());
+        }
+    }
+}
+
+/// Every Run service's policy under `scope`, by full resource name; an
+/// error says whether it answered the first page. Each page is read while
+/// the next one is on its way.
+async fn policies_of(clients: Clients, scope: String) -> Result<BTreeMap<String, Policy>, (ApiError, bool)> {
+    let fetch = |token: Option<String>| {
+        let (clients, scope) = (&clients, &scope);
+        async move {
             let search = Search {
                 asset_types: &[RUN_SERVICE],
                 page_size: Some(MAX_PAGE_SIZE),
                 page_token: token.as_deref(),
                 ..Search::default()
             };
-            let page = clients
-                .cloud_asset
-                .search_all_iam_policies(scope, &search)
-                .await
-                .map_err(|e| failed(e, token.is_none()))?;
-            policies.extend(asset::policies_by_resource(page.results));
-            match page.next_page_token {
-                Some(t) => token = Some(t),
-                None => break,
-            }
+            clients.cloud_asset.search_all_iam_policies(scope, &search).await.map_err(|e| (e, token.is_none()))
         }
-        let mut written = false;
-        while let Some(page) = ahead.recv().await {
-            let page = page.map_err(|e| failed(e, !written))?;
-            let captured_at = Utc::now();
-            let mut unversioned = Vec::new();
-            for r in page.results.into_iter().filter(|r| r.asset_type == RUN_SERVICE) {
-                let policy = policies.remove(&r.name).unwrap_or_default();
-                let placement = Placement::of_search(r.project.as_deref(), &r.folders, r.organization.as_deref());
-                match asset::preferred(&r.versioned_resources) {
-                    Some(v) => {
-                        let s = asset::snapshot(
-                            &r.name,
-                            &v.version,
-                            &v.resource,
-                            &placement,
-                            policy,
-                            SnapshotSource::AssetInventory,
-                            captured_at,
-                        )
-                        .map_err(|e| unreadable(&r.name, &e.to_string()))?;
-                        sink.put(s)?;
-                        bar.inc(1);
-                    }
-                    None => unversioned.push((r.name, placement, policy)),
-                }
-            }
-            for s in read_from_run(clients, unversioned).await? {
-                sink.put(s)?;
-                bar.inc(1);
-            }
-            written = true;
-        }
-        Ok(())
     };
-    // Writing stops at the first error; dropping its receiver then stops the fetch.
-    let ((), written) = tokio::join!(fetch, write);
-    written
+    let mut policies = BTreeMap::new();
+    let mut page = fetch(None).await?;
+    loop {
+        let next = page.next_page_token.clone();
+        let read = async { page.read().map_err(|e| (e, false)) };
+        let (read, next) = match next {
+            Some(t) => {
+                let (next, read) = tokio::join!(fetch(Some(t)), read);
+                (read, Some(next?))
+            }
+            None => (read.await, None),
+        };
+        policies.extend(asset::policies_by_resource(read?.results));
+        match next {
+            Some(n) => page = n,
+            None => return Ok(policies),
+        }
+    }
 }
 
-/// `searchAllResources` page after page into `pages`, the last one an
-/// error if one comes; stops when the receiver is gone.
+/// A resource page's Run services, each read from its preferred version.
+fn converted(page: asset::Page<asset::ResourceSearchResult>) -> Result<Converted, CommandError> {
+    let captured_at = Utc::now();
+    page.results
+        .into_iter()
+        .filter(|r| r.asset_type == RUN_SERVICE)
+        .map(|r| {
+            let placement = Placement::of_search(r.project.as_deref(), &r.folders, r.organization.as_deref());
+            let pending = match asset::preferred(&r.versioned_resources) {
+                Some(v) => Pending::Read(Box::new(
+                    asset::snapshot(
+                        &r.name,
+                        &v.version,
+                        &v.resource,
+                        &placement,
+                        Policy::default(),
+                        SnapshotSource::AssetInventory,
+                        captured_at,
+                    )
+                    .map_err(|e| unreadable(&r.name, &e.to_string()))?,
+                )),
+                None => Pending::Unversioned(placement),
+            };
+            Ok((r.name, pending))
+        })
+        .collect()
+}
+
+/// A converted page's snapshots with their policies, into `sink`; those
+/// without a versioned form are read from Run first.
+async fn write(
+    clients: &Clients,
+    page: Converted,
+    policies: &mut BTreeMap<String, Policy>,
+    sink: &mut Sink,
+    bar: &ProgressBar,
+) -> Result<(), CommandError> {
+    let mut read = Vec::with_capacity(page.len());
+    let mut unversioned = Vec::new();
+    for (name, pending) in page {
+        let policy = policies.remove(&name).unwrap_or_default();
+        match pending {
+            Pending::Read(mut s) => {
+                s.iam_policy = policy;
+                read.push(*s);
+            }
+            Pending::Unversioned(placement) => unversioned.push((name, placement, policy)),
+        }
+    }
+    read.extend(read_from_run(clients, unversioned).await?);
+    bar.inc(read.len() as u64);
+    sink.put_all(read)
+}
+
+/// `searchAllResources` page after page into `pages`, unread (the receiver
+/// reads each while the next is on its way), the last one an error if one
+/// comes; stops when the receiver is gone.
 async fn resource_pages(
     clients: Clients,
     scope: String,
-    pages: tokio::sync::mpsc::Sender<Result<asset::Page<asset::ResourceSearchResult>, ApiError>>,
+    pages: tokio::sync::mpsc::Sender<Result<Unread<asset::ResourceSearchResult>, ApiError>>,
 ) {
     let mut token: Option<String> = None;
     loop {
@@ -287,9 +367,7 @@ async fn through_run(
         })
         .buffer_unordered(PROJECTS_AT_ONCE);
     while let Some(snapshots) = done.next().await {
-        for s in snapshots? {
-            sink.put(s)?;
-        }
+        sink.put_all(snapshots?)?;
         bar.inc(1);
     }
     Ok(())

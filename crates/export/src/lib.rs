@@ -209,10 +209,20 @@ impl Sink {
     }
 
     pub fn put(&mut self, s: ServiceSnapshot) -> Result<(), CommandError> {
+        self.put_all(vec![s])
+    }
+
+    /// Snapshots that arrived together (a page of search results), written
+    /// to a stream in one go.
+    pub fn put_all(&mut self, snapshots: Vec<ServiceSnapshot>) -> Result<(), CommandError> {
         match self {
-            Sink::Docs(w) => w.write(&Document::ServiceSnapshot(Box::new(s)))?,
-            Sink::Tree(dir) => write_file(dir, &s)?,
-            Sink::Table(all) | Sink::Terraform(all) => all.push(s),
+            Sink::Docs(w) => {
+                let docs: Vec<Document> =
+                    snapshots.into_iter().map(|s| Document::ServiceSnapshot(Box::new(s))).collect();
+                w.write_batch(&docs)?;
+            }
+            Sink::Tree(dir) => snapshots.iter().try_for_each(|s| write_file(dir, s))?,
+            Sink::Table(all) | Sink::Terraform(all) => all.extend(snapshots),
         }
         Ok(())
     }

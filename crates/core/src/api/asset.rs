@@ -11,18 +11,21 @@
 //! programmatically.
 
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use reqwest::Method;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use url::Url;
 
 use super::run::{RevisionTemplate, Service};
 use crate::config::Api;
 use crate::doc::{ServiceSnapshot, SnapshotSource};
-use crate::http::{ApiError, Http, api_url};
+use crate::http::{ApiError, Http, api_url, decode};
 use crate::ingress::Ingress;
 use crate::model::{Policy, ServiceRef};
 
@@ -35,20 +38,23 @@ const RUN_PREFIX: &str = "//run.googleapis.com/";
 /// The largest page both searches serve.
 pub const MAX_PAGE_SIZE: u32 = 500;
 
-/// One representation of a resource in one API version.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// One representation of a resource in one API version. The resource stays
+/// JSON text until [`run_service`] reads the one version it needs: a page
+/// of 500 services carries every version of each, megabytes that a tree of
+/// `Value`s would take longer to build and to drop than the call takes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VersionedResource {
     #[serde(default)]
     pub version: String,
-    #[serde(default)]
-    pub resource: Value,
+    #[serde(default = "json_null")]
+    pub resource: Box<RawValue>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
 /// `ResourceSearchResult`: the fields runiam reads; the rest in `extra`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceSearchResult {
     /// The full resource name (`//run.googleapis.com/projects/P/locations/R/services/S`).
@@ -99,7 +105,7 @@ pub struct IamPolicySearchResult {
 
 /// One `Asset` line of an export. Exports to Cloud Storage spell fields in
 /// snake_case (`asset_type`, `iam_policy`); the API's camelCase is taken too.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Asset {
     #[serde(default)]
@@ -132,14 +138,15 @@ pub struct AssetPolicy {
     pub iam_policy: Option<Policy>,
 }
 
-/// `Resource` of an Asset: the API's own JSON in `data`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// `Resource` of an Asset: the API's own JSON in `data`, as text until
+/// [`run_service`] reads it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AssetResource {
     #[serde(default)]
     pub version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<Value>,
+    pub data: Option<Box<RawValue>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -164,15 +171,87 @@ pub fn service_of(full_name: &str) -> Result<ServiceRef, AssetError> {
     ServiceRef::parse_full_name(rest).map_err(|e| bad(format!("name: {e}")))
 }
 
+/// `null`, the resource of a versioned form that names none.
+fn json_null() -> Box<RawValue> {
+    RawValue::from_string("null".to_owned()).expect("null is JSON")
+}
+
 /// The one reader of a Run service in either API version's JSON: `v2`
-/// (`GoogleCloudRunV2Service`) or `v1` (the Knative object, its settings in
-/// `run.googleapis.com/*` annotations), as the v2 [`Service`].
-pub fn run_service(version: &str, resource: &Value) -> Result<Service, AssetError> {
+/// (`GoogleCloudRunV2Service`, read straight into the typed [`Service`]) or
+/// `v1` (the Knative object, its settings in `run.googleapis.com/*`
+/// annotations), as the v2 [`Service`].
+pub fn run_service(version: &str, resource: &RawValue) -> Result<Service, AssetError> {
     match version {
-        "v2" => serde_path_to_error::deserialize(resource)
+        // Serde takes a struct from a JSON array too; a service is an object.
+        "v2" if !resource.get().trim_start().starts_with('{') => Err(bad("the v2 service is not a JSON object")),
+        "v2" => serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(resource.get()))
+            .map(V2Settings::into_service)
             .map_err(|e| bad(format!("the v2 service at {}: {}", e.path(), e.inner()))),
-        "v1" => knative(resource),
+        "v1" => {
+            knative(&serde_json::from_str(resource.get()).map_err(|e| bad(format!("the v1 service is not JSON: {e}")))?)
+        }
         other => Err(bad(format!("version '{other}' of a Run service is neither v1 nor v2"))),
+    }
+}
+
+/// The fields of a v2 service that a snapshot takes, named and typed as
+/// [`Service`] has them. The rest is skipped unread: `Service` keeps it in a
+/// flattened `extra`, which makes a read five times slower (a page of 500
+/// services is read while the next page is awaited), and a snapshot carries
+/// none of it; the v1 reader leaves it empty too.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct V2Settings {
+    name: String,
+    #[serde(default)]
+    uid: Option<String>,
+    #[serde(default)]
+    uri: Option<String>,
+    #[serde(default)]
+    urls: Vec<String>,
+    #[serde(default)]
+    custom_audiences: Vec<String>,
+    #[serde(default)]
+    ingress: Option<String>,
+    #[serde(default)]
+    invoker_iam_disabled: bool,
+    #[serde(default)]
+    default_uri_disabled: bool,
+    #[serde(default)]
+    iap_enabled: bool,
+    #[serde(default)]
+    template: Option<V2Template>,
+    #[serde(default)]
+    etag: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct V2Template {
+    #[serde(default)]
+    service_account: Option<String>,
+}
+
+impl V2Settings {
+    fn into_service(self) -> Service {
+        Service {
+            name: self.name,
+            uid: self.uid,
+            uri: self.uri,
+            urls: self.urls,
+            custom_audiences: self.custom_audiences,
+            ingress: self.ingress,
+            invoker_iam_disabled: self.invoker_iam_disabled,
+            default_uri_disabled: self.default_uri_disabled,
+            iap_enabled: self.iap_enabled,
+            template: self.template.map(|t| RevisionTemplate {
+                service_account: t.service_account,
+                vpc_access: None,
+                extra: Map::new(),
+            }),
+            etag: self.etag,
+            extra: Map::new(),
+        }
     }
 }
 
@@ -281,7 +360,7 @@ pub fn finish(
 pub fn snapshot(
     name: &str,
     version: &str,
-    resource: &Value,
+    resource: &RawValue,
     placement: &Placement,
     policy: Policy,
     source: SnapshotSource,
@@ -291,10 +370,28 @@ pub fn snapshot(
 }
 
 /// One page of a search.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct Page<T> {
     pub results: Vec<T>,
     pub next_page_token: Option<String>,
+}
+
+/// A page as it arrived: its token read, its results not yet, so that the
+/// next page can be asked for while this one is read.
+#[derive(Debug)]
+pub struct Unread<T> {
+    answer: Vec<u8>,
+    pub next_page_token: Option<String>,
+    url: Url,
+    of: PhantomData<fn() -> T>,
+}
+
+impl<T: DeserializeOwned> Unread<T> {
+    /// The page's results, read.
+    pub fn read(self) -> Result<Page<T>, ApiError> {
+        let page: PageJson<T> = decode(Api::CloudAsset, &Method::GET, &self.url, &self.answer)?;
+        Ok(Page { results: page.results, next_page_token: self.next_page_token })
+    }
 }
 
 #[derive(Deserialize)]
@@ -302,6 +399,12 @@ pub struct Page<T> {
 struct PageJson<T> {
     #[serde(default = "Vec::new")]
     results: Vec<T>,
+}
+
+/// A page's token; its results are skipped unread.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PageToken {
     #[serde(default)]
     next_page_token: Option<String>,
 }
@@ -331,7 +434,7 @@ impl CloudAsset {
         &self,
         scope: &str,
         search: &Search<'_>,
-    ) -> Result<Page<ResourceSearchResult>, ApiError> {
+    ) -> Result<Unread<ResourceSearchResult>, ApiError> {
         self.page(scope, "searchAllResources", search).await
     }
 
@@ -340,16 +443,11 @@ impl CloudAsset {
         &self,
         scope: &str,
         search: &Search<'_>,
-    ) -> Result<Page<IamPolicySearchResult>, ApiError> {
+    ) -> Result<Unread<IamPolicySearchResult>, ApiError> {
         self.page(scope, "searchAllIamPolicies", search).await
     }
 
-    async fn page<T: serde::de::DeserializeOwned>(
-        &self,
-        scope: &str,
-        verb: &str,
-        search: &Search<'_>,
-    ) -> Result<Page<T>, ApiError> {
+    async fn page<T>(&self, scope: &str, verb: &str, search: &Search<'_>) -> Result<Unread<T>, ApiError> {
         let mut url = api_url(&self.base, &["v1", &format!("{scope}:{verb}")]);
         {
             let mut q = url.query_pairs_mut();
@@ -371,8 +469,9 @@ impl CloudAsset {
             // indented by default: Google's system parameter drops that.
             q.append_pair("prettyPrint", "false");
         }
-        let page: PageJson<T> = self.http.json(Api::CloudAsset, Method::GET, url, None).await?;
-        Ok(Page { results: page.results, next_page_token: page.next_page_token.filter(|t| !t.is_empty()) })
+        let answer = self.http.answer(Api::CloudAsset, Method::GET, &url, None).await?;
+        let token: PageToken = decode(Api::CloudAsset, &Method::GET, &url, &answer)?;
+        Ok(Unread { answer, next_page_token: token.next_page_token.filter(|t| !t.is_empty()), url, of: PhantomData })
     }
 }
 
@@ -387,6 +486,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
+
+    fn raw(v: &Value) -> Box<RawValue> {
+        serde_json::value::to_raw_value(v).unwrap()
+    }
 
     fn v2() -> Value {
         json!({
@@ -427,8 +530,9 @@ mod tests {
         let at = Utc::now();
         let name = "//run.googleapis.com/projects/acme-prod/locations/europe-west1/services/hello";
         let policy = Policy::with_grants(&[("roles/run.invoker", "user:amy@acme.example")]);
-        let a = snapshot(name, "v2", &v2(), &placement, policy.clone(), SnapshotSource::AssetInventory, at).unwrap();
-        let b = snapshot(name, "v1", &v1(), &placement, policy, SnapshotSource::AssetInventory, at).unwrap();
+        let a =
+            snapshot(name, "v2", &raw(&v2()), &placement, policy.clone(), SnapshotSource::AssetInventory, at).unwrap();
+        let b = snapshot(name, "v1", &raw(&v1()), &placement, policy, SnapshotSource::AssetInventory, at).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.ingress.as_deref(), Some("INGRESS_TRAFFIC_INTERNAL_ONLY"));
         assert!(a.invoker_iam_disabled);
@@ -438,6 +542,30 @@ mod tests {
         assert_eq!(a.service.project_number.as_deref(), Some("100000000001"));
         assert_eq!(a.ancestry, ["folders/2", "organizations/1"]);
         assert_eq!(a.source, Some(SnapshotSource::AssetInventory));
+    }
+
+    /// What `Service` reads of `v`, less what a snapshot never carries.
+    fn as_service_reads(v: &Value) -> Option<Service> {
+        let mut s: Service = serde_json::from_value(v.clone()).ok()?;
+        s.extra.clear();
+        if let Some(t) = &mut s.template {
+            t.extra.clear();
+            t.vpc_access = None;
+        }
+        Some(s)
+    }
+
+    #[test]
+    fn the_v2_reader_reads_what_service_reads() {
+        let mut v = v2();
+        v["etag"] = json!("\"abc\"");
+        v["uid"] = json!("u-1");
+        v["iapEnabled"] = json!(true);
+        v["defaultUriDisabled"] = json!(true);
+        v["template"]["vpcAccess"] = json!({"egress": "ALL_TRAFFIC"});
+        v["traffic"] = json!([{"percent": 100}]);
+        let read = run_service("v2", &raw(&v)).unwrap();
+        assert_eq!(Some(read), as_service_reads(&v));
     }
 
     #[test]
@@ -454,13 +582,13 @@ mod tests {
     fn unreadable_services_name_the_field() {
         let mut bad_audiences = v1();
         bad_audiences["metadata"]["annotations"]["run.googleapis.com/custom-audiences"] = json!("not json");
-        let e = run_service("v1", &bad_audiences).unwrap_err();
+        let e = run_service("v1", &raw(&bad_audiences)).unwrap_err();
         assert!(e.0.starts_with("metadata.annotations.run.googleapis.com/custom-audiences"), "{e}");
-        let e = run_service("v2", &json!({"name": "x", "urls": 5})).unwrap_err();
+        let e = run_service("v2", &raw(&json!({"name": "x", "urls": 5}))).unwrap_err();
         assert!(e.0.contains("urls"), "{e}");
-        assert!(run_service("v3", &v2()).is_err());
+        assert!(run_service("v3", &raw(&v2())).is_err());
         assert!(service_of("//storage.googleapis.com/b").is_err());
-        assert_eq!(preferred(&[]), None);
+        assert!(preferred(&[]).is_none());
     }
 
     /// JSON whose keys are often the ones the readers look at.
@@ -504,12 +632,15 @@ mod tests {
     proptest! {
         #[test]
         fn readers_never_panic(v in any_json(), version in prop_oneof![Just("v1"), Just("v2"), Just("x")]) {
-            let _ = run_service(version, &v);
+            let read = run_service(version, &raw(&v));
+            if version == "v2" {
+                prop_assert_eq!(read.ok(), as_service_reads(&v));
+            }
             let _ = serde_json::from_value::<Asset>(v.clone());
             let _ = serde_json::from_value::<ResourceSearchResult>(v.clone());
             let _ = serde_json::from_value::<IamPolicySearchResult>(v.clone());
             let placement = Placement::of_ancestors(&["projects/1".to_owned()]);
-            let _ = snapshot("//run.googleapis.com/projects/p-1/locations/us-east1/services/s", version, &v, &placement, Policy::default(), SnapshotSource::AssetExport, Utc::now());
+            let _ = snapshot("//run.googleapis.com/projects/p-1/locations/us-east1/services/s", version, &raw(&v), &placement, Policy::default(), SnapshotSource::AssetExport, Utc::now());
         }
 
         #[test]
