@@ -24,7 +24,7 @@ Register-ArgumentCompleter -Native -CommandName 'runiam-emulator' -ScriptBlock {
             [CompletionResult]::new('--world', '--world', [CompletionResultType]::ParameterName, 'The world file (YAML): organization, folders, projects, services, policies')
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on; port 0 picks a free port (the printed URL shows it)')
             [CompletionResult]::new('--seed', '--seed', [CompletionResultType]::ParameterName, 'Seed of every random choice (fault injection), for reproducible runs')
-            [CompletionResult]::new('--latency', '--latency', [CompletionResultType]::ParameterName, 'Delay added to every control-plane answer, e.g. 50ms or 1s')
+            [CompletionResult]::new('--latency', '--latency', [CompletionResultType]::ParameterName, 'How long every control-plane answer takes, e.g. 50ms or 1s: each leaves no sooner than this after its request')
             [CompletionResult]::new('--fail-rate', '--fail-rate', [CompletionResultType]::ParameterName, 'Share of control-plane requests answered with one of --fail-codes (0 to 1)')
             [CompletionResult]::new('--fail-codes', '--fail-codes', [CompletionResultType]::ParameterName, 'HTTP codes injected failures answer with: 409, 429, 500, 502, 503, 504')
             [CompletionResult]::new('--race-rate', '--race-rate', [CompletionResultType]::ParameterName, 'Chance (0 to 1) that a concurrent writer adds a binding to a service''s policy right after a getIamPolicy, so the client''s etag goes stale')

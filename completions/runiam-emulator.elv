@@ -21,7 +21,7 @@ set edit:completion:arg-completer[runiam-emulator] = {|@words|
             cand --world 'The world file (YAML): organization, folders, projects, services, policies'
             cand --listen 'Address to listen on; port 0 picks a free port (the printed URL shows it)'
             cand --seed 'Seed of every random choice (fault injection), for reproducible runs'
-            cand --latency 'Delay added to every control-plane answer, e.g. 50ms or 1s'
+            cand --latency 'How long every control-plane answer takes, e.g. 50ms or 1s: each leaves no sooner than this after its request'
             cand --fail-rate 'Share of control-plane requests answered with one of --fail-codes (0 to 1)'
             cand --fail-codes 'HTTP codes injected failures answer with: 409, 429, 500, 502, 503, 504'
             cand --race-rate 'Chance (0 to 1) that a concurrent writer adds a binding to a service''s policy right after a getIamPolicy, so the client''s etag goes stale'
