@@ -309,6 +309,18 @@ fn custom_ca_file_is_honoured_and_tls_failures_say_so() {
     let (out, text) = run(c, "");
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(text.contains("environment variable CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE"), "{text}");
+
+    // PEM, but no certificate the TLS backend can read: refused where the client is built.
+    let unreadable = home.path().join("unreadable.pem");
+    std::fs::write(&unreadable, "-----BEGIN CERTIFICATE-----\nAAAAAAAA\n-----END CERTIFICATE-----\n").unwrap();
+    let mut c = export_cmd(home.path(), &base);
+    c.env("CLOUDSDK_AUTH_ACCESS_TOKEN", "ya29.test").env("CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE", &unreadable);
+    let (out, text) = run(c, "");
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("unreadable.pem (environment variable CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE) is refused"),
+        "{text}"
+    );
 }
 
 /// A load longer than its ID token's life renews the token between rounds.

@@ -86,7 +86,7 @@ impl CommonArgs {
             CommandError::new(e.exit(), e).hinted(hint)
         })?;
         options.roots = crate::http::tls_roots(&config)?;
-        let http = Http::new(&config, source, options);
+        let http = Http::new(&config, source, options)?;
         let clients = Clients::new(&config, http.clone());
         Ok(Context { config, clients, http })
     }

@@ -304,12 +304,19 @@ pub fn tls_roots(config: &Config) -> Result<Vec<reqwest::Certificate>, CommandEr
     if certs.is_empty() {
         return Err(bad("holds no certificate".to_owned()));
     }
-    // The TLS backend's own check, here where it can be an error.
-    reqwest::Client::builder()
-        .tls_certs_merge(certs.iter().cloned())
-        .build()
-        .map_err(|e| bad(format!("is refused: {e}")))?;
+    // The TLS backend checks them where the client is built ([`Http::new`]).
     Ok(certs)
+}
+
+/// Why the HTTP client could not be built: the CA file, if one is named.
+fn client_refused(config: &Config, e: &reqwest::Error) -> CommandError {
+    match &config.custom_ca_certs_file {
+        Some(file) => {
+            CommandError::usage(format!("the CA file {} ({}) is refused: {e}", file.value.display(), file.source))
+                .hinted(format!("point {} at a PEM bundle of the CA certificates to trust", file.source))
+        }
+        None => CommandError::api(format!("cannot build an HTTP client: {e}")),
+    }
 }
 
 /// An answer's JSON as `T` (an empty answer as `{}`), or the error naming the call.
@@ -376,7 +383,10 @@ pub fn default_per_minute(api: Api) -> f64 {
 }
 
 impl Http {
-    pub fn new(config: &Config, source: TokenSource, options: HttpOptions) -> Arc<Self> {
+    /// The HTTP layer; a CA file (`tls_roots`) the TLS backend refuses is
+    /// exit 2 naming it. One client is built per process: loading the
+    /// system's roots is most of a command's start-up.
+    pub fn new(config: &Config, source: TokenSource, options: HttpOptions) -> Result<Arc<Self>, CommandError> {
         // Default pacing protects Google's quotas; the emulator enforces
         // only the limits a test asks for, so only explicit rates apply there.
         let default_rates = config.emulator.is_none();
@@ -388,12 +398,12 @@ impl Http {
             .connect_timeout(options.auth.connect)
             .tls_certs_merge(options.roots.iter().cloned())
             .build()
-            .expect("the TLS backend is compiled in");
+            .map_err(|e| client_refused(config, &e))?;
         let rng = match options.seed {
             Some(s) => StdRng::seed_from_u64(s),
             None => StdRng::from_os_rng(),
         };
-        Arc::new(Self {
+        Ok(Arc::new(Self {
             client,
             // Impersonation is meaningless against the emulator, which takes
             // no credentials; with gcloud as the source, gcloud impersonates.
@@ -416,7 +426,7 @@ impl Http {
             by_api: std::sync::Mutex::new(BTreeMap::new()),
             source,
             options,
-        })
+        }))
     }
 
     /// The base credential (verify asks it for the ambient ID token).

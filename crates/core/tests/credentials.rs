@@ -208,7 +208,7 @@ fn http(
         let hint = e.hint();
         CommandError::new(e.exit(), e).hinted(hint)
     })?;
-    Ok(Http::new(&config, source, options(auth)))
+    Ok(Http::new(&config, source, options(auth)).unwrap())
 }
 
 async fn get(http: &Http, api: &Fake) -> Result<Value, ApiError> {

@@ -79,7 +79,7 @@ fn http_for(fake: &Fake, token: Option<&str>) -> (Config, Arc<Http>) {
         Some(t) => TokenSource::Static(Secret::new(t)),
         None => TokenSource::None,
     };
-    let http = Http::new(&config, source, options());
+    let http = Http::new(&config, source, options()).unwrap();
     (config, http)
 }
 
@@ -149,7 +149,7 @@ async fn paces_each_api_and_counts_its_calls_and_429s() {
     let config = Config::resolve(&Flags::default(), &env, &GcloudProperties::default()).unwrap();
     // 600 a minute: one call every 100 ms for Cloud Asset; Run at its default.
     let rates = [(runiam_core::config::Api::CloudAsset, 600.0)].into_iter().collect();
-    let http = Http::new(&config, TokenSource::None, HttpOptions { rates, ..options() });
+    let http = Http::new(&config, TokenSource::None, HttpOptions { rates, ..options() }).unwrap();
     let clients = Clients::new(&config, http.clone());
     let started = Instant::now();
     let search = runiam_core::api::asset::Search::default();
@@ -374,7 +374,7 @@ async fn impersonation_mints_a_token_through_iam_credentials() {
         ("CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT", "deployer@acme-prod.iam.gserviceaccount.com"),
     ]);
     let config = Config::resolve(&Flags::default(), &env, &GcloudProperties::default()).unwrap();
-    let http = Http::new(&config, TokenSource::Static(Secret::new("ya29.base")), options());
+    let http = Http::new(&config, TokenSource::Static(Secret::new("ya29.base")), options()).unwrap();
     let c = Clients::new(&config, http);
     c.run_v2.get_iam_policy(&svc()).await.unwrap();
     c.run_v2.get_iam_policy(&svc()).await.unwrap();
@@ -398,7 +398,7 @@ async fn unreachable_endpoints_are_transport_errors() {
         [("RUNIAM_EMULATOR_HOST", format!("127.0.0.1:{port}")).clone()].iter().map(|(k, v)| (*k, v.as_str())),
     );
     let config = Config::resolve(&Flags::default(), &env, &GcloudProperties::default()).unwrap();
-    let http = Http::new(&config, TokenSource::None, options());
+    let http = Http::new(&config, TokenSource::None, options()).unwrap();
     let e = Clients::new(&config, http).run_v2.get_service(&svc()).await.unwrap_err();
     assert!(matches!(e, ApiError::Transport { .. }), "{e:?}");
     assert_eq!(
@@ -435,7 +435,7 @@ async fn queues_and_workflows_are_listed_in_every_location() {
         ("CLOUDSDK_API_ENDPOINT_OVERRIDES_WORKFLOWS", f.url.as_str()),
     ]);
     let config = Config::resolve(&Flags::default(), &env, &GcloudProperties::default()).unwrap();
-    let c = Clients::new(&config, Http::new(&config, TokenSource::None, options()));
+    let c = Clients::new(&config, Http::new(&config, TokenSource::None, options()).unwrap());
 
     let queues = c.callers.queues_everywhere("acme-prod").await;
     assert_eq!(queues.locations, 1);

@@ -69,7 +69,7 @@ async fn tokens_never_reach_verbose_output_or_errors() {
     let config = Config::resolve(&Flags::default(), &env, &GcloudProperties::default()).unwrap();
     let options =
         HttpOptions { base_delay: Duration::from_millis(5), max_attempts: 4, seed: Some(7), ..HttpOptions::default() };
-    let http = Http::new(&config, TokenSource::Static(Secret::new(TOKEN)), options);
+    let http = Http::new(&config, TokenSource::Static(Secret::new(TOKEN)), options).unwrap();
     let svc = ServiceRef::new("acme-prod", "europe-west1", "hello");
     let e = Clients::new(&config, http).run_v2.get_service(&svc).await.unwrap_err();
     let rendered = runiam_core::CommandError::from(e).render("runiam-export");

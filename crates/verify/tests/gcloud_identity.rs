@@ -71,7 +71,7 @@ esac
     let config = Config::resolve(&Flags::default(), &env, &GcloudProperties::load(&env)).unwrap();
     let source = TokenSource::from_config(&config, &env, &AuthOptions::default()).unwrap();
     assert!(matches!(source, TokenSource::Gcloud(_)), "{source:?}");
-    let http = Http::new(&config, source, HttpOptions::default());
+    let http = Http::new(&config, source, HttpOptions::default()).unwrap();
     let clients = Clients::new(&config, http.clone());
     Context { config, clients, http }
 }
