@@ -28,9 +28,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use chrono::Utc;
 use clap::{CommandFactory, Parser};
+use futures::FutureExt;
 use futures::future::join_all;
 use runiam_core::api::Clients;
 use runiam_core::api::run::Service;
@@ -178,8 +180,10 @@ const LOG_LIMIT: usize = 20_000;
 /// A service to diagnose, with what a snapshot already told about it.
 type Target = (ServiceRef, Option<(Service, Policy)>);
 
-/// Each project's log read: the filter, and the entries or why not.
-type LogReads = BTreeMap<String, (String, Result<Vec<serde_json::Value>, String>)>;
+/// Each project's log read, by project.
+type LogReads = BTreeMap<String, LogReadResult>;
+/// One project's log read: the filter, and the entries or why not.
+type LogReadResult = (String, Result<Vec<serde_json::Value>, String>);
 
 /// gather (inputs, keys) → per batch of services of one project: read the
 /// logs once, then per service and caller gather facts, decide findings,
@@ -599,12 +603,16 @@ impl Outcome {
 
 impl Run<'_> {
     /// Diagnoses a batch of services (one project's, as export writes them):
-    /// one log read per project, then each service.
+    /// one log read per project, then each service. The log read goes out
+    /// beside the first service's own reads: a named caller's diagnosis
+    /// needs the logs only at the end, to say what they saw.
     async fn batch(&self, targets: Vec<Target>, out: &mut Outcome) -> Result<(), CommandError> {
         if targets.is_empty() {
             return Ok(());
         }
-        let reads = read_logs(self.clients, &targets, self.from, self.args, self.caller.is_none()).await;
+        let reads = read_logs(self.clients, projects_of(&targets), self.from, self.args, self.caller.is_none())
+            .map(Arc::new)
+            .shared();
         // `--from` overrides the derived path.
         let path = match (self.spec, self.args.from) {
             (Some(spec), None) => Some(match self.first_path {
@@ -614,18 +622,6 @@ impl Run<'_> {
             _ => None,
         };
         for (target, known) in targets {
-            let read = reads.get(&target.project);
-            let observed = Observed {
-                token: self.presented.map(|p| (p, self.sigs.as_slice())),
-                logs: match read {
-                    None => LogRead::Skipped,
-                    Some((_, Err(e))) => LogRead::Failed(e.clone()),
-                    Some((filter, Ok(entries))) => LogRead::Read { entries, since: self.from, filter },
-                },
-                saw: self.saw,
-                now: self.now,
-                named_caller: self.caller.is_some(),
-            };
             match self.caller {
                 Some(c) => {
                     let request = Request {
@@ -633,7 +629,9 @@ impl Run<'_> {
                         from: self.args.from.unwrap_or(Origin::External),
                         path: path.clone(),
                     };
-                    let (mut draft, service) = one(self.clients, &target, &request, known, self.args.remote).await?;
+                    let (diagnosed, reads) =
+                        tokio::join!(one(self.clients, &target, &request, known, self.args.remote), reads.clone());
+                    let (mut draft, service) = diagnosed?;
                     let start = match (&self.conntest, self.spec) {
                         (Some(o), _) if o.address.is_some() => {
                             o.address.as_ref().map(|(ip, net)| conntest::Start::Address(*ip, net))
@@ -645,15 +643,18 @@ impl Run<'_> {
                         let subnet = path.as_ref().and_then(|p| p.subnetwork.as_deref());
                         draft.findings.extend(conntest::run(self.clients, opts, start, subnet, &service).await);
                     }
-                    observe::apply(&mut draft, &service, &observed);
+                    observe::apply(&mut draft, &service, &self.observed(reads.get(&target.project)));
                     out.add(settle(draft))?;
                 }
                 None => {
+                    let reads = reads.clone().await;
+                    let read = reads.get(&target.project);
                     let logs = match read {
                         Some((_, Ok(e))) => Ok(e.as_slice()),
                         Some((_, Err(e))) => Err(e.as_str()),
                         None => Err("not read (--no-logs)"),
                     };
+                    let observed = self.observed(read);
                     match discovered(self.clients, &target, known, logs, &observed, self.args.remote).await? {
                         Ok(ds) => ds.into_iter().try_for_each(|d| out.add(d))?,
                         Err(summary) => out.not_found.push(format!("{}: {summary}", target.full_name())),
@@ -662,6 +663,21 @@ impl Run<'_> {
             }
         }
         Ok(())
+    }
+
+    /// What the caller was seen to get: the token, the project's log read, `--saw`.
+    fn observed<'r>(&'r self, read: Option<&'r LogReadResult>) -> Observed<'r> {
+        Observed {
+            token: self.presented.map(|p| (p, self.sigs.as_slice())),
+            logs: match read {
+                None => LogRead::Skipped,
+                Some((_, Err(e))) => LogRead::Failed(e.clone()),
+                Some((filter, Ok(entries))) => LogRead::Read { entries, since: self.from, filter },
+            },
+            saw: self.saw,
+            now: self.now,
+            named_caller: self.caller.is_some(),
+        }
     }
 }
 
@@ -731,20 +747,25 @@ fn known_target(snap: ServiceSnapshot) -> Target {
     (snap.service, Some((known, snap.iam_policy)))
 }
 
+/// The services of each project among `targets`, by name.
+fn projects_of(targets: &[Target]) -> BTreeMap<String, Vec<String>> {
+    let mut projects: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (t, _) in targets {
+        projects.entry(t.project.clone()).or_default().push(t.name.clone());
+    }
+    projects
+}
+
 /// One log read per project, whatever the number of services.
 async fn read_logs(
     clients: &Clients,
-    targets: &[Target],
+    projects: BTreeMap<String, Vec<String>>,
     from: chrono::DateTime<Utc>,
     args: &Args,
     all_callers: bool,
 ) -> LogReads {
     if args.no_logs {
         return BTreeMap::new();
-    }
-    let mut projects: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (t, _) in targets {
-        projects.entry(t.project.clone()).or_default().push(t.name.clone());
     }
     let reads = join_all(projects.iter().map(|(p, names)| {
         let filter = logs::filter(p, names, from, all_callers);
