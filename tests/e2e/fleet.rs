@@ -228,6 +228,31 @@ fn an_asset_export_gives_the_snapshots_the_searches_give() {
     let (code, _, err) = export(None, dir.path(), &["--from-asset-export", "/nonexistent/x.json"], "");
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("cannot read the Asset Inventory export /nonexistent/x.json"), "{err}");
+    // An export without Run services: said on stderr, not left to an empty stdout.
+    let bucket = r#"{"name":"//storage.googleapis.com/b","asset_type":"storage.googleapis.com/Bucket"}"#;
+    let (code, out, err) =
+        export(None, dir.path(), &["--from-asset-export", "-", "-o", "json"], &format!("{bucket}\n"));
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    assert!(err.contains("warning: no run.googleapis.com/Service resource line in stdin: nothing exported"), "{err}");
+}
+
+/// An organization without Run services exports nothing, and says so.
+#[test]
+fn an_empty_estate_is_said_not_left_to_an_empty_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = dir.path().join("empty-world.yaml");
+    std::fs::write(
+        &world,
+        "organization: {id: \"900000000001\", domain: empty.example}\nprojects:\n  - {id: empty-proj, number: \"920000000001\", parent: organizations/900000000001}\n",
+    )
+    .unwrap();
+    let emu = Emulator::start(&world, &[]);
+    let (code, out, err) = export(Some(&emu), dir.path(), &["--organization", "900000000001", "-o", "json"], "");
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    assert!(err.contains("warning: no Cloud Run service under organizations/900000000001: nothing exported"), "{err}");
+    let (code, _, err) =
+        export(Some(&emu), dir.path(), &["--organization", "900000000001", "-o", "json", "--quiet"], "");
+    assert_eq!((code, err.as_str()), (0, ""));
 }
 
 /// A project-level operator cannot list the folders or projects of its

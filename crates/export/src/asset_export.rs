@@ -41,10 +41,12 @@ pub fn export(files: &[PathBuf], sink: &mut Sink, quiet: bool) -> Result<(), Com
             Ok(())
         })?;
     }
+    let mut exported = 0usize;
     let mut put = |s: Option<ServiceSnapshot>| -> Result<(), Stop> {
         if let Some(s) = s {
             sink.put(s).map_err(Stop::Sink)?;
             bar.inc(1);
+            exported += 1;
         }
         Ok(())
     };
@@ -68,6 +70,16 @@ pub fn export(files: &[PathBuf], sink: &mut Sink, quiet: bool) -> Result<(), Com
         })?;
     }
     bar.finish_and_clear();
+    if exported == 0 && !quiet {
+        let names: Vec<String> = files
+            .iter()
+            .map(|f| if f.as_os_str() == "-" { "stdin".to_owned() } else { f.display().to_string() })
+            .collect();
+        eprintln!(
+            "runiam-export: warning: no {RUN_SERVICE} resource line in {}: nothing exported (gcloud asset export --content-type=resource, with --asset-types={RUN_SERVICE} or every type)",
+            names.join(", ")
+        );
+    }
     let orphans = join.orphans();
     if let Some(first) = orphans.first().filter(|_| !quiet) {
         eprintln!(

@@ -76,9 +76,10 @@ impl From<CommandError> for Short {
 pub async fn export(clients: &Clients, scope: &Scope, sink: &mut Sink, quiet: bool) -> Result<(), CommandError> {
     let bar = counter("exporting", "services", quiet);
     let searched = scope.searched();
+    let mut exported = 0;
     for (i, s) in searched.iter().enumerate() {
         match through_inventory(clients, s, sink, &bar).await {
-            Ok(()) => {}
+            Ok(n) => exported += n,
             Err(Short::Failed(e)) => return Err(e),
             Err(Short::Unavailable(e)) => {
                 let projects = match scope {
@@ -88,13 +89,24 @@ pub async fn export(clients: &Clients, scope: &Scope, sink: &mut Sink, quiet: bo
                 if !quiet {
                     bar.suspend(|| eprintln!("runiam-export: warning: {}", fallback_warning(s, &e, projects.len())));
                 }
-                through_run(clients, projects, sink, &bar).await?;
+                exported += through_run(clients, projects, sink, &bar).await?;
                 break;
             }
         }
     }
     bar.finish_and_clear();
+    if exported == 0 && !quiet {
+        eprintln!("runiam-export: warning: {}", nothing_found(&searched));
+    }
     Ok(())
+}
+
+/// An empty export is said, not left to an empty stdout.
+fn nothing_found(searched: &[String]) -> String {
+    format!(
+        "no Cloud Run service under {}: nothing exported (the caller sees none there, or there are none)",
+        searched.join(", ")
+    )
 }
 
 /// Why Asset Inventory cannot be used, what the fallback costs, and the
@@ -145,8 +157,9 @@ impl<T> Drop for Aborting<T> {
     }
 }
 
-/// Both searches over one scope, writing each resource page's snapshots.
-async fn through_inventory(clients: &Clients, scope: &str, sink: &mut Sink, bar: &ProgressBar) -> Result<(), Short> {
+/// Both searches over one scope, writing each resource page's snapshots;
+/// how many.
+async fn through_inventory(clients: &Clients, scope: &str, sink: &mut Sink, bar: &ProgressBar) -> Result<usize, Short> {
     let failed = |e: ApiError, first: bool| {
         if first && unavailable(&e) {
             Short::Unavailable(e)
@@ -161,25 +174,24 @@ async fn through_inventory(clients: &Clients, scope: &str, sink: &mut Sink, bar:
     // policies are in, every page is written as it comes.
     let mut policies: Option<BTreeMap<String, Policy>> = None;
     let mut held: Vec<Converted> = Vec::new();
-    let (mut read_all, mut written) = (false, false);
+    let (mut read_all, mut written) = (false, 0);
     loop {
         tokio::select! {
             searched = &mut policies_task.0, if policies.is_none() => {
                 let searched = searched.map_err(|e| Short::Failed(CommandError::new(Exit::Api, e)))?;
-                policies = Some(searched.map_err(|(e, first)| failed(e, first && !written))?);
+                policies = Some(searched.map_err(|(e, first)| failed(e, first && written == 0))?);
             }
             page = ahead.recv(), if !read_all && held.len() < RESOURCE_PAGES_AHEAD => match page {
-                Some(page) => held.push(converted(page.and_then(Unread::read).map_err(|e| failed(e, !written))?)?),
+                Some(page) => held.push(converted(page.and_then(Unread::read).map_err(|e| failed(e, written == 0))?)?),
                 None => read_all = true,
             },
         }
         let Some(policies) = &mut policies else { continue };
         for page in held.drain(..) {
-            write(clients, page, policies, sink, bar).await?;
-            written = true;
+            written += write(clients, page, policies, sink, bar).await?;
         }
         if read_all {
-            return Ok(());
+            return Ok(written);
         }
     }
 }
@@ -249,14 +261,14 @@ fn converted(page: asset::Page<asset::ResourceSearchResult>) -> Result<Converted
 }
 
 /// A converted page's snapshots with their policies, into `sink`; those
-/// without a versioned form are read from Run first.
+/// without a versioned form are read from Run first. How many.
 async fn write(
     clients: &Clients,
     page: Converted,
     policies: &mut BTreeMap<String, Policy>,
     sink: &mut Sink,
     bar: &ProgressBar,
-) -> Result<(), CommandError> {
+) -> Result<usize, CommandError> {
     let mut read = Vec::with_capacity(page.len());
     let mut unversioned = Vec::new();
     for (name, pending) in page {
@@ -270,8 +282,10 @@ async fn write(
         }
     }
     read.extend(read_from_run(clients, unversioned).await?);
-    bar.inc(read.len() as u64);
-    sink.put_all(read)
+    let n = read.len();
+    bar.inc(n as u64);
+    sink.put_all(read)?;
+    Ok(n)
 }
 
 /// `searchAllResources` page after page into `pages`, unread (the receiver
@@ -351,13 +365,13 @@ async fn resolve_projects(clients: &Clients, given: &[String]) -> Result<Vec<Str
 }
 
 /// The fallback: each project's services through Run, a few projects at
-/// once, each project's snapshots written as soon as it completes.
+/// once, each project's snapshots written as soon as it completes; how many.
 async fn through_run(
     clients: &Clients,
     projects: Vec<String>,
     sink: &mut Sink,
     bar: &ProgressBar,
-) -> Result<(), CommandError> {
+) -> Result<usize, CommandError> {
     set_total(bar, projects.len() as u64, "projects");
     let mut done = futures::stream::iter(projects)
         .map(|p| async move {
@@ -366,9 +380,12 @@ async fn through_run(
             snapshots(clients, targets, true).await
         })
         .buffer_unordered(PROJECTS_AT_ONCE);
+    let mut exported = 0;
     while let Some(snapshots) = done.next().await {
-        sink.put_all(snapshots?)?;
+        let snapshots = snapshots?;
+        exported += snapshots.len();
+        sink.put_all(snapshots)?;
         bar.inc(1);
     }
-    Ok(())
+    Ok(exported)
 }
