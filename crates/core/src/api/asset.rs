@@ -177,7 +177,7 @@ fn json_null() -> Box<RawValue> {
 }
 
 /// The one reader of a Run service in either API version's JSON: `v2`
-/// (`GoogleCloudRunV2Service`, read straight into the typed [`Service`]) or
+/// (`GoogleCloudRunV2Service`, only the fields a snapshot takes) or
 /// `v1` (the Knative object, its settings in `run.googleapis.com/*`
 /// annotations), as the v2 [`Service`].
 pub fn run_service(version: &str, resource: &RawValue) -> Result<Service, AssetError> {
