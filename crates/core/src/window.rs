@@ -128,24 +128,13 @@ impl Callers {
 /// as fixed through it).
 pub async fn configured(clients: &Clients, project: &str) -> Callers {
     let callers = &clients.callers;
-    let (subscriptions, jobs, queues, workflows, triggers, number) = tokio::join!(
-        callers.subscriptions(project),
-        callers.scheduler_jobs_everywhere(project),
-        callers.queues_everywhere(project),
-        callers.workflows_everywhere(project),
+    let (reads, triggers, number) = tokio::join!(
+        callers.read_project(project),
         callers.eventarc_triggers_everywhere(project),
         clients.resource_manager.get_project(project),
     );
     let default_account = number.ok().map(|p| default_compute_account(p.number()));
-    let tasks = callers.queued_tasks_of(&queues.items).await;
-    let configured = Configured::from_reads(
-        subscriptions.unwrap_or_default(),
-        jobs.items,
-        queues.items,
-        tasks,
-        &workflows.items,
-        default_account.as_deref(),
-    );
+    let configured = reads.configured(default_account.as_deref());
     Callers { configured, triggers: triggers.items, default_account }
 }
 

@@ -15,9 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use runiam_core::api::Clients;
-use runiam_core::api::callers::{
-    Configured, Everywhere, OidcCall, OidcToken, QUEUED, Task, Via, deliveries, eventarc_calls,
-};
+use runiam_core::api::callers::{Everywhere, OidcCall, OidcToken, QUEUED, Task, Via, deliveries, eventarc_calls};
 use runiam_core::api::run::Service;
 use runiam_core::doc::{Evidence, Finding, Fix, FixAction};
 use runiam_core::gather::failure;
@@ -194,25 +192,24 @@ pub async fn discover(
 ) -> Discovery {
     let p = &target.project;
     let project_res = format!("projects/{p}");
-    let (subs, jobs, triggers, queues, workflows, project, project_policy) = tokio::join!(
-        clients.callers.subscriptions(p),
-        clients.callers.scheduler_jobs_everywhere(p),
+    let (reads, triggers, project, project_policy) = tokio::join!(
+        clients.callers.read_project(p),
         clients.callers.eventarc_triggers_everywhere(p),
-        clients.callers.queues_everywhere(p),
-        clients.callers.workflows_everywhere(p),
         clients.resource_manager.get_project(p),
         clients.resource_manager.get_iam_policy(&project_res),
     );
-    let mut sources =
-        vec![source(format!("Pub/Sub subscriptions of {project_res}"), "pubsub.subscriptions.list", &subs)];
-    sources.extend(sources_everywhere("Scheduler jobs", p, "cloudscheduler.jobs.list", &jobs));
+    let mut sources = vec![source(
+        format!("Pub/Sub subscriptions of {project_res}"),
+        "pubsub.subscriptions.list",
+        &reads.subscriptions,
+    )];
+    sources.extend(sources_everywhere("Scheduler jobs", p, "cloudscheduler.jobs.list", &reads.jobs));
     sources.extend(sources_everywhere("Eventarc triggers", p, "eventarc.triggers.list", &triggers));
-    sources.extend(sources_everywhere("Cloud Tasks queues", p, "cloudtasks.queues.list", &queues));
+    sources.extend(sources_everywhere("Cloud Tasks queues", p, "cloudtasks.queues.list", &reads.queues));
     // A queue without its own host sends each task where the task says:
     // only tasks still queued show it.
-    let tasks = clients.callers.queued_tasks_of(&queues.items).await;
-    sources.extend(queued_sources(&tasks));
-    sources.extend(sources_everywhere("workflows", p, "workflows.workflows.list", &workflows));
+    sources.extend(queued_sources(&reads.tasks));
+    sources.extend(sources_everywhere("workflows", p, "workflows.workflows.list", &reads.workflows));
     let ctx = Context {
         clients,
         target,
@@ -222,14 +219,7 @@ pub async fn discover(
     };
     // A workflow without an account runs as the project's default compute account.
     let default_account = ctx.number.as_deref().map(default_compute_account);
-    let configured = Configured::from_reads(
-        subs.unwrap_or_default(),
-        jobs.items,
-        queues.items,
-        tasks,
-        &workflows.items,
-        default_account.as_deref(),
-    );
+    let configured = reads.configured(default_account.as_deref());
     let urls = service.all_urls();
     // A trigger delivers to the service's own URL: one caller per trigger.
     let main_url: Vec<String> = service.uri.iter().map(|u| u.trim_end_matches('/').to_owned()).collect();

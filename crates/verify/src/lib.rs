@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use clap::{CommandFactory, Parser};
-use runiam_core::api::callers::{Configured, Route};
+use runiam_core::api::callers::Route;
 use runiam_core::api::run::Service;
 use runiam_core::cli::{CommonArgs, Context, run_command};
 use runiam_core::doc::{
@@ -673,24 +673,10 @@ async fn configured_callers(
     }
     let callers = &ctx.clients.callers;
     let p = &target.project;
-    let (subscriptions, jobs, queues, workflows) = tokio::join!(
-        callers.subscriptions(p),
-        callers.scheduler_jobs_everywhere(p),
-        callers.queues_everywhere(p),
-        callers.workflows_everywhere(p),
-    );
     // The default compute account needs the project number; an unset
     // workflow account is then not matched, as with an unread list.
     let default_account = target.project_number.as_deref().map(default_compute_account);
-    let tasks = callers.queued_tasks_of(&queues.items).await;
-    let configured = Configured::from_reads(
-        subscriptions.unwrap_or_default(),
-        jobs.items,
-        queues.items,
-        tasks,
-        &workflows.items,
-        default_account.as_deref(),
-    );
+    let configured = callers.read_project(p).await.configured(default_account.as_deref());
     let urls = service.all_urls();
     emails
         .into_iter()

@@ -106,27 +106,34 @@ pub struct Configured {
     pub steps: Vec<WorkflowStep>,
 }
 
-impl Configured {
-    /// What a project's reads of its callers make (a kind that could not
-    /// be read is none): the queues' still-queued tasks, and the workflows'
-    /// OIDC steps, a workflow with no account running as `default_account`.
-    pub fn from_reads(
-        subscriptions: Vec<Subscription>,
-        jobs: Vec<Job>,
-        queues: Vec<Queue>,
-        tasks: Vec<(String, Result<Vec<Task>, ApiError>)>,
-        workflows: &[Workflow],
-        default_account: Option<&str>,
-    ) -> Configured {
+/// A project's reads of what may call its services, each kind as it came
+/// (so a caller of [`Callers::read_project`] can name what failed).
+#[derive(Debug)]
+pub struct ProjectReads {
+    pub subscriptions: Result<Vec<Subscription>, ApiError>,
+    pub jobs: Everywhere<Job>,
+    pub queues: Everywhere<Queue>,
+    /// The still-queued tasks of each queue that lets its tasks choose (queue, read).
+    pub tasks: Vec<(String, Result<Vec<Task>, ApiError>)>,
+    pub workflows: Everywhere<Workflow>,
+}
+
+impl ProjectReads {
+    /// What the reads make (a kind that could not be read is none): the
+    /// queues' still-queued tasks, and the workflows' OIDC steps, a
+    /// workflow with no account running as `default_account`.
+    pub fn configured(self, default_account: Option<&str>) -> Configured {
         Configured {
-            subscriptions,
-            jobs,
-            queues,
-            tasks: tasks.into_iter().flat_map(|(_, read)| read.unwrap_or_default()).collect(),
-            steps: workflows.iter().flat_map(|w| workflow_steps(w, default_account)).collect(),
+            subscriptions: self.subscriptions.unwrap_or_default(),
+            jobs: self.jobs.items,
+            tasks: self.tasks.into_iter().flat_map(|(_, read)| read.unwrap_or_default()).collect(),
+            queues: self.queues.items,
+            steps: self.workflows.items.iter().flat_map(|w| workflow_steps(w, default_account)).collect(),
         }
     }
+}
 
+impl Configured {
     /// The configured calls to one of `service_urls` with some service
     /// account's OIDC tokens: what troubleshoot checks each caller's
     /// configuration from, and whose audience verify proves a caller with.
@@ -612,6 +619,20 @@ impl Callers {
             url: url.to_string(),
             detail: e.to_string(),
         })
+    }
+
+    /// Subscriptions, Scheduler jobs, Cloud Tasks queues and workflows of
+    /// `project` at once, then the queues' still-queued tasks: the reads
+    /// troubleshoot, verify and a plan's window make [`Configured`] from.
+    pub async fn read_project(&self, project: &str) -> ProjectReads {
+        let (subscriptions, jobs, queues, workflows) = tokio::join!(
+            self.subscriptions(project),
+            self.scheduler_jobs_everywhere(project),
+            self.queues_everywhere(project),
+            self.workflows_everywhere(project),
+        );
+        let tasks = self.queued_tasks_of(&queues.items).await;
+        ProjectReads { subscriptions, jobs, queues, tasks, workflows }
     }
 
     /// [`Callers::queued_tasks`] of every queue whose own host does not
