@@ -374,7 +374,7 @@ async fn handle(app: &App, req: Request<Body>, remote: SocketAddr) -> Response<B
             // The latency is how long an answer takes: it leaves no sooner
             // than that after its request came in, whatever the emulator
             // spent on it (as the benchmarks' lower bounds assume).
-            let answer_at = tokio::time::Instant::from_std(started) + lock(&app.state).faults.latency();
+            let answer_at = answer_at(started, lock(&app.state).faults.latency());
             let fault = if knob { None } else { lock(&app.state).faults.roll() };
             let reply = match fault {
                 Some(fault) => {
@@ -409,6 +409,12 @@ async fn handle(app: &App, req: Request<Body>, remote: SocketAddr) -> Response<B
     let pretty = !url::form_urlencoded::parse(request.query.as_bytes())
         .any(|(k, v)| k == "prettyPrint" && v.eq_ignore_ascii_case("false"));
     to_response(reply, pretty)
+}
+
+/// When an answer may leave: `latency` after its request came in, at most
+/// a day (a `latencyMs` knob near `u64::MAX` would overflow the clock).
+fn answer_at(started: Instant, latency: Duration) -> tokio::time::Instant {
+    tokio::time::Instant::from_std(started) + latency.min(Duration::from_secs(86_400))
 }
 
 /// The front end, the metadata server and the JWKS: answered before the
@@ -633,6 +639,16 @@ mod tests {
         assert!(got.to_ascii_lowercase().contains("retry-after: 1"), "{got}");
         assert!(got.contains("RESOURCE_EXHAUSTED"));
         drop(emu);
+    }
+
+    #[test]
+    fn any_latency_the_knob_takes_has_an_answer_time() {
+        let now = Instant::now();
+        assert_eq!(answer_at(now, Duration::from_millis(u64::MAX)), answer_at(now, Duration::from_secs(86_400)));
+        assert_eq!(
+            answer_at(now, Duration::from_millis(50)),
+            tokio::time::Instant::from_std(now + Duration::from_millis(50))
+        );
     }
 
     #[tokio::test]
