@@ -236,6 +236,22 @@ fn an_asset_export_gives_the_snapshots_the_searches_give() {
     assert!(err.contains("warning: no run.googleapis.com/Service resource line in stdin: nothing exported"), "{err}");
 }
 
+/// A scope that cannot name anything is exit 2 naming the flag, before any call.
+#[test]
+fn bad_scopes_name_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, says) in [
+        (&["--organization", "acme"][..], "invalid value 'acme' for '--organization <N>': 'acme' is not a numeric id"),
+        (&["--folder", "folders/12"][..], "for '--folder <N>': 'folders/12' is not a numeric id"),
+        (&["--projects", "acme-prod,"][..], "invalid value '' for '--projects <P,Q>'"),
+        (&["--projects", "Acme_Prod"][..], "project 'Acme_Prod' must be a project id"),
+    ] {
+        let (code, out, err) = export(None, dir.path(), args, "");
+        assert_eq!((code, out.as_str()), (2, ""), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
 /// An organization without Run services exports nothing, and says so.
 #[test]
 fn an_empty_estate_is_said_not_left_to_an_empty_stdout() {

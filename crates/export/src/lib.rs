@@ -25,7 +25,7 @@ use runiam_core::cli::{CommonArgs, Context, run_command};
 use runiam_core::config::Api;
 use runiam_core::doc::{DocFormat, DocWriter, Document, ServiceSnapshot, render};
 use runiam_core::http::HttpOptions;
-use runiam_core::model::ServiceRef;
+use runiam_core::model::{ServiceRef, check_project_id};
 use runiam_core::target::resolve_service;
 use runiam_core::{CommandError, Exit};
 
@@ -58,13 +58,13 @@ pub struct Args {
     #[arg(long, conflicts_with = "services")]
     pub all: bool,
     /// Export every service of organization N (its numeric id) through Cloud Asset Inventory, streaming snapshots as they complete.
-    #[arg(long, value_name = "N", conflicts_with_all = ["services", "all", "folder", "projects", "from_asset_export"])]
+    #[arg(long, value_name = "N", value_parser = resource_number, conflicts_with_all = ["services", "all", "folder", "projects", "from_asset_export"])]
     pub organization: Option<String>,
     /// Export every service of folder N and the folders below it, through Cloud Asset Inventory.
-    #[arg(long, value_name = "N", conflicts_with_all = ["services", "all", "projects", "from_asset_export"])]
+    #[arg(long, value_name = "N", value_parser = resource_number, conflicts_with_all = ["services", "all", "projects", "from_asset_export"])]
     pub folder: Option<String>,
     /// Export every service of these projects (ids or numbers, comma-separated), through Cloud Asset Inventory.
-    #[arg(long, value_name = "P,Q", value_delimiter = ',', conflicts_with_all = ["services", "all", "from_asset_export"])]
+    #[arg(long, value_name = "P,Q", value_delimiter = ',', value_parser = project_id_or_number, conflicts_with_all = ["services", "all", "from_asset_export"])]
     pub projects: Vec<String>,
     /// Read an Asset Inventory export instead of calling any API: newline-delimited Asset JSON (--content-type resource and iam-policy, in one file or several; - for stdin); files are read twice, policies first, so memory holds only the policies.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["services", "all"])]
@@ -116,6 +116,21 @@ fn parse_rate_limit(s: &str) -> Result<(Api, f64), String> {
         Ok(n) if n.is_finite() && n > 0.0 => Ok((api, n)),
         _ => Err(format!("'{n}' is not a number of calls a minute above 0")),
     }
+}
+
+/// `--organization`, `--folder`: Resource Manager names both by number.
+fn resource_number(s: &str) -> Result<String, String> {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("'{s}' is not a numeric id (gcloud organizations list, gcloud resource-manager folders list)"))
+    }
+}
+
+/// `--projects`: each a project id or number.
+fn project_id_or_number(s: &str) -> Result<String, String> {
+    let number = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if number { Ok(s.to_owned()) } else { check_project_id(s).map(|()| s.to_owned()).map_err(|e| e.to_string()) }
 }
 
 async fn export(args: Args) -> Result<Exit, CommandError> {
